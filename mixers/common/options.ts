@@ -1,0 +1,28 @@
+// Option parsing for mixers: zod strict schemas, every problem reported at once as an
+// InputError naming the option (unknown keys are errors, as in nanoGPT's configurator).
+
+import { z } from "zod";
+import { InputError } from "../../src/errors.js";
+
+/** Parses raw options with a strict zod schema; throws one InputError listing every problem. */
+export function parseOptions<S extends z.ZodType>(schema: S, raw: unknown, method: string): z.infer<S> {
+  const r = schema.safeParse(raw ?? {});
+  if (r.success) return r.data;
+  throw new InputError(
+    `options of ${method}`,
+    r.error.issues.map((i) => ({
+      path: i.path.length ? i.path.join(".") : "options",
+      message: i.code === "unrecognized_keys" ? `unknown option${i.keys.length > 1 ? "s" : ""} ${i.keys.map((k) => JSON.stringify(k)).join(", ")}` : i.message,
+    })),
+  );
+}
+
+/** Schema pieces shared by several mixers. */
+export const candidateOptionsShape = {
+  /** Candidates drawn in the recommendation search (default 1,000,000). */
+  numCandidates: z.number().int().min(1).max(1e8).default(1_000_000),
+  /** Best candidates averaged (default 128). */
+  topK: z.number().int().min(1).default(128),
+  /** Total Dirichlet concentration around the prior (default 1). */
+  concentration: z.number().positive().default(1),
+};

@@ -1,0 +1,150 @@
+// The RegMix swarm design (Liu et al., ICLR 2025; ALGORITHMS.md §2.1 step 1) as a Suggester:
+// tempered prior q' ∝ q^α (α = 0.5), per-domain caps u_i = min(usage · q_i, 1) (usage 15) or, when
+// token counts and a budget are given, the epoch caps min(1, E n_i / N); for each draw a
+// concentration λ uniformly from 15 log-spaced values in [0.1, 5], p ~ Dirichlet(λ q'), reject if
+// any p_i > u_i; shares below 2e-4 become 0; shares are rounded to multiples of 2e-4 by largest
+// remainder (so rows sum to exactly 1, unlike the reference's independent rounding); duplicates
+// (L1 < 1e-5) dropped; `oversample`·n accepted draws are made and n kept at random.
+
+import { z } from "zod";
+import type { Rng } from "../../src/rng/index.js";
+import { sampleDirichlet } from "../../src/core/dirichlet.js";
+import { parseOptions } from "../common/options.js";
+import { InputError } from "../../src/errors.js";
+
+export const DirichletSwarmOptionsSchema = z.strictObject({
+  /** Exponent α of the tempered prior q^α (default 0.5). */
+  priorTemperature: z.number().positive().max(1).default(0.5),
+  /** Smallest and largest concentration λ (default 0.1 and 5). */
+  minConcentration: z.number().positive().default(0.1),
+  maxConcentration: z.number().positive().default(5),
+  /** Number of log-spaced concentrations (default 15). */
+  numConcentrations: z.number().int().min(1).default(15),
+  /** A domain may get at most usage × its natural share (default 15); ignored when epoch caps are given. */
+  maxUsage: z.number().positive().default(15),
+  /** Shares below this become 0, and shares are multiples of it (default 2e-4). */
+  minShare: z.number().positive().max(0.1).default(2e-4),
+  /** Accepted draws per kept mixture before the random selection (default 100). */
+  oversample: z.number().int().min(1).default(100),
+  /** Rejected draws allowed per accepted one before giving up (default 1000). */
+  maxRejectionsPerDraw: z.number().int().min(1).default(1000),
+});
+export type DirichletSwarmOptions = z.infer<typeof DirichletSwarmOptionsSchema>;
+
+/** Inputs of a swarm design. */
+export interface SwarmRequest {
+  readonly domains: readonly string[];
+  /** Natural shares (default uniform). */
+  readonly prior?: Float64Array;
+  /** Explicit upper bound per domain (epoch caps); default min(usage · prior, 1). */
+  readonly caps?: Float64Array;
+  /** Mixtures to design. */
+  readonly n: number;
+}
+
+/** Largest-remainder rounding of p to multiples of `unit` (1/unit must be an integer) summing to 1. */
+export function roundToUnits(p: Float64Array, unit: number): Float64Array {
+  const total = Math.round(1 / unit);
+  const k = p.length;
+  const units = new Int32Array(k);
+  const rem = new Float64Array(k);
+  let used = 0;
+  for (let i = 0; i < k; i++) {
+    const x = p[i]! * total;
+    units[i] = Math.floor(x);
+    rem[i] = x - units[i]!;
+    used += units[i]!;
+  }
+  const order = Array.from({ length: k }, (_, i) => i).sort((a, b) => rem[b]! - rem[a]! || a - b);
+  for (let j = 0; used < total; j++, used++) units[order[j % k]!]!++;
+  const out = new Float64Array(k);
+  for (let i = 0; i < k; i++) out[i] = units[i]! / total;
+  return out;
+}
+
+/**
+ * Designs a swarm of mixtures to train.
+ * @returns (n × k) proportions, row-major
+ * @throws InputError when the caps make the design impossible (no draw accepted)
+ */
+export function designSwarm(req: SwarmRequest, options: DirichletSwarmOptions, rng: Rng): Float64Array {
+  const k = req.domains.length;
+  const o = options;
+  if (!(req.n >= 1 && Number.isInteger(req.n))) throw new InputError("--n", `expected an integer ≥ 1, got ${req.n}`);
+  if (o.minConcentration > o.maxConcentration) throw new InputError("options of dirichlet", `minConcentration ${o.minConcentration} exceeds maxConcentration ${o.maxConcentration}`);
+  const prior = req.prior ?? new Float64Array(k).fill(1 / k);
+  const tempered = new Float64Array(k);
+  let s = 0;
+  for (let i = 0; i < k; i++) {
+    tempered[i] = prior[i]! > 0 ? prior[i]! ** o.priorTemperature : 0;
+    s += tempered[i]!;
+  }
+  for (let i = 0; i < k; i++) tempered[i] = tempered[i]! / s;
+  const caps = req.caps ?? Float64Array.from(prior, (q) => Math.min(1, o.maxUsage * q));
+  let capSum = 0;
+  for (const c of caps) capSum += c;
+  if (capSum < 1) throw new InputError("caps", `expected caps that allow a full mixture, got caps summing to ${capSum.toPrecision(4)}`);
+  const lambdas = Array.from({ length: o.numConcentrations }, (_, i) =>
+    o.numConcentrations === 1 ? o.minConcentration : Math.exp(Math.log(o.minConcentration) + (i * (Math.log(o.maxConcentration) - Math.log(o.minConcentration))) / (o.numConcentrations - 1)),
+  );
+  const want = req.n * o.oversample;
+  const accepted: Float64Array[] = [];
+  const alpha = new Float64Array(k);
+  const p = new Float64Array(k);
+  let rejections = 0;
+  while (accepted.length < want) {
+    const lambda = lambdas[rng.nextInt(lambdas.length)]!;
+    for (let i = 0; i < k; i++) alpha[i] = Math.max(lambda * tempered[i]!, 1e-12);
+    sampleDirichlet(alpha, rng, p);
+    let ok = true;
+    for (let i = 0; i < k; i++) if (p[i]! > caps[i]!) ok = false;
+    if (!ok) {
+      if (++rejections > o.maxRejectionsPerDraw * (accepted.length + 1)) {
+        throw new InputError("caps", `expected caps that Dirichlet draws around the prior can satisfy, got ${rejections} rejections for ${accepted.length} accepted draws; loosen --max-epochs or maxUsage`);
+      }
+      continue;
+    }
+    let t = 0;
+    for (let i = 0; i < k; i++) {
+      if (p[i]! < o.minShare) p[i] = 0;
+      t += p[i]!;
+    }
+    if (t <= 0) continue;
+    for (let i = 0; i < k; i++) p[i] = p[i]! / t;
+    const r = roundToUnits(p, o.minShare);
+    let capOk = true;
+    for (let i = 0; i < k; i++) if (r[i]! > caps[i]! + 1e-12) capOk = false;
+    if (capOk) accepted.push(r);
+  }
+  // Shuffle the accepted draws, then keep the first n that are not duplicates (L1 < 1e-5) of a
+  // kept one: a uniformly random selection of distinct mixtures, O(n²·k).
+  rng.shuffle(accepted);
+  const kept: Float64Array[] = [];
+  for (const a of accepted) {
+    let dup = false;
+    for (const u of kept) {
+      let d = 0;
+      for (let i = 0; i < k && d < 1e-5; i++) d += Math.abs(a[i]! - u[i]!);
+      if (d < 1e-5) {
+        dup = true;
+        break;
+      }
+    }
+    if (!dup) kept.push(a);
+    if (kept.length === req.n) break;
+  }
+  if (kept.length < req.n) throw new InputError("--n", `expected at most ${kept.length} distinct mixtures from this design, got a request for ${req.n}`);
+  const out = new Float64Array(req.n * k);
+  for (let i = 0; i < req.n; i++) out.set(kept[i]!, i * k);
+  return out;
+}
+
+export const dirichletSwarm = {
+  name: "dirichlet",
+  summary: "RegMix swarm design: Dirichlet draws around a tempered prior with usage or epoch caps",
+  parseOptions: (raw: unknown) => parseOptions(DirichletSwarmOptionsSchema, raw, "dirichlet"),
+  design: designSwarm,
+};
+
+/** Registry of suggesters (Bayesian optimisation joins here). */
+export const suggesters = { dirichlet: dirichletSwarm } as const;

@@ -1,0 +1,24 @@
+// The registry of laws: one line per method. `mixlab fit --method <name>` and the conformance
+// suite read it; a new law joins by adding its line here.
+
+import type { Law } from "./types.js";
+import { regmix, regmixLinear } from "./regmix/index.js";
+import { dml } from "./dml/index.js";
+import { loglinear } from "./loglinear/index.js";
+import { bimix } from "./bimix/index.js";
+import { uniform, natural, temperature, unimax } from "./baselines/index.js";
+
+/** Every law by name. */
+export const laws: Readonly<Record<string, Law<any>>> = {
+  regmix,
+  "regmix-linear": regmixLinear,
+  dml,
+  loglinear,
+  bimix,
+  uniform,
+  natural,
+  temperature,
+  unimax,
+};
+
+export type { Law, FittedLaw, FitInput, Recommendation, ResolvedConstraints, SavedLaw } from "./types.js";

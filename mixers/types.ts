@@ -1,0 +1,84 @@
+// The Law plug-in contract (ARCHITECTURE.md "The plug-in interfaces"): fit(input) → FittedLaw,
+// which predicts, recommends under constraints, and serialises for `mixlab predict`. Every
+// vector is keyed by the `domains` order it carries; callers map by name at the boundary.
+
+import type { Rng } from "../src/rng/index.js";
+import type { Box } from "../src/core/simplex.js";
+
+/** Training data for a law: mixtures, one scalar target, and optionally its components. */
+export interface FitInput {
+  /** Domain names; the column order of `weights` and of every per-domain vector. */
+  readonly domains: readonly string[];
+  /** (numRuns × numDomains), row-major, rows on the simplex. */
+  readonly weights: Float64Array;
+  /** One target value per run (lower is better). */
+  readonly target: Float64Array;
+  /** The target's component columns (`mean:loss.a,loss.b` has two) and their values per run. */
+  readonly components?: { readonly names: readonly string[]; readonly values: readonly Float64Array[] };
+  /** Training amount per run (tokens or steps), for laws that model it (BiMix). */
+  readonly amount?: Float64Array;
+  /** Natural shares (token counts normalised), the prior of candidate searches. */
+  readonly prior?: Float64Array;
+  /** Tokens available per domain (for natural, temperature and UniMax). */
+  readonly tokensPerDomain?: Float64Array;
+}
+
+/** Constraints on a recommendation, resolved to a box on the simplex. */
+export interface ResolvedConstraints {
+  /** lower ≤ p ≤ upper, the upper bound already including epoch caps. */
+  readonly box: Box;
+  /** The upper bound without epoch caps (for the "optimum without the cap" diagnostic). */
+  readonly boxWithoutEpochCaps: Box;
+  /** Which domains an epoch cap binds more tightly than the maximum share. */
+  readonly epochCapped: readonly boolean[];
+  /** Echo of the inputs, for the proportions JSON. */
+  readonly description: Record<string, unknown>;
+}
+
+/** What a recommendation returns. */
+export interface Recommendation {
+  readonly proportions: Float64Array;
+  /** The law's prediction of the target at `proportions` (NaN for laws that do not predict). */
+  readonly predicted: number;
+  /** Method-specific diagnostics (top-k spread, iterations, …). */
+  readonly details: Record<string, unknown>;
+}
+
+/** A saved law: enough to rebuild the FittedLaw with `loadLaw`. */
+export interface SavedLaw {
+  readonly format: "mixlab.law/v1";
+  readonly method: string;
+  readonly domains: readonly string[];
+  readonly target: string;
+  readonly params: Record<string, unknown>;
+}
+
+/** A fitted law. */
+export interface FittedLaw {
+  readonly method: string;
+  readonly domains: readonly string[];
+  /** Predicts the target for each row of a (numMixtures × numDomains) matrix. */
+  predict(mixtures: Float64Array, out?: Float64Array): Float64Array;
+  /** The best mixture under the constraints; deterministic given the rng. */
+  recommend(constraints: ResolvedConstraints, rng: Rng): Recommendation;
+  /** Fit diagnostics (iterations, winning start, number of trees, …). */
+  readonly info: Record<string, unknown>;
+  /** JSON-safe form for `--save-model` (without the target name, which the caller adds). */
+  toParams(): Record<string, unknown>;
+}
+
+/** A law family: a name, a description, its options and its fit. */
+export interface Law<O = Record<string, unknown>> {
+  readonly name: string;
+  /** One line for `--help` and the README table. */
+  readonly summary: string;
+  /** The paper it implements. */
+  readonly paper: string;
+  /** Whether it learns from runs (false for static baselines). */
+  readonly learns: boolean;
+  /** Validates and fills defaults; throws InputError naming the bad option. */
+  parseOptions(raw: Record<string, unknown>): O;
+  fit(input: FitInput, options: O, rng: Rng): FittedLaw;
+  /** Rebuilds a fitted law from `toParams()` output. */
+  load(domains: readonly string[], params: Record<string, unknown>): FittedLaw;
+}

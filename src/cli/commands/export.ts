@@ -1,0 +1,32 @@
+// `mixlab export P.json --format F`: proportions in another trainer's format.
+
+import type { Command } from "commander";
+import { readFileSync } from "node:fs";
+import { parseProportions } from "../../export/proportions.js";
+import { exportProportions, EXPORT_FORMATS, type ExportFormat } from "../../export/formats.js";
+import { InputError } from "../../errors.js";
+import { writeResult } from "../output.js";
+import { positiveNumber } from "../flags.js";
+
+export function exportCommand(program: Command): void {
+  program
+    .command("export")
+    .argument("<proportions>", "a mixlab.proportions/v1 JSON file")
+    .summary("write proportions in Megatron, Hugging Face, MosaicML Streaming, OLMo or Levanter form")
+    .option("-f, --format <name>", EXPORT_FORMATS.join("|"), "json")
+    .option("--path-prefix <prefix>", "prefix of each domain's data path in the output")
+    .option("--max-epochs <e>", "OLMo's max_repetition_ratio (default: the constraint recorded, else 1)", positiveNumber)
+    .option("-o, --out <file>", "write here instead of stdout")
+    .addHelpText("after", "\nExample:\n  $ mixlab export proportions.json --format megatron --path-prefix /data/pile/")
+    .action((path: string, f: { format: string; pathPrefix?: string; maxEpochs?: number; out?: string }) => {
+      if (!(EXPORT_FORMATS as readonly string[]).includes(f.format)) throw new InputError("--format", `expected one of ${EXPORT_FORMATS.join(", ")}, got ${JSON.stringify(f.format)}`);
+      let text: string;
+      try {
+        text = readFileSync(path, "utf8");
+      } catch (e) {
+        throw new InputError(path, `expected a readable file, got ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+      }
+      const doc = parseProportions(text, path);
+      writeResult(exportProportions(doc, f.format as ExportFormat, { ...(f.pathPrefix !== undefined ? { pathPrefix: f.pathPrefix } : {}), ...(f.maxEpochs !== undefined ? { maxEpochs: f.maxEpochs } : {}) }), f.out);
+    });
+}

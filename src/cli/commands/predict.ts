@@ -1,0 +1,70 @@
+// `mixlab predict MODEL MIXTURES`: reload a saved law and predict the target for each mixture;
+// every input column is kept and a `predicted` column appended.
+
+import type { Command } from "commander";
+import { readFileSync } from "node:fs";
+import { z } from "zod";
+import { laws } from "../../../mixers/index.js";
+import { addRunsFlags, loadRuns, type RunsFlags } from "../flags.js";
+import { InputError } from "../../errors.js";
+import { formatOf, serializeFrame, type Cell } from "../../runs/frame.js";
+import { writeResult, log } from "../output.js";
+
+const SavedLawSchema = z.strictObject({
+  format: z.literal("mixlab.law/v1"),
+  method: z.string(),
+  domains: z.array(z.string()).min(2),
+  target: z.string(),
+  params: z.record(z.string(), z.unknown()),
+});
+
+interface PredictFlags extends RunsFlags {
+  out?: string;
+}
+
+export function predictCommand(program: Command): void {
+  const cmd = program
+    .command("predict")
+    .argument("<model>", "a law saved by `mixlab fit --save-model`")
+    .argument("<mixtures>", "a table with w.<domain> columns")
+    .summary("predict the target of mixtures with a saved law")
+    .option("-o, --out <file>", "output table (format by extension; default CSV on stdout)");
+  addRunsFlags(cmd);
+  cmd.addHelpText("after", "\nExample:\n  $ mixlab fit runs.csv -m regmix -t loss.web --save-model law.json\n  $ mixlab predict law.json candidates.csv -o scored.csv");
+  cmd.action(async (modelPath: string, mixturesPath: string, f: PredictFlags) => {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(readFileSync(modelPath, "utf8"));
+    } catch (e) {
+      throw new InputError(modelPath, `expected a saved law (JSON), got ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+    const parsed = SavedLawSchema.safeParse(raw);
+    if (!parsed.success) throw new InputError(modelPath, parsed.error.issues.map((i) => ({ path: i.path.join(".") || "document", message: i.message })));
+    const saved = parsed.data;
+    const law = laws[saved.method];
+    if (!law) throw new InputError(modelPath, `method: expected one of ${Object.keys(laws).join(", ")}, got ${JSON.stringify(saved.method)}`);
+    const fitted = law.load(saved.domains, saved.params);
+    const { table } = await loadRuns(mixturesPath, f);
+    const missing = saved.domains.filter((d) => !table.domains.includes(d));
+    const extra = table.domains.filter((d) => !saved.domains.includes(d));
+    if (missing.length || extra.length) {
+      throw new InputError(mixturesPath, [
+        ...missing.map((d) => ({ path: `domain ${JSON.stringify(d)}`, message: `expected a proportion column for this domain of the model, got none` })),
+        ...extra.map((d) => ({ path: `domain ${JSON.stringify(d)}`, message: `expected only the model's domains (${saved.domains.join(", ")}), got this one too` })),
+      ]);
+    }
+    // Reorder columns by name into the model's domain order.
+    const k = saved.domains.length;
+    const idx = saved.domains.map((d) => table.domains.indexOf(d));
+    const w = new Float64Array(table.numRuns * k);
+    for (let i = 0; i < table.numRuns; i++) for (let j = 0; j < k; j++) w[i * k + j] = table.weights[i * table.domains.length + idx[j]!]!;
+    const pred = fitted.predict(w);
+    const frame = table.frame;
+    const name = frame.cells.has("predicted") ? "predicted.mixlab" : "predicted";
+    const cells = new Map(frame.cells);
+    cells.set(name, Array.from(pred, (v): Cell => (Number.isFinite(v) ? v : null)));
+    const out = { source: frame.source, columns: [...frame.columns, name], cells, numRows: frame.numRows };
+    writeResult(await serializeFrame(out, f.out ? formatOf(f.out, "--out") : "csv"), f.out);
+    log(`predicted ${saved.target} for ${table.numRuns} mixtures with ${saved.method}${f.out ? `; wrote ${f.out}` : ""}`);
+  });
+}

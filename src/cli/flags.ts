@@ -1,0 +1,106 @@
+// Flag parsers and the shared "load a runs table" flags. Parsers throw commander's
+// InvalidArgumentError, which the program reports with exit code 2.
+
+import { InvalidArgumentError, type Command } from "commander";
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { readFrameAsync } from "../runs/frame.js";
+import { buildRunsTable, joinFrames, type RunsTable } from "../runs/table.js";
+import { InputError } from "../errors.js";
+
+/** A number, optionally constrained. */
+export function numberFlag(what: string, check: (x: number) => boolean = () => true) {
+  return (raw: string): number => {
+    const x = Number(raw.replace(/_/g, ""));
+    if (raw.trim() === "" || !Number.isFinite(x) || !check(x)) throw new InvalidArgumentError(`expected ${what}, got ${JSON.stringify(raw)}`);
+    return x;
+  };
+}
+
+export const seedFlag = numberFlag("an integer in [0, 4294967295]", (x) => Number.isInteger(x) && x >= 0 && x <= 0xffffffff);
+export const positiveInt = numberFlag("an integer ≥ 1", (x) => Number.isInteger(x) && x >= 1);
+export const nonNegativeInt = numberFlag("an integer ≥ 0", (x) => Number.isInteger(x) && x >= 0);
+export const positiveNumber = numberFlag("a number > 0", (x) => x > 0);
+export const share = numberFlag("a share in [0, 1]", (x) => x >= 0 && x <= 1);
+
+/** `a=1,b=2` → { a: 1, b: 2 } (numbers may use e-notation and underscores). */
+export function domainMapFlag(raw: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const part of raw.split(",").map((s) => s.trim()).filter(Boolean)) {
+    const eq = part.lastIndexOf("=");
+    if (eq <= 0) throw new InvalidArgumentError(`expected domain=value pairs separated by commas, got ${JSON.stringify(part)}`);
+    const d = part.slice(0, eq).trim();
+    const v = Number(part.slice(eq + 1).trim().replace(/_/g, ""));
+    if (!Number.isFinite(v)) throw new InvalidArgumentError(`${d}: expected a number, got ${JSON.stringify(part.slice(eq + 1))}`);
+    if (d in out) throw new InvalidArgumentError(`expected each domain once, got ${JSON.stringify(d)} twice`);
+    out[d] = v;
+  }
+  if (Object.keys(out).length === 0) throw new InvalidArgumentError(`expected domain=value pairs, got ${JSON.stringify(raw)}`);
+  return out;
+}
+
+/** A single number for every domain, or domain=value pairs. */
+export function shareOrMapFlag(raw: string): number | Record<string, number> {
+  if (!raw.includes("=")) return share(raw);
+  return domainMapFlag(raw);
+}
+
+/** `a,b,c` → ["a", "b", "c"]. */
+export function listFlag(raw: string): string[] {
+  const out = raw.split(",").map((s) => s.trim()).filter(Boolean);
+  if (out.length === 0) throw new InvalidArgumentError(`expected a comma-separated list, got ${JSON.stringify(raw)}`);
+  return out;
+}
+
+/** JSON object flag (`--options '{"numRounds": 500}'`). */
+export function jsonObjectFlag(raw: string): Record<string, unknown> {
+  let v: unknown;
+  try {
+    v = JSON.parse(raw);
+  } catch (e) {
+    throw new InvalidArgumentError(`expected a JSON object, got invalid JSON (${(e as Error).message})`);
+  }
+  if (typeof v !== "object" || v === null || Array.isArray(v)) throw new InvalidArgumentError(`expected a JSON object, got ${raw}`);
+  return v as Record<string, unknown>;
+}
+
+/** Flags shared by every command that reads a runs table. */
+export interface RunsFlags {
+  losses?: string;
+  joinOn?: string;
+  weightsPrefix?: string;
+  weights?: string[];
+  lossPattern?: string;
+  sumTolerance?: number;
+}
+
+/** Declares the runs-table flags on a command. */
+export function addRunsFlags(cmd: Command): Command {
+  return cmd
+    .option("--losses <file>", "a second table of losses to join with RUNS (RegMix ships mixtures and losses apart)")
+    .option("--join-on <column>", "the key column shared by RUNS and --losses")
+    .option("--weights-prefix <prefix>", "prefix of the proportion columns; the rest of the name is the domain", "w.")
+    .option("--weights <columns>", "explicit proportion columns, comma-separated (overrides --weights-prefix)", listFlag)
+    .option("--loss-pattern <pattern>", "rename loss columns to loss.<domain>, e.g. 'metric/the_pile_{domain}_val_loss'")
+    .option("--sum-tolerance <x>", "accept rows whose proportions sum to 1 ± x (default: the rounding of their printed digits)", positiveNumber);
+}
+
+/** Reads RUNS (and --losses), validates, and returns the table and the SHA-256 of the inputs. */
+export async function loadRuns(path: string, f: RunsFlags): Promise<{ table: RunsTable; sha256: string; files: string[] }> {
+  let frame = await readFrameAsync(path);
+  const files = [path];
+  if (f.losses) {
+    if (!f.joinOn) throw new InputError("--losses", "expected --join-on <column> naming the key shared by both tables, got none");
+    frame = joinFrames(frame, await readFrameAsync(f.losses), f.joinOn);
+    files.push(f.losses);
+  } else if (f.joinOn) throw new InputError("--join-on", "expected --losses <file> to join with, got none");
+  const table = buildRunsTable(frame, {
+    ...(f.weightsPrefix !== undefined ? { weightsPrefix: f.weightsPrefix } : {}),
+    ...(f.weights ? { weights: f.weights } : {}),
+    ...(f.lossPattern ? { lossPattern: f.lossPattern } : {}),
+    ...(f.sumTolerance !== undefined ? { sumTolerance: f.sumTolerance } : {}),
+  });
+  const h = createHash("sha256");
+  for (const file of files) h.update(readFileSync(file));
+  return { table, sha256: h.digest("hex"), files };
+}
