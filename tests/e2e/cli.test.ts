@@ -1,0 +1,104 @@
+// End-to-end runs of the built bin (npm test builds first) on copies of the datasets/ fixtures:
+// exit codes, stdout parsed with the same schema the library uses, stderr for broken input.
+import { describe, expect, it, beforeAll } from "vitest";
+import { execFileSync, spawnSync } from "node:child_process";
+import { copyFileSync, readFileSync, writeFileSync, existsSync } from "node:fs";
+import { join } from "node:path";
+import { parseProportions } from "../../src/export/proportions.js";
+import { ROOT, REGMIX, tmp } from "../helpers.js";
+
+const BIN = join(ROOT, "bin", "mixlab.js");
+const run = (args: string[], cwd: string) => spawnSync(process.execPath, [BIN, ...args], { cwd, encoding: "utf8" });
+const REGMIX_FLAGS = ["--losses", "losses.csv", "--join-on", "index", "--weights-prefix", "train_the_pile_", "--loss-pattern", "metric/the_pile_{domain}_val_loss"];
+
+let dir: string;
+beforeAll(() => {
+  if (!existsSync(join(ROOT, "dist", "src", "cli", "main.js"))) execFileSync("npx", ["tsc", "-p", "tsconfig.json"], { cwd: ROOT });
+  dir = tmp();
+  copyFileSync(join(REGMIX, "train_mixture_1m.csv"), join(dir, "mixtures.csv"));
+  copyFileSync(join(REGMIX, "train_pile_loss_1m.csv"), join(dir, "losses.csv"));
+  copyFileSync(join(REGMIX, "test_mixture_1B.csv"), join(dir, "candidates.csv"));
+});
+
+describe("mixlab CLI", () => {
+  it("--help lists the commands and each has an example", () => {
+    const r = run(["--help"], dir);
+    expect(r.status).toBe(0);
+    for (const c of ["fit", "predict", "suggest", "export"]) expect(r.stdout).toContain(c);
+    for (const c of ["fit", "predict", "suggest", "export"]) expect(run([c, "--help"], dir).stdout).toMatch(/Example/);
+  });
+
+  it("fit → proportions.json (valid, deterministic) → predict → export", () => {
+    const args = ["fit", "mixtures.csv", ...REGMIX_FLAGS, "--method", "regmix", "--target", "loss.pile_cc", "--candidates", "50000", "--cv-folds", "0", "--seed", "3"];
+    const a = run([...args, "-o", "p.json", "--save-model", "law.json"], dir);
+    expect(a.stderr).toContain("pile_cc");
+    expect(a.status).toBe(0);
+    const doc = parseProportions(readFileSync(join(dir, "p.json"), "utf8"), "p.json");
+    expect(doc.method).toBe("regmix");
+    expect(doc.provenance?.numRuns).toBe(512);
+    expect(doc.provenance?.runsSha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(doc.domains.pile_cc!).toBeGreaterThan(0.5);
+    // Same seed, same bytes (up to the wall time recorded in provenance).
+    const b = run(args, dir);
+    const strip = (s: string) => s.replace(/"seconds": [0-9.]+/, "");
+    expect(strip(b.stdout)).toBe(strip(readFileSync(join(dir, "p.json"), "utf8")));
+
+    const pr = run(["predict", "law.json", "candidates.csv", "--weights-prefix", "train_the_pile_", "-o", "scored.csv"], dir);
+    expect(pr.status).toBe(0);
+    const lines = readFileSync(join(dir, "scored.csv"), "utf8").trim().split("\n");
+    expect(lines[0]).toMatch(/^index,train_the_pile_arxiv,.*,predicted$/);
+    expect(lines).toHaveLength(65);
+
+    const mg = run(["export", "p.json", "--format", "megatron", "--path-prefix", "/data/"], dir);
+    expect(mg.status).toBe(0);
+    expect(mg.stdout).toMatch(/^[0-9.e-]+ \/data\/\w+( [0-9.e-]+ \/data\/\w+)*\n$/);
+    const hf = JSON.parse(run(["export", "p.json", "--format", "hf"], dir).stdout);
+    expect(hf.probabilities.reduce((x: number, y: number) => x + y, 0)).toBeCloseTo(1, 9);
+  });
+
+  it("suggest writes a swarm on the simplex with run ids, reproducible by seed", () => {
+    const args = ["suggest", "--domains", "web,code,math", "--n", "20", "--tokens", "web=5e9,code=1e9,math=2e8", "--seed", "4"];
+    const a = run(args, dir);
+    expect(a.status).toBe(0);
+    expect(run(args, dir).stdout).toBe(a.stdout);
+    expect(run([...args.slice(0, -1), "5"], dir).stdout).not.toBe(a.stdout);
+    const rows = a.stdout.trim().split("\n");
+    expect(rows[0]).toBe("run_id,w.web,w.code,w.math,seed");
+    for (const r of rows.slice(1)) {
+      const [, ...w] = r.split(",");
+      const s = w.slice(0, 3).map(Number);
+      expect(Math.abs(s[0]! + s[1]! + s[2]! - 1)).toBeLessThan(1e-12);
+      expect(s[2]!).toBeLessThanOrEqual(Math.min(1, (15 * 2e8) / 6.2e9) + 1e-12);
+    }
+  });
+
+  it("bad input: one message listing every problem, exit code 2", () => {
+    writeFileSync(join(dir, "bad.csv"), "run_id,w.web,w.code,loss.web\na,0.5,0.5,3\nb,0.7,0.7,3\nc,x,0.5,3\n");
+    const r = run(["fit", "bad.csv", "--method", "regmix", "--target", "loss.web"], dir);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatchInlineSnapshot(`
+      "error: bad.csv: 2 problems:
+        row 2 (line 3): expected the proportions to sum to 1 (± 0.1, the rounding of its printed digits), got 1.4; pass --sum-tolerance to accept a larger gap
+        row 3 (line 4), column "w.web": expected a number in [0, 1], got "x"
+      "
+    `);
+    const m = run(["fit", "mixtures.csv", ...REGMIX_FLAGS, "--method", "nope", "--target", "loss.pile_cc"], dir);
+    expect(m.status).toBe(2);
+    expect(m.stderr).toMatch(/--method: expected one of regmix, regmix-linear, dml, loglinear, bimix, uniform, natural, temperature, unimax, got "nope"/);
+    const s = run(["fit", "mixtures.csv", "--method", "regmix", "--target", "x", "--seed", "-3"], dir);
+    expect(s.status).toBe(2);
+    expect(s.stderr).toMatch(/--seed <n>' argument '-3' is invalid. expected an integer in \[0, 4294967295\]/);
+    const missing = run(["fit", "nothere.csv", "--method", "regmix", "--target", "x"], dir);
+    expect(missing.status).toBe(2);
+    expect(missing.stderr).toContain("nothere.csv: expected a readable file, got ENOENT");
+    const pred = run(["predict", "law.json", "bad.csv"], dir);
+    expect(pred.status).toBe(2);
+  });
+
+  it("predict names a domain the mixtures lack", () => {
+    writeFileSync(join(dir, "two.csv"), "w.arxiv,w.pile_cc\n0.5,0.5\n");
+    const r = run(["predict", "law.json", "two.csv"], dir);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/domain "freelaw": expected a proportion column for this domain of the model, got none/);
+  });
+});
