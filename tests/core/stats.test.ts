@@ -29,3 +29,16 @@ describe("statistics (reference values from scipy.stats 1.11)", () => {
     expect(rSquared([1, 2, 3], [1, 2, 3])).toBe(1);
   });
 });
+
+import * as ss from "simple-statistics";
+import { createRng } from "../../src/rng/index.js";
+
+describe("cross-check against simple-statistics", () => {
+  it("Pearson and Spearman agree on random data with ties", () => {
+    const r = createRng(9);
+    const x = Array.from({ length: 200 }, () => Math.floor(r.next() * 20));
+    const y = x.map((v) => v + Math.floor(r.next() * 10));
+    expect(pearson(x, y)).toBeCloseTo(ss.sampleCorrelation(x, y), 12);
+    expect(spearman(x, y)).toBeCloseTo(ss.sampleRankCorrelation(x, y), 12);
+  });
+});
