@@ -1,0 +1,372 @@
+// The sampler's plan: a pure function from a global sample index to (domain, index within the
+// domain, record, epoch). Samples come in blocks of B; a stage fixes each domain's count per block
+// by largest-remainder apportionment of its sample share; inside a block the order is a seeded
+// permutation keyed by (seed, stage, block) (or Megatron's smoothest greedy-deficit order); a
+// domain's j-th sample is record σ_e(j mod n) of epoch e = ⌊j / n⌋, where σ_e is a keyed Feistel
+// permutation of the domain's n records. Nothing is replayed: memory is O(domains + B) whatever
+// the corpus size, and resuming is one integer.
+//
+// References: MosaicML Streaming's exact per-stream sample counts; Megatron-LM's blended dataset
+// (greedy deficit order); Black & Rogaway, "Ciphers with arbitrary finite domains" (cycle-walking
+// Feistel permutations).
+
+import { philox4x32 } from "../rng/philox.js";
+import { Rng } from "../rng/index.js";
+import { InputError } from "../errors.js";
+
+/** A stage of the schedule; proportions are in domain order. */
+export interface StageSpec {
+  /** The stage ends once this many samples (global) were drawn; omit on the last stage. */
+  readonly untilSamples?: number;
+  /** … or once about this many tokens were drawn (rounded up to a whole block). */
+  readonly untilTokens?: number;
+  readonly proportions: Float64Array;
+}
+
+/** Everything a plan depends on. */
+export interface PlanSpec {
+  readonly domains: readonly string[];
+  /** Records per domain. */
+  readonly recordsPerDomain: Float64Array;
+  /** Mean tokens per record, per domain (for token-unit proportions and token budgets). */
+  readonly tokensPerRecord: Float64Array;
+  readonly stages: readonly StageSpec[];
+  readonly seed: number;
+  /** Samples per block (default 1024). */
+  readonly blockSize: number;
+  /** Proportions are shares of tokens (default) or of samples. */
+  readonly unit: "tokens" | "samples";
+  /** Order inside a block: seeded permutation (default) or Megatron's greedy deficit order. */
+  readonly order: "shuffle" | "smooth";
+}
+
+/** A resolved stage. */
+export interface Stage {
+  /** First global sample (a multiple of B). */
+  readonly start: number;
+  /** One past the last global sample (a multiple of B), or Infinity. */
+  end: number;
+  /** Requested proportions (in `unit`). */
+  readonly proportions: Float64Array;
+  /** Samples per block, per domain (sums to B). */
+  readonly counts: Int32Array;
+  /** First slot of each domain inside a block. */
+  readonly slotOffset: Int32Array;
+  /** Domain of each slot, (B). */
+  readonly slotDomain: Uint16Array;
+  /** Smooth order only: domain and rank-in-block of each position, (B). */
+  readonly smoothDomain: Uint16Array | null;
+  readonly smoothRank: Int32Array | null;
+  /** Samples of each domain drawn before this stage. */
+  readonly domainBase: Float64Array;
+  /** Where this stage came from: the schedule, or a live `setProportions`. */
+  readonly origin: "schedule" | "live";
+}
+
+/** Where a global sample index lands. */
+export interface Location {
+  domain: number;
+  /** j: the domain's sample count before this one (across epochs). */
+  domainIndex: number;
+  /** The record read: σ_epoch(j mod n). */
+  record: number;
+  epoch: number;
+}
+
+/**
+ * Largest-remainder apportionment of `total` items by `shares` (Σ = 1): floor, then one more to
+ * the largest remainders (ties to the lower index). Counts sum to `total` exactly.
+ */
+export function apportion(shares: ArrayLike<number>, total: number): Int32Array {
+  const k = shares.length;
+  const counts = new Int32Array(k);
+  const rem = new Float64Array(k);
+  let used = 0;
+  for (let i = 0; i < k; i++) {
+    const x = shares[i]! * total;
+    counts[i] = Math.floor(x + 1e-9);
+    rem[i] = x - counts[i]!;
+    used += counts[i]!;
+  }
+  const order = Array.from({ length: k }, (_, i) => i).sort((a, b) => rem[b]! - rem[a]! || a - b);
+  for (let j = 0; used < total; j++, used++) counts[order[j % k]!]!++;
+  return counts;
+}
+
+/** Sample shares from proportions: tokens → samples divides by mean record length. */
+export function sampleShares(p: Float64Array, tokensPerRecord: Float64Array, unit: "tokens" | "samples"): Float64Array {
+  const k = p.length;
+  const q = new Float64Array(k);
+  let s = 0;
+  for (let i = 0; i < k; i++) {
+    q[i] = unit === "tokens" ? (p[i]! > 0 ? p[i]! / tokensPerRecord[i]! : 0) : p[i]!;
+    s += q[i]!;
+  }
+  for (let i = 0; i < k; i++) q[i] = q[i]! / s;
+  return q;
+}
+
+/** Megatron's blending order: at each position, the domain furthest behind its target count. */
+function smoothOrder(counts: Int32Array, B: number): { domain: Uint16Array; rank: Int32Array } {
+  const k = counts.length;
+  const domain = new Uint16Array(B);
+  const rank = new Int32Array(B);
+  const drawn = new Int32Array(k);
+  for (let pos = 0; pos < B; pos++) {
+    let best = -1;
+    let bestErr = -Infinity;
+    for (let d = 0; d < k; d++) {
+      if (drawn[d]! >= counts[d]!) continue;
+      const err = ((pos + 1) * counts[d]!) / B - drawn[d]!;
+      if (err > bestErr) {
+        bestErr = err;
+        best = d;
+      }
+    }
+    domain[pos] = best;
+    rank[pos] = drawn[best]!++;
+  }
+  return { domain, rank };
+}
+
+/** Builds a stage starting at `start` with the given proportions. */
+export function makeStage(spec: PlanSpec, proportions: Float64Array, start: number, domainBase: Float64Array, origin: "schedule" | "live"): Stage {
+  const B = spec.blockSize;
+  const q = sampleShares(proportions, spec.tokensPerRecord, spec.unit);
+  const counts = apportion(q, B);
+  const slotOffset = new Int32Array(counts.length);
+  const slotDomain = new Uint16Array(B);
+  let off = 0;
+  for (let d = 0; d < counts.length; d++) {
+    slotOffset[d] = off;
+    slotDomain.fill(d, off, off + counts[d]!);
+    off += counts[d]!;
+  }
+  const smooth = spec.order === "smooth" ? smoothOrder(counts, B) : null;
+  return { start, end: Infinity, proportions, counts, slotOffset, slotDomain, smoothDomain: smooth?.domain ?? null, smoothRank: smooth?.rank ?? null, domainBase, origin };
+}
+
+/** Tokens in one block of a stage (by mean record lengths). */
+export function tokensPerBlock(stage: Stage, tokensPerRecord: Float64Array): number {
+  let t = 0;
+  for (let d = 0; d < stage.counts.length; d++) t += stage.counts[d]! * tokensPerRecord[d]!;
+  return t;
+}
+
+/** Resolves the schedule into stages with block-aligned boundaries. */
+export function resolveStages(spec: PlanSpec): Stage[] {
+  const B = spec.blockSize;
+  const k = spec.domains.length;
+  const stages: Stage[] = [];
+  let start = 0;
+  let base = new Float64Array(k);
+  spec.stages.forEach((s, i) => {
+    const st = makeStage(spec, s.proportions, start, base, "schedule");
+    const last = i === spec.stages.length - 1;
+    if (s.untilSamples !== undefined || s.untilTokens !== undefined) {
+      let end: number;
+      if (s.untilSamples !== undefined) end = Math.ceil(s.untilSamples / B) * B;
+      else {
+        const tokensBefore = stages.reduce((a, x) => a + ((x.end - x.start) / B) * tokensPerBlock(x, spec.tokensPerRecord), 0);
+        end = start + Math.ceil(Math.max(0, s.untilTokens! - tokensBefore) / tokensPerBlock(st, spec.tokensPerRecord)) * B;
+      }
+      if (end <= start) throw new InputError(`stage ${i + 1}`, `expected its end (${s.untilSamples !== undefined ? `${s.untilSamples} samples` : `${s.untilTokens} tokens`}) after the previous stage's (${start} samples), got one at or before it`);
+      st.end = end;
+    } else if (!last) throw new InputError(`stage ${i + 1}`, "expected untilSamples or untilTokens on every stage but the last, got neither");
+    stages.push(st);
+    if (Number.isFinite(st.end)) {
+      const nb = (st.end - st.start) / B;
+      const next = new Float64Array(k);
+      for (let d = 0; d < k; d++) next[d] = base[d]! + nb * st.counts[d]!;
+      base = next;
+      start = st.end;
+    }
+  });
+  return stages;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Keyed permutations.
+
+function fmix32(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+/**
+ * A keyed pseudo-random permutation of [0, n): a 4-round balanced Feistel network on the
+ * smallest even number of bits covering n, with cycle walking (values ≥ n are re-encrypted).
+ * O(1) memory; about two walks per call on average.
+ */
+export class FeistelPermutation {
+  private readonly half: number;
+  private readonly mask: number;
+  private readonly keys: Uint32Array;
+  constructor(
+    readonly n: number,
+    key: Uint32Array,
+  ) {
+    let bits = 2;
+    while (2 ** bits < n) bits += 2;
+    this.half = bits / 2;
+    this.mask = 2 ** this.half - 1;
+    this.keys = key;
+  }
+
+  at(i: number): number {
+    if (this.n <= 1) return 0;
+    let x = i;
+    const h = this.half;
+    const m = this.mask;
+    const p = 2 ** h;
+    do {
+      let l = Math.floor(x / p);
+      let r = x % p;
+      for (let round = 0; round < 4; round++) {
+        const f = fmix32((r ^ this.keys[round]!) + Math.imul(round + 1, 0x9e3779b1)) & m;
+        const nl = r;
+        r = (l ^ f) & m;
+        l = nl;
+      }
+      x = l * p + r;
+    } while (x >= this.n);
+    return x;
+  }
+}
+
+/** The plan: stages plus the index map. */
+export class Plan {
+  readonly stages: Stage[];
+  private readonly k0: number;
+  private readonly k1: number;
+  private readonly perm: Int32Array;
+  private permStage = -1;
+  private permBlock = -1;
+  private readonly epochPerms: (FeistelPermutation | null)[];
+  private readonly epochOf: Float64Array;
+  private readonly scratch = new Uint32Array(4);
+
+  constructor(readonly spec: PlanSpec) {
+    this.stages = resolveStages(spec);
+    const out = new Uint32Array(4);
+    philox4x32(spec.seed >>> 0, 0x706c616e /* "plan" */, 0, 0, spec.seed >>> 0, 0x6d69786c, out);
+    this.k0 = out[0]!;
+    this.k1 = out[1]!;
+    this.perm = new Int32Array(spec.blockSize);
+    this.epochPerms = new Array(spec.domains.length).fill(null);
+    this.epochOf = new Float64Array(spec.domains.length).fill(-1);
+  }
+
+  /** The stage holding global sample g. */
+  stageAt(g: number): number {
+    const s = this.stages;
+    for (let i = s.length - 1; i > 0; i--) if (g >= s[i]!.start) return i;
+    return 0;
+  }
+
+  /**
+   * Appends a live stage at the first block boundary ≥ `from` with new proportions; later
+   * scheduled stages are replaced. Returns the new stage.
+   */
+  appendStage(proportions: Float64Array, from: number): Stage {
+    const B = this.spec.blockSize;
+    const start = Math.ceil(from / B) * B;
+    while (this.stages.length > 1 && this.stages[this.stages.length - 1]!.start >= start) this.stages.pop();
+    this.permStage = -1; // stage indices may now refer to other stages
+    const prev = this.stages[this.stages.length - 1]!;
+    if (prev.start >= start) {
+      // Replacing the first stage from its very start.
+      this.stages.pop();
+      const st = makeStage(this.spec, proportions, start, new Float64Array(this.spec.domains.length), "live");
+      this.stages.push(st);
+      return st;
+    }
+    prev.end = start;
+    const nb = (start - prev.start) / B;
+    const base = new Float64Array(prev.counts.length);
+    for (let d = 0; d < base.length; d++) base[d] = prev.domainBase[d]! + nb * prev.counts[d]!;
+    const st = makeStage(this.spec, proportions, start, base, "live");
+    this.stages.push(st);
+    return st;
+  }
+
+  /** Writes the position of global sample g into `out`. */
+  locate(g: number, out: Location): Location {
+    const B = this.spec.blockSize;
+    const si = this.stageAt(g);
+    const st = this.stages[si]!;
+    const rel = g - st.start;
+    const b = Math.floor(rel / B);
+    const r = rel - b * B;
+    let d: number;
+    let rank: number;
+    if (st.smoothDomain) {
+      d = st.smoothDomain[r]!;
+      rank = st.smoothRank![r]!;
+    } else {
+      if (b !== this.permBlock || si !== this.permStage) this.fillBlockPermutation(si, b);
+      const slot = this.perm[r]!;
+      d = st.slotDomain[slot]!;
+      rank = slot - st.slotOffset[d]!;
+    }
+    const j = st.domainBase[d]! + b * st.counts[d]! + rank;
+    const n = this.spec.recordsPerDomain[d]!;
+    const epoch = Math.floor(j / n);
+    out.domain = d;
+    out.domainIndex = j;
+    out.epoch = epoch;
+    out.record = this.epochPermutation(d, epoch).at(j - epoch * n);
+    return out;
+  }
+
+  private fillBlockPermutation(si: number, b: number): void {
+    philox4x32(b >>> 0, Math.floor(b / 4294967296) >>> 0, si, 0x626c6f63 /* "bloc" */, this.k0, this.k1, this.scratch);
+    const rng = new Rng(this.scratch[0]!, this.scratch[1]!);
+    const p = this.perm;
+    const B = p.length;
+    for (let i = 0; i < B; i++) p[i] = i;
+    for (let i = B - 1; i > 0; i--) {
+      const j = rng.nextInt(i + 1);
+      const t = p[i]!;
+      p[i] = p[j]!;
+      p[j] = t;
+    }
+    this.permStage = si;
+    this.permBlock = b;
+  }
+
+  /** The permutation of domain d's records in epoch e (the last one per domain is cached). */
+  epochPermutation(d: number, e: number): FeistelPermutation {
+    if (this.epochOf[d] === e) return this.epochPerms[d]!;
+    const key = new Uint32Array(4);
+    philox4x32(e >>> 0, Math.floor(e / 4294967296) >>> 0, d, 0x65706f63 /* "epoc" */, this.k0, this.k1, key);
+    const p = new FeistelPermutation(this.spec.recordsPerDomain[d]!, key);
+    this.epochPerms[d] = p;
+    this.epochOf[d] = e;
+    return p;
+  }
+
+  /** Samples each domain gets in [0, upTo) (exact, from the stage counts). */
+  samplesPerDomain(upTo: number): Float64Array {
+    const k = this.spec.domains.length;
+    const B = this.spec.blockSize;
+    const out = new Float64Array(k);
+    for (const st of this.stages) {
+      if (upTo <= st.start) break;
+      const stop = Math.min(upTo, st.end);
+      const full = Math.floor((stop - st.start) / B);
+      for (let d = 0; d < k; d++) out[d] = out[d]! + full * st.counts[d]!;
+      const partial = stop - st.start - full * B;
+      if (partial > 0) {
+        // Count the partial block exactly.
+        const loc: Location = { domain: 0, domainIndex: 0, record: 0, epoch: 0 };
+        for (let g = st.start + full * B; g < stop; g++) out[this.locate(g, loc).domain]!++;
+      }
+    }
+    return out;
+  }
+}

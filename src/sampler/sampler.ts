@@ -1,0 +1,526 @@
+// The streaming sampler (ARCHITECTURE.md "The sampler, in one paragraph"): domain sources +
+// proportions (or stages, or a live online mixer) + seed → an exact, resumable, shardable stream
+// of samples. This file is the runtime around the pure plan (plan.ts): it measures record lengths,
+// checks repetition caps over the whole schedule before the first sample, keeps the state,
+// shards by rank and loader worker, reads records with bounded read-ahead, and packs token
+// batches. Training code imports `createSampler` from "mixlab".
+
+import { createHash } from "node:crypto";
+import { InputError } from "../errors.js";
+import { normalize } from "../core/simplex.js";
+import { createRng } from "../rng/index.js";
+import { Plan, tokensPerBlock, type Location, type PlanSpec, type StageSpec } from "./plan.js";
+import { openCorpus, type Corpus } from "./corpus.js";
+import type { DomainSource, OpenOptions, SourceRecord } from "./sources.js";
+import { byteTokenizer, utf8Length, type Tokenizer } from "./tokenizer.js";
+
+/** Proportions by domain name. */
+export type ProportionsByName = Readonly<Record<string, number>>;
+
+/** A stage by domain name. */
+export interface StageByName {
+  readonly untilSamples?: number;
+  readonly untilTokens?: number;
+  readonly proportions: ProportionsByName;
+}
+
+/** Options of `createSampler`. */
+export interface SamplerOptions {
+  /** A corpus directory, or sources by domain name (in the order given). */
+  readonly corpus: string | { readonly names: readonly string[]; readonly sources: readonly DomainSource[] };
+  /** One mixture for the whole run … */
+  readonly proportions?: ProportionsByName;
+  /** … or a schedule of stages (warm-up, annealing). */
+  readonly stages?: readonly StageByName[];
+  /** uint32 seed (default 0). */
+  readonly seed?: number;
+  /** Samples per block (default 1024). */
+  readonly blockSize?: number;
+  /** Proportions are token shares (default) or sample shares. */
+  readonly unit?: "tokens" | "samples";
+  /** Block order: seeded permutation (default) or Megatron's smoothest greedy order. */
+  readonly order?: "shuffle" | "smooth";
+  /** Maximum epochs over each domain (a number for all, or by name); needs a budget. */
+  readonly maxEpochs?: number | ProportionsByName;
+  /** What to do when a domain cannot meet its share within its cap (default "error"). */
+  readonly onExceed?: "error" | "redistribute";
+  /** The run's length: samples or tokens (the stream ends there; needed for epoch checks). */
+  readonly budgetSamples?: number;
+  readonly budgetTokens?: number;
+  /** Rank r of W (default 0 of 1): rank r reads global samples r, r + W, r + 2W, … */
+  readonly rank?: number;
+  readonly worldSize?: number;
+  /** Resume from a saved state. */
+  readonly state?: SamplerState;
+  /** Tokenizer for text sources (default byte-level) and for measuring lengths. */
+  readonly tokenizer?: Tokenizer;
+  /** Records per domain measured for mean lengths of text sources (default 512, seeded). */
+  readonly lengthSampleSize?: number;
+  /** Options for opening files. */
+  readonly open?: OpenOptions;
+  /** Where warnings go (default stderr). */
+  readonly warn?: (message: string) => void;
+}
+
+/** The saved state: plan identity, global samples consumed, live stages appended. */
+export interface SamplerState {
+  readonly format: "mixlab.sampler-state/v1";
+  readonly planSha256: string;
+  readonly consumed: number;
+  readonly appended: readonly { readonly start: number; readonly proportions: ProportionsByName }[];
+}
+
+/** One sample. */
+export interface Sample {
+  /** Global index in the stream. */
+  readonly index: number;
+  readonly domain: string;
+  /** The domain's sample count before this one (across epochs). */
+  readonly domainIndex: number;
+  /** The record read, and the epoch over the domain. */
+  readonly record: number;
+  readonly epoch: number;
+}
+
+/** A sample with its data. */
+export interface Example extends Sample {
+  readonly text?: string;
+  readonly tokens?: Int32Array;
+}
+
+/** A packed batch: rows of `seqLen` tokens, one sample a row. */
+export interface TokenBatch {
+  /** (batchSize × seqLen), row-major. */
+  readonly tokens: Int32Array;
+  /** Domain index (in `sampler.domains`) of each row. */
+  readonly domainPerRow: Int32Array;
+  /** Global sample index of each row. */
+  readonly indexPerRow: Float64Array;
+  /** Tokens cut from records longer than seqLen, and pad tokens added to shorter ones. */
+  readonly truncatedTokens: number;
+  readonly padTokens: number;
+}
+
+/** A row of the requested-vs-achieved table. */
+export interface PlanRow {
+  readonly domain: string;
+  readonly records: number;
+  readonly tokensPerRecord: number;
+  readonly requested: number;
+  readonly achievedTokenShare: number;
+  readonly achievedSampleShare: number;
+  readonly samplesPerBlock: number;
+  readonly epochs: number | null;
+  readonly maxEpochs: number | null;
+}
+
+const FORMAT = "mixlab.sampler-state/v1";
+
+function byName(names: readonly string[], p: ProportionsByName, what: string): Float64Array {
+  const unknown = Object.keys(p).filter((d) => !names.includes(d));
+  if (unknown.length) throw new InputError(what, `expected domains of the corpus (${names.join(", ")}), got unknown ${unknown.map((u) => JSON.stringify(u)).join(", ")}`);
+  const v = Float64Array.from(names.map((d) => p[d] ?? 0));
+  for (let i = 0; i < v.length; i++) if (!(v[i]! >= 0) || !Number.isFinite(v[i]!)) throw new InputError(what, `${names[i]}: expected a proportion ≥ 0, got ${v[i]}`);
+  let s = 0;
+  for (const x of v) s += x;
+  if (Math.abs(s - 1) > 1e-6) throw new InputError(what, `expected proportions summing to 1 (± 1e-6), got ${s}`);
+  return normalize(v);
+}
+
+function hashPlan(spec: PlanSpec, budget: number): string {
+  const canon = JSON.stringify({
+    domains: spec.domains,
+    records: Array.from(spec.recordsPerDomain),
+    tokensPerRecord: Array.from(spec.tokensPerRecord, (x) => Number(x.toPrecision(12))),
+    stages: spec.stages.map((s) => ({ untilSamples: s.untilSamples ?? null, untilTokens: s.untilTokens ?? null, proportions: Array.from(s.proportions) })),
+    seed: spec.seed,
+    blockSize: spec.blockSize,
+    unit: spec.unit,
+    order: spec.order,
+    budget,
+  });
+  return createHash("sha256").update(canon).digest("hex");
+}
+
+/** The streaming sampler. Create with `createSampler`. */
+export class Sampler {
+  readonly domains: readonly string[];
+  readonly rank: number;
+  readonly worldSize: number;
+  /** Global samples of the whole run (Infinity when no budget was given). */
+  readonly budgetSamples: number;
+  private readonly loc: Location = { domain: 0, domainIndex: 0, record: 0, epoch: 0 };
+  private consumed: number;
+  private readonly appended: { start: number; proportions: ProportionsByName }[];
+
+  constructor(
+    readonly plan: Plan,
+    readonly sources: readonly DomainSource[],
+    readonly planSha256: string,
+    budget: number,
+    start: number,
+    rank: number,
+    worldSize: number,
+    private readonly tokenizer: Tokenizer,
+    private readonly corpus: Corpus | null,
+    readonly maxEpochs: Float64Array | null,
+    appended: { start: number; proportions: ProportionsByName }[],
+    private readonly warn: (message: string) => void,
+  ) {
+    this.appended = appended;
+    this.domains = plan.spec.domains;
+    this.budgetSamples = budget;
+    this.consumed = start;
+    this.rank = rank;
+    this.worldSize = worldSize;
+  }
+
+  /** Where global sample g comes from (pure; does not advance the stream). */
+  sampleAt(g: number): Sample {
+    const l = this.plan.locate(g, this.loc);
+    return { index: g, domain: this.domains[l.domain]!, domainIndex: l.domainIndex, record: l.record, epoch: l.epoch };
+  }
+
+  /** Global samples consumed so far by all ranks (this rank's progress × W, in lockstep). */
+  get position(): number {
+    return this.consumed;
+  }
+
+  /** The global index of this rank's next sample. */
+  private nextIndex(): number {
+    return this.consumed + this.rank;
+  }
+
+  /** The state to save with a checkpoint; resuming from it continues the exact stream. */
+  state(): SamplerState {
+    return { format: FORMAT, planSha256: this.planSha256, consumed: this.consumed, appended: this.appended.map((a) => ({ ...a })) };
+  }
+
+  /**
+   * Changes the proportions from the next block boundary on (a live stage, recorded in the
+   * state). Call it identically on every rank at the same step.
+   */
+  setProportions(p: ProportionsByName): void {
+    const v = byName(this.domains, p, "setProportions");
+    const st = this.plan.appendStage(v, this.consumed);
+    this.appended.push({ start: st.start, proportions: { ...p } });
+    warnZeroCounts(this.domains, st.counts, v, this.plan.spec.blockSize, this.warn);
+  }
+
+  /** Samples for this rank, in order, until the budget (or forever). Advances the state. */
+  *samples(limit = Infinity): Generator<Sample> {
+    for (let n = 0; n < limit; n++) {
+      const g = this.nextIndex();
+      if (g >= this.budgetSamples) return;
+      const s = this.sampleAt(g);
+      this.consumed += this.worldSize;
+      yield s;
+    }
+  }
+
+  /**
+   * The global indices a loader worker reads: this rank's t-th sample goes to worker t mod K.
+   * Starting from the current position; does not advance the state.
+   */
+  *workerIndices(worker: number, numWorkers: number, limit = Infinity): Generator<number> {
+    if (!(Number.isInteger(worker) && worker >= 0 && worker < numWorkers)) throw new InputError("worker", `expected an integer in [0, ${numWorkers}), got ${worker}`);
+    let t = worker;
+    for (let n = 0; n < limit; n++, t += numWorkers) {
+      const g = this.consumed + this.rank + t * this.worldSize;
+      if (g >= this.budgetSamples) return;
+      yield g;
+    }
+  }
+
+  /** Reads the data of a sample. */
+  async read(s: Sample): Promise<SourceRecord> {
+    return this.sources[this.domains.indexOf(s.domain)]!.read(s.record);
+  }
+
+  /** Examples (samples with their text or tokens), with `readAhead` reads in flight. */
+  async *examples(options: { limit?: number; readAhead?: number } = {}): AsyncGenerator<Example> {
+    const ahead = options.readAhead ?? 16;
+    const queue: Promise<Example>[] = [];
+    const it = this.samples(options.limit ?? Infinity);
+    const pull = (): boolean => {
+      const n = it.next();
+      if (n.done) return false;
+      const s = n.value;
+      queue.push(this.read(s).then((r) => ({ ...s, ...r })));
+      return true;
+    };
+    while (queue.length < ahead && pull());
+    while (queue.length) {
+      const ex = await queue.shift()!;
+      pull();
+      yield ex;
+    }
+  }
+
+  /**
+   * Packed token batches: each row is one sample's tokens (text through the tokenizer), cut to
+   * `seqLen` or padded with `padId`; what was cut or padded is counted, never hidden. Store
+   * documents pre-chunked to seqLen for exact token accounting.
+   */
+  async *batches(options: { batchSize: number; seqLen: number; padId?: number; limit?: number; readAhead?: number }): AsyncGenerator<TokenBatch> {
+    const { batchSize, seqLen } = options;
+    if (!(Number.isInteger(batchSize) && batchSize >= 1)) throw new InputError("batchSize", `expected an integer ≥ 1, got ${batchSize}`);
+    if (!(Number.isInteger(seqLen) && seqLen >= 1)) throw new InputError("seqLen", `expected an integer ≥ 1, got ${seqLen}`);
+    const pad = options.padId ?? 0;
+    let tokens = new Int32Array(batchSize * seqLen);
+    let domains = new Int32Array(batchSize);
+    let indices = new Float64Array(batchSize);
+    let row = 0;
+    let truncated = 0;
+    let padded = 0;
+    let emitted = 0;
+    const limit = options.limit ?? Infinity;
+    for await (const ex of this.examples({ readAhead: options.readAhead ?? 32 })) {
+      const ids = ex.tokens ?? this.tokenizer(ex.text ?? "");
+      const n = Math.min(ids.length, seqLen);
+      tokens.set(n === ids.length ? ids : ids.subarray(0, n), row * seqLen);
+      if (n < seqLen) {
+        tokens.fill(pad, row * seqLen + n, (row + 1) * seqLen);
+        padded += seqLen - n;
+      }
+      truncated += ids.length - n;
+      domains[row] = this.domains.indexOf(ex.domain);
+      indices[row] = ex.index;
+      if (++row === batchSize) {
+        yield { tokens, domainPerRow: domains, indexPerRow: indices, truncatedTokens: truncated, padTokens: padded };
+        if (++emitted >= limit) return;
+        tokens = new Int32Array(batchSize * seqLen);
+        domains = new Int32Array(batchSize);
+        indices = new Float64Array(batchSize);
+        row = 0;
+        truncated = 0;
+        padded = 0;
+      }
+    }
+  }
+
+  /** Requested vs achieved shares over the run (or the first `upTo` samples). */
+  table(upTo = this.budgetSamples): PlanRow[] {
+    const spec = this.plan.spec;
+    const finite = Number.isFinite(upTo);
+    const horizon = finite ? upTo : this.plan.stages[0]!.start + spec.blockSize;
+    const counts = this.plan.samplesPerDomain(horizon);
+    let total = 0;
+    let tokens = 0;
+    for (let d = 0; d < counts.length; d++) {
+      total += counts[d]!;
+      tokens += counts[d]! * spec.tokensPerRecord[d]!;
+    }
+    // Requested: the token-weighted mix over the stages within the horizon.
+    const requested = new Float64Array(counts.length);
+    for (const st of this.plan.stages) {
+      if (st.start >= horizon) break;
+      const len = Math.min(horizon, st.end) - st.start;
+      const w = (len / horizon);
+      for (let d = 0; d < counts.length; d++) requested[d] = requested[d]! + w * st.proportions[d]!;
+    }
+    return this.domains.map((name, d) => ({
+      domain: name,
+      records: spec.recordsPerDomain[d]!,
+      tokensPerRecord: spec.tokensPerRecord[d]!,
+      requested: requested[d]!,
+      achievedTokenShare: (counts[d]! * spec.tokensPerRecord[d]!) / tokens,
+      achievedSampleShare: counts[d]! / total,
+      samplesPerBlock: this.plan.stages[this.plan.stageAt(Math.max(0, horizon - 1))]!.counts[d]!,
+      epochs: finite ? counts[d]! / spec.recordsPerDomain[d]! : null,
+      maxEpochs: this.maxEpochs ? this.maxEpochs[d]! : null,
+    }));
+  }
+
+  async close(): Promise<void> {
+    await this.corpus?.close();
+  }
+}
+
+/** Warns about weighted domains that get no sample in a block (B too small for the share). */
+function warnZeroCounts(domains: readonly string[], counts: Int32Array, p: Float64Array, blockSize: number, warn: (m: string) => void): void {
+  for (let d = 0; d < counts.length; d++) {
+    if (p[d]! > 0 && counts[d] === 0) warn(`domain ${JSON.stringify(domains[d])} has proportion ${p[d]} but gets 0 of ${blockSize} samples per block; raise blockSize to sample it`);
+  }
+}
+
+/** Formats the requested-vs-achieved table for a terminal. */
+export function formatPlanTable(rows: readonly PlanRow[]): string {
+  const head = ["domain", "records", "tok/rec", "requested", "achieved(tok)", "achieved(smp)", "per block", "epochs", "max"];
+  const body = rows.map((r) => [r.domain, String(r.records), r.tokensPerRecord.toFixed(1), r.requested.toFixed(4), r.achievedTokenShare.toFixed(4), r.achievedSampleShare.toFixed(4), String(r.samplesPerBlock), r.epochs === null ? "-" : r.epochs.toFixed(3), r.maxEpochs === null || !Number.isFinite(r.maxEpochs) ? "-" : String(r.maxEpochs)]);
+  const w = head.map((h, j) => Math.max(h.length, ...body.map((b) => b[j]!.length)));
+  const fmt = (cells: string[]) => cells.map((c, j) => (j === 0 ? c.padEnd(w[j]!) : c.padStart(w[j]!))).join("  ");
+  return [fmt(head), w.map((x) => "-".repeat(x)).join("  "), ...body.map(fmt)].join("\n");
+}
+
+/** Mean tokens per record of each domain: exact for token shards, else a seeded sample of records. */
+async function measureLengths(sources: readonly DomainSource[], tokenizer: Tokenizer, sampleSize: number, seed: number): Promise<Float64Array> {
+  const out = new Float64Array(sources.length);
+  const rng = createRng(seed).derive("lengths");
+  for (let d = 0; d < sources.length; d++) {
+    const s = sources[d]!;
+    const n = s.numRecords;
+    if (n === 0) throw new InputError(s.files.join(", "), "expected at least one record, got none: a domain with no data");
+    if (s.tokensOf) {
+      let t = 0;
+      for (let i = 0; i < n; i++) t += s.tokensOf(i);
+      out[d] = t / n;
+      continue;
+    }
+    const m = Math.min(n, sampleSize);
+    let t = 0;
+    for (let j = 0; j < m; j++) {
+      const i = m === n ? j : rng.nextInt(n);
+      const r = await s.read(i);
+      t += r.tokens ? r.tokens.length : tokenizer === byteTokenizer ? utf8Length(r.text ?? "") : tokenizer(r.text ?? "").length;
+    }
+    out[d] = Math.max(t / m, 1e-9);
+  }
+  return out;
+}
+
+/**
+ * Opens a sampler. Checks everything before the first sample: unknown domains, empty domains,
+ * stage boundaries, and (with maxEpochs) whether each domain can meet its share within its cap.
+ * @throws InputError naming the domain, its tokens, its requested share and the epochs it would need
+ */
+export async function createSampler(o: SamplerOptions): Promise<Sampler> {
+  const corpus = typeof o.corpus === "string" ? await openCorpus(o.corpus, o.open ?? {}) : null;
+  const names = corpus ? corpus.names : [...(o.corpus as { names: readonly string[] }).names];
+  const sources = corpus ? corpus.sources : [...(o.corpus as { sources: readonly DomainSource[] }).sources];
+  if (names.length !== sources.length) throw new InputError("corpus", `expected one source per domain name, got ${names.length} names and ${sources.length} sources`);
+  const seed = o.seed ?? 0;
+  const blockSize = o.blockSize ?? 1024;
+  if (!(Number.isInteger(blockSize) && blockSize >= 1 && blockSize <= 1 << 20)) throw new InputError("blockSize", `expected an integer in [1, 1048576], got ${blockSize}`);
+  const rank = o.rank ?? 0;
+  const world = o.worldSize ?? 1;
+  if (!(Number.isInteger(world) && world >= 1)) throw new InputError("worldSize", `expected an integer ≥ 1, got ${world}`);
+  if (!(Number.isInteger(rank) && rank >= 0 && rank < world)) throw new InputError("rank", `expected an integer in [0, ${world}), got ${rank}`);
+  if ((o.proportions ? 1 : 0) + (o.stages ? 1 : 0) !== 1) throw new InputError("proportions", "expected either proportions or stages, got " + (o.proportions && o.stages ? "both" : "neither"));
+  const stagesByName: StageByName[] = o.stages ? [...o.stages] : [{ proportions: o.proportions! }];
+  if (stagesByName.length === 0) throw new InputError("stages", "expected at least one stage, got none");
+  const stages: StageSpec[] = stagesByName.map((s, i) => ({
+    ...(s.untilSamples !== undefined ? { untilSamples: s.untilSamples } : {}),
+    ...(s.untilTokens !== undefined ? { untilTokens: s.untilTokens } : {}),
+    proportions: byName(names, s.proportions, stagesByName.length > 1 ? `stage ${i + 1}` : "proportions"),
+  }));
+  for (let d = 0; d < sources.length; d++) {
+    if (sources[d]!.numRecords === 0) throw new InputError(names[d]!, "expected at least one record, got none: a domain with no data");
+  }
+  const tokenizer = o.tokenizer ?? byteTokenizer;
+  const tokensPerRecord = await measureLengths(sources, tokenizer, o.lengthSampleSize ?? 512, seed);
+  let spec: PlanSpec = {
+    domains: names,
+    recordsPerDomain: Float64Array.from(sources, (s) => s.numRecords),
+    tokensPerRecord,
+    stages,
+    seed,
+    blockSize,
+    unit: o.unit ?? "tokens",
+    order: o.order ?? "shuffle",
+  };
+  let plan = new Plan(spec);
+  // The budget in samples.
+  let budget = Infinity;
+  if (o.budgetSamples !== undefined) budget = Math.ceil(o.budgetSamples / blockSize) * blockSize;
+  else if (o.budgetTokens !== undefined) {
+    let g = 0;
+    let tokens = 0;
+    for (const st of plan.stages) {
+      const tpb = tokensPerBlock(st, tokensPerRecord);
+      const blocks = Number.isFinite(st.end) ? (st.end - st.start) / blockSize : Infinity;
+      const need = Math.ceil((o.budgetTokens - tokens) / tpb);
+      if (need <= blocks) {
+        g = st.start + need * blockSize;
+        break;
+      }
+      tokens += blocks * tpb;
+      g = st.end;
+    }
+    budget = g;
+  }
+  // Repetition caps, checked over the whole schedule.
+  let maxEpochs: Float64Array | null = null;
+  if (o.maxEpochs !== undefined) {
+    maxEpochs = typeof o.maxEpochs === "number" ? new Float64Array(names.length).fill(o.maxEpochs) : Float64Array.from(names, (d) => (o.maxEpochs as ProportionsByName)[d] ?? Infinity);
+    if (!Number.isFinite(budget)) throw new InputError("maxEpochs", "expected budgetSamples or budgetTokens with it (epochs are counted over the run), got neither");
+    for (let round = 0; ; round++) {
+      const counts = plan.samplesPerDomain(budget);
+      const over: number[] = [];
+      for (let d = 0; d < names.length; d++) if (counts[d]! / spec.recordsPerDomain[d]! > maxEpochs[d]! + 1e-12) over.push(d);
+      if (over.length === 0) break;
+      if ((o.onExceed ?? "error") === "error" || round > 50) {
+        const lines = over.map((d) => {
+          const tokens = spec.recordsPerDomain[d]! * tokensPerRecord[d]!;
+          const share = stages.map((s) => s.proportions[d]!.toPrecision(4)).join(" → ");
+          return { path: `domain ${JSON.stringify(names[d])}`, message: `expected at most ${maxEpochs![d]} epochs, got ${(counts[d]! / spec.recordsPerDomain[d]!).toFixed(3)} (it has ${spec.recordsPerDomain[d]} records ≈ ${Math.round(tokens)} tokens; requested share ${share}); lower its share, raise maxEpochs, or pass onExceed: "redistribute"` };
+        });
+        throw new InputError("repetition", lines);
+      }
+      // Redistribute: scale each over-cap domain's share down to its cap, give the excess to the others proportionally.
+      const newStages = spec.stages.map((s) => {
+        const p = Float64Array.from(s.proportions);
+        let freed = 0;
+        for (const d of over) {
+          const factor = maxEpochs![d]! / (counts[d]! / spec.recordsPerDomain[d]!);
+          const np = p[d]! * factor * (1 - 1e-9);
+          freed += p[d]! - np;
+          p[d] = np;
+        }
+        let rest = 0;
+        for (let d = 0; d < p.length; d++) if (!over.includes(d)) rest += p[d]!;
+        if (rest <= 0) throw new InputError("repetition", `expected other domains to take the share ${over.map((d) => names[d]).join(", ")} cannot, got none with a positive share`);
+        for (let d = 0; d < p.length; d++) if (!over.includes(d)) p[d] = p[d]! + (freed * p[d]!) / rest;
+        return { ...s, proportions: p };
+      });
+      spec = { ...spec, stages: newStages };
+      plan = new Plan(spec);
+    }
+  }
+  const sha = hashPlan(spec, budget);
+  const warn = o.warn ?? ((m: string) => process.stderr.write(`warning: ${m}\n`));
+  for (const st of plan.stages) warnZeroCounts(names, st.counts, st.proportions, blockSize, warn);
+  let start = 0;
+  const appended: { start: number; proportions: ProportionsByName }[] = [];
+  if (o.state) {
+    const s = o.state;
+    if (s.format !== FORMAT) throw new InputError("state", `expected format ${FORMAT}, got ${JSON.stringify(s.format)}`);
+    if (s.planSha256 !== sha) throw new InputError("state", `expected a state of this plan (sha256 ${sha.slice(0, 12)}…), got one of another (${String(s.planSha256).slice(0, 12)}…): corpus, proportions, seed, block size or budget differ`);
+    if (!(Number.isInteger(s.consumed) && s.consumed >= 0)) throw new InputError("state", `consumed: expected an integer ≥ 0, got ${s.consumed}`);
+    for (const a of s.appended) {
+      const st = plan.appendStage(byName(names, a.proportions, "state.appended"), a.start);
+      appended.push({ start: st.start, proportions: { ...a.proportions } });
+    }
+    start = s.consumed;
+  }
+  return new Sampler(plan, sources, sha, budget, start, rank, world, tokenizer, corpus, maxEpochs, appended, warn);
+}
+
+/**
+ * A tf.data dataset of packed batches for tfjs training loops. Pass the tfjs namespace (mixlab
+ * does not import tfjs outside src/proxy): `toTfDataset(sampler, tf, { batchSize, seqLen })`
+ * yields `{ xs: int32 [batch, seqLen−1], ys: int32 [batch, seqLen−1] }` (next-token targets).
+ */
+export function toTfDataset(
+  sampler: Sampler,
+  tf: { data: { generator<T>(g: () => AsyncIterator<T> | Iterator<T>): unknown }; tensor2d(values: Int32Array, shape: [number, number], dtype: "int32"): unknown },
+  options: { batchSize: number; seqLen: number; limit?: number },
+): unknown {
+  const { batchSize, seqLen } = options;
+  return tf.data.generator(() => {
+    const it = sampler.batches({ batchSize, seqLen, ...(options.limit !== undefined ? { limit: options.limit } : {}) });
+    return {
+      next: async () => {
+        const r = await it.next();
+        if (r.done) return { done: true, value: undefined };
+        const xs = new Int32Array(batchSize * (seqLen - 1));
+        const ys = new Int32Array(batchSize * (seqLen - 1));
+        for (let b = 0; b < batchSize; b++) {
+          xs.set(r.value.tokens.subarray(b * seqLen, b * seqLen + seqLen - 1), b * (seqLen - 1));
+          ys.set(r.value.tokens.subarray(b * seqLen + 1, (b + 1) * seqLen), b * (seqLen - 1));
+        }
+        return { done: false, value: { xs: tf.tensor2d(xs, [batchSize, seqLen - 1], "int32"), ys: tf.tensor2d(ys, [batchSize, seqLen - 1], "int32") } };
+      },
+    } as AsyncIterator<unknown>;
+  });
+}

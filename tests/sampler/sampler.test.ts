@@ -1,0 +1,192 @@
+import { describe, expect, it } from "vitest";
+import fc from "fast-check";
+import { createSampler, type Sample, type Sampler } from "../../src/sampler/sampler.js";
+import { MemorySource } from "../../src/sampler/sources.js";
+import { apportion, FeistelPermutation } from "../../src/sampler/plan.js";
+
+/** Token-shard-like domains with a fixed length per record, so token and sample shares are known. */
+function corpus(sizes: number[], lengths: number[]) {
+  const names = sizes.map((_, i) => `d${i}`);
+  const sources = sizes.map((n, i) => new MemorySource(Array.from({ length: n }, (_, r) => ({ tokens: new Int32Array(lengths[i]!).fill(r) })), names[i]));
+  return { names, sources };
+}
+const take = (s: Sampler, n: number): Sample[] => [...s.samples(n)];
+const key = (x: Sample) => `${x.index}:${x.domain}:${x.domainIndex}:${x.record}:${x.epoch}`;
+
+describe("apportionment", () => {
+  it("counts add up exactly and each is within one of its share", () => {
+    fc.assert(
+      fc.property(fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { minLength: 1, maxLength: 12 }), fc.integer({ min: 1, max: 5000 }), (w, B) => {
+        const s = w.reduce((a, b) => a + b, 0);
+        if (!(s > 0)) return;
+        const q = w.map((x) => x / s);
+        const c = apportion(q, B);
+        expect(c.reduce((a, b) => a + b, 0)).toBe(B);
+        q.forEach((x, i) => expect(Math.abs(c[i]! - x * B)).toBeLessThan(1 + 1e-9));
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
+
+describe("Feistel permutation", () => {
+  it("is a bijection of [0, n)", () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 3000 }), fc.array(fc.integer({ min: 0, max: 0xffffffff }), { minLength: 4, maxLength: 4 }), (n, k) => {
+        const p = new FeistelPermutation(n, Uint32Array.from(k));
+        const seen = new Uint8Array(n);
+        for (let i = 0; i < n; i++) seen[p.at(i)]!++;
+        expect(seen.every((v) => v === 1)).toBe(true);
+      }),
+      { numRuns: 60 },
+    );
+  });
+});
+
+describe("sampler", () => {
+  it("known answer: a hand-worked plan (B = 4, samples 1/2 : 1/4 : 1/4, smooth order) gives this exact order", async () => {
+    // Counts per block: d0 2, d1 1, d2 1. Megatron's greedy deficit order per block: d0 d1 d2 d0.
+    const c = corpus([3, 2, 5], [1, 1, 1]);
+    const s = await createSampler({ corpus: c, proportions: { d0: 0.5, d1: 0.25, d2: 0.25 }, blockSize: 4, order: "smooth", unit: "samples", seed: 1 });
+    const got = take(s, 8).map((x) => `${x.domain}#${x.domainIndex}`);
+    expect(got).toEqual(["d0#0", "d1#0", "d2#0", "d0#1", "d0#2", "d1#1", "d2#1", "d0#3"]);
+    // d0 has 3 records: its 4th sample (domainIndex 3) starts epoch 1.
+    expect(s.sampleAt(7).epoch).toBe(1);
+  });
+
+  it("non-regression snapshot: the shuffled order for seed 0 (labelled; no reference exists)", async () => {
+    const s = await createSampler({ corpus: corpus([10, 10], [1, 1]), proportions: { d0: 0.75, d1: 0.25 }, blockSize: 8, unit: "samples", seed: 0 });
+    expect(take(s, 8).map((x) => `${x.domain}:${x.record}`).join(" ")).toMatchInlineSnapshot(`"d0:1 d1:6 d0:3 d0:5 d0:4 d0:0 d1:9 d0:8"`);
+  });
+
+  it("every block holds the exact counts; shares are within one sample per block", async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.double({ min: 0.01, max: 1, noNaN: true }), { minLength: 2, maxLength: 6 }), fc.integer({ min: 8, max: 200 }), fc.integer({ min: 0, max: 1000 }), async (w, B, seed) => {
+        const s0 = w.reduce((a, b) => a + b, 0);
+        const p = Object.fromEntries(w.map((x, i) => [`d${i}`, x / s0]));
+        const s = await createSampler({ corpus: corpus(w.map(() => 50), w.map(() => 3)), proportions: p, blockSize: B, unit: "samples", seed, warn: () => {} });
+        const want = apportion(w.map((x) => x / s0), B);
+        const samples = take(s, 3 * B);
+        for (let b = 0; b < 3; b++) {
+          const got = new Array(w.length).fill(0);
+          for (const x of samples.slice(b * B, (b + 1) * B)) got[Number(x.domain.slice(1))]++;
+          expect(got).toEqual(Array.from(want));
+          got.forEach((g, i) => expect(Math.abs(g - (w[i]! / s0) * B)).toBeLessThan(1 + 1e-9));
+        }
+      }),
+      { numRuns: 40 },
+    );
+  });
+
+  it("each domain's records are a permutation per epoch (no record repeated within an epoch)", async () => {
+    const s = await createSampler({ corpus: corpus([7, 13], [1, 1]), proportions: { d0: 0.5, d1: 0.5 }, blockSize: 10, unit: "samples", seed: 3 });
+    const byDomainEpoch = new Map<string, number[]>();
+    for (const x of take(s, 400)) {
+      const k = `${x.domain}/${x.epoch}`;
+      byDomainEpoch.set(k, [...(byDomainEpoch.get(k) ?? []), x.record]);
+    }
+    for (const [k, recs] of byDomainEpoch) {
+      expect(new Set(recs).size).toBe(recs.length);
+      const n = k.startsWith("d0") ? 7 : 13;
+      if (recs.length === n) expect([...recs].sort((a, b) => a - b)).toEqual(Array.from({ length: n }, (_, i) => i));
+    }
+  });
+
+  it("same seed → same stream; another seed → another", async () => {
+    const mk = (seed: number) => createSampler({ corpus: corpus([100, 100, 100], [2, 3, 5]), proportions: { d0: 0.2, d1: 0.3, d2: 0.5 }, blockSize: 64, seed });
+    const a = take(await mk(7), 500).map(key);
+    expect(take(await mk(7), 500).map(key)).toEqual(a);
+    expect(take(await mk(8), 500).map(key)).not.toEqual(a);
+  });
+
+  it("ranks and loader workers partition the global order: no duplicate, no gap", async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 1, max: 8 }), fc.integer({ min: 1, max: 4 }), async (W, K) => {
+        const opts = { corpus: corpus([40, 60], [1, 1]), proportions: { d0: 0.5, d1: 0.5 }, blockSize: 16, seed: 5, budgetSamples: 320 };
+        const global = take(await createSampler(opts), Infinity).map(key);
+        const union: string[] = [];
+        for (let r = 0; r < W; r++) {
+          const s = await createSampler({ ...opts, rank: r, worldSize: W });
+          for (let w = 0; w < K; w++) for (const g of s.workerIndices(w, K)) union.push(key(s.sampleAt(g)));
+        }
+        expect(union.length).toBe(global.length);
+        expect(new Set(union)).toEqual(new Set(global));
+      }),
+      { numRuns: 20 },
+    );
+  });
+
+  it("resumes exactly: at any point, twice, past an epoch boundary, after a stage change, with W changed", async () => {
+    const base = { corpus: corpus([9, 30, 50], [4, 2, 1]), stages: [{ untilSamples: 96, proportions: { d0: 0.6, d1: 0.2, d2: 0.2 } }, { proportions: { d0: 0.1, d1: 0.3, d2: 0.6 } }], blockSize: 32, seed: 11 } as const;
+    const full = take(await createSampler(base), 600).map(key);
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 0, max: 300 }), fc.integer({ min: 0, max: 200 }), fc.integer({ min: 1, max: 4 }), async (cut1, cut2, W2) => {
+        const s1 = await createSampler(base);
+        const part1 = take(s1, cut1).map(key);
+        const s2 = await createSampler({ ...base, state: JSON.parse(JSON.stringify(s1.state())) });
+        const part2 = take(s2, cut2).map(key);
+        // Third leg on W2 ranks (same global order): interleave the ranks' streams.
+        const st = s2.state();
+        const ranks = await Promise.all(Array.from({ length: W2 }, (_, r) => createSampler({ ...base, rank: r, worldSize: W2, state: st })));
+        const part3: string[] = [];
+        const its = ranks.map((r) => r.samples());
+        while (part1.length + part2.length + part3.length < 600) for (const it of its) part3.push(key(it.next().value as Sample));
+        expect([...part1, ...part2, ...part3].slice(0, 600)).toEqual(full);
+      }),
+      { numRuns: 25 },
+    );
+  });
+
+  it("a live setProportions takes effect at the next block boundary and replays from the state", async () => {
+    const base = { corpus: corpus([50, 50], [1, 1]), proportions: { d0: 0.5, d1: 0.5 }, blockSize: 10, unit: "samples" as const, seed: 2 };
+    const s = await createSampler(base);
+    const first = take(s, 13);
+    s.setProportions({ d0: 0.9, d1: 0.1 });
+    const state = s.state();
+    expect(state.appended).toEqual([{ start: 20, proportions: { d0: 0.9, d1: 0.1 } }]);
+    const rest = take(s, 47);
+    // Samples 13–19 finish the old block (5/5); from 20 on every block is 9/1.
+    const block = (from: number) => rest.filter((x) => x.index >= from && x.index < from + 10).filter((x) => x.domain === "d0").length;
+    expect(block(20)).toBe(9);
+    expect(block(50)).toBe(9);
+    expect(first.concat(rest.filter((x) => x.index < 20)).filter((x) => x.index >= 10 && x.domain === "d0")).toHaveLength(5);
+    const resumed = await createSampler({ ...base, state });
+    expect(take(resumed, 47).map(key)).toEqual(rest.map(key));
+    // Nothing lost or repeated across the change: over whole blocks, d0's domain indices are 0…n−1.
+    const d0 = [...first, ...rest].filter((x) => x.domain === "d0").map((x) => x.domainIndex).sort((a, b) => a - b);
+    expect(d0).toEqual(d0.map((_, i) => i));
+  });
+
+  it("token-unit proportions convert by mean record length and report achieved token shares", async () => {
+    const s = await createSampler({ corpus: corpus([100, 100], [10, 40]), proportions: { d0: 0.5, d1: 0.5 }, blockSize: 100, budgetSamples: 1000 });
+    // Equal token shares with lengths 10 and 40: samples 4:1.
+    const rows = s.table();
+    expect(rows[0]!.samplesPerBlock).toBe(80);
+    expect(rows[1]!.samplesPerBlock).toBe(20);
+    expect(rows[0]!.achievedTokenShare).toBeCloseTo(0.5, 12);
+  });
+
+  it("repetition caps are checked before the first sample, naming the domain", async () => {
+    const opts = { corpus: corpus([10, 1000], [5, 5]), proportions: { d0: 0.5, d1: 0.5 }, blockSize: 10, budgetSamples: 100, maxEpochs: 2 };
+    await expect(createSampler(opts)).rejects.toThrowErrorMatchingInlineSnapshot(`[InputError: repetition: domain "d0": expected at most 2 epochs, got 5.000 (it has 10 records ≈ 50 tokens; requested share 0.5000); lower its share, raise maxEpochs, or pass onExceed: "redistribute"]`);
+    const s = await createSampler({ ...opts, onExceed: "redistribute" });
+    const rows = s.table();
+    expect(rows[0]!.epochs!).toBeLessThanOrEqual(2);
+    expect(rows[1]!.achievedSampleShare).toBeGreaterThan(0.75);
+  });
+
+  it("zero-weight domains are never sampled; a weighted domain with no sample per block warns", async () => {
+    const warnings: string[] = [];
+    const s = await createSampler({ corpus: corpus([10, 10, 10], [1, 1, 1]), proportions: { d0: 0.999, d1: 0.001, d2: 0 }, blockSize: 16, unit: "samples", warn: (m) => warnings.push(m) });
+    expect(take(s, 200).some((x) => x.domain === "d2")).toBe(false);
+    expect(warnings.join("\n")).toMatch(/domain "d1" has proportion 0.001 but gets 0 of 16 samples per block/);
+  });
+
+  it("rejects unknown domains, bad sums and a state of another plan", async () => {
+    const c = corpus([10, 10], [1, 1]);
+    await expect(createSampler({ corpus: c, proportions: { d0: 0.5, zz: 0.5 } })).rejects.toThrow(/expected domains of the corpus \(d0, d1\), got unknown "zz"/);
+    await expect(createSampler({ corpus: c, proportions: { d0: 0.5, d1: 0.4 } })).rejects.toThrow(/expected proportions summing to 1 \(± 1e-6\), got 0.9/);
+    const s = await createSampler({ corpus: c, proportions: { d0: 0.5, d1: 0.5 }, seed: 1 });
+    await expect(createSampler({ corpus: c, proportions: { d0: 0.5, d1: 0.5 }, seed: 2, state: s.state() })).rejects.toThrow(/expected a state of this plan/);
+  });
+});
