@@ -15,4 +15,9 @@ export { exportProportions, EXPORT_FORMATS, type ExportFormat } from "./export/f
 export { laws } from "../mixers/index.js";
 export type { Law, FittedLaw, FitInput, Recommendation, ResolvedConstraints, SavedLaw } from "../mixers/types.js";
 export { designSwarm, DirichletSwarmOptionsSchema, roundToUnits, suggesters } from "../mixers/dirichlet/index.js";
+export { createSampler, toTfDataset, formatPlanTable, Sampler, type SamplerOptions, type SamplerState, type Sample, type Example, type TokenBatch, type PlanRow, type ProportionsByName, type StageByName } from "./sampler/sampler.js";
+export { Plan, apportion, sampleShares, FeistelPermutation, type PlanSpec, type StageSpec, type Stage, type Location } from "./sampler/plan.js";
+export { openShard, openDomain, writeTokenShard, TokenShardSource, JsonlSource, ArrowSource, ParquetSource, ConcatSource, MemorySource, FileHandlePool, type DomainSource, type SourceRecord, type OpenOptions } from "./sampler/sources.js";
+export { discoverCorpus, openCorpus, type Corpus, type CorpusLayout } from "./sampler/corpus.js";
+export { byteTokenizer, type Tokenizer } from "./sampler/tokenizer.js";
 export { VERSION } from "./version.js";

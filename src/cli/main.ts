@@ -9,6 +9,7 @@ import { fitCommand } from "./commands/fit.js";
 import { predictCommand } from "./commands/predict.js";
 import { suggestCommand } from "./commands/suggest.js";
 import { exportCommand } from "./commands/export.js";
+import { sampleCommand } from "./commands/sample.js";
 
 /** Builds the program (exported for in-process tests). */
 export function buildProgram(): Command {
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
   predictCommand(program);
   suggestCommand(program);
   exportCommand(program);
+  sampleCommand(program);
   for (const c of program.commands) c.exitOverride().showHelpAfterError("(run with --help for usage)");
   return program;
 }

@@ -1,7 +1,8 @@
 // The sampler's plan: a pure function from a global sample index to (domain, index within the
 // domain, record, epoch). Samples come in blocks of B; a stage fixes each domain's count per block
 // by largest-remainder apportionment of its sample share; inside a block the order is a seeded
-// permutation keyed by (seed, stage, block) (or Megatron's smoothest greedy-deficit order); a
+// permutation keyed by (seed, stage, block) — a Feistel network on the B positions — (or
+// Megatron's smoothest greedy-deficit order); a
 // domain's j-th sample is record σ_e(j mod n) of epoch e = ⌊j / n⌋, where σ_e is a keyed Feistel
 // permutation of the domain's n records. Nothing is replayed: memory is O(domains + B) whatever
 // the corpus size, and resuming is one integer.
@@ -11,7 +12,6 @@
 // Feistel permutations).
 
 import { philox4x32 } from "../rng/philox.js";
-import { Rng } from "../rng/index.js";
 import { InputError } from "../errors.js";
 
 /** A stage of the schedule; proportions are in domain order. */
@@ -188,52 +188,80 @@ export function resolveStages(spec: PlanSpec): Stage[] {
 // ---------------------------------------------------------------------------------------------
 // Keyed permutations.
 
-function fmix32(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
 
 /**
- * A keyed pseudo-random permutation of [0, n): a 4-round balanced Feistel network on the
- * smallest even number of bits covering n, with cycle walking (values ≥ n are re-encrypted).
- * O(1) memory; about two walks per call on average.
+ * A keyed pseudo-random permutation of [0, n): a 4-round Feistel network on the smallest number
+ * of bits w covering n, split into halves of ⌈w/2⌉ and ⌊w/2⌋ bits (unbalanced when w is odd; the
+ * halves swap roles each round, so an even number of rounds keeps it a bijection), with cycle
+ * walking: values ≥ n are encrypted again, at most 2 walks on average since 2^w < 2n. Integer
+ * operations only for n ≤ 2^32; O(1) memory.
  */
 export class FeistelPermutation {
-  private readonly half: number;
-  private readonly mask: number;
-  private readonly keys: Uint32Array;
+  // Keys, shifts and masks are stored as int32 so V8 keeps them as small integers.
+  private readonly b: number;
+  private readonly sa: number;
+  private readonly sb: number;
+  private readonly ma: number;
+  private readonly mb: number;
+  private readonly k0: number;
+  private readonly k1: number;
+  private readonly k2: number;
+  private readonly k3: number;
+  private readonly wide: boolean;
   constructor(
     readonly n: number,
     key: Uint32Array,
   ) {
+    if (n > 2 ** 32) throw new RangeError(`FeistelPermutation: n must be at most 2^32, got ${n}`);
     let bits = 2;
-    while (2 ** bits < n) bits += 2;
-    this.half = bits / 2;
-    this.mask = 2 ** this.half - 1;
-    this.keys = key;
+    while (2 ** bits < n) bits++;
+    const a = Math.ceil(bits / 2);
+    const b = bits - a;
+    this.b = b;
+    this.sa = 32 - a;
+    this.sb = 32 - b;
+    this.ma = a === 32 ? -1 : (1 << a) - 1;
+    this.mb = b === 32 ? -1 : (1 << b) - 1;
+    this.k0 = key[0]! | 0;
+    this.k1 = key[1]! | 0;
+    this.k2 = key[2]! | 0;
+    this.k3 = key[3]! | 0;
+    this.wide = bits > 31;
   }
 
   at(i: number): number {
-    if (this.n <= 1) return 0;
-    let x = i;
-    const h = this.half;
-    const m = this.mask;
-    const p = 2 ** h;
+    const n = this.n;
+    if (n <= 1) return 0;
+    if (this.wide) return this.atWide(i);
+    const { b, sa, sb, ma, mb, k0, k1, k2, k3 } = this;
+    let x = i | 0;
     do {
-      let l = Math.floor(x / p);
-      let r = x % p;
-      for (let round = 0; round < 4; round++) {
-        const f = fmix32((r ^ this.keys[round]!) + Math.imul(round + 1, 0x9e3779b1)) & m;
-        const nl = r;
-        r = (l ^ f) & m;
-        l = nl;
-      }
+      let l = x >>> b;
+      let r = x & mb;
+      // Round function: the top bits of a keyed multiplicative hash (they depend on every input bit).
+      l = (l ^ (Math.imul(r ^ k0, 0x9e3779b1) >>> sa)) & ma;
+      r = (r ^ (Math.imul(l ^ k1, 0x85ebca6b) >>> sb)) & mb;
+      l = (l ^ (Math.imul(r ^ k2, 0xc2b2ae35) >>> sa)) & ma;
+      r = (r ^ (Math.imul(l ^ k3, 0x27d4eb2f) >>> sb)) & mb;
+      x = (l << b) | r;
+    } while (x >= n);
+    return x;
+  }
+
+  /** The same network for 32-bit domains (n > 2^31), in float arithmetic. */
+  private atWide(i: number): number {
+    const { b, sa, sb, ma, mb, k0, k1, k2, k3, n } = this;
+    const p = 2 ** b;
+    let x = i;
+    do {
+      let l = Math.floor(x / p) >>> 0;
+      let r = (x % p) >>> 0;
+      l = ((l ^ (Math.imul(r ^ k0, 0x9e3779b1) >>> sa)) & ma) >>> 0;
+      r = ((r ^ (Math.imul(l ^ k1, 0x85ebca6b) >>> sb)) & mb) >>> 0;
+      l = ((l ^ (Math.imul(r ^ k2, 0xc2b2ae35) >>> sa)) & ma) >>> 0;
+      r = ((r ^ (Math.imul(l ^ k3, 0x27d4eb2f) >>> sb)) & mb) >>> 0;
       x = l * p + r;
-    } while (x >= this.n);
+    } while (x >= n);
     return x;
   }
 }
@@ -243,20 +271,27 @@ export class Plan {
   readonly stages: Stage[];
   private readonly k0: number;
   private readonly k1: number;
-  private readonly perm: Int32Array;
+  /** The current block, resolved: domain and index within the domain of each position, (B). */
+  private readonly blockDomain: Uint16Array;
+  private readonly blockIndex: Float64Array;
+  private readonly blockKey = new Uint32Array(4);
+  private readonly baseScratch: Float64Array;
   private permStage = -1;
   private permBlock = -1;
+  /** The stage of the last lookup (sequential reads stay in one stage). */
+  private curStage = 0;
   private readonly epochPerms: (FeistelPermutation | null)[];
   private readonly epochOf: Float64Array;
-  private readonly scratch = new Uint32Array(4);
 
   constructor(readonly spec: PlanSpec) {
     this.stages = resolveStages(spec);
+    this.blockDomain = new Uint16Array(spec.blockSize);
+    this.blockIndex = new Float64Array(spec.blockSize);
+    this.baseScratch = new Float64Array(spec.domains.length);
     const out = new Uint32Array(4);
     philox4x32(spec.seed >>> 0, 0x706c616e /* "plan" */, 0, 0, spec.seed >>> 0, 0x6d69786c, out);
     this.k0 = out[0]!;
     this.k1 = out[1]!;
-    this.perm = new Int32Array(spec.blockSize);
     this.epochPerms = new Array(spec.domains.length).fill(null);
     this.epochOf = new Float64Array(spec.domains.length).fill(-1);
   }
@@ -277,6 +312,7 @@ export class Plan {
     const start = Math.ceil(from / B) * B;
     while (this.stages.length > 1 && this.stages[this.stages.length - 1]!.start >= start) this.stages.pop();
     this.permStage = -1; // stage indices may now refer to other stages
+    this.curStage = 0;
     const prev = this.stages[this.stages.length - 1]!;
     if (prev.start >= start) {
       // Replacing the first stage from its very start.
@@ -294,49 +330,150 @@ export class Plan {
     return st;
   }
 
-  /** Writes the position of global sample g into `out`. */
-  locate(g: number, out: Location): Location {
+  /**
+   * Writes the domain and index within the domain of global sample g into `out` (not the record:
+   * see `locate`). The hot path of the index map: no allocation.
+   */
+  locateDomain(g: number, out: Location): Location {
     const B = this.spec.blockSize;
-    const si = this.stageAt(g);
-    const st = this.stages[si]!;
-    const rel = g - st.start;
-    const b = Math.floor(rel / B);
-    const r = rel - b * B;
-    let d: number;
-    let rank: number;
-    if (st.smoothDomain) {
-      d = st.smoothDomain[r]!;
-      rank = st.smoothRank![r]!;
-    } else {
-      if (b !== this.permBlock || si !== this.permStage) this.fillBlockPermutation(si, b);
-      const slot = this.perm[r]!;
-      d = st.slotDomain[slot]!;
-      rank = slot - st.slotOffset[d]!;
+    let si = this.curStage;
+    let st = this.stages[si]!;
+    if (si < 0 || g < st.start || g >= st.end) {
+      const stages = this.stages;
+      si = stages.length - 1;
+      while (si > 0 && g < stages[si]!.start) si--;
+      st = stages[si]!;
+      this.curStage = si;
     }
-    const j = st.domainBase[d]! + b * st.counts[d]! + rank;
-    const n = this.spec.recordsPerDomain[d]!;
-    const epoch = Math.floor(j / n);
-    out.domain = d;
-    out.domainIndex = j;
-    out.epoch = epoch;
-    out.record = this.epochPermutation(d, epoch).at(j - epoch * n);
+    const rel = g - st.start;
+    const b = rel < 2147483648 ? ((rel / B) | 0) : Math.floor(rel / B);
+    const r = rel - b * B;
+    if (b !== this.permBlock || si !== this.permStage) this.fillBlock(si, b);
+    out.domain = this.blockDomain[r]!;
+    out.domainIndex = this.blockIndex[r]!;
     return out;
   }
 
-  private fillBlockPermutation(si: number, b: number): void {
-    philox4x32(b >>> 0, Math.floor(b / 4294967296) >>> 0, si, 0x626c6f63 /* "bloc" */, this.k0, this.k1, this.scratch);
-    const rng = new Rng(this.scratch[0]!, this.scratch[1]!);
-    const p = this.perm;
-    const B = p.length;
-    for (let i = 0; i < B; i++) p[i] = i;
-    for (let i = B - 1; i > 0; i--) {
-      const j = rng.nextInt(i + 1);
-      const t = p[i]!;
-      p[i] = p[j]!;
-      p[j] = t;
+  /**
+   * Maps `count` global indices start, start + stride, … in bulk into `outDomain` and
+   * `outDomainIndex` (and, when given, `outRecord`), walking block by block: the fast path of a
+   * data loader. Equals calling `locate` on each index.
+   */
+  mapRange(start: number, count: number, stride: number, outDomain: Uint16Array | Int32Array, outDomainIndex: Float64Array, outRecord?: Float64Array): void {
+    const B = this.spec.blockSize;
+    let g = start;
+    let i = 0;
+    while (i < count) {
+      // Find the stage and block of g.
+      let si = this.curStage;
+      let st = this.stages[si]!;
+      if (g < st.start || g >= st.end) {
+        si = this.stages.length - 1;
+        while (si > 0 && g < this.stages[si]!.start) si--;
+        st = this.stages[si]!;
+        this.curStage = si;
+      }
+      const b = Math.floor((g - st.start) / B);
+      const blockStart = st.start + b * B;
+      const blockEnd = Math.min(blockStart + B, st.end);
+      const r0 = g - blockStart;
+      if (stride === 1) {
+        // Resolve straight into the output: no table, no copy.
+        const n = Math.min(count - i, blockEnd - g);
+        this.resolveRun(si, b, r0, r0 + n, outDomain, outDomainIndex, i);
+        i += n;
+        g += n;
+        continue;
+      }
+      if (b !== this.permBlock || si !== this.permStage) this.fillBlock(si, b);
+      const dom = this.blockDomain;
+      const idx = this.blockIndex;
+      for (let r = r0; i < count && g < blockEnd; i++, g += stride, r += stride) {
+        outDomain[i] = dom[r]!;
+        outDomainIndex[i] = idx[r]!;
+      }
     }
+    if (outRecord) {
+      const n = this.spec.recordsPerDomain;
+      for (let j = 0; j < count; j++) {
+        const d = outDomain[j]!;
+        const dj = outDomainIndex[j]!;
+        const nd = n[d]!;
+        const epoch = Math.floor(dj / nd);
+        outRecord[j] = (this.epochOf[d] === epoch ? this.epochPerms[d]! : this.epochPermutation(d, epoch)).at(dj - epoch * nd);
+      }
+    }
+  }
+
+  /** Writes the full position of global sample g (domain, index, epoch, record) into `out`. */
+  locate(g: number, out: Location): Location {
+    this.locateDomain(g, out);
+    const d = out.domain;
+    const j = out.domainIndex;
+    const n = this.spec.recordsPerDomain[d]!;
+    const epoch = Math.floor(j / n);
+    out.epoch = epoch;
+    out.record = (this.epochOf[d] === epoch ? this.epochPerms[d]! : this.epochPermutation(d, epoch)).at(j - epoch * n);
+    return out;
+  }
+
+  /** Resolves block b of stage si into the block tables (for single lookups and strided runs). */
+  private fillBlock(si: number, b: number): void {
+    this.resolveRun(si, b, 0, this.spec.blockSize, this.blockDomain, this.blockIndex, 0);
     this.permStage = si;
     this.permBlock = b;
+  }
+
+  /**
+   * Resolves positions [r0, r1) of block b of stage si into out arrays from `at`: position r →
+   * slot π(r) (a 4-round Feistel network on the B positions keyed by (seed, stage, block), or the
+   * smooth order) → domain and its index within the domain.
+   */
+  private resolveRun(si: number, b: number, r0: number, r1: number, outD: Uint16Array | Int32Array, outI: Float64Array, at: number): void {
+    const st = this.stages[si]!;
+    const B = this.spec.blockSize;
+    const k = st.counts.length;
+    const base = this.baseScratch;
+    for (let d = 0; d < k; d++) base[d] = st.domainBase[d]! + b * st.counts[d]!;
+    if (st.smoothDomain !== null) {
+      for (let r = r0, o = at; r < r1; r++, o++) {
+        const d = st.smoothDomain[r]!;
+        outD[o] = d;
+        outI[o] = base[d]! + st.smoothRank![r]!;
+      }
+      return;
+    }
+    philox4x32(b >>> 0, Math.floor(b / 4294967296) >>> 0, si, 0x626c6f63 /* "bloc" */, this.k0, this.k1, this.blockKey);
+    const slotDomain = st.slotDomain;
+    const slotOffset = st.slotOffset;
+    // A 3-round version of FeistelPermutation's network, inlined (B ≤ 2^20, so the integer path).
+    // Each round XORs one half with a keyed function of the other, so any number of rounds is a
+    // bijection; three is Luby–Rackoff's bound for a pseudo-random permutation.
+    let bits = 2;
+    while (1 << bits < B) bits++;
+    const ha = Math.ceil(bits / 2);
+    const hb = bits - ha;
+    const sa = 32 - ha;
+    const sb = 32 - hb;
+    const ma = (1 << ha) - 1;
+    const mb = (1 << hb) - 1;
+    const k0 = this.blockKey[0]! | 0;
+    const k1 = this.blockKey[1]! | 0;
+    const k2 = this.blockKey[2]! | 0;
+    for (let r = r0, o = at; r < r1; r++, o++) {
+      let x = r;
+      do {
+        let l = x >>> hb;
+        let rr = x & mb;
+        l = (l ^ (Math.imul(rr ^ k0, 0x9e3779b1) >>> sa)) & ma;
+        rr = (rr ^ (Math.imul(l ^ k1, 0x85ebca6b) >>> sb)) & mb;
+        l = (l ^ (Math.imul(rr ^ k2, 0xc2b2ae35) >>> sa)) & ma;
+        x = (l << hb) | rr;
+      } while (x >= B);
+      const d = slotDomain[x]!;
+      outD[o] = d;
+      outI[o] = base[d]! + (x - slotOffset[d]!);
+    }
   }
 
   /** The permutation of domain d's records in epoch e (the last one per domain is cached). */

@@ -262,11 +262,23 @@ export class Sampler {
    * `seqLen` or padded with `padId`; what was cut or padded is counted, never hidden. Store
    * documents pre-chunked to seqLen for exact token accounting.
    */
-  async *batches(options: { batchSize: number; seqLen: number; padId?: number; limit?: number; readAhead?: number }): AsyncGenerator<TokenBatch> {
+  async *batches(options: {
+    batchSize: number;
+    seqLen: number;
+    padId?: number;
+    limit?: number;
+    readAhead?: number;
+    /** Hand out the same buffers every time (valid until the next batch is requested); default false. */
+    reuse?: boolean;
+  }): AsyncGenerator<TokenBatch> {
     const { batchSize, seqLen } = options;
     if (!(Number.isInteger(batchSize) && batchSize >= 1)) throw new InputError("batchSize", `expected an integer ≥ 1, got ${batchSize}`);
     if (!(Number.isInteger(seqLen) && seqLen >= 1)) throw new InputError("seqLen", `expected an integer ≥ 1, got ${seqLen}`);
     const pad = options.padId ?? 0;
+    if (this.sources.every((src) => src.readInto)) {
+      yield* this.batchesSync(batchSize, seqLen, pad, options.limit ?? Infinity, options.reuse ?? false);
+      return;
+    }
     let tokens = new Int32Array(batchSize * seqLen);
     let domains = new Int32Array(batchSize);
     let indices = new Float64Array(batchSize);
@@ -296,6 +308,42 @@ export class Sampler {
         truncated = 0;
         padded = 0;
       }
+    }
+    // The stream ended inside a batch: hand over the rows read, never drop them.
+    if (row > 0) yield trimBatch({ tokens, domainPerRow: domains, indexPerRow: indices, truncatedTokens: truncated, padTokens: padded }, row, seqLen);
+  }
+
+  /** Packed batches from pre-tokenised sources, read synchronously straight into the rows. */
+  private *batchesSync(batchSize: number, seqLen: number, pad: number, limit: number, reuse: boolean): Generator<TokenBatch> {
+    let tokens = new Int32Array(batchSize * seqLen);
+    let domains = new Int32Array(batchSize);
+    let indices = new Float64Array(batchSize);
+    const domainIndex = new Float64Array(batchSize);
+    const records = new Float64Array(batchSize);
+    const readers = this.sources.map((src) => src.readInto!.bind(src));
+    for (let emitted = 0; emitted < limit; emitted++) {
+      if (emitted > 0 && !reuse) {
+        tokens = new Int32Array(batchSize * seqLen);
+        domains = new Int32Array(batchSize);
+        indices = new Float64Array(batchSize);
+      }
+      const first = this.consumed + this.rank;
+      const rows = Math.max(0, Math.min(batchSize, Math.ceil((this.budgetSamples - first) / this.worldSize)));
+      if (rows === 0) return;
+      this.plan.mapRange(first, rows, this.worldSize, domains, domainIndex, records);
+      this.consumed += rows * this.worldSize;
+      let truncated = 0;
+      let padded = 0;
+      for (let row = 0; row < rows; row++) {
+        const len = readers[domains[row]!]!(records[row]!, tokens, row * seqLen, seqLen);
+        if (len < seqLen) {
+          tokens.fill(pad, row * seqLen + len, (row + 1) * seqLen);
+          padded += seqLen - len;
+        } else truncated += len - seqLen;
+        indices[row] = first + row * this.worldSize;
+      }
+      yield trimBatch({ tokens, domainPerRow: domains, indexPerRow: indices, truncatedTokens: truncated, padTokens: padded }, rows, seqLen);
+      if (rows < batchSize) return;
     }
   }
 
@@ -335,6 +383,12 @@ export class Sampler {
   async close(): Promise<void> {
     await this.corpus?.close();
   }
+}
+
+/** A batch cut to its first `rows` rows (the last batch of a finite stream). */
+function trimBatch(b: TokenBatch, rows: number, seqLen: number): TokenBatch {
+  if (rows === b.domainPerRow.length) return b;
+  return { ...b, tokens: b.tokens.slice(0, rows * seqLen), domainPerRow: b.domainPerRow.slice(0, rows), indexPerRow: b.indexPerRow.slice(0, rows) };
 }
 
 /** Warns about weighted domains that get no sample in a block (B too small for the share). */
@@ -422,7 +476,10 @@ export async function createSampler(o: SamplerOptions): Promise<Sampler> {
   let plan = new Plan(spec);
   // The budget in samples.
   let budget = Infinity;
-  if (o.budgetSamples !== undefined) budget = Math.ceil(o.budgetSamples / blockSize) * blockSize;
+  if (o.budgetSamples !== undefined) {
+    if (!(Number.isInteger(o.budgetSamples) && o.budgetSamples >= 1)) throw new InputError("budgetSamples", `expected an integer ≥ 1, got ${o.budgetSamples}`);
+    budget = o.budgetSamples; // exact: a partial last block is counted sample by sample
+  }
   else if (o.budgetTokens !== undefined) {
     let g = 0;
     let tokens = 0;

@@ -7,7 +7,7 @@
 // handles are opened lazily and their number is bounded.
 
 import { open, stat, mkdir, rename, unlink, readFile, type FileHandle } from "node:fs/promises";
-import { createReadStream, createWriteStream, existsSync } from "node:fs";
+import { createReadStream, createWriteStream, existsSync, openSync, closeSync, readSync } from "node:fs";
 import { createGunzip, createBrotliDecompress } from "node:zlib";
 import { pipeline } from "node:stream/promises";
 import { createHash } from "node:crypto";
@@ -32,6 +32,11 @@ export interface DomainSource {
   /** Bytes of record i's stored text or tokens (for statistics). */
   readonly totalBytes: number;
   read(i: number): Promise<SourceRecord>;
+  /**
+   * Optional fast path for pre-tokenised sources: writes record i's first `max` tokens into
+   * `out` at `offset` synchronously and returns the record's full length.
+   */
+  readInto?(i: number, out: Int32Array, offset: number, max: number): number;
   close(): Promise<void>;
 }
 
@@ -72,6 +77,49 @@ export class FileHandlePool {
   }
 }
 
+/**
+ * A bounded pool of synchronous file descriptors (for the token-shard fast path). Use is tracked
+ * by a counter; the least recently used descriptor is closed when the bound is passed, so a hit
+ * costs one map lookup.
+ */
+export class SyncFdPool {
+  private readonly fds = new Map<string, { fd: number; used: number }>();
+  private tick = 0;
+  constructor(readonly maxOpen = 64) {}
+  get(path: string): number {
+    const hit = this.fds.get(path);
+    if (hit !== undefined) {
+      hit.used = ++this.tick;
+      return hit.fd;
+    }
+    let fd: number;
+    try {
+      fd = openSync(path, "r");
+    } catch (e) {
+      throw new InputError(path, `expected a readable shard, got ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+    }
+    this.fds.set(path, { fd, used: ++this.tick });
+    if (this.fds.size > this.maxOpen) {
+      let oldest = "";
+      let min = Infinity;
+      for (const [p, e] of this.fds) if (e.used < min) [oldest, min] = [p, e.used];
+      closeSync(this.fds.get(oldest)!.fd);
+      this.fds.delete(oldest);
+    }
+    return fd;
+  }
+  get size(): number {
+    return this.fds.size;
+  }
+  closeAll(): void {
+    for (const e of this.fds.values()) closeSync(e.fd);
+    this.fds.clear();
+  }
+}
+
+/** The shared default pools. */
+export const defaultSyncPool = new SyncFdPool(64);
+
 /** The shared default pool. */
 export const defaultPool = new FileHandlePool(64);
 
@@ -108,6 +156,7 @@ export class TokenShardSource implements DomainSource {
     private readonly offsets: Float64Array,
     private readonly dtype: number,
     private readonly pool: FileHandlePool,
+    private readonly syncPool: SyncFdPool = defaultSyncPool,
   ) {
     this.files = [binPath, idxPath];
     this.numRecords = lengths.length;
@@ -181,9 +230,29 @@ export class TokenShardSource implements DomainSource {
     return { tokens };
   }
 
-  /** Reads record i's raw bytes into `out` (no decoding): the fast path for packed batches. */
-  async readRaw(i: number): Promise<{ bytes: Buffer; dtype: number }> {
-    return { bytes: await readAt(this.pool, this.binPath, this.offsets[i]!, this.lengths[i]! * DTYPES[this.dtype]!.size), dtype: this.dtype };
+  private scratchBytes = new Uint8Array(0);
+  private scratchTokens: Uint8Array | Uint16Array | Int16Array | Int32Array = new Uint8Array(0);
+
+  readInto(i: number, out: Int32Array, offset: number, max: number): number {
+    const len = this.lengths[i]!;
+    const n = len < max ? len : max;
+    const size = DTYPES[this.dtype]!.size;
+    const bytes = n * size;
+    if (this.scratchBytes.length < bytes) {
+      const ab = new ArrayBuffer(Math.max(bytes, 2 * this.scratchBytes.length));
+      this.scratchBytes = new Uint8Array(ab);
+      this.scratchTokens = this.dtype === 8 ? new Uint16Array(ab) : this.dtype === 3 ? new Int16Array(ab) : this.dtype === 4 ? new Int32Array(ab) : new Uint8Array(ab);
+    }
+    const fd = this.syncPool.get(this.binPath);
+    let done = 0;
+    while (done < bytes) {
+      const r = readSync(fd, this.scratchBytes, done, bytes - done, this.offsets[i]! + done);
+      if (r === 0) throw new InputError(this.binPath, `byte ${this.offsets[i]! + done}: expected ${bytes} bytes of sequence ${i}, got the end of the file (truncated shard?)`);
+      done += r;
+    }
+    // A typed copy widens the tokens (little-endian hosts, as Node's supported platforms are).
+    out.set(n === this.scratchTokens.length ? this.scratchTokens : this.scratchTokens.subarray(0, n), offset);
+    return len;
   }
 
   async close(): Promise<void> {
@@ -527,8 +596,10 @@ export class ConcatSource implements DomainSource {
     this.numRecords = this.starts[parts.length]!;
     this.totalBytes = b;
     if (parts.every((p) => p.tokensOf)) this.tokensOf = (i: number) => this.locate(i, (p, j) => p.tokensOf!(j));
+    if (parts.every((p) => p.readInto)) this.readInto = (i, out, offset, max) => this.locate(i, (p, j) => p.readInto!(j, out, offset, max));
   }
   tokensOf?: (i: number) => number;
+  readInto?: (i: number, out: Int32Array, offset: number, max: number) => number;
 
   private locate<T>(i: number, f: (p: DomainSource, j: number) => T): T {
     let lo = 0;
@@ -596,9 +667,17 @@ export class MemorySource implements DomainSource {
     this.files = [name];
     this.numRecords = records.length;
     this.totalBytes = records.reduce((a, r) => a + (r.text?.length ?? 0) + 4 * (r.tokens?.length ?? 0), 0);
-    if (records.every((r) => r.tokens)) this.tokensOf = (i: number) => this.records[i]!.tokens!.length;
+    if (records.every((r) => r.tokens)) {
+      this.tokensOf = (i: number) => this.records[i]!.tokens!.length;
+      this.readInto = (i, out, offset, max) => {
+        const t = this.records[i]!.tokens!;
+        out.set(t.length > max ? t.subarray(0, max) : t, offset);
+        return t.length;
+      };
+    }
   }
   tokensOf?: (i: number) => number;
+  readInto?: (i: number, out: Int32Array, offset: number, max: number) => number;
   async read(i: number): Promise<SourceRecord> {
     return this.records[i]!;
   }
