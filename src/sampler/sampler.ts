@@ -60,6 +60,14 @@ export interface SamplerOptions {
   readonly open?: OpenOptions;
   /** Where warnings go (default stderr). */
   readonly warn?: (message: string) => void;
+  /**
+   * An online mixer (ARCHITECTURE.md): asked for proportions whenever the stream enters a new
+   * block; a change becomes a live stage from that block on (recorded in the state). It must
+   * answer identically on every rank.
+   */
+  readonly mixer?: { proportions(): ProportionsByName };
+  /** Called with the requested-vs-achieved table before the first sample (e.g. console.error). */
+  readonly report?: (table: string) => void;
 }
 
 /** The saved state: plan identity, global samples consumed, live stages appended. */
@@ -166,6 +174,7 @@ export class Sampler {
     readonly maxEpochs: Float64Array | null,
     appended: { start: number; proportions: ProportionsByName }[],
     private readonly warn: (message: string) => void,
+    private readonly mixer: { proportions(): ProportionsByName } | null = null,
   ) {
     this.appended = appended;
     this.domains = plan.spec.domains;
@@ -207,11 +216,31 @@ export class Sampler {
     warnZeroCounts(this.domains, st.counts, v, this.plan.spec.blockSize, this.warn);
   }
 
+  private mixerBlock = -1;
+
+  /** Asks the online mixer for proportions when global sample g opens a block not yet seen. */
+  private consultMixer(g: number): void {
+    if (!this.mixer) return;
+    const block = Math.floor(g / this.plan.spec.blockSize);
+    if (block === this.mixerBlock) return;
+    this.mixerBlock = block;
+    const p = this.mixer.proportions();
+    const v = byName(this.domains, p, "mixer.proportions()");
+    const cur = this.plan.stages[this.plan.stageAt(g)]!.proportions;
+    let same = true;
+    for (let d = 0; d < v.length; d++) if (Math.abs(v[d]! - cur[d]!) > 1e-12) same = false;
+    if (same) return;
+    const st = this.plan.appendStage(v, block * this.plan.spec.blockSize);
+    this.appended.push({ start: st.start, proportions: { ...p } });
+    warnZeroCounts(this.domains, st.counts, v, this.plan.spec.blockSize, this.warn);
+  }
+
   /** Samples for this rank, in order, until the budget (or forever). Advances the state. */
   *samples(limit = Infinity): Generator<Sample> {
     for (let n = 0; n < limit; n++) {
       const g = this.nextIndex();
       if (g >= this.budgetSamples) return;
+      this.consultMixer(g);
       const s = this.sampleAt(g);
       this.consumed += this.worldSize;
       yield s;
@@ -275,7 +304,7 @@ export class Sampler {
     if (!(Number.isInteger(batchSize) && batchSize >= 1)) throw new InputError("batchSize", `expected an integer ≥ 1, got ${batchSize}`);
     if (!(Number.isInteger(seqLen) && seqLen >= 1)) throw new InputError("seqLen", `expected an integer ≥ 1, got ${seqLen}`);
     const pad = options.padId ?? 0;
-    if (this.sources.every((src) => src.readInto)) {
+    if (this.sources.every((src) => src.readInto) && !this.mixer) {
       yield* this.batchesSync(batchSize, seqLen, pad, options.limit ?? Infinity, options.reuse ?? false);
       return;
     }
@@ -550,7 +579,9 @@ export async function createSampler(o: SamplerOptions): Promise<Sampler> {
     }
     start = s.consumed;
   }
-  return new Sampler(plan, sources, sha, budget, start, rank, world, tokenizer, corpus, maxEpochs, appended, warn);
+  const sampler = new Sampler(plan, sources, sha, budget, start, rank, world, tokenizer, corpus, maxEpochs, appended, warn, o.mixer ?? null);
+  if (o.report) o.report(formatPlanTable(sampler.table()));
+  return sampler;
 }
 
 /**

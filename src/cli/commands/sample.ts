@@ -106,6 +106,7 @@ export function sampleCommand(program: Command): void {
         ...(f.budgetTokens !== undefined ? { budgetTokens: f.budgetTokens } : {}),
         ...(state ? { state } : {}),
         warn: (m) => log(`warning: ${m}`),
+        ...(f.summary ? {} : { report: (t: string) => log(t) }),
       });
       if (f.rank >= f.world) throw new InputError("--rank", `expected a rank below --world ${f.world}, got ${f.rank}`);
       const counts = new Map<string, number>();
