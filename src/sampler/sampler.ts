@@ -349,7 +349,7 @@ export class Sampler {
     let indices = new Float64Array(batchSize);
     const domainIndex = new Float64Array(batchSize);
     const records = new Float64Array(batchSize);
-    const readers = this.sources.map((src) => src.readInto!.bind(src));
+    const sources = this.sources;
     for (let emitted = 0; emitted < limit; emitted++) {
       if (emitted > 0 && !reuse) {
         tokens = new Int32Array(batchSize * seqLen);
@@ -364,7 +364,7 @@ export class Sampler {
       let truncated = 0;
       let padded = 0;
       for (let row = 0; row < rows; row++) {
-        const len = readers[domains[row]!]!(records[row]!, tokens, row * seqLen, seqLen);
+        const len = sources[domains[row]!]!.readInto!(records[row]!, tokens, row * seqLen, seqLen);
         if (len < seqLen) {
           tokens.fill(pad, row * seqLen + len, (row + 1) * seqLen);
           padded += seqLen - len;

@@ -85,6 +85,8 @@ export class FileHandlePool {
 export class SyncFdPool {
   private readonly fds = new Map<string, { fd: number; used: number }>();
   private tick = 0;
+  /** Bumped whenever a descriptor is closed, so callers that cache one know to ask again. */
+  generation = 0;
   constructor(readonly maxOpen = 64) {}
   get(path: string): number {
     const hit = this.fds.get(path);
@@ -105,6 +107,7 @@ export class SyncFdPool {
       for (const [p, e] of this.fds) if (e.used < min) [oldest, min] = [p, e.used];
       closeSync(this.fds.get(oldest)!.fd);
       this.fds.delete(oldest);
+      this.generation++;
     }
     return fd;
   }
@@ -114,6 +117,7 @@ export class SyncFdPool {
   closeAll(): void {
     for (const e of this.fds.values()) closeSync(e.fd);
     this.fds.clear();
+    this.generation++;
   }
 }
 
@@ -230,6 +234,8 @@ export class TokenShardSource implements DomainSource {
     return { tokens };
   }
 
+  private fd = -1;
+  private fdGeneration = -1;
   private scratchBytes = new Uint8Array(0);
   private scratchTokens: Uint8Array | Uint16Array | Int16Array | Int32Array = new Uint8Array(0);
 
@@ -243,7 +249,12 @@ export class TokenShardSource implements DomainSource {
       this.scratchBytes = new Uint8Array(ab);
       this.scratchTokens = this.dtype === 8 ? new Uint16Array(ab) : this.dtype === 3 ? new Int16Array(ab) : this.dtype === 4 ? new Int32Array(ab) : new Uint8Array(ab);
     }
-    const fd = this.syncPool.get(this.binPath);
+    // The descriptor is cached until the pool closes any descriptor (its generation changes).
+    let fd = this.fd;
+    if (fd < 0 || this.fdGeneration !== this.syncPool.generation) {
+      fd = this.fd = this.syncPool.get(this.binPath);
+      this.fdGeneration = this.syncPool.generation;
+    }
     let done = 0;
     while (done < bytes) {
       const r = readSync(fd, this.scratchBytes, done, bytes - done, this.offsets[i]! + done);
