@@ -9,6 +9,7 @@
 import { z } from "zod";
 import type { Rng } from "../../src/rng/index.js";
 import { sampleDirichlet } from "../../src/core/dirichlet.js";
+import { apportion } from "../../src/core/simplex.js";
 import { parseOptions } from "../common/options.js";
 import { InputError } from "../../src/errors.js";
 
@@ -45,21 +46,8 @@ export interface SwarmRequest {
 /** Largest-remainder rounding of p to multiples of `unit` (1/unit must be an integer) summing to 1. */
 export function roundToUnits(p: Float64Array, unit: number): Float64Array {
   const total = Math.round(1 / unit);
-  const k = p.length;
-  const units = new Int32Array(k);
-  const rem = new Float64Array(k);
-  let used = 0;
-  for (let i = 0; i < k; i++) {
-    const x = p[i]! * total;
-    units[i] = Math.floor(x);
-    rem[i] = x - units[i]!;
-    used += units[i]!;
-  }
-  const order = Array.from({ length: k }, (_, i) => i).sort((a, b) => rem[b]! - rem[a]! || a - b);
-  for (let j = 0; used < total; j++, used++) units[order[j % k]!]!++;
-  const out = new Float64Array(k);
-  for (let i = 0; i < k; i++) out[i] = units[i]! / total;
-  return out;
+  const units = apportion(p, total);
+  return Float64Array.from(units, (u) => u / total);
 }
 
 /**

@@ -233,3 +233,24 @@ export function impliedEpochs(p: ArrayLike<number>, tokensPerDomain: ArrayLike<n
   }
   return out;
 }
+
+/**
+ * Largest-remainder apportionment of `total` items by `shares` (Σ = 1): floor, then one more to
+ * the largest remainders (ties to the lower index). Counts sum to `total` exactly.
+ */
+export function apportion(shares: ArrayLike<number>, total: number): Int32Array {
+  const k = shares.length;
+  const counts = new Int32Array(k);
+  const rem = new Float64Array(k);
+  let used = 0;
+  for (let i = 0; i < k; i++) {
+    const x = shares[i]! * total;
+    counts[i] = Math.floor(x + 1e-9);
+    rem[i] = x - counts[i]!;
+    used += counts[i]!;
+  }
+  const order = Array.from({ length: k }, (_, i) => i).sort((a, b) => rem[b]! - rem[a]! || a - b);
+  for (let j = 0; used < total; j++, used++) counts[order[j % k]!]!++;
+  return counts;
+}
+

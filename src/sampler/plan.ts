@@ -13,6 +13,9 @@
 
 import { philox4x32 } from "../rng/philox.js";
 import { InputError } from "../errors.js";
+import { apportion } from "../core/simplex.js";
+
+export { apportion };
 
 /** A stage of the schedule; proportions are in domain order. */
 export interface StageSpec {
@@ -71,26 +74,6 @@ export interface Location {
   /** The record read: σ_epoch(j mod n). */
   record: number;
   epoch: number;
-}
-
-/**
- * Largest-remainder apportionment of `total` items by `shares` (Σ = 1): floor, then one more to
- * the largest remainders (ties to the lower index). Counts sum to `total` exactly.
- */
-export function apportion(shares: ArrayLike<number>, total: number): Int32Array {
-  const k = shares.length;
-  const counts = new Int32Array(k);
-  const rem = new Float64Array(k);
-  let used = 0;
-  for (let i = 0; i < k; i++) {
-    const x = shares[i]! * total;
-    counts[i] = Math.floor(x + 1e-9);
-    rem[i] = x - counts[i]!;
-    used += counts[i]!;
-  }
-  const order = Array.from({ length: k }, (_, i) => i).sort((a, b) => rem[b]! - rem[a]! || a - b);
-  for (let j = 0; used < total; j++, used++) counts[order[j % k]!]!++;
-  return counts;
 }
 
 /** Sample shares from proportions: tokens → samples divides by mean record length. */
