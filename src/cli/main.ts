@@ -10,6 +10,7 @@ import { predictCommand } from "./commands/predict.js";
 import { suggestCommand } from "./commands/suggest.js";
 import { exportCommand } from "./commands/export.js";
 import { sampleCommand } from "./commands/sample.js";
+import { datasetsCommand } from "./commands/datasets.js";
 
 /** Builds the program (exported for in-process tests). */
 export function buildProgram(): Command {
@@ -25,7 +26,9 @@ export function buildProgram(): Command {
   suggestCommand(program);
   exportCommand(program);
   sampleCommand(program);
-  for (const c of program.commands) c.exitOverride().showHelpAfterError("(run with --help for usage)");
+  datasetsCommand(program);
+  const all = (c: Command): Command[] => [c, ...c.commands.flatMap(all)];
+  for (const c of all(program).slice(1)) c.exitOverride().showHelpAfterError("(run with --help for usage)");
   return program;
 }
 
