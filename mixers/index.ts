@@ -6,6 +6,7 @@ import { regmix, regmixLinear } from "./regmix/index.js";
 import { dml } from "./dml/index.js";
 import { loglinear } from "./loglinear/index.js";
 import { bimix } from "./bimix/index.js";
+import { bayesopt } from "./bayesopt/index.js";
 import { uniform, natural, temperature, unimax } from "./baselines/index.js";
 
 /** Every law by name. */
@@ -15,6 +16,7 @@ export const laws: Readonly<Record<string, Law<any>>> = {
   dml,
   loglinear,
   bimix,
+  bayesopt,
   uniform,
   natural,
   temperature,

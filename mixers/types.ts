@@ -15,6 +15,8 @@ export interface FitInput {
   readonly target: Float64Array;
   /** The target's component columns (`mean:loss.a,loss.b` has two) and their values per run. */
   readonly components?: { readonly names: readonly string[]; readonly values: readonly Float64Array[] };
+  /** Fidelity per run in (0, 1] (1 = the target scale), for multi-fidelity laws (bayesopt). */
+  readonly fidelity?: Float64Array;
   /** Training amount per run (tokens or steps), for laws that model it (BiMix). */
   readonly amount?: Float64Array;
   /** Natural shares (token counts normalised), the prior of candidate searches. */

@@ -31,6 +31,41 @@ export interface FitRequest {
   readonly cvFolds?: number;
   /** Column holding each run's training amount (tokens or steps), for BiMix (default: tokens, then steps, when present). */
   readonly amountColumn?: string;
+  /** Cost per fidelity label (`1m=0.001,60m=0.06,1b=1`); the `fidelity` column then becomes z = cost / max cost. */
+  readonly fidelityCosts?: Readonly<Record<string, number>>;
+}
+
+/**
+ * The fidelity of each run in (0, 1] from the `fidelity` column: labels mapped through costs
+ * (z = cost / the largest cost), or numbers scaled by the largest. Null when there is no column.
+ * @throws InputError naming rows whose label has no cost or whose value is not positive
+ */
+export function fidelityOf(table: RunsTable, costs?: Readonly<Record<string, number>>): { z: Float64Array; labels: string[] } | null {
+  const cells = table.frame.cells.get("fidelity");
+  if (!cells) {
+    if (costs) throw new InputError("--fidelity-costs", `expected a "fidelity" column in ${table.source}, got none`);
+    return null;
+  }
+  const issues: { path: string; message: string }[] = [];
+  const labels = cells.map((c) => (c === null ? "" : String(c)));
+  const z = new Float64Array(cells.length);
+  if (costs) {
+    const max = Math.max(...Object.values(costs));
+    labels.forEach((l, i) => {
+      const c = costs[l];
+      if (c === undefined || !(c > 0)) issues.push({ path: `row ${i + 1}, column "fidelity"`, message: `expected one of ${Object.keys(costs).join(", ")} (the labels of --fidelity-costs), got ${JSON.stringify(l)}` });
+      else z[i] = c / max;
+    });
+  } else {
+    let max = 0;
+    cells.forEach((c, i) => {
+      if (typeof c !== "number" || !(c > 0)) issues.push({ path: `row ${i + 1}, column "fidelity"`, message: `expected a positive number (or labels with --fidelity-costs), got ${JSON.stringify(c)}` });
+      else max = Math.max(max, c);
+    });
+    cells.forEach((c, i) => (z[i] = (c as number) / max));
+  }
+  if (issues.length) throw new InputError(table.source, issues);
+  return { z, labels };
 }
 
 /** What `fitRuns` returns. */
@@ -64,7 +99,8 @@ function byDomain(domains: readonly string[], map: Readonly<Record<string, numbe
 }
 
 /** Builds the law's input from a table and a resolved target (rows with a target only). */
-export function fitInputOf(table: RunsTable, target: Target, extra: { prior?: Float64Array | undefined; tokensPerDomain?: Float64Array | undefined; amountColumn?: string | undefined }): FitInput {
+export function fitInputOf(table: RunsTable, target: Target, extra: { prior?: Float64Array | undefined; tokensPerDomain?: Float64Array | undefined; amountColumn?: string | undefined; fidelityCosts?: Readonly<Record<string, number>> | undefined }): FitInput {
+  const fid = fidelityOf(table, extra.fidelityCosts);
   const amountName = extra.amountColumn ?? (table.frame.cells.has("tokens") ? "tokens" : table.frame.cells.has("steps") ? "steps" : undefined);
   let amount: Float64Array | undefined;
   if (amountName) {
@@ -81,6 +117,7 @@ export function fitInputOf(table: RunsTable, target: Target, extra: { prior?: Fl
     target: target.values,
     components: { names: target.columns, values: target.components },
     ...(amount ? { amount } : {}),
+    ...(fid ? { fidelity: fid.z } : {}),
     ...(extra.prior ? { prior: extra.prior } : {}),
     ...(extra.tokensPerDomain ? { tokensPerDomain: extra.tokensPerDomain } : {}),
   };
@@ -97,6 +134,7 @@ function subset(input: FitInput, rows: Int32Array): FitInput {
     target: pick(input.target),
     ...(input.components ? { components: { names: input.components.names, values: input.components.values.map(pick) } } : {}),
     ...(input.amount ? { amount: pick(input.amount) } : {}),
+    ...(input.fidelity ? { fidelity: pick(input.fidelity) } : {}),
   };
 }
 
@@ -132,7 +170,7 @@ export function fitRuns(req: FitRequest): FitResult {
   const target = resolveTarget(req.table, req.target);
   const domains = req.table.domains;
   const tokens = byDomain(domains, req.tokensPerDomain, "--tokens");
-  const input = fitInputOf(req.table, target, { prior: byDomain(domains, req.prior, "--prior"), tokensPerDomain: tokens, amountColumn: req.amountColumn });
+  const input = fitInputOf(req.table, target, { prior: byDomain(domains, req.prior, "--prior"), tokensPerDomain: tokens, amountColumn: req.amountColumn, fidelityCosts: req.fidelityCosts });
   const spec: ConstraintSpec = { ...req.constraints, ...(req.tokensPerDomain && req.constraints?.tokensPerDomain === undefined ? { tokensPerDomain: req.tokensPerDomain } : {}) };
   const constraints = resolveConstraints(domains, spec);
   const fitted = law.fit(input, options, root.derive("fit"));

@@ -85,6 +85,8 @@ export interface Gp {
   readonly x: Float64Array; // (n × dims) features
   readonly z: Float64Array; // (n) fidelities (1 when single-fidelity)
   readonly n: number;
+  /** The outcomes it was conditioned on, in original units. */
+  readonly y: Float64Array;
   readonly hyper: GpHyper;
   readonly yMean: number;
   readonly yStd: number;
@@ -248,7 +250,7 @@ export function conditionGp(x: Float64Array, z: Float64Array, y: Float64Array, d
   }
   const { l } = cholesky(K, n);
   const alpha = backSolve(l, n, forwardSolve(l, n, ys));
-  return { dims, multiFidelity: mf, x, z, n, hyper, yMean, yStd, l, alpha, logMarginalLikelihood: lml };
+  return { dims, multiFidelity: mf, x, z, n, y: Float64Array.from(y), hyper, yMean, yStd, l, alpha, logMarginalLikelihood: lml };
 }
 
 /**

@@ -73,6 +73,7 @@ const cases: Record<string, Case> = {
   dml: { options: { numStarts: 6 }, optimum: { truth: truthDml, regret: 0.002 } },
   loglinear: { options: {}, optimum: null }, // no floor: cannot represent truth A's c_i; tested for its own form below
   bimix: { options: {}, optimum: { truth: truthBiMix, regret: 0.002 } },
+  bayesopt: { options: { numCandidates: 512, restarts: 1 }, optimum: { truth: truthDml, regret: 0.02 } },
   uniform: { options: {}, optimum: null },
   natural: { options: {}, optimum: null },
   temperature: { options: { temperature: 2 }, optimum: null },

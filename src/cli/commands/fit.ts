@@ -24,6 +24,7 @@ interface FitFlags extends RunsFlags {
   maxEpochs?: number;
   budget?: number;
   cvFolds: number;
+  fidelityCosts?: Record<string, number>;
   candidates?: number;
   topK?: number;
 }
@@ -48,7 +49,8 @@ export function fitCommand(program: Command): void {
     .option("--max-share <x|map>", "maximum share (one number for all, or domain=x pairs)", shareOrMapFlag)
     .option("--max-epochs <e>", "maximum epochs over any domain at --budget tokens (needs --tokens)", positiveNumber)
     .option("--budget <tokens>", "tokens of the target training run", positiveNumber)
-    .option("--cv-folds <k>", "folds of the cross-validated fit quality (0 to skip)", nonNegativeInt, 5);
+    .option("--cv-folds <k>", "folds of the cross-validated fit quality (0 to skip)", nonNegativeInt, 5)
+    .option("--fidelity-costs <map>", "cost per label of the runs' fidelity column (bayesopt), e.g. 1m=0.001,60m=0.06,1b=1", domainMapFlag);
   addRunsFlags(cmd);
   cmd.addHelpText(
     "after",
@@ -70,6 +72,7 @@ Example (RegMix's released runs, target Pile-CC):
       options,
       seed: f.seed,
       cvFolds: f.cvFolds,
+      ...(f.fidelityCosts ? { fidelityCosts: f.fidelityCosts } : {}),
       ...(f.tokens ? { tokensPerDomain: f.tokens } : {}),
       ...(f.prior ? { prior: f.prior } : {}),
       constraints: {

@@ -1,0 +1,357 @@
+// Bayesian optimisation over mixtures (ALGORITHMS.md §4.1, ADMIRE-BayesOpt's setting), natively on
+// the simplex: candidates are generated on it (Dirichlet draws around the prior and uniform,
+// perturbations of the best observed mixtures, all moved into the constraint box), scored by the
+// acquisition, and the best few refined by a shrinking Dirichlet hill-climb — so no equality
+// constraint or rejection sampling is ever needed. Batches use the kriging believer (each chosen
+// point, and each pending run, is added at its posterior mean with the hyperparameters kept);
+// multi-fidelity proposals are (mixture, fidelity) pairs scored by Huang et al.'s augmented EI.
+// Stateless: the runs table is the state; the same table and seed give the same proposals.
+//
+// Deviations from ADMIRE's reference (read, not reused: CC BY-NC-SA): the cost-aware acquisition
+// is augmented EI rather than max-value entropy search; inputs use the square-root map of the
+// simplex rather than raw coordinates; the bias kernel shares the length scales of the main one.
+
+import { z } from "zod";
+import type { Rng } from "../../src/rng/index.js";
+import type { FitInput, FittedLaw, Law, ResolvedConstraints } from "../types.js";
+import type { Box } from "../../src/core/simplex.js";
+import { repairMultiplicative, l1Distance, apportion } from "../../src/core/simplex.js";
+import { sampleDirichlet } from "../../src/core/dirichlet.js";
+import { parseOptions } from "../common/options.js";
+import { priorOf } from "../common/prior.js";
+import { InputError, FitError } from "../../src/errors.js";
+import { conditionGp, features, fitGp, predictGp, type Gp, type GpHyper } from "./gp.js";
+import { logExpectedImprovement, lowerConfidenceBound, logAugmentedEi } from "./acquisition.js";
+
+export const BayesOptOptionsSchema = z.strictObject({
+  /** Acquisition: log expected improvement (default) or lower confidence bound. */
+  acquisition: z.enum(["logei", "lcb"]).default("logei"),
+  /** LCB's exploration weight β (default 2). */
+  beta: z.number().min(0).default(2),
+  /** Candidates scored per proposal (default 2048). */
+  numCandidates: z.number().int().min(16).default(2048),
+  /** Best candidates refined by local search (default 4) and steps each (default 48). */
+  numRefine: z.number().int().min(0).default(4),
+  refineSteps: z.number().int().min(0).default(48),
+  /** Hyperparameter restarts (default 2). */
+  restarts: z.number().int().min(0).default(2),
+  /** Fidelities (z in (0, 1], 1 = target) a proposal may choose, and their costs (default: the fidelities seen). */
+  fidelities: z.array(z.number().positive().max(1)).optional(),
+});
+export type BayesOptOptions = z.infer<typeof BayesOptOptionsSchema>;
+
+/** Observations for the suggester: mixtures, outcomes (NaN = pending), fidelities (or null). */
+export interface BoData {
+  readonly domains: readonly string[];
+  readonly weights: Float64Array; // (n × k)
+  readonly y: Float64Array; // (n), NaN for pending runs
+  readonly fidelity: Float64Array | null; // (n) in (0, 1], 1 = target
+  readonly prior?: Float64Array;
+}
+
+/** One proposal. */
+export interface Proposal {
+  readonly proportions: Float64Array;
+  /** Fidelity to run it at (1 = target). */
+  readonly fidelity: number;
+  /** Acquisition value and the posterior at the target fidelity. */
+  readonly acquisition: number;
+  readonly predictedMean: number;
+  readonly predictedSd: number;
+}
+
+const TARGET = 1;
+
+/** Fits the GP on the finished runs (pending ones are added later as fantasies). */
+function fitOn(data: BoData, o: BayesOptOptions, rng: Rng): { gp: Gp; done: number[]; pending: number[] } {
+  const k = data.domains.length;
+  const n = data.y.length;
+  const done: number[] = [];
+  const pending: number[] = [];
+  for (let i = 0; i < n; i++) (Number.isFinite(data.y[i]!) ? done : pending).push(i);
+  if (done.length < 2) throw new FitError(`Bayesian optimisation needs at least 2 finished runs, got ${done.length}; start with a swarm (mixlab suggest --method dirichlet)`);
+  const x = new Float64Array(done.length * k);
+  const y = new Float64Array(done.length);
+  const zz = data.fidelity ? new Float64Array(done.length) : null;
+  done.forEach((r, i) => {
+    x.set(features(data.weights.subarray(r * k, (r + 1) * k)), i * k);
+    y[i] = data.y[r]!;
+    if (zz) zz[i] = data.fidelity![r]!;
+  });
+  return { gp: fitGp(x, zz, y, k, rng, { restarts: o.restarts }), done, pending };
+}
+
+/** Adds fantasy observations (at the posterior mean) and re-conditions with the same hyperparameters. */
+function withFantasies(gp: Gp, xs: Float64Array[], zs: number[]): Gp {
+  if (xs.length === 0) return gp;
+  const d = gp.dims;
+  const n = gp.n;
+  const x = new Float64Array((n + xs.length) * d);
+  x.set(gp.x);
+  const z = new Float64Array(n + xs.length);
+  z.set(gp.z);
+  const y = new Float64Array(n + xs.length);
+  y.set(gp.y);
+  const m1 = new Float64Array(1);
+  const v1 = new Float64Array(1);
+  xs.forEach((f, j) => {
+    x.set(f, (n + j) * d);
+    z[n + j] = zs[j]!;
+    predictGp(gp, f, gp.multiFidelity ? Float64Array.of(zs[j]!) : null, m1, v1);
+    y[n + j] = m1[0]!;
+  });
+  return conditionGp(x, z, y, d, gp.multiFidelity, gp.hyper as GpHyper, gp.yMean, gp.yStd);
+}
+
+/** Candidate mixtures (rows × k) on the simplex, inside the box. */
+function candidates(data: BoData, prior: Float64Array, box: Box, num: number, rng: Rng, incumbents: Float64Array[]): Float64Array {
+  const k = data.domains.length;
+  const out = new Float64Array(num * k);
+  const alpha = new Float64Array(k);
+  const row = new Float64Array(k);
+  const fixed = new Float64Array(k);
+  for (let c = 0; c < num; c++) {
+    const kind = c % 4;
+    if (kind === 0 || incumbents.length === 0) {
+      const conc = [1, 5, 20][c % 3]!;
+      for (let i = 0; i < k; i++) alpha[i] = Math.max(prior[i]! * conc, 1e-3);
+    } else if (kind === 1) alpha.fill(1);
+    else {
+      const inc = incumbents[c % incumbents.length]!;
+      const conc = kind === 2 ? 30 : 150;
+      for (let i = 0; i < k; i++) alpha[i] = inc[i]! * conc + 0.02;
+    }
+    sampleDirichlet(alpha, rng, row);
+    out.set(repairMultiplicative(row, box, fixed), c * k);
+  }
+  return out;
+}
+
+/** The suggester (library API): `suggest(data, n, constraints, rng)` → proposals. */
+export function suggestBayesOpt(data: BoData, n: number, constraints: ResolvedConstraints, options: Partial<BayesOptOptions>, rng: Rng): Proposal[] {
+  const o = parseOptions(BayesOptOptionsSchema, options, "bayesopt");
+  const k = data.domains.length;
+  const prior = data.prior ?? new Float64Array(k).fill(1 / k);
+  const { gp: fitted, done, pending } = fitOn(data, o, rng.derive("gp"));
+  const mf = data.fidelity !== null;
+  const fids = mf ? (o.fidelities ?? [...new Set(Array.from(data.fidelity!))]).sort((a, b) => a - b) : [TARGET];
+  if (mf && !fids.includes(TARGET)) fids.push(TARGET);
+  // Pending runs are fantasies from the start.
+  let gp = withFantasies(
+    fitted,
+    pending.map((r) => features(data.weights.subarray(r * k, (r + 1) * k))),
+    pending.map((r) => (mf ? data.fidelity![r]! : TARGET)),
+  );
+  const taken: Float64Array[] = [];
+  for (let r = 0; r < data.y.length; r++) taken.push(data.weights.slice(r * k, (r + 1) * k));
+  // Incumbents: the best finished runs (at the target fidelity when there are some).
+  const atTarget = done.filter((r) => !mf || data.fidelity![r] === TARGET);
+  const ranked = (atTarget.length ? atTarget : done).slice().sort((a, b) => data.y[a]! - data.y[b]!);
+  const incumbents = ranked.slice(0, 5).map((r) => data.weights.slice(r * k, (r + 1) * k));
+  const proposals: Proposal[] = [];
+  const crng = rng.derive("candidates");
+  for (let b = 0; b < n; b++) {
+    // Best value so far at the target fidelity: the lowest posterior mean over observed mixtures.
+    const obsX = new Float64Array(taken.length * k);
+    taken.forEach((t, i) => obsX.set(features(t), i * k));
+    const mu = new Float64Array(taken.length);
+    const va = new Float64Array(taken.length);
+    predictGp(gp, obsX, mf ? new Float64Array(taken.length).fill(TARGET) : null, mu, va);
+    let best = Infinity;
+    for (const v of mu) best = Math.min(best, v);
+    const score = (p: Float64Array): { value: number; fidelity: number; mean: number; sd: number } => {
+      const f = features(p);
+      const m = new Float64Array(1);
+      const v = new Float64Array(1);
+      predictGp(gp, f, mf ? Float64Array.of(TARGET) : null, m, v);
+      const sd = Math.sqrt(v[0]!);
+      const base = o.acquisition === "lcb" ? -lowerConfidenceBound(m[0]!, sd, o.beta) : logExpectedImprovement(m[0]!, sd, best);
+      if (!mf) return { value: base, fidelity: TARGET, mean: m[0]!, sd };
+      // Augmented EI over fidelities (uses log EI at the target regardless of `acquisition`).
+      const logEi = logExpectedImprovement(m[0]!, sd, best);
+      let bestValue = -Infinity;
+      let bestZ = TARGET;
+      const mz = new Float64Array(1);
+      const vz = new Float64Array(1);
+      for (const zf of fids) {
+        predictGp(gp, f, Float64Array.of(zf), mz, vz);
+        const corr = zf === TARGET ? 1 : posteriorCorrelation(gp, f, zf);
+        const value = logAugmentedEi(logEi, corr, vz[0]! / (gp.yStd * gp.yStd), gp.hyper.noiseVariance, TARGET / zf);
+        if (value > bestValue) {
+          bestValue = value;
+          bestZ = zf;
+        }
+      }
+      return { value: bestValue, fidelity: bestZ, mean: m[0]!, sd };
+    };
+    const cand = candidates(data, prior, constraints.box, o.numCandidates, crng, [...incumbents, ...proposals.map((p) => p.proportions)]);
+    const scored: { p: Float64Array; s: ReturnType<typeof score> }[] = [];
+    for (let c = 0; c < o.numCandidates; c++) {
+      const p = cand.slice(c * k, (c + 1) * k);
+      if (taken.some((t) => l1Distance(t, p) < 1e-6)) continue;
+      scored.push({ p, s: score(p) });
+    }
+    scored.sort((a, b) => b.s.value - a.s.value);
+    // Local refinement: Dirichlet perturbations around the best few, with shrinking steps.
+    const alpha = new Float64Array(k);
+    const row = new Float64Array(k);
+    const fixed = new Float64Array(k);
+    let winner = scored[0];
+    if (!winner) throw new FitError("no candidate mixture differs from the runs already in the table");
+    for (const start of scored.slice(0, o.numRefine)) {
+      let cur = start;
+      for (let step = 0; step < o.refineSteps; step++) {
+        const conc = 50 * 2 ** (step / 12);
+        for (let i = 0; i < k; i++) alpha[i] = cur.p[i]! * conc + 0.01;
+        sampleDirichlet(alpha, crng, row);
+        const p = Float64Array.from(repairMultiplicative(row, constraints.box, fixed));
+        if (taken.some((t) => l1Distance(t, p) < 1e-6)) continue;
+        const s = score(p);
+        if (s.value > cur.s.value) cur = { p, s };
+      }
+      if (cur.s.value > winner.s.value) winner = cur;
+    }
+    proposals.push({ proportions: tidy(winner.p, constraints.box), fidelity: winner.s.fidelity, acquisition: winner.s.value, predictedMean: winner.s.mean, predictedSd: winner.s.sd });
+    const chosen = proposals[proposals.length - 1]!.proportions;
+    taken.push(chosen);
+    gp = withFantasies(gp, [features(chosen)], [winner.s.fidelity]);
+  }
+  return proposals;
+}
+
+/**
+ * A proposal a trainer can use: shares below 1e-4 become 0 (as RegMix's designs do), the rest are
+ * rounded to multiples of 1e-6 by largest remainder, then moved into the constraint box.
+ */
+export function tidy(p: Float64Array, box: Box): Float64Array {
+  const q = Float64Array.from(p, (v) => (v < 1e-4 ? 0 : v));
+  let s = 0;
+  for (const v of q) s += v;
+  const units = apportion(Float64Array.from(q, (v) => v / s), 1_000_000);
+  return Float64Array.from(repairMultiplicative(Float64Array.from(units, (u) => u / 1_000_000), box));
+}
+
+/** Posterior correlation between f(x, z) and f(x, 1). */
+function posteriorCorrelation(gp: Gp, f: Float64Array, zf: number): number {
+  // Prior covariance between fidelities z and 1 at the same x: σ0² (the bias term vanishes at z = 1).
+  const n = gp.n;
+  const d = gp.dims;
+  const k1 = new Float64Array(n);
+  const k2 = new Float64Array(n);
+  const h = gp.hyper;
+  for (let i = 0; i < n; i++) {
+    let r2 = 0;
+    for (let t = 0; t < d; t++) {
+      const u = (gp.x[i * d + t]! - f[t]!) / h.lengthscales[t]!;
+      r2 += u * u;
+    }
+    const r = Math.sqrt(r2);
+    const m = (1 + Math.sqrt(5) * r + (5 / 3) * r2) * Math.exp(-Math.sqrt(5) * r);
+    const zi = gp.z[i]!;
+    k1[i] = h.outputVariance * m + h.biasVariance * (1 - zi) * (1 - zf) * Math.pow(1 + zi * zf, h.power) * m;
+    k2[i] = h.outputVariance * m; // z = 1: no bias term
+  }
+  const solve = (b: Float64Array): Float64Array => {
+    const out = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      let s = b[i]!;
+      for (let q = 0; q < i; q++) s -= gp.l[i * n + q]! * out[q]!;
+      out[i] = s / gp.l[i * n + i]!;
+    }
+    return out;
+  };
+  const v1 = solve(k1);
+  const v2 = solve(k2);
+  let c12 = h.outputVariance;
+  let c11 = h.outputVariance + h.biasVariance * (1 - zf) * (1 - zf) * Math.pow(1 + zf * zf, h.power);
+  let c22 = h.outputVariance;
+  for (let i = 0; i < n; i++) {
+    c12 -= v1[i]! * v2[i]!;
+    c11 -= v1[i]! * v1[i]!;
+    c22 -= v2[i]! * v2[i]!;
+  }
+  return c12 / Math.sqrt(Math.max(c11, 1e-12) * Math.max(c22, 1e-12));
+}
+
+// ---------------------------------------------------------------------------------------------
+// As a Law (`mixlab fit --method bayesopt`): the GP posterior mean at the target fidelity, and
+// its minimum over the box by candidate search + refinement.
+
+function bayesLaw(domains: readonly string[], gp: Gp, prior: Float64Array, priorSource: string, o: BayesOptOptions): FittedLaw {
+  const k = domains.length;
+  const predict = (mixtures: Float64Array, out: Float64Array = new Float64Array(mixtures.length / k)): Float64Array => {
+    const m = mixtures.length / k;
+    const v = new Float64Array(m);
+    predictGp(gp, features(mixtures), gp.multiFidelity ? new Float64Array(m).fill(TARGET) : null, out, v);
+    return out;
+  };
+  return {
+    method: "bayesopt",
+    domains,
+    info: { observations: gp.n, lengthscales: Array.from(gp.hyper.lengthscales), noiseVariance: gp.hyper.noiseVariance, multiFidelity: gp.multiFidelity },
+    predict,
+    recommend(constraints: ResolvedConstraints, rng: Rng) {
+      const data: BoData = { domains, weights: new Float64Array(0), y: new Float64Array(0), fidelity: null, prior };
+      const cand = candidates(data, prior, constraints.box, o.numCandidates * 4, rng, []);
+      const means = predict(cand);
+      let bi = 0;
+      for (let i = 1; i < means.length; i++) if (means[i]! < means[bi]!) bi = i;
+      let cur = cand.slice(bi * k, (bi + 1) * k);
+      let curV = means[bi]!;
+      const alpha = new Float64Array(k);
+      const row = new Float64Array(k);
+      const fixed = new Float64Array(k);
+      for (let step = 0; step < 200; step++) {
+        const conc = 50 * 2 ** (step / 25);
+        for (let i = 0; i < k; i++) alpha[i] = cur[i]! * conc + 0.01;
+        sampleDirichlet(alpha, rng, row);
+        const p = Float64Array.from(repairMultiplicative(row, constraints.box, fixed));
+        const v = predict(p)[0]!;
+        if (v < curV) {
+          cur = p;
+          curV = v;
+        }
+      }
+      return { proportions: cur, predicted: curV, details: { search: "posterior mean at the target fidelity: candidates + Dirichlet hill-climb", prior: priorSource } };
+    },
+    toParams: () => ({
+      options: o,
+      prior: Array.from(prior),
+      priorSource,
+      x: Array.from(gp.x),
+      z: Array.from(gp.z),
+      yMean: gp.yMean,
+      yStd: gp.yStd,
+      multiFidelity: gp.multiFidelity,
+      hyper: { lengthscales: Array.from(gp.hyper.lengthscales), outputVariance: gp.hyper.outputVariance, noiseVariance: gp.hyper.noiseVariance, biasVariance: gp.hyper.biasVariance, power: gp.hyper.power },
+      // Outcomes in original units; loading re-conditions on exactly these.
+      y: Array.from(gp.y),
+    }),
+  };
+}
+
+export const bayesopt: Law<BayesOptOptions> = {
+  name: "bayesopt",
+  summary: "Bayesian optimisation: GP (Matérn-5/2 ARD on √p, multi-fidelity kernel) — fit recommends the posterior-mean minimum; suggest proposes the next runs",
+  paper: "Chen et al., ADMIRE-BayesOpt (arXiv 2508.11551); Wu et al. 2019 (multi-fidelity kernel); Huang et al. 2006 (augmented EI)",
+  learns: true,
+  parseOptions: (raw) => parseOptions(BayesOptOptionsSchema, raw, "bayesopt"),
+  fit(input: FitInput, o, rng) {
+    const k = input.domains.length;
+    const n = input.target.length;
+    if (n < 2) throw new InputError("bayesopt", `expected at least 2 runs with a target, got ${n}`);
+    const x = features(input.weights);
+    const gp = fitGp(x, input.fidelity ?? null, input.target, k, rng, { restarts: o.restarts });
+    const { prior, source } = priorOf(input);
+    return bayesLaw(input.domains, gp, prior, source, o);
+  },
+  load(domains, params) {
+    const o = parseOptions(BayesOptOptionsSchema, params.options, "bayesopt");
+    const h = params.hyper as { lengthscales: number[]; outputVariance: number; noiseVariance: number; biasVariance: number; power: number };
+    const hyper: GpHyper = { ...h, lengthscales: Float64Array.from(h.lengthscales) };
+    const x = Float64Array.from(params.x as number[]);
+    if (hyper.lengthscales.length !== domains.length || x.length % domains.length !== 0) throw new InputError("model", `expected a GP over ${domains.length} domains, got ${hyper.lengthscales.length} length scales`);
+    const gp = conditionGp(x, Float64Array.from(params.z as number[]), Float64Array.from(params.y as number[]), domains.length, Boolean(params.multiFidelity), hyper, params.yMean as number, params.yStd as number);
+    return bayesLaw(domains, gp, Float64Array.from(params.prior as number[]), String(params.priorSource), o);
+  },
+};
