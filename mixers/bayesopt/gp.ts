@@ -42,6 +42,34 @@ export function cholesky(a: Float64Array, n: number, jitter0 = 1e-9): { l: Float
   throw new FitError(`Cholesky failed: the kernel matrix is not positive definite even with jitter ${jitter / 10}`);
 }
 
+/** K⁻¹ (symmetric, row-major) from K's Cholesky factor L: invert L, then form L⁻ᵀ L⁻¹. */
+export function choleskyInverse(l: Float64Array, n: number): Float64Array {
+  // M = L⁻¹ (lower triangular), column by column of the identity, exploiting the zeros.
+  const m = new Float64Array(n * n);
+  for (let j = 0; j < n; j++) {
+    m[j * n + j] = 1 / l[j * n + j]!;
+    for (let i = j + 1; i < n; i++) {
+      let s = 0;
+      const li = i * n;
+      for (let k = j; k < i; k++) s -= l[li + k]! * m[k * n + j]!;
+      m[li + j] = s / l[li + i]!;
+    }
+  }
+  // K⁻¹ = Mᵀ M: entry (i, j) = Σ_{k ≥ max(i, j)} M[k][i] M[k][j].
+  const out = new Float64Array(n * n);
+  for (let k = 0; k < n; k++) {
+    const mk = k * n;
+    for (let i = 0; i <= k; i++) {
+      const a = m[mk + i]!;
+      if (a === 0) continue;
+      const oi = i * n;
+      for (let j = 0; j <= i; j++) out[oi + j] = out[oi + j]! + a * m[mk + j]!;
+    }
+  }
+  for (let i = 0; i < n; i++) for (let j = 0; j < i; j++) out[j * n + i] = out[i * n + j]!;
+  return out;
+}
+
 /** Solves L y = b (forward substitution), in place into `out`. */
 export function forwardSolve(l: Float64Array, n: number, b: Float64Array, out: Float64Array = new Float64Array(n)): Float64Array {
   for (let i = 0; i < n; i++) {
@@ -168,17 +196,8 @@ export function gpObjective(theta: Float64Array, grad: Float64Array, x: Float64A
   let nll = 0;
   for (let i = 0; i < n; i++) nll += 0.5 * y[i]! * alpha[i]! + Math.log(l[i * n + i]!);
   nll += 0.5 * n * Math.log(2 * Math.PI);
-  // W = ααᵀ − K⁻¹ (K⁻¹ from the Cholesky factor, column by column).
-  const kinv = new Float64Array(n * n);
-  const e = new Float64Array(n);
-  const col = new Float64Array(n);
-  const tmp = new Float64Array(n);
-  for (let j = 0; j < n; j++) {
-    e.fill(0);
-    e[j] = 1;
-    backSolve(l, n, forwardSolve(l, n, e, tmp), col);
-    for (let i = 0; i < n; i++) kinv[i * n + j] = col[i]!;
-  }
+  // W = ααᵀ − K⁻¹, with K⁻¹ = L⁻ᵀ L⁻¹ from the Cholesky factor (n³/3 flops).
+  const kinv = choleskyInverse(l, n);
   const W = new Float64Array(n * n);
   for (let i = 0; i < n * n; i++) W[i] = alpha[Math.floor(i / n)]! * alpha[i % n]! - kinv[i]!;
   grad.fill(0);
@@ -233,6 +252,8 @@ export interface GpFitOptions {
   readonly maxIterations?: number;
   /** Fixed hyperparameters (skip fitting; used by fantasies). */
   readonly hyper?: GpHyper;
+  /** Fit hyperparameters on a seeded subset of at most this many runs (default 300), then condition on all. */
+  readonly maxFitPoints?: number;
 }
 
 /** Builds the posterior for given hyperparameters. */
@@ -269,11 +290,31 @@ export function fitGp(x: Float64Array, z: Float64Array | null, y: Float64Array, 
   for (const v of y) sd += (v - mean) ** 2;
   sd = Math.sqrt(sd / n) || 1;
   if (options.hyper) return conditionGp(x, zz, y, dims, mf, options.hyper, mean, sd);
-  const ys = Float64Array.from(y, (v) => (v - mean) / sd);
+  // Subset of data for the hyperparameters when n is large (the posterior still uses every run).
+  const cap = options.maxFitPoints ?? 300;
+  let fx = x;
+  let fz = zz;
+  let fy = Float64Array.from(y, (v) => (v - mean) / sd);
+  let fn = n;
+  if (n > cap) {
+    const order = Int32Array.from({ length: n }, (_, i) => i);
+    rng.derive("subset").shuffle(order);
+    const keep = Int32Array.from(order.subarray(0, cap)).sort();
+    fx = new Float64Array(cap * dims);
+    fz = new Float64Array(cap);
+    const sub = new Float64Array(cap);
+    keep.forEach((r, i) => {
+      fx.set(x.subarray(r * dims, (r + 1) * dims), i * dims);
+      fz[i] = zz[r]!;
+      sub[i] = fy[r]!;
+    });
+    fy = sub;
+    fn = cap;
+  }
   const p = dims + 2 + (mf ? 2 : 0);
-  const f = (theta: Float64Array, g: Float64Array) => gpObjective(theta, g, x, zz, ys, n, dims, mf);
+  const f = (theta: Float64Array, g: Float64Array) => gpObjective(theta, g, fx, fz, fy, fn, dims, mf);
   let best: { x: Float64Array; value: number } | null = null;
-  const restarts = options.restarts ?? 2;
+  const restarts = options.restarts ?? 1;
   for (let s = 0; s <= restarts; s++) {
     const theta0 = new Float64Array(p);
     for (let t = 0; t < dims; t++) theta0[t] = s === 0 ? PRIOR.logLengthMean : PRIOR.logLengthMean + PRIOR.logLengthSd * rng.nextNormal();

@@ -33,8 +33,8 @@ export const BayesOptOptionsSchema = z.strictObject({
   /** Best candidates refined by local search (default 4) and steps each (default 48). */
   numRefine: z.number().int().min(0).default(4),
   refineSteps: z.number().int().min(0).default(48),
-  /** Hyperparameter restarts (default 2). */
-  restarts: z.number().int().min(0).default(2),
+  /** Hyperparameter restarts besides the default start (default 1). */
+  restarts: z.number().int().min(0).default(1),
   /** Fidelities (z in (0, 1], 1 = target) a proposal may choose, and their costs (default: the fidelities seen). */
   fidelities: z.array(z.number().positive().max(1)).optional(),
 });
@@ -228,7 +228,10 @@ export function tidy(p: Float64Array, box: Box): Float64Array {
   let s = 0;
   for (const v of q) s += v;
   const units = apportion(Float64Array.from(q, (v) => v / s), 1_000_000);
-  return Float64Array.from(repairMultiplicative(Float64Array.from(units, (u) => u / 1_000_000), box));
+  const r = Float64Array.from(units, (u) => u / 1_000_000);
+  let inside = true;
+  for (let i = 0; i < r.length; i++) if (r[i]! < box.lower[i]! || r[i]! > box.upper[i]!) inside = false;
+  return inside ? r : Float64Array.from(repairMultiplicative(r, box));
 }
 
 /** Posterior correlation between f(x, z) and f(x, 1). */
@@ -312,7 +315,30 @@ function bayesLaw(domains: readonly string[], gp: Gp, prior: Float64Array, prior
           curV = v;
         }
       }
-      return { proportions: cur, predicted: curV, details: { search: "posterior mean at the target fidelity: candidates + Dirichlet hill-climb", prior: priorSource } };
+      // Also consider the observed mixtures inside the box (at the target fidelity): the lowest
+      // posterior mean wins, as BoTorch recommends the best observed point by its posterior mean.
+      let source = "search";
+      const d = gp.dims;
+      for (let i = 0; i < gp.n; i++) {
+        if (gp.multiFidelity && gp.z[i] !== TARGET) continue;
+        const p = new Float64Array(k);
+        let s = 0;
+        for (let t = 0; t < d; t++) {
+          p[t] = gp.x[i * d + t]! ** 2;
+          s += p[t]!;
+        }
+        for (let t = 0; t < k; t++) p[t] = p[t]! / s;
+        let inside = true;
+        for (let t = 0; t < k; t++) if (p[t]! < constraints.box.lower[t]! - 1e-12 || p[t]! > constraints.box.upper[t]! + 1e-12) inside = false;
+        if (!inside) continue;
+        const v = predict(p)[0]!;
+        if (v < curV) {
+          cur = p;
+          curV = v;
+          source = `observed run ${i + 1}`;
+        }
+      }
+      return { proportions: cur, predicted: curV, details: { search: "posterior mean at the target fidelity: candidates + Dirichlet hill-climb, and the observed runs", chosen: source, prior: priorSource } };
     },
     toParams: () => ({
       options: o,

@@ -84,7 +84,7 @@ describe("mixlab CLI", () => {
     `);
     const m = run(["fit", "mixtures.csv", ...REGMIX_FLAGS, "--method", "nope", "--target", "loss.pile_cc"], dir);
     expect(m.status).toBe(2);
-    expect(m.stderr).toMatch(/--method: expected one of regmix, regmix-linear, dml, loglinear, bimix, uniform, natural, temperature, unimax, got "nope"/);
+    expect(m.stderr).toMatch(/--method: expected one of regmix, regmix-linear, dml, loglinear, bimix, bayesopt, uniform, natural, temperature, unimax, got "nope"/);
     const s = run(["fit", "mixtures.csv", "--method", "regmix", "--target", "x", "--seed", "-3"], dir);
     expect(s.status).toBe(2);
     expect(s.stderr).toMatch(/--seed <n>' argument '-3' is invalid. expected an integer in \[0, 4294967295\]/);
@@ -100,5 +100,28 @@ describe("mixlab CLI", () => {
     const r = run(["predict", "law.json", "two.csv"], dir);
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/domain "freelaw": expected a proportion column for this domain of the model, got none/);
+  });
+});
+
+describe("mixlab suggest --method bayesopt", () => {
+  it("reads the runs so far (pending rows included) and writes the next mixtures; fit recommends", () => {
+    const lines = readFileSync(join(dir, "mixtures.csv"), "utf8").split("\n").slice(0, 31).join("\n");
+    writeFileSync(join(dir, "m30.csv"), `${lines}\n`);
+    writeFileSync(join(dir, "l30.csv"), `${readFileSync(join(dir, "losses.csv"), "utf8").split("\n").slice(0, 31).join("\n")}\n`);
+    const FLAGS30 = REGMIX_FLAGS.map((a) => (a === "losses.csv" ? "l30.csv" : a));
+    const args = ["suggest", "m30.csv", ...FLAGS30, "--method", "bayesopt", "--target", "loss.pile_cc", "--n", "2", "--seed", "5", "--options", '{"numCandidates": 256}'];
+    const r = run(args, dir);
+    expect(r.status).toBe(0);
+    const rows = r.stdout.trim().split("\n");
+    expect(rows[0]).toMatch(/^run_id,w\.arxiv,.*,predicted,predicted_sd,seed$/);
+    expect(rows).toHaveLength(3);
+    expect(run(args, dir).stdout).toBe(r.stdout);
+    expect(r.stderr).toMatch(/2 proposals from 30 finished and 0 pending runs/);
+    const f = run(["fit", "m30.csv", ...FLAGS30, "--method", "bayesopt", "--target", "loss.pile_cc", "--cv-folds", "0", "--options", '{"numCandidates": 256}'], dir);
+    expect(f.status).toBe(0);
+    expect(JSON.parse(f.stdout).method).toBe("bayesopt");
+    const bad = run(["suggest", "m30.csv", ...FLAGS30, "--method", "bayesopt", "--n", "2"], dir);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/--target: expected the column to minimise/);
   });
 });

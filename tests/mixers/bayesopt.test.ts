@@ -2,6 +2,10 @@ import { describe, expect, it } from "vitest";
 import { expectedImprovement, logExpectedImprovement, logH, normalCdf, erfcx } from "../../mixers/bayesopt/acquisition.js";
 import { fitGp, predictGp, conditionGp, gpObjective } from "../../mixers/bayesopt/gp.js";
 import { createRng } from "../../src/rng/index.js";
+import { sampleDirichlet } from "../../src/core/dirichlet.js";
+import { l1Distance } from "../../src/core/simplex.js";
+import { resolveConstraints } from "../../src/core/constraints.js";
+import { suggestBayesOpt } from "../../mixers/bayesopt/index.js";
 
 describe("acquisition known answers", () => {
   it("EI of N(0, 1) against 0.5 is 0.19780 (botorch test_analytic: best_f 0.5, mean 0, sd 1, maximisation)", () => {
@@ -83,5 +87,79 @@ describe("GP known answers", () => {
     const v = new Float64Array(1);
     predictGp(gp, Float64Array.of(0.3, 0.6), null, mu, v);
     expect(Math.abs(mu[0]! - f(0.3, 0.6))).toBeLessThan(0.05);
+  });
+});
+
+describe("linear algebra", () => {
+  it("choleskyInverse(L) · K = I", async () => {
+    const { cholesky, choleskyInverse } = await import("../../mixers/bayesopt/gp.js");
+    const rng = createRng(5);
+    const n = 7;
+    const a = Float64Array.from({ length: n * n }, () => rng.next());
+    const k = new Float64Array(n * n);
+    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) {
+      let s = i === j ? 0.5 : 0;
+      for (let t = 0; t < n; t++) s += a[i * n + t]! * a[j * n + t]!;
+      k[i * n + j] = s;
+    }
+    const inv = choleskyInverse(cholesky(k, n, 0).l, n);
+    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) {
+      let s = 0;
+      for (let t = 0; t < n; t++) s += inv[i * n + t]! * k[t * n + j]!;
+      expect(s).toBeCloseTo(i === j ? 1 : 0, 9);
+    }
+  });
+});
+
+describe("suggester", () => {
+  const k = 4;
+  const domains = ["a", "b", "c", "d"];
+  const truth = (p: ArrayLike<number>) => 3 + (p[0]! - 0.4) ** 2 + (p[1]! - 0.3) ** 2 + 0.5 * p[3]!;
+  const data = (n: number, seed: number) => {
+    const rng = createRng(seed);
+    const w = new Float64Array(n * k);
+    const p = new Float64Array(k);
+    for (let i = 0; i < n; i++) {
+      sampleDirichlet([1, 1, 1, 1], rng, p);
+      w.set(p, i * k);
+    }
+    return { domains, weights: w, y: Float64Array.from({ length: n }, (_, i) => truth(w.subarray(i * k, (i + 1) * k))), fidelity: null };
+  };
+
+  it("proposes distinct mixtures on the simplex inside the constraints, deterministically per seed", () => {
+    const cons = resolveConstraints(domains, { maxShare: { a: 0.35 }, minShare: { d: 0.02 } });
+    const run = (seed: number) => suggestBayesOpt(data(12, 1), 3, cons, { numCandidates: 256 }, createRng(seed));
+    const a = run(7);
+    expect(a).toHaveLength(3);
+    for (const p of a) {
+      expect(Math.abs(p.proportions.reduce((x, y) => x + y, 0) - 1)).toBeLessThan(1e-9);
+      expect(p.proportions[0]!).toBeLessThanOrEqual(0.35 + 1e-9);
+      expect(p.proportions[3]!).toBeGreaterThanOrEqual(0.02 - 1e-9);
+    }
+    expect(l1Distance(a[0]!.proportions, a[1]!.proportions)).toBeGreaterThan(1e-6);
+    expect(run(7).map((p) => Array.from(p.proportions))).toEqual(a.map((p) => Array.from(p.proportions)));
+  });
+
+  it("treats rows without a target as pending: proposals avoid them", () => {
+    const d = data(12, 2);
+    const y = Float64Array.from(d.y);
+    y[10] = NaN;
+    y[11] = NaN;
+    const props = suggestBayesOpt({ ...d, y }, 2, resolveConstraints(domains), { numCandidates: 256 }, createRng(1));
+    for (const p of props) for (const r of [10, 11]) expect(l1Distance(p.proportions, d.weights.subarray(r * k, (r + 1) * k))).toBeGreaterThan(1e-6);
+  });
+
+  it("with fidelities, proposes (mixture, fidelity) pairs among the given fidelities", () => {
+    const d = data(16, 3);
+    const fidelity = Float64Array.from({ length: 16 }, (_, i) => (i % 2 === 0 ? 0.01 : 1));
+    const y = Float64Array.from(d.y, (v, i) => (fidelity[i] === 1 ? v : v + 0.3));
+    const props = suggestBayesOpt({ ...d, y, fidelity }, 3, resolveConstraints(domains), { numCandidates: 256, fidelities: [0.01, 1] }, createRng(2));
+    for (const p of props) expect([0.01, 1]).toContain(p.fidelity);
+  });
+
+  it("needs at least two finished runs", () => {
+    const d = data(3, 4);
+    const y = Float64Array.of(3, NaN, NaN);
+    expect(() => suggestBayesOpt({ ...d, y }, 1, resolveConstraints(domains), {}, createRng(0))).toThrow(/needs at least 2 finished runs, got 1/);
   });
 });
