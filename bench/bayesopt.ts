@@ -97,16 +97,16 @@ async function main(): Promise<void> {
     const rRegmix: number[] = [];
     for (const seed of [1, 2, 3]) {
       const rng = createRng(seed);
-      // BO: 6 random runs, then batches of 2 until a third of the budget.
+      // BO: 6 random runs, then one run at a time until a third of the budget.
       const init = 6;
       let w = draw(k, init, rng);
       let y = Float64Array.from({ length: init }, (_, i) => law.f(w.subarray(i * k, (i + 1) * k)));
       while (y.length < third) {
-        const props = suggestBayesOpt({ domains, weights: w, y, fidelity: null }, 2, cons, { numCandidates: 1024, restarts: 1 }, rng.derive(`bo${y.length}`));
-        const nw = new Float64Array(w.length + 2 * k);
+        const props = suggestBayesOpt({ domains, weights: w, y, fidelity: null }, 1, cons, {}, rng.derive(`bo${y.length}`));
+        const nw = new Float64Array(w.length + k);
         nw.set(w);
         props.forEach((p, j) => nw.set(p.proportions, w.length + j * k));
-        const ny = new Float64Array(y.length + 2);
+        const ny = new Float64Array(y.length + 1);
         ny.set(y);
         props.forEach((p, j) => (ny[y.length + j] = law.f(p.proportions)));
         w = nw;

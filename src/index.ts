@@ -20,4 +20,7 @@ export { Plan, apportion, sampleShares, FeistelPermutation, type PlanSpec, type 
 export { openShard, openDomain, writeTokenShard, TokenShardSource, JsonlSource, ArrowSource, ParquetSource, ConcatSource, MemorySource, FileHandlePool, type DomainSource, type SourceRecord, type OpenOptions } from "./sampler/sources.js";
 export { discoverCorpus, openCorpus, type Corpus, type CorpusLayout } from "./sampler/corpus.js";
 export { byteTokenizer, type Tokenizer } from "./sampler/tokenizer.js";
+export { suggestBayesOpt, createBayesOpt, BayesOptOptionsSchema, type Proposal, type BoData, type BayesOptSession } from "../mixers/bayesopt/index.js";
+export { fitGp, predictGp, type Gp, type GpHyper } from "../mixers/bayesopt/gp.js";
+export { expectedImprovement, logExpectedImprovement, lowerConfidenceBound } from "../mixers/bayesopt/acquisition.js";
 export { VERSION } from "./version.js";

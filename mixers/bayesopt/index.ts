@@ -294,13 +294,22 @@ function bayesLaw(domains: readonly string[], gp: Gp, prior: Float64Array, prior
     info: { observations: gp.n, lengthscales: Array.from(gp.hyper.lengthscales), noiseVariance: gp.hyper.noiseVariance, multiFidelity: gp.multiFidelity },
     predict,
     recommend(constraints: ResolvedConstraints, rng: Rng) {
+      // Minimise a pessimistic bound μ + σ at the target fidelity (a common final-recommendation
+      // rule: it trusts the model where it has data, instead of its most optimistic extrapolation).
+      const pessimistic = (rows: Float64Array): { bound: Float64Array; mean: Float64Array } => {
+        const m = rows.length / k;
+        const mean = new Float64Array(m);
+        const v = new Float64Array(m);
+        predictGp(gp, features(rows), gp.multiFidelity ? new Float64Array(m).fill(TARGET) : null, mean, v);
+        return { bound: Float64Array.from(mean, (mu, i) => mu + Math.sqrt(v[i]!)), mean };
+      };
       const data: BoData = { domains, weights: new Float64Array(0), y: new Float64Array(0), fidelity: null, prior };
       const cand = candidates(data, prior, constraints.box, o.numCandidates * 4, rng, []);
-      const means = predict(cand);
+      const scored = pessimistic(cand);
       let bi = 0;
-      for (let i = 1; i < means.length; i++) if (means[i]! < means[bi]!) bi = i;
+      for (let i = 1; i < scored.bound.length; i++) if (scored.bound[i]! < scored.bound[bi]!) bi = i;
       let cur = cand.slice(bi * k, (bi + 1) * k);
-      let curV = means[bi]!;
+      let curB = scored.bound[bi]!;
       const alpha = new Float64Array(k);
       const row = new Float64Array(k);
       const fixed = new Float64Array(k);
@@ -309,14 +318,13 @@ function bayesLaw(domains: readonly string[], gp: Gp, prior: Float64Array, prior
         for (let i = 0; i < k; i++) alpha[i] = cur[i]! * conc + 0.01;
         sampleDirichlet(alpha, rng, row);
         const p = Float64Array.from(repairMultiplicative(row, constraints.box, fixed));
-        const v = predict(p)[0]!;
-        if (v < curV) {
+        const b = pessimistic(p).bound[0]!;
+        if (b < curB) {
           cur = p;
-          curV = v;
+          curB = b;
         }
       }
-      // Also consider the observed mixtures inside the box (at the target fidelity): the lowest
-      // posterior mean wins, as BoTorch recommends the best observed point by its posterior mean.
+      // The observed mixtures inside the box, at the target fidelity, compete on the same bound.
       let source = "search";
       const d = gp.dims;
       for (let i = 0; i < gp.n; i++) {
@@ -331,14 +339,14 @@ function bayesLaw(domains: readonly string[], gp: Gp, prior: Float64Array, prior
         let inside = true;
         for (let t = 0; t < k; t++) if (p[t]! < constraints.box.lower[t]! - 1e-12 || p[t]! > constraints.box.upper[t]! + 1e-12) inside = false;
         if (!inside) continue;
-        const v = predict(p)[0]!;
-        if (v < curV) {
+        const b = pessimistic(p).bound[0]!;
+        if (b < curB) {
           cur = p;
-          curV = v;
+          curB = b;
           source = `observed run ${i + 1}`;
         }
       }
-      return { proportions: cur, predicted: curV, details: { search: "posterior mean at the target fidelity: candidates + Dirichlet hill-climb, and the observed runs", chosen: source, prior: priorSource } };
+      return { proportions: cur, predicted: predict(cur)[0]!, details: { search: "minimum of μ + σ at the target fidelity over candidates, a Dirichlet hill-climb and the observed runs", chosen: source, prior: priorSource } };
     },
     toParams: () => ({
       options: o,
@@ -381,3 +389,67 @@ export const bayesopt: Law<BayesOptOptions> = {
     return bayesLaw(domains, gp, Float64Array.from(params.prior as number[]), String(params.priorSource), o);
   },
 };
+
+/** Options of `createBayesOpt`. */
+export interface BayesOptSession {
+  readonly domains: readonly string[];
+  /** Constraints resolved with `resolveConstraints` (default: none). */
+  readonly constraints?: ResolvedConstraints;
+  readonly options?: Partial<BayesOptOptions>;
+  /** uint32 seed; each call derives its own stream, so results do not depend on call history. */
+  readonly seed?: number;
+  readonly prior?: Float64Array;
+  /** Use fidelities (observations then carry one; proposals choose one). */
+  readonly multiFidelity?: boolean;
+}
+
+/**
+ * The suggester as an object for training code (ask/tell): `observe` runs as they finish (or as
+ * pending, with `NaN`), `suggest(n)` the next ones, `recommend()` the best mixture so far.
+ * Deterministic: the same observations and seed give the same proposals.
+ */
+export function createBayesOpt(session: BayesOptSession) {
+  const k = session.domains.length;
+  const weights: number[] = [];
+  const ys: number[] = [];
+  const zs: number[] = [];
+  const constraints = session.constraints ?? { box: { lower: new Float64Array(k), upper: new Float64Array(k).fill(1) }, boxWithoutEpochCaps: { lower: new Float64Array(k), upper: new Float64Array(k).fill(1) }, epochCapped: new Array(k).fill(false), description: {} };
+  const data = (): BoData => ({
+    domains: session.domains,
+    weights: Float64Array.from(weights),
+    y: Float64Array.from(ys),
+    fidelity: session.multiFidelity ? Float64Array.from(zs) : null,
+    ...(session.prior ? { prior: session.prior } : {}),
+  });
+  const rngFor = async (what: string) => (await import("../../src/rng/index.js")).createRng(session.seed ?? 0).derive(`${what}:${ys.length}`);
+  return {
+    /** Records a run: its mixture, its loss (NaN while pending) and, multi-fidelity, its fidelity in (0, 1]. */
+    observe(proportions: ArrayLike<number>, loss: number, fidelity = TARGET): void {
+      if (proportions.length !== k) throw new InputError("observe", `expected ${k} proportions, got ${proportions.length}`);
+      let s = 0;
+      for (let i = 0; i < k; i++) {
+        if (!(proportions[i]! >= 0)) throw new InputError("observe", `proportion ${i}: expected a number ≥ 0, got ${proportions[i]}`);
+        s += proportions[i]!;
+      }
+      if (Math.abs(s - 1) > 1e-6) throw new InputError("observe", `expected proportions summing to 1, got ${s}`);
+      if (!(fidelity > 0 && fidelity <= 1)) throw new InputError("observe", `fidelity: expected a number in (0, 1], got ${fidelity}`);
+      for (let i = 0; i < k; i++) weights.push(proportions[i]!);
+      ys.push(loss);
+      zs.push(fidelity);
+    },
+    /** The next `n` runs to make. */
+    async suggest(n: number): Promise<Proposal[]> {
+      return suggestBayesOpt(data(), n, constraints, session.options ?? {}, await rngFor("suggest"));
+    },
+    /** The best mixture by the model so far (target fidelity). */
+    async recommend() {
+      const d = data();
+      const done = Array.from(d.y.keys()).filter((i) => Number.isFinite(d.y[i]!));
+      const w = new Float64Array(done.length * k);
+      done.forEach((r, i) => w.set(d.weights.subarray(r * k, (r + 1) * k), i * k));
+      const input: FitInput = { domains: session.domains, weights: w, target: Float64Array.from(done, (r) => d.y[r]!), ...(d.fidelity ? { fidelity: Float64Array.from(done, (r) => d.fidelity![r]!) } : {}), ...(session.prior ? { prior: session.prior } : {}) };
+      const fitted = bayesopt.fit(input, parseOptions(BayesOptOptionsSchema, session.options ?? {}, "bayesopt"), await rngFor("fit"));
+      return fitted.recommend(constraints, await rngFor("recommend"));
+    },
+  };
+}

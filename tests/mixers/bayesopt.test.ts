@@ -163,3 +163,24 @@ describe("suggester", () => {
     expect(() => suggestBayesOpt({ ...d, y }, 1, resolveConstraints(domains), {}, createRng(0))).toThrow(/needs at least 2 finished runs, got 1/);
   });
 });
+
+describe("ask/tell object", () => {
+  it("observe → suggest → recommend improves on a known law", async () => {
+    const { createBayesOpt } = await import("../../mixers/bayesopt/index.js");
+    const f = (p: ArrayLike<number>) => 3 + (p[0]! - 0.5) ** 2 + (p[1]! - 0.2) ** 2 + (p[2]! - 0.3) ** 2;
+    const bo = createBayesOpt({ domains: ["a", "b", "c"], seed: 1, options: { numCandidates: 256 } });
+    const rng = createRng(9);
+    const p = new Float64Array(3);
+    for (let i = 0; i < 5; i++) {
+      sampleDirichlet([1, 1, 1], rng, p);
+      bo.observe(p, f(p));
+    }
+    for (let round = 0; round < 8; round++) {
+      const [next] = await bo.suggest(1);
+      bo.observe(next!.proportions, f(next!.proportions));
+    }
+    const rec = await bo.recommend();
+    expect(f(rec.proportions) - 3).toBeLessThan(0.01);
+    expect(() => bo.observe([0.5, 0.6, 0.1], 3)).toThrow(/expected proportions summing to 1, got 1.2/);
+  });
+});
