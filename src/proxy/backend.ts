@@ -1,0 +1,68 @@
+// Backend selection for the proxy trainer: `auto` tries @tensorflow/tfjs-node-gpu, then
+// @tensorflow/tfjs-node (native libtensorflow; optional, never required), then WebGPU through the
+// `webgpu` npm package (only with an adapter), then wasm (@tensorflow/tfjs-backend-wasm), then the
+// pure-JS cpu backend; it says on stderr which one it picked and why the others were not used.
+// Optional packages are probed with require.resolve first, so a missing one is never half-loaded.
+
+import { createRequire } from "node:module";
+import type * as tfTypes from "@tensorflow/tfjs";
+import { InputError, UnsupportedError } from "../errors.js";
+
+export type BackendName = "auto" | "tensorflow" | "webgpu" | "wasm" | "cpu";
+export const BACKENDS: readonly BackendName[] = ["auto", "tensorflow", "webgpu", "wasm", "cpu"];
+
+const require = createRequire(import.meta.url);
+const installed = (pkg: string): boolean => {
+  try {
+    require.resolve(pkg);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/** Loads tfjs on a backend; returns the namespace, the backend used and why others were skipped. */
+export async function loadTf(requested: BackendName, log: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): Promise<{ tf: typeof tfTypes; backend: string; skipped: string[] }> {
+  if (!BACKENDS.includes(requested)) throw new InputError("--backend", `expected one of ${BACKENDS.join(", ")}, got ${JSON.stringify(requested)}`);
+  const skipped: string[] = [];
+  const order: Exclude<BackendName, "auto">[] = requested === "auto" ? ["tensorflow", "webgpu", "wasm", "cpu"] : [requested];
+  for (const b of order) {
+    try {
+      if (b === "tensorflow") {
+        const pkg = installed("@tensorflow/tfjs-node-gpu") ? "@tensorflow/tfjs-node-gpu" : installed("@tensorflow/tfjs-node") ? "@tensorflow/tfjs-node" : null;
+        if (!pkg) throw new UnsupportedError("@tensorflow/tfjs-node-gpu and @tensorflow/tfjs-node are not installed (optional; their installers download libtensorflow)");
+        const tf = (await import(pkg)) as typeof tfTypes;
+        await tf.ready();
+        log(`backend: tensorflow (${pkg})${skipped.length ? `; skipped ${skipped.join("; ")}` : ""}`);
+        return { tf, backend: "tensorflow", skipped };
+      }
+      if (b === "webgpu") {
+        if (!installed("webgpu") || !installed("@tensorflow/tfjs-backend-webgpu")) throw new UnsupportedError("the webgpu and @tensorflow/tfjs-backend-webgpu packages are not installed");
+        const optional = (name: string): Promise<unknown> => import(name); // not a dependency: resolved at run time
+        const gpuPkg = (await optional("webgpu")) as { create: (o: string[]) => unknown; globals: Record<string, unknown> };
+        Object.assign(globalThis, gpuPkg.globals);
+        const gpu = gpuPkg.create([]) as { requestAdapter(): Promise<unknown> };
+        if (!(await gpu.requestAdapter())) throw new UnsupportedError("no WebGPU adapter (no GPU, or no Vulkan driver)");
+        Object.defineProperty(globalThis, "navigator", { value: { gpu }, configurable: true });
+        const tf = (await import("@tensorflow/tfjs")) as typeof tfTypes;
+        await optional("@tensorflow/tfjs-backend-webgpu");
+        if (!(await tf.setBackend("webgpu"))) throw new UnsupportedError("tfjs could not start the webgpu backend");
+        log(`backend: webgpu${skipped.length ? `; skipped ${skipped.join("; ")}` : ""}`);
+        return { tf, backend: "webgpu", skipped };
+      }
+      const tf = (await import("@tensorflow/tfjs")) as typeof tfTypes;
+      if (b === "wasm") {
+        await import("@tensorflow/tfjs-backend-wasm");
+        if (!(await tf.setBackend("wasm"))) throw new UnsupportedError("tfjs could not start the wasm backend");
+      } else if (!(await tf.setBackend("cpu"))) throw new UnsupportedError("tfjs could not start the cpu backend");
+      await tf.ready();
+      log(`backend: ${b}${skipped.length ? `; skipped ${skipped.join("; ")}` : ""}`);
+      return { tf, backend: b, skipped };
+    } catch (e) {
+      const why = `${b}: ${(e as Error).message}`;
+      if (requested !== "auto") throw new UnsupportedError(`backend ${why}`);
+      skipped.push(why);
+    }
+  }
+  throw new UnsupportedError(`no tfjs backend could start (${skipped.join("; ")})`);
+}

@@ -1,0 +1,173 @@
+// The proxy language model: a small decoder-only transformer in tfjs (token + position
+// embeddings, pre-norm blocks with causal multi-head attention and a GELU MLP, final layer norm,
+// output head tied to the token embedding), byte-level (vocabulary 256). Written with tf ops and
+// explicit variables rather than the Layers API, so initialisation (from mixlab's Rng) and the
+// training loop (no Math.random shuffles) are ours. Linear layers use a custom gradient that
+// transposes explicitly before a plain matMul: the wasm backend's matMul is 10–20× slower with
+// transpose flags, which backpropagation through matMul always sets (STACK.md).
+// src/proxy is the only place that imports tfjs.
+
+import type * as tfTypes from "@tensorflow/tfjs";
+import type { Rng } from "../rng/index.js";
+
+type Tf = typeof tfTypes;
+type Tensor = tfTypes.Tensor;
+type Variable = tfTypes.Variable;
+
+/** Model shape. */
+export interface ProxyConfig {
+  readonly vocab: number;
+  readonly dModel: number;
+  readonly nLayers: number;
+  readonly nHeads: number;
+  readonly seqLen: number;
+  /** MLP width (default 4·dModel). */
+  readonly dFF: number;
+}
+
+/** Named presets (parameter counts for vocabulary 256). */
+export const PRESETS: Readonly<Record<string, ProxyConfig>> = {
+  /** ≈ 0.11M parameters: tests and the demo. */
+  tiny: { vocab: 256, dModel: 64, nLayers: 2, nHeads: 2, seqLen: 64, dFF: 256 },
+  /** ≈ 0.45M: the reference proxy of bench/proxy.ts (d 128, 2 layers, 4 heads, sequence 128). */
+  ref: { vocab: 256, dModel: 128, nLayers: 2, nHeads: 4, seqLen: 128, dFF: 512 },
+  /** ≈ 1M, like RegMix's proxies (in parameters, not in tokenizer). */
+  "1m": { vocab: 256, dModel: 128, nLayers: 5, nHeads: 4, seqLen: 256, dFF: 512 },
+  /** ≈ 15M, Olmix's recommended minimum. */
+  "15m": { vocab: 256, dModel: 384, nLayers: 8, nHeads: 6, seqLen: 512, dFF: 1536 },
+};
+
+/** Number of trainable parameters. */
+export function parameterCount(c: ProxyConfig): number {
+  const block = 2 * 2 * c.dModel + c.dModel * 3 * c.dModel + 3 * c.dModel + c.dModel * c.dModel + c.dModel + c.dModel * c.dFF + c.dFF + c.dFF * c.dModel + c.dModel;
+  return c.vocab * c.dModel + c.seqLen * c.dModel + c.nLayers * block + 2 * c.dModel;
+}
+
+/** The model's variables, by name, in a fixed order. */
+export interface ProxyModel {
+  readonly config: ProxyConfig;
+  readonly tf: Tf;
+  readonly variables: Variable[];
+  readonly names: string[];
+  readonly get: (name: string) => Variable;
+  dispose(): void;
+}
+
+/** Builds the model with weights drawn from `rng` (N(0, 0.02²); residual projections scaled by 1/√(2·layers), as GPT-2). */
+export function createModel(tf: Tf, config: ProxyConfig, rng: Rng): ProxyModel {
+  const vars = new Map<string, Variable>();
+  const names: string[] = [];
+  const add = (name: string, shape: number[], init: "normal" | "zeros" | "ones", std = 0.02): void => {
+    const size = shape.reduce((a, b) => a * b, 1);
+    const values = new Float32Array(size);
+    if (init === "ones") values.fill(1);
+    else if (init === "normal") for (let i = 0; i < size; i++) values[i] = std * rng.nextNormal();
+    const initial = tf.tensor(values, shape);
+    vars.set(name, tf.variable(initial, true, name)); // the variable copies its initial value
+    initial.dispose();
+    names.push(name);
+  };
+  const { dModel: d, dFF: f, vocab: v, seqLen: t, nLayers: L } = config;
+  const residualStd = 0.02 / Math.sqrt(2 * L);
+  add("wte", [v, d], "normal");
+  add("wpe", [t, d], "normal", 0.01);
+  for (let l = 0; l < L; l++) {
+    add(`h${l}.ln1.g`, [d], "ones");
+    add(`h${l}.ln1.b`, [d], "zeros");
+    add(`h${l}.attn.w`, [d, 3 * d], "normal");
+    add(`h${l}.attn.b`, [3 * d], "zeros");
+    add(`h${l}.proj.w`, [d, d], "normal", residualStd);
+    add(`h${l}.proj.b`, [d], "zeros");
+    add(`h${l}.ln2.g`, [d], "ones");
+    add(`h${l}.ln2.b`, [d], "zeros");
+    add(`h${l}.fc.w`, [d, f], "normal");
+    add(`h${l}.fc.b`, [f], "zeros");
+    add(`h${l}.out.w`, [f, d], "normal", residualStd);
+    add(`h${l}.out.b`, [d], "zeros");
+  }
+  add("lnf.g", [d], "ones");
+  add("lnf.b", [d], "zeros");
+  return {
+    config,
+    tf,
+    variables: names.map((n) => vars.get(n)!),
+    names,
+    get: (n) => vars.get(n)!,
+    dispose: () => {
+      for (const x of vars.values()) x.dispose();
+    },
+  };
+}
+
+/** x (n × in) · w (in × out) with a gradient that transposes explicitly, then calls a plain matMul. */
+function makeLinear(tf: Tf): (x: Tensor, w: Tensor) => Tensor {
+  // tfjs passes the inputs then a save function; typed loosely because its signature is variadic.
+  const f = (...args: unknown[]) => {
+    const [x, w, save] = args as [Tensor, Tensor, (t: Tensor[]) => void];
+    save([x, w]);
+    return {
+      value: tf.matMul(x as tfTypes.Tensor2D, w as tfTypes.Tensor2D),
+      gradFunc: (dy: Tensor, saved: Tensor[]) => {
+        const [sx, sw] = saved as [tfTypes.Tensor2D, tfTypes.Tensor2D];
+        return [tf.matMul(dy as tfTypes.Tensor2D, tf.transpose(sw)), tf.matMul(tf.transpose(sx), dy as tfTypes.Tensor2D)];
+      },
+    };
+  };
+  return tf.customGrad(f as never) as unknown as (x: Tensor, w: Tensor) => Tensor;
+}
+
+const linears = new WeakMap<object, (x: Tensor, w: Tensor) => Tensor>();
+
+function layerNorm(tf: Tf, x: Tensor, g: Tensor, b: Tensor): Tensor {
+  const { mean, variance } = tf.moments(x, -1, true);
+  return tf.add(tf.mul(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, 1e-5))), g), b);
+}
+
+function gelu(tf: Tf, x: Tensor): Tensor {
+  // tanh approximation (GPT-2).
+  const c = Math.sqrt(2 / Math.PI);
+  return tf.mul(tf.mul(x, 0.5), tf.add(1, tf.tanh(tf.mul(tf.add(x, tf.mul(tf.pow(x, 3), 0.044715)), c))));
+}
+
+/**
+ * Per-token cross-entropy (nats) of next-token prediction: inputs (B × T) int32 tokens, targets
+ * (B × T) int32. Returns a (B × T) tensor.
+ */
+export function tokenLosses(model: ProxyModel, inputs: Tensor, targets: Tensor): Tensor {
+  const tf = model.tf;
+  let linear = linears.get(tf);
+  if (!linear) {
+    linear = makeLinear(tf);
+    linears.set(tf, linear);
+  }
+  const { dModel: d, nHeads: H, nLayers: L, vocab: V } = model.config;
+  const [B, T] = inputs.shape as [number, number];
+  const hd = d / H;
+  const v = model.get;
+  // Embedding lookup as one-hot · wte: its gradient is a matMul (gather's needs UnsortedSegmentSum,
+  // which the wasm backend lacks), and with a 256-token vocabulary it costs little.
+  const onehot = tf.oneHot(tf.reshape(inputs, [-1]) as tfTypes.Tensor1D, V).toFloat();
+  let x = tf.add(linear(onehot, v("wte")), tf.tile(tf.slice(v("wpe"), [0, 0], [T, d]), [B, 1])); // (B·T × d)
+  const mask = tf.linalg.bandPart(tf.ones([T, T]), -1, 0); // lower triangular
+  const negative = tf.mul(tf.sub(1, mask), -1e9);
+  for (let l = 0; l < L; l++) {
+    const h = layerNorm(tf, x, v(`h${l}.ln1.g`), v(`h${l}.ln1.b`));
+    const qkv = tf.add(linear(h, v(`h${l}.attn.w`)), v(`h${l}.attn.b`)); // (B·T × 3d)
+    const split = (i: number) => tf.transpose(tf.reshape(tf.slice(qkv, [0, i * d], [B * T, d]), [B, T, H, hd]), [0, 2, 1, 3]); // (B, H, T, hd)
+    const q = split(0);
+    const k = split(1);
+    const vv = split(2);
+    const att = tf.add(tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(hd)), negative);
+    const y = tf.matMul(tf.softmax(att, -1), vv); // (B, H, T, hd)
+    const merged = tf.reshape(tf.transpose(y, [0, 2, 1, 3]), [B * T, d]);
+    x = tf.add(x, tf.add(linear(merged, v(`h${l}.proj.w`)), v(`h${l}.proj.b`)));
+    const h2 = layerNorm(tf, x, v(`h${l}.ln2.g`), v(`h${l}.ln2.b`));
+    const m = gelu(tf, tf.add(linear(h2, v(`h${l}.fc.w`)), v(`h${l}.fc.b`)));
+    x = tf.add(x, tf.add(linear(m, v(`h${l}.out.w`)), v(`h${l}.out.b`)));
+  }
+  const hf = layerNorm(tf, x, v("lnf.g"), v("lnf.b"));
+  const logits = linear(hf, tf.transpose(v("wte"))); // (B·T × V), tied head
+  const logp = tf.logSoftmax(logits, -1);
+  const picked = tf.sum(tf.mul(logp, tf.oneHot(tf.reshape(targets, [-1]), V)), -1);
+  return tf.reshape(tf.neg(picked), [B, T]);
+}
