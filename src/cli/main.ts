@@ -11,6 +11,8 @@ import { suggestCommand } from "./commands/suggest.js";
 import { exportCommand } from "./commands/export.js";
 import { sampleCommand } from "./commands/sample.js";
 import { datasetsCommand } from "./commands/datasets.js";
+import { trainCommand } from "./commands/train.js";
+import { demoCommand } from "./commands/demo.js";
 
 /** Builds the program (exported for in-process tests). */
 export function buildProgram(): Command {
@@ -27,6 +29,8 @@ export function buildProgram(): Command {
   exportCommand(program);
   sampleCommand(program);
   datasetsCommand(program);
+  trainCommand(program);
+  demoCommand(program);
   const all = (c: Command): Command[] => [c, ...c.commands.flatMap(all)];
   for (const c of all(program).slice(1)) c.exitOverride().showHelpAfterError("(run with --help for usage)");
   return program;

@@ -1,0 +1,71 @@
+// `mixlab train`: one proxy run on a mixture; appends its row to a runs table.
+
+import type { Command } from "commander";
+import { readFileSync, existsSync } from "node:fs";
+import { join } from "node:path";
+import { domainMapFlag, positiveInt, seedFlag, positiveNumber } from "../flags.js";
+import { InputError } from "../../errors.js";
+import { parseProportions } from "../../export/proportions.js";
+import { loadTf, type BackendName } from "../../proxy/backend.js";
+import { trainProxy } from "../../proxy/train.js";
+import { PRESETS, parameterCount } from "../../proxy/model.js";
+import { appendRows, runKey, runRow } from "../../proxy/runs-io.js";
+import { log, table, f4 } from "../output.js";
+
+/** A built corpus folder (train/ + heldout/) or a train directory with --heldout. */
+export function corpusSplits(corpus: string, heldout?: string): { train: string; heldout: string } {
+  if (heldout) return { train: corpus, heldout };
+  if (existsSync(join(corpus, "train")) && existsSync(join(corpus, "heldout"))) return { train: join(corpus, "train"), heldout: join(corpus, "heldout") };
+  throw new InputError("--corpus", `expected a built corpus folder with train/ and heldout/ (mixlab datasets build), or --heldout DIR, got ${JSON.stringify(corpus)}`);
+}
+
+export function trainCommand(program: Command): void {
+  program
+    .command("train")
+    .summary("train one proxy model on a mixture; append its per-domain losses to a runs table")
+    .option("--corpus <dir>", "a built corpus folder (train/ + heldout/); default the embedded sample", "datasets/corpus")
+    .option("--heldout <dir>", "held-out corpus directory, when --corpus is a plain directory")
+    .option("--mixture <file>", "proportions JSON (mixlab.proportions/v1)")
+    .option("--weights <map>", "proportions as domain=share pairs, e.g. code=0.3,legal=0.7", domainMapFlag)
+    .option("--model <preset>", `model preset: ${Object.keys(PRESETS).join(", ")}`, "tiny")
+    .option("--steps <n>", "optimizer steps", positiveInt, 100)
+    .option("--batch-size <n>", "sequences per step", positiveInt, 16)
+    .option("--lr <x>", "peak learning rate", positiveNumber, 3e-3)
+    .option("--seed <n>", "seed", seedFlag, 0)
+    .option("--backend <name>", "auto, tensorflow, webgpu, wasm or cpu", "auto")
+    .option("--runs <file>", "append the run's row to this runs table (.csv, .jsonl, .arrow, .parquet)")
+    .addHelpText("after", "\nExample:\n  $ mixlab train --weights code=0.5,speeches=0.5 --steps 50 --runs runs.arrow")
+    .action(async (f: { corpus: string; heldout?: string; mixture?: string; weights?: Record<string, number>; model: string; steps: number; batchSize: number; lr: number; seed: number; backend: string; runs?: string }) => {
+      const config = PRESETS[f.model];
+      if (!config) throw new InputError("--model", `expected one of ${Object.keys(PRESETS).join(", ")}, got ${JSON.stringify(f.model)}`);
+      if ((f.mixture ? 1 : 0) + (f.weights ? 1 : 0) !== 1) throw new InputError("--mixture", "expected exactly one of --mixture or --weights");
+      let proportions: Record<string, number>;
+      if (f.mixture) {
+        let text: string;
+        try {
+          text = readFileSync(f.mixture, "utf8");
+        } catch (e) {
+          throw new InputError(f.mixture, `expected a readable file, got ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+        }
+        proportions = parseProportions(text, f.mixture).domains;
+      } else {
+        const w = f.weights!;
+        const s = Object.values(w).reduce((a, b) => a + b, 0);
+        if (Object.values(w).some((v) => v < 0) || !(s > 0)) throw new InputError("--weights", `expected shares ≥ 0 with a positive sum, got ${JSON.stringify(w)}`);
+        proportions = Object.fromEntries(Object.entries(w).map(([k, v]) => [k, v / s]));
+      }
+      const splits = corpusSplits(f.corpus, f.heldout);
+      const { tf, backend } = await loadTf(f.backend as BackendName);
+      log(`training ${f.model} (${parameterCount(config).toLocaleString("en")} parameters) for ${f.steps} steps of ${f.batchSize} × ${config.seqLen} tokens`);
+      const r = await trainProxy({ tf, backend, config, train: splits.train, heldout: splits.heldout, proportions, steps: f.steps, batchSize: f.batchSize, lr: f.lr, seed: f.seed, onStep: (s, l) => log(`  step ${s}: loss ${l.toFixed(3)}`), logEvery: Math.max(1, Math.round(f.steps / 5)) });
+      const domains = Object.keys(r.lossPerDomain);
+      log(table(["domain", "share", "loss (nats/token)", "bits/byte"], domains.map((d) => [d, f4(proportions[d] ?? 0), f4(r.lossPerDomain[d]!), f4(r.bitsPerBytePerDomain[d]!)])));
+      log(`${r.tokens.toLocaleString("en")} tokens in ${r.seconds.toFixed(1)} s (${Math.round(r.tokens / r.seconds).toLocaleString("en")} tokens/s, ${backend})`);
+      const id = runKey(proportions, config, f.steps, f.batchSize, f.seed);
+      const row = runRow(id, domains, r, { seed: f.seed, model: f.model });
+      if (f.runs) {
+        await appendRows(f.runs, [row]);
+        log(`appended run ${id} to ${f.runs}`);
+      } else process.stdout.write(`${JSON.stringify(Object.fromEntries(row))}\n`);
+    });
+}

@@ -1,0 +1,43 @@
+// `mixlab train` and `mixlab demo --quick` end to end (wasm backend, embedded corpus).
+import { describe, expect, it } from "vitest";
+import { spawnSync } from "node:child_process";
+import { join } from "node:path";
+import { readFileSync } from "node:fs";
+import { ROOT, tmp } from "../helpers.js";
+import { readFrameAsync } from "../../src/runs/frame.js";
+import { parseProportions } from "../../src/export/proportions.js";
+
+const BIN = join(ROOT, "bin", "mixlab.js");
+const run = (args: string[], cwd: string) => spawnSync(process.execPath, [BIN, ...args], { cwd, encoding: "utf8", env: { ...process.env, TMPDIR: cwd } });
+
+describe("mixlab train", () => {
+  it("appends one row per run to a runs table; bad input exits 2", async () => {
+    const dir = tmp();
+    const corpus = join(ROOT, "datasets", "corpus");
+    const a = run(["train", "--corpus", corpus, "--weights", "code=1,legal=1", "--steps", "4", "--batch-size", "4", "--backend", "wasm", "--runs", "runs.csv"], dir);
+    expect(a.status).toBe(0);
+    expect(a.stderr).toMatch(/backend: wasm/);
+    run(["train", "--corpus", corpus, "--weights", "math=1", "--steps", "4", "--batch-size", "4", "--backend", "wasm", "--runs", "runs.csv"], dir);
+    const f = await readFrameAsync(join(dir, "runs.csv"));
+    expect(f.numRows).toBe(2);
+    expect(f.cells.get("w.code")).toEqual([0.5, 0]);
+    expect(f.columns).toContain("loss.speeches");
+    const bad = run(["train", "--corpus", corpus, "--weights", "nosuch=1", "--steps", "2", "--backend", "wasm"], dir);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/expected domains of the corpus .*got unknown "nosuch"/);
+  }, 120_000);
+});
+
+describe("mixlab demo --quick", () => {
+  it("runs the whole loop and writes proportions.json and runs.arrow", async () => {
+    const dir = tmp();
+    const r = run(["demo", "--quick", "--out", "out", "--backend", "wasm"], dir);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/RegMix recommendation\s+[\d.]+\s+[\d.]+\s+[\d.]+/);
+    expect(r.stdout).toMatch(/uniform/);
+    const doc = parseProportions(readFileSync(join(dir, "out", "proportions.json"), "utf8"), "proportions.json");
+    expect(doc.method).toBe("regmix");
+    const runs = await readFrameAsync(join(dir, "out", "runs.arrow"));
+    expect(runs.numRows).toBe(14); // 10 swarm runs + 4 evaluation runs
+  }, 180_000);
+});
