@@ -9,15 +9,16 @@ import { createRng } from "./rng/index.js";
 import { designSwarm, DirichletSwarmOptionsSchema } from "../mixers/dirichlet/index.js";
 import { laws } from "../mixers/index.js";
 import { resolveConstraints } from "./core/constraints.js";
-import { loadTf, type BackendName } from "./proxy/backend.js";
-import { trainProxy } from "./proxy/train.js";
+import type { BackendName } from "./proxy/backend.js";
 import { PRESETS, parameterCount, type ProxyConfig } from "./proxy/model.js";
-import { appendRows, runKey, runRow } from "./proxy/runs-io.js";
+import { runKey } from "./proxy/runs-io.js";
+import { runSweep } from "./sweep/sweep.js";
+import { readFrameAsync } from "./runs/frame.js";
+import { cpus } from "node:os";
 import { writeFileAtomic } from "./io/atomic.js";
 import { PROPORTIONS_FORMAT } from "./export/proportions.js";
 import { VERSION } from "./version.js";
-import { InputError } from "./errors.js";
-import type { Cell } from "./runs/frame.js";
+import { InputError, FitError } from "./errors.js";
 
 /** Options of the demo. */
 export interface DemoOptions {
@@ -50,37 +51,36 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   const batchSize = o.quick ? 8 : 16;
   mkdirSync(o.out, { recursive: true });
   const runsPath = join(o.out, "runs.arrow");
-  const { tf, backend } = await loadTf(o.backend, o.log);
-  o.log(`mixlab demo${o.quick ? " --quick" : ""}: ${domains.length} domains (${domains.join(", ")}), proxy ${parameterCount(config).toLocaleString("en")} parameters, ${steps} steps × ${batchSize} × ${config.seqLen} tokens per run`);
+  o.log(`mixlab demo${o.quick ? " --quick" : ""}: ${domains.length} domains (${domains.join(", ")}), proxy ${parameterCount(config).toLocaleString("en")} parameters, ${steps} steps × ${batchSize} × ${config.seqLen} tokens per run, ${cpus().length} workers`);
+  const sweep = (mixtures: Record<string, number>[], role: string) =>
+    runSweep({ mixtures, domains, config, model: o.quick ? "tiny-32" : "tiny", steps, batchSize, seed: o.seed, train: join(o.corpus, "train"), heldout: join(o.corpus, "heldout"), runs: runsPath, workers: cpus().length, backend: o.backend, log: o.log, extra: { role } });
+  const lossesOf = async (mixtures: Record<string, number>[]): Promise<Map<string, number>[]> => {
+    const f = await readFrameAsync(runsPath);
+    const ids = f.cells.get("run_id")!.map(String);
+    return mixtures.map((p) => {
+      const row = ids.indexOf(runKey(p, config, steps, batchSize, o.seed));
+      if (row < 0 || f.cells.get("status")![row] !== "ok") throw new FitError(`the demo run for ${JSON.stringify(p)} did not finish (see ${runsPath})`);
+      return new Map(domains.map((d) => [d, f.cells.get(`loss.${d}`)![row] as number]));
+    });
+  };
   // 1. Swarm.
   const swarm = designSwarm({ domains, n, prior: Float64Array.from(tokens, (t) => t / total) }, DirichletSwarmOptionsSchema.parse({}), createRng(o.seed).derive("demo-swarm"));
-  const rows: Map<string, Cell>[] = [];
-  const train = async (p: Record<string, number>, role: string, i: number, of: number): Promise<Record<string, number>> => {
-    const t = performance.now();
-    const r = await trainProxy({ tf, backend, config, train: join(o.corpus, "train"), heldout: join(o.corpus, "heldout"), proportions: p, steps, batchSize, seed: o.seed, evalWindows: 16 });
-    const mean = Object.values(r.lossPerDomain).reduce((a, b) => a + b, 0) / domains.length;
-    const elapsed = (performance.now() - t0) / 1000;
-    o.log(`  [${role} ${i}/${of}] mean held-out loss ${mean.toFixed(4)} nats/byte (${((performance.now() - t) / 1000).toFixed(1)} s; ${elapsed.toFixed(0)} s so far)`);
-    rows.push(runRow(runKey(p, config, steps, batchSize, o.seed), domains, r, { seed: o.seed, role }));
-    return r.lossPerDomain;
-  };
+  const swarmMixtures = Array.from({ length: n }, (_, i) => Object.fromEntries(domains.map((d, j) => [d, swarm[i * domains.length + j]!])));
   o.log(`1/3 training the swarm of ${n} mixtures`);
-  for (let i = 0; i < n; i++) {
-    const p = Object.fromEntries(domains.map((d, j) => [d, swarm[i * domains.length + j]!]));
-    await train(p, "swarm", i + 1, n);
-  }
+  await sweep(swarmMixtures, "swarm");
   // 2. Fit.
   o.log("2/3 fitting RegMix and the Data Mixing Law to the mean held-out loss");
   const k = domains.length;
+  const swarmLosses = await lossesOf(swarmMixtures);
   const weights = new Float64Array(n * k);
   const target = new Float64Array(n);
   const comps = domains.map(() => new Float64Array(n));
-  rows.slice(0, n).forEach((r, i) => {
+  swarmLosses.forEach((l, i) => {
     domains.forEach((d, j) => {
-      weights[i * k + j] = r.get(`w.${d}`) as number;
-      comps[j]![i] = r.get(`loss.${d}`) as number;
+      weights[i * k + j] = swarm[i * k + j]!;
+      comps[j]![i] = l.get(d)!;
+      target[i] += l.get(d)! / k;
     });
-    target[i] = r.get("loss.mean") as number;
   });
   const input = { domains, weights, target, components: { names: domains.map((d) => `loss.${d}`), values: comps }, tokensPerDomain: Float64Array.from(tokens) };
   const cons = resolveConstraints(domains);
@@ -97,14 +97,12 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     { name: "uniform", p: uniform },
     { name: "natural", p: natural },
   ];
-  const result: DemoResult["rows"] = [];
-  for (let i = 0; i < candidates.length; i++) {
-    const c = candidates[i]!;
-    const losses = await train(c.p, "evaluation", i + 1, candidates.length);
+  await sweep(candidates.map((c) => c.p), "evaluation");
+  const measured = await lossesOf(candidates.map((c) => c.p));
+  const result: DemoResult["rows"] = candidates.map((c, i) => {
     const vec = Float64Array.from(domains, (d) => c.p[d] ?? 0);
-    result.push({ name: c.name, proportions: c.p, predictedRegmix: rm.predict(vec)[0]!, predictedDml: dml.predict(vec)[0]!, measured: Object.values(losses).reduce((a, b) => a + b, 0) / k });
-  }
-  await appendRows(runsPath, rows);
+    return { name: c.name, proportions: c.p, predictedRegmix: rm.predict(vec)[0]!, predictedDml: dml.predict(vec)[0]!, measured: [...measured[i]!.values()].reduce((a, b) => a + b, 0) / k };
+  });
   const doc = {
     format: PROPORTIONS_FORMAT,
     unit: "tokens",
@@ -114,7 +112,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     target: "loss.mean",
     predicted: { target: recRm.predicted },
     details: { demo: { measured: result[0]!.measured, uniformMeasured: result[2]!.measured, naturalMeasured: result[3]!.measured, dml: { domains: asRecord(recDml.proportions), predicted: recDml.predicted, measured: result[1]!.measured } } },
-    provenance: { runs: runsPath, numRuns: n, seed: o.seed, model: config, steps, batchSize, backend, mixlab: VERSION },
+    provenance: { runs: runsPath, numRuns: n, seed: o.seed, model: config, steps, batchSize, mixlab: VERSION },
   };
   writeFileAtomic(join(o.out, "proportions.json"), `${JSON.stringify(doc, null, 2)}\n`);
   return { rows: result, seconds: (performance.now() - t0) / 1000 };

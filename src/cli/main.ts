@@ -13,6 +13,7 @@ import { sampleCommand } from "./commands/sample.js";
 import { datasetsCommand } from "./commands/datasets.js";
 import { trainCommand } from "./commands/train.js";
 import { demoCommand } from "./commands/demo.js";
+import { sweepCommand } from "./commands/sweep.js";
 
 /** Builds the program (exported for in-process tests). */
 export function buildProgram(): Command {
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
   datasetsCommand(program);
   trainCommand(program);
   demoCommand(program);
+  sweepCommand(program);
   const all = (c: Command): Command[] => [c, ...c.commands.flatMap(all)];
   for (const c of all(program).slice(1)) c.exitOverride().showHelpAfterError("(run with --help for usage)");
   return program;

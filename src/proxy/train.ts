@@ -100,7 +100,8 @@ export async function trainProxy(o: TrainOptions): Promise<RunResult> {
   const heldSet = heldCorpus ?? (o.heldout as { names: readonly string[]; sources: readonly DomainSource[] });
   const missing = trainSet.names.filter((n) => !heldSet.names.includes(n));
   if (missing.length) throw new InputError("held-out corpus", `expected a held-out split for every domain, got none for ${missing.join(", ")}`);
-  const sampler: Sampler = await createSampler({ corpus: trainSet, proportions: o.proportions, seed: o.seed, blockSize: 256, ...(o.open ? { open: o.open } : {}), warn: () => {} });
+  // Blocks of 4096: per-block counts resolve shares to 1/4096, so nearby swarm mixtures train on different streams.
+  const sampler: Sampler = await createSampler({ corpus: trainSet, proportions: o.proportions, seed: o.seed, blockSize: 4096, ...(o.open ? { open: o.open } : {}), warn: () => {} });
   const rng = createRng(o.seed).derive("proxy-init");
   const model: ProxyModel = createModel(tf, cfg, rng);
   const decay = model.names.map((n) => /\.w$/.test(n)); // matrices decay; gains, biases, embeddings do not

@@ -1,0 +1,58 @@
+// `mixlab sweep`: many proxy runs on a local pool of worker processes, resumable.
+
+import type { Command } from "commander";
+import { cpus } from "node:os";
+import { InputError } from "../../errors.js";
+import { readFrameAsync } from "../../runs/frame.js";
+import { buildRunsTable } from "../../runs/table.js";
+import { positiveInt, seedFlag } from "../flags.js";
+import { PRESETS } from "../../proxy/model.js";
+import { runSweep } from "../../sweep/sweep.js";
+import { designSwarm, DirichletSwarmOptionsSchema } from "../../../mixers/dirichlet/index.js";
+import { createRng } from "../../rng/index.js";
+import { openCorpus } from "../../sampler/corpus.js";
+import { corpusSplits } from "./train.js";
+import { log } from "../output.js";
+import type { BackendName } from "../../proxy/backend.js";
+
+export function sweepCommand(program: Command): void {
+  program
+    .command("sweep")
+    .summary("train many proxies (a table of mixtures, or a RegMix swarm of K) on a local worker pool; resumable")
+    .option("--corpus <dir>", "a built corpus folder (train/ + heldout/)", "datasets/corpus")
+    .option("--heldout <dir>", "held-out corpus directory, when --corpus is a plain directory")
+    .option("--mixtures <file>", "a table with w.<domain> columns (e.g. from mixlab suggest)")
+    .option("--n <k>", "design a RegMix swarm of K mixtures around the natural shares instead", positiveInt)
+    .option("--model <preset>", `model preset: ${Object.keys(PRESETS).join(", ")}`, "tiny")
+    .option("--steps <n>", "optimizer steps per run", positiveInt, 100)
+    .option("--batch-size <n>", "sequences per step", positiveInt, 16)
+    .option("--seed <n>", "seed of every run (and of the swarm design)", seedFlag, 0)
+    .option("--workers <w>", "worker processes (default: one per core)", positiveInt)
+    .option("--backend <name>", "auto, tensorflow, webgpu, wasm or cpu", "auto")
+    .requiredOption("--runs <file>", "the runs table to append to (.csv, .jsonl, .arrow, .parquet)")
+    .addHelpText("after", "\nExamples:\n  $ mixlab sweep --n 32 --steps 100 --runs runs.arrow\n  $ mixlab sweep --mixtures next.csv --runs runs.arrow --workers 2   # rerun the same command to resume")
+    .action(async (f: { corpus: string; heldout?: string; mixtures?: string; n?: number; model: string; steps: number; batchSize: number; seed: number; workers?: number; backend: string; runs: string }) => {
+      const config = PRESETS[f.model];
+      if (!config) throw new InputError("--model", `expected one of ${Object.keys(PRESETS).join(", ")}, got ${JSON.stringify(f.model)}`);
+      if ((f.mixtures ? 1 : 0) + (f.n ? 1 : 0) !== 1) throw new InputError("--mixtures", "expected exactly one of --mixtures or --n");
+      const splits = corpusSplits(f.corpus, f.heldout);
+      const corpus = await openCorpus(splits.train);
+      const domains = corpus.names;
+      let mixtures: Record<string, number>[];
+      if (f.mixtures) {
+        const t = buildRunsTable(await readFrameAsync(f.mixtures));
+        const unknown = t.domains.filter((d) => !domains.includes(d));
+        if (unknown.length) throw new InputError(f.mixtures, `expected domains of the corpus (${domains.join(", ")}), got unknown ${unknown.join(", ")}`);
+        mixtures = Array.from({ length: t.numRuns }, (_, i) => Object.fromEntries(t.domains.map((d, j) => [d, t.weights[i * t.domains.length + j]!])));
+      } else {
+        const bytes = corpus.sources.map((s) => s.totalBytes);
+        const total = bytes.reduce((a, b) => a + b, 0);
+        const w = designSwarm({ domains, n: f.n!, prior: Float64Array.from(bytes, (b) => b / total) }, DirichletSwarmOptionsSchema.parse({}), createRng(f.seed).derive("sweep-swarm"));
+        mixtures = Array.from({ length: f.n! }, (_, i) => Object.fromEntries(domains.map((d, j) => [d, w[i * domains.length + j]!])));
+      }
+      await corpus.close();
+      const s = await runSweep({ mixtures, domains, config, model: f.model, steps: f.steps, batchSize: f.batchSize, seed: f.seed, train: splits.train, heldout: splits.heldout, runs: f.runs, workers: f.workers ?? cpus().length, backend: f.backend as BackendName, log });
+      log(`sweep: ${s.finished} finished, ${s.failed} failed, ${s.skipped} already done, in ${s.seconds.toFixed(1)} s → ${f.runs}`);
+      if (s.failed) process.exitCode = 1;
+    });
+}

@@ -1,0 +1,115 @@
+// `mixlab sweep`: many proxy runs on a local pool of worker processes (default one per core).
+// Each finished run is appended to the runs table at once (atomically); runs whose key
+// (mixture + model + steps + batch + seed) is already in the table are skipped, so a sweep that
+// crashed or was interrupted resumes with nothing lost and nothing run twice. A failed run (NaN
+// loss, an exception) is recorded with status "failed" and its error, and the sweep goes on.
+
+import { fork, type ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
+import { cpus } from "node:os";
+import { fileURLToPath } from "node:url";
+import { join, dirname } from "node:path";
+import { readFrameAsync, type Cell } from "../runs/frame.js";
+import { appendRows, runKey, runRow } from "../proxy/runs-io.js";
+import type { ProxyConfig } from "../proxy/model.js";
+import type { RunResult } from "../proxy/train.js";
+import type { BackendName } from "../proxy/backend.js";
+
+/** Options of a sweep. */
+export interface SweepOptions {
+  readonly mixtures: readonly Record<string, number>[];
+  readonly domains: readonly string[];
+  readonly config: ProxyConfig;
+  readonly model: string;
+  readonly steps: number;
+  readonly batchSize: number;
+  readonly seed: number;
+  readonly train: string;
+  readonly heldout: string;
+  readonly runs: string;
+  readonly workers?: number;
+  readonly backend: BackendName;
+  readonly log: (line: string) => void;
+  /** Called after each finished run. */
+  readonly afterRun?: (done: number) => void;
+  /** Extra columns written with every row (e.g. the demo's `role`). */
+  readonly extra?: Readonly<Record<string, Cell>>;
+}
+
+/** Summary of a sweep. */
+export interface SweepSummary {
+  readonly total: number;
+  readonly skipped: number;
+  readonly finished: number;
+  readonly failed: number;
+  readonly seconds: number;
+}
+
+const WORKER = join(dirname(fileURLToPath(import.meta.url)), "worker.js");
+
+export async function runSweep(o: SweepOptions): Promise<SweepSummary> {
+  const t0 = performance.now();
+  const keys = o.mixtures.map((p) => runKey(p, o.config, o.steps, o.batchSize, o.seed));
+  const done = new Set<string>();
+  if (existsSync(o.runs)) {
+    const f = await readFrameAsync(o.runs);
+    for (const id of f.cells.get("run_id") ?? []) if (id !== null) done.add(String(id));
+  }
+  const queue = o.mixtures.map((p, i) => ({ p, id: keys[i]! })).filter((j, i) => !done.has(j.id) && keys.indexOf(j.id) === i);
+  const skipped = o.mixtures.length - queue.length;
+  if (skipped) o.log(`sweep: ${skipped} of ${o.mixtures.length} runs already in ${o.runs}; ${queue.length} to go`);
+  const workers = Math.max(1, Math.min(o.workers ?? cpus().length, queue.length));
+  let finished = 0;
+  let failed = 0;
+  let next = 0;
+  const recent: number[] = [];
+  let writing = Promise.resolve();
+  const progress = (): void => {
+    const n = finished + failed;
+    const elapsed = (performance.now() - t0) / 1000;
+    const eta = n ? (elapsed / n) * (queue.length - n) : NaN;
+    const bar = "█".repeat(Math.round((20 * n) / Math.max(1, queue.length))).padEnd(20, "·");
+    o.log(`sweep [${bar}] ${n}/${queue.length}${failed ? ` (${failed} failed)` : ""}  ${elapsed.toFixed(0)} s, ETA ${Number.isFinite(eta) ? eta.toFixed(0) : "?"} s${recent.length ? `, last mean loss ${recent[recent.length - 1]!.toFixed(4)}` : ""}`);
+  };
+  const startWorker = (): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const child: ChildProcess = fork(WORKER, [], { stdio: ["ignore", "ignore", "inherit", "ipc"] });
+      let current: { p: Record<string, number>; id: string } | null = null;
+      const give = (): void => {
+        if (next >= queue.length) {
+          child.kill();
+          resolve();
+          return;
+        }
+        current = queue[next++]!;
+        child.send({ id: current.id, proportions: current.p, config: o.config, steps: o.steps, batchSize: o.batchSize, seed: o.seed, train: o.train, heldout: o.heldout, backend: o.backend });
+      };
+      child.on("message", (msg: { ready?: boolean; id?: string; ok?: boolean; result?: RunResult; error?: string }) => {
+        if (msg.ready) return give();
+        const job = current!;
+        let row: Map<string, Cell>;
+        if (msg.ok) {
+          row = runRow(job.id, o.domains, msg.result!, { seed: o.seed, model: o.model, status: "ok", error: null, ...o.extra });
+          recent.push(row.get("loss.mean") as number);
+          finished++;
+        } else {
+          row = new Map<string, Cell>([["run_id", job.id], ...o.domains.map((d) => [`w.${d}`, job.p[d] ?? 0] as [string, Cell]), ["seed", o.seed], ["model", o.model], ["status", "failed"], ["error", msg.error ?? "unknown error"], ...Object.entries(o.extra ?? {})]);
+          failed++;
+        }
+        // Appends are serialised so concurrent workers never interleave writes.
+        writing = writing.then(() => appendRows(o.runs, [row]).then(() => undefined));
+        void writing.then(() => {
+          progress();
+          o.afterRun?.(finished + failed);
+          give();
+        });
+      });
+      child.on("exit", (code, signal) => {
+        if (next <= queue.length && current && code !== 0 && signal !== "SIGTERM") reject(new Error(`sweep worker exited with ${code ?? signal} during run ${current.id}`));
+      });
+      child.on("error", reject);
+    });
+  await Promise.all(Array.from({ length: workers }, startWorker));
+  await writing;
+  return { total: o.mixtures.length, skipped, finished, failed, seconds: (performance.now() - t0) / 1000 };
+}

@@ -1,0 +1,34 @@
+// A sweep worker process: receives run specs over IPC, trains each, sends back the row (or the
+// error). One tfjs backend per process, loaded once.
+
+import { loadTf, type BackendName } from "../proxy/backend.js";
+import { trainProxy } from "../proxy/train.js";
+import type { ProxyConfig } from "../proxy/model.js";
+
+interface Job {
+  readonly id: string;
+  readonly proportions: Record<string, number>;
+  readonly config: ProxyConfig;
+  readonly steps: number;
+  readonly batchSize: number;
+  readonly seed: number;
+  readonly train: string;
+  readonly heldout: string;
+  readonly backend: BackendName;
+}
+
+let tfp: ReturnType<typeof loadTf> | null = null;
+
+process.on("message", (job: Job) => {
+  void (async () => {
+    try {
+      tfp ??= loadTf(job.backend, () => {});
+      const { tf, backend } = await tfp;
+      const r = await trainProxy({ tf, backend, config: job.config, train: job.train, heldout: job.heldout, proportions: job.proportions, steps: job.steps, batchSize: job.batchSize, seed: job.seed, evalWindows: 16 });
+      process.send!({ id: job.id, ok: true, result: r });
+    } catch (e) {
+      process.send!({ id: job.id, ok: false, error: (e as Error).message });
+    }
+  })();
+});
+process.send?.({ ready: true });
