@@ -69,7 +69,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   o.log(`1/3 training the swarm of ${n} mixtures`);
   await sweep(swarmMixtures, "swarm");
   // 2. Fit.
-  o.log("2/3 fitting RegMix and the Data Mixing Law to the mean held-out loss");
+  o.log("2/3 fitting RegMix and the Data Mixing Law to the mean held-out loss; recommending with at most 0.5 per domain");
   const k = domains.length;
   const swarmLosses = await lossesOf(swarmMixtures);
   const weights = new Float64Array(n * k);
@@ -83,7 +83,9 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     });
   });
   const input = { domains, weights, target, components: { names: domains.map((d) => `loss.${d}`), values: comps }, tokensPerDomain: Float64Array.from(tokens) };
-  const cons = resolveConstraints(domains);
+  // A cap of half the tokens per domain: monotone laws put everything on one domain otherwise
+  // (ALGORITHMS.md §2.1–2.2: caps are part of the optimisation, not an afterthought).
+  const cons = resolveConstraints(domains, { maxShare: 0.5 });
   const rm = laws.regmix!.fit(input, laws.regmix!.parseOptions({ minDataInLeaf: 2, earlyStoppingRounds: 0, numRounds: 300, numCandidates: 200_000, topK: 32 }), createRng(o.seed).derive("fit-regmix"));
   const dml = laws.dml!.fit(input, laws.dml!.parseOptions({ numStarts: 12 }), createRng(o.seed).derive("fit-dml"));
   const recRm = rm.recommend(cons, createRng(o.seed).derive("rec-regmix"));
