@@ -43,26 +43,42 @@ export function parameterCount(c: ProxyConfig): number {
   return c.vocab * c.dModel + c.seqLen * c.dModel + c.nLayers * block + 2 * c.dModel;
 }
 
-/** The model's variables, by name, in a fixed order. */
+/**
+ * The model's variables, by name, in a fixed order. Every variable has a leading member axis K:
+ * an ensemble of K proxies that differ only in their data is advanced by one batched step (the
+ * same number of kernel dispatches as one proxy). A single proxy is the case K = 1.
+ */
 export interface ProxyModel {
   readonly config: ProxyConfig;
   readonly tf: Tf;
+  /** Ensemble size. */
+  readonly members: number;
   readonly variables: Variable[];
   readonly names: string[];
   readonly get: (name: string) => Variable;
   dispose(): void;
 }
 
-/** Builds the model with weights drawn from `rng` (N(0, 0.02²); residual projections scaled by 1/√(2·layers), as GPT-2). */
-export function createModel(tf: Tf, config: ProxyConfig, rng: Rng): ProxyModel {
+/**
+ * Builds a K-member model; member k's weights are drawn from `rngs[k]` in the same order as a
+ * single model would draw them, so member k equals a proxy trained alone with that rng.
+ * N(0, 0.02²) weights; residual projections scaled by 1/√(2·layers), as GPT-2.
+ */
+export function createEnsemble(tf: Tf, config: ProxyConfig, rngs: readonly Rng[]): ProxyModel {
+  const K = rngs.length;
   const vars = new Map<string, Variable>();
   const names: string[] = [];
   const add = (name: string, shape: number[], init: "normal" | "zeros" | "ones", std = 0.02): void => {
     const size = shape.reduce((a, b) => a * b, 1);
-    const values = new Float32Array(size);
-    if (init === "ones") values.fill(1);
-    else if (init === "normal") for (let i = 0; i < size; i++) values[i] = std * rng.nextNormal();
-    const initial = tf.tensor(values, shape);
+    const values = new Float32Array(K * size);
+    for (let k = 0; k < K; k++) {
+      const off = k * size;
+      if (init === "ones") values.fill(1, off, off + size);
+      else if (init === "normal") for (let i = 0; i < size; i++) values[off + i] = std * rngs[k]!.nextNormal();
+    }
+    // Vectors (gains, biases) are stored as (K, 1, n) so they broadcast over (K, rows, n).
+    const full = shape.length === 1 ? [K, 1, shape[0]!] : [K, ...shape];
+    const initial = tf.tensor(values, full);
     vars.set(name, tf.variable(initial, true, name)); // the variable copies its initial value
     initial.dispose();
     names.push(name);
@@ -90,6 +106,7 @@ export function createModel(tf: Tf, config: ProxyConfig, rng: Rng): ProxyModel {
   return {
     config,
     tf,
+    members: K,
     variables: names.map((n) => vars.get(n)!),
     names,
     get: (n) => vars.get(n)!,
@@ -99,17 +116,25 @@ export function createModel(tf: Tf, config: ProxyConfig, rng: Rng): ProxyModel {
   };
 }
 
-/** x (n × in) · w (in × out) with a gradient that transposes explicitly, then calls a plain matMul. */
+/** A single proxy (K = 1). */
+export function createModel(tf: Tf, config: ProxyConfig, rng: Rng): ProxyModel {
+  return createEnsemble(tf, config, [rng]);
+}
+
+/**
+ * Batched x (K × n × in) · w (K × in × out) with a gradient that transposes explicitly, then
+ * calls a plain batched matMul (the wasm matMul is 10–20× slower with transpose flags).
+ */
 function makeLinear(tf: Tf): (x: Tensor, w: Tensor) => Tensor {
   // tfjs passes the inputs then a save function; typed loosely because its signature is variadic.
   const f = (...args: unknown[]) => {
     const [x, w, save] = args as [Tensor, Tensor, (t: Tensor[]) => void];
     save([x, w]);
     return {
-      value: tf.matMul(x as tfTypes.Tensor2D, w as tfTypes.Tensor2D),
+      value: tf.matMul(x as tfTypes.Tensor3D, w as tfTypes.Tensor3D),
       gradFunc: (dy: Tensor, saved: Tensor[]) => {
-        const [sx, sw] = saved as [tfTypes.Tensor2D, tfTypes.Tensor2D];
-        return [tf.matMul(dy as tfTypes.Tensor2D, tf.transpose(sw)), tf.matMul(tf.transpose(sx), dy as tfTypes.Tensor2D)];
+        const [sx, sw] = saved as [tfTypes.Tensor3D, tfTypes.Tensor3D];
+        return [tf.matMul(dy as tfTypes.Tensor3D, tf.transpose(sw, [0, 2, 1])), tf.matMul(tf.transpose(sx, [0, 2, 1]), dy as tfTypes.Tensor3D)];
       },
     };
   };
@@ -130,8 +155,8 @@ function gelu(tf: Tf, x: Tensor): Tensor {
 }
 
 /**
- * Per-token cross-entropy (nats) of next-token prediction: inputs (B × T) int32 tokens, targets
- * (B × T) int32. Returns a (B × T) tensor.
+ * Per-token cross-entropy (nats) of next-token prediction for every member: inputs and targets
+ * (K × B × T) int32 tokens (row b of member k is member k's data). Returns a (K × B × T) tensor.
  */
 export function tokenLosses(model: ProxyModel, inputs: Tensor, targets: Tensor): Tensor {
   const tf = model.tf;
@@ -141,33 +166,35 @@ export function tokenLosses(model: ProxyModel, inputs: Tensor, targets: Tensor):
     linears.set(tf, linear);
   }
   const { dModel: d, nHeads: H, nLayers: L, vocab: V } = model.config;
-  const [B, T] = inputs.shape as [number, number];
+  const [K, B, T] = inputs.shape as [number, number, number];
   const hd = d / H;
+  const N = B * T;
   const v = model.get;
   // Embedding lookup as one-hot · wte: its gradient is a matMul (gather's needs UnsortedSegmentSum,
   // which the wasm backend lacks), and with a 256-token vocabulary it costs little.
-  const onehot = tf.oneHot(tf.reshape(inputs, [-1]) as tfTypes.Tensor1D, V).toFloat();
-  let x = tf.add(linear(onehot, v("wte")), tf.tile(tf.slice(v("wpe"), [0, 0], [T, d]), [B, 1])); // (B·T × d)
+  const onehot = tf.oneHot(tf.reshape(inputs, [K * N]) as tfTypes.Tensor1D, V).toFloat().reshape([K, N, V]);
+  const pos = tf.tile(tf.slice(v("wpe"), [0, 0, 0], [K, T, d]), [1, B, 1]); // (K, B·T, d)
+  let x = tf.add(linear(onehot, v("wte")), pos);
   const mask = tf.linalg.bandPart(tf.ones([T, T]), -1, 0); // lower triangular
   const negative = tf.mul(tf.sub(1, mask), -1e9);
   for (let l = 0; l < L; l++) {
     const h = layerNorm(tf, x, v(`h${l}.ln1.g`), v(`h${l}.ln1.b`));
-    const qkv = tf.add(linear(h, v(`h${l}.attn.w`)), v(`h${l}.attn.b`)); // (B·T × 3d)
-    const split = (i: number) => tf.transpose(tf.reshape(tf.slice(qkv, [0, i * d], [B * T, d]), [B, T, H, hd]), [0, 2, 1, 3]); // (B, H, T, hd)
+    const qkv = tf.add(linear(h, v(`h${l}.attn.w`)), v(`h${l}.attn.b`)); // (K, N, 3d)
+    const split = (i: number) => tf.transpose(tf.reshape(tf.slice(qkv, [0, 0, i * d], [K, N, d]), [K * B, T, H, hd]), [0, 2, 1, 3]); // (K·B, H, T, hd)
     const q = split(0);
     const k = split(1);
     const vv = split(2);
     const att = tf.add(tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(hd)), negative);
-    const y = tf.matMul(tf.softmax(att, -1), vv); // (B, H, T, hd)
-    const merged = tf.reshape(tf.transpose(y, [0, 2, 1, 3]), [B * T, d]);
+    const y = tf.matMul(tf.softmax(att, -1), vv); // (K·B, H, T, hd)
+    const merged = tf.reshape(tf.transpose(y, [0, 2, 1, 3]), [K, N, d]);
     x = tf.add(x, tf.add(linear(merged, v(`h${l}.proj.w`)), v(`h${l}.proj.b`)));
     const h2 = layerNorm(tf, x, v(`h${l}.ln2.g`), v(`h${l}.ln2.b`));
     const m = gelu(tf, tf.add(linear(h2, v(`h${l}.fc.w`)), v(`h${l}.fc.b`)));
     x = tf.add(x, tf.add(linear(m, v(`h${l}.out.w`)), v(`h${l}.out.b`)));
   }
   const hf = layerNorm(tf, x, v("lnf.g"), v("lnf.b"));
-  const logits = linear(hf, tf.transpose(v("wte"))); // (B·T × V), tied head
+  const logits = linear(hf, tf.transpose(v("wte"), [0, 2, 1])); // (K, N, V), tied head
   const logp = tf.logSoftmax(logits, -1);
-  const picked = tf.sum(tf.mul(logp, tf.oneHot(tf.reshape(targets, [-1]), V)), -1);
-  return tf.reshape(tf.neg(picked), [B, T]);
+  const picked = tf.sum(tf.mul(logp, tf.oneHot(tf.reshape(targets, [K * N]) as tfTypes.Tensor1D, V).reshape([K, N, V])), -1);
+  return tf.reshape(tf.neg(picked), [K, B, T]);
 }

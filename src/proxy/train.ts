@@ -10,7 +10,7 @@ import { createSampler, type Sampler } from "../sampler/sampler.js";
 import { openCorpus } from "../sampler/corpus.js";
 import type { DomainSource, OpenOptions } from "../sampler/sources.js";
 import { FitError, InputError } from "../errors.js";
-import { createModel, parameterCount, tokenLosses, type ProxyConfig, type ProxyModel } from "./model.js";
+import { createEnsemble, parameterCount, tokenLosses, type ProxyConfig, type ProxyModel } from "./model.js";
 
 type Tf = typeof tfTypes;
 
@@ -88,11 +88,30 @@ async function heldoutWindows(names: readonly string[], sources: readonly Domain
   return out;
 }
 
+/** One member of an ensemble: its mixture and seed. */
+export interface Member {
+  readonly proportions: Readonly<Record<string, number>>;
+  readonly seed: number;
+}
+
 /** Trains one proxy and evaluates it. */
 export async function trainProxy(o: TrainOptions): Promise<RunResult> {
+  const [r] = await trainEnsemble({ ...o, members: [{ proportions: o.proportions, seed: o.seed }] });
+  return r!;
+}
+
+/**
+ * Trains K proxies together: every weight has a leading member axis and one batched step
+ * advances all of them (row block k of the batch comes from member k's own sampler). Each member
+ * gets its own loss mean, gradient clipping and (elementwise) AdamW state, so member k equals the
+ * proxy trained alone on its mixture and seed.
+ */
+export async function trainEnsemble(o: Omit<TrainOptions, "proportions" | "seed"> & { readonly members: readonly Member[] }): Promise<RunResult[]> {
   const tf = o.tf;
   const cfg = o.config;
   const T = cfg.seqLen;
+  const K = o.members.length;
+  const B = o.batchSize;
   const t0 = performance.now();
   const trainCorpus = typeof o.train === "string" ? await openCorpus(o.train, o.open ?? {}) : null;
   const heldCorpus = typeof o.heldout === "string" ? await openCorpus(o.heldout, o.open ?? {}) : null;
@@ -101,9 +120,9 @@ export async function trainProxy(o: TrainOptions): Promise<RunResult> {
   const missing = trainSet.names.filter((n) => !heldSet.names.includes(n));
   if (missing.length) throw new InputError("held-out corpus", `expected a held-out split for every domain, got none for ${missing.join(", ")}`);
   // Blocks of 4096: per-block counts resolve shares to 1/4096, so nearby swarm mixtures train on different streams.
-  const sampler: Sampler = await createSampler({ corpus: trainSet, proportions: o.proportions, seed: o.seed, blockSize: 4096, ...(o.open ? { open: o.open } : {}), warn: () => {} });
-  const rng = createRng(o.seed).derive("proxy-init");
-  const model: ProxyModel = createModel(tf, cfg, rng);
+  const samplers: Sampler[] = [];
+  for (const mb of o.members) samplers.push(await createSampler({ corpus: trainSet, proportions: mb.proportions, seed: mb.seed, blockSize: 4096, ...(o.open ? { open: o.open } : {}), warn: () => {} }));
+  const model: ProxyModel = createEnsemble(tf, cfg, o.members.map((mb) => createRng(mb.seed).derive("proxy-init")));
   const decay = model.names.map((n) => /\.w$/.test(n)); // matrices decay; gains, biases, embeddings do not
   const zeros = (v: tfTypes.Variable): tfTypes.Variable => {
     const z = tf.zerosLike(v);
@@ -119,42 +138,54 @@ export async function trainProxy(o: TrainOptions): Promise<RunResult> {
   const clip = o.clip ?? 1;
   const b1 = 0.9;
   const b2 = 0.95;
-  const examples = sampler.examples({ readAhead: 32 });
-  const xs = new Int32Array(o.batchSize * T);
-  const ys = new Int32Array(o.batchSize * T);
-  const mask = new Float32Array(o.batchSize * T);
-  let lastLoss = NaN;
-  let tokens = 0;
+  const streams = samplers.map((s) => s.examples({ readAhead: 32 }));
+  const xs = new Int32Array(K * B * T);
+  const ys = new Int32Array(K * B * T);
+  const mask = new Float32Array(K * B * T);
+  const valid = new Float32Array(K);
+  const lastLoss = new Float64Array(K).fill(NaN);
+  const tokens = new Float64Array(K);
   try {
     for (let step = 0; step < o.steps; step++) {
       mask.fill(0);
       xs.fill(0);
       ys.fill(0);
-      for (let b = 0; b < o.batchSize; b++) {
-        const n = await examples.next();
-        if (n.done) throw new FitError("the sampler ran out of samples", { iteration: step });
-        const ids = n.value.tokens ?? encoder.encode(n.value.text ?? "");
-        const off = windowOffset(o.seed, n.value.index, ids.length - (T + 1));
-        const len = Math.min(T + 1, ids.length - off);
-        for (let t = 0; t + 1 < len; t++) {
-          xs[b * T + t] = ids[off + t]!;
-          ys[b * T + t] = ids[off + t + 1]!;
-          mask[b * T + t] = 1;
+      valid.fill(0);
+      for (let k = 0; k < K; k++) {
+        for (let b = 0; b < B; b++) {
+          const n = await streams[k]!.next();
+          if (n.done) throw new FitError("the sampler ran out of samples", { iteration: step });
+          const ids = n.value.tokens ?? encoder.encode(n.value.text ?? "");
+          const off = windowOffset(o.members[k]!.seed, n.value.index, ids.length - (T + 1));
+          const len = Math.min(T + 1, ids.length - off);
+          const row = (k * B + b) * T;
+          for (let t = 0; t + 1 < len; t++) {
+            xs[row + t] = ids[off + t]!;
+            ys[row + t] = ids[off + t + 1]!;
+            mask[row + t] = 1;
+          }
+          valid[k] = valid[k]! + Math.max(0, len - 1);
         }
+        tokens[k] = tokens[k]! + valid[k]!;
       }
-      let valid = 0;
-      for (const x of mask) valid += x;
-      tokens += valid;
       const lr = learningRate(step, o.steps, peak, warmup, o.schedule ?? "cosine");
-      const lossValue = tf.tidy(() => {
-        const inp = tf.tensor2d(xs, [o.batchSize, T], "int32");
-        const tgt = tf.tensor2d(ys, [o.batchSize, T], "int32");
-        const msk = tf.tensor2d(mask, [o.batchSize, T]);
-        const { value, grads } = tf.variableGrads(() => tf.div(tf.sum(tf.mul(tokenLosses(model, inp, tgt), msk)), Math.max(valid, 1)) as tfTypes.Scalar, model.variables);
+      let kept: tfTypes.Tensor | null = null;
+      tf.tidy(() => {
+        const inp = tf.tensor3d(xs, [K, B, T], "int32");
+        const tgt = tf.tensor3d(ys, [K, B, T], "int32");
+        const msk = tf.tensor3d(mask, [K, B, T]);
+        const denom = tf.tensor1d(Float32Array.from(valid, (x) => Math.max(x, 1)));
+        const { grads } = tf.variableGrads(() => {
+          // Member k's loss is its own masked mean; the total is their sum, so each member's
+          // gradients are exactly its own.
+          const losses = tf.div(tf.sum(tf.mul(tokenLosses(model, inp, tgt), msk), [1, 2]), denom);
+          kept = tf.keep(losses);
+          return tf.sum(losses) as tfTypes.Scalar;
+        }, model.variables);
         const gs = model.names.map((nm) => grads[nm]!);
-        // Global-norm clipping.
-        const norm = tf.sqrt(tf.addN(gs.map((g) => tf.sum(tf.square(g)))));
-        const scale = tf.minimum(1, tf.div(clip, tf.add(norm, 1e-6)));
+        // Global-norm clipping per member.
+        const norms = tf.sqrt(tf.addN(gs.map((g) => tf.sum(tf.square(g), [1, 2])))); // (K)
+        const scale = tf.reshape(tf.minimum(1, tf.div(clip, tf.add(norms, 1e-6))), [K, 1, 1]);
         const c1 = 1 - b1 ** (step + 1);
         const c2 = 1 - b2 ** (step + 1);
         model.variables.forEach((p, i) => {
@@ -165,43 +196,54 @@ export async function trainProxy(o: TrainOptions): Promise<RunResult> {
           const withDecay = decay[i] ? tf.add(update, tf.mul(p, wd)) : update;
           p.assign(tf.sub(p, tf.mul(withDecay, lr)));
         });
-        return value.dataSync()[0]!;
       });
-      if (!Number.isFinite(lossValue)) throw new FitError(`training loss is not finite at step ${step + 1}`, { iteration: step + 1, lastLoss: lossValue });
-      lastLoss = lossValue;
-      if (o.onStep && (step + 1) % (o.logEvery ?? 10) === 0) o.onStep(step + 1, lossValue);
+      const keptLosses = kept as unknown as tfTypes.Tensor;
+      const perMember = Float64Array.from(keptLosses.dataSync());
+      keptLosses.dispose();
+      for (let k = 0; k < K; k++) {
+        if (!Number.isFinite(perMember[k]!)) throw new FitError(`training loss of member ${k + 1} is not finite at step ${step + 1}`, { iteration: step + 1, lastLoss: perMember[k]! });
+        lastLoss[k] = perMember[k]!;
+      }
+      if (o.onStep && (step + 1) % (o.logEvery ?? 10) === 0) o.onStep(step + 1, perMember.reduce((a, b) => a + b, 0) / K);
     }
-    // Evaluation on the held-out windows of every domain.
+    // Evaluation on the held-out windows of every domain (the same windows for every member).
     const windows = await heldoutWindows(heldSet.names, heldSet.sources, T, o.evalWindows ?? 24);
-    const lossPerDomain: Record<string, number> = {};
-    const bpb: Record<string, number> = {};
+    const lossPerDomain: Record<string, number>[] = o.members.map(() => ({}));
+    const bpb: Record<string, number>[] = o.members.map(() => ({}));
     for (const name of trainSet.names) {
       const w = windows.get(name)!;
-      const inp = new Int32Array(w.length * T);
-      const tgt = new Int32Array(w.length * T);
-      w.forEach((win, i) => {
-        inp.set(win.subarray(0, T), i * T);
-        tgt.set(win.subarray(1, T + 1), i * T);
-      });
-      const mean = tf.tidy(() => tf.mean(tokenLosses(model, tf.tensor2d(inp, [w.length, T], "int32"), tf.tensor2d(tgt, [w.length, T], "int32"))).dataSync()[0]!);
-      lossPerDomain[name] = mean;
-      bpb[name] = mean / Math.LN2; // byte-level tokens: nats/token → bits/byte
+      const inp = new Int32Array(K * w.length * T);
+      const tgt = new Int32Array(K * w.length * T);
+      for (let k = 0; k < K; k++) {
+        w.forEach((win, i) => {
+          inp.set(win.subarray(0, T), (k * w.length + i) * T);
+          tgt.set(win.subarray(1, T + 1), (k * w.length + i) * T);
+        });
+      }
+      const meansT = tf.tidy(() => tf.mean(tokenLosses(model, tf.tensor3d(inp, [K, w.length, T], "int32"), tf.tensor3d(tgt, [K, w.length, T], "int32")), [1, 2]));
+      const means = Float64Array.from(meansT.dataSync());
+      meansT.dispose();
+      for (let k = 0; k < K; k++) {
+        lossPerDomain[k]![name] = means[k]!;
+        bpb[k]![name] = means[k]! / Math.LN2; // byte-level tokens: nats/token → bits/byte
+      }
     }
-    return {
-      proportions: { ...o.proportions },
-      lossPerDomain,
-      bitsPerBytePerDomain: bpb,
-      trainLoss: lastLoss,
+    const seconds = (performance.now() - t0) / 1000;
+    return o.members.map((mb, k) => ({
+      proportions: { ...mb.proportions },
+      lossPerDomain: lossPerDomain[k]!,
+      bitsPerBytePerDomain: bpb[k]!,
+      trainLoss: lastLoss[k]!,
       params: parameterCount(cfg),
-      tokens,
+      tokens: tokens[k]!,
       steps: o.steps,
-      seconds: (performance.now() - t0) / 1000,
+      seconds,
       backend: o.backend,
-    };
+    }));
   } finally {
     model.dispose();
     for (const x of [...m, ...vv]) x.dispose();
-    await examples.return(undefined);
+    for (const s of streams) await s.return(undefined);
     await trainCorpus?.close();
     await heldCorpus?.close();
   }

@@ -43,3 +43,26 @@ describe("proxy trainer", () => {
     expect(parameterCount(PRESETS.ref!)).toBeLessThan(0.5e6);
   });
 });
+
+describe("ensemble", () => {
+  it("K proxies trained together equal each trained alone (same seeds → same losses within float tolerance)", async () => {
+    const { trainEnsemble } = await import("../../src/proxy/train.js");
+    const { tf, backend } = await loadTf("wasm", () => {});
+    const cacheDir = join(tmp(), "cache");
+    const base = { tf, backend, config: { ...PRESETS.tiny!, seqLen: 32 }, train: TRAIN, heldout: HELD, steps: 12, batchSize: 4, evalWindows: 6, open: { cacheDir } };
+    const members = [
+      { proportions: uniform, seed: 1 },
+      { proportions: { code: 0.7, speeches: 0.3 }, seed: 2 },
+      { proportions: { math: 1 }, seed: 3 },
+    ];
+    const before = tf.memory().numTensors;
+    const together = await trainEnsemble({ ...base, members });
+    expect(tf.memory().numTensors).toBe(before);
+    for (let k = 0; k < members.length; k++) {
+      const alone = await trainProxy({ ...base, proportions: members[k]!.proportions, seed: members[k]!.seed });
+      for (const d of DOMAINS) expect(together[k]!.lossPerDomain[d]!).toBeCloseTo(alone.lossPerDomain[d]!, 4);
+    }
+    // Different mixtures give different losses.
+    expect(together[1]!.lossPerDomain.code).not.toBeCloseTo(together[2]!.lossPerDomain.code!, 3);
+  }, 180_000);
+});
