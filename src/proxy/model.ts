@@ -126,15 +126,25 @@ export function createModel(tf: Tf, config: ProxyConfig, rng: Rng): ProxyModel {
  * calls a plain batched matMul (the wasm matMul is 10–20× slower with transpose flags).
  */
 function makeLinear(tf: Tf): (x: Tensor, w: Tensor) => Tensor {
+  // The wasm backend's batched matMul takes a slow path for batch > 1 (measured ≈ 75× slower than
+  // the same work as 2-D matMuls), so there the member axis is split into K plain matMuls;
+  // other backends multiply the whole batch in one kernel.
+  const bmm = (a: tfTypes.Tensor3D, b: tfTypes.Tensor3D): tfTypes.Tensor3D => {
+    const K = a.shape[0];
+    if (K === 1 || tf.getBackend() !== "wasm") return tf.matMul(a, b);
+    const as = tf.unstack(a) as tfTypes.Tensor2D[];
+    const bs = tf.unstack(b) as tfTypes.Tensor2D[];
+    return tf.stack(as.map((ai, i) => tf.matMul(ai, bs[i]!))) as tfTypes.Tensor3D;
+  };
   // tfjs passes the inputs then a save function; typed loosely because its signature is variadic.
   const f = (...args: unknown[]) => {
     const [x, w, save] = args as [Tensor, Tensor, (t: Tensor[]) => void];
     save([x, w]);
     return {
-      value: tf.matMul(x as tfTypes.Tensor3D, w as tfTypes.Tensor3D),
+      value: bmm(x as tfTypes.Tensor3D, w as tfTypes.Tensor3D),
       gradFunc: (dy: Tensor, saved: Tensor[]) => {
         const [sx, sw] = saved as [tfTypes.Tensor3D, tfTypes.Tensor3D];
-        return [tf.matMul(dy as tfTypes.Tensor3D, tf.transpose(sw, [0, 2, 1])), tf.matMul(tf.transpose(sx, [0, 2, 1]), dy as tfTypes.Tensor3D)];
+        return [bmm(dy as tfTypes.Tensor3D, tf.transpose(sw, [0, 2, 1])), bmm(tf.transpose(sx, [0, 2, 1]), dy as tfTypes.Tensor3D)];
       },
     };
   };
