@@ -28,6 +28,8 @@ export interface SweepOptions {
   readonly heldout: string;
   readonly runs: string;
   readonly workers?: number;
+  /** Mixtures trained together per step in one ensemble (default 1). */
+  readonly ensemble?: number;
   readonly backend: BackendName;
   readonly log: (line: string) => void;
   /** Called after each finished run. */
@@ -58,7 +60,11 @@ export async function runSweep(o: SweepOptions): Promise<SweepSummary> {
   const queue = o.mixtures.map((p, i) => ({ p, id: keys[i]! })).filter((j, i) => !done.has(j.id) && keys.indexOf(j.id) === i);
   const skipped = o.mixtures.length - queue.length;
   if (skipped) o.log(`sweep: ${skipped} of ${o.mixtures.length} runs already in ${o.runs}; ${queue.length} to go`);
-  const workers = Math.max(1, Math.min(o.workers ?? cpus().length, queue.length));
+  // Chunks of `ensemble` mixtures, each trained as one ensemble by a worker.
+  const size = Math.max(1, o.ensemble ?? 1);
+  const chunks: { p: Record<string, number>; id: string }[][] = [];
+  for (let i = 0; i < queue.length; i += size) chunks.push(queue.slice(i, i + size));
+  const workers = Math.max(1, Math.min(o.workers ?? cpus().length, chunks.length));
   let finished = 0;
   let failed = 0;
   let next = 0;
@@ -74,30 +80,30 @@ export async function runSweep(o: SweepOptions): Promise<SweepSummary> {
   const startWorker = (): Promise<void> =>
     new Promise((resolve, reject) => {
       const child: ChildProcess = fork(WORKER, [], { stdio: ["ignore", "ignore", "inherit", "ipc"] });
-      let current: { p: Record<string, number>; id: string } | null = null;
+      let current: { p: Record<string, number>; id: string }[] | null = null;
       const give = (): void => {
-        if (next >= queue.length) {
+        if (next >= chunks.length) {
           child.kill();
           resolve();
           return;
         }
-        current = queue[next++]!;
-        child.send({ id: current.id, proportions: current.p, config: o.config, steps: o.steps, batchSize: o.batchSize, seed: o.seed, train: o.train, heldout: o.heldout, backend: o.backend });
+        current = chunks[next++]!;
+        child.send({ id: current[0]!.id, members: current.map((j) => ({ id: j.id, proportions: j.p })), config: o.config, steps: o.steps, batchSize: o.batchSize, seed: o.seed, train: o.train, heldout: o.heldout, backend: o.backend });
       };
-      child.on("message", (msg: { ready?: boolean; id?: string; ok?: boolean; result?: RunResult; error?: string }) => {
+      child.on("message", (msg: { ready?: boolean; id?: string; ok?: boolean; results?: RunResult[]; error?: string }) => {
         if (msg.ready) return give();
-        const job = current!;
-        let row: Map<string, Cell>;
-        if (msg.ok) {
-          row = runRow(job.id, o.domains, msg.result!, { seed: o.seed, model: o.model, status: "ok", error: null, ...o.extra });
-          recent.push(row.get("loss.mean") as number);
-          finished++;
-        } else {
-          row = new Map<string, Cell>([["run_id", job.id], ...o.domains.map((d) => [`w.${d}`, job.p[d] ?? 0] as [string, Cell]), ["seed", o.seed], ["model", o.model], ["status", "failed"], ["error", msg.error ?? "unknown error"], ...Object.entries(o.extra ?? {})]);
+        const rows: Map<string, Cell>[] = current!.map((job, k) => {
+          if (msg.ok) {
+            const row = runRow(job.id, o.domains, msg.results![k]!, { seed: o.seed, model: o.model, status: "ok", error: null, ...o.extra });
+            recent.push(row.get("loss.mean") as number);
+            finished++;
+            return row;
+          }
           failed++;
-        }
+          return new Map<string, Cell>([["run_id", job.id], ...o.domains.map((d) => [`w.${d}`, job.p[d] ?? 0] as [string, Cell]), ["seed", o.seed], ["model", o.model], ["status", "failed"], ["error", msg.error ?? "unknown error"], ...Object.entries(o.extra ?? {})]);
+        });
         // Appends are serialised so concurrent workers never interleave writes.
-        writing = writing.then(() => appendRows(o.runs, [row]).then(() => undefined));
+        writing = writing.then(() => appendRows(o.runs, rows).then(() => undefined));
         void writing.then(() => {
           progress();
           o.afterRun?.(finished + failed);
@@ -105,7 +111,7 @@ export async function runSweep(o: SweepOptions): Promise<SweepSummary> {
         });
       });
       child.on("exit", (code, signal) => {
-        if (next <= queue.length && current && code !== 0 && signal !== "SIGTERM") reject(new Error(`sweep worker exited with ${code ?? signal} during run ${current.id}`));
+        if (current && code !== 0 && signal !== "SIGTERM") reject(new Error(`sweep worker exited with ${code ?? signal} during run ${current.map((j) => j.id).join(", ")}`));
       });
       child.on("error", reject);
     });

@@ -2,12 +2,13 @@
 // error). One tfjs backend per process, loaded once.
 
 import { loadTf, type BackendName } from "../proxy/backend.js";
-import { trainProxy } from "../proxy/train.js";
+import { trainEnsemble } from "../proxy/train.js";
 import type { ProxyConfig } from "../proxy/model.js";
 
 interface Job {
   readonly id: string;
-  readonly proportions: Record<string, number>;
+  /** The mixtures trained together in one ensemble (one or more). */
+  readonly members: { id: string; proportions: Record<string, number> }[];
   readonly config: ProxyConfig;
   readonly steps: number;
   readonly batchSize: number;
@@ -24,8 +25,8 @@ process.on("message", (job: Job) => {
     try {
       tfp ??= loadTf(job.backend, () => {});
       const { tf, backend } = await tfp;
-      const r = await trainProxy({ tf, backend, config: job.config, train: job.train, heldout: job.heldout, proportions: job.proportions, steps: job.steps, batchSize: job.batchSize, seed: job.seed, evalWindows: 16 });
-      process.send!({ id: job.id, ok: true, result: r });
+      const rs = await trainEnsemble({ tf, backend, config: job.config, train: job.train, heldout: job.heldout, members: job.members.map((m) => ({ proportions: m.proportions, seed: job.seed })), steps: job.steps, batchSize: job.batchSize, evalWindows: 16 });
+      process.send!({ id: job.id, ok: true, results: rs });
     } catch (e) {
       process.send!({ id: job.id, ok: false, error: (e as Error).message });
     }

@@ -35,3 +35,21 @@ describe("mixlab sweep", () => {
     expect((await readFrameAsync(join(dir, "runs.csv"))).numRows).toBe(6);
   }, 180_000);
 });
+
+describe("mixlab sweep --ensemble", () => {
+  it("trains mixtures in ensembles and records one row per mixture, equal to training them one by one", async () => {
+    const dir = tmp();
+    const common = ["sweep", "--corpus", join(ROOT, "datasets", "corpus"), "--n", "4", "--steps", "3", "--batch-size", "4", "--workers", "1", "--backend", "wasm"];
+    const a = spawnSync(process.execPath, [BIN, ...common, "--ensemble", "2", "--runs", "ens.csv"], { cwd: dir, encoding: "utf8" });
+    expect(a.status).toBe(0);
+    const b = spawnSync(process.execPath, [BIN, ...common, "--ensemble", "1", "--runs", "one.csv"], { cwd: dir, encoding: "utf8" });
+    expect(b.status).toBe(0);
+    const ens = await readFrameAsync(join(dir, "ens.csv"));
+    const one = await readFrameAsync(join(dir, "one.csv"));
+    expect(ens.numRows).toBe(4);
+    expect(ens.cells.get("run_id")).toEqual(one.cells.get("run_id"));
+    const le = ens.cells.get("loss.mean") as number[];
+    const lo = one.cells.get("loss.mean") as number[];
+    le.forEach((v, i) => expect(v).toBeCloseTo(lo[i]!, 4));
+  }, 180_000);
+});
