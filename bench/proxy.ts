@@ -98,7 +98,8 @@ async function main(): Promise<void> {
       "    def forward(s,x):",
       "        q,k,v=s.qkv(s.l1(x)).split(D,dim=-1); b,t,_=x.shape",
       "        q,k,v=[z.view(b,t,H,D//H).transpose(1,2) for z in (q,k,v)]",
-      "        y=F.scaled_dot_product_attention(q,k,v,is_causal=True).transpose(1,2).reshape(b,t,D)",
+      "        a=(q@k.transpose(-2,-1))/(D//H)**0.5; a=a.masked_fill(torch.triu(torch.ones(t,t,dtype=torch.bool),1),float('-inf'))",
+      "        y=(a.softmax(-1)@v).transpose(1,2).reshape(b,t,D)",
       "        x=x+s.proj(y); return x+s.out(F.gelu(s.fc(s.l2(x)),approximate='tanh'))",
       "class M(nn.Module):",
       "    def __init__(s):",
@@ -117,8 +118,20 @@ async function main(): Promise<void> {
       "print(n*B*T/(time.perf_counter()-t))",
     ].join("\n"),
   );
-  const torchTps = Number(execFileSync(py, [script], { encoding: "utf8" }).trim());
-  console.log(`PyTorch (Debian python3-torch, 1 thread): ${Math.round(torchTps).toLocaleString("en")} tokens/s → mixlab one proxy ${(single / torchTps).toFixed(2)}× (goal ≥ 0.5×), ensemble of 4 ${(rows[2]![1] / torchTps).toFixed(2)}×`);
+  // The machine's OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE settings slow OpenBLAS; unset them for the
+  // baseline (as the workplace's notes advise), and say which BLAS PyTorch runs on: Debian's
+  // python3-torch uses the system libblas, the slow reference one unless OpenBLAS is installed.
+  const env = { ...process.env };
+  delete env.OPENBLAS_CORETYPE;
+  delete env.OPENBLAS_L2_SIZE;
+  let blas = "unknown";
+  try {
+    blas = execFileSync("sh", ["-c", "readlink -f /usr/lib/x86_64-linux-gnu/libblas.so.3"], { encoding: "utf8" }).trim();
+  } catch {
+    // not Debian's layout
+  }
+  const torchTps = Number(execFileSync(py, [script], { encoding: "utf8", env }).trim());
+  console.log(`PyTorch (Debian python3-torch 1.13, 1 thread, BLAS ${blas}${/openblas/.test(blas) ? "" : " — the reference BLAS: install libopenblas0-pthread for a fair baseline"}): ${Math.round(torchTps).toLocaleString("en")} tokens/s → mixlab one proxy ${(single / torchTps).toFixed(2)}× (goal ≥ 0.5×), ensemble of 4 ${(rows[2]![1] / torchTps).toFixed(2)}×`);
 }
 
 await main();
