@@ -28,6 +28,8 @@ export interface SweepOptions {
   readonly heldout: string;
   readonly runs: string;
   readonly workers?: number;
+  /** Peak learning rate (default: the trainer's, 3e-3). */
+  readonly lr?: number;
   /** Mixtures trained together per step in one ensemble (default 1). */
   readonly ensemble?: number;
   readonly backend: BackendName;
@@ -88,7 +90,7 @@ export async function runSweep(o: SweepOptions): Promise<SweepSummary> {
           return;
         }
         current = chunks[next++]!;
-        child.send({ id: current[0]!.id, members: current.map((j) => ({ id: j.id, proportions: j.p })), config: o.config, steps: o.steps, batchSize: o.batchSize, seed: o.seed, train: o.train, heldout: o.heldout, backend: o.backend });
+        child.send({ id: current[0]!.id, members: current.map((j) => ({ id: j.id, proportions: j.p })), config: o.config, steps: o.steps, batchSize: o.batchSize, seed: o.seed, train: o.train, heldout: o.heldout, backend: o.backend, ...(o.lr !== undefined ? { lr: o.lr } : {}) });
       };
       child.on("message", (msg: { ready?: boolean; id?: string; ok?: boolean; results?: RunResult[]; error?: string }) => {
         if (msg.ready) return give();

@@ -16,6 +16,7 @@ interface Job {
   readonly train: string;
   readonly heldout: string;
   readonly backend: BackendName;
+  readonly lr?: number;
 }
 
 let tfp: ReturnType<typeof loadTf> | null = null;
@@ -25,7 +26,7 @@ process.on("message", (job: Job) => {
     try {
       tfp ??= loadTf(job.backend, () => {});
       const { tf, backend } = await tfp;
-      const rs = await trainEnsemble({ tf, backend, config: job.config, train: job.train, heldout: job.heldout, members: job.members.map((m) => ({ proportions: m.proportions, seed: job.seed })), steps: job.steps, batchSize: job.batchSize, evalWindows: 16 });
+      const rs = await trainEnsemble({ tf, backend, config: job.config, train: job.train, heldout: job.heldout, members: job.members.map((m) => ({ proportions: m.proportions, seed: job.seed })), steps: job.steps, batchSize: job.batchSize, evalWindows: 16, ...(job.lr !== undefined ? { lr: job.lr } : {}) });
       process.send!({ id: job.id, ok: true, results: rs });
     } catch (e) {
       process.send!({ id: job.id, ok: false, error: (e as Error).message });

@@ -53,3 +53,16 @@ describe("mixlab sweep --ensemble", () => {
     le.forEach((v, i) => expect(v).toBeCloseTo(lo[i]!, 4));
   }, 180_000);
 });
+
+describe("mixlab sweep failures", () => {
+  it("records a failed run (non-finite loss) with its error and goes on; exit code 1", async () => {
+    const dir = tmp();
+    const r = spawnSync(process.execPath, [BIN, "sweep", "--corpus", join(ROOT, "datasets", "corpus"), "--n", "2", "--steps", "6", "--batch-size", "4", "--workers", "1", "--backend", "wasm", "--lr", "1e6", "--runs", "runs.csv"], { cwd: dir, encoding: "utf8" });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/0 finished, 2 failed/);
+    const f = await readFrameAsync(join(dir, "runs.csv"));
+    expect(f.numRows).toBe(2);
+    expect(f.cells.get("status")).toEqual(["failed", "failed"]);
+    expect(String(f.cells.get("error")![0])).toMatch(/training loss of member 1 is not finite at step \d+/);
+  }, 120_000);
+});

@@ -5,7 +5,7 @@ import { cpus } from "node:os";
 import { InputError } from "../../errors.js";
 import { readFrameAsync } from "../../runs/frame.js";
 import { buildRunsTable } from "../../runs/table.js";
-import { positiveInt, seedFlag } from "../flags.js";
+import { positiveInt, positiveNumber, seedFlag } from "../flags.js";
 import { PRESETS } from "../../proxy/model.js";
 import { runSweep } from "../../sweep/sweep.js";
 import { designSwarm, DirichletSwarmOptionsSchema } from "../../../mixers/dirichlet/index.js";
@@ -27,12 +27,13 @@ export function sweepCommand(program: Command): void {
     .option("--steps <n>", "optimizer steps per run", positiveInt, 100)
     .option("--batch-size <n>", "sequences per step", positiveInt, 16)
     .option("--seed <n>", "seed of every run (and of the swarm design)", seedFlag, 0)
+    .option("--lr <x>", "peak learning rate", positiveNumber, 3e-3)
     .option("--workers <w>", "worker processes (default: one per core)", positiveInt)
     .option("--ensemble <k>", "mixtures trained together in one batched step (default: 1 on wasm/cpu, where it does not pay; 8 on GPU backends)", positiveInt)
     .option("--backend <name>", "auto, tensorflow, webgpu, wasm or cpu", "auto")
     .requiredOption("--runs <file>", "the runs table to append to (.csv, .jsonl, .arrow, .parquet)")
     .addHelpText("after", "\nExamples:\n  $ mixlab sweep --n 32 --steps 100 --runs runs.arrow\n  $ mixlab sweep --mixtures next.csv --runs runs.arrow --workers 2   # rerun the same command to resume")
-    .action(async (f: { corpus: string; heldout?: string; mixtures?: string; n?: number; model: string; steps: number; batchSize: number; seed: number; workers?: number; ensemble?: number; backend: string; runs: string }) => {
+    .action(async (f: { corpus: string; heldout?: string; mixtures?: string; n?: number; model: string; steps: number; batchSize: number; seed: number; workers?: number; ensemble?: number; backend: string; runs: string; lr: number }) => {
       const config = PRESETS[f.model];
       if (!config) throw new InputError("--model", `expected one of ${Object.keys(PRESETS).join(", ")}, got ${JSON.stringify(f.model)}`);
       if ((f.mixtures ? 1 : 0) + (f.n ? 1 : 0) !== 1) throw new InputError("--mixtures", "expected exactly one of --mixtures or --n");
@@ -52,7 +53,7 @@ export function sweepCommand(program: Command): void {
         mixtures = Array.from({ length: f.n! }, (_, i) => Object.fromEntries(domains.map((d, j) => [d, w[i * domains.length + j]!])));
       }
       await corpus.close();
-      const s = await runSweep({ mixtures, domains, config, model: f.model, steps: f.steps, batchSize: f.batchSize, seed: f.seed, train: splits.train, heldout: splits.heldout, runs: f.runs, workers: f.workers ?? cpus().length, ensemble: f.ensemble ?? (f.backend === "webgpu" || f.backend === "tensorflow" ? 8 : 1), backend: f.backend as BackendName, log });
+      const s = await runSweep({ mixtures, domains, config, model: f.model, steps: f.steps, batchSize: f.batchSize, seed: f.seed, train: splits.train, heldout: splits.heldout, runs: f.runs, lr: f.lr, workers: f.workers ?? cpus().length, ensemble: f.ensemble ?? (f.backend === "webgpu" || f.backend === "tensorflow" ? 8 : 1), backend: f.backend as BackendName, log });
       log(`sweep: ${s.finished} finished, ${s.failed} failed, ${s.skipped} already done, in ${s.seconds.toFixed(1)} s → ${f.runs}`);
       if (s.failed) process.exitCode = 1;
     });
