@@ -127,6 +127,28 @@ function candidates(data: BoData, prior: Float64Array, box: Box, num: number, rn
   return out;
 }
 
+/**
+ * A Dirichlet hill-climb on the box ∩ simplex: perturb around the current point with a
+ * concentration that grows as 50·2^(step/halving) (shrinking steps), keep improvements.
+ * `better(p)` returns a score to maximise, or null to reject the point (e.g. a duplicate).
+ */
+function hillClimb<S extends { value: number }>(start: { p: Float64Array; s: S }, score: (p: Float64Array) => S | null, box: Box, steps: number, halving: number, rng: Rng): { p: Float64Array; s: S } {
+  const k = start.p.length;
+  const alpha = new Float64Array(k);
+  const row = new Float64Array(k);
+  const fixed = new Float64Array(k);
+  let cur = start;
+  for (let step = 0; step < steps; step++) {
+    const conc = 50 * 2 ** (step / halving);
+    for (let i = 0; i < k; i++) alpha[i] = cur.p[i]! * conc + 0.01;
+    sampleDirichlet(alpha, rng, row);
+    const p = Float64Array.from(repairMultiplicative(row, box, fixed));
+    const s = score(p);
+    if (s !== null && s.value > cur.s.value) cur = { p, s };
+  }
+  return cur;
+}
+
 /** The suggester (library API): `suggest(data, n, constraints, rng)` → proposals. */
 export function suggestBayesOpt(data: BoData, n: number, constraints: ResolvedConstraints, options: Partial<BayesOptOptions>, rng: Rng): Proposal[] {
   const o = parseOptions(BayesOptOptionsSchema, options, "bayesopt");
@@ -193,22 +215,10 @@ export function suggestBayesOpt(data: BoData, n: number, constraints: ResolvedCo
     }
     scored.sort((a, b) => b.s.value - a.s.value);
     // Local refinement: Dirichlet perturbations around the best few, with shrinking steps.
-    const alpha = new Float64Array(k);
-    const row = new Float64Array(k);
-    const fixed = new Float64Array(k);
     let winner = scored[0];
     if (!winner) throw new FitError("no candidate mixture differs from the runs already in the table");
     for (const start of scored.slice(0, o.numRefine)) {
-      let cur = start;
-      for (let step = 0; step < o.refineSteps; step++) {
-        const conc = 50 * 2 ** (step / 12);
-        for (let i = 0; i < k; i++) alpha[i] = cur.p[i]! * conc + 0.01;
-        sampleDirichlet(alpha, crng, row);
-        const p = Float64Array.from(repairMultiplicative(row, constraints.box, fixed));
-        if (taken.some((t) => l1Distance(t, p) < 1e-6)) continue;
-        const s = score(p);
-        if (s.value > cur.s.value) cur = { p, s };
-      }
+      const cur = hillClimb(start, (p) => (taken.some((t) => l1Distance(t, p) < 1e-6) ? null : score(p)), constraints.box, o.refineSteps, 12, crng);
       if (cur.s.value > winner.s.value) winner = cur;
     }
     proposals.push({ proportions: tidy(winner.p, constraints.box), fidelity: winner.s.fidelity, acquisition: winner.s.value, predictedMean: winner.s.mean, predictedSd: winner.s.sd });
@@ -308,22 +318,10 @@ function bayesLaw(domains: readonly string[], gp: Gp, prior: Float64Array, prior
       const scored = pessimistic(cand);
       let bi = 0;
       for (let i = 1; i < scored.bound.length; i++) if (scored.bound[i]! < scored.bound[bi]!) bi = i;
-      let cur = cand.slice(bi * k, (bi + 1) * k);
-      let curB = scored.bound[bi]!;
-      const alpha = new Float64Array(k);
-      const row = new Float64Array(k);
-      const fixed = new Float64Array(k);
-      for (let step = 0; step < 200; step++) {
-        const conc = 50 * 2 ** (step / 25);
-        for (let i = 0; i < k; i++) alpha[i] = cur[i]! * conc + 0.01;
-        sampleDirichlet(alpha, rng, row);
-        const p = Float64Array.from(repairMultiplicative(row, constraints.box, fixed));
-        const b = pessimistic(p).bound[0]!;
-        if (b < curB) {
-          cur = p;
-          curB = b;
-        }
-      }
+      const start = cand.slice(bi * k, (bi + 1) * k);
+      const climbed = hillClimb({ p: start, s: { value: -scored.bound[bi]! } }, (p) => ({ value: -pessimistic(p).bound[0]! }), constraints.box, 200, 25, rng);
+      let cur = climbed.p;
+      let curB = -climbed.s.value;
       // The observed mixtures inside the box, at the target fidelity, compete on the same bound.
       let source = "search";
       const d = gp.dims;
@@ -366,7 +364,7 @@ function bayesLaw(domains: readonly string[], gp: Gp, prior: Float64Array, prior
 
 export const bayesopt: Law<BayesOptOptions> = {
   name: "bayesopt",
-  summary: "Bayesian optimisation: GP (Matérn-5/2 ARD on √p, multi-fidelity kernel) — fit recommends the posterior-mean minimum; suggest proposes the next runs",
+  summary: "Bayesian optimisation: GP (Matérn-5/2 ARD on √p, multi-fidelity kernel) — fit recommends the minimum of μ + σ at the target fidelity; suggest proposes the next runs",
   paper: "Chen et al., ADMIRE-BayesOpt (arXiv 2508.11551); Wu et al. 2019 (multi-fidelity kernel); Huang et al. 2006 (augmented EI)",
   learns: true,
   parseOptions: (raw) => parseOptions(BayesOptOptionsSchema, raw, "bayesopt"),

@@ -104,3 +104,28 @@ export async function loadRuns(path: string, f: RunsFlags): Promise<{ table: Run
   for (const file of files) h.update(readFileSync(file));
   return { table, sha256: h.digest("hex"), files };
 }
+
+/** Flags shared by the commands that train proxies (train, sweep). */
+export interface ProxyFlags {
+  corpus: string;
+  heldout?: string;
+  model: string;
+  steps: number;
+  batchSize: number;
+  lr: number;
+  seed: number;
+  backend: string;
+}
+
+/** Declares the proxy-training flags on a command. */
+export function addProxyFlags(cmd: Command, models: readonly string[]): Command {
+  return cmd
+    .option("--corpus <dir>", "a built corpus folder (train/ + heldout/); default the embedded sample", "datasets/corpus")
+    .option("--heldout <dir>", "held-out corpus directory, when --corpus is a plain directory")
+    .option("--model <preset>", `model preset: ${models.join(", ")}`, "tiny")
+    .option("--steps <n>", "optimizer steps per run", positiveInt, 100)
+    .option("--batch-size <n>", "sequences per step", positiveInt, 16)
+    .option("--lr <x>", "peak learning rate", positiveNumber, 3e-3)
+    .option("--seed <n>", "seed of every run", seedFlag, 0)
+    .option("--backend <name>", "auto, tensorflow, webgpu, wasm or cpu", "auto");
+}

@@ -5,7 +5,7 @@ import { cpus } from "node:os";
 import { InputError } from "../../errors.js";
 import { readFrameAsync } from "../../runs/frame.js";
 import { buildRunsTable } from "../../runs/table.js";
-import { positiveInt, positiveNumber, seedFlag } from "../flags.js";
+import { positiveInt, addProxyFlags, type ProxyFlags } from "../flags.js";
 import { PRESETS } from "../../proxy/model.js";
 import { runSweep } from "../../sweep/sweep.js";
 import { designSwarm, DirichletSwarmOptionsSchema } from "../../../mixers/dirichlet/index.js";
@@ -16,24 +16,17 @@ import { log } from "../output.js";
 import type { BackendName } from "../../proxy/backend.js";
 
 export function sweepCommand(program: Command): void {
-  program
+  const cmd = program
     .command("sweep")
     .summary("train many proxies (a table of mixtures, or a RegMix swarm of K) on a local worker pool; resumable")
-    .option("--corpus <dir>", "a built corpus folder (train/ + heldout/)", "datasets/corpus")
-    .option("--heldout <dir>", "held-out corpus directory, when --corpus is a plain directory")
     .option("--mixtures <file>", "a table with w.<domain> columns (e.g. from mixlab suggest)")
     .option("--n <k>", "design a RegMix swarm of K mixtures around the natural shares instead", positiveInt)
-    .option("--model <preset>", `model preset: ${Object.keys(PRESETS).join(", ")}`, "tiny")
-    .option("--steps <n>", "optimizer steps per run", positiveInt, 100)
-    .option("--batch-size <n>", "sequences per step", positiveInt, 16)
-    .option("--seed <n>", "seed of every run (and of the swarm design)", seedFlag, 0)
-    .option("--lr <x>", "peak learning rate", positiveNumber, 3e-3)
     .option("--workers <w>", "worker processes (default: one per core)", positiveInt)
     .option("--ensemble <k>", "mixtures trained together in one batched step (default: 1 on wasm/cpu, where it does not pay; 8 on GPU backends)", positiveInt)
-    .option("--backend <name>", "auto, tensorflow, webgpu, wasm or cpu", "auto")
-    .requiredOption("--runs <file>", "the runs table to append to (.csv, .jsonl, .arrow, .parquet)")
+    .requiredOption("--runs <file>", "the runs table to append to (.csv, .jsonl, .arrow, .parquet)");
+  addProxyFlags(cmd, Object.keys(PRESETS))
     .addHelpText("after", "\nExamples:\n  $ mixlab sweep --n 32 --steps 100 --runs runs.arrow\n  $ mixlab sweep --mixtures next.csv --runs runs.arrow --workers 2   # rerun the same command to resume")
-    .action(async (f: { corpus: string; heldout?: string; mixtures?: string; n?: number; model: string; steps: number; batchSize: number; seed: number; workers?: number; ensemble?: number; backend: string; runs: string; lr: number }) => {
+    .action(async (f: ProxyFlags & { mixtures?: string; n?: number; workers?: number; ensemble?: number; runs: string }) => {
       const config = PRESETS[f.model];
       if (!config) throw new InputError("--model", `expected one of ${Object.keys(PRESETS).join(", ")}, got ${JSON.stringify(f.model)}`);
       if ((f.mixtures ? 1 : 0) + (f.n ? 1 : 0) !== 1) throw new InputError("--mixtures", "expected exactly one of --mixtures or --n");

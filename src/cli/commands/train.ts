@@ -3,7 +3,7 @@
 import type { Command } from "commander";
 import { readFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
-import { domainMapFlag, positiveInt, seedFlag, positiveNumber } from "../flags.js";
+import { domainMapFlag, addProxyFlags, type ProxyFlags } from "../flags.js";
 import { InputError } from "../../errors.js";
 import { parseProportions } from "../../export/proportions.js";
 import { loadTf, type BackendName } from "../../proxy/backend.js";
@@ -20,22 +20,15 @@ export function corpusSplits(corpus: string, heldout?: string): { train: string;
 }
 
 export function trainCommand(program: Command): void {
-  program
+  const cmd = program
     .command("train")
     .summary("train one proxy model on a mixture; append its per-domain losses to a runs table")
-    .option("--corpus <dir>", "a built corpus folder (train/ + heldout/); default the embedded sample", "datasets/corpus")
-    .option("--heldout <dir>", "held-out corpus directory, when --corpus is a plain directory")
     .option("--mixture <file>", "proportions JSON (mixlab.proportions/v1)")
     .option("--weights <map>", "proportions as domain=share pairs, e.g. code=0.3,legal=0.7", domainMapFlag)
-    .option("--model <preset>", `model preset: ${Object.keys(PRESETS).join(", ")}`, "tiny")
-    .option("--steps <n>", "optimizer steps", positiveInt, 100)
-    .option("--batch-size <n>", "sequences per step", positiveInt, 16)
-    .option("--lr <x>", "peak learning rate", positiveNumber, 3e-3)
-    .option("--seed <n>", "seed", seedFlag, 0)
-    .option("--backend <name>", "auto, tensorflow, webgpu, wasm or cpu", "auto")
-    .option("--runs <file>", "append the run's row to this runs table (.csv, .jsonl, .arrow, .parquet)")
+    .option("--runs <file>", "append the run's row to this runs table (.csv, .jsonl, .arrow, .parquet)");
+  addProxyFlags(cmd, Object.keys(PRESETS))
     .addHelpText("after", "\nExample:\n  $ mixlab train --weights code=0.5,speeches=0.5 --steps 50 --runs runs.arrow")
-    .action(async (f: { corpus: string; heldout?: string; mixture?: string; weights?: Record<string, number>; model: string; steps: number; batchSize: number; lr: number; seed: number; backend: string; runs?: string }) => {
+    .action(async (f: ProxyFlags & { mixture?: string; weights?: Record<string, number>; runs?: string }) => {
       const config = PRESETS[f.model];
       if (!config) throw new InputError("--model", `expected one of ${Object.keys(PRESETS).join(", ")}, got ${JSON.stringify(f.model)}`);
       if ((f.mixture ? 1 : 0) + (f.weights ? 1 : 0) !== 1) throw new InputError("--mixture", "expected exactly one of --mixture or --weights");
