@@ -125,3 +125,11 @@ describe("mixlab suggest --method bayesopt", () => {
     expect(bad.stderr).toMatch(/--target: expected the column to minimise/);
   });
 });
+
+describe("pipes", () => {
+  it("exits quietly when stdout is closed early (mixlab … | head)", () => {
+    const r = spawnSync("sh", ["-c", `"${process.execPath}" "${BIN}" sweep --help | head -1`], { encoding: "utf8" });
+    expect(r.stdout).toMatch(/^Usage: mixlab sweep/);
+    expect(r.stderr).not.toMatch(/EPIPE/);
+  });
+});
