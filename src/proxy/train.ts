@@ -36,6 +36,10 @@ export interface TrainOptions {
   /** Held-out windows per domain (default 24). */
   readonly evalWindows?: number;
   readonly open?: OpenOptions;
+  /** Evaluate the held-out splits every this many steps too (default: only at the end). */
+  readonly evalEvery?: number;
+  /** Called after each intermediate evaluation with (step, loss per domain of each member). */
+  readonly onEval?: (step: number, lossPerDomain: Record<string, number>[]) => void;
   /** Called every `logEvery` steps with (step, loss). */
   readonly onStep?: (step: number, loss: number) => void;
   readonly logEvery?: number;
@@ -52,6 +56,8 @@ export interface RunResult {
   readonly steps: number;
   readonly seconds: number;
   readonly backend: string;
+  /** Held-out losses at the intermediate evaluations (`evalEvery`), by step. */
+  readonly evalCurve: { step: number; lossPerDomain: Record<string, number> }[];
 }
 
 const encoder = new TextEncoder();
@@ -139,6 +145,28 @@ export async function trainEnsemble(o: Omit<TrainOptions, "proportions" | "seed"
   const b1 = 0.9;
   const b2 = 0.95;
   const streams = samplers.map((s) => s.examples({ readAhead: 32 }));
+  const windows = await heldoutWindows(heldSet.names, heldSet.sources, T, o.evalWindows ?? 24);
+  /** Mean held-out loss of every member on every domain (the same windows for all). */
+  const evaluate = (): Record<string, number>[] => {
+    const out: Record<string, number>[] = o.members.map(() => ({}));
+    for (const name of trainSet.names) {
+      const w = windows.get(name)!;
+      const inp = new Int32Array(K * w.length * T);
+      const tgt = new Int32Array(K * w.length * T);
+      for (let k = 0; k < K; k++) {
+        w.forEach((win, i) => {
+          inp.set(win.subarray(0, T), (k * w.length + i) * T);
+          tgt.set(win.subarray(1, T + 1), (k * w.length + i) * T);
+        });
+      }
+      const meansT = tf.tidy(() => tf.mean(tokenLosses(model, tf.tensor3d(inp, [K, w.length, T], "int32"), tf.tensor3d(tgt, [K, w.length, T], "int32")), [1, 2]));
+      const means = Float64Array.from(meansT.dataSync());
+      meansT.dispose();
+      for (let k = 0; k < K; k++) out[k]![name] = means[k]!;
+    }
+    return out;
+  };
+  const curves: { step: number; lossPerDomain: Record<string, number> }[][] = o.members.map(() => []);
   const xs = new Int32Array(K * B * T);
   const ys = new Int32Array(K * B * T);
   const mask = new Float32Array(K * B * T);
@@ -205,29 +233,15 @@ export async function trainEnsemble(o: Omit<TrainOptions, "proportions" | "seed"
         lastLoss[k] = perMember[k]!;
       }
       if (o.onStep && (step + 1) % (o.logEvery ?? 10) === 0) o.onStep(step + 1, perMember.reduce((a, b) => a + b, 0) / K);
+      if (o.evalEvery && (step + 1) % o.evalEvery === 0 && step + 1 < o.steps) {
+        const l = evaluate();
+        l.forEach((x, k) => curves[k]!.push({ step: step + 1, lossPerDomain: x }));
+        o.onEval?.(step + 1, l);
+      }
     }
     // Evaluation on the held-out windows of every domain (the same windows for every member).
-    const windows = await heldoutWindows(heldSet.names, heldSet.sources, T, o.evalWindows ?? 24);
-    const lossPerDomain: Record<string, number>[] = o.members.map(() => ({}));
-    const bpb: Record<string, number>[] = o.members.map(() => ({}));
-    for (const name of trainSet.names) {
-      const w = windows.get(name)!;
-      const inp = new Int32Array(K * w.length * T);
-      const tgt = new Int32Array(K * w.length * T);
-      for (let k = 0; k < K; k++) {
-        w.forEach((win, i) => {
-          inp.set(win.subarray(0, T), (k * w.length + i) * T);
-          tgt.set(win.subarray(1, T + 1), (k * w.length + i) * T);
-        });
-      }
-      const meansT = tf.tidy(() => tf.mean(tokenLosses(model, tf.tensor3d(inp, [K, w.length, T], "int32"), tf.tensor3d(tgt, [K, w.length, T], "int32")), [1, 2]));
-      const means = Float64Array.from(meansT.dataSync());
-      meansT.dispose();
-      for (let k = 0; k < K; k++) {
-        lossPerDomain[k]![name] = means[k]!;
-        bpb[k]![name] = means[k]! / Math.LN2; // byte-level tokens: nats/token → bits/byte
-      }
-    }
+    const lossPerDomain = evaluate();
+    const bpb = lossPerDomain.map((l) => Object.fromEntries(Object.entries(l).map(([d, v]) => [d, v / Math.LN2]))); // byte tokens: nats → bits/byte
     const seconds = (performance.now() - t0) / 1000;
     return o.members.map((mb, k) => ({
       proportions: { ...mb.proportions },
@@ -239,6 +253,7 @@ export async function trainEnsemble(o: Omit<TrainOptions, "proportions" | "seed"
       steps: o.steps,
       seconds,
       backend: o.backend,
+      evalCurve: curves[k]!,
     }));
   } finally {
     model.dispose();

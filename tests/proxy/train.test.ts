@@ -29,8 +29,12 @@ describe("proxy trainer", () => {
     const b = await trainProxy(opts);
     expect(b.lossPerDomain).toEqual(a.lossPerDomain);
     expect(tf.memory().numTensors).toBe(before);
-    const c = await trainProxy({ ...opts, seed: 4 });
+    const c = await trainProxy({ ...opts, seed: 4, evalEvery: 20 });
     expect(c.lossPerDomain).not.toEqual(a.lossPerDomain);
+    // Intermediate evaluation every 20 steps: one point at step 20, above the final losses on average.
+    expect(c.evalCurve.map((e) => e.step)).toEqual([20]);
+    const mean = (l: Record<string, number>) => Object.values(l).reduce((x, y) => x + y, 0) / DOMAINS.length;
+    expect(mean(c.evalCurve[0]!.lossPerDomain)).toBeGreaterThan(mean(c.lossPerDomain));
   }, 120_000);
 
   it("schedules and sizes", () => {

@@ -3,7 +3,7 @@
 import type { Command } from "commander";
 import { readFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
-import { domainMapFlag, addProxyFlags, type ProxyFlags } from "../flags.js";
+import { domainMapFlag, addProxyFlags, positiveInt, type ProxyFlags } from "../flags.js";
 import { InputError } from "../../errors.js";
 import { parseProportions } from "../../export/proportions.js";
 import { loadTf, type BackendName } from "../../proxy/backend.js";
@@ -25,10 +25,11 @@ export function trainCommand(program: Command): void {
     .summary("train one proxy model on a mixture; append its per-domain losses to a runs table")
     .option("--mixture <file>", "proportions JSON (mixlab.proportions/v1)")
     .option("--weights <map>", "proportions as domain=share pairs, e.g. code=0.3,legal=0.7", domainMapFlag)
-    .option("--runs <file>", "append the run's row to this runs table (.csv, .jsonl, .arrow, .parquet)");
+    .option("--runs <file>", "append the run's row to this runs table (.csv, .jsonl, .arrow, .parquet)")
+    .option("--eval-every <n>", "also evaluate every domain's held-out split every N steps (printed)", positiveInt);
   addProxyFlags(cmd, Object.keys(PRESETS))
     .addHelpText("after", "\nExample:\n  $ mixlab train --weights code=0.5,speeches=0.5 --steps 50 --runs runs.arrow")
-    .action(async (f: ProxyFlags & { mixture?: string; weights?: Record<string, number>; runs?: string }) => {
+    .action(async (f: ProxyFlags & { mixture?: string; weights?: Record<string, number>; runs?: string; evalEvery?: number }) => {
       const config = PRESETS[f.model];
       if (!config) throw new InputError("--model", `expected one of ${Object.keys(PRESETS).join(", ")}, got ${JSON.stringify(f.model)}`);
       if ((f.mixture ? 1 : 0) + (f.weights ? 1 : 0) !== 1) throw new InputError("--mixture", "expected exactly one of --mixture or --weights");
@@ -50,7 +51,7 @@ export function trainCommand(program: Command): void {
       const splits = corpusSplits(f.corpus, f.heldout);
       const { tf, backend } = await loadTf(f.backend as BackendName);
       log(`training ${f.model} (${parameterCount(config).toLocaleString("en")} parameters) for ${f.steps} steps of ${f.batchSize} × ${config.seqLen} tokens`);
-      const r = await trainProxy({ tf, backend, config, train: splits.train, heldout: splits.heldout, proportions, steps: f.steps, batchSize: f.batchSize, lr: f.lr, seed: f.seed, onStep: (s, l) => log(`  step ${s}: loss ${l.toFixed(3)}`), logEvery: Math.max(1, Math.round(f.steps / 5)) });
+      const r = await trainProxy({ tf, backend, config, train: splits.train, heldout: splits.heldout, proportions, steps: f.steps, batchSize: f.batchSize, lr: f.lr, seed: f.seed, onStep: (s, l) => log(`  step ${s}: loss ${l.toFixed(3)}`), logEvery: Math.max(1, Math.round(f.steps / 5)), ...(f.evalEvery ? { evalEvery: f.evalEvery, onEval: (s: number, l: Record<string, number>[]) => log(`  step ${s}: held-out ${Object.entries(l[0]!).map(([d, v]) => `${d} ${v.toFixed(3)}`).join(", ")}`) } : {}) });
       const domains = Object.keys(r.lossPerDomain);
       log(table(["domain", "share", "loss (nats/token)", "bits/byte"], domains.map((d) => [d, f4(proportions[d] ?? 0), f4(r.lossPerDomain[d]!), f4(r.bitsPerBytePerDomain[d]!)])));
       log(`${r.tokens.toLocaleString("en")} tokens in ${r.seconds.toFixed(1)} s (${Math.round(r.tokens / r.seconds).toLocaleString("en")} tokens/s, ${backend})`);
