@@ -9,6 +9,7 @@ import { join, relative, basename } from "node:path";
 import { fetchDeb, fetchNpm, listFiles, runProgram, hasCommand, type FetchedPackage } from "./fetch.js";
 import { cleanText, packUnits, splitText, type CorpusRecord } from "./text.js";
 import { UnsupportedError } from "../errors.js";
+import { readLazyLoadDb } from "./rdata.js";
 
 export const MIN_RECORD_BYTES = 2048;
 export const MAX_RECORD_BYTES = 8192;
@@ -239,7 +240,15 @@ export const DOMAINS: readonly DomainSpec[] = [
       // One record per chapter (split at chapter headings like "Genesis 1").
       const chapters = cleanText(out).split(/\n(?=[1-3]?\s?[A-Z][a-z]+(?: [A-Z][a-z]+)* \d+\n)/);
       const records = chapters.flatMap((c) => splitText(c.trim(), MAX_RECORD_BYTES)).filter((c) => c).map((text) => ({ text, source: src(data, "/usr/lib/bible.data") }));
-      return { records, packages: [prog, data], licences: { "bible-kjv-text": "public domain (King James Version)", "bible-kjv": "GPL (the reader program; not part of the text)" } };
+      // Jane Austen's six novels, stored in R's lazy-load database (read without R).
+      const austen = await fetchDeb("r-cran-janeaustenr", cache);
+      const dataDir = join(austen.root, "usr/lib/R/site-library/janeaustenr/data");
+      for (const [name, value] of readLazyLoadDb(join(dataDir, "Rdata.rdx"), join(dataDir, "Rdata.rdb"))) {
+        if (!Array.isArray(value) || !value.every((x) => x === null || typeof x === "string")) continue;
+        const text = cleanText((value as (string | null)[]).map((l) => l ?? "").join("\n"));
+        for (const piece of splitText(text, MAX_RECORD_BYTES)) if (piece.trim()) records.push({ text: piece, source: src(austen, `/usr/lib/R/site-library/janeaustenr/data/Rdata.rdb#${name}`) });
+      }
+      return { records, packages: [prog, data, austen], licences: { "bible-kjv-text": "public domain (King James Version)", "bible-kjv": "GPL (the reader program; not part of the text)", "r-cran-janeaustenr": "public domain (the novels); the R package is MIT" } };
     },
   },
   {

@@ -113,3 +113,35 @@ describe("building from real packages", () => {
     expect(forced.domains.map((d) => d.sha256)).toEqual(again.domains.map((d) => d.sha256));
   }, 180_000);
 });
+
+describe("R lazy-load databases", () => {
+  it("reads character vectors by name from hand-built XDR serialisations", async () => {
+    const { readLazyLoadDb } = await import("../../src/datasets/rdata.js");
+    const { gzipSync, deflateSync } = await import("node:zlib");
+    const { writeFileSync } = await import("node:fs");
+    const int = (v: number) => {
+      const b = Buffer.alloc(4);
+      b.writeInt32BE(v);
+      return b;
+    };
+    const header = Buffer.concat([Buffer.from("X\n", "latin1"), int(2), int(0x040200), int(0x020300)]);
+    const chars = (s: string) => Buffer.concat([int(9 | (1 << 15)), int(Buffer.byteLength(s)), Buffer.from(s)]);
+    const strsxp = (xs: string[], attr = 0) => Buffer.concat([int(16 | attr), int(xs.length), ...xs.map(chars)]);
+    const intsxp = (xs: number[]) => Buffer.concat([int(13), int(xs.length), ...xs.map(int)]);
+    // One object: c("It is a truth", "universally acknowledged").
+    const obj = Buffer.concat([header, strsxp(["It is a truth", "universally acknowledged"])]);
+    const entry = Buffer.concat([int(obj.length), deflateSync(obj)]);
+    // The index: list(variables = list(novel = c(0L, length))). Attribute pairlists are tagged
+    // with symbols: SYMSXP flags (1), then the name as a CHARSXP; 254 ends a pairlist.
+    const sym = (name: string) => Buffer.concat([int(1), chars(name)]);
+    const namesAttr = (ns: string[]) => Buffer.concat([int(2 | (1 << 10)), sym("names"), strsxp(ns), int(254)]);
+    const variables = Buffer.concat([int(19 | (1 << 9)), int(1), intsxp([0, entry.length]), namesAttr(["novel"])]);
+    const index = Buffer.concat([header, int(19 | (1 << 9)), int(1), variables, namesAttr(["variables"])]);
+    const dir = tmp();
+    writeFileSync(join(dir, "Rdata.rdx"), gzipSync(index));
+    writeFileSync(join(dir, "Rdata.rdb"), entry);
+    const db = readLazyLoadDb(join(dir, "Rdata.rdx"), join(dir, "Rdata.rdb"));
+    expect([...db.keys()]).toEqual(["novel"]);
+    expect(db.get("novel")).toEqual(["It is a truth", "universally acknowledged"]);
+  });
+});
