@@ -134,8 +134,8 @@ function fidelityFactor(z1: number, z2: number, power: number): number {
   return (1 - z1) * (1 - z2) * Math.pow(1 + z1 * z2, power);
 }
 
-/** Kernel value between feature rows i of a and j of b. */
-function kernel(a: Float64Array, i: number, za: number, b: Float64Array, j: number, zb: number, d: number, h: GpHyper, mf: boolean): number {
+/** Kernel value between feature rows i of a (fidelity za) and j of b (fidelity zb). */
+export function kernel(a: Float64Array, i: number, za: number, b: Float64Array, j: number, zb: number, d: number, h: GpHyper, mf: boolean): number {
   let r2 = 0;
   for (let t = 0; t < d; t++) {
     const u = (a[i * d + t]! - b[j * d + t]!) / h.lengthscales[t]!;

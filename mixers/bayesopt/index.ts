@@ -20,7 +20,7 @@ import { sampleDirichlet } from "../../src/core/dirichlet.js";
 import { parseOptions } from "../common/options.js";
 import { priorOf } from "../common/prior.js";
 import { InputError, FitError } from "../../src/errors.js";
-import { conditionGp, features, fitGp, predictGp, type Gp, type GpHyper } from "./gp.js";
+import { conditionGp, features, fitGp, forwardSolve, kernel, predictGp, type Gp, type GpHyper } from "./gp.js";
 import { logExpectedImprovement, lowerConfidenceBound, logAugmentedEi } from "./acquisition.js";
 
 export const BayesOptOptionsSchema = z.strictObject({
@@ -244,46 +244,26 @@ export function tidy(p: Float64Array, box: Box): Float64Array {
   return inside ? r : Float64Array.from(repairMultiplicative(r, box));
 }
 
-/** Posterior correlation between f(x, z) and f(x, 1). */
+/** Posterior correlation between f(x, z) and f(x, 1) at one feature row f. */
 function posteriorCorrelation(gp: Gp, f: Float64Array, zf: number): number {
-  // Prior covariance between fidelities z and 1 at the same x: σ0² (the bias term vanishes at z = 1).
-  const n = gp.n;
-  const d = gp.dims;
+  const { n, dims: d, hyper: h, multiFidelity: mf } = gp;
+  const kz = new Float64Array(n);
   const k1 = new Float64Array(n);
-  const k2 = new Float64Array(n);
-  const h = gp.hyper;
   for (let i = 0; i < n; i++) {
-    let r2 = 0;
-    for (let t = 0; t < d; t++) {
-      const u = (gp.x[i * d + t]! - f[t]!) / h.lengthscales[t]!;
-      r2 += u * u;
-    }
-    const r = Math.sqrt(r2);
-    const m = (1 + Math.sqrt(5) * r + (5 / 3) * r2) * Math.exp(-Math.sqrt(5) * r);
-    const zi = gp.z[i]!;
-    k1[i] = h.outputVariance * m + h.biasVariance * (1 - zi) * (1 - zf) * Math.pow(1 + zi * zf, h.power) * m;
-    k2[i] = h.outputVariance * m; // z = 1: no bias term
+    kz[i] = kernel(gp.x, i, gp.z[i]!, f, 0, zf, d, h, mf);
+    k1[i] = kernel(gp.x, i, gp.z[i]!, f, 0, TARGET, d, h, mf);
   }
-  const solve = (b: Float64Array): Float64Array => {
-    const out = new Float64Array(n);
-    for (let i = 0; i < n; i++) {
-      let s = b[i]!;
-      for (let q = 0; q < i; q++) s -= gp.l[i * n + q]! * out[q]!;
-      out[i] = s / gp.l[i * n + i]!;
-    }
-    return out;
-  };
-  const v1 = solve(k1);
-  const v2 = solve(k2);
-  let c12 = h.outputVariance;
-  let c11 = h.outputVariance + h.biasVariance * (1 - zf) * (1 - zf) * Math.pow(1 + zf * zf, h.power);
-  let c22 = h.outputVariance;
+  const vz = forwardSolve(gp.l, n, kz);
+  const v1 = forwardSolve(gp.l, n, k1);
+  let czz = kernel(f, 0, zf, f, 0, zf, d, h, mf);
+  let c11 = kernel(f, 0, TARGET, f, 0, TARGET, d, h, mf);
+  let cz1 = kernel(f, 0, zf, f, 0, TARGET, d, h, mf);
   for (let i = 0; i < n; i++) {
-    c12 -= v1[i]! * v2[i]!;
+    cz1 -= vz[i]! * v1[i]!;
+    czz -= vz[i]! * vz[i]!;
     c11 -= v1[i]! * v1[i]!;
-    c22 -= v2[i]! * v2[i]!;
   }
-  return c12 / Math.sqrt(Math.max(c11, 1e-12) * Math.max(c22, 1e-12));
+  return cz1 / Math.sqrt(Math.max(czz, 1e-12) * Math.max(c11, 1e-12));
 }
 
 // ---------------------------------------------------------------------------------------------
