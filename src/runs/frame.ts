@@ -3,8 +3,8 @@
 // table (table.ts) is built and validated on top of it. Writing keeps column order and writes
 // numbers with the shortest exact representation, so a round trip is lossless.
 
-import { readFileSync } from "node:fs";
 import { writeFileAtomic } from "../io/atomic.js";
+import { readInputFile } from "../io/read.js";
 import { extname } from "node:path";
 import { tableFromIPC, tableToIPC, Table, vectorFromArray, Float64, Utf8, type Vector } from "apache-arrow";
 import { parquetReadObjects } from "hyparquet";
@@ -68,12 +68,7 @@ function csvCell(raw: string): Cell {
 /** Reads a table from a file, by extension. @throws InputError naming the file and the problem */
 export function readFrame(path: string): Frame {
   const format = formatOf(path);
-  let buf: Buffer;
-  try {
-    buf = readFileSync(path);
-  } catch (e) {
-    throw new InputError(path, `expected a readable file, got ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
-  }
+  const buf = readInputFile(path);
   return parseFrame(buf, format, path);
 }
 
@@ -94,12 +89,7 @@ export function parseFrame(buf: Uint8Array, format: TableFormat, source: string)
 /** Reads any supported format, Parquet included. */
 export async function readFrameAsync(path: string): Promise<Frame> {
   if (formatOf(path) !== "parquet") return readFrame(path);
-  let buf: Buffer;
-  try {
-    buf = readFileSync(path);
-  } catch (e) {
-    throw new InputError(path, `expected a readable file, got ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
-  }
+  const buf = readInputFile(path);
   let rows: Record<string, unknown>[];
   let columns: string[];
   try {

@@ -1,7 +1,7 @@
 // `mixlab export P.json --format F`: proportions in another trainer's format.
 
+import { readInputText } from "../../io/read.js";
 import type { Command } from "commander";
-import { readFileSync } from "node:fs";
 import { parseProportions } from "../../export/proportions.js";
 import { exportProportions, EXPORT_FORMATS, type ExportFormat } from "../../export/formats.js";
 import { InputError } from "../../errors.js";
@@ -20,12 +20,7 @@ export function exportCommand(program: Command): void {
     .addHelpText("after", "\nExample:\n  $ mixlab export proportions.json --format megatron --path-prefix /data/pile/")
     .action((path: string, f: { format: string; pathPrefix?: string; maxEpochs?: number; out?: string }) => {
       if (!(EXPORT_FORMATS as readonly string[]).includes(f.format)) throw new InputError("--format", `expected one of ${EXPORT_FORMATS.join(", ")}, got ${JSON.stringify(f.format)}`);
-      let text: string;
-      try {
-        text = readFileSync(path, "utf8");
-      } catch (e) {
-        throw new InputError(path, `expected a readable file, got ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
-      }
+      const text = readInputText(path);
       const doc = parseProportions(text, path);
       writeResult(exportProportions(doc, f.format as ExportFormat, { ...(f.pathPrefix !== undefined ? { pathPrefix: f.pathPrefix } : {}), ...(f.maxEpochs !== undefined ? { maxEpochs: f.maxEpochs } : {}) }), f.out);
     });

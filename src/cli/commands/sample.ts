@@ -2,6 +2,7 @@
 // ({index, domain, domainIndex, record, epoch}), or with --summary a requested-vs-achieved table;
 // writes the state so resumption can be checked from the shell.
 
+import { readInputText } from "../../io/read.js";
 import type { Command } from "commander";
 import { readFileSync } from "node:fs";
 import { z } from "zod";
@@ -69,12 +70,7 @@ export function sampleCommand(program: Command): void {
     }, "error")
     .addHelpText("after", "\nExample:\n  $ mixlab sample --corpus data/ --proportions proportions.json --n 5 --state-out s.json\n  $ mixlab sample --corpus data/ --proportions proportions.json --n 5 --state-in s.json")
     .action(async (f: SampleFlags) => {
-      let text: string;
-      try {
-        text = readFileSync(f.proportions, "utf8");
-      } catch (e) {
-        throw new InputError(f.proportions, `expected a readable file, got ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
-      }
+      const text = readInputText(f.proportions);
       const doc = parseProportions(text, f.proportions);
       let state: SamplerState | undefined;
       if (f.stateIn) {

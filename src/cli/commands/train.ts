@@ -1,7 +1,8 @@
 // `mixlab train`: one proxy run on a mixture; appends its row to a runs table.
 
+import { readInputText } from "../../io/read.js";
 import type { Command } from "commander";
-import { readFileSync, existsSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { domainMapFlag, addProxyFlags, positiveInt, type ProxyFlags } from "../flags.js";
 import { InputError } from "../../errors.js";
@@ -35,12 +36,7 @@ export function trainCommand(program: Command): void {
       if ((f.mixture ? 1 : 0) + (f.weights ? 1 : 0) !== 1) throw new InputError("--mixture", "expected exactly one of --mixture or --weights");
       let proportions: Record<string, number>;
       if (f.mixture) {
-        let text: string;
-        try {
-          text = readFileSync(f.mixture, "utf8");
-        } catch (e) {
-          throw new InputError(f.mixture, `expected a readable file, got ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
-        }
+        const text = readInputText(f.mixture);
         proportions = parseProportions(text, f.mixture).domains;
       } else {
         const w = f.weights!;
