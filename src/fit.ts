@@ -86,12 +86,19 @@ export interface FitResult {
   readonly seed: number;
 }
 
-function byDomain(domains: readonly string[], map: Readonly<Record<string, number>> | undefined, flag: string): Float64Array | undefined {
+/**
+ * A domain=value map from a flag as a vector in domain order; every domain must be given once
+ * and no other. Undefined in, undefined out.
+ * @throws InputError listing unknown and missing domains, naming the flag
+ */
+export function valuesByDomain(domains: readonly string[], map: Readonly<Record<string, number>>, flag: string): Float64Array;
+export function valuesByDomain(domains: readonly string[], map: Readonly<Record<string, number>> | undefined, flag: string): Float64Array | undefined;
+export function valuesByDomain(domains: readonly string[], map: Readonly<Record<string, number>> | undefined, flag: string): Float64Array | undefined {
   if (!map) return undefined;
   const unknown = Object.keys(map).filter((d) => !domains.includes(d));
   const missing = domains.filter((d) => map[d] === undefined);
   const issues = [
-    ...unknown.map((d) => ({ path: flag, message: `expected a domain of the runs table (${domains.join(", ")}), got ${JSON.stringify(d)}` })),
+    ...unknown.map((d) => ({ path: flag, message: `expected one of the domains (${domains.join(", ")}), got ${JSON.stringify(d)}` })),
     ...missing.map((d) => ({ path: flag, message: `expected a value for domain ${JSON.stringify(d)}, got none` })),
   ];
   if (issues.length) throw new InputError(flag, issues);
@@ -169,8 +176,8 @@ export function fitRuns(req: FitRequest): FitResult {
   const options = law.parseOptions(req.options ?? {});
   const target = resolveTarget(req.table, req.target);
   const domains = req.table.domains;
-  const tokens = byDomain(domains, req.tokensPerDomain, "--tokens");
-  const input = fitInputOf(req.table, target, { prior: byDomain(domains, req.prior, "--prior"), tokensPerDomain: tokens, amountColumn: req.amountColumn, fidelityCosts: req.fidelityCosts });
+  const tokens = valuesByDomain(domains, req.tokensPerDomain, "--tokens");
+  const input = fitInputOf(req.table, target, { prior: valuesByDomain(domains, req.prior, "--prior"), tokensPerDomain: tokens, amountColumn: req.amountColumn, fidelityCosts: req.fidelityCosts });
   const spec: ConstraintSpec = { ...req.constraints, ...(req.tokensPerDomain && req.constraints?.tokensPerDomain === undefined ? { tokensPerDomain: req.tokensPerDomain } : {}) };
   const constraints = resolveConstraints(domains, spec);
   const fitted = law.fit(input, options, root.derive("fit"));

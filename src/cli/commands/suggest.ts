@@ -5,7 +5,7 @@ import type { Command } from "commander";
 import { domainMapFlag, listFlag, positiveInt, positiveNumber, seedFlag, jsonObjectFlag, shareOrMapFlag, addRunsFlags, loadRuns, type RunsFlags } from "../flags.js";
 import { suggestBayesOpt } from "../../../mixers/bayesopt/index.js";
 import { resolveTarget } from "../../runs/table.js";
-import { fidelityOf } from "../../fit.js";
+import { fidelityOf, valuesByDomain } from "../../fit.js";
 import { resolveConstraints } from "../../core/constraints.js";
 import { suggesters } from "../../../mixers/dirichlet/index.js";
 import { createRng } from "../../rng/index.js";
@@ -62,12 +62,7 @@ export function suggestCommand(program: Command): void {
       const domains = f.domains;
       const dup = domains.filter((d, i) => domains.indexOf(d) !== i);
       if (dup.length) throw new InputError("--domains", `expected unique names, got ${dup.map((d) => JSON.stringify(d)).join(", ")} twice`);
-      const byDomain = (m: Record<string, number>, flag: string): Float64Array => {
-        const unknown = Object.keys(m).filter((d) => !domains.includes(d));
-        const missing = domains.filter((d) => m[d] === undefined);
-        if (unknown.length || missing.length) throw new InputError(flag, `expected exactly the domains ${domains.join(", ")}, got ${unknown.length ? `unknown ${unknown.join(", ")}` : ""}${unknown.length && missing.length ? " and " : ""}${missing.length ? `none for ${missing.join(", ")}` : ""}`);
-        return Float64Array.from(domains.map((d) => m[d]!));
-      };
+      const byDomain = (m: Record<string, number>, flag: string): Float64Array => valuesByDomain(domains, m, flag);
       const prior = f.prior ? normalize(byDomain(f.prior, "--prior")) : f.tokens ? normalize(byDomain(f.tokens, "--tokens")) : undefined;
       let caps: Float64Array | undefined;
       if (f.maxEpochs !== undefined) {
