@@ -123,6 +123,11 @@ describe("mixlab suggest --method bayesopt", () => {
     const bad = run(["suggest", "m30.csv", ...FLAGS30, "--method", "bayesopt", "--n", "2"], dir);
     expect(bad.status).toBe(2);
     expect(bad.stderr).toMatch(/--target: expected the column to minimise/);
+    // A prior over other domains is an error, not silently zero-filled.
+    const prior = run([...args, "--prior", "pile_cc=1,nosuch=1"], dir);
+    expect(prior.status).toBe(2);
+    expect(prior.stderr).toMatch(/--prior: expected one of the domains \(arxiv, .*\), got "nosuch"/);
+    expect(prior.stderr).toMatch(/--prior: expected a value for domain "arxiv", got none/);
   });
 });
 

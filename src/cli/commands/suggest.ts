@@ -87,8 +87,7 @@ async function suggestBo(runs: string | undefined, f: SuggestFlags): Promise<voi
   const target = resolveTarget(table, f.target, { allowMissing: true });
   const fid = fidelityOf(table, f.fidelityCosts);
   const domains = table.domains;
-  const byName = (m: Record<string, number>): Float64Array => normalize(Float64Array.from(domains.map((d) => m[d] ?? 0)));
-  const prior = f.prior ? byName(f.prior) : f.tokens ? byName(f.tokens) : undefined;
+  const prior = f.prior ? normalize(valuesByDomain(domains, f.prior, "--prior")) : f.tokens ? normalize(valuesByDomain(domains, f.tokens, "--tokens")) : undefined;
   const constraints = resolveConstraints(domains, {
     ...(f.minShare !== undefined ? { minShare: f.minShare } : {}),
     ...(f.maxShare !== undefined ? { maxShare: f.maxShare } : {}),
