@@ -9,6 +9,7 @@
 
 import type * as tfTypes from "@tensorflow/tfjs";
 import type { Rng } from "../rng/index.js";
+import * as kern from "./kernels.js";
 
 type Tf = typeof tfTypes;
 type Tensor = tfTypes.Tensor;
@@ -56,7 +57,20 @@ export interface ProxyModel {
   readonly variables: Variable[];
   readonly names: string[];
   readonly get: (name: string) => Variable;
+  /**
+   * How the non-matmul parts of a step run: `fused` = src/proxy/kernels.ts loops on the CPU
+   * (wasm and cpu backends; matMuls stay with tfjs), `tf` = a graph of tfjs ops (GPU backends,
+   * where reading tensors back to the CPU would stall the device). Same maths; tested equal.
+   */
+  readonly kernels: Kernels;
   dispose(): void;
+}
+
+export type Kernels = "fused" | "tf";
+
+/** The default kernels for a tfjs backend name. */
+export function defaultKernels(backend: string): Kernels {
+  return backend === "wasm" || backend === "cpu" ? "fused" : "tf";
 }
 
 /**
@@ -64,7 +78,7 @@ export interface ProxyModel {
  * single model would draw them, so member k equals a proxy trained alone with that rng.
  * N(0, 0.02²) weights; residual projections scaled by 1/√(2·layers), as GPT-2.
  */
-export function createEnsemble(tf: Tf, config: ProxyConfig, rngs: readonly Rng[]): ProxyModel {
+export function createEnsemble(tf: Tf, config: ProxyConfig, rngs: readonly Rng[], kernels: Kernels = defaultKernels(tf.getBackend())): ProxyModel {
   const K = rngs.length;
   const vars = new Map<string, Variable>();
   const names: string[] = [];
@@ -110,6 +124,7 @@ export function createEnsemble(tf: Tf, config: ProxyConfig, rngs: readonly Rng[]
     variables: names.map((n) => vars.get(n)!),
     names,
     get: (n) => vars.get(n)!,
+    kernels,
     dispose: () => {
       for (const x of vars.values()) x.dispose();
     },
@@ -117,8 +132,8 @@ export function createEnsemble(tf: Tf, config: ProxyConfig, rngs: readonly Rng[]
 }
 
 /** A single proxy (K = 1). */
-export function createModel(tf: Tf, config: ProxyConfig, rng: Rng): ProxyModel {
-  return createEnsemble(tf, config, [rng]);
+export function createModel(tf: Tf, config: ProxyConfig, rng: Rng, kernels?: Kernels): ProxyModel {
+  return createEnsemble(tf, config, [rng], kernels);
 }
 
 /**
@@ -153,6 +168,221 @@ function makeLinear(tf: Tf): (x: Tensor, w: Tensor) => Tensor {
 
 const linears = new WeakMap<object, (x: Tensor, w: Tensor) => Tensor>();
 
+function linearOf(tf: Tf): (x: Tensor, w: Tensor) => Tensor {
+  let linear = linears.get(tf);
+  if (!linear) {
+    linear = makeLinear(tf);
+    linears.set(tf, linear);
+  }
+  return linear;
+}
+
+type GradFn = (...args: unknown[]) => { value: Tensor; gradFunc: (dy: Tensor, saved: Tensor[]) => Tensor[] };
+const custom = (tf: Tf, f: GradFn): ((...xs: Tensor[]) => Tensor) => tf.customGrad(f as never) as unknown as (...xs: Tensor[]) => Tensor;
+const f32 = (t: Tensor): Float32Array => t.dataSync() as Float32Array;
+
+// The fused parts of a step as tfjs custom-gradient ops: kernels.ts does the work on copies of
+// the tensors' data, matMuls stay tfjs kernels. Activations are (K × N × n), per-member vectors
+// (K × 1 × n), per-member matrices (K × a × b).
+
+/** Token + position embedding of (K × B × T) tokens → (K × B·T × d). */
+function fusedEmbed(tf: Tf, tokens: Int32Array, B: number, T: number, wte: Tensor, wpe: Tensor): Tensor {
+  const [K, V, d] = wte.shape as [number, number, number];
+  const Tmax = wpe.shape[1]!;
+  return custom(tf, (...args) => {
+    const [e, p] = args as [Tensor, Tensor];
+    const y = new Float32Array(K * B * T * d);
+    kern.embedForward(tokens, f32(e), f32(p), K, B, T, V, Tmax, d, y);
+    return {
+      value: tf.tensor3d(y, [K, B * T, d]),
+      gradFunc: (dy) => {
+        const dwte = new Float32Array(K * V * d);
+        const dwpe = new Float32Array(K * Tmax * d);
+        kern.embedBackward(tokens, f32(dy), K, B, T, V, Tmax, d, dwte, dwpe);
+        return [tf.tensor3d(dwte, [K, V, d]), tf.tensor3d(dwpe, [K, Tmax, d])];
+      },
+    };
+  })(wte, wpe);
+}
+
+function fusedLayerNorm(tf: Tf, x: Tensor, g: Tensor, b: Tensor): Tensor {
+  const [K, N, d] = x.shape as [number, number, number];
+  return custom(tf, (...args) => {
+    const [xt, gt, bt] = args as [Tensor, Tensor, Tensor];
+    const xs = f32(xt);
+    const gs = f32(gt);
+    const y = new Float32Array(xs.length);
+    const mean = new Float32Array(K * N);
+    const rstd = new Float32Array(K * N);
+    kern.layerNormForward(xs, gs, f32(bt), K, N, d, y, mean, rstd);
+    return {
+      value: tf.tensor3d(y, [K, N, d]),
+      gradFunc: (dy) => {
+        const dx = new Float32Array(xs.length);
+        const dg = new Float32Array(K * d);
+        const db = new Float32Array(K * d);
+        kern.layerNormBackward(xs, gs, mean, rstd, f32(dy), K, N, d, dx, dg, db);
+        return [tf.tensor3d(dx, [K, N, d]), tf.tensor3d(dg, [K, 1, d]), tf.tensor3d(db, [K, 1, d])];
+      },
+    };
+  })(x, g, b);
+}
+
+/** x · w + b with the bias gradient summed on the CPU. */
+function fusedLinearBias(tf: Tf, x: Tensor, w: Tensor, b: Tensor): Tensor {
+  const linear = linearOf(tf);
+  const [K, N] = x.shape as [number, number, number];
+  const n = w.shape[2]!;
+  const xw = linear(x, w);
+  return custom(tf, (...args) => {
+    const [y, bt] = args as [Tensor, Tensor];
+    return {
+      value: tf.add(y, bt),
+      gradFunc: (dy) => {
+        const db = new Float32Array(K * n);
+        kern.sumRows(f32(dy), K, N, n, db);
+        return [dy, tf.tensor3d(db, [K, 1, n])];
+      },
+    };
+  })(xw, b);
+}
+
+/** GELU(x · w + b). */
+function fusedLinearGelu(tf: Tf, x: Tensor, w: Tensor, b: Tensor): Tensor {
+  const [K, N] = x.shape as [number, number, number];
+  const f = w.shape[2]!;
+  const xw = linearOf(tf)(x, w);
+  return custom(tf, (...args) => {
+    const [y, bt] = args as [Tensor, Tensor];
+    const pre = new Float32Array(K * N * f);
+    const th = new Float32Array(K * N * f);
+    const out = new Float32Array(K * N * f);
+    kern.biasGeluForward(f32(y), f32(bt), K, N, f, pre, th, out);
+    return {
+      value: tf.tensor3d(out, [K, N, f]),
+      gradFunc: (dy) => {
+        const dx = new Float32Array(K * N * f);
+        const db = new Float32Array(K * f);
+        kern.biasGeluBackward(pre, th, f32(dy), K, N, f, dx, db);
+        return [tf.tensor3d(dx, [K, N, f]), tf.tensor3d(db, [K, 1, f])];
+      },
+    };
+  })(xw, b);
+}
+
+/**
+ * Causal multi-head attention of (K × B·T × 3d) [q | k | v] rows → (K × B·T × d). The six
+ * products per (sequence, head) are plain 2-D tfjs matMuls (XNNPACK on wasm: ≈ 5× the batched
+ * matMul's slow path and ≈ 15× a scalar JS loop here, measured); the masked softmax and its
+ * backward are kernels.ts loops.
+ */
+function fusedAttention(tf: Tf, qkv: Tensor, B: number, T: number, H: number): Tensor {
+  const [K, N, d3] = qkv.shape as [number, number, number];
+  const d = d3 / 3;
+  const hd = d / H;
+  const S = K * B;
+  const scale = 1 / Math.sqrt(hd);
+  const mm = (a: Float32Array, ra: number, ca: number, b: Float32Array, cb: number): Float32Array => {
+    const x = tf.tensor2d(a, [ra, ca]);
+    const y = tf.tensor2d(b, [ca, cb]);
+    const z = tf.matMul(x, y);
+    const out = z.dataSync() as Float32Array;
+    x.dispose();
+    y.dispose();
+    z.dispose();
+    return out;
+  };
+  return custom(tf, (...args) => {
+    const [t] = args as [Tensor];
+    const src = f32(t);
+    const out = new Float32Array(K * N * d);
+    const probs = new Float32Array(S * H * T * T);
+    const qh = new Float32Array(T * hd);
+    const khT = new Float32Array(hd * T);
+    const vh = new Float32Array(T * hd);
+    for (let s = 0; s < S; s++) {
+      for (let h = 0; h < H; h++) {
+        kern.gatherHead(src, s * T, T, d3, h * hd, hd, qh, false);
+        kern.gatherHead(src, s * T, T, d3, d + h * hd, hd, khT, true);
+        kern.gatherHead(src, s * T, T, d3, 2 * d + h * hd, hd, vh, false);
+        const p = mm(qh, T, hd, khT, T);
+        kern.causalSoftmax(p, T, scale);
+        probs.set(p, (s * H + h) * T * T);
+        kern.scatterHead(mm(p, T, T, vh, hd), s * T, T, d, h * hd, hd, out);
+      }
+    }
+    return {
+      value: tf.tensor3d(out, [K, N, d]),
+      gradFunc: (dy) => {
+        const g = f32(dy);
+        const dq = new Float32Array(src.length);
+        const gh = new Float32Array(T * hd);
+        const vhT = new Float32Array(hd * T);
+        const kh = new Float32Array(T * hd);
+        const ds = new Float32Array(T * T);
+        const dsT = new Float32Array(T * T);
+        const pT = new Float32Array(T * T);
+        for (let s = 0; s < S; s++) {
+          for (let h = 0; h < H; h++) {
+            kern.gatherHead(g, s * T, T, d, h * hd, hd, gh, false);
+            kern.gatherHead(src, s * T, T, d3, 2 * d + h * hd, hd, vhT, true);
+            const p = probs.subarray((s * H + h) * T * T, (s * H + h + 1) * T * T);
+            kern.causalSoftmaxBackward(p, mm(gh, T, hd, vhT, T), T, scale, ds, dsT, pT);
+            kern.gatherHead(src, s * T, T, d3, d + h * hd, hd, kh, false);
+            kern.gatherHead(src, s * T, T, d3, h * hd, hd, qh, false);
+            kern.scatterHead(mm(ds, T, T, kh, hd), s * T, T, d3, h * hd, hd, dq); // dQ = dS K
+            kern.scatterHead(mm(dsT, T, T, qh, hd), s * T, T, d3, d + h * hd, hd, dq); // dK = dSᵀ Q
+            kern.scatterHead(mm(pT, T, T, gh, hd), s * T, T, d3, 2 * d + h * hd, hd, dq); // dV = Pᵀ dO
+          }
+        }
+        return [tf.tensor3d(dq, [K, N, d3])];
+      },
+    };
+  })(qkv);
+}
+
+/** Per-row cross-entropy (nats) of (K × N × V) logits against targets (K·N) → (K × N). */
+function fusedCrossEntropy(tf: Tf, logits: Tensor, targets: Int32Array): Tensor {
+  const [K, N, V] = logits.shape as [number, number, number];
+  return custom(tf, (...args) => {
+    const [t] = args as [Tensor];
+    const l = f32(t);
+    const losses = new Float32Array(K * N);
+    const lse = new Float32Array(K * N);
+    kern.crossEntropyForward(l, targets, K * N, V, losses, lse);
+    return {
+      value: tf.tensor2d(losses, [K, N]),
+      gradFunc: (dy) => {
+        const dl = new Float32Array(l.length);
+        kern.crossEntropyBackward(l, targets, lse, f32(dy), K * N, V, dl);
+        return [tf.tensor3d(dl, [K, N, V])];
+      },
+    };
+  })(logits);
+}
+
+/** tokenLosses with the fused CPU kernels (model.kernels = "fused"). */
+function tokenLossesFused(model: ProxyModel, inputs: Tensor, targets: Tensor): Tensor {
+  const tf = model.tf;
+  const { nHeads: H, nLayers: L } = model.config;
+  const [K, B, T] = inputs.shape as [number, number, number];
+  const v = model.get;
+  const linear = linearOf(tf);
+  let x = fusedEmbed(tf, inputs.dataSync() as Int32Array, B, T, v("wte"), v("wpe"));
+  for (let l = 0; l < L; l++) {
+    const h = fusedLayerNorm(tf, x, v(`h${l}.ln1.g`), v(`h${l}.ln1.b`));
+    const qkv = fusedLinearBias(tf, h, v(`h${l}.attn.w`), v(`h${l}.attn.b`));
+    const y = fusedAttention(tf, qkv, B, T, H);
+    x = tf.add(x, fusedLinearBias(tf, y, v(`h${l}.proj.w`), v(`h${l}.proj.b`)));
+    const h2 = fusedLayerNorm(tf, x, v(`h${l}.ln2.g`), v(`h${l}.ln2.b`));
+    const m = fusedLinearGelu(tf, h2, v(`h${l}.fc.w`), v(`h${l}.fc.b`));
+    x = tf.add(x, fusedLinearBias(tf, m, v(`h${l}.out.w`), v(`h${l}.out.b`)));
+  }
+  const hf = fusedLayerNorm(tf, x, v("lnf.g"), v("lnf.b"));
+  const logits = linear(hf, tf.transpose(v("wte"), [0, 2, 1])); // tied head
+  return tf.reshape(fusedCrossEntropy(tf, logits, targets.dataSync() as Int32Array), [K, B, T]);
+}
+
 function layerNorm(tf: Tf, x: Tensor, g: Tensor, b: Tensor): Tensor {
   const { mean, variance } = tf.moments(x, -1, true);
   return tf.add(tf.mul(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, 1e-5))), g), b);
@@ -170,12 +400,9 @@ function gelu(tf: Tf, x: Tensor): Tensor {
  * (K × B × T) int32 tokens (row b of member k is member k's data). Returns a (K × B × T) tensor.
  */
 export function tokenLosses(model: ProxyModel, inputs: Tensor, targets: Tensor): Tensor {
+  if (model.kernels === "fused") return tokenLossesFused(model, inputs, targets);
   const tf = model.tf;
-  let linear = linears.get(tf);
-  if (!linear) {
-    linear = makeLinear(tf);
-    linears.set(tf, linear);
-  }
+  const linear = linearOf(tf);
   const { dModel: d, nHeads: H, nLayers: L, vocab: V } = model.config;
   const [K, B, T] = inputs.shape as [number, number, number];
   const hd = d / H;

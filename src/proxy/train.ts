@@ -10,7 +10,8 @@ import { createSampler, type Sampler } from "../sampler/sampler.js";
 import { openCorpus } from "../sampler/corpus.js";
 import type { DomainSource, OpenOptions } from "../sampler/sources.js";
 import { FitError, InputError } from "../errors.js";
-import { createEnsemble, parameterCount, tokenLosses, type ProxyConfig, type ProxyModel } from "./model.js";
+import { createEnsemble, parameterCount, tokenLosses, type Kernels, type ProxyConfig, type ProxyModel } from "./model.js";
+import { adamw, sumSquares } from "./kernels.js";
 
 type Tf = typeof tfTypes;
 
@@ -40,6 +41,8 @@ export interface TrainOptions {
   readonly evalEvery?: number;
   /** Called after each intermediate evaluation with (step, loss per domain of each member). */
   readonly onEval?: (step: number, lossPerDomain: Record<string, number>[]) => void;
+  /** Fused CPU kernels or a tf-op graph (default: fused on wasm and cpu, tf on GPU backends). */
+  readonly kernels?: Kernels;
   /** Called every `logEvery` steps with (step, loss). */
   readonly onStep?: (step: number, loss: number) => void;
   readonly logEvery?: number;
@@ -94,6 +97,41 @@ async function heldoutWindows(names: readonly string[], sources: readonly Domain
   return out;
 }
 
+/**
+ * AdamW with per-member global-norm clipping on the CPU (fused kernels): master copies of the
+ * weights and both moments live in typed arrays, the updated weights are written back to the
+ * variables once per step. The same update as the tf-op version below, in one pass per weight.
+ */
+function cpuAdamW(model: ProxyModel, decay: readonly boolean[], h: { b1: number; b2: number; wd: number; clip: number }): { step(grads: Float32Array[], lr: number, step: number): void } {
+  const tf = model.tf;
+  const K = model.members;
+  const params = model.variables.map((v) => Float32Array.from(v.dataSync() as Float32Array));
+  const ms = params.map((p) => new Float32Array(p.length));
+  const vs = params.map((p) => new Float32Array(p.length));
+  const sq = new Float64Array(K);
+  return {
+    step(grads, lr, step) {
+      sq.fill(0);
+      grads.forEach((g, i) => {
+        const per = params[i]!.length / K;
+        for (let k = 0; k < K; k++) sq[k] = sq[k]! + sumSquares(g, k * per, (k + 1) * per);
+      });
+      const c1 = 1 - h.b1 ** (step + 1);
+      const c2 = 1 - h.b2 ** (step + 1);
+      grads.forEach((g, i) => {
+        const p = params[i]!;
+        const per = p.length / K;
+        for (let k = 0; k < K; k++) {
+          const scale = Math.min(1, h.clip / (Math.sqrt(sq[k]!) + 1e-6));
+          adamw(p, g, ms[i]!, vs[i]!, k * per, (k + 1) * per, scale, lr, h.b1, h.b2, c1, c2, decay[i] ? h.wd : 0);
+        }
+        const v = model.variables[i]!;
+        v.assign(tf.tensor(p.slice(), v.shape)); // a copy: the cpu backend would keep a reference to p
+      });
+    },
+  };
+}
+
 /** One member of an ensemble: its mixture and seed. */
 export interface Member {
   readonly proportions: Readonly<Record<string, number>>;
@@ -128,7 +166,7 @@ export async function trainEnsemble(o: Omit<TrainOptions, "proportions" | "seed"
   // Blocks of 4096: per-block counts resolve shares to 1/4096, so nearby swarm mixtures train on different streams.
   const samplers: Sampler[] = [];
   for (const mb of o.members) samplers.push(await createSampler({ corpus: trainSet, proportions: mb.proportions, seed: mb.seed, blockSize: 4096, ...(o.open ? { open: o.open } : {}), warn: () => {} }));
-  const model: ProxyModel = createEnsemble(tf, cfg, o.members.map((mb) => createRng(mb.seed).derive("proxy-init")));
+  const model: ProxyModel = createEnsemble(tf, cfg, o.members.map((mb) => createRng(mb.seed).derive("proxy-init")), o.kernels);
   const decay = model.names.map((n) => /\.w$/.test(n)); // matrices decay; gains, biases, embeddings do not
   const zeros = (v: tfTypes.Variable): tfTypes.Variable => {
     const z = tf.zerosLike(v);
@@ -136,8 +174,9 @@ export async function trainEnsemble(o: Omit<TrainOptions, "proportions" | "seed"
     z.dispose();
     return out;
   };
-  const m = model.variables.map(zeros);
-  const vv = model.variables.map(zeros);
+  const cpu = model.kernels === "fused" ? cpuAdamW(model, decay, { b1: 0.9, b2: 0.95, wd: o.weightDecay ?? 0.1, clip: o.clip ?? 1 }) : null;
+  const m = cpu ? [] : model.variables.map(zeros);
+  const vv = cpu ? [] : model.variables.map(zeros);
   const peak = o.lr ?? 3e-3;
   const warmup = o.warmup ?? Math.max(1, Math.round(0.1 * o.steps));
   const wd = o.weightDecay ?? 0.1;
@@ -211,6 +250,10 @@ export async function trainEnsemble(o: Omit<TrainOptions, "proportions" | "seed"
           return tf.sum(losses) as tfTypes.Scalar;
         }, model.variables);
         const gs = model.names.map((nm) => grads[nm]!);
+        if (cpu) {
+          cpu.step(gs.map((g) => g.dataSync() as Float32Array), lr, step);
+          return;
+        }
         // Global-norm clipping per member.
         const norms = tf.sqrt(tf.addN(gs.map((g) => tf.sum(tf.square(g), [1, 2])))); // (K)
         const scale = tf.reshape(tf.minimum(1, tf.div(clip, tf.add(norms, 1e-6))), [K, 1, 1]);

@@ -1,0 +1,132 @@
+// The fused CPU kernels (src/proxy/kernels.ts) against known answers, and the fused model against
+// the tf-op graph the GPU backends run: same losses and gradients on the wasm and cpu backends,
+// and the same training trajectory. This keeps the GPU path's maths tested on machines without one.
+import { describe, expect, it } from "vitest";
+import { join } from "node:path";
+import { ROOT, tmp } from "../helpers.js";
+import { loadTf } from "../../src/proxy/backend.js";
+import { createEnsemble, tokenLosses, PRESETS } from "../../src/proxy/model.js";
+import { trainEnsemble } from "../../src/proxy/train.js";
+import * as kern from "../../src/proxy/kernels.js";
+import { createRng } from "../../src/rng/index.js";
+
+const TRAIN = join(ROOT, "datasets", "corpus", "train");
+const HELD = join(ROOT, "datasets", "corpus", "heldout");
+
+describe("fused kernels: known answers", () => {
+  it("layer norm standardises each row, then applies gain and bias", () => {
+    const x = Float32Array.from([1, 2, 3, 4, -2, 0, 2, 4]);
+    const y = new Float32Array(8);
+    const mean = new Float32Array(2);
+    const rstd = new Float32Array(2);
+    kern.layerNormForward(x, Float32Array.from([1, 1, 1, 1]), Float32Array.from([0, 0, 0, 0]), 1, 2, 4, y, mean, rstd);
+    expect(Array.from(mean)).toEqual([2.5, 1]);
+    // Row 1: deviations ±1.5, ±0.5, variance 1.25.
+    expect(y[0]).toBeCloseTo(-1.5 / Math.sqrt(1.25 + 1e-5), 6);
+    expect(y[3]).toBeCloseTo(1.5 / Math.sqrt(1.25 + 1e-5), 6);
+    const y2 = new Float32Array(8);
+    kern.layerNormForward(x, Float32Array.from([2, 2, 2, 2]), Float32Array.from([1, 1, 1, 1]), 1, 2, 4, y2, mean, rstd);
+    for (let i = 0; i < 8; i++) expect(y2[i]).toBeCloseTo(2 * y[i]! + 1, 5);
+  });
+
+  it("causal softmax: rows sum to one, nothing above the diagonal, first row is one-hot", () => {
+    const T = 5;
+    const rng = createRng(1);
+    const s = Float32Array.from({ length: T * T }, () => 3 * rng.nextNormal());
+    kern.causalSoftmax(s, T, 0.5);
+    expect(s[0]).toBe(1);
+    for (let i = 0; i < T; i++) {
+      let sum = 0;
+      for (let j = 0; j < T; j++) {
+        if (j > i) expect(s[i * T + j]).toBe(0);
+        sum += s[i * T + j]!;
+      }
+      expect(sum).toBeCloseTo(1, 6);
+    }
+  });
+
+  it("cross-entropy of equal logits is ln V; its gradient is softmax − one-hot", () => {
+    const V = 8;
+    const logits = new Float32Array(2 * V).fill(0.3);
+    const losses = new Float32Array(2);
+    const lse = new Float32Array(2);
+    kern.crossEntropyForward(logits, Int32Array.from([2, 5]), 2, V, losses, lse);
+    expect(losses[0]).toBeCloseTo(Math.log(V), 6);
+    const d = new Float32Array(2 * V);
+    kern.crossEntropyBackward(logits, Int32Array.from([2, 5]), lse, Float32Array.from([1, 2]), 2, V, d);
+    expect(d[0]).toBeCloseTo(1 / V, 6);
+    expect(d[2]).toBeCloseTo(1 / V - 1, 6);
+    expect(d[V + 5]).toBeCloseTo(2 * (1 / V - 1), 6);
+  });
+
+  it("GELU's backward matches finite differences", () => {
+    const xs = Float32Array.from([-3, -1, -0.2, 0, 0.4, 1.5, 4]);
+    const n = xs.length;
+    const pre = new Float32Array(n);
+    const th = new Float32Array(n);
+    const y = new Float32Array(n);
+    kern.biasGeluForward(xs, new Float32Array(n), 1, 1, n, pre, th, y);
+    expect(y[3]).toBe(0);
+    expect(y[6]).toBeCloseTo(4, 3); // GELU(x) → x for large x
+    const dx = new Float32Array(n);
+    kern.biasGeluBackward(pre, th, new Float32Array(n).fill(1), 1, 1, n, dx, new Float32Array(n));
+    const gelu = (v: number) => 0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v ** 3)));
+    for (let i = 0; i < n; i++) expect(dx[i]).toBeCloseTo((gelu(xs[i]! + 1e-4) - gelu(xs[i]! - 1e-4)) / 2e-4, 4);
+  });
+
+  it("AdamW: the first step moves each weight by lr (bias-corrected m̂/√v̂ = sign g) plus decay", () => {
+    const p = Float32Array.from([1, -1, 0.5]);
+    const g = Float32Array.from([0.2, -3, 0]);
+    kern.adamw(p, g, new Float32Array(3), new Float32Array(3), 0, 3, 1, 0.01, 0.9, 0.95, 1 - 0.9, 1 - 0.95, 0.1);
+    expect(p[0]).toBeCloseTo(1 - 0.01 * (1 + 0.1 * 1), 6);
+    expect(p[1]).toBeCloseTo(-1 - 0.01 * (-1 + 0.1 * -1), 6);
+    expect(p[2]).toBeCloseTo(0.5 - 0.01 * 0.1 * 0.5, 6);
+  });
+});
+
+describe("fused model = tf-op model", () => {
+  for (const backendName of ["wasm", "cpu"] as const) {
+    it(`same losses and gradients on ${backendName} (ensemble of 2)`, async () => {
+      const { tf } = await loadTf(backendName, () => {});
+      const cfg = { ...PRESETS.tiny!, seqLen: 16 };
+      const K = 2;
+      const B = 3;
+      const T = 16;
+      const rng = createRng(5);
+      const toks = Int32Array.from({ length: K * B * T }, () => Math.floor(rng.next() * 256));
+      const tgt = Int32Array.from({ length: K * B * T }, () => Math.floor(rng.next() * 256));
+      const out: Record<string, { loss: number; grads: Record<string, Float32Array> }> = {};
+      const before = tf.memory().numTensors;
+      for (const kind of ["tf", "fused"] as const) {
+        const m = createEnsemble(tf, cfg, [createRng(1), createRng(2)], kind);
+        const { value, grads } = tf.variableGrads(() => tf.sum(tokenLosses(m, tf.tensor3d(toks, [K, B, T], "int32"), tf.tensor3d(tgt, [K, B, T], "int32"))) as never, m.variables);
+        out[kind] = { loss: value.dataSync()[0]!, grads: Object.fromEntries(m.names.map((n) => [n, grads[n]!.dataSync() as Float32Array])) };
+        value.dispose();
+        for (const g of Object.values(grads)) g.dispose();
+        m.dispose();
+      }
+      expect(tf.memory().numTensors).toBe(before);
+      expect(Math.abs(out.fused!.loss - out.tf!.loss) / out.tf!.loss).toBeLessThan(1e-6);
+      for (const [name, a] of Object.entries(out.tf!.grads)) {
+        const b = out.fused!.grads[name]!;
+        let diff = 0;
+        let scale = 0;
+        for (let i = 0; i < a.length; i++) {
+          diff = Math.max(diff, Math.abs(a[i]! - b[i]!));
+          scale = Math.max(scale, Math.abs(a[i]!));
+        }
+        expect(diff / scale, name).toBeLessThan(1e-4);
+      }
+    }, 60_000);
+  }
+
+  it("training with fused kernels follows the tf-op trajectory", async () => {
+    const { tf, backend } = await loadTf("wasm", () => {});
+    const base = { tf, backend, config: { ...PRESETS.tiny!, seqLen: 32 }, train: TRAIN, heldout: HELD, steps: 10, batchSize: 4, evalWindows: 4, open: { cacheDir: join(tmp(), "cache") } };
+    const members = [{ proportions: { code: 0.5, literature: 0.5 }, seed: 7 }];
+    const [a] = await trainEnsemble({ ...base, members, kernels: "fused" });
+    const [b] = await trainEnsemble({ ...base, members, kernels: "tf" });
+    for (const [d, v] of Object.entries(a!.lossPerDomain)) expect(v).toBeCloseTo(b!.lossPerDomain[d]!, 3);
+    expect(a!.lossPerDomain).not.toEqual(Object.fromEntries(Object.keys(a!.lossPerDomain).map((d) => [d, Math.log(256)])));
+  }, 60_000);
+});
