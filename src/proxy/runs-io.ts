@@ -29,6 +29,7 @@ export function runRow(id: string, domains: readonly string[], r: RunResult, ext
   row.set("steps", r.steps);
   row.set("wall_s", Number(r.seconds.toFixed(3)));
   row.set("backend", r.backend);
+  row.set("threads", r.threads);
   for (const [k, v] of Object.entries(extra)) row.set(k, v);
   return row;
 }

@@ -10,7 +10,10 @@ import { createSampler, type Sampler } from "../sampler/sampler.js";
 import { openCorpus } from "../sampler/corpus.js";
 import type { DomainSource, OpenOptions } from "../sampler/sources.js";
 import { FitError, InputError } from "../errors.js";
-import { createEnsemble, parameterCount, tokenLosses, type Kernels, type ProxyConfig, type ProxyModel } from "./model.js";
+import { createEnsemble, defaultKernels, parameterCount, tokenLosses, type Kernels, type ProxyConfig, type ProxyModel } from "./model.js";
+import { shardGradients, sliceRows } from "./shard.js";
+import { createGradientPool, type GradientPool } from "./parallel.js";
+import type { BackendName } from "./backend.js";
 import { adamw, sumSquares } from "./kernels.js";
 
 type Tf = typeof tfTypes;
@@ -43,6 +46,13 @@ export interface TrainOptions {
   readonly onEval?: (step: number, lossPerDomain: Record<string, number>[]) => void;
   /** Fused CPU kernels or a tf-op graph (default: fused on wasm and cpu, tf on GPU backends). */
   readonly kernels?: Kernels;
+  /**
+   * Data-parallel threads for the step (default 1): each computes the gradients of its share of
+   * the batch rows (src/proxy/parallel.ts). Fused kernels only; at most the batch size. The
+   * thread count is part of the configuration: results are identical for the same count, and
+   * equal across counts up to float rounding.
+   */
+  readonly threads?: number;
   /** Called every `logEvery` steps with (step, loss). */
   readonly onStep?: (step: number, loss: number) => void;
   readonly logEvery?: number;
@@ -59,6 +69,8 @@ export interface RunResult {
   readonly steps: number;
   readonly seconds: number;
   readonly backend: string;
+  /** Data-parallel threads of the step. */
+  readonly threads: number;
   /** Held-out losses at the intermediate evaluations (`evalEvery`), by step. */
   readonly evalCurve: { step: number; lossPerDomain: Record<string, number> }[];
 }
@@ -102,7 +114,7 @@ async function heldoutWindows(names: readonly string[], sources: readonly Domain
  * weights and both moments live in typed arrays, the updated weights are written back to the
  * variables once per step. The same update as the tf-op version below, in one pass per weight.
  */
-function cpuAdamW(model: ProxyModel, decay: readonly boolean[], h: { b1: number; b2: number; wd: number; clip: number }): { step(grads: Float32Array[], lr: number, step: number): void } {
+function cpuAdamW(model: ProxyModel, decay: readonly boolean[], h: { b1: number; b2: number; wd: number; clip: number }): { readonly params: Float32Array[]; step(grads: Float32Array[], lr: number, step: number): void } {
   const tf = model.tf;
   const K = model.members;
   const params = model.variables.map((v) => Float32Array.from(v.dataSync() as Float32Array));
@@ -110,6 +122,7 @@ function cpuAdamW(model: ProxyModel, decay: readonly boolean[], h: { b1: number;
   const vs = params.map((p) => new Float32Array(p.length));
   const sq = new Float64Array(K);
   return {
+    params,
     step(grads, lr, step) {
       sq.fill(0);
       grads.forEach((g, i) => {
@@ -126,7 +139,9 @@ function cpuAdamW(model: ProxyModel, decay: readonly boolean[], h: { b1: number;
           adamw(p, g, ms[i]!, vs[i]!, k * per, (k + 1) * per, scale, lr, h.b1, h.b2, c1, c2, decay[i] ? h.wd : 0);
         }
         const v = model.variables[i]!;
-        v.assign(tf.tensor(p.slice(), v.shape)); // a copy: the cpu backend would keep a reference to p
+        const t = tf.tensor(p.slice(), v.shape); // a copy: the cpu backend would keep a reference to p
+        v.assign(t);
+        t.dispose(); // the variable holds its own reference to the data
       });
     },
   };
@@ -157,6 +172,11 @@ export async function trainEnsemble(o: Omit<TrainOptions, "proportions" | "seed"
   const K = o.members.length;
   const B = o.batchSize;
   const t0 = performance.now();
+  const kernels = o.kernels ?? defaultKernels(tf.getBackend());
+  const threads = o.threads ?? 1;
+  if (!Number.isInteger(threads) || threads < 1) throw new InputError("threads", `expected a whole number ≥ 1, got ${threads}`);
+  if (threads > 1 && kernels !== "fused") throw new InputError("threads", `data-parallel threads need the fused CPU kernels (wasm or cpu backend), got the ${o.backend} backend`);
+  if (threads > B) throw new InputError("threads", `expected at most the batch size (${B}) threads, got ${threads}`);
   const trainCorpus = typeof o.train === "string" ? await openCorpus(o.train, o.open ?? {}) : null;
   const heldCorpus = typeof o.heldout === "string" ? await openCorpus(o.heldout, o.open ?? {}) : null;
   const trainSet = trainCorpus ?? (o.train as { names: readonly string[]; sources: readonly DomainSource[] });
@@ -166,7 +186,8 @@ export async function trainEnsemble(o: Omit<TrainOptions, "proportions" | "seed"
   // Blocks of 4096: per-block counts resolve shares to 1/4096, so nearby swarm mixtures train on different streams.
   const samplers: Sampler[] = [];
   for (const mb of o.members) samplers.push(await createSampler({ corpus: trainSet, proportions: mb.proportions, seed: mb.seed, blockSize: 4096, ...(o.open ? { open: o.open } : {}), warn: () => {} }));
-  const model: ProxyModel = createEnsemble(tf, cfg, o.members.map((mb) => createRng(mb.seed).derive("proxy-init")), o.kernels);
+  const windows = await heldoutWindows(heldSet.names, heldSet.sources, T, o.evalWindows ?? 24);
+  const model: ProxyModel = createEnsemble(tf, cfg, o.members.map((mb) => createRng(mb.seed).derive("proxy-init")), kernels);
   const decay = model.names.map((n) => /\.w$/.test(n)); // matrices decay; gains, biases, embeddings do not
   const zeros = (v: tfTypes.Variable): tfTypes.Variable => {
     const z = tf.zerosLike(v);
@@ -174,6 +195,8 @@ export async function trainEnsemble(o: Omit<TrainOptions, "proportions" | "seed"
     z.dispose();
     return out;
   };
+  /** Shard r trains rows [bounds[r], bounds[r + 1]) of every member. */
+  const bounds = Array.from({ length: threads + 1 }, (_, r) => Math.floor((r * B) / threads));
   const cpu = model.kernels === "fused" ? cpuAdamW(model, decay, { b1: 0.9, b2: 0.95, wd: o.weightDecay ?? 0.1, clip: o.clip ?? 1 }) : null;
   const m = cpu ? [] : model.variables.map(zeros);
   const vv = cpu ? [] : model.variables.map(zeros);
@@ -184,7 +207,7 @@ export async function trainEnsemble(o: Omit<TrainOptions, "proportions" | "seed"
   const b1 = 0.9;
   const b2 = 0.95;
   const streams = samplers.map((s) => s.examples({ readAhead: 32 }));
-  const windows = await heldoutWindows(heldSet.names, heldSet.sources, T, o.evalWindows ?? 24);
+  let pool: GradientPool | null = null;
   /** Mean held-out loss of every member on every domain (the same windows for all). */
   const evaluate = (): Record<string, number>[] => {
     const out: Record<string, number>[] = o.members.map(() => ({}));
@@ -213,6 +236,7 @@ export async function trainEnsemble(o: Omit<TrainOptions, "proportions" | "seed"
   const lastLoss = new Float64Array(K).fill(NaN);
   const tokens = new Float64Array(K);
   try {
+    if (threads > 1) pool = await createGradientPool(threads - 1, o.backend as BackendName, cfg, o.members.map((mb) => mb.seed));
     for (let step = 0; step < o.steps; step++) {
       mask.fill(0);
       xs.fill(0);
@@ -236,41 +260,59 @@ export async function trainEnsemble(o: Omit<TrainOptions, "proportions" | "seed"
         tokens[k] = tokens[k]! + valid[k]!;
       }
       const lr = learningRate(step, o.steps, peak, warmup, o.schedule ?? "cosine");
-      let kept: tfTypes.Tensor | null = null;
-      tf.tidy(() => {
-        const inp = tf.tensor3d(xs, [K, B, T], "int32");
-        const tgt = tf.tensor3d(ys, [K, B, T], "int32");
-        const msk = tf.tensor3d(mask, [K, B, T]);
-        const denom = tf.tensor1d(Float32Array.from(valid, (x) => Math.max(x, 1)));
-        const { grads } = tf.variableGrads(() => {
-          // Member k's loss is its own masked mean; the total is their sum, so each member's
-          // gradients are exactly its own.
-          const losses = tf.div(tf.sum(tf.mul(tokenLosses(model, inp, tgt), msk), [1, 2]), denom);
-          kept = tf.keep(losses);
-          return tf.sum(losses) as tfTypes.Scalar;
-        }, model.variables);
-        const gs = model.names.map((nm) => grads[nm]!);
-        if (cpu) {
-          cpu.step(gs.map((g) => g.dataSync() as Float32Array), lr, step);
-          return;
+      const denomArr = Float32Array.from(valid, (x) => Math.max(x, 1));
+      let perMember: Float64Array;
+      if (cpu) {
+        // Fused kernels: the gradients of each shard of rows (shard 0 here, the others on the
+        // worker threads at the same time), added in shard order, then AdamW on the CPU.
+        const shards = bounds.slice(0, -1).map((lo, r) => sliceRows(xs, ys, mask, K, B, T, lo, bounds[r + 1]!, denomArr));
+        const others = pool ? pool.gradients(shards.slice(1)) : Promise.resolve([]);
+        const mine = shardGradients(model, shards[0]!);
+        for (const r of await others) {
+          mine.grads.forEach((g, i) => {
+            const h = r.grads[i]!;
+            for (let j = 0; j < g.length; j++) g[j] = g[j]! + h[j]!;
+          });
+          for (let k = 0; k < K; k++) mine.losses[k] = mine.losses[k]! + r.losses[k]!;
         }
-        // Global-norm clipping per member.
-        const norms = tf.sqrt(tf.addN(gs.map((g) => tf.sum(tf.square(g), [1, 2])))); // (K)
-        const scale = tf.reshape(tf.minimum(1, tf.div(clip, tf.add(norms, 1e-6))), [K, 1, 1]);
-        const c1 = 1 - b1 ** (step + 1);
-        const c2 = 1 - b2 ** (step + 1);
-        model.variables.forEach((p, i) => {
-          const g = tf.mul(gs[i]!, scale);
-          m[i]!.assign(tf.add(tf.mul(m[i]!, b1), tf.mul(g, 1 - b1)));
-          vv[i]!.assign(tf.add(tf.mul(vv[i]!, b2), tf.mul(tf.square(g), 1 - b2)));
-          const update = tf.div(tf.div(m[i]!, c1), tf.add(tf.sqrt(tf.div(vv[i]!, c2)), 1e-8));
-          const withDecay = decay[i] ? tf.add(update, tf.mul(p, wd)) : update;
-          p.assign(tf.sub(p, tf.mul(withDecay, lr)));
+        perMember = mine.losses;
+        if (perMember.every((x) => Number.isFinite(x))) {
+          cpu.step(mine.grads, lr, step);
+          pool?.setParams(cpu.params);
+        }
+      } else {
+        let kept: tfTypes.Tensor | null = null;
+        tf.tidy(() => {
+          const inp = tf.tensor3d(xs, [K, B, T], "int32");
+          const tgt = tf.tensor3d(ys, [K, B, T], "int32");
+          const msk = tf.tensor3d(mask, [K, B, T]);
+          const denom = tf.tensor1d(denomArr);
+          const { grads } = tf.variableGrads(() => {
+            // Member k's loss is its own masked mean; the total is their sum, so each member's
+            // gradients are exactly its own.
+            const losses = tf.div(tf.sum(tf.mul(tokenLosses(model, inp, tgt), msk), [1, 2]), denom);
+            kept = tf.keep(losses);
+            return tf.sum(losses) as tfTypes.Scalar;
+          }, model.variables);
+          const gs = model.names.map((nm) => grads[nm]!);
+          // Global-norm clipping per member.
+          const norms = tf.sqrt(tf.addN(gs.map((g) => tf.sum(tf.square(g), [1, 2])))); // (K)
+          const scale = tf.reshape(tf.minimum(1, tf.div(clip, tf.add(norms, 1e-6))), [K, 1, 1]);
+          const c1 = 1 - b1 ** (step + 1);
+          const c2 = 1 - b2 ** (step + 1);
+          model.variables.forEach((p, i) => {
+            const g = tf.mul(gs[i]!, scale);
+            m[i]!.assign(tf.add(tf.mul(m[i]!, b1), tf.mul(g, 1 - b1)));
+            vv[i]!.assign(tf.add(tf.mul(vv[i]!, b2), tf.mul(tf.square(g), 1 - b2)));
+            const update = tf.div(tf.div(m[i]!, c1), tf.add(tf.sqrt(tf.div(vv[i]!, c2)), 1e-8));
+            const withDecay = decay[i] ? tf.add(update, tf.mul(p, wd)) : update;
+            p.assign(tf.sub(p, tf.mul(withDecay, lr)));
+          });
         });
-      });
-      const keptLosses = kept as unknown as tfTypes.Tensor;
-      const perMember = Float64Array.from(keptLosses.dataSync());
-      keptLosses.dispose();
+        const keptLosses = kept as unknown as tfTypes.Tensor;
+        perMember = Float64Array.from(keptLosses.dataSync());
+        keptLosses.dispose();
+      }
       for (let k = 0; k < K; k++) {
         if (!Number.isFinite(perMember[k]!)) throw new FitError(`training loss of member ${k + 1} is not finite at step ${step + 1}`, { iteration: step + 1, lastLoss: perMember[k]! });
         lastLoss[k] = perMember[k]!;
@@ -296,9 +338,11 @@ export async function trainEnsemble(o: Omit<TrainOptions, "proportions" | "seed"
       steps: o.steps,
       seconds,
       backend: o.backend,
+      threads,
       evalCurve: curves[k]!,
     }));
   } finally {
+    await pool?.close();
     model.dispose();
     for (const x of [...m, ...vv]) x.dispose();
     for (const s of streams) await s.return(undefined);

@@ -17,9 +17,15 @@ describe("mixlab train", () => {
     const a = run(["train", "--corpus", corpus, "--weights", "code=1,legal=1", "--steps", "4", "--batch-size", "4", "--backend", "wasm", "--runs", "runs.csv"], dir);
     expect(a.status).toBe(0);
     expect(a.stderr).toMatch(/backend: wasm/);
-    run(["train", "--corpus", corpus, "--weights", "math=1", "--steps", "4", "--batch-size", "4", "--backend", "wasm", "--runs", "runs.csv"], dir);
+    const b = run(["train", "--corpus", corpus, "--weights", "math=1", "--steps", "4", "--batch-size", "4", "--backend", "wasm", "--threads", "2", "--runs", "runs.csv"], dir);
+    expect(b.status).toBe(0);
+    expect(b.stderr).toMatch(/tokens\/s, wasm, 2 threads\)/);
     const f = await readFrameAsync(join(dir, "runs.csv"));
     expect(f.numRows).toBe(2);
+    expect(f.cells.get("threads")).toEqual([1, 2]);
+    const many = run(["train", "--corpus", corpus, "--weights", "math=1", "--steps", "2", "--batch-size", "4", "--backend", "wasm", "--threads", "9"], dir);
+    expect(many.status).toBe(2);
+    expect(many.stderr).toMatch(/threads: expected at most the batch size \(4\) threads, got 9/);
     expect(f.cells.get("w.code")).toEqual([0.5, 0]);
     expect(f.columns).toContain("loss.speeches");
     const bad = run(["train", "--corpus", corpus, "--weights", "nosuch=1", "--steps", "2", "--backend", "wasm"], dir);

@@ -71,3 +71,32 @@ describe("ensemble", () => {
     expect(together[1]!.lossPerDomain.code).not.toBeCloseTo(together[2]!.lossPerDomain.code!, 3);
   }, 180_000);
 });
+
+describe("data-parallel threads", () => {
+  it("two threads equal one (float rounding), are deterministic, leak nothing, and bad counts are refused", async () => {
+    const { trainEnsemble } = await import("../../src/proxy/train.js");
+    const { tf, backend } = await loadTf("wasm", () => {});
+    const base = { tf, backend, config: { ...PRESETS.tiny!, seqLen: 32 }, train: TRAIN, heldout: HELD, steps: 8, batchSize: 6, evalWindows: 4, open: { cacheDir: join(tmp(), "cache") } };
+    const members = [
+      { proportions: uniform, seed: 11 },
+      { proportions: { code: 0.6, math: 0.4 }, seed: 12 },
+    ];
+    const before = tf.memory().numTensors;
+    const one = await trainEnsemble({ ...base, members });
+    const two = await trainEnsemble({ ...base, members, threads: 2 });
+    const again = await trainEnsemble({ ...base, members, threads: 3 });
+    const againToo = await trainEnsemble({ ...base, members, threads: 3 });
+    expect(tf.memory().numTensors).toBe(before);
+    for (let k = 0; k < members.length; k++) {
+      for (const d of DOMAINS) {
+        expect(two[k]!.lossPerDomain[d]!).toBeCloseTo(one[k]!.lossPerDomain[d]!, 4);
+        expect(again[k]!.lossPerDomain[d]!).toBeCloseTo(one[k]!.lossPerDomain[d]!, 4);
+      }
+      expect(againToo[k]!.lossPerDomain).toEqual(again[k]!.lossPerDomain);
+      expect(two[k]!.tokens).toBe(one[k]!.tokens);
+    }
+    await expect(trainEnsemble({ ...base, members, threads: 7 })).rejects.toThrow(/threads: expected at most the batch size \(6\) threads, got 7/);
+    await expect(trainEnsemble({ ...base, members, threads: 2, kernels: "tf" })).rejects.toThrow(/threads: data-parallel threads need the fused CPU kernels/);
+    await expect(trainEnsemble({ ...base, members, threads: 0 })).rejects.toThrow(/threads: expected a whole number ≥ 1, got 0/);
+  }, 120_000);
+});

@@ -27,10 +27,11 @@ export function trainCommand(program: Command): void {
     .option("--mixture <file>", "proportions JSON (mixlab.proportions/v1)")
     .option("--weights <map>", "proportions as domain=share pairs, e.g. code=0.3,legal=0.7", domainMapFlag)
     .option("--runs <file>", "append the run's row to this runs table (.csv, .jsonl, .arrow, .parquet)")
-    .option("--eval-every <n>", "also evaluate every domain's held-out split every N steps (printed)", positiveInt);
+    .option("--eval-every <n>", "also evaluate every domain's held-out split every N steps (printed)", positiveInt)
+    .option("--threads <n>", "data-parallel threads for the step on the wasm/cpu backends (≈1.4× on 2 cores); results depend on the count, so it is recorded in the row (default 1)", positiveInt);
   addProxyFlags(cmd, Object.keys(PRESETS))
     .addHelpText("after", "\nExample:\n  $ mixlab train --weights code=0.5,speeches=0.5 --steps 50 --runs runs.arrow")
-    .action(async (f: ProxyFlags & { mixture?: string; weights?: Record<string, number>; runs?: string; evalEvery?: number }) => {
+    .action(async (f: ProxyFlags & { mixture?: string; weights?: Record<string, number>; runs?: string; evalEvery?: number; threads?: number }) => {
       const config = PRESETS[f.model];
       if (!config) throw new InputError("--model", `expected one of ${Object.keys(PRESETS).join(", ")}, got ${JSON.stringify(f.model)}`);
       if ((f.mixture ? 1 : 0) + (f.weights ? 1 : 0) !== 1) throw new InputError("--mixture", "expected exactly one of --mixture or --weights");
@@ -47,10 +48,10 @@ export function trainCommand(program: Command): void {
       const splits = corpusSplits(f.corpus, f.heldout);
       const { tf, backend } = await loadTf(f.backend as BackendName);
       log(`training ${f.model} (${parameterCount(config).toLocaleString("en")} parameters) for ${f.steps} steps of ${f.batchSize} × ${config.seqLen} tokens`);
-      const r = await trainProxy({ tf, backend, config, train: splits.train, heldout: splits.heldout, proportions, steps: f.steps, batchSize: f.batchSize, lr: f.lr, seed: f.seed, onStep: (s, l) => log(`  step ${s}: loss ${l.toFixed(3)}`), logEvery: Math.max(1, Math.round(f.steps / 5)), ...(f.evalEvery ? { evalEvery: f.evalEvery, onEval: (s: number, l: Record<string, number>[]) => log(`  step ${s}: held-out ${Object.entries(l[0]!).map(([d, v]) => `${d} ${v.toFixed(3)}`).join(", ")}`) } : {}) });
+      const r = await trainProxy({ tf, backend, config, train: splits.train, heldout: splits.heldout, proportions, steps: f.steps, batchSize: f.batchSize, lr: f.lr, seed: f.seed, threads: f.threads ?? 1, onStep: (s, l) => log(`  step ${s}: loss ${l.toFixed(3)}`), logEvery: Math.max(1, Math.round(f.steps / 5)), ...(f.evalEvery ? { evalEvery: f.evalEvery, onEval: (s: number, l: Record<string, number>[]) => log(`  step ${s}: held-out ${Object.entries(l[0]!).map(([d, v]) => `${d} ${v.toFixed(3)}`).join(", ")}`) } : {}) });
       const domains = Object.keys(r.lossPerDomain);
       log(table(["domain", "share", "loss (nats/token)", "bits/byte"], domains.map((d) => [d, f4(proportions[d] ?? 0), f4(r.lossPerDomain[d]!), f4(r.bitsPerBytePerDomain[d]!)])));
-      log(`${r.tokens.toLocaleString("en")} tokens in ${r.seconds.toFixed(1)} s (${Math.round(r.tokens / r.seconds).toLocaleString("en")} tokens/s, ${backend})`);
+      log(`${r.tokens.toLocaleString("en")} tokens in ${r.seconds.toFixed(1)} s (${Math.round(r.tokens / r.seconds).toLocaleString("en")} tokens/s, ${backend}${r.threads > 1 ? `, ${r.threads} threads` : ""})`);
       const id = runKey(proportions, config, f.steps, f.batchSize, f.seed);
       const row = runRow(id, domains, r, { seed: f.seed, model: f.model });
       if (f.runs) {
