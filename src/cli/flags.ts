@@ -7,6 +7,7 @@ import { readFileSync } from "node:fs";
 import { readFrameAsync } from "../runs/frame.js";
 import { buildRunsTable, joinFrames, type RunsTable } from "../runs/table.js";
 import { InputError } from "../errors.js";
+import { PRESETS, type ProxyConfig } from "../proxy/model.js";
 
 /** A number, optionally constrained. */
 export function numberFlag(what: string, check: (x: number) => boolean = () => true) {
@@ -115,6 +116,14 @@ export interface ProxyFlags {
   lr: number;
   seed: number;
   backend: string;
+  untiedHead?: boolean;
+}
+
+/** The model of --model and --untied-head. */
+export function proxyConfig(f: ProxyFlags): ProxyConfig {
+  const preset = PRESETS[f.model];
+  if (!preset) throw new InputError("--model", `expected one of ${Object.keys(PRESETS).join(", ")}, got ${JSON.stringify(f.model)}`);
+  return f.untiedHead ? { ...preset, untiedHead: true } : preset;
 }
 
 /** Declares the proxy-training flags on a command. */
@@ -127,5 +136,6 @@ export function addProxyFlags(cmd: Command, models: readonly string[]): Command 
     .option("--batch-size <n>", "sequences per step", positiveInt, 16)
     .option("--lr <x>", "peak learning rate", positiveNumber, 3e-3)
     .option("--seed <n>", "seed of every run", seedFlag, 0)
-    .option("--backend <name>", "auto, tensorflow, webgpu, wasm or cpu", "auto");
+    .option("--backend <name>", "auto, tensorflow, webgpu, wasm or cpu", "auto")
+    .option("--untied-head", "give the model an output head of its own instead of tying it to the token embedding");
 }

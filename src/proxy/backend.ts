@@ -66,3 +66,28 @@ export async function loadTf(requested: BackendName, log: (line: string) => void
   }
   throw new UnsupportedError(`no tfjs backend could start (${skipped.join("; ")})`);
 }
+
+/**
+ * Which backend `loadTf(requested)` would pick, without loading tfjs (a sweep's main process
+ * sizes ensembles with it; the workers load the backend). For WebGPU it also reports the
+ * adapter's maxStorageBufferBindingSize.
+ */
+export async function probeBackend(requested: BackendName): Promise<{ backend: Exclude<BackendName, "auto">; maxBindingBytes?: number }> {
+  if (!BACKENDS.includes(requested)) throw new InputError("--backend", `expected one of ${BACKENDS.join(", ")}, got ${JSON.stringify(requested)}`);
+  const tensorflow = installed("@tensorflow/tfjs-node-gpu") || installed("@tensorflow/tfjs-node");
+  if (requested === "tensorflow" || (requested === "auto" && tensorflow)) return { backend: "tensorflow" };
+  if (requested === "webgpu" || requested === "auto") {
+    if (installed("webgpu")) {
+      try {
+        const optional = (name: string): Promise<unknown> => import(name);
+        const gpuPkg = (await optional("webgpu")) as { create: (o: string[]) => { requestAdapter(): Promise<{ limits: { maxStorageBufferBindingSize: number } } | null> } };
+        const adapter = await gpuPkg.create([]).requestAdapter();
+        if (adapter) return { backend: "webgpu", maxBindingBytes: adapter.limits.maxStorageBufferBindingSize };
+      } catch {
+        // no usable adapter: as loadTf, fall through
+      }
+    }
+    if (requested === "webgpu") return { backend: "webgpu" };
+  }
+  return { backend: requested === "cpu" ? "cpu" : "wasm" };
+}

@@ -1,8 +1,8 @@
 // The proxy language model: a small decoder-only transformer in tfjs (token + position
 // embeddings, pre-norm blocks with causal multi-head attention and a GELU MLP, final layer norm,
-// output head tied to the token embedding), byte-level (vocabulary 256). Written with tf ops and
-// explicit variables rather than the Layers API, so initialisation (from mixlab's Rng) and the
-// training loop (no Math.random shuffles) are ours. Linear layers use a custom gradient that
+// output head tied to the token embedding or, with untiedHead, a matrix of its own), byte-level
+// (vocabulary 256). Written with tf ops and explicit variables rather than the Layers API, so
+// initialisation (from mixlab's Rng) and the training loop (no Math.random shuffles) are ours. Linear layers use a custom gradient that
 // transposes explicitly before a plain matMul: the wasm backend's matMul is 10–20× slower with
 // transpose flags, which backpropagation through matMul always sets (STACK.md).
 // src/proxy is the only place that imports tfjs.
@@ -24,6 +24,8 @@ export interface ProxyConfig {
   readonly seqLen: number;
   /** MLP width (default 4·dModel). */
   readonly dFF: number;
+  /** An output head of its own (d × vocab) instead of the transposed token embedding (default: tied). */
+  readonly untiedHead?: boolean;
 }
 
 /** Named presets (parameter counts for vocabulary 256). */
@@ -41,7 +43,7 @@ export const PRESETS: Readonly<Record<string, ProxyConfig>> = {
 /** Number of trainable parameters. */
 export function parameterCount(c: ProxyConfig): number {
   const block = 2 * 2 * c.dModel + c.dModel * 3 * c.dModel + 3 * c.dModel + c.dModel * c.dModel + c.dModel + c.dModel * c.dFF + c.dFF + c.dFF * c.dModel + c.dModel;
-  return c.vocab * c.dModel + c.seqLen * c.dModel + c.nLayers * block + 2 * c.dModel;
+  return c.vocab * c.dModel + c.seqLen * c.dModel + c.nLayers * block + 2 * c.dModel + (c.untiedHead ? c.dModel * c.vocab : 0);
 }
 
 /**
@@ -54,6 +56,7 @@ export interface ProxyModel {
   readonly tf: Tf;
   /** Ensemble size. */
   readonly members: number;
+  /** The variables, in `names` order (their tfjs names carry a per-model scope: use `names`). */
   readonly variables: Variable[];
   readonly names: string[];
   readonly get: (name: string) => Variable;
@@ -73,6 +76,8 @@ export function defaultKernels(backend: string): Kernels {
   return backend === "wasm" || backend === "cpu" ? "fused" : "tf";
 }
 
+let nextModel = 0;
+
 /**
  * Builds a K-member model; member k's weights are drawn from `rngs[k]` in the same order as a
  * single model would draw them, so member k equals a proxy trained alone with that rng.
@@ -80,6 +85,8 @@ export function defaultKernels(backend: string): Kernels {
  */
 export function createEnsemble(tf: Tf, config: ProxyConfig, rngs: readonly Rng[], kernels: Kernels = defaultKernels(tf.getBackend())): ProxyModel {
   const K = rngs.length;
+  // tfjs keeps one registry of variable names per process: a scope per model lets several live at once.
+  const scope = `proxy${nextModel++}/`;
   const vars = new Map<string, Variable>();
   const names: string[] = [];
   const add = (name: string, shape: number[], init: "normal" | "zeros" | "ones", std = 0.02): void => {
@@ -93,7 +100,7 @@ export function createEnsemble(tf: Tf, config: ProxyConfig, rngs: readonly Rng[]
     // Vectors (gains, biases) are stored as (K, 1, n) so they broadcast over (K, rows, n).
     const full = shape.length === 1 ? [K, 1, shape[0]!] : [K, ...shape];
     const initial = tf.tensor(values, full);
-    vars.set(name, tf.variable(initial, true, name)); // the variable copies its initial value
+    vars.set(name, tf.variable(initial, true, `${scope}${name}`)); // the variable copies its initial value
     initial.dispose();
     names.push(name);
   };
@@ -117,6 +124,8 @@ export function createEnsemble(tf: Tf, config: ProxyConfig, rngs: readonly Rng[]
   }
   add("lnf.g", [d], "ones");
   add("lnf.b", [d], "zeros");
+  // Drawn last, so a tied and an untied model of the same seed share every other initial weight.
+  if (config.untiedHead) add("head.w", [d, v], "normal");
   return {
     config,
     tf,
@@ -379,7 +388,7 @@ function tokenLossesFused(model: ProxyModel, inputs: Tensor, targets: Tensor): T
     x = tf.add(x, fusedLinearBias(tf, m, v(`h${l}.out.w`), v(`h${l}.out.b`)));
   }
   const hf = fusedLayerNorm(tf, x, v("lnf.g"), v("lnf.b"));
-  const logits = linear(hf, tf.transpose(v("wte"), [0, 2, 1])); // tied head
+  const logits = linear(hf, model.config.untiedHead ? v("head.w") : tf.transpose(v("wte"), [0, 2, 1]));
   return tf.reshape(fusedCrossEntropy(tf, logits, targets.dataSync() as Int32Array), [K, B, T]);
 }
 
@@ -433,7 +442,7 @@ export function tokenLosses(model: ProxyModel, inputs: Tensor, targets: Tensor):
     x = tf.add(x, tf.add(linear(m, v(`h${l}.out.w`)), v(`h${l}.out.b`)));
   }
   const hf = layerNorm(tf, x, v("lnf.g"), v("lnf.b"));
-  const logits = linear(hf, tf.transpose(v("wte"), [0, 2, 1])); // (K, N, V), tied head
+  const logits = linear(hf, model.config.untiedHead ? v("head.w") : tf.transpose(v("wte"), [0, 2, 1])); // (K, N, V)
   const logp = tf.logSoftmax(logits, -1);
   const picked = tf.sum(tf.mul(logp, tf.oneHot(tf.reshape(targets, [K * N]) as tfTypes.Tensor1D, V).reshape([K, N, V])), -1);
   return tf.reshape(tf.neg(picked), [K, B, T]);

@@ -40,7 +40,7 @@ export function shardGradients(model: ProxyModel, b: ShardBatch): { losses: Floa
     losses = Float64Array.from(keptLosses.dataSync());
     keptLosses.dispose();
     // Copies: the cpu backend's dataSync returns its own buffer, which dispose may reuse.
-    grads = model.names.map((n) => Float32Array.from(g[n]!.dataSync() as Float32Array));
+    grads = model.variables.map((v) => Float32Array.from(g[v.name]!.dataSync() as Float32Array));
   });
   return { losses, grads };
 }

@@ -294,7 +294,7 @@ export async function trainEnsemble(o: Omit<TrainOptions, "proportions" | "seed"
             kept = tf.keep(losses);
             return tf.sum(losses) as tfTypes.Scalar;
           }, model.variables);
-          const gs = model.names.map((nm) => grads[nm]!);
+          const gs = model.variables.map((v) => grads[v.name]!);
           // Global-norm clipping per member.
           const norms = tf.sqrt(tf.addN(gs.map((g) => tf.sum(tf.square(g), [1, 2])))); // (K)
           const scale = tf.reshape(tf.minimum(1, tf.div(clip, tf.add(norms, 1e-6))), [K, 1, 1]);

@@ -24,6 +24,7 @@ describe("mixlab sweep", () => {
     expect(partial).toBeGreaterThanOrEqual(2);
     const resumed = spawnSync(process.execPath, [BIN, ...ARGS], { cwd: dir, encoding: "utf8" });
     expect(resumed.status).toBe(0);
+    expect(resumed.stderr).toMatch(/ensemble: 1 mixture per batched step \(wasm steps are compute-bound/);
     if (partial < 6) expect(resumed.stderr).toMatch(new RegExp(`${partial} of 6 runs already in runs.csv; ${6 - partial} to go`));
     const f = await readFrameAsync(join(dir, "runs.csv"));
     expect(f.numRows).toBe(6);

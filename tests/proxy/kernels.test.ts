@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import { join } from "node:path";
 import { ROOT, tmp } from "../helpers.js";
 import { loadTf } from "../../src/proxy/backend.js";
-import { createEnsemble, tokenLosses, PRESETS } from "../../src/proxy/model.js";
+import { createEnsemble, parameterCount, tokenLosses, PRESETS } from "../../src/proxy/model.js";
 import { trainEnsemble } from "../../src/proxy/train.js";
 import * as kern from "../../src/proxy/kernels.js";
 import { createRng } from "../../src/rng/index.js";
@@ -85,10 +85,10 @@ describe("fused kernels: known answers", () => {
 });
 
 describe("fused model = tf-op model", () => {
-  for (const backendName of ["wasm", "cpu"] as const) {
-    it(`same losses and gradients on ${backendName} (ensemble of 2)`, async () => {
+  for (const [backendName, untiedHead] of [["wasm", false], ["cpu", false], ["wasm", true]] as const) {
+    it(`same losses and gradients on ${backendName} (ensemble of 2${untiedHead ? ", untied head" : ""})`, async () => {
       const { tf } = await loadTf(backendName, () => {});
-      const cfg = { ...PRESETS.tiny!, seqLen: 16 };
+      const cfg = { ...PRESETS.tiny!, seqLen: 16, untiedHead };
       const K = 2;
       const B = 3;
       const T = 16;
@@ -100,12 +100,13 @@ describe("fused model = tf-op model", () => {
       for (const kind of ["tf", "fused"] as const) {
         const m = createEnsemble(tf, cfg, [createRng(1), createRng(2)], kind);
         const { value, grads } = tf.variableGrads(() => tf.sum(tokenLosses(m, tf.tensor3d(toks, [K, B, T], "int32"), tf.tensor3d(tgt, [K, B, T], "int32"))) as never, m.variables);
-        out[kind] = { loss: value.dataSync()[0]!, grads: Object.fromEntries(m.names.map((n) => [n, grads[n]!.dataSync() as Float32Array])) };
+        out[kind] = { loss: value.dataSync()[0]!, grads: Object.fromEntries(m.names.map((n) => [n, grads[m.get(n).name]!.dataSync() as Float32Array])) };
         value.dispose();
         for (const g of Object.values(grads)) g.dispose();
         m.dispose();
       }
       expect(tf.memory().numTensors).toBe(before);
+      expect("head.w" in out.tf!.grads).toBe(untiedHead);
       expect(Math.abs(out.fused!.loss - out.tf!.loss) / out.tf!.loss).toBeLessThan(1e-6);
       for (const [name, a] of Object.entries(out.tf!.grads)) {
         const b = out.fused!.grads[name]!;
@@ -119,6 +120,18 @@ describe("fused model = tf-op model", () => {
       }
     }, 60_000);
   }
+
+  it("an untied head adds d × vocab parameters, drawn after every tied weight", async () => {
+    const { tf } = await loadTf("cpu", () => {});
+    const cfg = { ...PRESETS.tiny!, seqLen: 16 };
+    expect(parameterCount({ ...cfg, untiedHead: true }) - parameterCount(cfg)).toBe(cfg.dModel * cfg.vocab);
+    const tied = createEnsemble(tf, cfg, [createRng(3)]);
+    const untied = createEnsemble(tf, { ...cfg, untiedHead: true }, [createRng(3)]);
+    expect(untied.names).toEqual([...tied.names, "head.w"]);
+    for (const n of tied.names) expect(untied.get(n).dataSync()).toEqual(tied.get(n).dataSync());
+    tied.dispose();
+    untied.dispose();
+  });
 
   it("training with fused kernels follows the tf-op trajectory", async () => {
     const { tf, backend } = await loadTf("wasm", () => {});

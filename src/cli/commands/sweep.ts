@@ -1,11 +1,11 @@
 // `mixlab sweep`: many proxy runs on a local pool of worker processes, resumable.
 
 import type { Command } from "commander";
-import { cpus } from "node:os";
+import { cpus, freemem } from "node:os";
 import { InputError } from "../../errors.js";
 import { readFrameAsync } from "../../runs/frame.js";
 import { buildRunsTable } from "../../runs/table.js";
-import { positiveInt, addProxyFlags, type ProxyFlags } from "../flags.js";
+import { positiveInt, addProxyFlags, proxyConfig, type ProxyFlags } from "../flags.js";
 import { PRESETS } from "../../proxy/model.js";
 import { runSweep } from "../../sweep/sweep.js";
 import { designSwarm, DirichletSwarmOptionsSchema } from "../../../mixers/dirichlet/index.js";
@@ -13,7 +13,8 @@ import { createRng } from "../../rng/index.js";
 import { openCorpus } from "../../sampler/corpus.js";
 import { corpusSplits } from "./train.js";
 import { log } from "../output.js";
-import type { BackendName } from "../../proxy/backend.js";
+import { probeBackend, type BackendName } from "../../proxy/backend.js";
+import { chooseEnsemble } from "../../proxy/ensemble-size.js";
 
 export function sweepCommand(program: Command): void {
   const cmd = program
@@ -22,13 +23,12 @@ export function sweepCommand(program: Command): void {
     .option("--mixtures <file>", "a table with w.<domain> columns (e.g. from mixlab suggest)")
     .option("--n <k>", "design a RegMix swarm of K mixtures around the natural shares instead", positiveInt)
     .option("--workers <w>", "worker processes (default: one per core)", positiveInt)
-    .option("--ensemble <k>", "mixtures trained together in one batched step (default: 1 on wasm/cpu, where it does not pay; 8 on GPU backends)", positiveInt)
+    .option("--ensemble <k>", "mixtures trained together in one batched step (default: 1 on wasm/cpu, where it does not pay; on GPU backends as many as the binding limit and free memory allow, up to 32)", positiveInt)
     .requiredOption("--runs <file>", "the runs table to append to (.csv, .jsonl, .arrow, .parquet)");
   addProxyFlags(cmd, Object.keys(PRESETS))
     .addHelpText("after", "\nExamples:\n  $ mixlab sweep --n 32 --steps 100 --runs runs.arrow\n  $ mixlab sweep --mixtures next.csv --runs runs.arrow --workers 2   # rerun the same command to resume")
     .action(async (f: ProxyFlags & { mixtures?: string; n?: number; workers?: number; ensemble?: number; runs: string }) => {
-      const config = PRESETS[f.model];
-      if (!config) throw new InputError("--model", `expected one of ${Object.keys(PRESETS).join(", ")}, got ${JSON.stringify(f.model)}`);
+      const config = proxyConfig(f);
       if ((f.mixtures ? 1 : 0) + (f.n ? 1 : 0) !== 1) throw new InputError("--mixtures", "expected exactly one of --mixtures or --n");
       const splits = corpusSplits(f.corpus, f.heldout);
       const corpus = await openCorpus(splits.train);
@@ -46,7 +46,14 @@ export function sweepCommand(program: Command): void {
         mixtures = Array.from({ length: f.n! }, (_, i) => Object.fromEntries(domains.map((d, j) => [d, w[i * domains.length + j]!])));
       }
       await corpus.close();
-      const s = await runSweep({ mixtures, domains, config, model: f.model, steps: f.steps, batchSize: f.batchSize, seed: f.seed, train: splits.train, heldout: splits.heldout, runs: f.runs, lr: f.lr, workers: f.workers ?? cpus().length, ensemble: f.ensemble ?? (f.backend === "webgpu" || f.backend === "tensorflow" ? 8 : 1), backend: f.backend as BackendName, log });
+      let ensemble = f.ensemble;
+      if (ensemble === undefined) {
+        const probe = await probeBackend(f.backend as BackendName);
+        const choice = chooseEnsemble(probe.backend, config, f.batchSize, { ...(probe.maxBindingBytes !== undefined ? { maxBindingBytes: probe.maxBindingBytes } : {}), freeBytes: freemem() });
+        ensemble = Math.min(choice.size, Math.max(1, Math.ceil(mixtures.length / (f.workers ?? cpus().length))));
+        log(`ensemble: ${ensemble} mixture${ensemble === 1 ? "" : "s"} per batched step (${choice.why}${ensemble < choice.size ? `; fewer, to keep every worker busy` : ""}; --ensemble K to choose)`);
+      }
+      const s = await runSweep({ mixtures, domains, config, model: f.model, steps: f.steps, batchSize: f.batchSize, seed: f.seed, train: splits.train, heldout: splits.heldout, runs: f.runs, lr: f.lr, workers: f.workers ?? cpus().length, ensemble, backend: f.backend as BackendName, log });
       log(`sweep: ${s.finished} finished, ${s.failed} failed, ${s.skipped} already done, in ${s.seconds.toFixed(1)} s → ${f.runs}`);
       if (s.failed) process.exitCode = 1;
     });

@@ -4,7 +4,7 @@ import { readInputText } from "../../io/read.js";
 import type { Command } from "commander";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { domainMapFlag, addProxyFlags, positiveInt, type ProxyFlags } from "../flags.js";
+import { domainMapFlag, addProxyFlags, proxyConfig, positiveInt, type ProxyFlags } from "../flags.js";
 import { InputError } from "../../errors.js";
 import { parseProportions } from "../../export/proportions.js";
 import { loadTf, type BackendName } from "../../proxy/backend.js";
@@ -32,8 +32,7 @@ export function trainCommand(program: Command): void {
   addProxyFlags(cmd, Object.keys(PRESETS))
     .addHelpText("after", "\nExample:\n  $ mixlab train --weights code=0.5,speeches=0.5 --steps 50 --runs runs.arrow")
     .action(async (f: ProxyFlags & { mixture?: string; weights?: Record<string, number>; runs?: string; evalEvery?: number; threads?: number }) => {
-      const config = PRESETS[f.model];
-      if (!config) throw new InputError("--model", `expected one of ${Object.keys(PRESETS).join(", ")}, got ${JSON.stringify(f.model)}`);
+      const config = proxyConfig(f);
       if ((f.mixture ? 1 : 0) + (f.weights ? 1 : 0) !== 1) throw new InputError("--mixture", "expected exactly one of --mixture or --weights");
       let proportions: Record<string, number>;
       if (f.mixture) {
