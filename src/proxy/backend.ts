@@ -1,15 +1,17 @@
 // Backend selection for the proxy trainer: `auto` tries @tensorflow/tfjs-node-gpu, then
 // @tensorflow/tfjs-node (native libtensorflow; optional, never required), then WebGPU through the
-// `webgpu` npm package (only with an adapter), then wasm (@tensorflow/tfjs-backend-wasm), then the
-// pure-JS cpu backend; it says on stderr which one it picked and why the others were not used.
+// `webgpu` npm package (only with an adapter), then `blas` (mixlab's native addon with a system
+// OpenBLAS for the matrix products, tfjs wasm for the rest; src/proxy/blas.ts), then wasm
+// (@tensorflow/tfjs-backend-wasm), then the pure-JS cpu backend; it says on stderr which one it picked and why the others were not used.
 // Optional packages are probed with require.resolve first, so a missing one is never half-loaded.
 
 import { createRequire } from "node:module";
 import type * as tfTypes from "@tensorflow/tfjs";
 import { InputError, UnsupportedError } from "../errors.js";
+import { loadBlas, setActiveBlas } from "./blas.js";
 
-export type BackendName = "auto" | "tensorflow" | "webgpu" | "wasm" | "cpu";
-export const BACKENDS: readonly BackendName[] = ["auto", "tensorflow", "webgpu", "wasm", "cpu"];
+export type BackendName = "auto" | "tensorflow" | "webgpu" | "blas" | "wasm" | "cpu";
+export const BACKENDS: readonly BackendName[] = ["auto", "tensorflow", "webgpu", "blas", "wasm", "cpu"];
 
 const require = createRequire(import.meta.url);
 const installed = (pkg: string): boolean => {
@@ -25,7 +27,8 @@ const installed = (pkg: string): boolean => {
 export async function loadTf(requested: BackendName, log: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): Promise<{ tf: typeof tfTypes; backend: string; skipped: string[] }> {
   if (!BACKENDS.includes(requested)) throw new InputError("--backend", `expected one of ${BACKENDS.join(", ")}, got ${JSON.stringify(requested)}`);
   const skipped: string[] = [];
-  const order: Exclude<BackendName, "auto">[] = requested === "auto" ? ["tensorflow", "webgpu", "wasm", "cpu"] : [requested];
+  const order: Exclude<BackendName, "auto">[] = requested === "auto" ? ["tensorflow", "webgpu", "blas", "wasm", "cpu"] : [requested];
+  setActiveBlas(null);
   for (const b of order) {
     try {
       if (b === "tensorflow") {
@@ -51,6 +54,17 @@ export async function loadTf(requested: BackendName, log: (line: string) => void
         return { tf, backend: "webgpu", skipped };
       }
       const tf = (await import("@tensorflow/tfjs")) as typeof tfTypes;
+      if (b === "blas") {
+        // The system BLAS multiplies; tfjs (wasm) holds the variables and runs the rest.
+        const { blas, why } = loadBlas();
+        if (!blas) throw new UnsupportedError(why);
+        await import("@tensorflow/tfjs-backend-wasm");
+        if (!(await tf.setBackend("wasm"))) throw new UnsupportedError("tfjs could not start the wasm backend it runs on");
+        await tf.ready();
+        setActiveBlas(blas);
+        log(`backend: blas (${blas.library} for the matrix products, tfjs wasm for the rest)${skipped.length ? `; skipped ${skipped.join("; ")}` : ""}`);
+        return { tf, backend: b, skipped };
+      }
       if (b === "wasm") {
         await import("@tensorflow/tfjs-backend-wasm");
         if (!(await tf.setBackend("wasm"))) throw new UnsupportedError("tfjs could not start the wasm backend");
@@ -89,5 +103,6 @@ export async function probeBackend(requested: BackendName): Promise<{ backend: E
     }
     if (requested === "webgpu") return { backend: "webgpu" };
   }
+  if (requested === "blas" || (requested === "auto" && loadBlas().blas)) return { backend: "blas" };
   return { backend: requested === "cpu" ? "cpu" : "wasm" };
 }

@@ -10,6 +10,7 @@
 import type * as tfTypes from "@tensorflow/tfjs";
 import type { Rng } from "../rng/index.js";
 import * as kern from "./kernels.js";
+import { activeBlas, type Blas } from "./blas.js";
 
 type Tf = typeof tfTypes;
 type Tensor = tfTypes.Tensor;
@@ -66,6 +67,8 @@ export interface ProxyModel {
    * where reading tensors back to the CPU would stall the device). Same maths; tested equal.
    */
   readonly kernels: Kernels;
+  /** With fused kernels: the native BLAS that multiplies (the `blas` backend), or null for tfjs matMuls. */
+  readonly blas: Blas | null;
   dispose(): void;
 }
 
@@ -83,7 +86,7 @@ let nextModel = 0;
  * single model would draw them, so member k equals a proxy trained alone with that rng.
  * N(0, 0.02²) weights; residual projections scaled by 1/√(2·layers), as GPT-2.
  */
-export function createEnsemble(tf: Tf, config: ProxyConfig, rngs: readonly Rng[], kernels: Kernels = defaultKernels(tf.getBackend())): ProxyModel {
+export function createEnsemble(tf: Tf, config: ProxyConfig, rngs: readonly Rng[], kernels: Kernels = defaultKernels(tf.getBackend()), blas: Blas | null = kernels === "fused" ? activeBlas() : null): ProxyModel {
   const K = rngs.length;
   // tfjs keeps one registry of variable names per process: a scope per model lets several live at once.
   const scope = `proxy${nextModel++}/`;
@@ -134,6 +137,7 @@ export function createEnsemble(tf: Tf, config: ProxyConfig, rngs: readonly Rng[]
     names,
     get: (n) => vars.get(n)!,
     kernels,
+    blas,
     dispose: () => {
       for (const x of vars.values()) x.dispose();
     },
@@ -237,12 +241,49 @@ function fusedLayerNorm(tf: Tf, x: Tensor, g: Tensor, b: Tensor): Tensor {
   })(x, g, b);
 }
 
+/**
+ * x (K × N × a) · w (K × a × b), or · wᵀ for w (K × b × a) when `transposed`, on the native BLAS:
+ * the transposes of the backward pass are BLAS flags, not copies.
+ */
+function nativeLinear(tf: Tf, blas: Blas, x: Tensor, w: Tensor, transposed = false): Tensor {
+  const [K, N, a] = x.shape as [number, number, number];
+  const b = transposed ? w.shape[1]! : w.shape[2]!;
+  return custom(tf, (...args) => {
+    const [xt, wt] = args as [Tensor, Tensor];
+    const xs = f32(xt);
+    const ws = f32(wt);
+    const y = new Float32Array(K * N * b);
+    // w is (a × b) row-major, or (b × a) when transposed.
+    for (let k = 0; k < K; k++) blas.gemm(false, transposed, N, b, a, 1, xs, k * N * a, a, ws, k * a * b, transposed ? a : b, 0, y, k * N * b, b);
+    return {
+      value: tf.tensor3d(y, [K, N, b]),
+      gradFunc: (dy) => {
+        const g = f32(dy);
+        const dx = new Float32Array(K * N * a);
+        const dw = new Float32Array(K * a * b);
+        for (let k = 0; k < K; k++) {
+          // dx = dy · wᵀ (or dy · w); dw = xᵀ · dy (or dyᵀ · x when transposed).
+          blas.gemm(false, !transposed, N, a, b, 1, g, k * N * b, b, ws, k * a * b, transposed ? a : b, 0, dx, k * N * a, a);
+          if (transposed) blas.gemm(true, false, b, a, N, 1, g, k * N * b, b, xs, k * N * a, a, 0, dw, k * a * b, a);
+          else blas.gemm(true, false, a, b, N, 1, xs, k * N * a, a, g, k * N * b, b, 0, dw, k * a * b, b);
+        }
+        return [tf.tensor3d(dx, [K, N, a]), tf.tensor3d(dw, w.shape as [number, number, number])];
+      },
+    };
+  })(x, w);
+}
+
+/** The product of a fused linear layer: native BLAS when the model has one, else tfjs. */
+function product(model: ProxyModel, x: Tensor, w: Tensor): Tensor {
+  return model.blas ? nativeLinear(model.tf, model.blas, x, w) : linearOf(model.tf)(x, w);
+}
+
 /** x · w + b with the bias gradient summed on the CPU. */
-function fusedLinearBias(tf: Tf, x: Tensor, w: Tensor, b: Tensor): Tensor {
-  const linear = linearOf(tf);
+function fusedLinearBias(model: ProxyModel, x: Tensor, w: Tensor, b: Tensor): Tensor {
+  const tf = model.tf;
   const [K, N] = x.shape as [number, number, number];
   const n = w.shape[2]!;
-  const xw = linear(x, w);
+  const xw = product(model, x, w);
   return custom(tf, (...args) => {
     const [y, bt] = args as [Tensor, Tensor];
     return {
@@ -257,10 +298,11 @@ function fusedLinearBias(tf: Tf, x: Tensor, w: Tensor, b: Tensor): Tensor {
 }
 
 /** GELU(x · w + b). */
-function fusedLinearGelu(tf: Tf, x: Tensor, w: Tensor, b: Tensor): Tensor {
+function fusedLinearGelu(model: ProxyModel, x: Tensor, w: Tensor, b: Tensor): Tensor {
+  const tf = model.tf;
   const [K, N] = x.shape as [number, number, number];
   const f = w.shape[2]!;
-  const xw = linearOf(tf)(x, w);
+  const xw = product(model, x, w);
   return custom(tf, (...args) => {
     const [y, bt] = args as [Tensor, Tensor];
     const pre = new Float32Array(K * N * f);
@@ -350,6 +392,58 @@ function fusedAttention(tf: Tf, qkv: Tensor, B: number, T: number, H: number): T
   })(qkv);
 }
 
+/**
+ * Causal multi-head attention on the native BLAS: the six products per (sequence, head) read q, k
+ * and v in place inside the qkv rows (leading dimension 3d) and write into the output rows, so
+ * nothing is gathered or scattered; softmax and its backward are kernels.ts loops.
+ */
+function nativeAttention(tf: Tf, blas: Blas, qkv: Tensor, B: number, T: number, H: number): Tensor {
+  const [K, N, d3] = qkv.shape as [number, number, number];
+  const d = d3 / 3;
+  const hd = d / H;
+  const S = K * B;
+  const scale = 1 / Math.sqrt(hd);
+  return custom(tf, (...args) => {
+    const [t] = args as [Tensor];
+    const src = f32(t);
+    const out = new Float32Array(K * N * d);
+    const probs = new Float32Array(S * H * T * T);
+    for (let s = 0; s < S; s++) {
+      for (let h = 0; h < H; h++) {
+        const row = s * T * d3;
+        const po = (s * H + h) * T * T;
+        blas.gemm(false, true, T, T, hd, 1, src, row + h * hd, d3, src, row + d + h * hd, d3, 0, probs, po, T); // Q Kᵀ
+        kern.causalSoftmax(probs.subarray(po, po + T * T), T, scale);
+        blas.gemm(false, false, T, hd, T, 1, probs, po, T, src, row + 2 * d + h * hd, d3, 0, out, s * T * d + h * hd, d); // P V
+      }
+    }
+    return {
+      value: tf.tensor3d(out, [K, N, d]),
+      gradFunc: (dy) => {
+        const g = f32(dy);
+        const dq = new Float32Array(src.length);
+        const dp = new Float32Array(T * T);
+        const ds = new Float32Array(T * T);
+        const dsT = new Float32Array(T * T);
+        const pT = new Float32Array(T * T);
+        for (let s = 0; s < S; s++) {
+          for (let h = 0; h < H; h++) {
+            const row = s * T * d3;
+            const po = (s * H + h) * T * T;
+            const go = s * T * d + h * hd;
+            blas.gemm(false, true, T, T, hd, 1, g, go, d, src, row + 2 * d + h * hd, d3, 0, dp, 0, T); // dP = dO Vᵀ
+            kern.causalSoftmaxBackward(probs.subarray(po, po + T * T), dp, T, scale, ds, dsT, pT);
+            blas.gemm(false, false, T, hd, T, 1, ds, 0, T, src, row + d + h * hd, d3, 0, dq, row + h * hd, d3); // dQ = dS K
+            blas.gemm(true, false, T, hd, T, 1, ds, 0, T, src, row + h * hd, d3, 0, dq, row + d + h * hd, d3); // dK = dSᵀ Q
+            blas.gemm(true, false, T, hd, T, 1, probs, po, T, g, go, d, 0, dq, row + 2 * d + h * hd, d3); // dV = Pᵀ dO
+          }
+        }
+        return [tf.tensor3d(dq, [K, N, d3])];
+      },
+    };
+  })(qkv);
+}
+
 /** Per-row cross-entropy (nats) of (K × N × V) logits against targets (K·N) → (K × N). */
 function fusedCrossEntropy(tf: Tf, logits: Tensor, targets: Int32Array): Tensor {
   const [K, N, V] = logits.shape as [number, number, number];
@@ -377,18 +471,19 @@ function tokenLossesFused(model: ProxyModel, inputs: Tensor, targets: Tensor): T
   const [K, B, T] = inputs.shape as [number, number, number];
   const v = model.get;
   const linear = linearOf(tf);
+  const blas = model.blas;
   let x = fusedEmbed(tf, inputs.dataSync() as Int32Array, B, T, v("wte"), v("wpe"));
   for (let l = 0; l < L; l++) {
     const h = fusedLayerNorm(tf, x, v(`h${l}.ln1.g`), v(`h${l}.ln1.b`));
-    const qkv = fusedLinearBias(tf, h, v(`h${l}.attn.w`), v(`h${l}.attn.b`));
-    const y = fusedAttention(tf, qkv, B, T, H);
-    x = tf.add(x, fusedLinearBias(tf, y, v(`h${l}.proj.w`), v(`h${l}.proj.b`)));
+    const qkv = fusedLinearBias(model, h, v(`h${l}.attn.w`), v(`h${l}.attn.b`));
+    const y = blas ? nativeAttention(tf, blas, qkv, B, T, H) : fusedAttention(tf, qkv, B, T, H);
+    x = tf.add(x, fusedLinearBias(model, y, v(`h${l}.proj.w`), v(`h${l}.proj.b`)));
     const h2 = fusedLayerNorm(tf, x, v(`h${l}.ln2.g`), v(`h${l}.ln2.b`));
-    const m = fusedLinearGelu(tf, h2, v(`h${l}.fc.w`), v(`h${l}.fc.b`));
-    x = tf.add(x, fusedLinearBias(tf, m, v(`h${l}.out.w`), v(`h${l}.out.b`)));
+    const m = fusedLinearGelu(model, h2, v(`h${l}.fc.w`), v(`h${l}.fc.b`));
+    x = tf.add(x, fusedLinearBias(model, m, v(`h${l}.out.w`), v(`h${l}.out.b`)));
   }
   const hf = fusedLayerNorm(tf, x, v("lnf.g"), v("lnf.b"));
-  const logits = linear(hf, model.config.untiedHead ? v("head.w") : tf.transpose(v("wte"), [0, 2, 1]));
+  const logits = model.config.untiedHead ? product(model, hf, v("head.w")) : blas ? nativeLinear(tf, blas, hf, v("wte"), true) : linear(hf, tf.transpose(v("wte"), [0, 2, 1]));
   return tf.reshape(fusedCrossEntropy(tf, logits, targets.dataSync() as Int32Array), [K, B, T]);
 }
 

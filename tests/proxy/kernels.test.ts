@@ -9,6 +9,10 @@ import { createEnsemble, parameterCount, tokenLosses, PRESETS } from "../../src/
 import { trainEnsemble } from "../../src/proxy/train.js";
 import * as kern from "../../src/proxy/kernels.js";
 import { createRng } from "../../src/rng/index.js";
+import { loadBlas } from "../../src/proxy/blas.js";
+
+const { blas, why: noBlas } = loadBlas();
+if (!blas) console.log(`native BLAS tests skipped: ${noBlas}`);
 
 const TRAIN = join(ROOT, "datasets", "corpus", "train");
 const HELD = join(ROOT, "datasets", "corpus", "heldout");
@@ -84,8 +88,24 @@ describe("fused kernels: known answers", () => {
   });
 });
 
+describe.skipIf(!blas)("native BLAS gemm", () => {
+  it("row-major products with transposes, offsets and leading dimensions; out-of-bounds refused", () => {
+    const A = Float32Array.from([1, 2, 3, 4, 5, 6]); // 2 × 3
+    const B = Float32Array.from([7, 8, 9, 10, 11, 12]); // 3 × 2
+    const C = new Float32Array(4);
+    blas!.gemm(false, false, 2, 2, 3, 1, A, 0, 3, B, 0, 2, 0, C, 0, 2);
+    expect(Array.from(C)).toEqual([58, 64, 139, 154]);
+    blas!.gemm(false, true, 2, 2, 3, 1, A, 0, 3, A, 0, 3, 0, C, 0, 2); // A·Aᵀ
+    expect(Array.from(C)).toEqual([14, 32, 32, 77]);
+    blas!.gemm(true, false, 2, 2, 2, 2, A, 1, 3, A, 1, 3, 1, C, 0, 2); // C += 2·(A[:,1:3])ᵀ·A[:,1:3]
+    expect(Array.from(C)).toEqual([14 + 2 * (4 + 25), 32 + 2 * (6 + 30), 32 + 2 * (6 + 30), 77 + 2 * (9 + 36)]);
+    expect(() => blas!.gemm(false, false, 2, 2, 4, 1, A, 0, 3, B, 0, 2, 0, C, 0, 2)).toThrow(/out of bounds/);
+  });
+});
+
 describe("fused model = tf-op model", () => {
-  for (const [backendName, untiedHead] of [["wasm", false], ["cpu", false], ["wasm", true]] as const) {
+  const cases = [["wasm", false], ["cpu", false], ["wasm", true], ...(blas ? ([["blas", false], ["blas", true]] as const) : [])] as const;
+  for (const [backendName, untiedHead] of cases) {
     it(`same losses and gradients on ${backendName} (ensemble of 2${untiedHead ? ", untied head" : ""})`, async () => {
       const { tf } = await loadTf(backendName, () => {});
       const cfg = { ...PRESETS.tiny!, seqLen: 16, untiedHead };
@@ -99,6 +119,7 @@ describe("fused model = tf-op model", () => {
       const before = tf.memory().numTensors;
       for (const kind of ["tf", "fused"] as const) {
         const m = createEnsemble(tf, cfg, [createRng(1), createRng(2)], kind);
+        expect(m.blas !== null).toBe(kind === "fused" && backendName === "blas");
         const { value, grads } = tf.variableGrads(() => tf.sum(tokenLosses(m, tf.tensor3d(toks, [K, B, T], "int32"), tf.tensor3d(tgt, [K, B, T], "int32"))) as never, m.variables);
         out[kind] = { loss: value.dataSync()[0]!, grads: Object.fromEntries(m.names.map((n) => [n, grads[m.get(n).name]!.dataSync() as Float32Array])) };
         value.dispose();
@@ -133,8 +154,8 @@ describe("fused model = tf-op model", () => {
     untied.dispose();
   });
 
-  it("training with fused kernels follows the tf-op trajectory", async () => {
-    const { tf, backend } = await loadTf("wasm", () => {});
+  it.each(blas ? ["wasm", "blas"] : ["wasm"])("training with fused kernels on %s follows the tf-op trajectory", async (backendName) => {
+    const { tf, backend } = await loadTf(backendName as "wasm", () => {});
     const base = { tf, backend, config: { ...PRESETS.tiny!, seqLen: 32 }, train: TRAIN, heldout: HELD, steps: 10, batchSize: 4, evalWindows: 4, open: { cacheDir: join(tmp(), "cache") } };
     const members = [{ proportions: { code: 0.5, literature: 0.5 }, seed: 7 }];
     const [a] = await trainEnsemble({ ...base, members, kernels: "fused" });

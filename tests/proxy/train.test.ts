@@ -6,6 +6,7 @@ import { ROOT, tmp } from "../helpers.js";
 import { loadTf } from "../../src/proxy/backend.js";
 import { trainProxy, learningRate } from "../../src/proxy/train.js";
 import { PRESETS, parameterCount } from "../../src/proxy/model.js";
+import { loadBlas } from "../../src/proxy/blas.js";
 
 const TRAIN = join(ROOT, "datasets", "corpus", "train");
 const HELD = join(ROOT, "datasets", "corpus", "heldout");
@@ -98,5 +99,18 @@ describe("data-parallel threads", () => {
     await expect(trainEnsemble({ ...base, members, threads: 7 })).rejects.toThrow(/threads: expected at most the batch size \(6\) threads, got 7/);
     await expect(trainEnsemble({ ...base, members, threads: 2, kernels: "tf" })).rejects.toThrow(/threads: data-parallel threads need the fused CPU kernels/);
     await expect(trainEnsemble({ ...base, members, threads: 0 })).rejects.toThrow(/threads: expected a whole number ≥ 1, got 0/);
+  }, 120_000);
+
+  it.skipIf(!loadBlas().blas)("on the blas backend too (the workers load it themselves)", async () => {
+    const { trainEnsemble } = await import("../../src/proxy/train.js");
+    const { tf, backend } = await loadTf("blas", () => {});
+    expect(backend).toBe("blas");
+    const base = { tf, backend, config: { ...PRESETS.tiny!, seqLen: 32 }, train: TRAIN, heldout: HELD, steps: 6, batchSize: 4, evalWindows: 4, open: { cacheDir: join(tmp(), "cache") } };
+    const members = [{ proportions: uniform, seed: 21 }];
+    const [one] = await trainEnsemble({ ...base, members });
+    const [two] = await trainEnsemble({ ...base, members, threads: 2 });
+    for (const d of DOMAINS) expect(two!.lossPerDomain[d]!).toBeCloseTo(one!.lossPerDomain[d]!, 4);
+    expect(two!.backend).toBe("blas");
+    await loadTf("wasm", () => {});
   }, 120_000);
 });
