@@ -1,15 +1,19 @@
 // bench/proxy.ts — the proxy trainer's speed on this machine, as ratios measured in one run:
 // tokens/s, ms/step and achieved GFLOP/s for the reference proxy (vocab 256, d 128, 2 layers,
-// 4 heads, sequence 128, batch 16 ≈ 0.45M parameters) against a matmul-only ceiling; the
-// aggregate of an ensemble of K proxies trained in one batched step; and, when Debian's
-// python3-torch is importable, PyTorch training the same model as the baseline (else it says so).
+// 4 heads, sequence 128, batch 16 ≈ 0.45M parameters) on each CPU backend (wasm; blas where the
+// native addon and OpenBLAS load) against that backend's matmul-only ceiling, on one thread and
+// data-parallel on every core; the aggregate of an ensemble trained in one batched step; and,
+// when Debian's python3-torch is importable, PyTorch training the same model on 1 thread and on
+// every core as the baseline (else it says so). MIXLAB_BACKEND=webgpu (or another) measures that
+// backend alone, with ensembles of 8 and 32.
 // Run: npm run bench:proxy   (not part of the test gate)
 
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { execFileSync } from "node:child_process";
 import { writeFileSync, mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { cpus, tmpdir } from "node:os";
+import { loadBlas, type Blas } from "../src/proxy/blas.js";
 import { loadTf, type BackendName } from "../src/proxy/backend.js";
 import { trainEnsemble } from "../src/proxy/train.js";
 import { PRESETS, parameterCount } from "../src/proxy/model.js";
@@ -28,7 +32,7 @@ function flopsPerToken(): number {
   return 6 * p + 12 * cfg.nLayers * cfg.seqLen * cfg.dModel;
 }
 
-async function measure(tf: Awaited<ReturnType<typeof loadTf>>["tf"], backend: string, K: number, steps: number): Promise<{ tokensPerSecond: number; msPerStep: number }> {
+async function measure(tf: Awaited<ReturnType<typeof loadTf>>["tf"], backend: string, K: number, steps: number, threads = 1): Promise<{ tokensPerSecond: number; msPerStep: number }> {
   const times: number[] = [];
   await trainEnsemble({
     tf,
@@ -39,6 +43,7 @@ async function measure(tf: Awaited<ReturnType<typeof loadTf>>["tf"], backend: st
     steps,
     batchSize: BATCH,
     evalWindows: 1,
+    threads,
     members: Array.from({ length: K }, (_, k) => ({ proportions: uniform, seed: k })),
     logEvery: 1,
     onStep: () => times.push(performance.now()),
@@ -48,40 +53,82 @@ async function measure(tf: Awaited<ReturnType<typeof loadTf>>["tf"], backend: st
   return { tokensPerSecond: (K * BATCH * cfg.seqLen) / (ms / 1000), msPerStep: ms };
 }
 
-async function main(): Promise<void> {
-  const backendName = (process.env.MIXLAB_BACKEND ?? "auto") as BackendName;
-  const { tf, backend } = await loadTf(backendName);
-  console.log(`mixlab proxy benchmark — backend ${backend}; reference proxy ${parameterCount(cfg).toLocaleString("en")} parameters, batch ${BATCH} × ${cfg.seqLen}`);
-  // Matmul ceiling: the model's largest matmul shapes, many times.
-  const a = tf.randomNormal([BATCH * cfg.seqLen, cfg.dModel], 0, 1, "float32", 1);
-  const b = tf.randomNormal([cfg.dModel, cfg.dFF], 0, 1, "float32", 2);
-  for (let i = 0; i < 3; i++) tf.matMul(a, b).dispose();
-  let t0 = performance.now();
+type Tf = Awaited<ReturnType<typeof loadTf>>["tf"];
+
+/** GFLOP/s of the step's largest product, (B·T × d) · (d × f), with tfjs or with the native BLAS. */
+function ceilingOf(tf: Tf, blas: Blas | null): number {
+  const [M, K, N] = [BATCH * cfg.seqLen, cfg.dModel, cfg.dFF];
   const reps = 30;
-  for (let i = 0; i < reps; i++) {
-    const c = tf.matMul(a, b);
-    c.dataSync();
-    c.dispose();
+  let t0: number;
+  if (blas) {
+    const x = new Float32Array(M * K).fill(0.5);
+    const w = new Float32Array(K * N).fill(0.25);
+    const y = new Float32Array(M * N);
+    for (let i = 0; i < 3; i++) blas.gemm(false, false, M, N, K, 1, x, 0, K, w, 0, N, 0, y, 0, N);
+    t0 = performance.now();
+    for (let i = 0; i < reps; i++) blas.gemm(false, false, M, N, K, 1, x, 0, K, w, 0, N, 0, y, 0, N);
+  } else {
+    const a = tf.randomNormal([M, K], 0, 1, "float32", 1);
+    const b = tf.randomNormal([K, N], 0, 1, "float32", 2);
+    for (let i = 0; i < 3; i++) tf.matMul(a, b).dispose();
+    t0 = performance.now();
+    for (let i = 0; i < reps; i++) {
+      const c = tf.matMul(a, b);
+      c.dataSync();
+      c.dispose();
+    }
+    a.dispose();
+    b.dispose();
   }
-  const ceiling = (reps * 2 * BATCH * cfg.seqLen * cfg.dModel * cfg.dFF) / ((performance.now() - t0) / 1000) / 1e9;
-  a.dispose();
-  b.dispose();
-  console.log(`matmul ceiling (${BATCH * cfg.seqLen}×${cfg.dModel} · ${cfg.dModel}×${cfg.dFF}): ${ceiling.toFixed(1)} GFLOP/s`);
+  return (reps * 2 * M * N * K) / ((performance.now() - t0) / 1000) / 1e9;
+}
+
+async function main(): Promise<void> {
+  // The CPU backends side by side (wasm always, blas where the addon and OpenBLAS load), or the
+  // one backend MIXLAB_BACKEND names (a GPU backend: ensembles of 1, 8 and 32).
+  const requested = process.env.MIXLAB_BACKEND as BackendName | undefined;
+  const { blas } = loadBlas();
+  const names: BackendName[] = requested && requested !== "auto" ? [requested] : ["wasm", ...(blas ? (["blas"] as const) : [])];
   const fpt = flopsPerToken();
-  const rows: [string, number, number][] = [];
-  for (const K of [1, 2, 4]) {
-    const r = await measure(tf, backend, K, K === 1 ? 12 : 8);
-    rows.push([`K = ${K}`, r.tokensPerSecond, r.msPerStep]);
-    console.log(`${K === 1 ? "one proxy " : `ensemble of ${K}`}: ${Math.round(r.tokensPerSecond).toLocaleString("en")} tokens/s${K > 1 ? " (all members)" : ""}, ${r.msPerStep.toFixed(0)} ms/step, ${((r.tokensPerSecond * fpt) / 1e9).toFixed(2)} GFLOP/s (${((100 * r.tokensPerSecond * fpt) / 1e9 / ceiling).toFixed(0)}% of the matmul ceiling)`);
+  const threads = Math.min(BATCH, Math.max(2, cpus().length));
+  console.log(`mixlab proxy benchmark — reference proxy ${parameterCount(cfg).toLocaleString("en")} parameters, batch ${BATCH} × ${cfg.seqLen}, ${(fpt / 1e6).toFixed(2)} MFLOP per token; backends ${names.join(", ")}${blas ? "" : " (blas: " + loadBlas().why + ")"}`);
+  const results: { name: string; tps: number; bound: number }[] = [];
+  let last: { tf: Tf; backend: string } | null = null;
+  for (const name of names) {
+    const { tf, backend } = await loadTf(name, () => {});
+    last = { tf, backend };
+    const cpuBackend = backend === "wasm" || backend === "cpu" || backend === "blas";
+    const ceiling = ceilingOf(tf, backend === "blas" ? blas : null);
+    const bound = (ceiling * 1e9) / fpt;
+    console.log(`\n${backend}: matmul ceiling ${ceiling.toFixed(1)} GFLOP/s (${BATCH * cfg.seqLen}×${cfg.dModel} · ${cfg.dModel}×${cfg.dFF}) → at most ${Math.round(bound).toLocaleString("en")} tokens/s a thread`);
+    const runs: [number, number][] = cpuBackend ? [[1, 1], [1, threads]] : [[1, 1], [8, 1], [32, 1]];
+    let single = 0;
+    for (const [K, th] of runs) {
+      const r = await measure(tf, backend, K, K === 1 ? 12 : 6, th);
+      if (K === 1 && th === 1) single = r.tokensPerSecond;
+      const what = K === 1 ? `one proxy, ${th} thread${th > 1 ? "s" : ""}` : `ensemble of ${K}`;
+      const pct = (100 * r.tokensPerSecond * fpt) / 1e9 / ceiling / th;
+      console.log(`  ${what.padEnd(20)} ${Math.round(r.tokensPerSecond).toLocaleString("en").padStart(7)} tokens/s${K > 1 ? " (all members)" : ""}, ${r.msPerStep.toFixed(0)} ms/step, ${((r.tokensPerSecond * fpt) / 1e9).toFixed(2)} GFLOP/s (${pct.toFixed(0)}% of ${th > 1 ? `${th}× ` : ""}the ceiling)${K === 1 && th > 1 ? `, ${(r.tokensPerSecond / single).toFixed(2)}× one thread` : K > 1 ? `, ${(r.tokensPerSecond / single).toFixed(2)}× one proxy` : ""}`);
+      results.push({ name: `${backend}/${K}/${th}`, tps: r.tokensPerSecond, bound });
+    }
   }
-  const single = rows[0]![1];
-  console.log(`ensemble speed-up over one proxy (aggregate tokens/s): K=2 ${(rows[1]![1] / single).toFixed(2)}×, K=4 ${(rows[2]![1] / single).toFixed(2)}× (wasm: compute-bound, and its batched matMul is split per member; the ensemble's gain is on dispatch-bound GPU backends)`);
+  if (last && names.every((n) => n === "wasm" || n === "blas" || n === "cpu")) {
+    // Ensembles on the CPU: compute-bound, so they should not raise the aggregate (they are built for GPU backends).
+    const { tf, backend } = last;
+    const one = results.find((r) => r.name === `${backend}/1/1`)!.tps;
+    const e = await measure(tf, backend, 4, 6);
+    console.log(`  ${"ensemble of 4".padEnd(20)} ${Math.round(e.tokensPerSecond).toLocaleString("en").padStart(7)} tokens/s (all members), ${(e.tokensPerSecond / one).toFixed(2)}× one proxy (CPU steps are compute-bound; ensembles are for dispatch-bound GPU backends)`);
+  }
+  // One proxy on the CPU backends; on a GPU backend the best includes ensembles (sweep throughput).
+  const best = Math.max(...results.map((r) => r.tps));
+  const oneThread = Math.max(...results.filter((r) => r.name.endsWith("/1/1")).map((r) => r.tps));
+  const bestBound = Math.max(...results.map((r) => r.bound));
   // PyTorch baseline.
   const py = "/usr/bin/python3";
   try {
     execFileSync(py, ["-c", "import torch"], { stdio: "ignore" });
   } catch {
-    console.log("PyTorch baseline: absent (install Debian's python3-torch to measure it side by side); STACK.md's figure on this kind of machine is about 20,800 tokens/s on one thread");
+    console.log(`\nPyTorch baseline: absent (install Debian's python3-torch to measure it side by side); STACK.md's figure on this kind of machine is about 20,800 tokens/s on one thread; best mixlab here ${Math.round(best).toLocaleString("en")}`);
     return;
   }
   const dir = mkdtempSync(join(tmpdir(), "mixlab-torch-"));
@@ -90,7 +137,7 @@ async function main(): Promise<void> {
     script,
     [
       "import time, torch, torch.nn as nn, torch.nn.functional as F",
-      "torch.manual_seed(0); torch.set_num_threads(1)",
+      "import sys; torch.manual_seed(0); torch.set_num_threads(int(sys.argv[1]))",
       `V, D, L, H, T, B, FF = ${cfg.vocab}, ${cfg.dModel}, ${cfg.nLayers}, ${cfg.nHeads}, ${cfg.seqLen}, ${BATCH}, ${cfg.dFF}`,
       "class Block(nn.Module):",
       "    def __init__(s):",
@@ -124,14 +171,17 @@ async function main(): Promise<void> {
   const env = { ...process.env };
   delete env.OPENBLAS_CORETYPE;
   delete env.OPENBLAS_L2_SIZE;
-  let blas = "unknown";
+  let blasPath = "unknown";
   try {
-    blas = execFileSync("sh", ["-c", "readlink -f /usr/lib/x86_64-linux-gnu/libblas.so.3"], { encoding: "utf8" }).trim();
+    blasPath = execFileSync("sh", ["-c", "readlink -f /usr/lib/x86_64-linux-gnu/libblas.so.3"], { encoding: "utf8" }).trim();
   } catch {
     // not Debian's layout
   }
-  const torchTps = Number(execFileSync(py, [script], { encoding: "utf8", env }).trim());
-  console.log(`PyTorch (Debian python3-torch 1.13, 1 thread, BLAS ${blas}${/openblas/.test(blas) ? "" : " — the reference BLAS: install libopenblas0-pthread for a fair baseline"}): ${Math.round(torchTps).toLocaleString("en")} tokens/s → mixlab one proxy ${(single / torchTps).toFixed(2)}× (goal ≥ 0.5×), ensemble of 4 ${(rows[2]![1] / torchTps).toFixed(2)}×`);
+  const torch1 = Number(execFileSync(py, [script, "1"], { encoding: "utf8", env }).trim());
+  const torchN = Number(execFileSync(py, [script, String(threads)], { encoding: "utf8", env }).trim());
+  const torchBest = Math.max(torch1, torchN);
+  console.log(`\nPyTorch (Debian python3-torch, BLAS ${blasPath}${/openblas/.test(blasPath) ? "" : " — the reference BLAS: install libopenblas0-pthread for a fair baseline"}): ${Math.round(torch1).toLocaleString("en")} tokens/s on 1 thread, ${Math.round(torchN).toLocaleString("en")} on ${threads} (${((torch1 * fpt) / 1e9).toFixed(1)} GFLOP/s on one thread)`);
+  console.log(`mixlab / PyTorch: best of each ${(best / torchBest).toFixed(2)}× (goal ≥ 0.5×); one thread each ${(oneThread / torch1).toFixed(2)}×; a step at the best matmul ceiling would be ${(bestBound / torch1).toFixed(2)}× a thread`);
 }
 
 await main();

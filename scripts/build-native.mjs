@@ -9,9 +9,10 @@ import { fileURLToPath } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const src = join(root, "src", "native", "blas.c");
+const sources = [src, join(root, "src", "native", "kernels.c")];
 const out = join(root, "dist", "native", "mixlab_blas.node");
 const headers = [join(dirname(process.execPath), "..", "include", "node"), "/usr/include/node", "/usr/local/include/node"].find((d) => existsSync(join(d, "node_api.h")));
-if (existsSync(out) && statSync(out).mtimeMs >= statSync(src).mtimeMs) process.exit(0);
+if (existsSync(out) && sources.every((f) => statSync(out).mtimeMs >= statSync(f).mtimeMs)) process.exit(0);
 if (!headers) {
   console.error("mixlab: native BLAS addon not built (no node_api.h found); the proxy trainer will use tfjs's wasm matmuls");
   process.exit(0);
@@ -19,7 +20,7 @@ if (!headers) {
 const cc = process.env.CC ?? "cc";
 mkdirSync(dirname(out), { recursive: true });
 try {
-  execFileSync(cc, ["-O2", "-shared", "-fPIC", "-Wall", "-DNODE_GYP_MODULE_NAME=mixlab_blas", `-I${headers}`, src, "-o", out, "-ldl"], { stdio: ["ignore", "inherit", "inherit"] });
+  execFileSync(cc, ["-O2", "-shared", "-std=c11", "-fPIC", "-Wall", "-DNODE_GYP_MODULE_NAME=mixlab_blas", `-I${headers}`, src, "-o", out, "-ldl", "-lm"], { stdio: ["ignore", "inherit", "inherit"] });
 } catch (e) {
   console.error(`mixlab: native BLAS addon not built (${cc} failed: ${e.message.split("\n")[0]}); the proxy trainer will use tfjs's wasm matmuls`);
 }

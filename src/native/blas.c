@@ -11,6 +11,8 @@
 #include <dlfcn.h>
 #include <stddef.h>
 #include <string.h>
+#include <stdint.h>
+#include "kernels.c"
 
 typedef void (*sgemm_fn)(const char *, const char *, const int *, const int *, const int *, const float *, const float *, const int *, const float *, const int *, const float *, float *, const int *);
 typedef void (*set_threads_fn)(int);
@@ -119,12 +121,133 @@ static napi_value Gemm(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* Argument readers for the kernel wrappers: a Float32Array (or Int32Array) of at least `need` elements, an int, a double. */
+static float *argF32(napi_env env, napi_value v, size_t need, int *ok) {
+  napi_typedarray_type type;
+  size_t len, off;
+  void *p;
+  napi_value buf;
+  if (!*ok) return NULL;
+  if (napi_get_typedarray_info(env, v, &type, &len, &p, &buf, &off) != napi_ok || type != napi_float32_array || len < need) {
+    *ok = 0;
+    return NULL;
+  }
+  return (float *)p;
+}
+static int32_t *argI32s(napi_env env, napi_value v, size_t need, int *ok) {
+  napi_typedarray_type type;
+  size_t len, off;
+  void *p;
+  napi_value buf;
+  if (!*ok) return NULL;
+  if (napi_get_typedarray_info(env, v, &type, &len, &p, &buf, &off) != napi_ok || type != napi_int32_array || len < need) {
+    *ok = 0;
+    return NULL;
+  }
+  return (int32_t *)p;
+}
+static int argInt(napi_env env, napi_value v, int *ok) {
+  int32_t x = 0;
+  if (*ok && (napi_get_value_int32(env, v, &x) != napi_ok || x < 0)) *ok = 0;
+  return x;
+}
+static double argNum(napi_env env, napi_value v, int *ok) {
+  double x = 0;
+  if (*ok && napi_get_value_double(env, v, &x) != napi_ok) *ok = 0;
+  return x;
+}
+#define ARGS(n)                                                      \
+  size_t argc = n;                                                   \
+  napi_value a[n];                                                   \
+  int ok = napi_get_cb_info(env, info, &argc, a, NULL, NULL) == napi_ok && argc == n;
+#define DONE(name)                                                   \
+  if (!ok) napi_throw_type_error(env, NULL, "mixlab native kernels: bad arguments to " name); \
+  return NULL;
+
+/* The same argument lists as src/proxy/kernels.ts. */
+static napi_value LayerNormForward(napi_env env, napi_callback_info info) {
+  ARGS(9);
+  int K = argInt(env, a[3], &ok), R = argInt(env, a[4], &ok), d = argInt(env, a[5], &ok);
+  size_t n = (size_t)K * R * d;
+  float *x = argF32(env, a[0], n, &ok), *g = argF32(env, a[1], (size_t)K * d, &ok), *b = argF32(env, a[2], (size_t)K * d, &ok);
+  float *y = argF32(env, a[6], n, &ok), *mean = argF32(env, a[7], (size_t)K * R, &ok), *rstd = argF32(env, a[8], (size_t)K * R, &ok);
+  if (ok) layer_norm_forward(x, g, b, K, R, d, y, mean, rstd);
+  DONE("layerNormForward");
+}
+static napi_value LayerNormBackward(napi_env env, napi_callback_info info) {
+  ARGS(11);
+  int K = argInt(env, a[5], &ok), R = argInt(env, a[6], &ok), d = argInt(env, a[7], &ok);
+  size_t n = (size_t)K * R * d;
+  float *x = argF32(env, a[0], n, &ok), *g = argF32(env, a[1], (size_t)K * d, &ok), *mean = argF32(env, a[2], (size_t)K * R, &ok), *rstd = argF32(env, a[3], (size_t)K * R, &ok);
+  float *dy = argF32(env, a[4], n, &ok), *dx = argF32(env, a[8], n, &ok), *dg = argF32(env, a[9], (size_t)K * d, &ok), *db = argF32(env, a[10], (size_t)K * d, &ok);
+  if (ok) layer_norm_backward(x, g, mean, rstd, dy, K, R, d, dx, dg, db);
+  DONE("layerNormBackward");
+}
+static napi_value BiasGeluForward(napi_env env, napi_callback_info info) {
+  ARGS(8);
+  int K = argInt(env, a[2], &ok), R = argInt(env, a[3], &ok), f = argInt(env, a[4], &ok);
+  size_t n = (size_t)K * R * f;
+  float *x = argF32(env, a[0], n, &ok), *bias = argF32(env, a[1], (size_t)K * f, &ok), *pre = argF32(env, a[5], n, &ok), *th = argF32(env, a[6], n, &ok), *y = argF32(env, a[7], n, &ok);
+  if (ok) bias_gelu_forward(x, bias, K, R, f, pre, th, y);
+  DONE("biasGeluForward");
+}
+static napi_value BiasGeluBackward(napi_env env, napi_callback_info info) {
+  ARGS(8);
+  int K = argInt(env, a[3], &ok), R = argInt(env, a[4], &ok), f = argInt(env, a[5], &ok);
+  size_t n = (size_t)K * R * f;
+  float *pre = argF32(env, a[0], n, &ok), *th = argF32(env, a[1], n, &ok), *dy = argF32(env, a[2], n, &ok), *dx = argF32(env, a[6], n, &ok), *db = argF32(env, a[7], (size_t)K * f, &ok);
+  if (ok) bias_gelu_backward(pre, th, dy, K, R, f, dx, db);
+  DONE("biasGeluBackward");
+}
+static napi_value CausalSoftmax(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  int T = argInt(env, a[1], &ok);
+  double scale = argNum(env, a[2], &ok);
+  float *s = argF32(env, a[0], (size_t)T * T, &ok);
+  if (ok) causal_softmax(s, T, scale);
+  DONE("causalSoftmax");
+}
+static napi_value CausalSoftmaxBackward(napi_env env, napi_callback_info info) {
+  ARGS(7);
+  int T = argInt(env, a[2], &ok);
+  double scale = argNum(env, a[3], &ok);
+  size_t n = (size_t)T * T;
+  float *p = argF32(env, a[0], n, &ok), *dp = argF32(env, a[1], n, &ok), *ds = argF32(env, a[4], n, &ok), *dsT = argF32(env, a[5], n, &ok), *pT = argF32(env, a[6], n, &ok);
+  if (ok) causal_softmax_backward(p, dp, T, scale, ds, dsT, pT);
+  DONE("causalSoftmaxBackward");
+}
+static napi_value CrossEntropyForward(napi_env env, napi_callback_info info) {
+  ARGS(6);
+  int R = argInt(env, a[2], &ok), V = argInt(env, a[3], &ok);
+  float *l = argF32(env, a[0], (size_t)R * V, &ok), *losses = argF32(env, a[4], R, &ok), *lse = argF32(env, a[5], R, &ok);
+  int32_t *t = argI32s(env, a[1], R, &ok);
+  for (int r = 0; ok && r < R; r++)
+    if (t[r] < 0 || t[r] >= V) ok = 0;
+  if (ok) cross_entropy_forward(l, t, R, V, losses, lse);
+  DONE("crossEntropyForward");
+}
+static napi_value CrossEntropyBackward(napi_env env, napi_callback_info info) {
+  ARGS(7);
+  int R = argInt(env, a[4], &ok), V = argInt(env, a[5], &ok);
+  float *l = argF32(env, a[0], (size_t)R * V, &ok), *lse = argF32(env, a[2], R, &ok), *dl = argF32(env, a[3], R, &ok), *d = argF32(env, a[6], (size_t)R * V, &ok);
+  int32_t *t = argI32s(env, a[1], R, &ok);
+  for (int r = 0; ok && r < R; r++)
+    if (t[r] < 0 || t[r] >= V) ok = 0;
+  if (ok) cross_entropy_backward(l, t, lse, dl, R, V, d);
+  DONE("crossEntropyBackward");
+}
+
 static napi_value Init(napi_env env, napi_value exports) {
   napi_value fn;
-  CHECK(napi_create_function(env, "load", NAPI_AUTO_LENGTH, Load, NULL, &fn));
-  CHECK(napi_set_named_property(env, exports, "load", fn));
-  CHECK(napi_create_function(env, "gemm", NAPI_AUTO_LENGTH, Gemm, NULL, &fn));
-  CHECK(napi_set_named_property(env, exports, "gemm", fn));
+  struct { const char *name; napi_callback cb; } fns[] = {
+    {"load", Load}, {"gemm", Gemm}, {"layerNormForward", LayerNormForward}, {"layerNormBackward", LayerNormBackward},
+    {"biasGeluForward", BiasGeluForward}, {"biasGeluBackward", BiasGeluBackward}, {"causalSoftmax", CausalSoftmax},
+    {"causalSoftmaxBackward", CausalSoftmaxBackward}, {"crossEntropyForward", CrossEntropyForward}, {"crossEntropyBackward", CrossEntropyBackward},
+  };
+  for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
+    CHECK(napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].cb, NULL, &fn));
+    CHECK(napi_set_named_property(env, exports, fns[i].name, fn));
+  }
   return exports;
 }
 

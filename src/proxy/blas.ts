@@ -1,5 +1,6 @@
-// The optional native matrix product of the proxy trainer's CPU path: the addon built from
-// src/native/blas.c at install (scripts/build-native.mjs) and a system BLAS it loads at run time.
+// The optional native part of the proxy trainer's CPU path: the addon built from src/native at
+// install (scripts/build-native.mjs), a system BLAS it loads at run time for the matrix products,
+// and the fused kernels of kernels.ts compiled from C.
 // OpenBLAS (or BLIS, or MKL) multiplies at 45–60 GFLOP/s a core on these machines, where the
 // wasm backend's XNNPACK reaches 13–17 (measured side by side): the `blas` backend uses it for
 // every matrix product of a step and tfjs for the rest. The reference BLAS (Debian's libblas3) is
@@ -9,9 +10,17 @@ import { createRequire } from "node:module";
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import type * as kern from "./kernels.js";
 
-/** Row-major single-precision GEMM on Float32Arrays: C = alpha·op(A)·op(B) + beta·C (offsets and leading dimensions in elements). */
-export interface Blas {
+/** The kernels the addon also provides in C (src/native/kernels.c), with kernels.ts's arguments. */
+export type NativeKernels = Pick<typeof kern, "layerNormForward" | "layerNormBackward" | "biasGeluForward" | "biasGeluBackward" | "causalSoftmax" | "causalSoftmaxBackward" | "crossEntropyForward" | "crossEntropyBackward">;
+export const NATIVE_KERNELS: readonly (keyof NativeKernels)[] = ["layerNormForward", "layerNormBackward", "biasGeluForward", "biasGeluBackward", "causalSoftmax", "causalSoftmaxBackward", "crossEntropyForward", "crossEntropyBackward"];
+
+/**
+ * Row-major single-precision GEMM on Float32Arrays: C = alpha·op(A)·op(B) + beta·C (offsets and
+ * leading dimensions in elements), and the fused kernels compiled from C.
+ */
+export interface Blas extends NativeKernels {
   /** The shared library that provides the product. */
   readonly library: string;
   gemm(transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number, A: Float32Array, aOff: number, lda: number, B: Float32Array, bOff: number, ldb: number, beta: number, C: Float32Array, cOff: number, ldc: number): void;
@@ -29,11 +38,14 @@ export function loadBlas(): { blas: Blas | null; why: string } {
   // dist/src/proxy → dist/native; tests run src/proxy → dist/native too.
   const addon = [join(here, "..", "..", "native", "mixlab_blas.node"), join(here, "..", "..", "dist", "native", "mixlab_blas.node")].find((p) => existsSync(p));
   if (!addon) return (cached = { blas: null, why: "the native addon is not built (npm run build needs a C compiler and Node's headers)" });
-  const native = createRequire(import.meta.url)(addon) as { load(c: string[]): string | null; gemm: Blas["gemm"] };
+  const native = createRequire(import.meta.url)(addon) as { load(c: string[]): string | null } & Omit<Blas, "library">;
+  const missing = ["gemm", ...NATIVE_KERNELS].filter((f) => typeof (native as unknown as Record<string, unknown>)[f] !== "function");
+  if (missing.length) return (cached = { blas: null, why: `the native addon is out of date (no ${missing.join(", ")}; run npm run build)` });
   const candidates = [...(process.env.MIXLAB_BLAS ? [process.env.MIXLAB_BLAS] : []), ...BLAS_LIBRARIES];
   const library = native.load(candidates);
   if (!library) return (cached = { blas: null, why: `no BLAS library could be loaded (tried ${candidates.join(", ")}; on Debian: apt-get install libopenblas0-pthread)` });
-  return (cached = { blas: { library, gemm: native.gemm }, why: "" });
+  const blas: Blas = { library, gemm: native.gemm, ...Object.fromEntries(NATIVE_KERNELS.map((f) => [f, native[f]])) } as Blas;
+  return (cached = { blas, why: "" });
 }
 
 let active: Blas | null = null;

@@ -10,7 +10,7 @@
 import type * as tfTypes from "@tensorflow/tfjs";
 import type { Rng } from "../rng/index.js";
 import * as kern from "./kernels.js";
-import { activeBlas, type Blas } from "./blas.js";
+import { activeBlas, type Blas, type NativeKernels } from "./blas.js";
 
 type Tf = typeof tfTypes;
 type Tensor = tfTypes.Tensor;
@@ -218,7 +218,12 @@ function fusedEmbed(tf: Tf, tokens: Int32Array, B: number, T: number, wte: Tenso
   })(wte, wpe);
 }
 
-function fusedLayerNorm(tf: Tf, x: Tensor, g: Tensor, b: Tensor): Tensor {
+/** The fused kernels of a model: compiled C with the `blas` backend, else kernels.ts. */
+const kernelsOf = (model: ProxyModel): NativeKernels => model.blas ?? kern;
+
+function fusedLayerNorm(model: ProxyModel, x: Tensor, g: Tensor, b: Tensor): Tensor {
+  const tf = model.tf;
+  const kn = kernelsOf(model);
   const [K, N, d] = x.shape as [number, number, number];
   return custom(tf, (...args) => {
     const [xt, gt, bt] = args as [Tensor, Tensor, Tensor];
@@ -227,14 +232,14 @@ function fusedLayerNorm(tf: Tf, x: Tensor, g: Tensor, b: Tensor): Tensor {
     const y = new Float32Array(xs.length);
     const mean = new Float32Array(K * N);
     const rstd = new Float32Array(K * N);
-    kern.layerNormForward(xs, gs, f32(bt), K, N, d, y, mean, rstd);
+    kn.layerNormForward(xs, gs, f32(bt), K, N, d, y, mean, rstd);
     return {
       value: tf.tensor3d(y, [K, N, d]),
       gradFunc: (dy) => {
         const dx = new Float32Array(xs.length);
         const dg = new Float32Array(K * d);
         const db = new Float32Array(K * d);
-        kern.layerNormBackward(xs, gs, mean, rstd, f32(dy), K, N, d, dx, dg, db);
+        kn.layerNormBackward(xs, gs, mean, rstd, f32(dy), K, N, d, dx, dg, db);
         return [tf.tensor3d(dx, [K, N, d]), tf.tensor3d(dg, [K, 1, d]), tf.tensor3d(db, [K, 1, d])];
       },
     };
@@ -308,13 +313,13 @@ function fusedLinearGelu(model: ProxyModel, x: Tensor, w: Tensor, b: Tensor): Te
     const pre = new Float32Array(K * N * f);
     const th = new Float32Array(K * N * f);
     const out = new Float32Array(K * N * f);
-    kern.biasGeluForward(f32(y), f32(bt), K, N, f, pre, th, out);
+    kernelsOf(model).biasGeluForward(f32(y), f32(bt), K, N, f, pre, th, out);
     return {
       value: tf.tensor3d(out, [K, N, f]),
       gradFunc: (dy) => {
         const dx = new Float32Array(K * N * f);
         const db = new Float32Array(K * f);
-        kern.biasGeluBackward(pre, th, f32(dy), K, N, f, dx, db);
+        kernelsOf(model).biasGeluBackward(pre, th, f32(dy), K, N, f, dx, db);
         return [tf.tensor3d(dx, [K, N, f]), tf.tensor3d(db, [K, 1, f])];
       },
     };
@@ -413,7 +418,7 @@ function nativeAttention(tf: Tf, blas: Blas, qkv: Tensor, B: number, T: number, 
         const row = s * T * d3;
         const po = (s * H + h) * T * T;
         blas.gemm(false, true, T, T, hd, 1, src, row + h * hd, d3, src, row + d + h * hd, d3, 0, probs, po, T); // Q Kᵀ
-        kern.causalSoftmax(probs.subarray(po, po + T * T), T, scale);
+        blas.causalSoftmax(probs.subarray(po, po + T * T), T, scale);
         blas.gemm(false, false, T, hd, T, 1, probs, po, T, src, row + 2 * d + h * hd, d3, 0, out, s * T * d + h * hd, d); // P V
       }
     }
@@ -432,7 +437,7 @@ function nativeAttention(tf: Tf, blas: Blas, qkv: Tensor, B: number, T: number, 
             const po = (s * H + h) * T * T;
             const go = s * T * d + h * hd;
             blas.gemm(false, true, T, T, hd, 1, g, go, d, src, row + 2 * d + h * hd, d3, 0, dp, 0, T); // dP = dO Vᵀ
-            kern.causalSoftmaxBackward(probs.subarray(po, po + T * T), dp, T, scale, ds, dsT, pT);
+            blas.causalSoftmaxBackward(probs.subarray(po, po + T * T), dp, T, scale, ds, dsT, pT);
             blas.gemm(false, false, T, hd, T, 1, ds, 0, T, src, row + d + h * hd, d3, 0, dq, row + h * hd, d3); // dQ = dS K
             blas.gemm(true, false, T, hd, T, 1, ds, 0, T, src, row + h * hd, d3, 0, dq, row + d + h * hd, d3); // dK = dSᵀ Q
             blas.gemm(true, false, T, hd, T, 1, probs, po, T, g, go, d, 0, dq, row + 2 * d + h * hd, d3); // dV = Pᵀ dO
@@ -445,19 +450,21 @@ function nativeAttention(tf: Tf, blas: Blas, qkv: Tensor, B: number, T: number, 
 }
 
 /** Per-row cross-entropy (nats) of (K × N × V) logits against targets (K·N) → (K × N). */
-function fusedCrossEntropy(tf: Tf, logits: Tensor, targets: Int32Array): Tensor {
+function fusedCrossEntropy(model: ProxyModel, logits: Tensor, targets: Int32Array): Tensor {
+  const tf = model.tf;
+  const kn = kernelsOf(model);
   const [K, N, V] = logits.shape as [number, number, number];
   return custom(tf, (...args) => {
     const [t] = args as [Tensor];
     const l = f32(t);
     const losses = new Float32Array(K * N);
     const lse = new Float32Array(K * N);
-    kern.crossEntropyForward(l, targets, K * N, V, losses, lse);
+    kn.crossEntropyForward(l, targets, K * N, V, losses, lse);
     return {
       value: tf.tensor2d(losses, [K, N]),
       gradFunc: (dy) => {
         const dl = new Float32Array(l.length);
-        kern.crossEntropyBackward(l, targets, lse, f32(dy), K * N, V, dl);
+        kn.crossEntropyBackward(l, targets, lse, f32(dy), K * N, V, dl);
         return [tf.tensor3d(dl, [K, N, V])];
       },
     };
@@ -474,17 +481,17 @@ function tokenLossesFused(model: ProxyModel, inputs: Tensor, targets: Tensor): T
   const blas = model.blas;
   let x = fusedEmbed(tf, inputs.dataSync() as Int32Array, B, T, v("wte"), v("wpe"));
   for (let l = 0; l < L; l++) {
-    const h = fusedLayerNorm(tf, x, v(`h${l}.ln1.g`), v(`h${l}.ln1.b`));
+    const h = fusedLayerNorm(model, x, v(`h${l}.ln1.g`), v(`h${l}.ln1.b`));
     const qkv = fusedLinearBias(model, h, v(`h${l}.attn.w`), v(`h${l}.attn.b`));
     const y = blas ? nativeAttention(tf, blas, qkv, B, T, H) : fusedAttention(tf, qkv, B, T, H);
     x = tf.add(x, fusedLinearBias(model, y, v(`h${l}.proj.w`), v(`h${l}.proj.b`)));
-    const h2 = fusedLayerNorm(tf, x, v(`h${l}.ln2.g`), v(`h${l}.ln2.b`));
+    const h2 = fusedLayerNorm(model, x, v(`h${l}.ln2.g`), v(`h${l}.ln2.b`));
     const m = fusedLinearGelu(model, h2, v(`h${l}.fc.w`), v(`h${l}.fc.b`));
     x = tf.add(x, fusedLinearBias(model, m, v(`h${l}.out.w`), v(`h${l}.out.b`)));
   }
-  const hf = fusedLayerNorm(tf, x, v("lnf.g"), v("lnf.b"));
+  const hf = fusedLayerNorm(model, x, v("lnf.g"), v("lnf.b"));
   const logits = model.config.untiedHead ? product(model, hf, v("head.w")) : blas ? nativeLinear(tf, blas, hf, v("wte"), true) : linear(hf, tf.transpose(v("wte"), [0, 2, 1]));
-  return tf.reshape(fusedCrossEntropy(tf, logits, targets.dataSync() as Int32Array), [K, B, T]);
+  return tf.reshape(fusedCrossEntropy(model, logits, targets.dataSync() as Int32Array), [K, B, T]);
 }
 
 function layerNorm(tf: Tf, x: Tensor, g: Tensor, b: Tensor): Tensor {

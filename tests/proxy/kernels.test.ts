@@ -103,6 +103,89 @@ describe.skipIf(!blas)("native BLAS gemm", () => {
   });
 });
 
+describe.skipIf(!blas)("C kernels = TypeScript kernels", () => {
+  const rng = createRng(9);
+  const rand = (n: number, scale = 1) => Float32Array.from({ length: n }, () => scale * rng.nextNormal());
+  const close = (a: Float32Array, b: Float32Array, tol = 2e-6) => {
+    let worst = 0;
+    for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!) / Math.max(1, Math.abs(b[i]!)));
+    expect(worst).toBeLessThan(tol);
+  };
+  const both = <T extends unknown[]>(f: (k: typeof kern | NonNullable<typeof blas>) => T): [T, T] => [f(blas!), f(kern)];
+
+  it("layer norm, forward and backward (2 members)", () => {
+    const [K, R, d] = [2, 5, 16];
+    const x = rand(K * R * d, 3);
+    const g = rand(K * d);
+    const b = rand(K * d);
+    const dy = rand(K * R * d);
+    const [c, t] = both((k) => {
+      const y = new Float32Array(K * R * d);
+      const mean = new Float32Array(K * R);
+      const rstd = new Float32Array(K * R);
+      k.layerNormForward(x, g, b, K, R, d, y, mean, rstd);
+      const dx = new Float32Array(K * R * d);
+      const dg = new Float32Array(K * d);
+      const db = new Float32Array(K * d);
+      k.layerNormBackward(x, g, mean, rstd, dy, K, R, d, dx, dg, db);
+      return [y, mean, rstd, dx, dg, db];
+    });
+    c.forEach((a, i) => close(a, t[i]!));
+  });
+
+  it("bias + GELU (fast tanh within 3e-8), forward and backward", () => {
+    const [K, R, f] = [2, 3, 40];
+    const x = rand(K * R * f, 4);
+    const bias = rand(K * f);
+    const dy = rand(K * R * f);
+    const [c, t] = both((k) => {
+      const pre = new Float32Array(K * R * f);
+      const th = new Float32Array(K * R * f);
+      const y = new Float32Array(K * R * f);
+      k.biasGeluForward(x, bias, K, R, f, pre, th, y);
+      const dx = new Float32Array(K * R * f);
+      const db = new Float32Array(K * f);
+      k.biasGeluBackward(pre, th, dy, K, R, f, dx, db);
+      return [pre, th, y, dx, db];
+    });
+    c.forEach((a, i) => close(a, t[i]!, 1e-6));
+  });
+
+  it("causal softmax and its backward; cross-entropy and its backward", () => {
+    const T = 9;
+    const scores = rand(T * T, 2);
+    const dp = rand(T * T);
+    const [c, t] = both((k) => {
+      const p = scores.slice();
+      k.causalSoftmax(p, T, 0.3);
+      const ds = new Float32Array(T * T);
+      const dsT = new Float32Array(T * T);
+      const pT = new Float32Array(T * T);
+      k.causalSoftmaxBackward(p, dp, T, 0.3, ds, dsT, pT);
+      return [p, ds, dsT, pT];
+    });
+    c.forEach((a, i) => close(a, t[i]!));
+    const [R, V] = [6, 11];
+    const logits = rand(R * V, 3);
+    const targets = Int32Array.from([0, 10, 3, 3, 7, 1]);
+    const dl = rand(R);
+    const [c2, t2] = both((k) => {
+      const losses = new Float32Array(R);
+      const lse = new Float32Array(R);
+      k.crossEntropyForward(logits, targets, R, V, losses, lse);
+      const d = new Float32Array(R * V);
+      k.crossEntropyBackward(logits, targets, lse, dl, R, V, d);
+      return [losses, lse, d];
+    });
+    c2.forEach((a, i) => close(a, t2[i]!));
+  });
+
+  it("the C kernels refuse wrong arguments instead of reading out of bounds", () => {
+    expect(() => blas!.causalSoftmax(new Float32Array(8), 3, 1)).toThrow(/bad arguments to causalSoftmax/);
+    expect(() => blas!.crossEntropyForward(new Float32Array(4), Int32Array.from([5, 0]), 2, 2, new Float32Array(2), new Float32Array(2))).toThrow(/bad arguments to crossEntropyForward/);
+  });
+});
+
 describe("fused model = tf-op model", () => {
   const cases = [["wasm", false], ["cpu", false], ["wasm", true], ...(blas ? ([["blas", false], ["blas", true]] as const) : [])] as const;
   for (const [backendName, untiedHead] of cases) {
