@@ -9,7 +9,7 @@ import { createRng } from "./rng/index.js";
 import { designSwarm, DirichletSwarmOptionsSchema } from "../mixers/dirichlet/index.js";
 import { laws } from "../mixers/index.js";
 import { resolveConstraints } from "./core/constraints.js";
-import type { BackendName } from "./proxy/backend.js";
+import { probeBackend, type BackendName } from "./proxy/backend.js";
 import { PRESETS, parameterCount, type ProxyConfig } from "./proxy/model.js";
 import { runKey } from "./proxy/runs-io.js";
 import { runSweep } from "./sweep/sweep.js";
@@ -51,7 +51,8 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   const batchSize = o.quick ? 8 : 16;
   mkdirSync(o.out, { recursive: true });
   const runsPath = join(o.out, "runs.arrow");
-  o.log(`mixlab demo${o.quick ? " --quick" : ""}: ${domains.length} domains (${domains.join(", ")}), proxy ${parameterCount(config).toLocaleString("en")} parameters, ${steps} steps × ${batchSize} × ${config.seqLen} tokens per run, ${cpus().length} workers`);
+  const probe = await probeBackend(o.backend);
+  o.log(`mixlab demo${o.quick ? " --quick" : ""}: ${domains.length} domains (${domains.join(", ")}), proxy ${parameterCount(config).toLocaleString("en")} parameters, ${steps} steps × ${batchSize} × ${config.seqLen} tokens per run, ${cpus().length} workers on the ${probe.backend} backend`);
   const sweep = (mixtures: Record<string, number>[], role: string) =>
     runSweep({ mixtures, domains, config, model: o.quick ? "tiny-32" : "tiny", steps, batchSize, seed: o.seed, train: join(o.corpus, "train"), heldout: join(o.corpus, "heldout"), runs: runsPath, workers: cpus().length, backend: o.backend, log: o.log, extra: { role } });
   const lossesOf = async (mixtures: Record<string, number>[]): Promise<Map<string, number>[]> => {

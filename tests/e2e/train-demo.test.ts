@@ -6,6 +6,7 @@ import { readFileSync } from "node:fs";
 import { ROOT, tmp } from "../helpers.js";
 import { readFrameAsync } from "../../src/runs/frame.js";
 import { parseProportions } from "../../src/export/proportions.js";
+import { loadBlas } from "../../src/proxy/blas.js";
 
 const BIN = join(ROOT, "bin", "mixlab.js");
 const run = (args: string[], cwd: string) => spawnSync(process.execPath, [BIN, ...args], { cwd, encoding: "utf8", env: { ...process.env, TMPDIR: cwd } });
@@ -34,11 +35,24 @@ describe("mixlab train", () => {
   }, 120_000);
 });
 
+describe.skipIf(!loadBlas().blas)("mixlab train --backend blas", () => {
+  it("trains on the native BLAS and records the backend in the row", async () => {
+    const dir = tmp();
+    const corpus = join(ROOT, "datasets", "corpus");
+    const r = run(["train", "--corpus", corpus, "--weights", "code=1,legal=1", "--steps", "3", "--batch-size", "4", "--backend", "blas", "--runs", "runs.csv"], dir);
+    expect(r.status).toBe(0);
+    expect(r.stderr).toMatch(/backend: blas \(libopenblas\.so\.0 for the matrix products/);
+    const f = await readFrameAsync(join(dir, "runs.csv"));
+    expect(f.cells.get("backend")).toEqual(["blas"]);
+  }, 120_000);
+});
+
 describe("mixlab demo --quick", () => {
   it("runs the whole loop and writes proportions.json and runs.arrow", async () => {
     const dir = tmp();
     const r = run(["demo", "--quick", "--out", "out", "--backend", "wasm"], dir);
     expect(r.status).toBe(0);
+    expect(r.stderr).toMatch(/workers on the wasm backend/);
     expect(r.stdout).toMatch(/RegMix recommendation\s+[\d.]+\s+[\d.]+\s+[\d.]+/);
     expect(r.stdout).toMatch(/uniform/);
     const doc = parseProportions(readFileSync(join(dir, "out", "proportions.json"), "utf8"), "proportions.json");
