@@ -208,12 +208,12 @@ static napi_value CausalSoftmax(napi_env env, napi_callback_info info) {
   DONE("causalSoftmax");
 }
 static napi_value CausalSoftmaxBackward(napi_env env, napi_callback_info info) {
-  ARGS(7);
+  ARGS(5);
   int T = argInt(env, a[2], &ok);
   double scale = argNum(env, a[3], &ok);
   size_t n = (size_t)T * T;
-  float *p = argF32(env, a[0], n, &ok), *dp = argF32(env, a[1], n, &ok), *ds = argF32(env, a[4], n, &ok), *dsT = argF32(env, a[5], n, &ok), *pT = argF32(env, a[6], n, &ok);
-  if (ok) causal_softmax_backward(p, dp, T, scale, ds, dsT, pT);
+  float *p = argF32(env, a[0], n, &ok), *dp = argF32(env, a[1], n, &ok), *ds = argF32(env, a[4], n, &ok);
+  if (ok) causal_softmax_backward(p, dp, T, scale, ds);
   DONE("causalSoftmaxBackward");
 }
 static napi_value CrossEntropyForward(napi_env env, napi_callback_info info) {

@@ -129,16 +129,13 @@ static void causal_softmax(float *s, int T, double scale) {
   }
 }
 
-static void causal_softmax_backward(const float *p, const float *dp, int T, double scale, float *ds, float *dsT, float *pT) {
+static void causal_softmax_backward(const float *p, const float *dp, int T, double scale, float *ds) {
   for (int i = 0; i < T; i++) {
     const float *pr = p + (size_t)i * T, *dpr = dp + (size_t)i * T;
     double dot = 0;
     for (int j = 0; j <= i; j++) dot += (double)pr[j] * dpr[j];
     for (int j = 0; j < T; j++) {
-      float x = j <= i ? (float)(pr[j] * (dpr[j] - dot) * scale) : 0;
-      ds[(size_t)i * T + j] = x;
-      if (dsT) dsT[(size_t)j * T + i] = x;
-      if (pT) pT[(size_t)j * T + i] = pr[j];
+      ds[(size_t)i * T + j] = j <= i ? (float)(pr[j] * (dpr[j] - dot) * scale) : 0;
     }
   }
 }

@@ -132,38 +132,13 @@ export function causalSoftmax(scores: Float32Array, T: number, scale: number): v
   }
 }
 
-/**
- * The softmax backward of one head: from P and dP (T × T) writes dS = scale·P ⊙ (dP − rowsum(P ⊙ dP))
- * into `ds` and its transpose into `dsT`; also writes Pᵀ into `pT`.
- */
-export function causalSoftmaxBackward(p: Float32Array, dp: Float32Array, T: number, scale: number, ds: Float32Array, dsT: Float32Array, pT: Float32Array): void {
+/** The softmax backward of one head: from P and dP (T × T) writes dS = scale·P ⊙ (dP − rowsum(P ⊙ dP)). */
+export function causalSoftmaxBackward(p: Float32Array, dp: Float32Array, T: number, scale: number, ds: Float32Array): void {
   for (let i = 0; i < T; i++) {
     const o = i * T;
     let dot = 0;
     for (let j = 0; j <= i; j++) dot += p[o + j]! * dp[o + j]!;
-    for (let j = 0; j < T; j++) {
-      const x = j <= i ? p[o + j]! * (dp[o + j]! - dot) * scale : 0;
-      ds[o + j] = x;
-      dsT[j * T + i] = x;
-      pT[j * T + i] = p[o + j]!;
-    }
-  }
-}
-
-/** Copies head columns [off, off + hd) of T rows (stride `row`, first row `base`) into dst (T × hd), or transposed (hd × T). */
-export function gatherHead(src: Float32Array, base: number, T: number, row: number, off: number, hd: number, dst: Float32Array, transposed: boolean): void {
-  for (let i = 0; i < T; i++) {
-    const so = (base + i) * row + off;
-    if (transposed) for (let c = 0; c < hd; c++) dst[c * T + i] = src[so + c]!;
-    else for (let c = 0; c < hd; c++) dst[i * hd + c] = src[so + c]!;
-  }
-}
-
-/** Writes src (T × hd) into head columns [off, off + hd) of T rows of dst (stride `row`). */
-export function scatterHead(src: Float32Array, base: number, T: number, row: number, off: number, hd: number, dst: Float32Array): void {
-  for (let i = 0; i < T; i++) {
-    const dO = (base + i) * row + off;
-    for (let c = 0; c < hd; c++) dst[dO + c] = src[i * hd + c]!;
+    for (let j = 0; j < T; j++) ds[o + j] = j <= i ? p[o + j]! * (dp[o + j]! - dot) * scale : 0;
   }
 }
 

@@ -326,83 +326,41 @@ function fusedLinearGelu(model: ProxyModel, x: Tensor, w: Tensor, b: Tensor): Te
   })(xw, b);
 }
 
+/** A row-major GEMM over Float32Arrays with offsets and leading dimensions (Blas["gemm"]'s arguments). */
+type Gemm = Blas["gemm"];
+
 /**
- * Causal multi-head attention of (K × B·T × 3d) [q | k | v] rows → (K × B·T × d). The six
- * products per (sequence, head) are plain 2-D tfjs matMuls (XNNPACK on wasm: ≈ 5× the batched
- * matMul's slow path and ≈ 15× a scalar JS loop here, measured); the masked softmax and its
- * backward are kernels.ts loops.
+ * The same GEMM through tfjs, for the wasm and cpu backends: the operands are copied out
+ * (transposed where asked) into contiguous matrices, multiplied by a plain 2-D matMul (XNNPACK on
+ * wasm: ≈ 5× its batched matMul's slow path and ≈ 15× a scalar JS loop here, measured), and the
+ * product is added into C.
  */
-function fusedAttention(tf: Tf, qkv: Tensor, B: number, T: number, H: number): Tensor {
-  const [K, N, d3] = qkv.shape as [number, number, number];
-  const d = d3 / 3;
-  const hd = d / H;
-  const S = K * B;
-  const scale = 1 / Math.sqrt(hd);
-  const mm = (a: Float32Array, ra: number, ca: number, b: Float32Array, cb: number): Float32Array => {
-    const x = tf.tensor2d(a, [ra, ca]);
-    const y = tf.tensor2d(b, [ca, cb]);
+function tfGemm(tf: Tf): Gemm {
+  const dense = (src: Float32Array, off: number, ld: number, rows: number, cols: number, trans: boolean): Float32Array => {
+    // op(src) as a contiguous (rows × cols) matrix; src holds it as (rows × cols), or (cols × rows) when trans.
+    const out = new Float32Array(rows * cols);
+    for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) out[i * cols + j] = trans ? src[off + j * ld + i]! : src[off + i * ld + j]!;
+    return out;
+  };
+  return (transA, transB, M, N, K, alpha, A, aOff, lda, B, bOff, ldb, beta, C, cOff, ldc) => {
+    const x = tf.tensor2d(dense(A, aOff, lda, M, K, transA), [M, K]);
+    const y = tf.tensor2d(dense(B, bOff, ldb, K, N, transB), [K, N]);
     const z = tf.matMul(x, y);
-    const out = z.dataSync() as Float32Array;
+    const prod = z.dataSync() as Float32Array;
     x.dispose();
     y.dispose();
     z.dispose();
-    return out;
+    for (let i = 0; i < M; i++) for (let j = 0; j < N; j++) C[cOff + i * ldc + j] = alpha * prod[i * N + j]! + (beta === 0 ? 0 : beta * C[cOff + i * ldc + j]!);
   };
-  return custom(tf, (...args) => {
-    const [t] = args as [Tensor];
-    const src = f32(t);
-    const out = new Float32Array(K * N * d);
-    const probs = new Float32Array(S * H * T * T);
-    const qh = new Float32Array(T * hd);
-    const khT = new Float32Array(hd * T);
-    const vh = new Float32Array(T * hd);
-    for (let s = 0; s < S; s++) {
-      for (let h = 0; h < H; h++) {
-        kern.gatherHead(src, s * T, T, d3, h * hd, hd, qh, false);
-        kern.gatherHead(src, s * T, T, d3, d + h * hd, hd, khT, true);
-        kern.gatherHead(src, s * T, T, d3, 2 * d + h * hd, hd, vh, false);
-        const p = mm(qh, T, hd, khT, T);
-        kern.causalSoftmax(p, T, scale);
-        probs.set(p, (s * H + h) * T * T);
-        kern.scatterHead(mm(p, T, T, vh, hd), s * T, T, d, h * hd, hd, out);
-      }
-    }
-    return {
-      value: tf.tensor3d(out, [K, N, d]),
-      gradFunc: (dy) => {
-        const g = f32(dy);
-        const dq = new Float32Array(src.length);
-        const gh = new Float32Array(T * hd);
-        const vhT = new Float32Array(hd * T);
-        const kh = new Float32Array(T * hd);
-        const ds = new Float32Array(T * T);
-        const dsT = new Float32Array(T * T);
-        const pT = new Float32Array(T * T);
-        for (let s = 0; s < S; s++) {
-          for (let h = 0; h < H; h++) {
-            kern.gatherHead(g, s * T, T, d, h * hd, hd, gh, false);
-            kern.gatherHead(src, s * T, T, d3, 2 * d + h * hd, hd, vhT, true);
-            const p = probs.subarray((s * H + h) * T * T, (s * H + h + 1) * T * T);
-            kern.causalSoftmaxBackward(p, mm(gh, T, hd, vhT, T), T, scale, ds, dsT, pT);
-            kern.gatherHead(src, s * T, T, d3, d + h * hd, hd, kh, false);
-            kern.gatherHead(src, s * T, T, d3, h * hd, hd, qh, false);
-            kern.scatterHead(mm(ds, T, T, kh, hd), s * T, T, d3, h * hd, hd, dq); // dQ = dS K
-            kern.scatterHead(mm(dsT, T, T, qh, hd), s * T, T, d3, d + h * hd, hd, dq); // dK = dSᵀ Q
-            kern.scatterHead(mm(pT, T, T, gh, hd), s * T, T, d3, 2 * d + h * hd, hd, dq); // dV = Pᵀ dO
-          }
-        }
-        return [tf.tensor3d(dq, [K, N, d3])];
-      },
-    };
-  })(qkv);
 }
 
 /**
- * Causal multi-head attention on the native BLAS: the six products per (sequence, head) read q, k
- * and v in place inside the qkv rows (leading dimension 3d) and write into the output rows, so
- * nothing is gathered or scattered; softmax and its backward are kernels.ts loops.
+ * Causal multi-head attention of (K × B·T × 3d) [q | k | v] rows → (K × B·T × d), six GEMMs per
+ * (sequence, head): on the native BLAS they read q, k and v in place inside the qkv rows (leading
+ * dimension 3d) and write into the output rows, with no copies; on tfjs, tfGemm copies. The
+ * masked softmax and its backward are the fused kernels.
  */
-function nativeAttention(tf: Tf, blas: Blas, qkv: Tensor, B: number, T: number, H: number): Tensor {
+function fusedAttention(tf: Tf, kn: NativeKernels, gemm: Gemm, qkv: Tensor, B: number, T: number, H: number): Tensor {
   const [K, N, d3] = qkv.shape as [number, number, number];
   const d = d3 / 3;
   const hd = d / H;
@@ -417,9 +375,9 @@ function nativeAttention(tf: Tf, blas: Blas, qkv: Tensor, B: number, T: number, 
       for (let h = 0; h < H; h++) {
         const row = s * T * d3;
         const po = (s * H + h) * T * T;
-        blas.gemm(false, true, T, T, hd, 1, src, row + h * hd, d3, src, row + d + h * hd, d3, 0, probs, po, T); // Q Kᵀ
-        blas.causalSoftmax(probs.subarray(po, po + T * T), T, scale);
-        blas.gemm(false, false, T, hd, T, 1, probs, po, T, src, row + 2 * d + h * hd, d3, 0, out, s * T * d + h * hd, d); // P V
+        gemm(false, true, T, T, hd, 1, src, row + h * hd, d3, src, row + d + h * hd, d3, 0, probs, po, T); // Q Kᵀ
+        kn.causalSoftmax(probs.subarray(po, po + T * T), T, scale);
+        gemm(false, false, T, hd, T, 1, probs, po, T, src, row + 2 * d + h * hd, d3, 0, out, s * T * d + h * hd, d); // P V
       }
     }
     return {
@@ -429,18 +387,16 @@ function nativeAttention(tf: Tf, blas: Blas, qkv: Tensor, B: number, T: number, 
         const dq = new Float32Array(src.length);
         const dp = new Float32Array(T * T);
         const ds = new Float32Array(T * T);
-        const dsT = new Float32Array(T * T);
-        const pT = new Float32Array(T * T);
         for (let s = 0; s < S; s++) {
           for (let h = 0; h < H; h++) {
             const row = s * T * d3;
             const po = (s * H + h) * T * T;
             const go = s * T * d + h * hd;
-            blas.gemm(false, true, T, T, hd, 1, g, go, d, src, row + 2 * d + h * hd, d3, 0, dp, 0, T); // dP = dO Vᵀ
-            blas.causalSoftmaxBackward(probs.subarray(po, po + T * T), dp, T, scale, ds, dsT, pT);
-            blas.gemm(false, false, T, hd, T, 1, ds, 0, T, src, row + d + h * hd, d3, 0, dq, row + h * hd, d3); // dQ = dS K
-            blas.gemm(true, false, T, hd, T, 1, ds, 0, T, src, row + h * hd, d3, 0, dq, row + d + h * hd, d3); // dK = dSᵀ Q
-            blas.gemm(true, false, T, hd, T, 1, probs, po, T, g, go, d, 0, dq, row + 2 * d + h * hd, d3); // dV = Pᵀ dO
+            gemm(false, true, T, T, hd, 1, g, go, d, src, row + 2 * d + h * hd, d3, 0, dp, 0, T); // dP = dO Vᵀ
+            kn.causalSoftmaxBackward(probs.subarray(po, po + T * T), dp, T, scale, ds);
+            gemm(false, false, T, hd, T, 1, ds, 0, T, src, row + d + h * hd, d3, 0, dq, row + h * hd, d3); // dQ = dS K
+            gemm(true, false, T, hd, T, 1, ds, 0, T, src, row + h * hd, d3, 0, dq, row + d + h * hd, d3); // dK = dSᵀ Q
+            gemm(true, false, T, hd, T, 1, probs, po, T, g, go, d, 0, dq, row + 2 * d + h * hd, d3); // dV = Pᵀ dO
           }
         }
         return [tf.tensor3d(dq, [K, N, d3])];
@@ -483,7 +439,7 @@ function tokenLossesFused(model: ProxyModel, inputs: Tensor, targets: Tensor): T
   for (let l = 0; l < L; l++) {
     const h = fusedLayerNorm(model, x, v(`h${l}.ln1.g`), v(`h${l}.ln1.b`));
     const qkv = fusedLinearBias(model, h, v(`h${l}.attn.w`), v(`h${l}.attn.b`));
-    const y = blas ? nativeAttention(tf, blas, qkv, B, T, H) : fusedAttention(tf, qkv, B, T, H);
+    const y = fusedAttention(tf, kernelsOf(model), blas ? blas.gemm : tfGemm(tf), qkv, B, T, H);
     x = tf.add(x, fusedLinearBias(model, y, v(`h${l}.proj.w`), v(`h${l}.proj.b`)));
     const h2 = fusedLayerNorm(model, x, v(`h${l}.ln2.g`), v(`h${l}.ln2.b`));
     const m = fusedLinearGelu(model, h2, v(`h${l}.fc.w`), v(`h${l}.fc.b`));
