@@ -136,6 +136,6 @@ export function addProxyFlags(cmd: Command, models: readonly string[]): Command 
     .option("--batch-size <n>", "sequences per step", positiveInt, 16)
     .option("--lr <x>", "peak learning rate", positiveNumber, 3e-3)
     .option("--seed <n>", "seed of every run", seedFlag, 0)
-    .option("--backend <name>", "auto, tensorflow, webgpu, wasm or cpu", "auto")
+    .option("--backend <name>", "auto, tensorflow, webgpu, blas, wasm or cpu (auto: the first that loads, in that order)", "auto")
     .option("--untied-head", "give the model an output head of its own instead of tying it to the token embedding");
 }

@@ -18,7 +18,7 @@ export function demoCommand(program: Command): void {
     .option("--out <dir>", "output folder (runs.arrow, proportions.json)", "mixlab-demo")
     .option("--corpus <dir>", "a built corpus folder (default: the embedded sample)", EMBEDDED)
     .option("--seed <n>", "seed", seedFlag, 0)
-    .option("--backend <name>", "auto, tensorflow, webgpu, wasm or cpu", "auto")
+    .option("--backend <name>", "auto, tensorflow, webgpu, blas, wasm or cpu (auto: the first that loads, in that order)", "auto")
     .addHelpText("after", "\nExample:\n  $ npx mixlab demo --quick")
     .action(async (f: { quick?: boolean; out: string; corpus: string; seed: number; backend: string }) => {
       const r = await runDemo({ out: f.out, quick: Boolean(f.quick), corpus: f.corpus, seed: f.seed, backend: f.backend as BackendName, log });
