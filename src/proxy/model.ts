@@ -11,6 +11,7 @@ import type * as tfTypes from "@tensorflow/tfjs";
 import type { Rng } from "../rng/index.js";
 import * as kern from "./kernels.js";
 import { activeBlas, type Blas, type NativeKernels } from "./blas.js";
+import { StepArena } from "./arena.js";
 
 type Tf = typeof tfTypes;
 type Tensor = tfTypes.Tensor;
@@ -69,6 +70,8 @@ export interface ProxyModel {
   readonly kernels: Kernels;
   /** With fused kernels: the native BLAS that multiplies (the `blas` backend), or null for tfjs matMuls. */
   readonly blas: Blas | null;
+  /** The fused kernels' buffers; reset once a step's (or an evaluation's) tape is gone. */
+  readonly arena: StepArena;
   dispose(): void;
 }
 
@@ -138,6 +141,7 @@ export function createEnsemble(tf: Tf, config: ProxyConfig, rngs: readonly Rng[]
     get: (n) => vars.get(n)!,
     kernels,
     blas,
+    arena: new StepArena(tf),
     dispose: () => {
       for (const x of vars.values()) x.dispose();
     },
@@ -192,26 +196,26 @@ function linearOf(tf: Tf): (x: Tensor, w: Tensor) => Tensor {
 
 type GradFn = (...args: unknown[]) => { value: Tensor; gradFunc: (dy: Tensor, saved: Tensor[]) => Tensor[] };
 const custom = (tf: Tf, f: GradFn): ((...xs: Tensor[]) => Tensor) => tf.customGrad(f as never) as unknown as (...xs: Tensor[]) => Tensor;
-const f32 = (t: Tensor): Float32Array => t.dataSync() as Float32Array;
 
 // The fused parts of a step as tfjs custom-gradient ops: kernels.ts does the work on copies of
 // the tensors' data, matMuls stay tfjs kernels. Activations are (K × N × n), per-member vectors
 // (K × 1 × n), per-member matrices (K × a × b).
 
 /** Token + position embedding of (K × B × T) tokens → (K × B·T × d). */
-function fusedEmbed(tf: Tf, tokens: Int32Array, B: number, T: number, wte: Tensor, wpe: Tensor): Tensor {
+function fusedEmbed(model: ProxyModel, tokens: Int32Array, B: number, T: number, wte: Tensor, wpe: Tensor): Tensor {
+  const { tf, arena: ar } = model;
   const [K, V, d] = wte.shape as [number, number, number];
   const Tmax = wpe.shape[1]!;
   return custom(tf, (...args) => {
     const [e, p] = args as [Tensor, Tensor];
-    const y = new Float32Array(K * B * T * d);
-    kern.embedForward(tokens, f32(e), f32(p), K, B, T, V, Tmax, d, y);
+    const y = ar.f32(K * B * T * d);
+    kern.embedForward(tokens, ar.read(e), ar.read(p), K, B, T, V, Tmax, d, y);
     return {
       value: tf.tensor3d(y, [K, B * T, d]),
       gradFunc: (dy) => {
-        const dwte = new Float32Array(K * V * d);
-        const dwpe = new Float32Array(K * Tmax * d);
-        kern.embedBackward(tokens, f32(dy), K, B, T, V, Tmax, d, dwte, dwpe);
+        const dwte = ar.f32(K * V * d);
+        const dwpe = ar.f32(K * Tmax * d);
+        kern.embedBackward(tokens, ar.read(dy), K, B, T, V, Tmax, d, dwte, dwpe);
         return [tf.tensor3d(dwte, [K, V, d]), tf.tensor3d(dwpe, [K, Tmax, d])];
       },
     };
@@ -223,23 +227,24 @@ const kernelsOf = (model: ProxyModel): NativeKernels => model.blas ?? kern;
 
 function fusedLayerNorm(model: ProxyModel, x: Tensor, g: Tensor, b: Tensor): Tensor {
   const tf = model.tf;
+  const ar = model.arena;
   const kn = kernelsOf(model);
   const [K, N, d] = x.shape as [number, number, number];
   return custom(tf, (...args) => {
     const [xt, gt, bt] = args as [Tensor, Tensor, Tensor];
-    const xs = f32(xt);
-    const gs = f32(gt);
-    const y = new Float32Array(xs.length);
-    const mean = new Float32Array(K * N);
-    const rstd = new Float32Array(K * N);
-    kn.layerNormForward(xs, gs, f32(bt), K, N, d, y, mean, rstd);
+    const xs = ar.read(xt);
+    const gs = ar.read(gt);
+    const y = ar.f32(xs.length);
+    const mean = ar.f32(K * N);
+    const rstd = ar.f32(K * N);
+    kn.layerNormForward(xs, gs, ar.read(bt), K, N, d, y, mean, rstd);
     return {
       value: tf.tensor3d(y, [K, N, d]),
       gradFunc: (dy) => {
-        const dx = new Float32Array(xs.length);
-        const dg = new Float32Array(K * d);
-        const db = new Float32Array(K * d);
-        kn.layerNormBackward(xs, gs, mean, rstd, f32(dy), K, N, d, dx, dg, db);
+        const dx = ar.f32(xs.length);
+        const dg = ar.f32(K * d);
+        const db = ar.f32(K * d);
+        kn.layerNormBackward(xs, gs, mean, rstd, ar.read(dy), K, N, d, dx, dg, db);
         return [tf.tensor3d(dx, [K, N, d]), tf.tensor3d(dg, [K, 1, d]), tf.tensor3d(db, [K, 1, d])];
       },
     };
@@ -250,22 +255,23 @@ function fusedLayerNorm(model: ProxyModel, x: Tensor, g: Tensor, b: Tensor): Ten
  * x (K × N × a) · w (K × a × b), or · wᵀ for w (K × b × a) when `transposed`, on the native BLAS:
  * the transposes of the backward pass are BLAS flags, not copies.
  */
-function nativeLinear(tf: Tf, blas: Blas, x: Tensor, w: Tensor, transposed = false): Tensor {
+function nativeLinear(model: ProxyModel, blas: Blas, x: Tensor, w: Tensor, transposed = false): Tensor {
+  const { tf, arena: ar } = model;
   const [K, N, a] = x.shape as [number, number, number];
   const b = transposed ? w.shape[1]! : w.shape[2]!;
   return custom(tf, (...args) => {
     const [xt, wt] = args as [Tensor, Tensor];
-    const xs = f32(xt);
-    const ws = f32(wt);
-    const y = new Float32Array(K * N * b);
+    const xs = ar.read(xt);
+    const ws = ar.read(wt);
+    const y = ar.f32(K * N * b);
     // w is (a × b) row-major, or (b × a) when transposed.
     for (let k = 0; k < K; k++) blas.gemm(false, transposed, N, b, a, 1, xs, k * N * a, a, ws, k * a * b, transposed ? a : b, 0, y, k * N * b, b);
     return {
       value: tf.tensor3d(y, [K, N, b]),
       gradFunc: (dy) => {
-        const g = f32(dy);
-        const dx = new Float32Array(K * N * a);
-        const dw = new Float32Array(K * a * b);
+        const g = ar.read(dy);
+        const dx = ar.f32(K * N * a);
+        const dw = ar.f32(K * a * b);
         for (let k = 0; k < K; k++) {
           // dx = dy · wᵀ (or dy · w); dw = xᵀ · dy (or dyᵀ · x when transposed).
           blas.gemm(false, !transposed, N, a, b, 1, g, k * N * b, b, ws, k * a * b, transposed ? a : b, 0, dx, k * N * a, a);
@@ -280,12 +286,13 @@ function nativeLinear(tf: Tf, blas: Blas, x: Tensor, w: Tensor, transposed = fal
 
 /** The product of a fused linear layer: native BLAS when the model has one, else tfjs. */
 function product(model: ProxyModel, x: Tensor, w: Tensor): Tensor {
-  return model.blas ? nativeLinear(model.tf, model.blas, x, w) : linearOf(model.tf)(x, w);
+  return model.blas ? nativeLinear(model, model.blas, x, w) : linearOf(model.tf)(x, w);
 }
 
 /** x · w + b with the bias gradient summed on the CPU. */
 function fusedLinearBias(model: ProxyModel, x: Tensor, w: Tensor, b: Tensor): Tensor {
   const tf = model.tf;
+  const ar = model.arena;
   const [K, N] = x.shape as [number, number, number];
   const n = w.shape[2]!;
   const xw = product(model, x, w);
@@ -294,8 +301,8 @@ function fusedLinearBias(model: ProxyModel, x: Tensor, w: Tensor, b: Tensor): Te
     return {
       value: tf.add(y, bt),
       gradFunc: (dy) => {
-        const db = new Float32Array(K * n);
-        kern.sumRows(f32(dy), K, N, n, db);
+        const db = ar.f32(K * n);
+        kern.sumRows(ar.read(dy), K, N, n, db);
         return [dy, tf.tensor3d(db, [K, 1, n])];
       },
     };
@@ -305,21 +312,22 @@ function fusedLinearBias(model: ProxyModel, x: Tensor, w: Tensor, b: Tensor): Te
 /** GELU(x · w + b). */
 function fusedLinearGelu(model: ProxyModel, x: Tensor, w: Tensor, b: Tensor): Tensor {
   const tf = model.tf;
+  const ar = model.arena;
   const [K, N] = x.shape as [number, number, number];
   const f = w.shape[2]!;
   const xw = product(model, x, w);
   return custom(tf, (...args) => {
     const [y, bt] = args as [Tensor, Tensor];
-    const pre = new Float32Array(K * N * f);
-    const th = new Float32Array(K * N * f);
-    const out = new Float32Array(K * N * f);
-    kernelsOf(model).biasGeluForward(f32(y), f32(bt), K, N, f, pre, th, out);
+    const pre = ar.f32(K * N * f);
+    const th = ar.f32(K * N * f);
+    const out = ar.f32(K * N * f);
+    kernelsOf(model).biasGeluForward(ar.read(y), ar.read(bt), K, N, f, pre, th, out);
     return {
       value: tf.tensor3d(out, [K, N, f]),
       gradFunc: (dy) => {
-        const dx = new Float32Array(K * N * f);
-        const db = new Float32Array(K * f);
-        kernelsOf(model).biasGeluBackward(pre, th, f32(dy), K, N, f, dx, db);
+        const dx = ar.f32(K * N * f);
+        const db = ar.f32(K * f);
+        kernelsOf(model).biasGeluBackward(pre, th, ar.read(dy), K, N, f, dx, db);
         return [tf.tensor3d(dx, [K, N, f]), tf.tensor3d(db, [K, 1, f])];
       },
     };
@@ -335,10 +343,10 @@ type Gemm = Blas["gemm"];
  * wasm: ≈ 5× its batched matMul's slow path and ≈ 15× a scalar JS loop here, measured), and the
  * product is added into C.
  */
-function tfGemm(tf: Tf): Gemm {
+function tfGemm(tf: Tf, ar: StepArena): Gemm {
   const dense = (src: Float32Array, off: number, ld: number, rows: number, cols: number, trans: boolean): Float32Array => {
     // op(src) as a contiguous (rows × cols) matrix; src holds it as (rows × cols), or (cols × rows) when trans.
-    const out = new Float32Array(rows * cols);
+    const out = ar.f32(rows * cols);
     for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) out[i * cols + j] = trans ? src[off + j * ld + i]! : src[off + i * ld + j]!;
     return out;
   };
@@ -346,7 +354,7 @@ function tfGemm(tf: Tf): Gemm {
     const x = tf.tensor2d(dense(A, aOff, lda, M, K, transA), [M, K]);
     const y = tf.tensor2d(dense(B, bOff, ldb, K, N, transB), [K, N]);
     const z = tf.matMul(x, y);
-    const prod = z.dataSync() as Float32Array;
+    const prod = ar.read(z);
     x.dispose();
     y.dispose();
     z.dispose();
@@ -360,7 +368,9 @@ function tfGemm(tf: Tf): Gemm {
  * dimension 3d) and write into the output rows, with no copies; on tfjs, tfGemm copies. The
  * masked softmax and its backward are the fused kernels.
  */
-function fusedAttention(tf: Tf, kn: NativeKernels, gemm: Gemm, qkv: Tensor, B: number, T: number, H: number): Tensor {
+function fusedAttention(model: ProxyModel, gemm: Gemm, qkv: Tensor, B: number, T: number, H: number): Tensor {
+  const { tf, arena: ar } = model;
+  const kn = kernelsOf(model);
   const [K, N, d3] = qkv.shape as [number, number, number];
   const d = d3 / 3;
   const hd = d / H;
@@ -368,9 +378,9 @@ function fusedAttention(tf: Tf, kn: NativeKernels, gemm: Gemm, qkv: Tensor, B: n
   const scale = 1 / Math.sqrt(hd);
   return custom(tf, (...args) => {
     const [t] = args as [Tensor];
-    const src = f32(t);
-    const out = new Float32Array(K * N * d);
-    const probs = new Float32Array(S * H * T * T);
+    const src = ar.read(t);
+    const out = ar.f32(K * N * d);
+    const probs = ar.f32(S * H * T * T);
     for (let s = 0; s < S; s++) {
       for (let h = 0; h < H; h++) {
         const row = s * T * d3;
@@ -383,10 +393,10 @@ function fusedAttention(tf: Tf, kn: NativeKernels, gemm: Gemm, qkv: Tensor, B: n
     return {
       value: tf.tensor3d(out, [K, N, d]),
       gradFunc: (dy) => {
-        const g = f32(dy);
-        const dq = new Float32Array(src.length);
-        const dp = new Float32Array(T * T);
-        const ds = new Float32Array(T * T);
+        const g = ar.read(dy);
+        const dq = ar.f32(src.length);
+        const dp = ar.f32(T * T);
+        const ds = ar.f32(T * T);
         for (let s = 0; s < S; s++) {
           for (let h = 0; h < H; h++) {
             const row = s * T * d3;
@@ -408,19 +418,20 @@ function fusedAttention(tf: Tf, kn: NativeKernels, gemm: Gemm, qkv: Tensor, B: n
 /** Per-row cross-entropy (nats) of (K × N × V) logits against targets (K·N) → (K × N). */
 function fusedCrossEntropy(model: ProxyModel, logits: Tensor, targets: Int32Array): Tensor {
   const tf = model.tf;
+  const ar = model.arena;
   const kn = kernelsOf(model);
   const [K, N, V] = logits.shape as [number, number, number];
   return custom(tf, (...args) => {
     const [t] = args as [Tensor];
-    const l = f32(t);
-    const losses = new Float32Array(K * N);
-    const lse = new Float32Array(K * N);
+    const l = ar.read(t);
+    const losses = ar.f32(K * N);
+    const lse = ar.f32(K * N);
     kn.crossEntropyForward(l, targets, K * N, V, losses, lse);
     return {
       value: tf.tensor2d(losses, [K, N]),
       gradFunc: (dy) => {
-        const dl = new Float32Array(l.length);
-        kn.crossEntropyBackward(l, targets, lse, f32(dy), K * N, V, dl);
+        const dl = ar.f32(l.length);
+        kn.crossEntropyBackward(l, targets, lse, ar.read(dy), K * N, V, dl);
         return [tf.tensor3d(dl, [K, N, V])];
       },
     };
@@ -435,18 +446,18 @@ function tokenLossesFused(model: ProxyModel, inputs: Tensor, targets: Tensor): T
   const v = model.get;
   const linear = linearOf(tf);
   const blas = model.blas;
-  let x = fusedEmbed(tf, inputs.dataSync() as Int32Array, B, T, v("wte"), v("wpe"));
+  let x = fusedEmbed(model, inputs.dataSync() as Int32Array, B, T, v("wte"), v("wpe"));
   for (let l = 0; l < L; l++) {
     const h = fusedLayerNorm(model, x, v(`h${l}.ln1.g`), v(`h${l}.ln1.b`));
     const qkv = fusedLinearBias(model, h, v(`h${l}.attn.w`), v(`h${l}.attn.b`));
-    const y = fusedAttention(tf, kernelsOf(model), blas ? blas.gemm : tfGemm(tf), qkv, B, T, H);
+    const y = fusedAttention(model, blas ? blas.gemm : tfGemm(tf, model.arena), qkv, B, T, H);
     x = tf.add(x, fusedLinearBias(model, y, v(`h${l}.proj.w`), v(`h${l}.proj.b`)));
     const h2 = fusedLayerNorm(model, x, v(`h${l}.ln2.g`), v(`h${l}.ln2.b`));
     const m = fusedLinearGelu(model, h2, v(`h${l}.fc.w`), v(`h${l}.fc.b`));
     x = tf.add(x, fusedLinearBias(model, m, v(`h${l}.out.w`), v(`h${l}.out.b`)));
   }
   const hf = fusedLayerNorm(model, x, v("lnf.g"), v("lnf.b"));
-  const logits = model.config.untiedHead ? product(model, hf, v("head.w")) : blas ? nativeLinear(tf, blas, hf, v("wte"), true) : linear(hf, tf.transpose(v("wte"), [0, 2, 1]));
+  const logits = model.config.untiedHead ? product(model, hf, v("head.w")) : blas ? nativeLinear(model, blas, hf, v("wte"), true) : linear(hf, tf.transpose(v("wte"), [0, 2, 1]));
   return tf.reshape(fusedCrossEntropy(model, logits, targets.dataSync() as Int32Array), [K, B, T]);
 }
 

@@ -42,6 +42,7 @@ export function shardGradients(model: ProxyModel, b: ShardBatch): { losses: Floa
     // Copies: the cpu backend's dataSync returns its own buffer, which dispose may reuse.
     grads = model.variables.map((v) => Float32Array.from(g[v.name]!.dataSync() as Float32Array));
   });
+  model.arena.reset(); // the tape and its closures are gone: the kernels' buffers are free again
   return { losses, grads };
 }
 

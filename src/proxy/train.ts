@@ -224,6 +224,7 @@ export async function trainEnsemble(o: Omit<TrainOptions, "proportions" | "seed"
       const meansT = tf.tidy(() => tf.mean(tokenLosses(model, tf.tensor3d(inp, [K, w.length, T], "int32"), tf.tensor3d(tgt, [K, w.length, T], "int32")), [1, 2]));
       const means = Float64Array.from(meansT.dataSync());
       meansT.dispose();
+      model.arena.reset();
       for (let k = 0; k < K; k++) out[k]![name] = means[k]!;
     }
     return out;
