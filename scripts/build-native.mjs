@@ -20,7 +20,7 @@ if (!headers) {
 const cc = process.env.CC ?? "cc";
 mkdirSync(dirname(out), { recursive: true });
 try {
-  execFileSync(cc, ["-O2", "-shared", "-std=c11", "-fPIC", "-Wall", "-DNODE_GYP_MODULE_NAME=mixlab_blas", `-I${headers}`, src, "-o", out, "-ldl", "-lm"], { stdio: ["ignore", "inherit", "inherit"] });
+  execFileSync(cc, ["-O3", "-shared", "-std=c11", "-fPIC", "-Wall", "-DNODE_GYP_MODULE_NAME=mixlab_blas", `-I${headers}`, src, "-o", out, "-ldl", "-lm"], { stdio: ["ignore", "inherit", "inherit"] });
 } catch (e) {
   console.error(`mixlab: native BLAS addon not built (${cc} failed: ${e.message.split("\n")[0]}); the proxy trainer will use tfjs's wasm matmuls`);
 }

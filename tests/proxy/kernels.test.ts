@@ -133,7 +133,7 @@ describe.skipIf(!blas)("C kernels = TypeScript kernels", () => {
     c.forEach((a, i) => close(a, t[i]!));
   });
 
-  it("bias + GELU (fast tanh within 3e-8), forward and backward", () => {
+  it("bias + GELU (float32 arithmetic, tanh within 2e-7), forward and backward", () => {
     const [K, R, f] = [2, 3, 40];
     const x = rand(K * R * f, 4);
     const bias = rand(K * f);
@@ -148,7 +148,7 @@ describe.skipIf(!blas)("C kernels = TypeScript kernels", () => {
       k.biasGeluBackward(pre, th, dy, K, R, f, dx, db);
       return [pre, th, y, dx, db];
     });
-    c.forEach((a, i) => close(a, t[i]!, 1e-6));
+    c.forEach((a, i) => close(a, t[i]!, 3e-6));
   });
 
   it("causal softmax and its backward; cross-entropy and its backward", () => {
