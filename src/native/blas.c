@@ -237,12 +237,21 @@ static napi_value CrossEntropyBackward(napi_env env, napi_callback_info info) {
   DONE("crossEntropyBackward");
 }
 
+static napi_value SumRows(napi_env env, napi_callback_info info) {
+  ARGS(5);
+  int K = argInt(env, a[1], &ok), R = argInt(env, a[2], &ok), n = argInt(env, a[3], &ok);
+  float *dy = argF32(env, a[0], (size_t)K * R * n, &ok), *out = argF32(env, a[4], (size_t)K * n, &ok);
+  if (ok) sum_rows(dy, K, R, n, out);
+  DONE("sumRows");
+}
+
 static napi_value Init(napi_env env, napi_value exports) {
   napi_value fn;
   struct { const char *name; napi_callback cb; } fns[] = {
     {"load", Load}, {"gemm", Gemm}, {"layerNormForward", LayerNormForward}, {"layerNormBackward", LayerNormBackward},
     {"biasGeluForward", BiasGeluForward}, {"biasGeluBackward", BiasGeluBackward}, {"causalSoftmax", CausalSoftmax},
     {"causalSoftmaxBackward", CausalSoftmaxBackward}, {"crossEntropyForward", CrossEntropyForward}, {"crossEntropyBackward", CrossEntropyBackward},
+    {"sumRows", SumRows},
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     CHECK(napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].cb, NULL, &fn));

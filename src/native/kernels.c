@@ -167,3 +167,14 @@ static void cross_entropy_backward(const float *logits, const int32_t *targets, 
     d[targets[r]] = (float)(d[targets[r]] - g);
   }
 }
+
+static void sum_rows(const float *dy, int K, int rows, int n, float *out) {
+  for (size_t i = 0; i < (size_t)K * n; i++) out[i] = 0;
+  for (int k = 0; k < K; k++) {
+    float *ok = out + (size_t)k * n;
+    for (int r = 0; r < rows; r++) {
+      const float *row = dy + ((size_t)k * rows + r) * n;
+      for (int c = 0; c < n; c++) ok[c] += row[c];
+    }
+  }
+}

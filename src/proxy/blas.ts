@@ -13,8 +13,8 @@ import { fileURLToPath } from "node:url";
 import type * as kern from "./kernels.js";
 
 /** The kernels the addon also provides in C (src/native/kernels.c), with kernels.ts's arguments. */
-export type NativeKernels = Pick<typeof kern, "layerNormForward" | "layerNormBackward" | "biasGeluForward" | "biasGeluBackward" | "causalSoftmax" | "causalSoftmaxBackward" | "crossEntropyForward" | "crossEntropyBackward">;
-export const NATIVE_KERNELS: readonly (keyof NativeKernels)[] = ["layerNormForward", "layerNormBackward", "biasGeluForward", "biasGeluBackward", "causalSoftmax", "causalSoftmaxBackward", "crossEntropyForward", "crossEntropyBackward"];
+export type NativeKernels = Pick<typeof kern, "layerNormForward" | "layerNormBackward" | "biasGeluForward" | "biasGeluBackward" | "causalSoftmax" | "causalSoftmaxBackward" | "crossEntropyForward" | "crossEntropyBackward" | "sumRows">;
+export const NATIVE_KERNELS: readonly (keyof NativeKernels)[] = ["layerNormForward", "layerNormBackward", "biasGeluForward", "biasGeluBackward", "causalSoftmax", "causalSoftmaxBackward", "crossEntropyForward", "crossEntropyBackward", "sumRows"];
 
 /**
  * Row-major single-precision GEMM on Float32Arrays: C = alpha·op(A)·op(B) + beta·C (offsets and

@@ -302,7 +302,7 @@ function fusedLinearBias(model: ProxyModel, x: Tensor, w: Tensor, b: Tensor): Te
       value: tf.add(y, bt),
       gradFunc: (dy) => {
         const db = ar.f32(K * n);
-        kern.sumRows(ar.read(dy), K, N, n, db);
+        kernelsOf(model).sumRows(ar.read(dy), K, N, n, db);
         return [dy, tf.tensor3d(db, [K, 1, n])];
       },
     };

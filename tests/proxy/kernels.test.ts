@@ -178,6 +178,17 @@ describe.skipIf(!blas)("C kernels = TypeScript kernels", () => {
     c2.forEach((a, i) => close(a, t2[i]!));
   });
 
+  it("sum over rows (the bias gradient)", () => {
+    const [K, R, n] = [2, 7, 5];
+    const dy = rand(K * R * n);
+    const [c, t] = both((k) => {
+      const out = new Float32Array(K * n).fill(9); // stale values must be cleared
+      k.sumRows(dy, K, R, n, out);
+      return [out];
+    });
+    close(c[0]!, t[0]!);
+  });
+
   it("the C kernels refuse wrong arguments instead of reading out of bounds", () => {
     expect(() => blas!.causalSoftmax(new Float32Array(8), 3, 1)).toThrow(/bad arguments to causalSoftmax/);
     expect(() => blas!.crossEntropyForward(new Float32Array(4), Int32Array.from([5, 0]), 2, 2, new Float32Array(2), new Float32Array(2))).toThrow(/bad arguments to crossEntropyForward/);
