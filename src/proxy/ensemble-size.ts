@@ -1,7 +1,8 @@
 // The default ensemble size of a sweep: how many proxies one batched step trains together, from
-// the backend and its memory. On the CPU backends an ensemble does not pay (a step is compute-
-// bound: measured 0.84–1.04× one proxy's aggregate tokens/s on wasm and blas), so one; on GPU backends
-// it is what turns a dispatch-bound step into a useful one, bounded by the largest buffer one
+// the backend and its memory. On the CPU backends an ensemble pays little (a step is compute-
+// bound: measured 0.84–1.32× one proxy's aggregate tokens/s on wasm and blas), so one, which also
+// keeps a sweep's resumption per mixture; on GPU backends it is what turns a dispatch-bound step
+// into a useful one, bounded by the largest buffer one
 // kernel may bind (WebGPU's maxStorageBufferBindingSize: past it tfjs fails with invalid
 // buffers) and by the memory the activations of every member need.
 
@@ -33,7 +34,7 @@ export interface EnsembleChoice {
  * maxStorageBufferBindingSize (when known), `freeBytes` the memory free for activations.
  */
 export function chooseEnsemble(backend: string, c: ProxyConfig, batch: number, limits: { maxBindingBytes?: number; freeBytes: number }): EnsembleChoice {
-  if (backend !== "webgpu" && backend !== "tensorflow") return { size: 1, why: `${backend} steps are compute-bound; an ensemble measured 0.84–1.04× one proxy's aggregate tokens/s` };
+  if (backend !== "webgpu" && backend !== "tensorflow") return { size: 1, why: `${backend} steps are compute-bound; an ensemble measured 0.84–1.32× one proxy's aggregate tokens/s, while one proxy per worker keeps resumption per mixture` };
   const perMember = activationBytes(c, batch);
   // Half the free memory for activations (the gradients and optimiser state need the rest).
   const byMemory = Math.floor((0.5 * limits.freeBytes) / perMember);
