@@ -57,16 +57,20 @@ export async function createGradientPool(size: number, backend: BackendName, con
       new Promise((resolve, reject) => {
         w.once("message", (m: Reply) => (m.ready ? resolve() : reject(new FitError(`gradient worker ${i + 1} did not start: ${m.error ?? "unknown"}`))));
         w.once("error", reject);
+        w.once("exit", (code) => reject(new FitError(`gradient worker ${i + 1} exited with code ${code} before it started`)));
       }),
     );
     w.on("message", (m: Reply) => {
       if (m.ready) return;
       queue.shift()?.(m);
     });
-    w.on("error", (e) => {
-      failed[i] = e;
-      for (const f of queue.splice(0)) f({ ok: false, error: e.message });
-    });
+    const fail = (e: Error): void => {
+      failed[i] ??= e;
+      for (const f of queue.splice(0)) f({ ok: false, error: failed[i]!.message });
+    };
+    w.on("error", fail);
+    // A worker that exits (killed, out of memory) fails what it was asked instead of leaving it waiting.
+    w.on("exit", (code) => fail(new Error(`exited with code ${code}`)));
     workers.push(w);
   }
   try {

@@ -101,6 +101,14 @@ describe("data-parallel threads", () => {
     await expect(trainEnsemble({ ...base, members, threads: 0 })).rejects.toThrow(/threads: expected a whole number ≥ 1, got 0/);
   }, 120_000);
 
+  it("a gradient worker that has exited fails the request instead of leaving the step waiting", async () => {
+    const { createGradientPool } = await import("../../src/proxy/parallel.js");
+    const pool = await createGradientPool(1, "wasm", { ...PRESETS.tiny!, seqLen: 8 }, [1]);
+    await pool.close();
+    const shard = { xs: new Int32Array(8), ys: new Int32Array(8), mask: new Float32Array(8), rows: 1, denom: Float32Array.from([1]) };
+    await expect(pool.gradients([shard])).rejects.toThrow(/gradient worker 1 failed: exited with code/);
+  }, 60_000);
+
   it.skipIf(!loadBlas().blas)("on the blas backend too (the workers load it themselves)", async () => {
     const { trainEnsemble } = await import("../../src/proxy/train.js");
     const { tf, backend } = await loadTf("blas", () => {});
