@@ -38,7 +38,13 @@ export function loadBlas(): { blas: Blas | null; why: string } {
   // dist/src/proxy → dist/native; tests run src/proxy → dist/native too.
   const addon = [join(here, "..", "..", "native", "mixlab_blas.node"), join(here, "..", "..", "dist", "native", "mixlab_blas.node")].find((p) => existsSync(p));
   if (!addon) return (cached = { blas: null, why: "the native addon is not built (npm run build needs a C compiler and Node's headers)" });
-  const native = createRequire(import.meta.url)(addon) as { load(c: string[]): string | null } & Omit<Blas, "library">;
+  let native: { load(c: string[]): string | null } & Omit<Blas, "library">;
+  try {
+    native = createRequire(import.meta.url)(addon) as typeof native;
+  } catch (e) {
+    // Built for another platform, or a broken build: say so, and the trainer uses wasm.
+    return (cached = { blas: null, why: `the native addon ${addon} does not load (${(e as Error).message.split("\n")[0]}); rebuild it with npm run build` });
+  }
   const missing = ["gemm", ...NATIVE_KERNELS].filter((f) => typeof (native as unknown as Record<string, unknown>)[f] !== "function");
   if (missing.length) return (cached = { blas: null, why: `the native addon is out of date (no ${missing.join(", ")}; run npm run build)` });
   const candidates = [...(process.env.MIXLAB_BLAS ? [process.env.MIXLAB_BLAS] : []), ...BLAS_LIBRARIES];
