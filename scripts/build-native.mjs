@@ -3,7 +3,7 @@
 // needed at build time (the addon finds one at run time). Optional: when there is no compiler or
 // no headers it says so and exits 0, and the proxy trainer uses tfjs's wasm matmuls instead.
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, rmSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -22,5 +22,6 @@ mkdirSync(dirname(out), { recursive: true });
 try {
   execFileSync(cc, ["-O3", "-shared", "-std=c11", "-fPIC", "-Wall", "-DNODE_GYP_MODULE_NAME=mixlab_blas", `-I${headers}`, src, "-o", out, "-ldl", "-lm"], { stdio: ["ignore", "inherit", "inherit"] });
 } catch (e) {
+  rmSync(out, { force: true }); // never leave an older build to be loaded in its place
   console.error(`mixlab: native BLAS addon not built (${cc} failed: ${e.message.split("\n")[0]}); the proxy trainer will use tfjs's wasm matmuls`);
 }
