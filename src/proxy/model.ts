@@ -2,9 +2,12 @@
 // embeddings, pre-norm blocks with causal multi-head attention and a GELU MLP, final layer norm,
 // output head tied to the token embedding or, with untiedHead, a matrix of its own), byte-level
 // (vocabulary 256). Written with tf ops and explicit variables rather than the Layers API, so
-// initialisation (from mixlab's Rng) and the training loop (no Math.random shuffles) are ours. Linear layers use a custom gradient that
-// transposes explicitly before a plain matMul: the wasm backend's matMul is 10–20× slower with
-// transpose flags, which backpropagation through matMul always sets (STACK.md).
+// initialisation (from mixlab's Rng) and the training loop (no Math.random shuffles) are ours.
+// Two forms of the same maths, tested equal: the tf-op graph (GPU backends), whose linear layers
+// use a custom gradient that transposes explicitly before a plain matMul (the wasm matMul is
+// 10–20× slower with the transpose flags backpropagation sets, STACK.md); and the fused form
+// (wasm, cpu, blas), custom-gradient ops whose work is done by kernels.ts, or by the native
+// addon's BLAS and C kernels on the blas backend.
 // src/proxy is the only place that imports tfjs.
 
 import type * as tfTypes from "@tensorflow/tfjs";
