@@ -479,6 +479,8 @@ function gelu(tf: Tf, x: Tensor): Tensor {
 /**
  * Per-token cross-entropy (nats) of next-token prediction for every member: inputs and targets
  * (K × B × T) int32 tokens (row b of member k is member k's data). Returns a (K × B × T) tensor.
+ * With fused kernels, call model.arena.reset() once the result and any gradient tape through it
+ * are gone (the trainer does, after each step and each evaluation), or the arena keeps growing.
  */
 export function tokenLosses(model: ProxyModel, inputs: Tensor, targets: Tensor): Tensor {
   if (model.kernels === "fused") return tokenLossesFused(model, inputs, targets);
