@@ -39,6 +39,12 @@ describe("proxy trainer", () => {
     expect(c.evalCurve[0]!.lossPerDomain).not.toEqual(c.lossPerDomain);
   }, 120_000);
 
+  it("the trainer is part of the public API", async () => {
+    const api = await import("../../src/index.js");
+    for (const name of ["loadTf", "trainProxy", "trainEnsemble", "createEnsemble", "tokenLosses", "runSweep", "chooseEnsemble", "loadBlas"] as const) expect(typeof api[name], name).toBe("function");
+    expect(api.PRESETS.ref).toEqual(PRESETS.ref);
+  });
+
   it("schedules and sizes", () => {
     expect(learningRate(0, 100, 1e-3, 10, "cosine")).toBeCloseTo(1e-4, 12);
     expect(learningRate(9, 100, 1e-3, 10, "cosine")).toBeCloseTo(1e-3, 12);
