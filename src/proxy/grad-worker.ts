@@ -4,7 +4,7 @@
 
 import { parentPort, workerData } from "node:worker_threads";
 import { loadTf, type BackendName } from "./backend.js";
-import { createEnsemble, type ProxyConfig } from "./model.js";
+import { createEnsemble, writeVariable, type ProxyConfig } from "./model.js";
 import { createRng } from "../rng/index.js";
 import { shardGradients, type ShardBatch } from "./shard.js";
 
@@ -23,12 +23,7 @@ const model = createEnsemble(tf, init.config, init.seeds.map((s) => createRng(s)
 port.on("message", (m: Message) => {
   try {
     if (m.type === "params") {
-      m.params.forEach((p, i) => {
-        const v = model.variables[i]!;
-        const t = tf.tensor(p, v.shape);
-        v.assign(t);
-        t.dispose(); // the variable holds its own reference to the data
-      });
+      m.params.forEach((p, i) => writeVariable(model, i, p));
       return;
     }
     const r = shardGradients(model, m.batch);

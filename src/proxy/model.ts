@@ -66,9 +66,10 @@ export interface ProxyModel {
   readonly names: string[];
   readonly get: (name: string) => Variable;
   /**
-   * How the non-matmul parts of a step run: `fused` = src/proxy/kernels.ts loops on the CPU
-   * (wasm and cpu backends; matMuls stay with tfjs), `tf` = a graph of tfjs ops (GPU backends,
-   * where reading tensors back to the CPU would stall the device). Same maths; tested equal.
+   * How the non-matmul parts of a step run: `fused` = kernels.ts loops on the CPU (wasm, cpu and
+   * blas backends; the products are tfjs's, or the native BLAS's on blas), `tf` = a graph of tfjs
+   * ops (GPU backends, where reading tensors back to the CPU would stall the device). Same maths;
+   * tested equal.
    */
   readonly kernels: Kernels;
   /** With fused kernels: the native BLAS that multiplies (the `blas` backend), or null for tfjs matMuls. */
@@ -474,6 +475,25 @@ function gelu(tf: Tf, x: Tensor): Tensor {
   const c = Math.sqrt(2 / Math.PI);
   const x3 = tf.mul(tf.mul(x, x), x); // x·x·x: the wasm Pow kernel is several times slower
   return tf.mul(tf.mul(x, 0.5), tf.add(1, tf.tanh(tf.mul(tf.add(x, tf.mul(x3, 0.044715)), c))));
+}
+
+/**
+ * Each member's training loss, (K): the mean of its per-token losses over the positions `mask`
+ * keeps (K × B × T), divided by `denom` (K), the member's token count. Summed over members, it
+ * gives every member exactly its own gradients. A shard of a batch passes the whole batch's
+ * counts, so the shards' losses and gradients add up to the batch's.
+ */
+export function memberLosses(model: ProxyModel, inputs: Tensor, targets: Tensor, mask: Tensor, denom: Tensor): Tensor {
+  const tf = model.tf;
+  return tf.div(tf.sum(tf.mul(tokenLosses(model, inputs, targets), mask), [1, 2]), denom);
+}
+
+/** Writes new values into the model's i-th variable (a copy: the cpu backend would keep a reference to `values`). */
+export function writeVariable(model: ProxyModel, i: number, values: Float32Array): void {
+  const v = model.variables[i]!;
+  const t = model.tf.tensor(values.slice(), v.shape);
+  v.assign(t);
+  t.dispose(); // the variable holds its own reference to the data
 }
 
 /**

@@ -4,7 +4,7 @@
 // (shard 0) and by the gradient worker threads (src/proxy/grad-worker.ts).
 
 import type * as tfTypes from "@tensorflow/tfjs";
-import { tokenLosses, type ProxyModel } from "./model.js";
+import { memberLosses, type ProxyModel } from "./model.js";
 
 /** Rows of a shard: tokens, targets and mask (K × rows × T), and each member's token count over the whole batch. */
 export interface ShardBatch {
@@ -30,9 +30,7 @@ export function shardGradients(model: ProxyModel, b: ShardBatch): { losses: Floa
     const denom = tf.tensor1d(b.denom);
     let kept: tfTypes.Tensor | null = null;
     const { grads: g } = tf.variableGrads(() => {
-      // Member k's loss is its own masked mean; the total is their sum, so each member's
-      // gradients are exactly its own.
-      const l = tf.div(tf.sum(tf.mul(tokenLosses(model, inp, tgt), msk), [1, 2]), denom);
+      const l = memberLosses(model, inp, tgt, msk, denom);
       kept = tf.keep(l);
       return tf.sum(l) as tfTypes.Scalar;
     }, model.variables);
@@ -49,6 +47,7 @@ export function shardGradients(model: ProxyModel, b: ShardBatch): { losses: Floa
 /** Rows [lo, hi) of every member of a (K × B × T) batch, as a shard. */
 export function sliceRows(xs: Int32Array, ys: Int32Array, mask: Float32Array, K: number, B: number, T: number, lo: number, hi: number, denom: Float32Array): ShardBatch {
   const rows = hi - lo;
+  if (rows === B) return { xs, ys, mask, rows, denom }; // one shard: the batch itself, no copy
   const sx = new Int32Array(K * rows * T);
   const sy = new Int32Array(K * rows * T);
   const sm = new Float32Array(K * rows * T);

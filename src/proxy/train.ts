@@ -10,7 +10,7 @@ import { createSampler, type Sampler } from "../sampler/sampler.js";
 import { openCorpus } from "../sampler/corpus.js";
 import type { DomainSource, OpenOptions } from "../sampler/sources.js";
 import { FitError, InputError } from "../errors.js";
-import { createEnsemble, defaultKernels, parameterCount, tokenLosses, type Kernels, type ProxyConfig, type ProxyModel } from "./model.js";
+import { createEnsemble, defaultKernels, memberLosses, parameterCount, tokenLosses, writeVariable, type Kernels, type ProxyConfig, type ProxyModel } from "./model.js";
 import { shardGradients, sliceRows } from "./shard.js";
 import { createGradientPool, type GradientPool } from "./parallel.js";
 import type { BackendName } from "./backend.js";
@@ -115,7 +115,6 @@ async function heldoutWindows(names: readonly string[], sources: readonly Domain
  * variables once per step. The same update as the tf-op version below, in one pass per weight.
  */
 function cpuAdamW(model: ProxyModel, decay: readonly boolean[], h: { b1: number; b2: number; wd: number; clip: number }): { readonly params: Float32Array[]; step(grads: Float32Array[], lr: number, step: number): void } {
-  const tf = model.tf;
   const K = model.members;
   const params = model.variables.map((v) => Float32Array.from(v.dataSync() as Float32Array));
   const ms = params.map((p) => new Float32Array(p.length));
@@ -138,10 +137,7 @@ function cpuAdamW(model: ProxyModel, decay: readonly boolean[], h: { b1: number;
           const scale = Math.min(1, h.clip / (Math.sqrt(sq[k]!) + 1e-6));
           adamw(p, g, ms[i]!, vs[i]!, k * per, (k + 1) * per, scale, lr, h.b1, h.b2, c1, c2, decay[i] ? h.wd : 0);
         }
-        const v = model.variables[i]!;
-        const t = tf.tensor(p.slice(), v.shape); // a copy: the cpu backend would keep a reference to p
-        v.assign(t);
-        t.dispose(); // the variable holds its own reference to the data
+        writeVariable(model, i, p);
       });
     },
   };
@@ -175,7 +171,7 @@ export async function trainEnsemble(o: Omit<TrainOptions, "proportions" | "seed"
   const kernels = o.kernels ?? defaultKernels(tf.getBackend());
   const threads = o.threads ?? 1;
   if (!Number.isInteger(threads) || threads < 1) throw new InputError("threads", `expected a whole number ≥ 1, got ${threads}`);
-  if (threads > 1 && kernels !== "fused") throw new InputError("threads", `data-parallel threads need the fused CPU kernels (wasm or cpu backend), got the ${o.backend} backend`);
+  if (threads > 1 && kernels !== "fused") throw new InputError("threads", `data-parallel threads need the fused CPU kernels (wasm, blas or cpu backend), got the ${o.backend} backend`);
   if (threads > B) throw new InputError("threads", `expected at most the batch size (${B}) threads, got ${threads}`);
   const trainCorpus = typeof o.train === "string" ? await openCorpus(o.train, o.open ?? {}) : null;
   const heldCorpus = typeof o.heldout === "string" ? await openCorpus(o.heldout, o.open ?? {}) : null;
@@ -197,15 +193,15 @@ export async function trainEnsemble(o: Omit<TrainOptions, "proportions" | "seed"
   };
   /** Shard r trains rows [bounds[r], bounds[r + 1]) of every member. */
   const bounds = Array.from({ length: threads + 1 }, (_, r) => Math.floor((r * B) / threads));
-  const cpu = model.kernels === "fused" ? cpuAdamW(model, decay, { b1: 0.9, b2: 0.95, wd: o.weightDecay ?? 0.1, clip: o.clip ?? 1 }) : null;
-  const m = cpu ? [] : model.variables.map(zeros);
-  const vv = cpu ? [] : model.variables.map(zeros);
   const peak = o.lr ?? 3e-3;
   const warmup = o.warmup ?? Math.max(1, Math.round(0.1 * o.steps));
   const wd = o.weightDecay ?? 0.1;
   const clip = o.clip ?? 1;
   const b1 = 0.9;
   const b2 = 0.95;
+  const cpu = model.kernels === "fused" ? cpuAdamW(model, decay, { b1, b2, wd, clip }) : null;
+  const m = cpu ? [] : model.variables.map(zeros);
+  const vv = cpu ? [] : model.variables.map(zeros);
   const streams = samplers.map((s) => s.examples({ readAhead: 32 }));
   let pool: GradientPool | null = null;
   /** Mean held-out loss of every member on every domain (the same windows for all). */
@@ -289,9 +285,7 @@ export async function trainEnsemble(o: Omit<TrainOptions, "proportions" | "seed"
           const msk = tf.tensor3d(mask, [K, B, T]);
           const denom = tf.tensor1d(denomArr);
           const { grads } = tf.variableGrads(() => {
-            // Member k's loss is its own masked mean; the total is their sum, so each member's
-            // gradients are exactly its own.
-            const losses = tf.div(tf.sum(tf.mul(tokenLosses(model, inp, tgt), msk), [1, 2]), denom);
+            const losses = memberLosses(model, inp, tgt, msk, denom);
             kept = tf.keep(losses);
             return tf.sum(losses) as tfTypes.Scalar;
           }, model.variables);
