@@ -2,7 +2,8 @@
 // @tensorflow/tfjs-node (native libtensorflow; optional, never required), then WebGPU through the
 // `webgpu` npm package (only with an adapter), then `blas` (mixlab's native addon with a system
 // OpenBLAS for the matrix products, tfjs wasm for the rest; src/proxy/blas.ts), then wasm
-// (@tensorflow/tfjs-backend-wasm), then the pure-JS cpu backend; it says on stderr which one it picked and why the others were not used.
+// (@tensorflow/tfjs-backend-wasm), then the pure-JS cpu backend; it says on stderr which one it
+// picked and why the others were not used.
 // Optional packages are probed with require.resolve first, so a missing one is never half-loaded.
 
 import { createRequire } from "node:module";
@@ -23,6 +24,25 @@ const installed = (pkg: string): boolean => {
   }
 };
 
+/** Imports an optional package (not a dependency: resolved at run time). */
+const optional = (name: string): Promise<unknown> => import(name);
+
+interface WebGpuAdapter {
+  readonly limits: { readonly maxStorageBufferBindingSize: number };
+}
+
+/**
+ * The `webgpu` package's GPU object and an adapter, or null without one (no GPU, or no Vulkan
+ * driver). Sets the package's globals first, as STACK.md describes.
+ */
+async function requestWebGpu(): Promise<{ gpu: unknown; adapter: WebGpuAdapter } | null> {
+  const pkg = (await optional("webgpu")) as { create: (o: string[]) => { requestAdapter(): Promise<WebGpuAdapter | null> }; globals: Record<string, unknown> };
+  Object.assign(globalThis, pkg.globals);
+  const gpu = pkg.create([]);
+  const adapter = await gpu.requestAdapter();
+  return adapter ? { gpu, adapter } : null;
+}
+
 /** Loads tfjs on a backend; returns the namespace, the backend used and why others were skipped. */
 export async function loadTf(requested: BackendName, log: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): Promise<{ tf: typeof tfTypes; backend: string; skipped: string[] }> {
   if (!BACKENDS.includes(requested)) throw new InputError("--backend", `expected one of ${BACKENDS.join(", ")}, got ${JSON.stringify(requested)}`);
@@ -41,12 +61,9 @@ export async function loadTf(requested: BackendName, log: (line: string) => void
       }
       if (b === "webgpu") {
         if (!installed("webgpu") || !installed("@tensorflow/tfjs-backend-webgpu")) throw new UnsupportedError("the webgpu and @tensorflow/tfjs-backend-webgpu packages are not installed");
-        const optional = (name: string): Promise<unknown> => import(name); // not a dependency: resolved at run time
-        const gpuPkg = (await optional("webgpu")) as { create: (o: string[]) => unknown; globals: Record<string, unknown> };
-        Object.assign(globalThis, gpuPkg.globals);
-        const gpu = gpuPkg.create([]) as { requestAdapter(): Promise<unknown> };
-        if (!(await gpu.requestAdapter())) throw new UnsupportedError("no WebGPU adapter (no GPU, or no Vulkan driver)");
-        Object.defineProperty(globalThis, "navigator", { value: { gpu }, configurable: true });
+        const found = await requestWebGpu();
+        if (!found) throw new UnsupportedError("no WebGPU adapter (no GPU, or no Vulkan driver)");
+        Object.defineProperty(globalThis, "navigator", { value: { gpu: found.gpu }, configurable: true });
         const tf = (await import("@tensorflow/tfjs")) as typeof tfTypes;
         await optional("@tensorflow/tfjs-backend-webgpu");
         if (!(await tf.setBackend("webgpu"))) throw new UnsupportedError("tfjs could not start the webgpu backend");
@@ -93,10 +110,8 @@ export async function probeBackend(requested: BackendName): Promise<{ backend: E
   if (requested === "webgpu" || requested === "auto") {
     if (installed("webgpu")) {
       try {
-        const optional = (name: string): Promise<unknown> => import(name);
-        const gpuPkg = (await optional("webgpu")) as { create: (o: string[]) => { requestAdapter(): Promise<{ limits: { maxStorageBufferBindingSize: number } } | null> } };
-        const adapter = await gpuPkg.create([]).requestAdapter();
-        if (adapter) return { backend: "webgpu", maxBindingBytes: adapter.limits.maxStorageBufferBindingSize };
+        const found = await requestWebGpu();
+        if (found) return { backend: "webgpu", maxBindingBytes: found.adapter.limits.maxStorageBufferBindingSize };
       } catch {
         // no usable adapter: as loadTf, fall through
       }

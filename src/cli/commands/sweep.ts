@@ -23,7 +23,7 @@ export function sweepCommand(program: Command): void {
     .option("--mixtures <file>", "a table with w.<domain> columns (e.g. from mixlab suggest)")
     .option("--n <k>", "design a RegMix swarm of K mixtures around the natural shares instead", positiveInt)
     .option("--workers <w>", "worker processes (default: one per core)", positiveInt)
-    .option("--ensemble <k>", "mixtures trained together in one batched step (default: 1 on wasm/cpu, where it does not pay; on GPU backends as many as the binding limit and free memory allow, up to 32)", positiveInt)
+    .option("--ensemble <k>", "mixtures trained together in one batched step (default: 1 on the CPU backends, where it pays little; on GPU backends as many as the binding limit and free memory allow, up to 32)", positiveInt)
     .requiredOption("--runs <file>", "the runs table to append to (.csv, .jsonl, .arrow, .parquet)");
   addProxyFlags(cmd, Object.keys(PRESETS))
     .addHelpText("after", "\nExamples:\n  $ mixlab sweep --n 32 --steps 100 --runs runs.arrow\n  $ mixlab sweep --mixtures next.csv --runs runs.arrow --workers 2   # rerun the same command to resume")
@@ -46,14 +46,15 @@ export function sweepCommand(program: Command): void {
         mixtures = Array.from({ length: f.n! }, (_, i) => Object.fromEntries(domains.map((d, j) => [d, w[i * domains.length + j]!])));
       }
       await corpus.close();
+      const workers = f.workers ?? cpus().length;
       let ensemble = f.ensemble;
       if (ensemble === undefined) {
         const probe = await probeBackend(f.backend as BackendName);
         const choice = chooseEnsemble(probe.backend, config, f.batchSize, { ...(probe.maxBindingBytes !== undefined ? { maxBindingBytes: probe.maxBindingBytes } : {}), freeBytes: freemem() });
-        ensemble = Math.min(choice.size, Math.max(1, Math.ceil(mixtures.length / (f.workers ?? cpus().length))));
+        ensemble = Math.min(choice.size, Math.max(1, Math.ceil(mixtures.length / workers)));
         log(`ensemble: ${ensemble} mixture${ensemble === 1 ? "" : "s"} per batched step (${choice.why}${ensemble < choice.size ? `; fewer, to keep every worker busy` : ""}; --ensemble K to choose)`);
       }
-      const s = await runSweep({ mixtures, domains, config, model: f.model, steps: f.steps, batchSize: f.batchSize, seed: f.seed, train: splits.train, heldout: splits.heldout, runs: f.runs, lr: f.lr, workers: f.workers ?? cpus().length, ensemble, backend: f.backend as BackendName, log });
+      const s = await runSweep({ mixtures, domains, config, model: f.model, steps: f.steps, batchSize: f.batchSize, seed: f.seed, train: splits.train, heldout: splits.heldout, runs: f.runs, lr: f.lr, workers, ensemble, backend: f.backend as BackendName, log });
       log(`sweep: ${s.finished} finished, ${s.failed} failed, ${s.skipped} already done, in ${s.seconds.toFixed(1)} s → ${f.runs}`);
       if (s.failed) process.exitCode = 1;
     });

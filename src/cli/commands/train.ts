@@ -28,7 +28,7 @@ export function trainCommand(program: Command): void {
     .option("--weights <map>", "proportions as domain=share pairs, e.g. code=0.3,legal=0.7", domainMapFlag)
     .option("--runs <file>", "append the run's row to this runs table (.csv, .jsonl, .arrow, .parquet)")
     .option("--eval-every <n>", "also evaluate every domain's held-out split every N steps (printed)", positiveInt)
-    .option("--threads <n>", "data-parallel threads for the step on the wasm/cpu backends (≈1.4× on 2 cores); results depend on the count, so it is recorded in the row (default 1)", positiveInt);
+    .option("--threads <n>", "data-parallel threads for the step on the CPU backends (1.4–1.9× on 2 cores, measured); results depend on the count, so it is recorded in the row (default 1)", positiveInt);
   addProxyFlags(cmd, Object.keys(PRESETS))
     .addHelpText("after", "\nExample:\n  $ mixlab train --weights code=0.5,speeches=0.5 --steps 50 --runs runs.arrow")
     .action(async (f: ProxyFlags & { mixture?: string; weights?: Record<string, number>; runs?: string; evalEvery?: number; threads?: number }) => {
