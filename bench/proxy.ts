@@ -87,12 +87,13 @@ async function main(): Promise<void> {
   // The CPU backends side by side (wasm always, blas where the addon and OpenBLAS load), or the
   // one backend MIXLAB_BACKEND names (a GPU backend: ensembles of 1, 8 and 32).
   const requested = process.env.MIXLAB_BACKEND as BackendName | undefined;
-  const { blas } = loadBlas();
+  const { blas, why: noBlas } = loadBlas();
   const names: BackendName[] = requested && requested !== "auto" ? [requested] : ["wasm", ...(blas ? (["blas"] as const) : [])];
   const fpt = flopsPerToken();
   const threads = Math.min(BATCH, Math.max(2, cpus().length));
-  console.log(`mixlab proxy benchmark — reference proxy ${parameterCount(cfg).toLocaleString("en")} parameters, batch ${BATCH} × ${cfg.seqLen}, ${(fpt / 1e6).toFixed(2)} MFLOP per token; backends ${names.join(", ")}${blas ? "" : " (blas: " + loadBlas().why + ")"}`);
-  const results: { name: string; tps: number; bound: number }[] = [];
+  console.log(`mixlab proxy benchmark — reference proxy ${parameterCount(cfg).toLocaleString("en")} parameters, batch ${BATCH} × ${cfg.seqLen}, ${(fpt / 1e6).toFixed(2)} MFLOP per token; backends ${names.join(", ")}${blas ? "" : ` (blas: ${noBlas})`}`);
+  /** One measurement: tokens/s of K proxies on `threads` threads, and the backend's ceiling-bound tokens/s a thread. */
+  const results: { backend: string; K: number; threads: number; tps: number; bound: number }[] = [];
   let last: { tf: Tf; backend: string } | null = null;
   for (const name of names) {
     const { tf, backend } = await loadTf(name, () => {});
@@ -109,25 +110,25 @@ async function main(): Promise<void> {
       const what = K === 1 ? `one proxy, ${th} thread${th > 1 ? "s" : ""}` : `ensemble of ${K}`;
       const pct = (100 * r.tokensPerSecond * fpt) / 1e9 / ceiling / th;
       console.log(`  ${what.padEnd(20)} ${Math.round(r.tokensPerSecond).toLocaleString("en").padStart(7)} tokens/s${K > 1 ? " (all members)" : ""}, ${r.msPerStep.toFixed(0)} ms/step, ${((r.tokensPerSecond * fpt) / 1e9).toFixed(2)} GFLOP/s (${pct.toFixed(0)}% of ${th > 1 ? `${th}× ` : ""}the ceiling)${K === 1 && th > 1 ? `, ${(r.tokensPerSecond / single).toFixed(2)}× one thread` : K > 1 ? `, ${(r.tokensPerSecond / single).toFixed(2)}× one proxy` : ""}`);
-      results.push({ name: `${backend}/${K}/${th}`, tps: r.tokensPerSecond, bound });
+      results.push({ backend, K, threads: th, tps: r.tokensPerSecond, bound });
     }
   }
   if (last && names.every((n) => n === "wasm" || n === "blas" || n === "cpu")) {
     // Ensembles on the CPU: compute-bound, so they should not raise the aggregate (they are built for GPU backends).
     const { tf, backend } = last;
-    const one = results.find((r) => r.name === `${backend}/1/1`)!.tps;
+    const one = results.find((r) => r.backend === backend && r.K === 1 && r.threads === 1)!.tps;
     for (const th of [1, threads]) {
       const e = await measure(tf, backend, 4, 6, th);
       const what = `ensemble of 4, ${th} thread${th > 1 ? "s" : ""}`;
       console.log(`  ${what.padEnd(20)} ${Math.round(e.tokensPerSecond).toLocaleString("en").padStart(7)} tokens/s (all members), ${(e.tokensPerSecond / one).toFixed(2)}× one proxy on one thread`);
-      results.push({ name: `${backend}/4/${th}`, tps: e.tokensPerSecond, bound: 0 });
+      results.push({ backend, K: 4, threads: th, tps: e.tokensPerSecond, bound: 0 });
     }
     console.log("  (CPU steps are compute-bound: an ensemble adds little on one thread; it is built for dispatch-bound GPU backends)");
   }
   // One proxy (K = 1) against PyTorch's one proxy; the ensembles' aggregate separately.
-  const best = Math.max(...results.filter((r) => r.name.split("/")[1] === "1").map((r) => r.tps));
-  const bestEnsemble = Math.max(0, ...results.filter((r) => r.name.split("/")[1] !== "1").map((r) => r.tps));
-  const oneThread = Math.max(...results.filter((r) => r.name.endsWith("/1/1")).map((r) => r.tps));
+  const best = Math.max(...results.filter((r) => r.K === 1).map((r) => r.tps));
+  const bestEnsemble = Math.max(0, ...results.filter((r) => r.K > 1).map((r) => r.tps));
+  const oneThread = Math.max(...results.filter((r) => r.K === 1 && r.threads === 1).map((r) => r.tps));
   const bestBound = Math.max(...results.map((r) => r.bound));
   // PyTorch baseline.
   const py = "/usr/bin/python3";
