@@ -84,3 +84,84 @@ export interface Law<O = Record<string, unknown>> {
   /** Rebuilds a fitted law from `toParams()` output. */
   load(domains: readonly string[], params: Record<string, unknown>): FittedLaw;
 }
+
+// ---------------------------------------------------------------------------------------------
+// The OnlineMixer plug-in contract (ARCHITECTURE.md "Online mixer"; ALGORITHMS.md §0.3, §3):
+// a mixer changes the mixture while a model trains. It is created from domain names, a seed,
+// options and an optional saved state; the training loop feeds it per-domain statistics of each
+// step (merged across ranks first, see `mergeDomainStats`) and the sampler asks it for
+// proportions at block boundaries. Everything it does is a pure function of (seed, options,
+// events observed), so a restored state continues the identical trajectory.
+
+/** What a training loop tells an online mixer about one step (or one evaluation). */
+export interface MixerEvent {
+  /** "train": per-domain training losses of an optimizer step; "eval": per-domain validation losses. */
+  readonly kind: "train" | "eval";
+  /** The optimizer step the statistics belong to (0-based, non-decreasing). */
+  readonly step: number;
+  /** Mean loss per domain (nats per token); domains absent from the step are missing. */
+  readonly loss: Readonly<Record<string, number>>;
+  /** Tokens behind each loss (train events; ODM and DoReMi weight by them). */
+  readonly tokens?: Readonly<Record<string, number>>;
+  /** A reference model's mean loss per domain on the same tokens (DoReMi's excess loss). */
+  readonly reference?: Readonly<Record<string, number>>;
+}
+
+/** A mixer's saved state: JSON-safe, holding every accumulator, step counter and RNG state. */
+export interface OnlineMixerState {
+  readonly format: "mixlab.online-mixer/v1";
+  readonly method: string;
+  readonly domains: readonly string[];
+  readonly data: Record<string, unknown>;
+}
+
+/** A live online mixer. */
+export interface OnlineMixer {
+  readonly method: string;
+  /** Domain order of the mixer (the names `proportions()` and events use). */
+  readonly domains: readonly string[];
+  /** The event kinds this mixer needs; `observe` rejects any other kind with an InputError. */
+  readonly accepts: readonly ("train" | "eval")[];
+  /** The mixture to train on now, by domain name (on the simplex). */
+  proportions(): Record<string, number>;
+  /**
+   * Feeds the statistics of one step. Rejects (InputError) unknown domains, non-finite losses,
+   * event kinds the mixer does not accept and steps that go backwards.
+   */
+  observe(event: MixerEvent): void;
+  /**
+   * Whether the training loop must run an evaluation and `observe` an "eval" event before it
+   * trains optimizer step `step` (Aioli's probes, Skill-It's rounds). False for train-only mixers.
+   */
+  evalDue(step: number): boolean;
+  /** The static answer of the run so far (DoReMi: the time average; others: the current mixture). */
+  summary(): Record<string, number>;
+  /** Method-specific values worth logging (policy entropy, the implied A matrix, …). */
+  diagnostics(): Record<string, unknown>;
+  /** The saved state (see OnlineMixerState). */
+  state(): OnlineMixerState;
+}
+
+/** How an online mixer is created. */
+export interface OnlineMixerInit<O> {
+  readonly domains: readonly string[];
+  /** uint32 seed for every random choice of the mixer. */
+  readonly seed: number;
+  readonly options: O;
+  /** A state from `state()` to continue from (checked against the method and domains). */
+  readonly state?: OnlineMixerState;
+}
+
+/** An online mixer family: a name, a description, its options and its constructor. */
+export interface OnlineMixerFamily<O = Record<string, unknown>> {
+  readonly name: string;
+  /** One line for `--help` and the README table. */
+  readonly summary: string;
+  /** The paper it implements. */
+  readonly paper: string;
+  /** The event kinds it needs. */
+  readonly accepts: readonly ("train" | "eval")[];
+  /** Validates and fills defaults; throws InputError naming the bad option. */
+  parseOptions(raw: Record<string, unknown>): O;
+  create(init: OnlineMixerInit<O>): OnlineMixer;
+}
