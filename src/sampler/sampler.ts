@@ -675,7 +675,8 @@ export async function createSampler(o: SamplerOptions): Promise<Sampler> {
  */
 export function toTfDataset(
   sampler: Sampler,
-  tf: { data: { generator<T>(g: () => AsyncIterator<T> | Iterator<T>): unknown }; tensor2d(values: Int32Array, shape: [number, number], dtype: "int32"): unknown },
+  // `never` items: any element type tfjs's generator accepts (the tfjs namespace passes as it is).
+  tf: { data: { generator(g: () => AsyncIterator<never>): unknown }; tensor2d(values: Int32Array, shape: [number, number], dtype: "int32"): unknown },
   options: { batchSize: number; seqLen: number; limit?: number; readAhead?: number },
 ): unknown {
   const { batchSize, seqLen } = options;
@@ -696,6 +697,6 @@ export function toTfDataset(
         }
         return { done: false, value: { xs: tf.tensor2d(xs, [rows, seqLen - 1], "int32"), ys: tf.tensor2d(ys, [rows, seqLen - 1], "int32") } };
       },
-    } as AsyncIterator<unknown>;
+    } as AsyncIterator<never>;
   });
 }
