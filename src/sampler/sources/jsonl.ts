@@ -13,6 +13,11 @@ import { defaultPool, readAt, type FileHandlePool } from "./pool.js";
 
 const SCAN_CHUNK = 1 << 22;
 
+/** True when `b` starts with the UTF-8 byte-order mark EF BB BF. */
+function startsWithBom(b: Uint8Array, at = 0): boolean {
+  return b[at] === 0xef && b[at + 1] === 0xbb && b[at + 2] === 0xbf;
+}
+
 /** A JSONL file indexed by line start offsets. */
 export class JsonlSource implements DomainSource {
   readonly files: string[];
@@ -31,7 +36,9 @@ export class JsonlSource implements DomainSource {
 
   /**
    * Indexes a JSONL file; with `validate` (default) every line is parsed and must be an object
-   * with a string `field` and valid UTF-8.
+   * with a string `field` and valid UTF-8. A UTF-8 byte-order mark at the start of the file is
+   * skipped (as Python's utf-8-sig and HF datasets do); one at the start of any other line is an
+   * error naming the line (files concatenated with their marks).
    * @param displayPath the name used in messages (the compressed file for .gz/.br)
    */
   static async open(path: string, options: { field?: string; validate?: boolean; displayPath?: string; pool?: FileHandlePool } = {}): Promise<JsonlSource> {
@@ -44,7 +51,8 @@ export class JsonlSource implements DomainSource {
       throw new InputError(display, `expected a readable JSONL file, got ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
     }
     const starts: number[] = [0];
-    const decoder = new TextDecoder("utf-8", { fatal: true });
+    // ignoreBOM: a mark is kept in the decoded text, never silently dropped from a later line.
+    const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
     const validate = options.validate ?? true;
     let pending: Buffer[] = [];
     let pendingStart = 0;
@@ -52,6 +60,7 @@ export class JsonlSource implements DomainSource {
     let line = 1;
     const buf = Buffer.allocUnsafe(SCAN_CHUNK);
     const check = (bytes: Buffer, lineNo: number, at: number): void => {
+      if (startsWithBom(bytes)) throw new InputError(display, `line ${lineNo} (byte ${at}): expected a JSON object, got a UTF-8 byte-order mark (only the file's first line may start with one; files concatenated with their marks?)`);
       if (!validate) return;
       let text: string;
       try {
@@ -75,6 +84,12 @@ export class JsonlSource implements DomainSource {
         const { bytesRead } = await fh.read(buf, 0, SCAN_CHUNK, pos);
         if (bytesRead === 0) break;
         let from = 0;
+        if (pos === 0 && bytesRead >= 3 && startsWithBom(buf)) {
+          // The file's byte-order mark: records start after it.
+          from = 3;
+          starts[0] = 3;
+          pendingStart = 3;
+        }
         for (;;) {
           const nl = buf.indexOf(10, from);
           if (nl < 0 || nl >= bytesRead) break;
@@ -106,7 +121,14 @@ export class JsonlSource implements DomainSource {
     const start = this.starts[i]!;
     const end = this.starts[i + 1]! - 1;
     const buf = await readAt(this.pool, this.path, start, end - start);
-    return { text: (JSON.parse(buf.toString("utf8")) as Record<string, string>)[this.field]! };
+    let v: unknown;
+    try {
+      v = (JSON.parse(buf.toString("utf8")) as Record<string, unknown>)[this.field];
+    } catch (e) {
+      throw new InputError(this.files[0]!, `record ${i} (byte ${start}): expected a JSON object, got invalid JSON (${(e as Error).message}; the file was opened without validation or changed since)`);
+    }
+    if (typeof v !== "string") throw new InputError(this.files[0]!, `record ${i} (byte ${start}): expected a string field ${JSON.stringify(this.field)}, got ${showValue(v)} (the file was opened without validation or changed since)`);
+    return { text: v };
   }
 
   async close(): Promise<void> {}
