@@ -43,7 +43,7 @@ export interface RunsTable {
 
 /** Number of decimals a cell was written with (from its text, else the shortest repr of the number). */
 function decimalsOf(text: string | undefined, value: number): number {
-  const s = text ?? String(value);
+  const s = text?.trim() ?? String(value);
   const m = /^[+-]?\d*(?:\.(\d*))?(?:[eE]([+-]?\d+))?$/.exec(s);
   if (!m) return 17;
   const frac = m[1]?.length ?? 0;
