@@ -120,7 +120,8 @@ function appendArrow(old: Uint8Array | null, o: AppendOptions): Uint8Array {
     if (existing) {
       const kind = arrowKind(existing.type);
       if (kind === null) throw new UnsupportedError(`${o.source}: column ${showValue(c)} has Arrow type ${String(existing.type)}, which mixlab cannot append to exactly; keep runs in CSV or JSONL, or drop the column`);
-      vectors[c] = existing.concat(vectorFromArray(values.map((v) => convert(v, kind, c, o)), existing.type) as Vector);
+      // One contiguous vector of the column's own type (chunks would pile up, one per append).
+      vectors[c] = vectorFromArray([...(Array.from(existing) as unknown[]), ...values.map((v) => convert(v, kind, c, o))], existing.type) as Vector;
     } else {
       const type = newColumnIsText(c, values, o) ? new Utf8() : new Float64();
       const all = [...new Array<null>(oldRows).fill(null), ...values.map((v) => convert(v, type instanceof Utf8 ? "text" : "float", c, o))];

@@ -27,6 +27,8 @@ export interface Frame {
   readonly numRows: number;
   /** CSV only: each cell exactly as written (unquoted, untrimmed); written back verbatim as CSV. */
   readonly text?: Map<string, string[]>;
+  /** Each row's 1-based data row in the file, when rows were left out (failed runs); default i + 1. */
+  readonly rowNumbers?: number[];
 }
 
 /** File formats mixlab reads and writes. */
