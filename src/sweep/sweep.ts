@@ -170,7 +170,7 @@ export async function runSweep(o: SweepOptions): Promise<SweepSummary> {
     return p;
   };
   try {
-    await runLocalPool({ workers, next: nextChunk, done: store, train: o.train, heldout: o.heldout, backend: o.backend, ...(o.signal ? { signal: o.signal } : {}) });
+    if (plan.todo.length > 0) await runLocalPool({ workers, next: nextChunk, done: store, train: o.train, heldout: o.heldout, backend: o.backend, ...(o.signal ? { signal: o.signal } : {}) });
   } finally {
     await storing;
     for (const c of claims.values()) releaseClaim(c);

@@ -19,6 +19,8 @@ export interface WorkerJob {
 let tfp: ReturnType<typeof loadTf> | null = null;
 
 process.on("disconnect", () => process.exit(1));
+// Ctrl-C reaches the whole process group: the sweep decides, and stops its workers itself.
+process.on("SIGINT", () => {});
 process.on("message", (job: WorkerJob) => {
   void (async () => {
     const s = job.settings;
