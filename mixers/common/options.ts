@@ -7,7 +7,14 @@ import { InputError } from "../../src/errors.js";
 /** Parses raw options with a strict zod schema; throws one InputError listing every problem. */
 export function parseOptions<S extends z.ZodType>(schema: S, raw: unknown, method: string): z.infer<S> {
   const r = schema.safeParse(raw ?? {});
-  if (r.success) return r.data;
+  if (r.success) {
+    // The best k of fewer than k candidates would silently average them all.
+    const o = r.data as { topK?: unknown; numCandidates?: unknown };
+    if (typeof o.topK === "number" && typeof o.numCandidates === "number" && o.topK > o.numCandidates) {
+      throw new InputError(`options of ${method}`, [{ path: "topK (--top-k)", message: `expected at most numCandidates (--candidates, ${o.numCandidates}), got ${o.topK}` }]);
+    }
+    return r.data;
+  }
   throw new InputError(
     `options of ${method}`,
     r.error.issues.map((i) => ({
