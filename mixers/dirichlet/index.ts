@@ -4,7 +4,8 @@
 // concentration λ uniformly from 15 log-spaced values in [0.1, 5], p ~ Dirichlet(λ q'), reject if
 // any p_i > u_i; shares below 2e-4 become 0; shares are rounded to multiples of 2e-4 by largest
 // remainder (so rows sum to exactly 1, unlike the reference's independent rounding); duplicates
-// (L1 < 1e-5) dropped; `oversample`·n accepted draws are made and n kept at random.
+// (identical rows: the reference's L1 < 1e-5 for any unit ≥ 5e-6) dropped; `oversample`·n
+// accepted draws are made and n kept at random. Minimum shares shift every draw into the box.
 
 import { z } from "zod";
 import type { Rng } from "../../src/rng/index.js";
@@ -28,7 +29,7 @@ export const DirichletSwarmOptionsSchema = z.strictObject({
   /** A domain may get at most usage × its natural share (default 15); ignored when epoch caps are given. */
   maxUsage: z.number().positive().default(15),
   /** Shares below this become 0, and shares are multiples of it (default 2e-4). */
-  minShare: z.number().positive().max(0.1).default(2e-4),
+  minShare: z.number().min(5e-6).max(0.1).default(2e-4),
   /** Accepted draws per kept mixture before the random selection (default 100). */
   oversample: z.number().int().min(1).default(100),
   /** Rejected draws allowed per accepted one before giving up (default 1000). */
@@ -131,21 +132,18 @@ export function designSwarm(req: SwarmRequest, options: DirichletSwarmOptions, r
     }
     if (capOk) accepted.push(r);
   }
-  // Shuffle the accepted draws, then keep the first n that are not duplicates (L1 < 1e-5) of a
-  // kept one: a uniformly random selection of distinct mixtures, O(n²·k).
+  // Shuffle the accepted draws, then keep the first n that are not duplicates of a kept one: a
+  // uniformly random selection of distinct mixtures. Rows are whole units of minShare, so two rows
+  // within L1 < 1e-5 of each other are identical whenever minShare ≥ 5e-6 (the default is 2e-4):
+  // a set of exact keys finds them in O(n·k) instead of comparing every pair.
   rng.shuffle(accepted);
   const kept: Float64Array[] = [];
+  const seen = new Set<string>();
   for (const a of accepted) {
-    let dup = false;
-    for (const u of kept) {
-      let d = 0;
-      for (let i = 0; i < k && d < 1e-5; i++) d += Math.abs(a[i]! - u[i]!);
-      if (d < 1e-5) {
-        dup = true;
-        break;
-      }
-    }
-    if (!dup) kept.push(a);
+    const key = a.join(",");
+    if (seen.has(key)) continue;
+    seen.add(key);
+    kept.push(a);
     if (kept.length === req.n) break;
   }
   if (kept.length < req.n) throw new InputError("--n", `expected at most ${kept.length} distinct mixtures from this design, got a request for ${req.n}`);

@@ -45,8 +45,8 @@ export function predictCommand(program: Command): void {
   addRunsFlags(cmd);
   cmd.addHelpText("after", "\nExample:\n  $ mixlab fit runs.csv -m regmix -t loss.web --save-model law.json\n  $ mixlab predict law.json candidates.csv -o scored.csv");
   cmd.action(async (modelPath: string, mixturesPath: string, f: PredictFlags) => {
-    const format = f.out ? formatOf(f.out, "--out") : "csv";
     if (f.out) checkOutputPath(f.out, "--out");
+    const format = f.out ? formatOf(f.out, "--out") : "csv";
     let raw: unknown;
     try {
       raw = JSON.parse(readFileSync(modelPath, "utf8"));

@@ -62,8 +62,8 @@ export function suggestCommand(program: Command): void {
       const s = suggesters[f.method];
       if (!s) throw new InputError("--method", `expected one of ${Object.keys(suggesters).join(", ")}, got ${JSON.stringify(f.method)}`);
       if (f.n > s.maxN) throw new InputError("--n", `expected at most ${s.maxN} mixtures for ${s.name} in one call, got ${f.n}`);
-      const format = f.out ? formatOf(f.out, "--out") : "csv";
       if (f.out) checkOutputPath(f.out, "--out");
+      const format = f.out ? formatOf(f.out, "--out") : "csv";
       const options = s.parseOptions(f.options ?? {});
       if (s.needsRuns && !runs) throw new InputError("suggest", `expected a runs table for --method ${s.name} (the runs so far), got none`);
       if (s.needsRuns && !f.target) throw new InputError("--target", `expected the column to minimise for --method ${s.name}, got none`);
