@@ -220,7 +220,8 @@ export interface Suggester<O = Record<string, unknown>> {
   parseOptions(raw: Record<string, unknown>): O;
   /**
    * The next `n` mixtures. Deterministic given the rng.
-   * @throws InputError for an `n` outside [1, maxN], missing runs, or constraints the design cannot meet
+   * @throws InputError for an `n` outside [1, maxN], missing or too few runs (source "runs", which
+   *   callers replace by the table's name), or constraints the design cannot meet
    */
   suggest(input: SuggestInput, n: number, options: O, rng: Rng): Suggestion[];
 }

@@ -23,6 +23,9 @@ export const bayesoptSuggester: Suggester<BayesOptOptions> = {
     if (!(Number.isInteger(n) && n >= 1 && n <= MAX_BAYESOPT_BATCH)) throw new InputError("--n", `expected an integer in [1, ${MAX_BAYESOPT_BATCH}] for bayesopt, got ${n}`);
     if (!input.weights || !input.target) throw new InputError("bayesopt", "expected the runs so far (mixtures and targets), got none");
     const k = input.domains.length;
+    let finished = 0;
+    for (const y of input.target) if (Number.isFinite(y)) finished++;
+    if (finished < 2) throw new InputError("runs", [{ path: "target", message: `expected at least 2 finished runs (rows with a target), got ${finished}; start with a swarm (mixlab suggest --method dirichlet)` }]);
     if (input.weights.length !== input.target.length * k) throw new InputError("bayesopt", `expected ${input.target.length * k} mixture entries for ${input.target.length} runs, got ${input.weights.length}`);
     const proposals = suggestBayesOpt(
       { domains: input.domains, weights: input.weights, y: input.target, fidelity: input.fidelity ?? null, ...(input.prior ? { prior: input.prior } : {}) },

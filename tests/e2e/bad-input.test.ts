@@ -121,6 +121,7 @@ beforeAll(async () => {
   tamper("regmix", "t-format.json", (l) => (l.format = "mixlab.law/v0"));
   tamper("regmix", "t-domains.json", (l) => delete l.domains);
   tamper("regmix", "t-dupdomains.json", (l) => (l.domains = ["web", "web", "math"]));
+  writeFileSync(p("one-done.csv"), "run_id,w.web,w.code,loss.web\na,0.5,0.5,3\nb,0.4,0.6,\n");
   writeFileSync(p("state-bad.json"), JSON.stringify({ format: "mixlab.sampler-state/v1", planSha256: "zz", consumed: -1, appended: [] }));
 });
 
@@ -298,6 +299,7 @@ const cases = (): Record<string, Case> => ({
   "suggest: bayesopt without --target": { args: ["suggest", p("runs.csv"), "--method", "bayesopt", "--n", "2"], names: /--target: expected the column to minimise for --method bayesopt/ },
   "suggest: bayesopt unknown target": { args: ["suggest", p("runs.csv"), "--method", "bayesopt", "--target", "loss.nosuch", "--n", "2"], names: /loss\.nosuch/ },
   "suggest: bayesopt runs file missing": { args: ["suggest", p("none.csv"), "--method", "bayesopt", "--target", "loss.web", "--n", "2"], names: /none\.csv: expected a readable file, got ENOENT/ },
+  "suggest: bayesopt with one finished run": { args: ["suggest", p("one-done.csv"), "--method", "bayesopt", "--target", "loss.web", "--n", "2"], names: /one-done\.csv: target: expected at least 2 finished runs \(rows with a target\), got 1; start with a swarm/ },
   "suggest: bayesopt bad option": { args: ["suggest", p("runs.csv"), "--method", "bayesopt", "--target", "loss.web", "--n", "2", "--options", '{"acquisition": "ucb"}'], names: /options of bayesopt: acquisition: / },
   "suggest: bayesopt --fidelity-costs without a fidelity column": { args: ["suggest", p("runs.csv"), "--method", "bayesopt", "--target", "loss.web", "--n", "2", "--fidelity-costs", "small=1"], names: /--fidelity-costs: expected a "fidelity" column/ },
   "suggest: --fidelity-costs with dirichlet": { args: [...SUGGEST, "--fidelity-costs", "small=1"], names: /--fidelity-costs: expected a multi-fidelity method \(bayesopt\), got --method dirichlet/ },

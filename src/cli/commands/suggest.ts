@@ -97,7 +97,14 @@ export function suggestCommand(program: Command): void {
         input = { ...input, weights: loaded.weights, target: target.values, ...(fid ? { fidelity: fid.z } : {}) };
       }
       const t0 = performance.now();
-      const proposals = s.suggest(input, f.n, options, createRng(f.seed).derive("suggest"));
+      let proposals;
+      try {
+        proposals = s.suggest(input, f.n, options, createRng(f.seed).derive("suggest"));
+      } catch (e) {
+        // A problem with the runs so far names the table the user gave.
+        if (e instanceof InputError && e.source === "runs" && runs) throw new InputError(runs, e.issues);
+        throw e;
+      }
       const k = domains.length;
       const w = new Float64Array(f.n * k);
       proposals.forEach((p, i) => w.set(p.proportions, i * k));
