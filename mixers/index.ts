@@ -24,3 +24,4 @@ export const laws: Readonly<Record<string, Law<any>>> = {
 };
 
 export type { Law, FittedLaw, FitInput, Recommendation, ResolvedConstraints, SavedLaw } from "./types.js";
+export { onlineMixers, createOnlineMixer, type CreateOnlineMixerOptions } from "./online.js";

@@ -1,0 +1,270 @@
+// One suite over every registered online mixer (ALGORITHMS.md §0.3, §3): proportions on the
+// simplex at every step, same seed and events → identical trajectory, other seed → different
+// where the method is random, state saved at any point and restored (also through JSON) →
+// identical continuation, bad events and options rejected with pinned messages, and in a
+// simulated environment (tests/mixers/online-env.ts) each method moves the mixture the way its
+// paper says. A registered mixer without a case here fails the suite.
+import { describe, expect, it } from "vitest";
+import fc from "fast-check";
+import { onlineMixers, createOnlineMixer } from "../../mixers/online.js";
+import { mergeDomainStats } from "../../mixers/common/domain-stats.js";
+import type { MixerEvent, OnlineMixer } from "../../mixers/types.js";
+import { Env, drive, replay, trajectory, type EnvSpec, type DriveOptions } from "../mixers/online-env.js";
+
+const DOMAINS = ["web", "code", "math"];
+
+/** Three domains: web keeps a high loss (floor 3), code learns fast, math has a low floor. */
+const ENV: EnvSpec = {
+  domains: DOMAINS,
+  floor: [3.0, 1.0, 0.5],
+  amp: [1.0, 2.0, 2.0],
+  transfer: [
+    [1, 0, 0],
+    [0, 1, 0],
+    [0, 0, 1],
+  ],
+  tau: 40,
+  reference: [2.8, 1.6, 0.6],
+  batch: 64,
+};
+
+interface Case {
+  /** Options for the generic checks (small schedules so every mechanism runs). */
+  readonly options: Record<string, unknown>;
+  readonly steps: number;
+  /** Whether another seed must change the trajectory under `options`. */
+  readonly random: boolean;
+  /** Options to refuse, with the exact message. */
+  readonly badOptions: readonly [Record<string, unknown>, string][];
+  /** A valid next event for the mixer at a step ≥ `from` (for the rejection checks). */
+  readonly validEvent: (m: OnlineMixer, from: number) => MixerEvent;
+  /** How the simulated model trains on the mixer's output (default: proportions()). */
+  readonly effective?: DriveOptions["effective"];
+  /** The paper's direction in a simulated environment, with its tolerance. */
+  readonly direction: () => void;
+}
+
+/** A valid train event for the domains the mixer's current proportions feed. */
+const trainEvent = (m: OnlineMixer, step: number): MixerEvent => {
+  const full: Record<string, Record<string, number>> = {
+    loss: { web: 3, code: 2, math: 1 },
+    tokens: { web: 100, code: 100, math: 100 },
+    reference: { web: 2, code: 2, math: 1 },
+    excess: { web: 1, code: 0, math: 0 },
+  };
+  const p = m.proportions();
+  const pick = (r: Record<string, number>) => Object.fromEntries(Object.entries(r).filter(([d]) => p[d]! > 0));
+  return { kind: "train", step, loss: pick(full.loss!), tokens: pick(full.tokens!), reference: pick(full.reference!), excess: pick(full.excess!) };
+};
+
+const cases: Record<string, Case> = {
+  odm: {
+    options: { warmupSteps: 5, pull: "arm" },
+    steps: 80,
+    random: true,
+    badOptions: [
+      [{ beta: 1 }, "options of odm: beta: Too big: expected number to be <1"],
+      [{ varient: "exp3" }, 'options of odm: options: unknown option "varient"'],
+      [{ variant: "exp4" }, 'options of odm: variant: Invalid option: expected one of "smoothed-mean"|"exp3"|"mixed"'],
+      [{ initial: { web: 0.5, code: 0.5 } }, "options of odm: initial.math: expected a finite number > 0, got nothing"],
+    ],
+    validEvent: trainEvent,
+    direction: () => {
+      // ODM's reward is the training loss, so the domain whose loss stays high (web, floor 3)
+      // gains share and the easy one (math, floor 0.5) loses it; with the paper's importance
+      // weighting ("arm") the policy ends ordered by loss, web ≥ 0.36 against 1/3.
+      for (const pull of ["arm", "batch"] as const) {
+        const m = createOnlineMixer("odm", { domains: DOMAINS, seed: 3, options: { pull, warmupSteps: 10 } });
+        drive(m, new Env(ENV), { steps: 400 });
+        const p = m.summary();
+        expect(p.web!).toBeGreaterThan(p.code!);
+        expect(p.code!).toBeGreaterThan(p.math!);
+        if (pull === "arm") expect(p.web!).toBeGreaterThan(0.36);
+      }
+    },
+  },
+};
+
+describe("online mixer conformance", () => {
+  it("every registered online mixer has a conformance case", () => {
+    expect(Object.keys(cases).sort()).toEqual(Object.keys(onlineMixers).sort());
+  });
+
+  for (const [name, c] of Object.entries(cases)) {
+    describe(name, () => {
+      const make = (seed = 7, state?: ReturnType<OnlineMixer["state"]>) =>
+        createOnlineMixer(name, { domains: DOMAINS, seed, options: c.options, ...(state ? { state } : {}) });
+      const run = (seed = 7) => drive(make(seed), new Env(ENV), { steps: c.steps, ...(c.effective ? { effective: c.effective } : {}) });
+
+      it("gives proportions on the simplex naming every domain at every step", () => {
+        const m = make();
+        const check = (p: Record<string, number>) => {
+          expect(Object.keys(p).sort()).toEqual([...DOMAINS].sort());
+          let s = 0;
+          for (const d of DOMAINS) {
+            expect(p[d]!).toBeGreaterThanOrEqual(0);
+            s += p[d]!;
+          }
+          expect(Math.abs(s - 1)).toBeLessThanOrEqual(1e-12);
+        };
+        check(m.proportions());
+        drive(m, new Env(ENV), { steps: c.steps, onStep: (_s, p) => check(p), ...(c.effective ? { effective: c.effective } : {}) });
+        check(m.summary());
+      });
+
+      it("is reproducible: same seed and events → identical trajectory", () => {
+        expect(trajectory(run(7))).toEqual(trajectory(run(7)));
+        if (c.random) expect(trajectory(run(8))).not.toEqual(trajectory(run(7)));
+      });
+
+      it("continues identically from a state saved at any point (also through JSON)", () => {
+        const tape = run(11);
+        fc.assert(
+          fc.property(fc.integer({ min: 0, max: tape.length }), fc.boolean(), (cut, viaJson) => {
+            const a = make(11);
+            expect(replay(a, tape, 0, cut)).toBeNull();
+            const saved = a.state();
+            const state = viaJson ? JSON.parse(JSON.stringify(saved)) : saved;
+            expect(JSON.parse(JSON.stringify(saved))).toEqual(saved);
+            const b = make(11, state);
+            expect(replay(b, tape, cut)).toBeNull();
+          }),
+          { numRuns: 25, seed: 42 },
+        );
+      });
+
+      it("rejects a state of another method, other domains or damaged data", () => {
+        const st = make().state();
+        expect(() => createOnlineMixer(name, { domains: ["web", "code", "maths"], seed: 7, options: c.options, state: st })).toThrow(
+          `${name} state: domains: expected ["web","code","maths"] (the mixer's domains, in order), got ["web","code","math"]`,
+        );
+        expect(() => make(7, { ...st, method: "other" })).toThrow(`${name} state: method: expected "${name}", got "other"`);
+        expect(() => make(7, { ...st, data: { ...st.data, bogus: 1 } })).toThrow(`${name} state: data: unknown field "bogus"`);
+      });
+
+      it("rejects bad events with pinned messages", () => {
+        const m = make();
+        const family = onlineMixers[name]!;
+        let last = -1;
+        for (let i = 0; i < 3; i++) {
+          const e = c.validEvent(m, last + 1);
+          m.observe(e);
+          last = e.step;
+        }
+        const before = m.state();
+        const other = family.accepts.includes("train") ? "eval" : "train";
+        const ok = c.validEvent(m, last + 1);
+        const anyDomain = Object.keys(ok.loss)[0]!;
+        if (!family.accepts.includes(other)) {
+          const kinds = family.accepts.map((k) => JSON.stringify(k)).join(" or ");
+          expect(() => m.observe({ ...ok, kind: other })).toThrow(`${name} event: kind: expected ${kinds} (what ${name} observes), got "${other}"`);
+        }
+        expect(() => m.observe({ ...ok, loss: { ...ok.loss, wiki: 1 } })).toThrow(
+          `${name} event: loss.wiki: expected one of the mixer's domains (web, code, math), got an unknown domain`,
+        );
+        expect(() => m.observe({ ...ok, loss: { ...ok.loss, [anyDomain]: Number.NaN } })).toThrow(`${name} event: loss.${anyDomain}: expected a finite number ≥ 0, got NaN`);
+        expect(() => m.observe({ ...ok, loss: { ...ok.loss, [anyDomain]: -1 } })).toThrow(`${name} event: loss.${anyDomain}: expected a finite number ≥ 0, got -1`);
+        expect(() => m.observe({ ...ok, step: 1.5 })).toThrow(`${name} event: step: expected an integer ≥ 0, got 1.5`);
+        expect(() => m.observe({ ...ok, step: last - 1 })).toThrow(`${name} event: step: expected a step ≥ ${last} (the last one observed), got ${last - 1}`);
+        if (ok.kind === "train") {
+          expect(() => m.observe({ ...ok, tokens: { ...ok.tokens, [anyDomain]: -3 } })).toThrow(`${name} event: tokens.${anyDomain}: expected a finite number > 0, got -3`);
+          expect(() => m.observe({ ...ok, tokens: { ...ok.tokens, [anyDomain]: Infinity } })).toThrow(`${name} event: tokens.${anyDomain}: expected a finite number > 0, got Infinity`);
+        }
+        // A rejected event changes nothing; the valid one is then accepted.
+        expect(m.state()).toEqual(before);
+        m.observe(ok);
+      });
+
+      it("refuses unknown and out-of-range options", () => {
+        for (const [raw, message] of c.badOptions) {
+          expect(() => createOnlineMixer(name, { domains: DOMAINS, seed: 1, options: raw })).toThrow(message);
+        }
+        expect(() => createOnlineMixer(name, { domains: ["web"], seed: 1, options: c.options })).toThrow(`${name}: domains: expected at least 2 domain names, got ["web"]`);
+        expect(() => createOnlineMixer(name, { domains: DOMAINS, seed: -1, options: c.options })).toThrow("seed: expected an integer in [0, 4294967295], got -1");
+      });
+
+      it("makes the same update on two ranks that feed the merged statistics (mergeDomainStats)", () => {
+        // Each rank sees half of every batch (rank 0 the even sequences, rank 1 the odd ones)
+        // with per-sequence losses that differ between ranks; both merge the two ranks' sums
+        // and observe the merged event. Both must match a single process fed the global means.
+        const ranks = [make(5), make(5)];
+        const single = make(5);
+        const env = new Env(ENV);
+        for (let s = 0; s < c.steps; s++) {
+          const due = single.evalDue(s);
+          for (const r of ranks) expect(r.evalDue(s)).toBe(due);
+          if (due) {
+            const ev = { kind: "eval" as const, step: s, loss: env.evalLosses() };
+            for (const m of [single, ...ranks]) m.observe(ev);
+          }
+          const p = single.proportions();
+          for (const r of ranks) expect(r.proportions()).toEqual(p);
+          const counts = env.counts(p);
+          if (single.accepts.includes("train")) {
+            const global = env.trainEvent(s, counts);
+            const perRank = [0, 1].map((rank) => {
+              const lossSum: Record<string, number> = {};
+              const referenceSum: Record<string, number> = {};
+              const excessSum: Record<string, number> = {};
+              const tokens: Record<string, number> = {};
+              for (const d in global.loss) {
+                // Rank 0 gets ⌈n/2⌉ sequences with loss ℓ + 0.1, rank 1 the rest with ℓ − δ so
+                // the token-weighted mean is ℓ.
+                const n = global.tokens![d]! / 128;
+                const mine = rank === 0 ? Math.ceil(n / 2) : Math.floor(n / 2);
+                if (mine === 0) continue;
+                const other = n - mine;
+                const shift = rank === 0 ? 0.1 : other > 0 ? (-0.1 * (n - mine)) / mine : 0;
+                tokens[d] = mine * 128;
+                lossSum[d] = (global.loss[d]! + (rank === 0 && other === 0 ? 0 : shift)) * mine * 128;
+                referenceSum[d] = global.reference![d]! * mine * 128;
+                excessSum[d] = global.excess![d]! * mine * 128;
+              }
+              return { lossSum, referenceSum, excessSum, tokens };
+            });
+            const merged = mergeDomainStats(perRank);
+            for (const r of ranks) r.observe({ kind: "train", step: s, ...merged });
+            single.observe(global);
+          }
+          env.train(c.effective ? c.effective(single, p) : p);
+        }
+        expect(ranks[0]!.state()).toEqual(ranks[1]!.state());
+        for (const d of DOMAINS) expect(ranks[0]!.summary()[d]).toBeCloseTo(single.summary()[d]!, 9);
+      });
+
+      it("moves the mixture the way its paper says in a simulated environment", () => {
+        c.direction();
+      });
+    });
+  }
+
+  it("refuses an unknown method name", () => {
+    expect(() => createOnlineMixer("bandit", { domains: DOMAINS, seed: 1 })).toThrow('online mixer: expected one of "odm"');
+  });
+});
+
+describe("mergeDomainStats", () => {
+  it("merges sums and means into token-weighted means in rank order", () => {
+    expect(mergeDomainStats([{ lossSum: { web: 30 }, tokens: { web: 10 } }, { loss: { web: 2 }, tokens: { web: 30 } }])).toEqual({ loss: { web: 2.25 }, tokens: { web: 40 } });
+    const merged = mergeDomainStats([
+      { loss: { b: 1, a: 2 }, reference: { b: 0.5, a: 1 }, tokens: { b: 10, a: 10 } },
+      { loss: { a: 4, c: 3 }, reference: { a: 3, c: 3 }, tokens: { a: 30, c: 5, d: 0 } },
+    ]);
+    expect(merged).toEqual({ loss: { b: 1, a: 3.5, c: 3 }, reference: { b: 0.5, a: 2.5, c: 3 }, tokens: { b: 10, a: 40, c: 5 } });
+    expect(Object.keys(merged.loss)).toEqual(["b", "a", "c"]);
+  });
+
+  it("names the rank and field of bad statistics", () => {
+    expect(() => mergeDomainStats([])).toThrow("mergeDomainStats: expected a non-empty array of per-rank statistics, got []");
+    expect(() => mergeDomainStats([{ loss: { a: 1 }, tokens: { a: 1 } }, { loss: { a: Number.NaN }, tokens: { a: -1 } }])).toThrowErrorMatchingInlineSnapshot(`
+      [InputError: mergeDomainStats: 2 problems:
+        rank 1, tokens.a: expected a finite number ≥ 0, got -1
+        rank 1, loss.a: expected a finite number ≥ 0, got NaN]
+    `);
+    expect(() => mergeDomainStats([{ loss: { a: 1 }, lossSum: { a: 1 }, tokens: { a: 1 } }])).toThrow("mergeDomainStats: rank 0, loss: expected either loss or lossSum, got both");
+    expect(() => mergeDomainStats([{ loss: { a: 1 }, tokens: {} }])).toThrow("mergeDomainStats: rank 0, tokens.a: expected a token count for every domain in loss, got nothing");
+    expect(() => mergeDomainStats([{ loss: { a: 1 }, excess: { a: 0 }, tokens: { a: 1 } }, { loss: { a: 1 }, tokens: { a: 1 } }])).toThrow(
+      "mergeDomainStats: excess: expected excess (or excessSum) from every rank or none, got it from 1 of 2",
+    );
+  });
+});
