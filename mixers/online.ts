@@ -4,10 +4,12 @@
 import type { OnlineMixer, OnlineMixerFamily, OnlineMixerState } from "./types.js";
 import { InputError } from "../src/errors.js";
 import { odm } from "./odm/index.js";
+import { doremi } from "./doremi/index.js";
 
 /** Every online mixer by name. */
 export const onlineMixers: Readonly<Record<string, OnlineMixerFamily<any>>> = {
   odm,
+  doremi,
 };
 
 /** How `createOnlineMixer` builds a mixer. */
