@@ -5,11 +5,13 @@ import type { OnlineMixer, OnlineMixerFamily, OnlineMixerState } from "./types.j
 import { InputError } from "../src/errors.js";
 import { odm } from "./odm/index.js";
 import { doremi } from "./doremi/index.js";
+import { skillit } from "./skillit/index.js";
 
 /** Every online mixer by name. */
 export const onlineMixers: Readonly<Record<string, OnlineMixerFamily<any>>> = {
   odm,
   doremi,
+  skillit,
 };
 
 /** How `createOnlineMixer` builds a mixer. */

@@ -29,6 +29,13 @@ const ENV: EnvSpec = {
   batch: 64,
 };
 
+/** A skills graph, row = trained domain: training on web helps every domain. */
+const GRAPH = [
+  [1, 0.5, 0.5],
+  [0, 1, 0],
+  [0, 0, 1],
+];
+
 interface Case {
   /** Options for the generic checks (small schedules so every mechanism runs). */
   readonly options: Record<string, unknown>;
@@ -117,6 +124,37 @@ const cases: Record<string, Case> = {
       for (let s = 0; s < 400; s++) uniformEnv.train({ web: 1 / 3, code: 1 / 3, math: 1 / 3 });
       const u = excess(uniformEnv);
       expect(Math.max(...u) - Math.min(...u)).toBeGreaterThan(0.9);
+    },
+  },
+  skillit: {
+    options: { graph: GRAPH, roundSteps: 7 },
+    steps: 60,
+    random: false,
+    badOptions: [
+      [{ roundSteps: 7 }, "options of skillit: graph: Invalid input: expected array, received undefined"],
+      [{ graph: [[1, 0], [0, 1]] }, "options of skillit: 3 problems:\n  graph: expected 3 rows (one per domain), got 2"],
+      [{ graph: GRAPH, window: 0 }, "options of skillit: window: Too small: expected number to be >=1"],
+      [{ graph: GRAPH, eta: -1 }, "options of skillit: eta: Too small: expected number to be >0"],
+    ],
+    validEvent: (m) => {
+      const step = m.diagnostics().nextEvalStep as number;
+      return { kind: "eval", step, loss: { web: 3, code: 2, math: 1 } };
+    },
+    direction: () => {
+      // Skill-It moves toward the domains whose graph row (what training on them does for
+      // every evaluated domain) times the recent losses is large: training on web helps all
+      // three here, so web leads, and the mixture is exactly b ⊙ exp(η Σ_i G_ji Σ_τ L_i^τ)
+      // over the last three evaluations (tolerance 1e-12).
+      const m = createOnlineMixer("skillit", { domains: DOMAINS, seed: 1, options: { graph: GRAPH, roundSteps: 20, eta: 0.2 } });
+      const tape = drive(m, new Env({ ...ENV, transfer: [[1, 0, 0], [0.5, 1, 0], [0.5, 0, 1]] }), { steps: 200 });
+      const evals = tape.flatMap((e) => (e.op === "observe" ? [e.event.loss] : []));
+      expect(evals.length).toBe(10);
+      const window = evals.slice(-3);
+      const score = DOMAINS.map((_, j) => DOMAINS.reduce((acc, d, i) => acc + GRAPH[j]![i]! * window.reduce((x, l) => x + l[d]!, 0), 0));
+      const w = score.map((g) => Math.exp(0.2 * g));
+      const p = m.proportions();
+      DOMAINS.forEach((d, j) => expect(p[d]).toBeCloseTo(w[j]! / (w[0]! + w[1]! + w[2]!), 12));
+      expect(p.web!).toBeGreaterThan(Math.max(p.code!, p.math!) + 0.1);
     },
   },
 };
