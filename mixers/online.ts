@@ -6,12 +6,14 @@ import { InputError } from "../src/errors.js";
 import { odm } from "./odm/index.js";
 import { doremi } from "./doremi/index.js";
 import { skillit } from "./skillit/index.js";
+import { aioli } from "./aioli/index.js";
 
 /** Every online mixer by name. */
 export const onlineMixers: Readonly<Record<string, OnlineMixerFamily<any>>> = {
   odm,
   doremi,
   skillit,
+  aioli,
 };
 
 /** How `createOnlineMixer` builds a mixer. */

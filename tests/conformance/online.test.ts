@@ -157,6 +157,37 @@ const cases: Record<string, Case> = {
       expect(p.web!).toBeGreaterThan(Math.max(p.code!, p.math!) + 0.1);
     },
   },
+  aioli: {
+    options: { batchSize: 64, roundSteps: 30, lpRounds: 2, lpSteps: 2 },
+    steps: 100,
+    random: true,
+    badOptions: [
+      [{}, "options of aioli: batchSize: Invalid input: expected number, received undefined"],
+      [{ batchSize: 2 }, "options of aioli: batchSize: expected an integer ≥ 3 (the number of domains), got 2"],
+      [{ batchSize: 64, oneHotFactor: 1 / 3 }, "options of aioli: oneHotFactor: expected a number in (1/3, 1] (h = 1/k makes every probe stratified and W singular), got 0.3333333333333333"],
+      [{ batchSize: 64, roundSteps: 12, lpRounds: 2, lpSteps: 2 }, "options of aioli: roundSteps: expected rounds longer than their 12 probe steps (k·lpRounds·lpSteps = 3·2·2), got rounds of 12 steps"],
+      [{ batchSize: 64, ema: 1 }, "options of aioli: ema: Too big: expected number to be <1"],
+      [{ batchSize: 64, egBase: "natural" }, 'options of aioli: egBase: Invalid option: expected one of "prior"|"uniform"'],
+    ],
+    validEvent: (m) => ({ kind: "eval", step: m.diagnostics().nextEvalStep as number, loss: { web: 3, code: 2, math: 1 } }),
+    direction: () => {
+      // Training on web lowers every domain's loss (column web of the true A is large), training
+      // on code or math only their own: Aioli's estimated A has the largest column sum on web
+      // and the mixture moves toward it (p_web ≥ 0.45 after 15 rounds at η = 0.2, from 1/3).
+      const m = createOnlineMixer("aioli", { domains: DOMAINS, seed: 4, options: { batchSize: 64, totalSteps: 600, roundSteps: 40, lpRounds: 2, lpSteps: 3 } });
+      drive(m, new Env({ ...ENV, transfer: [[1, 0, 0], [0.6, 1, 0], [0.6, 0, 1]], tau: 200 }), { steps: 600 });
+      const p = m.proportions();
+      const a = m.diagnostics().A as number[][];
+      const colSums = DOMAINS.map((_, j) => a.reduce((x, row) => x + row[j]!, 0));
+      expect(colSums[0]!).toBeGreaterThan(Math.max(colSums[1]!, colSums[2]!));
+      expect(p.web!).toBeGreaterThan(0.45);
+      expect(p.web!).toBeGreaterThan(Math.max(p.code!, p.math!) + 0.15);
+      // The estimate is close to the true A normalised to sum 1 (the environment's law is not
+      // linear in the steps, so within 0.05 per entry rather than exactly).
+      const truth = [[1, 0, 0], [0.6, 1, 0], [0.6, 0, 1]].map((row) => row.map((v) => v / 4.2));
+      a.forEach((row, i) => row.forEach((v, j) => expect(Math.abs(v - truth[i]![j]!)).toBeLessThan(0.05)));
+    },
+  },
 };
 
 describe("online mixer conformance", () => {
