@@ -33,3 +33,5 @@ export { VERSION } from "./version.js";
 export { onlineMixers, createOnlineMixer, type CreateOnlineMixerOptions } from "../mixers/online.js";
 export { mergeDomainStats, type RankDomainStats, type MergedDomainStats } from "../mixers/common/domain-stats.js";
 export type { MixerEvent, OnlineMixer, OnlineMixerState, OnlineMixerInit, OnlineMixerFamily } from "../mixers/types.js";
+export type { DoReMiMixer } from "../mixers/doremi/index.js";
+export type { AioliMixer } from "../mixers/aioli/index.js";

@@ -105,7 +105,6 @@ const AioliDataSchema = (k: number, numProbes: number) =>
     probeSteps: z.number().int().min(0),
     probeSamples: z.array(z.number().int().min(0)).length(k),
     lastStep: z.number().int().min(-1),
-    seed: z.number().int().min(0).max(0xffffffff),
   });
 
 /** An Aioli mixer: also reports the integer counts of a probe batch. */
@@ -176,8 +175,7 @@ class Aioli implements AioliMixer {
     this.probeSamples = new Float64Array(k);
     this.p = new Float64Array(k);
     if (init.state) {
-      const d = parseState("aioli", this.domains, init.state, AioliDataSchema(k, this.numProbes));
-      if (d.seed !== init.seed) throw new InputError("aioli state", [{ path: "data.seed", message: `expected the mixer's seed ${init.seed}, got ${d.seed}` }]);
+      const d = parseState("aioli", this.domains, init.state, AioliDataSchema(k, this.numProbes), { seed: init.seed, options: init.options });
       this.round = d.round;
       this.probe = d.probe;
       this.order = [...d.order];
@@ -345,7 +343,8 @@ class Aioli implements AioliMixer {
   }
 
   state(): OnlineMixerState {
-    return makeState("aioli", this.domains, {
+    // Probe orders are drawn from rng.derive(round): the seed is the whole RNG state.
+    return makeState("aioli", this.domains, { seed: this.seed, options: this.o }, {
       round: this.round,
       probe: this.probe,
       order: [...this.order],
@@ -358,7 +357,6 @@ class Aioli implements AioliMixer {
       probeSteps: this.probeSteps,
       probeSamples: [...this.probeSamples],
       lastStep: this.lastStep,
-      seed: this.seed,
     });
   }
 }

@@ -109,11 +109,33 @@ function checkPerDomain(
   }
 }
 
+/** What a state must match besides method and domains: the seed and the parsed options. */
+export interface StateIdentity {
+  readonly seed: number;
+  readonly options: object;
+}
+
+/** A JSON value with object keys sorted, so equal options compare equal whatever the key order. */
+function canonical(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(canonical);
+  if (v !== null && typeof v === "object") {
+    return Object.fromEntries(
+      Object.keys(v)
+        .sort()
+        .filter((k) => (v as Record<string, unknown>)[k] !== undefined)
+        .map((k) => [k, canonical((v as Record<string, unknown>)[k])]),
+    );
+  }
+  return v;
+}
+
 /**
- * Checks a saved state's envelope (format, method, domains) and parses its `data` with the
- * method's strict zod schema; throws one InputError (source `<method> state`).
+ * Checks a saved state's envelope (format, method, domains), that it was saved by a mixer with
+ * the same seed and options (a state continued under other options would silently take another
+ * trajectory), and parses the rest of its `data` with the method's strict zod schema; throws
+ * one InputError (source `<method> state`) listing every problem.
  */
-export function parseState<S extends z.ZodType>(method: string, domains: readonly string[], state: OnlineMixerState, schema: S): z.infer<S> {
+export function parseState<S extends z.ZodType>(method: string, domains: readonly string[], state: OnlineMixerState, schema: S, id: StateIdentity): z.infer<S> {
   const source = `${method} state`;
   if (typeof state !== "object" || state === null) throw new InputError(source, `expected a state object from state(), got ${showValue(state)}`);
   const issues: InputIssue[] = [];
@@ -122,7 +144,23 @@ export function parseState<S extends z.ZodType>(method: string, domains: readonl
   const same = Array.isArray(state.domains) && state.domains.length === domains.length && state.domains.every((d, i) => d === domains[i]);
   if (!same) issues.push({ path: "domains", message: `expected ${showValue(domains)} (the mixer's domains, in order), got ${showValue(state.domains)}` });
   if (issues.length) throw new InputError(source, issues);
-  const r = schema.safeParse(state.data);
+  if (typeof state.data !== "object" || state.data === null) throw new InputError(source, [{ path: "data", message: `expected an object, got ${showValue(state.data)}` }]);
+  const { seed, options, ...rest } = state.data as Record<string, unknown>;
+  if (seed !== id.seed) issues.push({ path: "data.seed", message: `expected the mixer's seed ${id.seed}, got ${showValue(seed)}` });
+  const mine = canonical(JSON.parse(JSON.stringify(id.options))) as Record<string, unknown>;
+  const saved = canonical(options ?? null);
+  if (saved === null || typeof saved !== "object" || Array.isArray(saved)) {
+    issues.push({ path: "data.options", message: `expected the options the state was saved with, got ${showValue(options)}` });
+  } else {
+    const keys = [...new Set([...Object.keys(mine), ...Object.keys(saved)])].sort();
+    for (const key of keys) {
+      const a = JSON.stringify(mine[key]);
+      const b = JSON.stringify((saved as Record<string, unknown>)[key]);
+      if (a !== b) issues.push({ path: `data.options.${key}`, message: `expected the mixer's ${a ?? "nothing"} (a state continues only under the options it was saved with), got ${b ?? "nothing"}` });
+    }
+  }
+  if (issues.length) throw new InputError(source, issues);
+  const r = schema.safeParse(rest);
   if (!r.success) {
     throw new InputError(
       source,
@@ -132,9 +170,9 @@ export function parseState<S extends z.ZodType>(method: string, domains: readonl
   return r.data;
 }
 
-/** Wraps a method's data in the state envelope. */
-export function makeState(method: string, domains: readonly string[], data: Record<string, unknown>): OnlineMixerState {
-  return { format: ONLINE_STATE_FORMAT, method, domains: [...domains], data };
+/** Wraps a method's data in the state envelope, with the seed and the parsed options. */
+export function makeState(method: string, domains: readonly string[], id: StateIdentity, data: Record<string, unknown>): OnlineMixerState {
+  return { format: ONLINE_STATE_FORMAT, method, domains: [...domains], data: { seed: id.seed, options: canonical(JSON.parse(JSON.stringify(id.options))), ...data } };
 }
 
 /**

@@ -88,6 +88,7 @@ class DoReMi implements DoReMiMixer {
   private readonly index: Map<string, number>;
   private readonly rules: EventRules;
   private readonly o: DoReMiOptions;
+  private readonly seed: number;
   private readonly sampling: Float64Array;
   private readonly committed: Accumulators;
   private readonly current: Accumulators;
@@ -97,6 +98,7 @@ class DoReMi implements DoReMiMixer {
 
   constructor(init: OnlineMixerInit<DoReMiOptions>) {
     checkDomains("doremi", init.domains);
+    this.seed = init.seed;
     createRng(init.seed); // validates the seed; DoReMi makes no random choice
     this.domains = [...init.domains];
     this.k = this.domains.length;
@@ -112,7 +114,7 @@ class DoReMi implements DoReMiMixer {
     for (let i = 0; i < this.k; i++) this.current.logWeights[i] = Math.log(alpha0[i]!);
     this.committed.copyFrom(this.current);
     if (init.state) {
-      const d = parseState("doremi", this.domains, init.state, DoReMiDataSchema(this.k));
+      const d = parseState("doremi", this.domains, init.state, DoReMiDataSchema(this.k), { seed: init.seed, options: init.options });
       this.committed.load(d.committed);
       this.current.load(d.current);
       this.pending.load(d.pending);
@@ -177,10 +179,13 @@ class DoReMi implements DoReMiMixer {
       if (a[i]! > m) m = a[i]!;
     }
     let s = 0;
-    for (let i = 0; i < k; i++) s += a[i] = Math.exp(a[i]! - m);
+    for (let i = 0; i < k; i++) s += Math.exp(a[i]! - m);
+    const logS = Math.log(s);
     for (let i = 0; i < k; i++) {
-      const alpha = (1 - smoothing) * (a[i]! / s) + smoothing / k;
-      cur.logWeights[i] = Math.log(alpha);
+      const logSoft = a[i]! - m - logS;
+      const alpha = (1 - smoothing) * Math.exp(logSoft) + smoothing / k;
+      // Without smoothing α can underflow to 0; its log stays finite in log-softmax form.
+      cur.logWeights[i] = smoothing > 0 ? Math.log(alpha) : logSoft;
       cur.weightSum[i] = cur.weightSum[i]! + alpha;
     }
     cur.numUpdates++;
@@ -214,7 +219,7 @@ class DoReMi implements DoReMiMixer {
   }
 
   state(): OnlineMixerState {
-    return makeState("doremi", this.domains, {
+    return makeState("doremi", this.domains, { seed: this.seed, options: this.o }, {
       committed: this.committed.toJSON(),
       current: this.current.toJSON(),
       pending: this.pending.toJSON(),

@@ -56,7 +56,6 @@ const OdmDataSchema = (k: number) =>
     observed: z.array(z.number().int().min(0)).length(k),
     pending: StepStatsSchema,
     lastStep: z.number().int().min(-1),
-    rng: z.strictObject({ seed: z.number().int().min(0).max(0xffffffff) }),
   });
 
 const ACCEPTS = ["train"] as const;
@@ -108,8 +107,7 @@ class OdmMixer implements OnlineMixer {
     this.pi = new Float64Array(this.k);
     this.piStep = new Float64Array(this.k);
     if (init.state) {
-      const d = parseState("odm", this.domains, init.state, OdmDataSchema(this.k));
-      if (d.rng.seed !== init.seed) throw new InputError("odm state", [{ path: "data.rng.seed", message: `expected the mixer's seed ${init.seed}, got ${d.rng.seed}` }]);
+      const d = parseState("odm", this.domains, init.state, OdmDataSchema(this.k), { seed: init.seed, options: init.options });
       this.committed.set(d.committed);
       this.current.set(d.current);
       this.observed.set(d.observed);
@@ -248,13 +246,13 @@ class OdmMixer implements OnlineMixer {
   }
 
   state(): OnlineMixerState {
-    return makeState("odm", this.domains, {
+    // The arm draws are counter-based (keyed by seed and step): the seed is the whole RNG state.
+    return makeState("odm", this.domains, { seed: this.seed, options: this.o }, {
       committed: [...this.committed],
       current: [...this.current],
       observed: [...this.observed],
       pending: this.pending.toJSON(),
       lastStep: this.lastStep,
-      rng: { seed: this.seed },
     });
   }
 }

@@ -54,6 +54,7 @@ class SkillIt implements OnlineMixer {
   private readonly k: number;
   private readonly rules: EventRules;
   private readonly o: SkillItOptions;
+  private readonly seed: number;
   private readonly graph: Float64Array;
   private readonly base: Float64Array;
   private readonly roundSteps: number;
@@ -65,6 +66,7 @@ class SkillIt implements OnlineMixer {
 
   constructor(init: OnlineMixerInit<SkillItOptions>) {
     checkDomains("skillit", init.domains);
+    this.seed = init.seed;
     createRng(init.seed); // validates the seed; Skill-It makes no random choice
     this.domains = [...init.domains];
     const k = (this.k = this.domains.length);
@@ -75,7 +77,7 @@ class SkillIt implements OnlineMixer {
     this.roundSteps = init.options.roundSteps ?? (init.options.totalSteps !== undefined ? Math.max(1, Math.floor(init.options.totalSteps / 100)) : 400);
     this.p = new Float64Array(k);
     if (init.state) {
-      const d = parseState("skillit", this.domains, init.state, SkillItDataSchema(k, init.options.window));
+      const d = parseState("skillit", this.domains, init.state, SkillItDataSchema(k, init.options.window), { seed: init.seed, options: init.options });
       this.evals = d.evals.map((e) => Float64Array.from(e));
       this.first = d.first ? Float64Array.from(d.first) : null;
       this.numEvals = d.numEvals;
@@ -169,7 +171,7 @@ class SkillIt implements OnlineMixer {
   }
 
   state(): OnlineMixerState {
-    return makeState("skillit", this.domains, {
+    return makeState("skillit", this.domains, { seed: this.seed, options: this.o }, {
       evals: this.evals.map((e) => [...e]),
       first: this.first ? [...this.first] : null,
       numEvals: this.numEvals,

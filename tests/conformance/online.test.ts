@@ -42,6 +42,8 @@ interface Case {
   readonly steps: number;
   /** Whether another seed must change the trajectory under `options`. */
   readonly random: boolean;
+  /** `options` with one option changed (a state saved under `options` must be refused). */
+  readonly otherOptions: Record<string, unknown>;
   /** Options to refuse, with the exact message. */
   readonly badOptions: readonly [Record<string, unknown>, string][];
   /** A valid next event for the mixer at a step ≥ `from` (for the rejection checks). */
@@ -68,6 +70,7 @@ const trainEvent = (m: OnlineMixer, step: number): MixerEvent => {
 const cases: Record<string, Case> = {
   odm: {
     options: { warmupSteps: 5, pull: "arm" },
+    otherOptions: { warmupSteps: 5, pull: "arm", beta: 0.5 },
     steps: 80,
     random: true,
     badOptions: [
@@ -93,6 +96,7 @@ const cases: Record<string, Case> = {
   },
   doremi: {
     options: {},
+    otherOptions: { eta: 0.5 },
     steps: 60,
     random: false,
     badOptions: [
@@ -128,6 +132,7 @@ const cases: Record<string, Case> = {
   },
   skillit: {
     options: { graph: GRAPH, roundSteps: 7 },
+    otherOptions: { graph: GRAPH, roundSteps: 7, eta: 0.5 },
     steps: 60,
     random: false,
     badOptions: [
@@ -159,6 +164,7 @@ const cases: Record<string, Case> = {
   },
   aioli: {
     options: { batchSize: 64, roundSteps: 30, lpRounds: 2, lpSteps: 2 },
+    otherOptions: { batchSize: 64, roundSteps: 30, lpRounds: 2, lpSteps: 2, eta: 0.5 },
     steps: 100,
     random: true,
     badOptions: [
@@ -245,6 +251,12 @@ describe("online mixer conformance", () => {
         );
         expect(() => make(7, { ...st, method: "other" })).toThrow(`${name} state: method: expected "${name}", got "other"`);
         expect(() => make(7, { ...st, data: { ...st.data, bogus: 1 } })).toThrow(`${name} state: data: unknown field "bogus"`);
+        expect(() => make(8, st)).toThrow(`${name} state: data.seed: expected the mixer's seed 8, got 7`);
+        const changed = Object.keys(c.otherOptions).find((key) => c.otherOptions[key] !== c.options[key])!;
+        const mine = JSON.stringify(c.otherOptions[changed]);
+        expect(() => createOnlineMixer(name, { domains: DOMAINS, seed: 7, options: c.otherOptions, state: st })).toThrow(
+          new RegExp(`^${name} state: data\\.options\\.${changed}: expected the mixer's ${mine} \\(a state continues only under the options it was saved with\\), got [0-9.]+$`),
+        );
       });
 
       it("rejects bad events with pinned messages", () => {
@@ -343,8 +355,16 @@ describe("online mixer conformance", () => {
     });
   }
 
+  it("is the registry the public entry exports", async () => {
+    const api = await import("../../src/index.js");
+    expect(api.createOnlineMixer).toBe(createOnlineMixer);
+    expect(api.onlineMixers).toBe(onlineMixers);
+    expect(api.mergeDomainStats).toBe(mergeDomainStats);
+    expect(Object.keys(api.onlineMixers).sort()).toEqual(["aioli", "doremi", "odm", "skillit"]);
+  });
+
   it("refuses an unknown method name", () => {
-    expect(() => createOnlineMixer("bandit", { domains: DOMAINS, seed: 1 })).toThrow('online mixer: expected one of "odm"');
+    expect(() => createOnlineMixer("bandit", { domains: DOMAINS, seed: 1 })).toThrow('online mixer: expected one of "odm", "doremi", "skillit", "aioli", got "bandit"');
   });
 });
 

@@ -92,4 +92,15 @@ describe("doremi", () => {
     expect(m.lossWeights().b).toBeCloseTo(m.weights().b! / 0.75, 14);
     expect(m.diagnostics().lossWeights).toEqual(m.lossWeights());
   });
+
+  it("keeps a JSON-safe state when a weight underflows without smoothing", () => {
+    const m = make({ eta: 50, smoothing: 0 });
+    for (let s = 0; s < 40; s++) m.observe({ kind: "train", step: s, loss: { a: 3, b: 1 }, tokens: { a: 8, b: 8 }, excess: { a: 1, b: 0 } });
+    expect(m.weights().b).toBe(0); // exp(−2000) underflows
+    const text = JSON.stringify(m.state());
+    expect(text).not.toContain("null");
+    const back = createOnlineMixer("doremi", { domains: D2, seed: 0, options: { eta: 50, smoothing: 0 }, state: JSON.parse(text) }) as DoReMiMixer;
+    for (const x of [m, back]) x.observe({ kind: "train", step: 40, loss: { a: 1, b: 3 }, tokens: { a: 8, b: 8 }, excess: { a: 0, b: 1 } });
+    expect(back.state()).toEqual(m.state());
+  });
 });

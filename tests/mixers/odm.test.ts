@@ -106,7 +106,7 @@ describe("odm", () => {
     const b = make(JSON.parse(JSON.stringify(a.state())));
     expect(replay(b, tape, cut)).toBeNull();
     expect(() => createOnlineMixer("odm", { domains, seed: 100, options: { pull: "arm", totalSteps: 300 }, state: a.state() })).toThrow(
-      "odm state: data.rng.seed: expected the mixer's seed 100, got 99",
+      "odm state: data.seed: expected the mixer's seed 100, got 99",
     );
   });
 });
