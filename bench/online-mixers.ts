@@ -24,7 +24,10 @@ function optionsFor(method: string, k: number): Record<string, unknown> {
     case "aioli":
       return { batchSize: 64, totalSteps: STEPS };
     case "skillit":
-      return { graph: Array.from({ length: k }, (_, j) => Array.from({ length: k }, (_, i) => (i === j ? 1 : 0.1))), totalSteps: STEPS };
+      return {
+        graph: Array.from({ length: k }, (_, j) => Array.from({ length: k }, (_, i) => (i === j ? 1 : 0.1))),
+        totalSteps: STEPS,
+      };
     case "odm":
       return { totalSteps: STEPS };
     default:
@@ -95,7 +98,8 @@ async function main(): Promise<void> {
     for (const k of [8, 22]) {
       measureMixer(method, k); // warm-up (JIT)
       const us = Math.min(measureMixer(method, k), measureMixer(method, k));
-      console.log(`${method.padEnd(8)} ${String(k).padStart(2)} ${us.toFixed(2).padStart(9)}   ${((us / 1000 / stepMs) * 100).toFixed(3)}%`);
+      const share = ((us / 1000 / stepMs) * 100).toFixed(3);
+      console.log(`${method.padEnd(8)} ${String(k).padStart(2)} ${us.toFixed(2).padStart(9)}   ${share}%`);
     }
   }
 }

@@ -41,8 +41,10 @@ export interface CreateOnlineMixerOptions {
 export function createOnlineMixer(name: string, init: CreateOnlineMixerOptions): OnlineMixer {
   const family = Object.hasOwn(onlineMixers, name) ? onlineMixers[name] : undefined;
   if (!family) {
-    throw new InputError("online mixer", `expected one of ${Object.keys(onlineMixers).map((n) => JSON.stringify(n)).join(", ")}, got ${JSON.stringify(name)}`);
+    const names = Object.keys(onlineMixers).map((n) => JSON.stringify(n));
+    throw new InputError("online mixer", `expected one of ${names.join(", ")}, got ${JSON.stringify(name)}`);
   }
   const options = family.parseOptions(init.options ?? {});
-  return family.create({ domains: init.domains, seed: init.seed, options, ...(init.state !== undefined ? { state: init.state } : {}) });
+  const state = init.state !== undefined ? { state: init.state } : {};
+  return family.create({ domains: init.domains, seed: init.seed, options, ...state });
 }

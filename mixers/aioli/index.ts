@@ -8,7 +8,16 @@
 import { z } from "zod";
 import type { MixerEvent, OnlineMixer, OnlineMixerFamily, OnlineMixerInit, OnlineMixerState } from "../types.js";
 import { parseOptions } from "../common/options.js";
-import { byName, checkDomains, checkEvent, domainIndex, makeState, parseState, resolveMixtureOption, type EventRules } from "../common/online-events.js";
+import {
+  byName,
+  checkDomains,
+  checkEvent,
+  domainIndex,
+  makeState,
+  parseState,
+  resolveMixtureOption,
+  type EventRules,
+} from "../common/online-events.js";
 import { vectorSchema } from "../common/domain-stats.js";
 import { probeSystem, type ProbeSystem } from "./probes.js";
 import { createRng, type Rng } from "../../src/rng/index.js";
@@ -64,10 +73,14 @@ export interface AioliSchedule {
 export function aioliSchedule(o: AioliOptions, k: number): AioliSchedule {
   const issues: InputIssue[] = [];
   const h = o.oneHotFactor ?? (k === 2 ? 0.625 : 0.5);
-  if (!(h > 1 / k)) issues.push({ path: "oneHotFactor", message: `expected a number in (1/${k}, 1] (h = 1/k makes every probe stratified and W singular), got ${h}` });
-  if (o.batchSize < k) issues.push({ path: "batchSize", message: `expected an integer ≥ ${k} (the number of domains), got ${o.batchSize}` });
+  const issue = (path: string, message: string) => issues.push({ path, message });
+  if (!(h > 1 / k)) {
+    const why = "h = 1/k makes every probe stratified and W singular";
+    issue("oneHotFactor", `expected a number in (1/${k}, 1] (${why}), got ${h}`);
+  }
+  if (o.batchSize < k) issue("batchSize", `expected an integer ≥ ${k} (the number of domains), got ${o.batchSize}`);
   const span = o.totalSteps !== undefined ? o.totalSteps - o.warmupSteps : Infinity;
-  if (!(span > 0)) issues.push({ path: "warmupSteps", message: `expected fewer than totalSteps (${o.totalSteps}), got ${o.warmupSteps}` });
+  if (!(span > 0)) issue("warmupSteps", `expected fewer than totalSteps (${o.totalSteps}), got ${o.warmupSteps}`);
   if (issues.length) throw new InputError("options of aioli", issues);
   const roundSteps = o.roundSteps ?? (Number.isFinite(span) ? Math.floor(span / DEFAULT_ROUNDS) : 250);
   let lpRounds = o.lpRounds ?? 4;
@@ -81,12 +94,17 @@ export function aioliSchedule(o: AioliOptions, k: number): AioliSchedule {
     throw new InputError("options of aioli", [
       {
         path: o.roundSteps !== undefined ? "roundSteps" : "totalSteps",
-        message: `expected rounds longer than their ${k * lpRounds * lpSteps} probe steps (k·lpRounds·lpSteps = ${k}·${lpRounds}·${lpSteps}), got rounds of ${roundSteps} steps`,
+        message:
+          `expected rounds longer than their ${k * lpRounds * lpSteps} probe steps ` +
+          `(k·lpRounds·lpSteps = ${k}·${lpRounds}·${lpSteps}), got rounds of ${roundSteps} steps`,
       },
     ]);
   }
   const rounds = Number.isFinite(span) ? Math.floor(span / roundSteps) : Infinity;
-  if (rounds < 1) throw new InputError("options of aioli", [{ path: "roundSteps", message: `expected at most ${span} (the steps after the warm-up), got ${roundSteps}` }]);
+  if (rounds < 1) {
+    const message = `expected at most ${span} (the steps after the warm-up), got ${roundSteps}`;
+    throw new InputError("options of aioli", [{ path: "roundSteps", message }]);
+  }
   return { warmupSteps: o.warmupSteps, roundSteps, lpRounds, lpSteps, oneHotFactor: h, rounds };
 }
 
@@ -147,20 +165,28 @@ class Aioli implements AioliMixer {
     this.domains = [...init.domains];
     const k = (this.k = this.domains.length);
     this.o = init.options;
-    this.rules = { method: "aioli", domains: this.domains, index: domainIndex(this.domains), accepts: ACCEPTS, evalAllDomains: true };
+    const index = domainIndex(this.domains);
+    this.rules = { method: "aioli", domains: this.domains, index, accepts: ACCEPTS, evalAllDomains: true };
     this.schedule = aioliSchedule(init.options, k);
     this.prior = resolveMixtureOption("aioli", "prior", init.options.prior, this.domains, true);
     this.logBase = new Float64Array(k);
-    for (let i = 0; i < k; i++) this.logBase[i] = init.options.egBase === "prior" ? Math.log(this.prior[i]!) : -Math.log(k);
+    const fromPrior = init.options.egBase === "prior";
+    for (let i = 0; i < k; i++) this.logBase[i] = fromPrior ? Math.log(this.prior[i]!) : -Math.log(k);
     this.sys = probeSystem(k, this.schedule.oneHotFactor, init.options.batchSize);
     if (!this.sys.wInv) {
       throw new InputError("options of aioli", [
-        { path: "batchSize", message: `expected a batch whose rounded probe mixtures are linearly independent (oneHotFactor ${this.schedule.oneHotFactor}, ${k} domains), got ${init.options.batchSize}` },
+        {
+          path: "batchSize",
+          message:
+            "expected a batch whose rounded probe mixtures are linearly independent " +
+            `(oneHotFactor ${this.schedule.oneHotFactor}, ${k} domains), got ${init.options.batchSize}`,
+        },
       ]);
     }
     if (this.sys.nominalAmplification > 5) {
       this.warnings.push(
-        `oneHotFactor ${this.schedule.oneHotFactor} with ${k} domains: the de-mixing solve amplifies noise in the loss differences by up to 1/a = ${this.sys.nominalAmplification.toFixed(2)} (> 5); raise oneHotFactor`,
+        `oneHotFactor ${this.schedule.oneHotFactor} with ${k} domains: the de-mixing solve amplifies noise in ` +
+          `the loss differences by up to 1/a = ${this.sys.nominalAmplification.toFixed(2)} (> 5); raise oneHotFactor`,
       );
     }
     this.numProbes = k * this.schedule.lpRounds;
@@ -175,7 +201,8 @@ class Aioli implements AioliMixer {
     this.probeSamples = new Float64Array(k);
     this.p = new Float64Array(k);
     if (init.state) {
-      const d = parseState("aioli", this.domains, init.state, AioliDataSchema(k, this.numProbes), { seed: init.seed, options: init.options });
+      const id = { seed: init.seed, options: init.options };
+      const d = parseState("aioli", this.domains, init.state, AioliDataSchema(k, this.numProbes), id);
       this.round = d.round;
       this.probe = d.probe;
       this.order = [...d.order];
@@ -240,7 +267,10 @@ class Aioli implements AioliMixer {
     checkEvent(this.rules, event, this.lastStep);
     const next = this.nextEval;
     if (event.step !== next) {
-      const what = next < 0 ? `no more evaluations (the last round began at step ${this.roundStart - this.schedule.roundSteps})` : `the evaluation due at step ${next} (see evalDue)`;
+      const what =
+        next < 0
+          ? `no more evaluations (the last round began at step ${this.roundStart - this.schedule.roundSteps})`
+          : `the evaluation due at step ${next} (see evalDue)`;
       throw new InputError("aioli event", [{ path: "step", message: `expected ${what}, got ${event.step}` }]);
     }
     const k = this.k;
@@ -304,12 +334,16 @@ class Aioli implements AioliMixer {
     const g = this.p; // scratch: column sums
     if (this.o.ema !== undefined) {
       const gamma = this.o.ema;
-      for (let i = 0; i < k * k; i++) this.emaA[i] = this.numUpdates === 0 ? a[i]! : (1 - gamma) * a[i]! + gamma * this.emaA[i]!;
+      for (let i = 0; i < k * k; i++) {
+        this.emaA[i] = this.numUpdates === 0 ? a[i]! : (1 - gamma) * a[i]! + gamma * this.emaA[i]!;
+      }
       columnSums(this.emaA, k, g);
       for (let j = 0; j < k; j++) this.logits[j] = this.logBase[j]! + this.o.eta * g[j]!;
     } else {
       columnSums(a, k, g);
-      for (let j = 0; j < k; j++) this.logits[j] = (this.numUpdates === 0 ? this.logBase[j]! : this.logits[j]!) + this.o.eta * g[j]!;
+      for (let j = 0; j < k; j++) {
+        this.logits[j] = (this.numUpdates === 0 ? this.logBase[j]! : this.logits[j]!) + this.o.eta * g[j]!;
+      }
     }
     this.numUpdates++;
   }
@@ -337,7 +371,11 @@ class Aioli implements AioliMixer {
       realisedW: rows(this.sys.w),
       amplification: this.sys.amplification,
       nominalAmplification: this.sys.nominalAmplification,
-      schedule: { ...this.schedule, rounds: Number.isFinite(this.schedule.rounds) ? this.schedule.rounds : null, egBase: this.o.egBase },
+      schedule: {
+        ...this.schedule,
+        rounds: Number.isFinite(this.schedule.rounds) ? this.schedule.rounds : null,
+        egBase: this.o.egBase,
+      },
       warnings: [...this.warnings],
     };
   }
@@ -370,7 +408,7 @@ function columnSums(a: Float64Array, k: number, out: Float64Array): Float64Array
 /** Aioli: LearnParams probing on the live model, then EG on the estimated A's column sums. */
 export const aioli: OnlineMixerFamily<AioliOptions> = {
   name: "aioli",
-  summary: "estimates the domain interaction matrix on the live model by short probes each round, then an EG step (online)",
+  summary: "estimates the domain interaction matrix on the live model by short probes each round, then an EG step",
   paper: "Chen et al. 2025, Aioli: A Unified Optimization Framework for Language Model Data Mixing (ICLR 2025)",
   accepts: ACCEPTS,
   parseOptions: (raw) => parseOptions(AioliOptionsSchema, raw, "aioli"),

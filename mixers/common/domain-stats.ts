@@ -55,8 +55,11 @@ const FIELDS = [
  */
 export function mergeDomainStats(perRank: readonly RankDomainStats[]): MergedDomainStats {
   const source = "mergeDomainStats";
-  if (!Array.isArray(perRank) || perRank.length === 0) throw new InputError(source, `expected a non-empty array of per-rank statistics, got ${showValue(perRank)}`);
+  if (!Array.isArray(perRank) || perRank.length === 0) {
+    throw new InputError(source, `expected a non-empty array of per-rank statistics, got ${showValue(perRank)}`);
+  }
   const issues: InputIssue[] = [];
+  const issue = (path: string, message: string) => issues.push({ path, message });
   const order: string[] = [];
   const tokens = new Map<string, number>();
   const sums = FIELDS.map(() => new Map<string, number>());
@@ -64,12 +67,12 @@ export function mergeDomainStats(perRank: readonly RankDomainStats[]): MergedDom
   perRank.forEach((r, rank) => {
     const at = `rank ${rank}`;
     if (typeof r !== "object" || r === null || typeof r.tokens !== "object" || r.tokens === null) {
-      issues.push({ path: `${at}, tokens`, message: `expected an object of per-domain token counts, got ${showValue(r?.tokens)}` });
+      issue(`${at}, tokens`, `expected an object of per-domain token counts, got ${showValue(r?.tokens)}`);
       return;
     }
     for (const [d, n] of Object.entries(r.tokens)) {
       if (typeof n !== "number" || !Number.isFinite(n) || n < 0) {
-        issues.push({ path: `${at}, tokens.${d}`, message: `expected a finite number ≥ 0, got ${showValue(n)}` });
+        issue(`${at}, tokens.${d}`, `expected a finite number ≥ 0, got ${showValue(n)}`);
         continue;
       }
       if (!tokens.has(d)) {
@@ -81,42 +84,49 @@ export function mergeDomainStats(perRank: readonly RankDomainStats[]): MergedDom
     FIELDS.forEach(([mean, sum], f) => {
       const m = r[mean];
       const s = r[sum];
-      if (m !== undefined && s !== undefined) issues.push({ path: `${at}, ${mean}`, message: `expected either ${mean} or ${sum}, got both` });
+      if (m !== undefined && s !== undefined) issue(`${at}, ${mean}`, `expected either ${mean} or ${sum}, got both`);
       const given = s ?? m;
       if (given === undefined) return;
+      const field = s !== undefined ? sum : mean;
       used[f]!++;
       for (const [d, v] of Object.entries(given)) {
         const n = r.tokens[d];
         if (typeof v !== "number" || !Number.isFinite(v) || v < 0) {
-          issues.push({ path: `${at}, ${s !== undefined ? sum : mean}.${d}`, message: `expected a finite number ≥ 0, got ${showValue(v)}` });
+          issue(`${at}, ${field}.${d}`, `expected a finite number ≥ 0, got ${showValue(v)}`);
         } else if (typeof n !== "number") {
-          issues.push({ path: `${at}, tokens.${d}`, message: `expected a token count for every domain in ${s !== undefined ? sum : mean}, got nothing` });
+          issue(`${at}, tokens.${d}`, `expected a token count for every domain in ${field}, got nothing`);
         } else {
-          const add = s !== undefined ? v : v * n;
-          sums[f]!.set(d, (sums[f]!.get(d) ?? 0) + add);
+          sums[f]!.set(d, (sums[f]!.get(d) ?? 0) + (s !== undefined ? v : v * n));
+        }
+      }
+      // A domain with tokens needs its value: a missing one would enter the mean as 0.
+      for (const [d, n] of Object.entries(r.tokens)) {
+        if (typeof n === "number" && n > 0 && !(d in given)) {
+          issue(`${at}, ${field}.${d}`, `expected a value for every domain with tokens, got nothing`);
         }
       }
     });
   });
   FIELDS.forEach(([mean, sum], f) => {
     if (used[f]! > 0 && used[f]! < perRank.length) {
-      issues.push({ path: mean, message: `expected ${mean} (or ${sum}) from every rank or none, got it from ${used[f]} of ${perRank.length}` });
+      issue(mean, `expected ${mean} (or ${sum}) from every rank or none, got it from ${used[f]} of ${perRank.length}`);
     }
   });
-  if (used[0] === 0) issues.push({ path: "loss", message: "expected loss or lossSum from every rank, got none" });
+  if (used[0] === 0) issue("loss", "expected loss or lossSum from every rank, got none");
   if (issues.length) throw new InputError(source, issues);
-  const out: { loss: Record<string, number>; tokens: Record<string, number>; reference?: Record<string, number>; excess?: Record<string, number> } = { loss: {}, tokens: {} };
-  if (used[1]) out.reference = {};
-  if (used[2]) out.excess = {};
+  const loss: Record<string, number> = {};
+  const tokenTotals: Record<string, number> = {};
+  const reference: Record<string, number> = {};
+  const excess: Record<string, number> = {};
   for (const d of order) {
     const n = tokens.get(d)!;
     if (n === 0) continue;
-    out.tokens[d] = n;
-    out.loss[d] = (sums[0]!.get(d) ?? 0) / n;
-    if (out.reference) out.reference[d] = (sums[1]!.get(d) ?? 0) / n;
-    if (out.excess) out.excess[d] = (sums[2]!.get(d) ?? 0) / n;
+    tokenTotals[d] = n;
+    loss[d] = (sums[0]!.get(d) ?? 0) / n;
+    if (used[1]) reference[d] = (sums[1]!.get(d) ?? 0) / n;
+    if (used[2]) excess[d] = (sums[2]!.get(d) ?? 0) / n;
   }
-  return out;
+  return { loss, tokens: tokenTotals, ...(used[1] ? { reference } : {}), ...(used[2] ? { excess } : {}) };
 }
 
 /** JSON form of StepStats (inside a mixer's state). */
@@ -168,7 +178,13 @@ export class StepStats {
   }
 
   toJSON(): z.infer<typeof StepStatsSchema> {
-    return { step: this.step, tokens: [...this.tokens], lossSum: [...this.lossSum], referenceSum: [...this.referenceSum], excessSum: [...this.excessSum] };
+    return {
+      step: this.step,
+      tokens: [...this.tokens],
+      lossSum: [...this.lossSum],
+      referenceSum: [...this.referenceSum],
+      excessSum: [...this.excessSum],
+    };
   }
 
   load(data: z.infer<typeof StepStatsSchema>): void {

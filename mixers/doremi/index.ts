@@ -8,7 +8,16 @@
 import { z } from "zod";
 import type { MixerEvent, OnlineMixer, OnlineMixerFamily, OnlineMixerInit, OnlineMixerState } from "../types.js";
 import { parseOptions } from "../common/options.js";
-import { byName, checkDomains, checkEvent, domainIndex, makeState, parseState, resolveMixtureOption, type EventRules } from "../common/online-events.js";
+import {
+  byName,
+  checkDomains,
+  checkEvent,
+  domainIndex,
+  makeState,
+  parseState,
+  resolveMixtureOption,
+  type EventRules,
+} from "../common/online-events.js";
 import { StepStats, StepStatsSchema, vectorSchema } from "../common/domain-stats.js";
 import { createRng } from "../../src/rng/index.js";
 import { entropy } from "../../src/core/simplex.js";
@@ -39,7 +48,12 @@ const DoReMiDataSchema = (k: number) => {
     weightSum: vectorSchema(k),
     numUpdates: z.number().int().min(0),
   });
-  return z.strictObject({ committed: part, current: part, pending: StepStatsSchema, lastStep: z.number().int().min(-1) });
+  return z.strictObject({
+    committed: part,
+    current: part,
+    pending: StepStatsSchema,
+    lastStep: z.number().int().min(-1),
+  });
 };
 
 const ACCEPTS = ["train"] as const;
@@ -62,7 +76,12 @@ class Accumulators {
     this.numUpdates = o.numUpdates;
   }
   toJSON(): { logWeights: number[]; scores: number[]; weightSum: number[]; numUpdates: number } {
-    return { logWeights: [...this.logWeights], scores: [...this.scores], weightSum: [...this.weightSum], numUpdates: this.numUpdates };
+    return {
+      logWeights: [...this.logWeights],
+      scores: [...this.scores],
+      weightSum: [...this.weightSum],
+      numUpdates: this.numUpdates,
+    };
   }
   load(d: { logWeights: number[]; scores: number[]; weightSum: number[]; numUpdates: number }): void {
     this.logWeights.set(d.logWeights);
@@ -104,7 +123,9 @@ class DoReMi implements DoReMiMixer {
     this.k = this.domains.length;
     this.index = domainIndex(this.domains);
     this.o = init.options;
-    this.rules = { method: "doremi", domains: this.domains, index: this.index, accepts: ACCEPTS, tokens: true, ...(init.options.clip === "token" ? { excess: true } : { reference: true }) };
+    const needs = init.options.clip === "token" ? { excess: true } : { reference: true };
+    const index = this.index;
+    this.rules = { method: "doremi", domains: this.domains, index, accepts: ACCEPTS, tokens: true, ...needs };
     this.sampling = resolveMixtureOption("doremi", "sampling", init.options.sampling, this.domains, true);
     const alpha0 = resolveMixtureOption("doremi", "initial", init.options.initial, this.domains, true);
     this.committed = new Accumulators(this.k);
@@ -114,7 +135,8 @@ class DoReMi implements DoReMiMixer {
     for (let i = 0; i < this.k; i++) this.current.logWeights[i] = Math.log(alpha0[i]!);
     this.committed.copyFrom(this.current);
     if (init.state) {
-      const d = parseState("doremi", this.domains, init.state, DoReMiDataSchema(this.k), { seed: init.seed, options: init.options });
+      const id = { seed: init.seed, options: init.options };
+      const d = parseState("doremi", this.domains, init.state, DoReMiDataSchema(this.k), id);
       this.committed.load(d.committed);
       this.current.load(d.current);
       this.pending.load(d.pending);

@@ -11,7 +11,16 @@
 import { z } from "zod";
 import type { MixerEvent, OnlineMixer, OnlineMixerFamily, OnlineMixerInit, OnlineMixerState } from "../types.js";
 import { parseOptions } from "../common/options.js";
-import { byName, checkDomains, checkEvent, domainIndex, makeState, parseState, resolveMixtureOption, type EventRules } from "../common/online-events.js";
+import {
+  byName,
+  checkDomains,
+  checkEvent,
+  domainIndex,
+  makeState,
+  parseState,
+  resolveMixtureOption,
+  type EventRules,
+} from "../common/online-events.js";
 import { StepStats, StepStatsSchema, vectorSchema } from "../common/domain-stats.js";
 import { createRng, type Rng } from "../../src/rng/index.js";
 import { entropy } from "../../src/core/simplex.js";
@@ -95,7 +104,8 @@ class OdmMixer implements OnlineMixer {
     this.index = domainIndex(this.domains);
     this.o = init.options;
     this.rules = { method: "odm", domains: this.domains, index: this.index, accepts: ACCEPTS, tokens: true };
-    this.warmup = init.options.warmupSteps ?? (init.options.totalSteps !== undefined ? Math.round(0.02 * init.options.totalSteps) : 0);
+    const total = init.options.totalSteps;
+    this.warmup = init.options.warmupSteps ?? (total !== undefined ? Math.round(0.02 * total) : 0);
     this.initial = resolveMixtureOption("odm", "initial", init.options.initial, this.domains, true);
     this.scale = init.options.rewardScale ?? (init.options.variant === "exp3" ? 0.1 : 1);
     this.root = createRng(init.seed);
@@ -107,7 +117,8 @@ class OdmMixer implements OnlineMixer {
     this.pi = new Float64Array(this.k);
     this.piStep = new Float64Array(this.k);
     if (init.state) {
-      const d = parseState("odm", this.domains, init.state, OdmDataSchema(this.k), { seed: init.seed, options: init.options });
+      const id = { seed: init.seed, options: init.options };
+      const d = parseState("odm", this.domains, init.state, OdmDataSchema(this.k), id);
       this.committed.set(d.committed);
       this.current.set(d.current);
       this.observed.set(d.observed);
@@ -185,7 +196,8 @@ class OdmMixer implements OnlineMixer {
       const a = this.domains[this.arm(s, this.piStep)]!;
       const names = Object.keys(event.loss);
       if (names.length !== 1 || names[0] !== a) {
-        throw new InputError("odm event", [{ path: "loss", message: `expected only the arm pulled at step ${s} (${JSON.stringify(a)}), got ${showValue(names)}` }]);
+        const message = `expected only the arm pulled at step ${s} (${JSON.stringify(a)}), got ${showValue(names)}`;
+        throw new InputError("odm event", [{ path: "loss", message }]);
       }
     }
     if (s !== this.pending.step) {

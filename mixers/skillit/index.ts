@@ -6,7 +6,16 @@
 import { z } from "zod";
 import type { MixerEvent, OnlineMixer, OnlineMixerFamily, OnlineMixerInit, OnlineMixerState } from "../types.js";
 import { parseOptions } from "../common/options.js";
-import { byName, checkDomains, checkEvent, domainIndex, makeState, parseState, resolveMixtureOption, type EventRules } from "../common/online-events.js";
+import {
+  byName,
+  checkDomains,
+  checkEvent,
+  domainIndex,
+  makeState,
+  parseState,
+  resolveMixtureOption,
+  type EventRules,
+} from "../common/online-events.js";
 import { vectorSchema } from "../common/domain-stats.js";
 import { createRng } from "../../src/rng/index.js";
 import { InputError, type InputIssue } from "../../src/errors.js";
@@ -71,19 +80,25 @@ class SkillIt implements OnlineMixer {
     this.domains = [...init.domains];
     const k = (this.k = this.domains.length);
     this.o = init.options;
-    this.rules = { method: "skillit", domains: this.domains, index: domainIndex(this.domains), accepts: ACCEPTS, evalAllDomains: true };
+    const index = domainIndex(this.domains);
+    this.rules = { method: "skillit", domains: this.domains, index, accepts: ACCEPTS, evalAllDomains: true };
     this.graph = readGraph(init.options.graph, k);
     this.base = resolveMixtureOption("skillit", "prior", init.options.prior, this.domains, true);
-    this.roundSteps = init.options.roundSteps ?? (init.options.totalSteps !== undefined ? Math.max(1, Math.floor(init.options.totalSteps / 100)) : 400);
+    const total = init.options.totalSteps;
+    this.roundSteps = init.options.roundSteps ?? (total !== undefined ? Math.max(1, Math.floor(total / 100)) : 400);
     this.p = new Float64Array(k);
     if (init.state) {
-      const d = parseState("skillit", this.domains, init.state, SkillItDataSchema(k, init.options.window), { seed: init.seed, options: init.options });
+      const id = { seed: init.seed, options: init.options };
+      const d = parseState("skillit", this.domains, init.state, SkillItDataSchema(k, init.options.window), id);
       this.evals = d.evals.map((e) => Float64Array.from(e));
       this.first = d.first ? Float64Array.from(d.first) : null;
       this.numEvals = d.numEvals;
       this.lastStep = d.lastStep;
-      if (this.evals.length !== Math.min(this.numEvals, init.options.window)) {
-        throw new InputError("skillit state", [{ path: "data.evals", message: `expected ${Math.min(this.numEvals, init.options.window)} evaluations, got ${this.evals.length}` }]);
+      const kept = Math.min(this.numEvals, init.options.window);
+      if (this.evals.length !== kept || (this.numEvals > 0) !== (this.first !== null)) {
+        const first = this.first === null ? "no first evaluation" : "a first evaluation";
+        const message = `expected ${kept} evaluations kept of ${this.numEvals}, got ${this.evals.length} and ${first}`;
+        throw new InputError("skillit state", [{ path: "data.evals", message }]);
       }
     }
     this.recompute();
@@ -106,7 +121,9 @@ class SkillIt implements OnlineMixer {
     const sumL = new Float64Array(k);
     if (r === 0) sumL.fill(1);
     else {
-      for (const e of this.evals) for (let i = 0; i < k; i++) sumL[i] = sumL[i]! + (this.o.normalizeLoss ? e[i]! / this.first![i]! : e[i]!);
+      for (const e of this.evals) {
+        for (let i = 0; i < k; i++) sumL[i] = sumL[i]! + (this.o.normalizeLoss ? e[i]! / this.first![i]! : e[i]!);
+      }
     }
     let eta = this.o.eta;
     if (this.o.etaSchedule && r > 0) eta *= total(this.first!) / total(this.evals[this.evals.length - 1]!);
@@ -133,19 +150,28 @@ class SkillIt implements OnlineMixer {
       throw new InputError("skillit event", [
         {
           path: "step",
-          message: `expected the evaluation of step ${this.nextEval} (round ${this.numEvals} starts there; Skill-It updates only on a fresh evaluation per round), got ${event.step}`,
+          message:
+            `expected the evaluation of step ${this.nextEval} (round ${this.numEvals} starts there; ` +
+            `Skill-It updates only on a fresh evaluation per round), got ${event.step}`,
         },
       ]);
     }
     const l = Float64Array.from(this.domains, (d) => event.loss[d]!);
     if (this.first === null) {
       for (let i = 0; i < this.k; i++) {
-        if (this.o.normalizeLoss && !(l[i]! > 0)) throw new InputError("skillit event", [{ path: `loss.${this.domains[i]}`, message: `expected a positive first loss (normalizeLoss divides by it), got ${l[i]}` }]);
+        if (this.o.normalizeLoss && !(l[i]! > 0)) {
+          const message = `expected a positive first loss (normalizeLoss divides by it), got ${l[i]}`;
+          throw new InputError("skillit event", [{ path: `loss.${this.domains[i]}`, message }]);
+        }
       }
-      if (this.o.etaSchedule && !(total(l) > 0)) throw new InputError("skillit event", [{ path: "loss", message: "expected a positive total first loss (etaSchedule divides by it), got 0" }]);
+      if (this.o.etaSchedule && !(total(l) > 0)) {
+        const message = "expected a positive total first loss (etaSchedule divides by it), got 0";
+        throw new InputError("skillit event", [{ path: "loss", message }]);
+      }
       this.first = l;
     } else if (this.o.etaSchedule && !(total(l) > 0)) {
-      throw new InputError("skillit event", [{ path: "loss", message: "expected a positive total loss (etaSchedule divides by it), got 0" }]);
+      const message = "expected a positive total loss (etaSchedule divides by it), got 0";
+      throw new InputError("skillit event", [{ path: "loss", message }]);
     }
     this.evals.push(l);
     if (this.evals.length > this.o.window) this.evals.shift();
@@ -166,8 +192,16 @@ class SkillIt implements OnlineMixer {
     const k = this.k;
     // The implied A^t_ij = G_ji · L_i^t of the latest evaluation (ALGORITHMS.md §3.1).
     const latest = this.evals[this.evals.length - 1];
-    const implied = latest ? this.domains.map((_, i) => this.domains.map((_, j) => this.graph[j * k + i]! * latest[i]!)) : null;
-    return { round: this.round, roundSteps: this.roundSteps, nextEvalStep: this.nextEval, evaluations: this.numEvals, impliedA: implied };
+    const implied = latest
+      ? this.domains.map((_, i) => this.domains.map((_, j) => this.graph[j * k + i]! * latest[i]!))
+      : null;
+    return {
+      round: this.round,
+      roundSteps: this.roundSteps,
+      nextEvalStep: this.nextEval,
+      evaluations: this.numEvals,
+      impliedA: implied,
+    };
   }
 
   state(): OnlineMixerState {
@@ -189,11 +223,14 @@ function total(v: Float64Array): number {
 /** Checks the graph's shape and values; returns it flat, row-major. */
 function readGraph(graph: readonly (readonly number[])[], k: number): Float64Array {
   const issues: InputIssue[] = [];
-  if (graph.length !== k) issues.push({ path: "graph", message: `expected ${k} rows (one per domain), got ${graph.length}` });
+  if (graph.length !== k) {
+    issues.push({ path: "graph", message: `expected ${k} rows (one per domain), got ${graph.length}` });
+  }
   const out = new Float64Array(k * k);
   graph.forEach((row, j) => {
-    if (row.length !== k) issues.push({ path: `graph[${j}]`, message: `expected ${k} entries (one per domain), got ${row.length}` });
-    else row.forEach((v, i) => (out[j * k + i] = v));
+    if (row.length !== k) {
+      issues.push({ path: `graph[${j}]`, message: `expected ${k} entries (one per domain), got ${row.length}` });
+    } else if (j < k) row.forEach((v, i) => (out[j * k + i] = v));
   });
   if (issues.length) throw new InputError("options of skillit", issues);
   return out;
@@ -203,7 +240,9 @@ function readGraph(graph: readonly (readonly number[])[], k: number): Float64Arr
 export const skillit: OnlineMixerFamily<SkillItOptions> = {
   name: "skillit",
   summary: "online multiplicative weights over a skills graph × recent validation losses (needs k graph runs)",
-  paper: "Chen et al. 2023, Skill-it! A Data-Driven Skills Framework for Understanding and Training Language Models (NeurIPS 2023)",
+  paper:
+    "Chen et al. 2023, Skill-it! A Data-Driven Skills Framework for Understanding and Training Language Models " +
+    "(NeurIPS 2023)",
   accepts: ACCEPTS,
   parseOptions: (raw) => parseOptions(SkillItOptionsSchema, raw, "skillit"),
   create: (init) => new SkillIt(init),

@@ -141,7 +141,9 @@ export function replay(m: OnlineMixer, tape: readonly TapeEntry[], from: number,
       if (m.evalDue(e.step) !== e.value) return `entry ${i}: evalDue(${e.step}) differs`;
     } else {
       const p = m.proportions();
-      for (const d in e.value) if (!Object.is(p[d], e.value[d])) return `entry ${i}: proportions.${d} ${p[d]} ≠ ${e.value[d]}`;
+      for (const d in e.value) {
+        if (!Object.is(p[d], e.value[d])) return `entry ${i}: proportions.${d} ${p[d]} ≠ ${e.value[d]}`;
+      }
     }
   }
   return null;
