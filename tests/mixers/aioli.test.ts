@@ -9,18 +9,27 @@ import type { AioliMixer } from "../../mixers/aioli/index.js";
 import { probeCounts, probeMixture } from "../../mixers/aioli/probes.js";
 
 const names = (k: number) => Array.from({ length: k }, (_, i) => `d${i}`);
-const make = (k: number, options: Record<string, unknown>, seed = 1) => createOnlineMixer("aioli", { domains: names(k), seed, options }) as AioliMixer;
+const make = (k: number, options: Record<string, unknown>, seed = 1) =>
+  createOnlineMixer("aioli", { domains: names(k), seed, options }) as AioliMixer;
+const lossOf = (m: AioliMixer, f: (i: number) => number) => Object.fromEntries(m.domains.map((d, i) => [d, f(i)]));
 
 /**
  * Drives a mixer under the dynamic linear law L_i ← L_i − Σ_j A_ij p_j per step (ALGORITHMS.md
  * §3.1), with p the mixer's proportions; returns the proportions of every step.
  */
-function linearRun(m: AioliMixer, a: number[][], steps: number, start = 10, noise?: (s: number, i: number) => number, onStep?: (p: Record<string, number>) => void): Record<string, number>[] {
+function linearRun(
+  m: AioliMixer,
+  a: number[][],
+  steps: number,
+  start = 10,
+  noise?: (s: number, i: number) => number,
+  onStep?: (p: Record<string, number>) => void,
+): Record<string, number>[] {
   const k = a.length;
   const loss = new Array<number>(k).fill(start);
   const out: Record<string, number>[] = [];
   for (let s = 0; s < steps; s++) {
-    if (m.evalDue(s)) m.observe({ kind: "eval", step: s, loss: Object.fromEntries(m.domains.map((d, i) => [d, loss[i]! + (noise?.(s, i) ?? 0)])) });
+    if (m.evalDue(s)) m.observe({ kind: "eval", step: s, loss: lossOf(m, (i) => loss[i]! + (noise?.(s, i) ?? 0)) });
     const p = m.proportions();
     out.push(p);
     onStep?.(p);
@@ -28,6 +37,10 @@ function linearRun(m: AioliMixer, a: number[][], steps: number, start = 10, nois
   }
   return out;
 }
+
+/** Domain counts of the property tests: every k ≤ 16. */
+const SIZES = fc.integer({ min: 2, max: 16 });
+const UNIT = fc.double({ min: 0, max: 1, noNaN: true });
 
 const normalised = (a: number[][]) => {
   const s = a.flat().reduce((x, y) => x + y, 0);
@@ -37,7 +50,7 @@ const normalised = (a: number[][]) => {
 describe("aioli probes", () => {
   it("apportions every probe batch within one sequence of nominal (k ≤ 16, batch ≥ k)", () => {
     fc.assert(
-      fc.property(fc.integer({ min: 2, max: 16 }), fc.integer({ min: 0, max: 1000 }), fc.double({ min: 0, max: 1, noNaN: true }), (k, extra, u) => {
+      fc.property(SIZES, fc.integer({ min: 0, max: 1000 }), UNIT, (k, extra, u) => {
         const b = k + extra;
         const h = 1 / k + (1 - 1 / k) * Math.max(u, 1e-9);
         const counts = probeCounts(k, h, b);
@@ -68,7 +81,7 @@ describe("aioli probes", () => {
 
   it("serves each probe step's realised counts as its proportions and counts them in the budget", () => {
     fc.assert(
-      fc.property(fc.integer({ min: 2, max: 16 }), fc.integer({ min: 0, max: 40 }), fc.integer({ min: 0, max: 1000 }), (k, extra, seed) => {
+      fc.property(SIZES, fc.integer({ min: 0, max: 40 }), fc.integer({ min: 0, max: 1000 }), (k, extra, seed) => {
         const b = k + extra;
         let m: AioliMixer;
         try {
@@ -80,7 +93,7 @@ describe("aioli probes", () => {
         }
         const seen = new Float64Array(k);
         for (let s = 0; s < 2 * k + 3; s++) {
-          if (m.evalDue(s)) m.observe({ kind: "eval", step: s, loss: Object.fromEntries(m.domains.map((d) => [d, 5])) });
+          if (m.evalDue(s)) m.observe({ kind: "eval", step: s, loss: lossOf(m, () => 5) });
           const counts = m.batchCounts();
           const p = m.proportions();
           if (s < 2 * k) {
@@ -92,7 +105,8 @@ describe("aioli probes", () => {
           } else expect(counts).toBeNull();
         }
         expect(m.diagnostics().probeSteps).toBe(2 * k);
-        expect(Object.values(m.diagnostics().probeSamplesPerDomain as Record<string, number>)).toEqual(Array.from(seen));
+        const samples = m.diagnostics().probeSamplesPerDomain as Record<string, number>;
+        expect(Object.values(samples)).toEqual(Array.from(seen));
       }),
       { numRuns: 60, seed: 3 },
     );
@@ -101,7 +115,8 @@ describe("aioli probes", () => {
   it("refuses a batch whose rounded probes are linearly dependent", () => {
     // k = 4, h = 0.3, batch 4: every probe rounds to one sequence per domain.
     expect(() => make(4, { batchSize: 4, oneHotFactor: 0.3, roundSteps: 100 })).toThrow(
-      "options of aioli: batchSize: expected a batch whose rounded probe mixtures are linearly independent (oneHotFactor 0.3, 4 domains), got 4",
+      "options of aioli: batchSize: expected a batch whose rounded probe mixtures are linearly independent " +
+        "(oneHotFactor 0.3, 4 domains), got 4",
     );
   });
 });
@@ -134,7 +149,8 @@ describe("aioli", () => {
     const truth = normalised(A);
     const g = [0, 1, 2].map((j) => truth.reduce((x, r) => x + r[j]!, 0));
     for (const egBase of ["prior", "uniform"] as const) {
-      const m = make(3, { batchSize: 8, warmupSteps: 10, prior, egBase, roundSteps: 40, lpRounds: 1, lpSteps: 2, oneHotFactor: 0.5 });
+      const schedule = { roundSteps: 40, lpRounds: 1, lpSteps: 2, oneHotFactor: 0.5 };
+      const m = make(3, { batchSize: 8, warmupSteps: 10, prior, egBase, ...schedule });
       const traj = linearRun(m, A, 20);
       for (let s = 0; s < 10; s++) expect(traj[s]).toEqual(prior);
       expect(m.evalDue(10)).toBe(false); // evaluated at 10 and after each probe
@@ -153,7 +169,8 @@ describe("aioli", () => {
         fc.double({ min: 0, max: 0.9, noNaN: true }),
         (flat, eta, gamma) => {
           const a = [0, 1, 2, 3].map((i) => flat.slice(4 * i, 4 * i + 4));
-          const m = make(4, { batchSize: 16, roundSteps: 20, lpRounds: 1, lpSteps: 2, eta, ema: gamma, egBase: "uniform" }, 3);
+          const schedule = { roundSteps: 20, lpRounds: 1, lpSteps: 2 };
+          const m = make(4, { batchSize: 16, ...schedule, eta, ema: gamma, egBase: "uniform" }, 3);
           let checked = 0;
           linearRun(m, a, 200, 1000, (s, i) => Math.sin(s * 7 + i) * 0.05, (p) => {
             if (m.diagnostics().phase !== "train") return; // probes are not the mixture
@@ -175,20 +192,38 @@ describe("aioli", () => {
 
   it("resolves the schedule defaults from the run and the README guidance", () => {
     const two = make(2, { batchSize: 8, totalSteps: 5000 });
-    expect(two.diagnostics().schedule).toEqual({ warmupSteps: 0, roundSteps: 250, lpRounds: 4, lpSteps: 4, oneHotFactor: 0.625, rounds: 20, egBase: "prior" });
+    expect(two.diagnostics().schedule).toEqual({
+      warmupSteps: 0,
+      roundSteps: 250,
+      lpRounds: 4,
+      lpSteps: 4,
+      oneHotFactor: 0.625,
+      rounds: 20,
+      egBase: "prior",
+    });
     // 22 domains, 250-step rounds: 4 sweeps of 4 steps would take 352 steps; the default
     // keeps the probes under 70% of a round by cutting the sweeps to 1 (88 steps).
     const many = make(22, { batchSize: 64 });
-    expect(many.diagnostics().schedule).toEqual({ warmupSteps: 0, roundSteps: 250, lpRounds: 1, lpSteps: 4, oneHotFactor: 0.5, rounds: null, egBase: "prior" });
+    expect(many.diagnostics().schedule).toEqual({
+      warmupSteps: 0,
+      roundSteps: 250,
+      lpRounds: 1,
+      lpSteps: 4,
+      oneHotFactor: 0.5,
+      rounds: null,
+      egBase: "prior",
+    });
     expect(() => make(22, { batchSize: 64, lpRounds: 4, lpSteps: 4, roundSteps: 300 })).toThrow(
-      "options of aioli: roundSteps: expected rounds longer than their 352 probe steps (k·lpRounds·lpSteps = 22·4·4), got rounds of 300 steps",
+      "options of aioli: roundSteps: expected rounds longer than their 352 probe steps " +
+        "(k·lpRounds·lpSteps = 22·4·4), got rounds of 300 steps",
     );
   });
 
   it("warns when the de-mixing solve is ill-conditioned (1/a > 5)", () => {
     const m = make(8, { batchSize: 64, oneHotFactor: 0.2, roundSteps: 100, lpRounds: 1, lpSteps: 2 });
     expect(m.diagnostics().warnings).toEqual([
-      "oneHotFactor 0.2 with 8 domains: the de-mixing solve amplifies noise in the loss differences by up to 1/a = 11.67 (> 5); raise oneHotFactor",
+      "oneHotFactor 0.2 with 8 domains: the de-mixing solve amplifies noise in the loss differences " +
+        "by up to 1/a = 11.67 (> 5); raise oneHotFactor",
     ]);
     expect(make(8, { batchSize: 64, roundSteps: 100, lpRounds: 1, lpSteps: 2 }).diagnostics().warnings).toEqual([]);
   });
@@ -206,7 +241,11 @@ describe("aioli", () => {
     );
     const n = make(2, { batchSize: 8, roundSteps: 10, lpRounds: 1, lpSteps: 2 });
     n.observe({ kind: "eval", step: 0, loss: { d0: 3, d1: 3 } });
-    expect(() => n.observe({ kind: "eval", step: 3, loss: { d0: 3, d1: 3 } })).toThrow("aioli event: step: expected the evaluation due at step 2 (see evalDue), got 3");
-    expect(() => n.observe({ kind: "eval", step: 2, loss: { d0: 3 } })).toThrow("aioli event: loss.d1: expected a validation loss for every domain, got nothing");
+    expect(() => n.observe({ kind: "eval", step: 3, loss: { d0: 3, d1: 3 } })).toThrow(
+      "aioli event: step: expected the evaluation due at step 2 (see evalDue), got 3",
+    );
+    expect(() => n.observe({ kind: "eval", step: 2, loss: { d0: 3 } })).toThrow(
+      "aioli event: loss.d1: expected a validation loss for every domain, got nothing",
+    );
   });
 });

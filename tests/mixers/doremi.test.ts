@@ -4,9 +4,19 @@
 import { describe, expect, it } from "vitest";
 import { createOnlineMixer } from "../../mixers/online.js";
 import type { DoReMiMixer } from "../../mixers/doremi/index.js";
+import type { MixerEvent } from "../../mixers/types.js";
 
 const D2 = ["a", "b"];
-const make = (options: Record<string, unknown> = {}) => createOnlineMixer("doremi", { domains: D2, seed: 0, options }) as DoReMiMixer;
+const make = (options: Record<string, unknown> = {}) =>
+  createOnlineMixer("doremi", { domains: D2, seed: 0, options }) as DoReMiMixer;
+/** A train event of two domains with 8 tokens each. */
+const ev = (step: number, loss: [number, number], excess: [number, number], tokens = 8): MixerEvent => ({
+  kind: "train",
+  step,
+  loss: { a: loss[0], b: loss[1] },
+  tokens: { a: tokens, b: tokens },
+  excess: { a: excess[0], b: excess[1] },
+});
 
 /** One DoReMi step by hand: α ∝ α_prev·exp(η λ), then (1 − c) α + c/k. */
 function step(prev: number[], scores: number[], eta = 1, c = 1e-3): number[] {
@@ -36,21 +46,23 @@ describe("doremi", () => {
     // Half the tokens 1 nat above the reference, half 1.5 below: per-token clipping gives 0.5,
     // the domain mean difference is −0.25 and clips to 0.
     const token = make();
-    token.observe({ kind: "train", step: 0, loss: { a: 2.75, b: 2 }, tokens: { a: 2, b: 2 }, reference: { a: 3, b: 2 }, excess: { a: 0.5, b: 0 } });
+    token.observe({ ...ev(0, [2.75, 2], [0.5, 0], 2), reference: { a: 3, b: 2 } });
     expect(token.diagnostics().excessScores).toEqual({ a: 0.5, b: 0 });
     const domain = make({ clip: "domain" });
-    domain.observe({ kind: "train", step: 0, loss: { a: 2.75, b: 2.5 }, tokens: { a: 2, b: 2 }, reference: { a: 3, b: 2 } });
+    const { excess: _unused, ...noExcess } = ev(0, [2.75, 2.5], [0, 0], 2);
+    domain.observe({ ...noExcess, reference: { a: 3, b: 2 } });
     expect(domain.diagnostics().excessScores).toEqual({ a: 0, b: 0.5 });
   });
 
   it("requires the reference or excess its clipping needs", () => {
-    expect(() => make({ clip: "domain" }).observe({ kind: "train", step: 0, loss: { a: 1 }, tokens: { a: 4 } })).toThrow(
+    const one = { kind: "train" as const, step: 0, loss: { a: 1 }, tokens: { a: 4 } };
+    expect(() => make({ clip: "domain" }).observe(one)).toThrow(
       "doremi event: reference: expected a reference loss for every domain in loss, got nothing",
     );
-    expect(() => make().observe({ kind: "train", step: 0, loss: { a: 1 }, tokens: { a: 4 }, reference: { a: 1 } })).toThrow(
+    expect(() => make().observe({ ...one, reference: { a: 1 } })).toThrow(
       "doremi event: excess: expected a clipped excess loss for every domain in loss, got nothing",
     );
-    expect(() => make().observe({ kind: "train", step: 0, loss: { a: 1 }, tokens: { a: 4 }, excess: { a: 1, b: 2 } })).toThrow(
+    expect(() => make().observe({ ...one, excess: { a: 1, b: 2 } })).toThrow(
       'doremi event: excess.b: expected only domains present in loss, got "b"',
     );
   });
@@ -66,7 +78,7 @@ describe("doremi", () => {
         const eb = 0.3 - 0.01 * s;
         for (let q = 0; q < parts; q++) {
           const skew = parts === 1 ? 0 : q % 2 === 0 ? 0.05 : -0.05;
-          m.observe({ kind: "train", step: s, loss: { a: 2, b: 2 }, tokens: { a: 64 / parts, b: 64 / parts }, excess: { a: ea + skew, b: eb } });
+          m.observe(ev(s, [2, 2], [ea + skew, eb], 64 / parts));
         }
       }
       return m;
@@ -78,7 +90,7 @@ describe("doremi", () => {
     }
     // Applying every micro-batch as its own step would move further: the merge matters.
     const naive = make({ eta: 0.5 });
-    for (let s = 0; s < 160; s++) naive.observe({ kind: "train", step: s, loss: { a: 2, b: 2 }, tokens: { a: 8, b: 8 }, excess: { a: 0.1, b: 0.3 } });
+    for (let s = 0; s < 160; s++) naive.observe(ev(s, [2, 2], [0.1, 0.3]));
     expect(Math.abs(naive.weights().b! - runs[2]!.weights().b!)).toBeGreaterThan(0.1);
   });
 
@@ -95,12 +107,13 @@ describe("doremi", () => {
 
   it("keeps a JSON-safe state when a weight underflows without smoothing", () => {
     const m = make({ eta: 50, smoothing: 0 });
-    for (let s = 0; s < 40; s++) m.observe({ kind: "train", step: s, loss: { a: 3, b: 1 }, tokens: { a: 8, b: 8 }, excess: { a: 1, b: 0 } });
+    for (let s = 0; s < 40; s++) m.observe(ev(s, [3, 1], [1, 0]));
     expect(m.weights().b).toBe(0); // exp(−2000) underflows
     const text = JSON.stringify(m.state());
     expect(text).not.toContain("null");
-    const back = createOnlineMixer("doremi", { domains: D2, seed: 0, options: { eta: 50, smoothing: 0 }, state: JSON.parse(text) }) as DoReMiMixer;
-    for (const x of [m, back]) x.observe({ kind: "train", step: 40, loss: { a: 1, b: 3 }, tokens: { a: 8, b: 8 }, excess: { a: 0, b: 1 } });
+    const options = { eta: 50, smoothing: 0 };
+    const back = createOnlineMixer("doremi", { domains: D2, seed: 0, options, state: JSON.parse(text) });
+    for (const x of [m, back]) x.observe(ev(40, [1, 3], [0, 1]));
     expect(back.state()).toEqual(m.state());
   });
 });

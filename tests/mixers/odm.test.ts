@@ -31,7 +31,8 @@ describe("odm", () => {
     const piArm = (1 - 2 * eps2) * soft + eps2;
     expect(m.summary()[arm]).toBeCloseTo(piArm, 14);
     expect(m.summary()[other]).toBeCloseTo(1 - piArm, 14);
-    expect(m.diagnostics().policyEntropy).toBeCloseTo(-(piArm * Math.log(piArm) + (1 - piArm) * Math.log(1 - piArm)), 14);
+    const h = -(piArm * Math.log(piArm) + (1 - piArm) * Math.log(1 - piArm));
+    expect(m.diagnostics().policyEntropy).toBeCloseTo(h, 14);
   });
 
   it("exp3: cumulative ℓ/10 over π; mixed: smoothed exp(ℓ), policy linear in R̂", () => {
@@ -48,7 +49,8 @@ describe("odm", () => {
   });
 
   it("clips the importance-weighted reward at rewardClip", () => {
-    const m = createOnlineMixer("odm", { domains: D2, seed: 1, options: { variant: "exp3", rewardScale: 1, rewardClip: 3 } });
+    const options = { variant: "exp3", rewardScale: 1, rewardClip: 3 };
+    const m = createOnlineMixer("odm", { domains: D2, seed: 1, options });
     m.observe({ kind: "train", step: 0, loss: { a: 5, b: 1 }, tokens: { a: 10, b: 10 } });
     expect(m.diagnostics().rewardEstimates).toEqual({ a: 3, b: 1 });
   });
@@ -70,7 +72,9 @@ describe("odm", () => {
     const four = createOnlineMixer("odm", { domains: D2, seed: 1, options: {} });
     for (let s = 0; s < 5; s++) {
       one.observe({ kind: "train", step: s, loss: { a: 2.5, b: 1 }, tokens: { a: 400, b: 400 } });
-      for (let q = 0; q < 4; q++) four.observe({ kind: "train", step: s, loss: { a: q < 2 ? 2 : 3, b: 1 }, tokens: { a: 100, b: 100 } });
+      for (let q = 0; q < 4; q++) {
+        four.observe({ kind: "train", step: s, loss: { a: q < 2 ? 2 : 3, b: 1 }, tokens: { a: 100, b: 100 } });
+      }
     }
     expect(four.proportions().a).toBeCloseTo(one.proportions().a!, 14);
     expect(four.diagnostics().timesObserved).toEqual({ a: 5, b: 5 });
@@ -82,7 +86,9 @@ describe("odm", () => {
     expect(() => m.observe({ kind: "train", step: 0, loss: { a: 1, b: 1 }, tokens: { a: 1, b: 1 } })).toThrow(
       `odm event: loss: expected only the arm pulled at step 0 ("${arm}"), got ["a","b"]`,
     );
-    expect(() => m.observe({ kind: "train", step: 0, loss: { a: 1 } })).toThrow("odm event: tokens: expected a token count for every domain in loss, got nothing");
+    expect(() => m.observe({ kind: "train", step: 0, loss: { a: 1 } })).toThrow(
+      "odm event: tokens: expected a token count for every domain in loss, got nothing",
+    );
   });
 
   it("is reproducible after a mid-run restore with 22 domains (same arms, same policy)", () => {
@@ -95,8 +101,9 @@ describe("odm", () => {
       tau: 30,
       batch: 32,
     };
+    const options = { pull: "arm", totalSteps: 300 };
     const make = (state?: ReturnType<ReturnType<typeof createOnlineMixer>["state"]>) =>
-      createOnlineMixer("odm", { domains, seed: 99, options: { pull: "arm", totalSteps: 300 }, ...(state ? { state } : {}) });
+      createOnlineMixer("odm", { domains, seed: 99, options, ...(state ? { state } : {}) });
     const tape = drive(make(), new Env(spec), { steps: 300 });
     const arms = trajectory(tape).map((p) => Object.keys(p).find((d) => p[d] === 1));
     expect(new Set(arms).size).toBeGreaterThan(10); // the bandit explores many arms
@@ -105,7 +112,7 @@ describe("odm", () => {
     expect(replay(a, tape, 0, cut)).toBeNull();
     const b = make(JSON.parse(JSON.stringify(a.state())));
     expect(replay(b, tape, cut)).toBeNull();
-    expect(() => createOnlineMixer("odm", { domains, seed: 100, options: { pull: "arm", totalSteps: 300 }, state: a.state() })).toThrow(
+    expect(() => createOnlineMixer("odm", { domains, seed: 100, options, state: a.state() })).toThrow(
       "odm state: data.seed: expected the mixer's seed 100, got 99",
     );
   });

@@ -10,7 +10,11 @@ const G = [
   [1, 0.4],
   [0.2, 1],
 ];
-const make = (options: Record<string, unknown> = {}) => createOnlineMixer("skillit", { domains: D, seed: 0, options: { graph: G, roundSteps: 10, ...options } });
+const make = (options: Record<string, unknown> = {}) =>
+  createOnlineMixer("skillit", { domains: D, seed: 0, options: { graph: G, roundSteps: 10, ...options } });
+const STALE =
+  "skillit event: step: expected the evaluation of step 10 " +
+  "(round 1 starts there; Skill-It updates only on a fresh evaluation per round)";
 /** p_j ∝ b_j exp(η Σ_i G_ji L_i) for summed losses L. */
 function expected(sumL: number[], eta = 0.2, base = [0.5, 0.5], g = G): number[] {
   const w = base.map((b, j) => b * Math.exp(eta * (g[j]![0]! * sumL[0]! + g[j]![1]! * sumL[1]!)));
@@ -63,18 +67,26 @@ describe("skillit", () => {
     const m = make();
     m.observe(ev(0, 4, 2));
     // A second evaluation in the same round would update on the round's old losses again.
-    expect(() => m.observe(ev(0, 4, 2))).toThrow(
-      "skillit event: step: expected the evaluation of step 10 (round 1 starts there; Skill-It updates only on a fresh evaluation per round), got 0",
+    expect(() => m.observe(ev(0, 4, 2))).toThrow(`${STALE}, got 0`);
+    expect(() => m.observe(ev(15, 4, 2))).toThrow(`${STALE}, got 15`);
+    expect(() => m.observe({ kind: "eval", step: 10, loss: { a: 1 } })).toThrow(
+      "skillit event: loss.b: expected a validation loss for every domain, got nothing",
     );
-    expect(() => m.observe(ev(15, 4, 2))).toThrow("skillit event: step: expected the evaluation of step 10 (round 1 starts there; Skill-It updates only on a fresh evaluation per round), got 15");
-    expect(() => m.observe({ kind: "eval", step: 10, loss: { a: 1 } })).toThrow("skillit event: loss.b: expected a validation loss for every domain, got nothing");
-    expect(() => m.observe({ kind: "train", step: 10, loss: { a: 1, b: 1 }, tokens: { a: 1, b: 1 } })).toThrow('skillit event: kind: expected "eval" (what skillit observes), got "train"');
-    expect(() => make({ normalizeLoss: true }).observe(ev(0, 0, 1))).toThrow("skillit event: loss.a: expected a positive first loss (normalizeLoss divides by it), got 0");
+    expect(() => m.observe({ kind: "train", step: 10, loss: { a: 1, b: 1 }, tokens: { a: 1, b: 1 } })).toThrow(
+      'skillit event: kind: expected "eval" (what skillit observes), got "train"',
+    );
+    expect(() => make({ normalizeLoss: true }).observe(ev(0, 0, 1))).toThrow(
+      "skillit event: loss.a: expected a positive first loss (normalizeLoss divides by it), got 0",
+    );
   });
 
   it("refuses a graph of the wrong shape and defaults the round to 1% of the run", () => {
-    expect(() => make({ graph: [[1, 0], [0]] })).toThrow("options of skillit: graph[1]: expected 2 entries (one per domain), got 1");
-    expect(() => make({ graph: [[1, 0], [0, Number.NaN]] })).toThrow("options of skillit: graph.1.1: Invalid input: expected number, received NaN");
+    expect(() => make({ graph: [[1, 0], [0]] })).toThrow(
+      "options of skillit: graph[1]: expected 2 entries (one per domain), got 1",
+    );
+    expect(() => make({ graph: [[1, 0], [0, Number.NaN]] })).toThrow(
+      "options of skillit: graph.1.1: Invalid input: expected number, received NaN",
+    );
     const m = createOnlineMixer("skillit", { domains: D, seed: 0, options: { graph: G, totalSteps: 40_000 } });
     expect(m.diagnostics().roundSteps).toBe(400);
   });
