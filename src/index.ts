@@ -38,3 +38,8 @@ export { appendRuns, withTableLock, claimRun, releaseClaim, readRunsFile, runIds
 export { appendToTableBytes, type AppendOptions } from "./runs/append.js";
 export { checkRunsOutput } from "./runs/check.js";
 export { VERSION } from "./version.js";
+export { onlineMixers, createOnlineMixer, type CreateOnlineMixerOptions } from "../mixers/online.js";
+export { mergeDomainStats, type RankDomainStats, type MergedDomainStats } from "../mixers/common/domain-stats.js";
+export type { MixerEvent, OnlineMixer, OnlineMixerState, OnlineMixerInit, OnlineMixerFamily } from "../mixers/types.js";
+export type { DoReMiMixer } from "../mixers/doremi/index.js";
+export type { AioliMixer } from "../mixers/aioli/index.js";
