@@ -3,44 +3,20 @@
 // writes the state so resumption can be checked from the shell.
 
 import { readInputText } from "../../io/read.js";
-import { InvalidArgumentError, type Command } from "commander";
-import { accessSync, constants, statSync } from "node:fs";
-import { dirname } from "node:path";
+import type { Command } from "commander";
+import { readFileSync } from "node:fs";
 import { createSampler, formatPlanTable, parseSamplerState, type SamplerState } from "../../sampler/sampler.js";
 import { parseProportions } from "../../export/proportions.js";
 import { InputError, MixError } from "../../errors.js";
 import { writeFileAtomic } from "../../io/atomic.js";
 import { numberFlag, seedFlag } from "../flags.js";
 import { log } from "../output.js";
+import { checkOutputPath } from "../../io/output.js";
 
 const safeInt = (min: number, max = Number.MAX_SAFE_INTEGER) =>
-  numberFlag(`an integer in [${min}, ${max === Number.MAX_SAFE_INTEGER ? "2^53" : max}${max === Number.MAX_SAFE_INTEGER ? ")" : "]"}`, (x) => Number.isInteger(x) && x >= min && x <= max);
+  numberFlag(max === Number.MAX_SAFE_INTEGER ? `an integer ≥ ${min} (below 2^53)` : `an integer in [${min}, ${max}]`, (x) => Number.isInteger(x) && x >= min && x <= max);
 const finitePositive = numberFlag("a finite number > 0", (x) => x > 0 && Number.isFinite(x));
 const tokenBudget = numberFlag("a number in (0, 2^53]", (x) => x > 0 && x <= 2 ** 53);
-
-/** Checks that `path` can be written (its folder exists and is writable; it is not a folder) before any work. */
-function checkOutputPath(path: string, flag: string): void {
-  const dir = dirname(path);
-  let st;
-  try {
-    st = statSync(dir);
-  } catch (e) {
-    throw new InputError(flag, `expected a file in an existing folder, got ${JSON.stringify(path)} (folder ${JSON.stringify(dir)}: ${(e as NodeJS.ErrnoException).code ?? String(e)})`);
-  }
-  if (!st.isDirectory()) throw new InputError(flag, `expected a file in a folder, got ${JSON.stringify(path)} (${JSON.stringify(dir)} is not a folder)`);
-  try {
-    accessSync(dir, constants.W_OK);
-  } catch (e) {
-    throw new InputError(flag, `expected a writable folder, got ${JSON.stringify(dir)} (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
-  }
-  let target;
-  try {
-    target = statSync(path);
-  } catch {
-    return; // a new file
-  }
-  if (target.isDirectory()) throw new InputError(flag, `expected a file, got the folder ${JSON.stringify(path)}`);
-}
 
 /**
  * Writes to stdout and resolves once the data was handed to the system; a failed write (a
@@ -95,18 +71,18 @@ export function sampleCommand(program: Command): void {
     .option("--summary", "print requested vs achieved shares instead of samples")
     .option("--block-size <b>", "samples per block", safeInt(1, 1 << 20), 1024)
     .option("--unit <u>", "proportions are shares of tokens or samples", (v: string) => {
-      if (v !== "tokens" && v !== "samples") throw new InvalidArgumentError(`expected tokens or samples, got ${JSON.stringify(v)}`);
+      if (v !== "tokens" && v !== "samples") throw new InputError("--unit", `expected tokens or samples, got ${JSON.stringify(v)}`);
       return v;
     }, "tokens")
     .option("--order <o>", "block order: shuffle or smooth (Megatron's greedy)", (v: string) => {
-      if (v !== "shuffle" && v !== "smooth") throw new InvalidArgumentError(`expected shuffle or smooth, got ${JSON.stringify(v)}`);
+      if (v !== "shuffle" && v !== "smooth") throw new InputError("--order", `expected shuffle or smooth, got ${JSON.stringify(v)}`);
       return v;
     }, "shuffle")
     .option("--max-epochs <e>", "maximum epochs over any domain (needs a budget)", finitePositive)
     .option("--budget-samples <n>", "the run's length in samples (or --budget-tokens, not both)", safeInt(1))
     .option("--budget-tokens <n>", "the run's length in tokens (or --budget-samples, not both)", tokenBudget)
     .option("--on-exceed <what>", "error or redistribute when a domain cannot meet its share within its cap", (v: string) => {
-      if (v !== "error" && v !== "redistribute") throw new InvalidArgumentError(`expected error or redistribute, got ${JSON.stringify(v)}`);
+      if (v !== "error" && v !== "redistribute") throw new InputError("--on-exceed", `expected error or redistribute, got ${JSON.stringify(v)}`);
       return v;
     }, "error")
     .addHelpText("after", "\nExample:\n  $ mixlab sample --corpus data/ --proportions proportions.json --n 5 --state-out s.json\n  $ mixlab sample --corpus data/ --proportions proportions.json --n 5 --state-in s.json")
@@ -121,10 +97,15 @@ export function sampleCommand(program: Command): void {
       let state: SamplerState | undefined;
       if (f.stateIn) {
         let raw: unknown;
+        let text: string;
         try {
-          raw = JSON.parse(readInputText(f.stateIn));
+          text = readFileSync(f.stateIn, "utf8");
         } catch (e) {
-          if (e instanceof InputError) throw e;
+          throw new InputError(f.stateIn, `expected a sampler state (JSON), got ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+        }
+        try {
+          raw = JSON.parse(text);
+        } catch (e) {
           throw new InputError(f.stateIn, `expected a sampler state (JSON), got invalid JSON (${(e as Error).message})`);
         }
         state = parseSamplerState(raw, f.stateIn);
