@@ -506,27 +506,36 @@ export class Sampler {
     let padded = 0;
     let emitted = 0;
     const limit = options.limit ?? Infinity;
-    for await (const ex of this.examples({ readAhead: options.readAhead ?? 32 })) {
-      const ids = ex.tokens ?? this.tokenizer(ex.text ?? "");
-      const n = Math.min(ids.length, seqLen);
-      tokens.set(n === ids.length ? ids : ids.subarray(0, n), row * seqLen);
-      if (n < seqLen) {
-        tokens.fill(pad, row * seqLen + n, (row + 1) * seqLen);
-        padded += seqLen - n;
+    // The rows of a batch count as delivered only with the batch: a failure while assembling it
+    // puts the state back to the batch's start.
+    let batchStart = this.consumed;
+    try {
+      for await (const ex of this.examples({ readAhead: options.readAhead ?? 32 })) {
+        const ids = ex.tokens ?? this.tokenizer(ex.text ?? "");
+        const n = Math.min(ids.length, seqLen);
+        tokens.set(n === ids.length ? ids : ids.subarray(0, n), row * seqLen);
+        if (n < seqLen) {
+          tokens.fill(pad, row * seqLen + n, (row + 1) * seqLen);
+          padded += seqLen - n;
+        }
+        truncated += ids.length - n;
+        domains[row] = this.domains.indexOf(ex.domain);
+        indices[row] = ex.index;
+        if (++row === batchSize) {
+          yield { tokens, domainPerRow: domains, indexPerRow: indices, truncatedTokens: truncated, padTokens: padded };
+          batchStart = this.consumed;
+          if (++emitted >= limit) return;
+          tokens = new Int32Array(batchSize * seqLen);
+          domains = new Int32Array(batchSize);
+          indices = new Float64Array(batchSize);
+          row = 0;
+          truncated = 0;
+          padded = 0;
+        }
       }
-      truncated += ids.length - n;
-      domains[row] = this.domains.indexOf(ex.domain);
-      indices[row] = ex.index;
-      if (++row === batchSize) {
-        yield { tokens, domainPerRow: domains, indexPerRow: indices, truncatedTokens: truncated, padTokens: padded };
-        if (++emitted >= limit) return;
-        tokens = new Int32Array(batchSize * seqLen);
-        domains = new Int32Array(batchSize);
-        indices = new Float64Array(batchSize);
-        row = 0;
-        truncated = 0;
-        padded = 0;
-      }
+    } catch (e) {
+      this.consumed = batchStart;
+      throw e;
     }
     // The stream ended inside a batch: hand over the rows read, never drop them.
     if (row > 0) yield trimBatch(

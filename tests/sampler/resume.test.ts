@@ -17,7 +17,7 @@ import {
   type SamplerOptions,
   type SamplerState,
 } from "../../src/sampler/sampler.js";
-import { writeTokenShard } from "../../src/sampler/sources.js";
+import { MemorySource, writeTokenShard } from "../../src/sampler/sources.js";
 import { tmp } from "../helpers.js";
 
 const DOMAINS = ["a", "b", "c"];
@@ -292,6 +292,29 @@ describe("what the state counts", () => {
       const next = await r.batches({ batchSize: 4, seqLen: 8 }).next();
       expect([...seen, ...next.value!.indexPerRow]).toEqual(Array.from({ length: 16 }, (_, i) => i));
     }
+  });
+
+  it("a read that fails inside a batch: the state counts only the batches delivered", async () => {
+    const ok = Array.from({ length: 30 }, (_, i) => ({ text: `record ${i}` }));
+    const failing = new MemorySource(ok, "flaky.jsonl");
+    const read = failing.read.bind(failing);
+    let armed = false; // lengths are measured at creation; the read fails afterwards
+    failing.read = async (i: number) => {
+      if (armed && i === 13) throw new Error("disk went away");
+      return read(i);
+    };
+    const s = await createSampler({ corpus: { names: ["flaky"], sources: [failing] }, proportions: { flaky: 1 }, blockSize: 30, seed: 1 });
+    armed = true;
+    const order = [...(await createSampler({ corpus: { names: ["flaky"], sources: [new MemorySource(ok)] }, proportions: { flaky: 1 }, blockSize: 30, seed: 1 })).samples(30)];
+    const at = order.findIndex((x) => x.record === 13);
+    let delivered = 0;
+    await expect(
+      (async () => {
+        for await (const b of s.batches({ batchSize: 4, seqLen: 8 })) delivered += b.domainPerRow.length;
+      })(),
+    ).rejects.toThrow("disk went away");
+    expect(delivered).toBe(Math.floor(at / 4) * 4);
+    expect(s.state().consumed).toBe(delivered);
   });
 
   it("examples: read-ahead does not move the state; a rank counts W global samples per delivery", async () => {
