@@ -133,7 +133,7 @@ async function acquire(path: string, what: string, o: LockOptions): Promise<void
     }
     if (performance.now() - t0 > waitMs) {
       const who = h ? `pid ${h.pid} on host ${h.host}` : "a process that left no pid";
-      throw new LockError(`${path}: expected to take ${what} within ${Math.round(waitMs / 1000)} s, got it held by ${who}; if that process is gone (another host's cannot be checked from here), delete ${path}`);
+      throw new LockError(`${path}: expected to take ${what} within ${waitMs / 1000} s, got it held by ${who}; if that process is gone (another host's cannot be checked from here), delete ${path}`);
     }
     await new Promise((r) => setTimeout(r, POLL_MS));
   }
