@@ -11,7 +11,7 @@
 
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmdirSync, statSync, unlinkSync, writeSync } from "node:fs";
 import { hostname } from "node:os";
-import { basename, dirname, join } from "node:path";
+import { dirname, join } from "node:path";
 import { MixError } from "../errors.js";
 import { writeFileAtomic } from "../io/atomic.js";
 import { appendToTableBytes } from "./append.js";
@@ -266,10 +266,4 @@ export function releaseClaim(claim: Claim): void {
   } catch {
     // other claims remain (or another process just made the folder again)
   }
-}
-
-/** The temporary-file name pattern of a table (for tests and clean-up checks). */
-export function isStoreLitter(table: string, name: string): boolean {
-  const b = basename(table);
-  return name === `${b}.lock` || name === `${b}.lock.break` || name === `${b}.claims` || (name.startsWith(`.${b}.`) && name.endsWith(".tmp"));
 }
