@@ -33,7 +33,7 @@ export { planSweep, runKey, resolveSettings, settingsCells, otherSettings, TRAIN
 export { runLocalPool, SweepInterrupted, type LocalPoolOptions, type ChunkOutcome } from "./sweep/pool.js";
 export { corpusSha256 } from "./sweep/corpus-hash.js";
 export { trainChunk, type ChunkJob } from "./sweep/train-chunk.js";
-export { appendRuns, withTableLock, claimRun, releaseClaim, readRunsFile, runIdsOf, holderIsDead, lockPathOf, claimsDirOf, LockError, type AppendResult, type Claim, type Holder, type LockOptions } from "./runs/store.js";
+export { appendRuns, withTableLock, claimRun, releaseClaim, clearDeadClaims, readRunsFile, runIdsOf, holderIsDead, lockPathOf, claimsDirOf, LockError, type AppendResult, type Claim, type Holder, type LockOptions } from "./runs/store.js";
 export { appendToTableBytes, type AppendOptions } from "./runs/append.js";
 export { checkRunsOutput } from "./runs/check.js";
 export { VERSION } from "./version.js";

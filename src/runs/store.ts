@@ -6,14 +6,16 @@
 // Runs being trained are claimed with one file per key in `<table>.claims/`, so two sweeps never
 // train the same run; a claim of a dead process is taken over the same way.
 //
+// A writer killed mid-write (SIGKILL) leaves its temporary file; the next append removes it.
+//
 // Why a lock and not append-only shards: every reader (fit, suggest, predict, other tools) keeps
 // reading one ordinary file, and the duplicate check needs one place to look.
 
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmdirSync, statSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync, statSync, unlinkSync, writeSync } from "node:fs";
 import { hostname } from "node:os";
-import { dirname, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { MixError } from "../errors.js";
-import { writeFileAtomic } from "../io/atomic.js";
+import { tempPathOf, writeFileAtomic } from "../io/atomic.js";
 import { appendToTableBytes } from "./append.js";
 import { formatOf, parseFrame, readFrameAsync, type Cell, type Frame } from "./frame.js";
 
@@ -169,6 +171,25 @@ export function runIdsOf(frame: Frame | null): Set<string> {
   return out;
 }
 
+/**
+ * Removes temporary files of the table left by a writer that died mid-write (SIGKILL). Called
+ * under the lock: every writer of the table holds it, so no other temporary file is live.
+ */
+function removeStaleTemps(table: string): void {
+  const dir = dirname(table);
+  const prefix = `.${basename(table)}.`;
+  const mine = basename(tempPathOf(table));
+  for (const name of readdirSync(dir)) {
+    if (name.startsWith(prefix) && name.endsWith(".tmp") && name !== mine && /^\d+$/.test(name.slice(prefix.length, -4))) {
+      try {
+        unlinkSync(join(dir, name));
+      } catch {
+        // already gone
+      }
+    }
+  }
+}
+
 /** What an append did. */
 export interface AppendResult {
   /** Keys of the rows written. */
@@ -191,6 +212,7 @@ export async function appendRuns(table: string, rows: readonly ReadonlyMap<strin
   return withTableLock(
     table,
     async () => {
+      removeStaleTemps(table);
       const old = existsSync(table) ? readFileSync(table) : null;
       const frame = old && old.byteLength > 0 ? (format === "parquet" ? await readFrameAsync(table) : parseFrame(old, format, table)) : null;
       const have = runIdsOf(frame);
@@ -252,6 +274,31 @@ export function claimRun(table: string, key: string): Claim | { heldBy: Holder }
     if (h) return { heldBy: h };
     if (attempt > 20) return { heldBy: { pid: -1, host: "unknown" } };
   }
+}
+
+/**
+ * Removes the claims of dead processes on this host (a SIGKILLed sweep's), and the claims folder
+ * when nothing is left in it. Returns how many were removed.
+ */
+export function clearDeadClaims(table: string): number {
+  const dir = claimsDirOf(table);
+  if (!existsSync(dir)) return 0;
+  let n = 0;
+  for (const name of readdirSync(dir)) {
+    if (name.endsWith(".break")) continue;
+    const path = join(dir, name);
+    const h = readHolder(path);
+    if (h && holderIsDead(h)) {
+      breakStale(path, h);
+      n++;
+    }
+  }
+  try {
+    rmdirSync(dir);
+  } catch {
+    // live claims remain
+  }
+  return n;
 }
 
 /** Releases a claim; the claims folder goes with its last claim. */
