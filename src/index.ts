@@ -12,9 +12,11 @@ export { buildRunsTable, failedRunsNote, withoutFailedRuns, type FailedRuns, joi
 export { fitRuns, crossValidate, fitInputOf, type FitRequest, type FitResult } from "./fit.js";
 export { parseProportions, ProportionsSchema, PROPORTIONS_FORMAT, type Proportions } from "./export/proportions.js";
 export { exportProportions, EXPORT_FORMATS, type ExportFormat } from "./export/formats.js";
-export { laws } from "../mixers/index.js";
-export type { Law, FittedLaw, FitInput, Recommendation, ResolvedConstraints, SavedLaw } from "../mixers/types.js";
-export { designSwarm, DirichletSwarmOptionsSchema, roundToUnits, suggesters } from "../mixers/dirichlet/index.js";
+export { laws, suggesters } from "../mixers/index.js";
+export type { Law, FittedLaw, FitInput, Recommendation, ResolvedConstraints, SavedLaw, Suggester, SuggestInput, Suggestion } from "../mixers/types.js";
+export { designSwarm, DirichletSwarmOptionsSchema, roundToUnits, dirichletSwarm, MAX_SWARM_SIZE } from "../mixers/dirichlet/index.js";
+export { bayesoptSuggester, MAX_BAYESOPT_BATCH } from "../mixers/bayesopt/suggester.js";
+export { checkOutputPath, checkOutputPaths, writeOutputFile } from "./io/output.js";
 export { createSampler, toTfDataset, formatPlanTable, Sampler, type SamplerOptions, type SamplerState, type Sample, type Example, type TokenBatch, type PlanRow, type ProportionsByName, type StageByName } from "./sampler/sampler.js";
 export { Plan, apportion, sampleShares, FeistelPermutation, type PlanSpec, type StageSpec, type Stage, type Location } from "./sampler/plan.js";
 export { openShard, openDomain, writeTokenShard, TokenShardSource, JsonlSource, ArrowSource, ParquetSource, ConcatSource, MemorySource, FileHandlePool, type DomainSource, type SourceRecord, type OpenOptions } from "./sampler/sources.js";
@@ -37,3 +39,8 @@ export { appendRuns, withTableLock, claimRun, releaseClaim, clearDeadClaims, rea
 export { appendToTableBytes, type AppendOptions } from "./runs/append.js";
 export { checkRunsOutput } from "./runs/check.js";
 export { VERSION } from "./version.js";
+export { onlineMixers, createOnlineMixer, type CreateOnlineMixerOptions } from "../mixers/online.js";
+export { mergeDomainStats, type RankDomainStats, type MergedDomainStats } from "../mixers/common/domain-stats.js";
+export type { MixerEvent, OnlineMixer, OnlineMixerState, OnlineMixerInit, OnlineMixerFamily } from "../mixers/types.js";
+export type { DoReMiMixer } from "../mixers/doremi/index.js";
+export type { AioliMixer } from "../mixers/aioli/index.js";

@@ -40,6 +40,30 @@ export function domainMapFlag(raw: string): Record<string, number> {
   return out;
 }
 
+/**
+ * domain=value pairs whose values are finite, ≥ 0 and not all zero (`--tokens`, `--prior`):
+ * a negative count or an all-zero prior is refused here, naming the domain.
+ */
+export function nonNegativeMapFlag(what: string) {
+  return (raw: string): Record<string, number> => {
+    const out = domainMapFlag(raw);
+    for (const [d, v] of Object.entries(out)) if (!(v >= 0)) throw new InvalidArgumentError(`${d}: expected ${what} ≥ 0, got ${v}`);
+    if (!Object.values(out).some((v) => v > 0)) throw new InvalidArgumentError(`expected at least one domain with ${what} > 0, got all zero (${JSON.stringify(raw)})`);
+    return out;
+  };
+}
+
+/** `--tokens`: token counts per domain (≥ 0, not all zero). */
+export const tokensFlag = nonNegativeMapFlag("a token count");
+/** `--prior`: prior shares per domain (≥ 0, not all zero; normalised by the command). */
+export const priorFlag = nonNegativeMapFlag("a prior share");
+/** `--fidelity-costs`: positive cost per fidelity label. */
+export function costsFlag(raw: string): Record<string, number> {
+  const out = domainMapFlag(raw);
+  for (const [d, v] of Object.entries(out)) if (!(v > 0)) throw new InvalidArgumentError(`${d}: expected a cost > 0, got ${v}`);
+  return out;
+}
+
 /** A single number for every domain, or domain=value pairs. */
 export function shareOrMapFlag(raw: string): number | Record<string, number> {
   if (!raw.includes("=")) return share(raw);
