@@ -31,12 +31,11 @@ export { PRESETS, parameterCount, createModel, createEnsemble, tokenLosses, type
 export { trainProxy, trainEnsemble, learningRate, type TrainOptions, type RunResult, type Member } from "./proxy/train.js";
 export { chooseEnsemble } from "./proxy/ensemble-size.js";
 export { runSweep, type SweepOptions, type SweepSummary } from "./sweep/sweep.js";
-export { planSweep, runKey, resolveSettings, settingsCells, otherSettings, TRAINER_RECIPE, type RunSettings, type RunSettingsInput, type RunSpec, type SweepPlan } from "./sweep/plan.js";
+export { planSweep, runKey, resolveSettings, settingsCells, otherSettings, type RunSettings, type RunSettingsInput, type RunSpec, type SweepPlan } from "./sweep/plan.js";
 export { runLocalPool, SweepInterrupted, type LocalPoolOptions, type ChunkOutcome } from "./sweep/pool.js";
 export { corpusSha256 } from "./sweep/corpus-hash.js";
 export { trainChunk, type ChunkJob } from "./sweep/train-chunk.js";
-export { appendRuns, withTableLock, claimRun, releaseClaim, clearDeadClaims, readRunsFile, runIdsOf, holderIsDead, lockPathOf, claimsDirOf, LockError, type AppendResult, type Claim, type Holder, type LockOptions } from "./runs/store.js";
-export { appendToTableBytes, type AppendOptions } from "./runs/append.js";
+export { appendRuns, withTableLock, claimRun, releaseClaim, clearDeadClaims, runIdsOf, LockError, type AppendResult, type Claim, type Holder, type LockOptions } from "./runs/store.js";
 export { checkRunsOutput } from "./runs/check.js";
 export { VERSION } from "./version.js";
 export { onlineMixers, createOnlineMixer, type CreateOnlineMixerOptions } from "../mixers/online.js";
