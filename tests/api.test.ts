@@ -349,6 +349,73 @@ const exercises: Record<string, () => unknown> = {
     expect(s.finished + s.failed + s.skipped).toBe(0);
     expect(existsSync(join(d, "runs.csv"))).toBe(false);
   },
+  // sweep plan, local pool, runs store (branch store)
+  resolveSettings: () => expect(api.resolveSettings({ model: "tiny", config: api.PRESETS.tiny!, steps: 20, batchSize: 4, seed: 0, corpusSha256: "c" }).warmup).toBe(2),
+  runKey: () => {
+    const s = api.resolveSettings({ model: "tiny", config: api.PRESETS.tiny!, steps: 20, batchSize: 4, seed: 0, corpusSha256: "c" });
+    expect(api.runKey({ a: 0.5, b: 0.5 }, s)).not.toBe(api.runKey({ a: 0.5, b: 0.5 }, { ...s, lr: 1e-3 }));
+  },
+  planSweep: () => {
+    const s = api.resolveSettings({ model: "tiny", config: api.PRESETS.tiny!, steps: 20, batchSize: 4, seed: 0, corpusSha256: "c" });
+    const done = new Set([api.runKey({ a: 1 }, s)]);
+    expect(api.planSweep({ mixtures: [{ a: 1 }, { b: 1 }, { b: 1 }], settings: s, done })).toMatchObject({ done: 1, repeated: 1 });
+  },
+  settingsCells: () => {
+    const s = api.resolveSettings({ model: "tiny", config: api.PRESETS.tiny!, steps: 20, batchSize: 4, seed: 0, corpusSha256: "c" });
+    expect(api.settingsCells(s).get("lr")).toBe(3e-3);
+  },
+  otherSettings: () => {
+    const s = api.resolveSettings({ model: "tiny", config: api.PRESETS.tiny!, steps: 20, batchSize: 4, seed: 0, corpusSha256: "c" });
+    const f = api.parseFrame(new TextEncoder().encode("run_id,lr\nx,0.01\n"), "csv", "runs.csv");
+    expect(api.otherSettings(f, s, [])).toContain("lr: 0.01 in 1 row (here 0.003)");
+  },
+  corpusSha256: async () => {
+    const c = { train: join(ROOT, "datasets", "corpus", "train"), heldout: join(ROOT, "datasets", "corpus", "heldout") };
+    expect(await api.corpusSha256(c)).toMatch(/^[0-9a-f]{64}$/);
+  },
+  trainChunk: async () => {
+    const s = api.resolveSettings({ model: "tiny", config: { ...api.PRESETS.tiny!, seqLen: 8 }, steps: 1, batchSize: 2, seed: 0, corpusSha256: "c", evalWindows: 2 });
+    const c = { train: join(ROOT, "datasets", "corpus", "train"), heldout: join(ROOT, "datasets", "corpus", "heldout") };
+    const r = await api.trainChunk({ id: "k", members: [{ id: "k", proportions: { code: 1 } }], settings: s, ...c, backend: "wasm" }, tf());
+    expect(r).toHaveLength(1);
+  },
+  runLocalPool: async () => {
+    // No chunk to train: the pool starts a worker, gets null, and ends with it.
+    const built = (await import(join(ROOT, "dist", "src", "index.js"))) as typeof api;
+    await built.runLocalPool({ workers: 1, next: async () => null, done: async () => {}, train: "", heldout: "", backend: "wasm" });
+  },
+  SweepInterrupted: () => expect(new api.SweepInterrupted("SIGTERM").code).toBe("E_INTERRUPTED"),
+  LockError: () => expect(new api.LockError("held").code).toBe("E_LOCK"),
+  appendRuns: async () => {
+    const d = tmp();
+    const r = await api.appendRuns(join(d, "runs.csv"), [new Map([["run_id", "007"], ["w.a", 1]]), new Map([["run_id", "007"], ["w.a", 1]])]);
+    expect(r).toEqual({ appended: ["007"], duplicates: ["007"], numRows: 1 });
+  },
+  withTableLock: async () => expect(await api.withTableLock(join(tmp(), "runs.csv"), () => 7)).toBe(7),
+  claimRun: () => {
+    const c = api.claimRun(join(tmp(), "runs.csv"), "k");
+    expect("key" in c && c.key).toBe("k");
+    if ("key" in c) api.releaseClaim(c);
+  },
+  releaseClaim: () => {
+    const d = tmp();
+    const c = api.claimRun(join(d, "runs.csv"), "k");
+    if ("key" in c) api.releaseClaim(c);
+    expect(existsSync(join(d, "runs.csv.claims"))).toBe(false);
+  },
+  clearDeadClaims: () => expect(api.clearDeadClaims(join(tmp(), "runs.csv"))).toBe(0),
+  runIdsOf: () => expect([...api.runIdsOf(runsFrame())]).toEqual(["a", "b", "c", "d", "e", "f"]),
+  checkRunsOutput: async () => {
+    await expect(api.checkRunsOutput(join(tmp(), "runs.xlsx"), { flag: "--runs", domains: ["a"] })).rejects.toThrow(/^--runs: expected a file ending in \.csv/);
+  },
+  withoutFailedRuns: () => {
+    const f = api.parseFrame(new TextEncoder().encode("run_id,w.a,w.b,status\nx,0.5,0.5,ok\ny,0.5,0.5,failed\n"), "csv", "runs.csv");
+    expect(api.withoutFailedRuns(f).failed.rows).toEqual([2]);
+  },
+  failedRunsNote: () => {
+    const f = api.parseFrame(new TextEncoder().encode("run_id,w.a,w.b,status,error\nx,0.5,0.5,ok,\ny,0.5,0.5,failed,boom\n"), "csv", "runs.csv");
+    expect(api.failedRunsNote(api.buildRunsTable(f))).toBe('note: runs.csv: 1 failed run (status "failed"; row 2) kept in the file and left out: "boom"');
+  },
   VERSION: () => expect(api.VERSION).toBe(JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")).version),
 };
 
