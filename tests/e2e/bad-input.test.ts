@@ -421,6 +421,21 @@ describe("bad input, through the built bin", () => {
     expect(r.status).toBe(2);
     expect(r.stderr).not.toMatch(/^\s+at /m);
   });
+  it("SIGINT at any moment of fit leaves either the whole output or nothing, and no temporary file", async () => {
+    const { spawn } = await import("node:child_process");
+    const { readdirSync, rmSync } = await import("node:fs");
+    for (const delay of [200, 700, 1500, 3000]) {
+      const out = p(`sig-${delay}.json`);
+      const child = spawn(process.execPath, [BIN, ...FIT(), "--method", "regmix", "-o", out, "--save-model", p(`sig-${delay}-law.json`)], { stdio: "ignore", env: { ...process.env, TMPDIR: D } });
+      await new Promise((r) => setTimeout(r, delay));
+      child.kill("SIGINT");
+      await new Promise((r) => child.on("exit", r));
+      expect(readdirSync(D).filter((f) => f.endsWith(".tmp")), `after ${delay} ms`).toEqual([]);
+      if (existsSync(out)) expect(() => JSON.parse(readFileSync(out, "utf8"))).not.toThrow();
+      rmSync(out, { force: true });
+    }
+  }, 60_000);
+
   it("--verbose adds the stack to an input error", () => {
     const r = bin(["--verbose", "export", p("none.json")]);
     expect(r.status).toBe(2);
