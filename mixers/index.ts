@@ -34,3 +34,4 @@ export const suggesters: Readonly<Record<string, Suggester<any>>> = {
 
 export type { Suggester, SuggestInput, Suggestion } from "./types.js";
 export type { Law, FittedLaw, FitInput, Recommendation, ResolvedConstraints, SavedLaw } from "./types.js";
+export { onlineMixers, createOnlineMixer, type CreateOnlineMixerOptions } from "./online.js";

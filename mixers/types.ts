@@ -105,6 +105,11 @@ export interface MixerEvent {
   readonly tokens?: Readonly<Record<string, number>>;
   /** A reference model's mean loss per domain on the same tokens (DoReMi's excess loss). */
   readonly reference?: Readonly<Record<string, number>>;
+  /**
+   * Mean over each domain's tokens of max(ℓ_proxy − ℓ_ref, 0), clipped per token by the trainer
+   * (DoReMi's excess loss with its default per-token clipping).
+   */
+  readonly excess?: Readonly<Record<string, number>>;
 }
 
 /** A mixer's saved state: JSON-safe, holding every accumulator, step counter and RNG state. */

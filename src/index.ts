@@ -31,4 +31,15 @@ export { PRESETS, parameterCount, createModel, createEnsemble, tokenLosses, type
 export { trainProxy, trainEnsemble, learningRate, type TrainOptions, type RunResult, type Member } from "./proxy/train.js";
 export { chooseEnsemble } from "./proxy/ensemble-size.js";
 export { runSweep, type SweepOptions, type SweepSummary } from "./sweep/sweep.js";
+export { planSweep, runKey, resolveSettings, settingsCells, otherSettings, TRAINER_RECIPE, type RunSettings, type RunSettingsInput, type RunSpec, type SweepPlan } from "./sweep/plan.js";
+export { runLocalPool, SweepInterrupted, type LocalPoolOptions, type ChunkOutcome } from "./sweep/pool.js";
+export { corpusSha256 } from "./sweep/corpus-hash.js";
+export { appendRuns, withTableLock, claimRun, releaseClaim, readRunsFile, runIdsOf, holderIsDead, lockPathOf, claimsDirOf, LockError, type AppendResult, type Claim, type Holder, type LockOptions } from "./runs/store.js";
+export { appendToTableBytes, type AppendOptions } from "./runs/append.js";
+export { checkRunsOutput } from "./runs/check.js";
 export { VERSION } from "./version.js";
+export { onlineMixers, createOnlineMixer, type CreateOnlineMixerOptions } from "../mixers/online.js";
+export { mergeDomainStats, type RankDomainStats, type MergedDomainStats } from "../mixers/common/domain-stats.js";
+export type { MixerEvent, OnlineMixer, OnlineMixerState, OnlineMixerInit, OnlineMixerFamily } from "../mixers/types.js";
+export type { DoReMiMixer } from "../mixers/doremi/index.js";
+export type { AioliMixer } from "../mixers/aioli/index.js";

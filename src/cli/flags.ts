@@ -5,7 +5,7 @@ import { InvalidArgumentError, type Command } from "commander";
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { readFrameAsync } from "../runs/frame.js";
-import { buildRunsTable, joinFrames, type RunsTable } from "../runs/table.js";
+import { buildRunsTable, failedRunsNote, joinFrames, type RunsTable } from "../runs/table.js";
 import { InputError } from "../errors.js";
 import { PRESETS, type ProxyConfig } from "../proxy/model.js";
 
@@ -110,8 +110,11 @@ export function addRunsFlags(cmd: Command): Command {
     .option("--sum-tolerance <x>", "accept rows whose proportions sum to 1 ± x (default: the rounding of their printed digits)", positiveNumber);
 }
 
-/** Reads RUNS (and --losses), validates, and returns the table and the SHA-256 of the inputs. */
-export async function loadRuns(path: string, f: RunsFlags): Promise<{ table: RunsTable; sha256: string; files: string[] }> {
+/**
+ * Reads RUNS (and --losses), validates, and returns the table and the SHA-256 of the inputs.
+ * Failed runs (status "failed") are left out with one line on stderr, unless `failedRuns` is "keep".
+ */
+export async function loadRuns(path: string, f: RunsFlags, o: { failedRuns?: "exclude" | "keep" } = {}): Promise<{ table: RunsTable; sha256: string; files: string[] }> {
   let frame = await readFrameAsync(path);
   const files = [path];
   if (f.losses) {
@@ -124,7 +127,10 @@ export async function loadRuns(path: string, f: RunsFlags): Promise<{ table: Run
     ...(f.weights ? { weights: f.weights } : {}),
     ...(f.lossPattern ? { lossPattern: f.lossPattern } : {}),
     ...(f.sumTolerance !== undefined ? { sumTolerance: f.sumTolerance } : {}),
+    ...(o.failedRuns ? { failedRuns: o.failedRuns } : {}),
   });
+  const note = failedRunsNote(table);
+  if (note) process.stderr.write(`${note}\n`);
   const h = createHash("sha256");
   for (const file of files) h.update(readFileSync(file));
   return { table, sha256: h.digest("hex"), files };

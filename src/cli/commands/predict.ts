@@ -59,7 +59,7 @@ export function predictCommand(program: Command): void {
     const law = laws[saved.method];
     if (!law) throw new InputError(modelPath, `method: expected one of ${Object.keys(laws).join(", ")}, got ${JSON.stringify(saved.method)}`);
     const fitted = loadSavedLaw(law, saved, modelPath);
-    const { table } = await loadRuns(mixturesPath, f);
+    const { table } = await loadRuns(mixturesPath, f, { failedRuns: "keep" }); // every input row is scored and kept
     const missing = saved.domains.filter((d) => !table.domains.includes(d));
     const extra = table.domains.filter((d) => !saved.domains.includes(d));
     if (missing.length || extra.length) {
@@ -78,7 +78,7 @@ export function predictCommand(program: Command): void {
     const name = frame.cells.has("predicted") ? "predicted.mixlab" : "predicted";
     const cells = new Map(frame.cells);
     cells.set(name, Array.from(pred, (v): Cell => (Number.isFinite(v) ? v : null)));
-    const out = { source: frame.source, columns: [...frame.columns, name], cells, numRows: frame.numRows };
+    const out = { source: frame.source, columns: [...frame.columns, name], cells, numRows: frame.numRows, ...(frame.text ? { text: frame.text } : {}) }; // cells as written
     writeResult(await serializeFrame(out, format), f.out);
     log(`predicted ${saved.target} for ${table.numRuns} mixtures with ${saved.method}${f.out ? `; wrote ${f.out}` : ""}`);
   });
