@@ -17,6 +17,12 @@ const memoryCorpus = () => ({
 });
 const runsFrame = () => api.parseFrame(new TextEncoder().encode("run_id,w.web,w.code,w.math,loss.web\na,0.2,0.3,0.5,3.1\nb,0.5,0.25,0.25,2.9\nc,0.1,0.1,0.8,3.3\nd,0.4,0.4,0.2,3.0\ne,0.3,0.3,0.4,3.05\nf,0.6,0.2,0.2,2.85\n"), "csv", "runs.csv");
 const runsTable = () => api.buildRunsTable(runsFrame());
+/** The built package (dist/), for the exports that start compiled worker processes. */
+async function builtApi(): Promise<typeof api> {
+  if (!existsSync(join(ROOT, "dist", "src", "index.js"))) execFileSync("npx", ["tsc", "-p", "tsconfig.json"], { cwd: ROOT });
+  return (await import(join(ROOT, "dist", "src", "index.js"))) as typeof api;
+}
+const settings = () => api.resolveSettings({ model: "tiny", config: api.PRESETS.tiny!, steps: 10, batchSize: 2, seed: 0, corpusSha256: "c0ffee" });
 let tfCache: Awaited<ReturnType<typeof api.loadTf>> | null = null;
 const tf = async () => (tfCache ??= await api.loadTf("wasm", () => {}));
 
@@ -327,14 +333,91 @@ const exercises: Record<string, () => unknown> = {
   chooseEnsemble: () => expect(api.chooseEnsemble("wasm", api.PRESETS.tiny!, 16, { freeBytes: 1e9 }).size).toBe(1),
   runSweep: async () => {
     // The sweep's workers are compiled files, so the built package runs it (as the e2e tests do).
-    if (!existsSync(join(ROOT, "dist", "src", "index.js"))) execFileSync("npx", ["tsc", "-p", "tsconfig.json"], { cwd: ROOT });
-    const built = (await import(join(ROOT, "dist", "src", "index.js"))) as typeof api;
+    const built = await builtApi();
     expect(built.runSweep.name).toBe(api.runSweep.name);
     const d = tmp();
     const s = await built.runSweep({ mixtures: [], domains: ["code"], config: api.PRESETS.tiny!, model: "tiny", steps: 1, batchSize: 1, seed: 0, train: join(ROOT, "datasets", "corpus", "train"), heldout: join(ROOT, "datasets", "corpus", "heldout"), runs: join(d, "runs.csv"), workers: 1, backend: "wasm", log: () => {} });
     expect(s.finished + s.failed + s.skipped).toBe(0);
     expect(existsSync(join(d, "runs.csv"))).toBe(false);
   },
+  // run identity and sweeps
+  TRAINER_RECIPE: () => expect(api.TRAINER_RECIPE).toMatch(/adamw/),
+  resolveSettings: () => expect(settings().lr).toBe(3e-3),
+  runKey: () => {
+    expect(api.runKey({ a: 0.5, b: 0.5 }, settings())).toMatch(/^[0-9a-f]{16}$/);
+    expect(api.runKey({ a: 0.5, b: 0.5 }, { ...settings(), lr: 0.01 })).not.toBe(api.runKey({ a: 0.5, b: 0.5 }, settings()));
+  },
+  settingsCells: () => expect(api.settingsCells(settings()).get("corpus_sha256")).toBe("c0ffee"),
+  planSweep: () => {
+    const s = settings();
+    const done = new Set([api.runKey({ a: 1 }, s)]);
+    const plan = api.planSweep({ mixtures: [{ a: 1 }, { b: 1 }, { b: 1 }], settings: s, done });
+    expect([plan.todo.length, plan.done, plan.repeated]).toEqual([1, 1, 1]);
+  },
+  otherSettings: () => {
+    const s = settings();
+    const cells = new Map<string, api.Cell[]>([["run_id", ["x"]], ...[...api.settingsCells({ ...s, lr: 0.01 })].map(([k, v]) => [k, [v]] as [string, api.Cell[]])]);
+    const frame = { source: "t", columns: [...cells.keys()], cells, numRows: 1 };
+    expect(api.otherSettings(frame, s, []).join("; ")).toMatch(/lr/);
+  },
+  corpusSha256: async () => {
+    const h = await api.corpusSha256({ train: join(ROOT, "datasets", "corpus", "train"), heldout: join(ROOT, "datasets", "corpus", "heldout") });
+    expect(h).toMatch(/^[0-9a-f]{64}$/);
+  },
+  runLocalPool: async () => {
+    // Nothing to train: the pool ends at once (built package: its workers are compiled files).
+    const built = await builtApi();
+    let asked = 0;
+    await built.runLocalPool({ workers: 1, next: async () => (asked++, null), done: async () => {}, train: join(ROOT, "datasets", "corpus", "train"), heldout: join(ROOT, "datasets", "corpus", "heldout"), backend: "wasm" });
+    expect(asked).toBeGreaterThan(0);
+  },
+  SweepInterrupted: () => expect(new api.SweepInterrupted("SIGINT").message).toMatch(/run the same command again to resume/),
+  // the runs table as a store
+  appendRuns: async () => {
+    const t = join(tmp(), "runs.csv");
+    const row = (id: string) => new Map<string, api.Cell>([["run_id", id], ["w.a", 1], ["loss.a", 3]]);
+    await api.appendRuns(t, [row("007")]);
+    const r = await api.appendRuns(t, [row("007"), row("7")]);
+    expect([r.appended, r.duplicates, r.numRows]).toEqual([["7"], ["007"], 2]);
+    expect(readFileSync(t, "utf8")).toContain("007");
+    expect(api.runIdsOf(await api.readRunsFile(t))).toEqual(new Set(["007", "7"]));
+  },
+  readRunsFile: async () => expect(await api.readRunsFile(join(ROOT, "no-such.csv"))).toBeNull(),
+  runIdsOf: () => expect(api.runIdsOf(null).size).toBe(0),
+  withTableLock: async () => {
+    const t = join(tmp(), "runs.csv");
+    expect(await api.withTableLock(t, () => existsSync(api.lockPathOf(t)))).toBe(true);
+    expect(existsSync(api.lockPathOf(t))).toBe(false);
+  },
+  lockPathOf: () => expect(api.lockPathOf("runs.csv")).toBe("runs.csv.lock"),
+  claimsDirOf: () => expect(api.claimsDirOf("runs.csv")).toBe("runs.csv.claims"),
+  claimRun: () => {
+    const t = join(tmp(), "runs.csv");
+    const c = api.claimRun(t, "abc");
+    expect("path" in c).toBe(true);
+    expect(existsSync(join(api.claimsDirOf(t), "abc"))).toBe(true);
+    if ("path" in c) api.releaseClaim(c);
+    expect(existsSync(join(api.claimsDirOf(t), "abc"))).toBe(false);
+  },
+  releaseClaim: () => undefined, // exercised with claimRun above
+  holderIsDead: () => expect(api.holderIsDead({ pid: process.pid, host: "elsewhere" })).toBe(false),
+  LockError: () => expect(new api.LockError("busy").code).toBe("E_LOCK"),
+  appendToTableBytes: async () => {
+    const bytes = await api.appendToTableBytes(new TextEncoder().encode("run_id,x\n007,1e3\n"), { source: "t.csv", format: "csv", rows: [new Map<string, api.Cell>([["run_id", "8"], ["x", 2]])] });
+    expect(new TextDecoder().decode(bytes)).toBe("run_id,x\n007,1e3\n8,2\n");
+  },
+  checkRunsOutput: async () => {
+    await expect(api.checkRunsOutput(join(ROOT, "no-such-folder", "r.csv"), { flag: "--runs", domains: ["a"] })).rejects.toThrow(/--runs: expected a file in an existing folder/);
+    expect(await api.checkRunsOutput(join(tmp(), "r.csv"), { flag: "--runs", domains: ["a"] })).toBeNull();
+  },
+  // online mixers
+  onlineMixers: () => expect(Object.keys(api.onlineMixers).sort()).toEqual(["aioli", "doremi", "odm", "skillit"]),
+  createOnlineMixer: () => {
+    const m = api.createOnlineMixer("odm", { domains: ["web", "code"], seed: 1, options: { totalSteps: 100 } });
+    expect(api.isOnSimplex(Object.values(m.proportions()))).toBe(true);
+    expect(() => m.observe({ kind: "train", step: 0, loss: { nosuch: 1 }, tokens: { nosuch: 1 } })).toThrow(api.InputError);
+  },
+  mergeDomainStats: () => expect(api.mergeDomainStats([{ lossSum: { web: 30 }, tokens: { web: 10 } }, { loss: { web: 2 }, tokens: { web: 30 } }])).toEqual({ loss: { web: 2.25 }, tokens: { web: 40 } }),
   VERSION: () => expect(api.VERSION).toBe(JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")).version),
 };
 
