@@ -384,6 +384,12 @@ const cases = (): Record<string, Case> => ({
   "demo: --seed negative": { args: ["demo", "--seed", "-1"], names: /--seed <n>' argument '-1' is invalid/ },
   "demo: --seed text": { args: ["demo", "--seed", "zero"], names: /--seed <n>' argument 'zero' is invalid/ },
   "demo: unknown option": { args: ["demo", "--fast"], names: /unknown option '--fast'/ },
+  "demo: --corpus not a built corpus": { args: ["demo", "--corpus", p("adir")], names: /--corpus: expected a built corpus folder \(manifest\.json, train\/, heldout\/: mixlab datasets build\), got ".*adir" without manifest\.json, train, heldout/ },
+  "demo: --corpus missing": { args: ["demo", "--corpus", p("nocorpus")], names: /--corpus: expected a built corpus folder .*nocorpus/ },
+  "demo: --backend unknown": { args: ["demo", "--backend", "quantum"], names: /--backend: expected one of auto, tensorflow, webgpu, blas, wasm, cpu, got "quantum"/ },
+  "demo: --out is a file": { args: ["demo", "--quick", "--corpus", CORPUS, "--out", p("runs.csv")], names: /--out: expected a folder \(made when missing\), got the file ".*runs\.csv"/ },
+  "train: --backend unknown": { args: ["train", "--weights", "code=1", "--corpus", CORPUS, "--backend", "quantum"], names: /--backend: expected one of auto, tensorflow, webgpu, blas, wasm, cpu, got "quantum"/ },
+  "sweep: --backend unknown": { args: ["sweep", "--n", "1", "--corpus", CORPUS, "--backend", "quantum", "--runs", p("r.csv")], names: /--backend: expected one of auto, tensorflow, webgpu, blas, wasm, cpu, got "quantum"/ },
 });
 
 describe("bad input, in-process", () => {
