@@ -190,6 +190,17 @@ class OdmMixer implements OnlineMixer {
 
   observe(event: MixerEvent): void {
     checkEvent(this.rules, event, this.lastStep);
+    if (this.o.variant === "mixed") {
+      // The reward exp(rewardScale · ℓ) must stay finite for the estimates to stay JSON-safe.
+      const max = Math.log(Number.MAX_VALUE) / this.scale;
+      for (const d in event.loss) {
+        if (event.loss[d]! > max) {
+          const why = "exp(rewardScale·loss) must be finite";
+          const message = `expected at most ${max.toFixed(2)} (${why}), got ${event.loss[d]}`;
+          throw new InputError("odm event", [{ path: `loss.${d}`, message }]);
+        }
+      }
+    }
     const s = event.step;
     if (this.o.pull === "arm") {
       this.policy(s, s === this.pending.step ? this.committed : this.current, this.piStep);

@@ -48,6 +48,13 @@ describe("odm", () => {
     expect(x.proportions().a).toBeCloseTo((1 - 2 * eps) * (ra / (ra + rb)) + eps, 14);
   });
 
+  it("refuses a loss whose exponentiated reward would overflow (mixed variant)", () => {
+    const x = createOnlineMixer("odm", { domains: D2, seed: 1, options: { variant: "mixed", rewardScale: 10 } });
+    expect(() => x.observe({ kind: "train", step: 0, loss: { a: 71, b: 1 }, tokens: { a: 10, b: 10 } })).toThrow(
+      "odm event: loss.a: expected at most 70.98 (exp(rewardScale·loss) must be finite), got 71",
+    );
+  });
+
   it("clips the importance-weighted reward at rewardClip", () => {
     const options = { variant: "exp3", rewardScale: 1, rewardClip: 3 };
     const m = createOnlineMixer("odm", { domains: D2, seed: 1, options });
