@@ -60,7 +60,8 @@ describe("doremi", () => {
       "doremi event: reference: expected a reference loss for every domain in loss, got nothing",
     );
     expect(() => make().observe({ ...one, reference: { a: 1 } })).toThrow(
-      "doremi event: excess: expected a clipped excess loss for every domain in loss, got nothing",
+      "doremi event: excess: expected a clipped excess loss for every domain in loss, got nothing; " +
+        'or give reference and the option clip: "domain"',
     );
     expect(() => make().observe({ ...one, excess: { a: 1, b: 2 } })).toThrow(
       'doremi event: excess.b: expected only domains present in loss, got "b"',
