@@ -293,6 +293,8 @@ export function checkDomains(method: string, domains: readonly string[]): void {
   const seen = new Set<string>();
   for (const d of domains) {
     if (typeof d !== "string" || d === "") fail(`expected non-empty strings, got ${showValue(d)}`);
+    // Proportions and events are plain objects keyed by domain name, where this key is special.
+    if (d === "__proto__") fail('expected names other than "__proto__", got "__proto__"');
     if (seen.has(d)) fail(`expected distinct names, got ${showValue(d)} twice`);
     seen.add(d);
   }

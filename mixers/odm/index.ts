@@ -26,6 +26,7 @@ import { createRng, type Rng } from "../../src/rng/index.js";
 import { entropy } from "../../src/core/simplex.js";
 import { InputError, showValue } from "../../src/errors.js";
 
+/** ODM's options (strict: unknown keys are errors); each field states its default. */
 export const OdmOptionsSchema = z.strictObject({
   /**
    * Reward estimate (default "smoothed-mean", the paper's): "smoothed-mean" R̂ ← βR̂ + (1−β)·r/π,
@@ -53,6 +54,7 @@ export const OdmOptionsSchema = z.strictObject({
   /** Cap on one reward after importance weighting (r/π; exp(r) for "mixed") (default none). */
   rewardClip: z.number().positive().optional(),
 });
+/** ODM's options after defaults. */
 export type OdmOptions = z.infer<typeof OdmOptionsSchema>;
 
 const OdmDataSchema = (k: number) =>
@@ -88,8 +90,8 @@ class OdmMixer implements OnlineMixer {
   private readonly scale: number;
   private readonly seed: number;
   private readonly root: Rng;
-  private committed: Float64Array;
-  private current: Float64Array;
+  private readonly committed: Float64Array;
+  private readonly current: Float64Array;
   private readonly observed: Float64Array;
   private readonly pending: StepStats;
   private lastStep = -1;

@@ -20,6 +20,7 @@ import { vectorSchema } from "../common/domain-stats.js";
 import { createRng } from "../../src/rng/index.js";
 import { InputError, type InputIssue } from "../../src/errors.js";
 
+/** Skill-It's options (strict: unknown keys are errors); each field states its default. */
 export const SkillItOptionsSchema = z.strictObject({
   /**
    * The skills graph G, (k × k) in the mixer's domain order, row = trained domain j, column =
@@ -43,6 +44,7 @@ export const SkillItOptionsSchema = z.strictObject({
   /** Halve the off-diagonal graph entries after each round: round r uses 0.5^r (default false). */
   dynamicLambda: z.boolean().default(false),
 });
+/** Skill-It's options after defaults. */
 export type SkillItOptions = z.infer<typeof SkillItOptionsSchema>;
 
 const SkillItDataSchema = (k: number, w: number) =>
