@@ -12,9 +12,11 @@ export { buildRunsTable, joinFrames, applyLossPattern, resolveTarget, mixturesFr
 export { fitRuns, crossValidate, fitInputOf, type FitRequest, type FitResult } from "./fit.js";
 export { parseProportions, ProportionsSchema, PROPORTIONS_FORMAT, type Proportions } from "./export/proportions.js";
 export { exportProportions, EXPORT_FORMATS, type ExportFormat } from "./export/formats.js";
-export { laws } from "../mixers/index.js";
-export type { Law, FittedLaw, FitInput, Recommendation, ResolvedConstraints, SavedLaw } from "../mixers/types.js";
-export { designSwarm, DirichletSwarmOptionsSchema, roundToUnits, suggesters } from "../mixers/dirichlet/index.js";
+export { laws, suggesters } from "../mixers/index.js";
+export type { Law, FittedLaw, FitInput, Recommendation, ResolvedConstraints, SavedLaw, Suggester, SuggestInput, Suggestion } from "../mixers/types.js";
+export { designSwarm, DirichletSwarmOptionsSchema, roundToUnits, dirichletSwarm, MAX_SWARM_SIZE } from "../mixers/dirichlet/index.js";
+export { bayesoptSuggester, MAX_BAYESOPT_BATCH } from "../mixers/bayesopt/suggester.js";
+export { checkOutputPath, checkOutputPaths, writeOutputFile } from "./io/output.js";
 export { createSampler, toTfDataset, formatPlanTable, Sampler, type SamplerOptions, type SamplerState, type Sample, type Example, type TokenBatch, type PlanRow, type ProportionsByName, type StageByName } from "./sampler/sampler.js";
 export { Plan, apportion, sampleShares, FeistelPermutation, type PlanSpec, type StageSpec, type Stage, type Location } from "./sampler/plan.js";
 export { openShard, openDomain, writeTokenShard, TokenShardSource, JsonlSource, ArrowSource, ParquetSource, ConcatSource, MemorySource, FileHandlePool, type DomainSource, type SourceRecord, type OpenOptions } from "./sampler/sources.js";
@@ -29,6 +31,12 @@ export { PRESETS, parameterCount, createModel, createEnsemble, tokenLosses, type
 export { trainProxy, trainEnsemble, learningRate, type TrainOptions, type RunResult, type Member } from "./proxy/train.js";
 export { chooseEnsemble } from "./proxy/ensemble-size.js";
 export { runSweep, type SweepOptions, type SweepSummary } from "./sweep/sweep.js";
+export { planSweep, runKey, resolveSettings, settingsCells, otherSettings, TRAINER_RECIPE, type RunSettings, type RunSettingsInput, type RunSpec, type SweepPlan } from "./sweep/plan.js";
+export { runLocalPool, SweepInterrupted, type LocalPoolOptions, type ChunkOutcome } from "./sweep/pool.js";
+export { corpusSha256 } from "./sweep/corpus-hash.js";
+export { appendRuns, withTableLock, claimRun, releaseClaim, readRunsFile, runIdsOf, holderIsDead, lockPathOf, claimsDirOf, LockError, type AppendResult, type Claim, type Holder, type LockOptions } from "./runs/store.js";
+export { appendToTableBytes, type AppendOptions } from "./runs/append.js";
+export { checkRunsOutput } from "./runs/check.js";
 export { VERSION } from "./version.js";
 export { onlineMixers, createOnlineMixer, type CreateOnlineMixerOptions } from "../mixers/online.js";
 export { mergeDomainStats, type RankDomainStats, type MergedDomainStats } from "../mixers/common/domain-stats.js";
