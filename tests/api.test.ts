@@ -335,6 +335,19 @@ const exercises: Record<string, () => unknown> = {
     expect(s.finished + s.failed + s.skipped).toBe(0);
     expect(existsSync(join(d, "runs.csv"))).toBe(false);
   },
+  // online mixers
+  onlineMixers: () => expect(Object.keys(api.onlineMixers).sort()).toEqual(["aioli", "doremi", "odm", "skillit"]),
+  createOnlineMixer: () => {
+    // DoReMi's first step by hand: α_web = 0.999 · e / (e + 2) + 0.001 / 3.
+    const m = api.createOnlineMixer("doremi", { domains: DOMAINS, seed: 0 });
+    m.observe({ kind: "train", step: 0, loss: { web: 3 }, tokens: { web: 8 }, excess: { web: 1 } });
+    expect(m.summary().web).toBeCloseTo(0.999 * (Math.E / (Math.E + 2)) + 0.001 / 3, 14);
+  },
+  mergeDomainStats: () =>
+    expect(api.mergeDomainStats([{ lossSum: { web: 30 }, tokens: { web: 10 } }, { loss: { web: 2 }, tokens: { web: 30 } }])).toEqual({
+      loss: { web: 2.25 },
+      tokens: { web: 40 },
+    }),
   VERSION: () => expect(api.VERSION).toBe(JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")).version),
 };
 
