@@ -98,6 +98,48 @@ describe("odm", () => {
     }
   });
 
+  it("keeps every step's policy inside minShare / maxShare", () => {
+    const domains = ["web", "code", "math"];
+    const transfer = [
+      [1, 0, 0],
+      [0, 1, 0],
+      [0, 0, 1],
+    ];
+    const spec = { domains, floor: [3, 1, 0.5], amp: [1, 2, 2], transfer, tau: 40 };
+    for (const pull of ["arm", "batch"] as const) {
+      const options = { pull, rewardScale: 20, minShare: 0.2, maxShare: { web: 0.45 }, warmupSteps: 5 };
+      const m = createOnlineMixer("odm", { domains, seed: 2, options });
+      const free = createOnlineMixer("odm", { domains, seed: 2, options: { pull: "batch", rewardScale: 20, warmupSteps: 5 } });
+      drive(free, new Env(spec), { steps: 200 });
+      expect(free.summary().web).toBeGreaterThan(0.6); // without the box the policy would leave it
+      let steps = 0;
+      drive(m, new Env(spec), {
+        steps: 200,
+        onStep: () => {
+          const p = m.summary(); // the policy (in arm mode proportions() is one-hot)
+          expect(p.web!).toBeLessThanOrEqual(0.45 + 1e-12);
+          for (const d of domains) expect(p[d]!).toBeGreaterThanOrEqual(0.2 - 1e-12);
+          expect(Math.abs(p.web! + p.code! + p.math! - 1)).toBeLessThan(1e-12);
+          steps++;
+        },
+      });
+      expect(steps).toBe(200);
+      expect(m.summary().web).toBeCloseTo(0.45, 12);
+    }
+    const bad = (options: Record<string, unknown>) => () => createOnlineMixer("odm", { domains, seed: 0, options });
+    expect(bad({ minShare: 0.5 })).toThrow(
+      "options of odm: minShare: expected floors and caps that leave room for a mixture, " +
+        "got the minimum shares sum to 1.50000 > 1",
+    );
+    expect(bad({ minShare: { code: 0.3 }, maxShare: { code: 0.2 } })).toThrow(
+      "options of odm: minShare: expected floors and caps that leave room for a mixture, " +
+        'got domain "code": minimum 0.3 exceeds maximum 0.2',
+    );
+    expect(bad({ maxShare: { wiki: 0.2 } })).toThrow(
+      "options of odm: maxShare.wiki: expected one of the mixer's domains (web, code, math), got an unknown domain",
+    );
+  });
+
   it("clips the importance-weighted reward at rewardClip", () => {
     const options = { variant: "exp3", rewardScale: 1, rewardClip: 3 };
     const m = createOnlineMixer("odm", { domains: D2, seed: 1, options });
