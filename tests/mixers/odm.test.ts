@@ -109,7 +109,8 @@ describe("odm", () => {
     for (const pull of ["arm", "batch"] as const) {
       const options = { pull, rewardScale: 20, minShare: 0.2, maxShare: { web: 0.45 }, warmupSteps: 5 };
       const m = createOnlineMixer("odm", { domains, seed: 2, options });
-      const free = createOnlineMixer("odm", { domains, seed: 2, options: { pull: "batch", rewardScale: 20, warmupSteps: 5 } });
+      const freeOptions = { pull: "batch", rewardScale: 20, warmupSteps: 5 };
+      const free = createOnlineMixer("odm", { domains, seed: 2, options: freeOptions });
       drive(free, new Env(spec), { steps: 200 });
       expect(free.summary().web).toBeGreaterThan(0.6); // without the box the policy would leave it
       let steps = 0;
