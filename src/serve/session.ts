@@ -4,6 +4,7 @@
 // maps requests onto these methods, tests drive them directly.
 
 import { randomUUID } from "node:crypto";
+import { endianness } from "node:os";
 import { InputError, MixError } from "../errors.js";
 import { createSampler, type Sampler, type SamplerState, type TokenBatch } from "../sampler/sampler.js";
 import type { DomainSource } from "../sampler/sources.js";
@@ -430,6 +431,8 @@ export class Session {
   }
 }
 
+const LITTLE_ENDIAN = endianness() === "LE";
+
 /** Media type of an encoded batch. */
 export const BATCH_MEDIA_TYPE = "application/vnd.mixlab.batch.v1";
 
@@ -467,9 +470,13 @@ export function encodeBatch(b: TokenBatch, seqLen: number, extra: Record<string,
   const body = Buffer.alloc(offset + n * width);
   body.writeUInt32LE(header.length, 0);
   header.copy(body, 4);
-  if (width === 1) for (let i = 0; i < n; i++) body[offset + i] = t[i]!;
-  else if (width === 2) for (let i = 0; i < n; i++) body.writeUInt16LE(t[i]!, offset + 2 * i);
-  else for (let i = 0; i < n; i++) body.writeUInt32LE(t[i]!, offset + 4 * i);
+  const ids = t.subarray(0, n);
+  // Typed-array views convert in bulk; `offset` is a multiple of 4, so every view is aligned.
+  if (width === 1) body.set(ids, offset);
+  else if (LITTLE_ENDIAN && width === 2) new Uint16Array(body.buffer, body.byteOffset + offset, n).set(ids);
+  else if (LITTLE_ENDIAN) new Uint32Array(body.buffer, body.byteOffset + offset, n).set(ids);
+  else if (width === 2) for (let i = 0; i < n; i++) body.writeUInt16LE(ids[i]!, offset + 2 * i);
+  else for (let i = 0; i < n; i++) body.writeUInt32LE(ids[i]!, offset + 4 * i);
   return { body, rows, tokens: n };
 }
 
@@ -482,6 +489,9 @@ export function decodeBatch(body: Uint8Array): { header: Record<string, unknown>
   const n = header.rows * header.seqLen;
   const tokens = new Int32Array(n);
   const w = header.width as number;
-  for (let i = 0; i < n; i++) tokens[i] = w === 1 ? buf[offset + i]! : w === 2 ? buf.readUInt16LE(offset + 2 * i) : buf.readUInt32LE(offset + 4 * i);
+  const at = buf.byteOffset + offset;
+  if (w === 1) tokens.set(buf.subarray(offset, offset + n));
+  else if (LITTLE_ENDIAN && at % w === 0) tokens.set(w === 2 ? new Uint16Array(buf.buffer, at, n) : new Uint32Array(buf.buffer, at, n));
+  else for (let i = 0; i < n; i++) tokens[i] = w === 2 ? buf.readUInt16LE(offset + 2 * i) : buf.readUInt32LE(offset + 4 * i);
   return { header, tokens };
 }
