@@ -142,6 +142,7 @@ export const statsSchema = {
     lossSum: { ...counts, description: "sum of the loss (nats) over the rank's tokens of each domain" },
     tokens: { ...counts, description: "tokens behind each lossSum" },
     referenceSum: { ...counts, description: "DoReMi: the reference model's loss sum over the same tokens" },
+    excessSum: { ...counts, description: "DoReMi: the sum of per-token clipped excess losses max(loss − reference, 0)" },
   },
 } as const;
 

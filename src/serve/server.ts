@@ -21,7 +21,7 @@ export interface ServeOptions {
   /** Bearer token every request must carry; required for a non-loopback host. */
   readonly token?: string;
   readonly limits?: Partial<ServeLimits>;
-  /** Online mixers: creation and the merge of per-rank statistics (without them, static sessions only). */
+  /** Online mixers: creation and the merge of per-rank statistics (defaults: mixlab's registry and mergeDomainStats). */
   readonly createMixer?: MixerFactory;
   readonly mergeStats?: StatsMerger;
   /** Where warnings go (default stderr). */
@@ -177,7 +177,6 @@ export function buildApp(o: { corpora: Map<string, ServedCorpus>; token?: string
     if (spec.mixer && spec.blockSize !== undefined && spec.blockSize !== world * spec.batchSize) {
       throw new InputError("blockSize", `expected worldSize × batchSize = ${world * spec.batchSize} with an online mixer (it decides every step), got ${spec.blockSize}`);
     }
-    if (spec.mixer && !o.createMixer) throw new InputError("mixer", "expected a server with online mixers, got one without");
     const s = await Session.open({
       corpus,
       spec,

@@ -9,6 +9,8 @@ import { InputError, MixError } from "../errors.js";
 import { createSampler, type Sampler, type SamplerState, type TokenBatch } from "../sampler/sampler.js";
 import type { DomainSource } from "../sampler/sources.js";
 import type { MixerEvent, OnlineMixer, OnlineMixerState } from "../../mixers/types.js";
+import { createOnlineMixer } from "../../mixers/online.js";
+import { mergeDomainStats } from "../../mixers/common/domain-stats.js";
 
 /** What a client asks for when it opens a session (the JSON body of `POST /v1/sessions`). */
 export interface SessionSpec {
@@ -65,8 +67,10 @@ export interface RankStats {
   readonly lossSum: Readonly<Record<string, number>>;
   /** … and the number of those tokens. */
   readonly tokens: Readonly<Record<string, number>>;
-  /** DoReMi: the reference model's loss sum over the same tokens. */
+  /** DoReMi: the reference model's loss sum over the same tokens, … */
   readonly referenceSum?: Readonly<Record<string, number>>;
+  /** … or the sum of per-token clipped excess losses max(ℓ − ℓ_ref, 0). */
+  readonly excessSum?: Readonly<Record<string, number>>;
 }
 
 /** A corpus opened once by the server. */
@@ -82,8 +86,24 @@ export type MixerFactory = (
   init: { domains: readonly string[]; seed: number; options: Record<string, unknown>; state?: OnlineMixerState },
 ) => OnlineMixer;
 
-/** Merges per-rank statistics into one event (the server passes mixers' `mergeDomainStats`). */
+/** Merges per-rank statistics into one event (default: `mergeStatsForMixer`). */
 export type StatsMerger = (perRank: readonly RankStats[]) => MixerEvent;
+
+/**
+ * The statistics of every rank for one step as one event, through `mergeDomainStats` (sums in
+ * rank order), so the server's mixer sees exactly what an in-process mixer fed the merged
+ * statistics sees.
+ */
+export function mergeStatsForMixer(perRank: readonly RankStats[]): MixerEvent {
+  const m = mergeDomainStats(perRank.map((r) => ({
+    tokens: r.tokens,
+    lossSum: r.lossSum,
+    ...(r.referenceSum ? { referenceSum: r.referenceSum } : {}),
+    ...(r.excessSum ? { excessSum: r.excessSum } : {}),
+  })));
+  const first = perRank[0]!;
+  return { kind: first.kind, step: first.step, ...m };
+}
 
 /** One encoded batch and what the header says about it. */
 export interface EncodedBatch {
@@ -256,14 +276,13 @@ export class Session {
     let mixer: OnlineMixer | null = null;
     const cp = o.checkpoint;
     if (spec.mixer) {
-      if (!o.createMixer || !o.mergeStats) throw new InputError("mixer", "expected a server built with online mixers, got none");
       const init = {
         domains: names,
         seed: spec.mixer.seed ?? spec.seed ?? 0,
         options: spec.mixer.options ?? {},
         ...(cp?.mixer ? { state: cp.mixer } : {}),
       };
-      mixer = o.createMixer(spec.mixer.method, init);
+      mixer = (o.createMixer ?? createOnlineMixer)(spec.mixer.method, init);
       // The first stage of the plan is the mixer's answer before any observation, fixed in the
       // spec so that a resumed session (whose mixer has moved on) rebuilds the same plan.
       if (!spec.mixer.initial && !spec.proportions) spec = { ...spec, mixer: { ...spec.mixer, initial: mixer.proportions() } };
@@ -296,7 +315,7 @@ export class Session {
     if (mixer && mixer.accepts.includes("eval") && lag !== 0) {
       throw new InputError("lag", `expected 0 for mixer ${JSON.stringify(mixer.method)} (it takes evaluations, and whether step t needs one depends on every step before it), got ${lag}`);
     }
-    const schedule = mixer ? new OnlineSchedule(mixer, o.mergeStats!, lag, world, cp?.step ?? 0, cp?.decided ?? []) : null;
+    const schedule = mixer ? new OnlineSchedule(mixer, o.mergeStats ?? mergeStatsForMixer, lag, world, cp?.step ?? 0, cp?.decided ?? []) : null;
     return new Session(spec, names, readers, schedule, o.waitMs ?? 60_000);
   }
 
@@ -369,7 +388,7 @@ export class Session {
   observe(s: RankStats): { observed: number; decided: number } {
     if (!this.schedule) throw new InputError("mixer", "expected a session with an online mixer, got one without: statistics have nowhere to go");
     this.reader(s.rank);
-    for (const key of ["lossSum", "tokens", ...(s.referenceSum ? ["referenceSum"] : [])] as const) {
+    for (const key of ["lossSum", "tokens", ...(s.referenceSum ? ["referenceSum"] : []), ...(s.excessSum ? ["excessSum"] : [])] as const) {
       const m = (s as unknown as Record<string, Record<string, number>>)[key]!;
       for (const [d, v] of Object.entries(m)) {
         if (!this.domains.includes(d)) throw new InputError(`${key}.${d}`, `expected one of the session's domains (${this.domains.join(", ")}), got ${JSON.stringify(d)}`);

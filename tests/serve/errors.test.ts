@@ -56,7 +56,8 @@ describe("mixlab serve: bad requests", () => {
         [{ ...VALID, stages: [{ proportions: { a: 1 } }] }, 400, "body: expected exactly one of proportions, stages or mixer, got several"],
         [{ ...VALID, seqLen: undefined }, 400, "body.seqLen: expected a value, got nothing"],
         [{ ...VALID, mixer: undefined, proportions: undefined, mixer2: 1 }, 400, "body.mixer2: expected no such field (not part of the API), got one"],
-        [{ corpus: "toy", mixer: { method: "odm" }, batchSize: 2, seqLen: 4 }, 400, "mixer: expected a server with online mixers, got one without"],
+        [{ corpus: "toy", mixer: { method: "bandit" }, batchSize: 2, seqLen: 4 }, 400, 'online mixer: expected one of "odm", "doremi", "skillit", "aioli", got "bandit"'],
+        [{ corpus: "toy", mixer: { method: "odm" }, batchSize: 2, seqLen: 4, lag: 1, blockSize: 3 }, 400, "blockSize: expected worldSize × batchSize = 2 with an online mixer (it decides every step), got 3"],
         [{ ...VALID, batchSize: 4096, seqLen: 131072 }, 400, "batchSize: expected batchSize × seqLen ≤ 16777216 tokens, got 4096 × 131072"],
         [{ state: { format: "x" } }, 400, "body.state.spec: expected a value, got nothing"],
         ["{not json", 400, "body: expected a JSON document, got text that does not parse as JSON"],
@@ -117,14 +118,14 @@ describe("mixlab serve: bad requests", () => {
       const id = (await postJson(`${s.url}/v1/sessions`, VALID)).body.id as string;
       const started = Date.now();
       let n = 0;
-      for (; n < 2000 && Date.now() - started < 30_000; n++) {
+      for (; n < 2000 && Date.now() - started < 45_000; n++) {
         const req = malformed(rng, s.url, id);
         const r = await send(req.url, req.init);
         if (!(r.status >= 400 && r.status < 500 && r.type.includes("application/json") && typeof r.body.error?.message === "string")) {
           throw new Error(`request ${n} (${req.init.method ?? "GET"} ${req.url} ${String(req.init.body ?? "").slice(0, 200)}) got ${r.status} ${JSON.stringify(r.body).slice(0, 300)}`);
         }
       }
-      expect(n).toBeGreaterThanOrEqual(1000);
+      expect(n).toBeGreaterThanOrEqual(500); // 2,000 in ~10 s on a quiet 2-core machine
       const fresh = await postJson(`${s.url}/v1/sessions`, VALID);
       expect(fresh.status).toBe(201);
       const r = await fetch(`${s.url}/v1/sessions/${fresh.body.id}/batches?rank=0`);

@@ -258,3 +258,57 @@ describe("mixlab serve: online sessions", () => {
     }, { ...online, limits: { waitMs: 200 } });
   });
 });
+
+describe("mixlab serve: a real online mixer across ranks", () => {
+  // ODM fed by two ranks through the server against the same mixer in process fed the merged
+  // statistics under the same rule (step t uses steps ≤ t − 1 − lag), and the stream against
+  // in-process samplers given those proportions step by step.
+  it("gives ODM's in-process proportions and stream", async () => {
+    const { createOnlineMixer } = await import("../../mixers/online.js");
+    const { mergeStatsForMixer } = await import("../../src/serve/session.js");
+    const lag = 1;
+    const spec = { corpus: "toy", mixer: { method: "odm", seed: 4, options: { totalSteps: 20, warmupSteps: 0 } }, seed: 9, budgetSamples: 160, batchSize: 4, seqLen: 8, worldSize: 2, lag };
+    const served = await withServer(async (s) => {
+      const open = await post(`${s.url}/v1/sessions`, spec);
+      expect(open.status, JSON.stringify(open.json)).toBe(201);
+      const out: { tokens: number[][]; proportions: Record<string, number>[]; stats: ReturnType<typeof statsOf>[][] } = { tokens: [[], []], proportions: [], stats: [] };
+      for (let step = 0; ; step++) {
+        const b = [await fetchBatch(s.url, open.json.id, 1), await fetchBatch(s.url, open.json.id, 0)];
+        if (!b[0] || !b[1]) break;
+        out.tokens[1]!.push(...b[0].tokens);
+        out.tokens[0]!.push(...b[1].tokens);
+        out.proportions.push(b[1].header.proportions as Record<string, number>);
+        const st = [statsOf(b[1], 0, step), statsOf(b[0], 1, step)];
+        out.stats.push(st);
+        for (const x of [st[1]!, st[0]!]) expect((await post(`${s.url}/v1/sessions/${open.json.id}/stats`, x)).status).toBe(200);
+      }
+      return out;
+    });
+    // In process: the same mixer, the merged statistics, the same rule.
+    const mixer = createOnlineMixer("odm", { domains: DOMAINS, seed: 4, options: { totalSteps: 20, warmupSteps: 0 } });
+    const decided: Record<string, number>[] = [];
+    for (let t = 0; t <= lag; t++) decided.push(mixer.proportions());
+    for (const st of served.stats) {
+      mixer.observe(mergeStatsForMixer(st));
+      decided.push(mixer.proportions());
+    }
+    expect(served.proportions).toEqual(decided.slice(0, served.proportions.length));
+    expect(new Set(served.proportions.map((p) => JSON.stringify(p))).size).toBeGreaterThan(5);
+    for (let r = 0; r < 2; r++) {
+      const sm = await createSampler({ corpus: dir, proportions: decided[0]!, seed: 9, blockSize: 8, budgetSamples: 160, rank: r, worldSize: 2, warn: () => {} });
+      const tokens: number[] = [];
+      let applied = JSON.stringify(decided[0]);
+      for (let t = 0; ; t++) {
+        // A new stage (even with the same shares) re-keys the order inside blocks: set it only on a change.
+        if (JSON.stringify(decided[t]) !== applied) sm.setProportions(decided[t]!);
+        applied = JSON.stringify(decided[t]);
+        const it = sm.batches({ batchSize: 4, seqLen: 8, limit: 1 });
+        const n = await it.next();
+        if (n.done) break;
+        tokens.push(...n.value.tokens);
+      }
+      await sm.close();
+      expect(served.tokens[r]).toEqual(tokens);
+    }
+  });
+});
