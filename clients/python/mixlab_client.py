@@ -141,6 +141,10 @@ class Client:
         body = {_SPEC_NAMES.get(k, k): v for k, v in spec.items() if v is not None}
         return Session(self, self._request("POST", "/v1/sessions", body))
 
+    def session(self, session_id):
+        """Attaches to an open session by id (the other ranks of a run that rank 0 opened)."""
+        return Session(self, self._request("GET", "/v1/sessions/%s" % urllib.parse.quote(session_id)))
+
     def resume(self, state):
         """Opens a session from a checkpoint returned by `Session.state()`."""
         return Session(self, self._request("POST", "/v1/sessions", {"state": state}))
@@ -212,6 +216,13 @@ except ImportError:  # pragma: no cover - depends on the machine
 
 if _torch is not None:
 
+    def to_tensor(batch):
+        """A batch's token ids as an int64 tensor of shape (rows, seq_len)."""
+        dtype = {1: _torch.uint8, 2: _torch.int16, 4: _torch.int32}[batch.width]
+        raw = _torch.frombuffer(bytearray(batch.tokens.tobytes()), dtype=dtype)
+        mask = {1: 0xFF, 2: 0xFFFF, 4: 0xFFFFFFFF}[batch.width]
+        return (raw.to(_torch.int64) & mask).view(batch.rows, batch.seq_len)
+
     class MixlabIterableDataset(_torch.utils.data.IterableDataset):
         """A session's batches for one rank as tensors: {"tokens": int64 [rows, seq_len],
         "domain": int64 [rows], "index": int64 [rows]}. Use with `DataLoader(ds, batch_size=None)`
@@ -224,10 +235,8 @@ if _torch is not None:
 
         def __iter__(self):
             for b in self.session.batches(self.rank):
-                raw = _torch.frombuffer(bytearray(b.tokens.tobytes()), dtype={1: _torch.uint8, 2: _torch.int16, 4: _torch.int32}[b.width])
-                tokens = raw.to(_torch.int64) & {1: 0xFF, 2: 0xFFFF, 4: 0xFFFFFFFF}[b.width]
                 yield {
-                    "tokens": tokens.view(b.rows, b.seq_len),
+                    "tokens": to_tensor(b),
                     "domain": _torch.tensor(b.domain_per_row, dtype=_torch.int64),
                     "index": _torch.tensor(b.index_per_row, dtype=_torch.int64),
                     "step": b.step,

@@ -49,9 +49,10 @@ for r in range(2):
     for b in s.batches(r):
         out["ranks"][r].append({"tokens": list(b.tokens), "domains": b.domain_per_row, "index": b.index_per_row, "width": b.width})
 s2 = c.open_session(corpus="toy", proportions={"a": 0.7, "b": 0.3}, seed=11, block_size=10, budget_samples=60, batch_size=4, seq_len=6, world_size=2)
+other_rank = c.session(s2.id)
 for r in range(2):
     for _ in range(3):
-        out["resumed"][r].append(list(s2.next_batch(r).tokens))
+        out["resumed"][r].append(list((s2 if r == 0 else other_rank).next_batch(r).tokens))
 state = json.loads(json.dumps(s2.state()))
 s2.close()
 s3 = c.resume(state)
@@ -85,7 +86,7 @@ print(json.dumps(out))
     }
     const got = await python(`
 import json, sys
-from mixlab_client import Client, MixlabIterableDataset
+from mixlab_client import Client, MixlabIterableDataset, to_tensor
 import torch
 c = Client(sys.argv[1])
 s = c.open_session(corpus="toy", proportions={"b": 1}, seed=3, budget_samples=8, batch_size=4, seq_len=5)
@@ -93,6 +94,8 @@ rows = []
 for item in torch.utils.data.DataLoader(MixlabIterableDataset(s, rank=0), batch_size=None):
     assert item["tokens"].dtype == torch.int64 and tuple(item["tokens"].shape) == (4, 5)
     rows.extend(item["tokens"].tolist())
+b = c.open_session(corpus="toy", proportions={"b": 1}, seed=3, budget_samples=4, batch_size=4, seq_len=5).next_batch(0)
+assert b.width == 2 and to_tensor(b).tolist() == [list(b.row(i)) for i in range(4)]
 print(json.dumps(rows))
 `);
     expect(got.length).toBe(8);
