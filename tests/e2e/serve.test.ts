@@ -66,3 +66,50 @@ describe("mixlab serve (process)", () => {
     expect(second.stderr()).not.toMatch(/\n\s+at /);
   });
 });
+
+describe("mixlab serve (process), online", () => {
+  it("continues ODM's exact trajectory and stream on a fresh server after SIGKILL", async () => {
+    const spec = { corpus: "toy", mixer: { method: "odm", seed: 2, options: { totalSteps: 16, warmupSteps: 0 } }, seed: 1, budgetSamples: 96, batchSize: 3, seqLen: 4, worldSize: 2 };
+    /** Reads steps [from, until) on both ranks, posting made-up per-domain statistics of each step. */
+    async function steps(url: string, id: string, from: number, until: number, out: { tokens: number[][]; proportions: unknown[] }): Promise<void> {
+      for (let step = from; step < until; step++) {
+        for (let r = 0; r < 2; r++) {
+          const res = await fetch(`${url}/v1/sessions/${id}/batches?rank=${r}`);
+          if (res.status === 204) return;
+          const b = decodeBatch(new Uint8Array(await res.arrayBuffer()));
+          out.tokens[r]!.push(...b.tokens);
+          if (r === 0) out.proportions.push(b.header.proportions);
+          const lossSum: Record<string, number> = {};
+          const tokens: Record<string, number> = {};
+          b.header.domainPerRow.forEach((d, row) => {
+            const name = ["x", "y"][d]!;
+            lossSum[name] = (lossSum[name] ?? 0) + 1 + (b.tokens[row * 4]! % 13) / 4;
+            tokens[name] = (tokens[name] ?? 0) + 4;
+          });
+          const posted = await fetch(`${url}/v1/sessions/${id}/stats`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ rank: r, step, kind: "train", lossSum, tokens }) });
+          expect(posted.status).toBe(200);
+        }
+      }
+    }
+    const open = async (url: string, body: unknown) => (await (await fetch(`${url}/v1/sessions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) })).json()) as { id: string };
+    const whole = { tokens: [[], []] as number[][], proportions: [] as unknown[] };
+    const a = await serve();
+    await steps(a.url, (await open(a.url, spec)).id, 0, 100, whole);
+    a.child.kill("SIGTERM");
+    await new Promise((r) => a.child.once("exit", r));
+    const split = { tokens: [[], []] as number[][], proportions: [] as unknown[] };
+    const b = await serve();
+    const id = (await open(b.url, spec)).id;
+    await steps(b.url, id, 0, 7, split);
+    const checkpoint = await (await fetch(`${b.url}/v1/sessions/${id}/checkpoint`)).json();
+    b.child.kill("SIGKILL");
+    await new Promise((r) => b.child.once("exit", r));
+    const c = await serve();
+    await steps(c.url, (await open(c.url, { state: checkpoint })).id, 7, 100, split);
+    c.child.kill("SIGTERM");
+    await new Promise((r) => c.child.once("exit", r));
+    expect(whole.proportions.length).toBe(16);
+    expect(new Set(whole.proportions.map((p) => JSON.stringify(p))).size).toBeGreaterThan(4);
+    expect(split).toEqual(whole);
+  });
+});
