@@ -8,7 +8,7 @@ export { spearman, kendall, pearson, pairwiseAccuracy, mse, rSquared, rank, agre
 export { lbfgs, minimizeOnSimplex, multiStart, smallestK, huber } from "./core/optimize.js";
 export { resolveConstraints, type ConstraintSpec } from "./core/constraints.js";
 export { readFrame, readFrameAsync, writeFrame, serializeFrame, parseFrame, formatOf, type Frame, type Cell, type TableFormat } from "./runs/frame.js";
-export { buildRunsTable, joinFrames, applyLossPattern, resolveTarget, mixturesFrame, runWeights, type RunsTable, type RunsLayoutOptions, type Target } from "./runs/table.js";
+export { buildRunsTable, failedRunsNote, withoutFailedRuns, type FailedRuns, joinFrames, applyLossPattern, resolveTarget, mixturesFrame, runWeights, type RunsTable, type RunsLayoutOptions, type Target } from "./runs/table.js";
 export { fitRuns, crossValidate, fitInputOf, type FitRequest, type FitResult } from "./fit.js";
 export { parseProportions, ProportionsSchema, PROPORTIONS_FORMAT, type Proportions } from "./export/proportions.js";
 export { exportProportions, EXPORT_FORMATS, type ExportFormat } from "./export/formats.js";
@@ -31,11 +31,11 @@ export { PRESETS, parameterCount, createModel, createEnsemble, tokenLosses, type
 export { trainProxy, trainEnsemble, learningRate, type TrainOptions, type RunResult, type Member } from "./proxy/train.js";
 export { chooseEnsemble } from "./proxy/ensemble-size.js";
 export { runSweep, type SweepOptions, type SweepSummary } from "./sweep/sweep.js";
-export { planSweep, runKey, resolveSettings, settingsCells, otherSettings, TRAINER_RECIPE, type RunSettings, type RunSettingsInput, type RunSpec, type SweepPlan } from "./sweep/plan.js";
+export { planSweep, runKey, resolveSettings, settingsCells, otherSettings, type RunSettings, type RunSettingsInput, type RunSpec, type SweepPlan } from "./sweep/plan.js";
 export { runLocalPool, SweepInterrupted, type LocalPoolOptions, type ChunkOutcome } from "./sweep/pool.js";
 export { corpusSha256 } from "./sweep/corpus-hash.js";
-export { appendRuns, withTableLock, claimRun, releaseClaim, readRunsFile, runIdsOf, holderIsDead, lockPathOf, claimsDirOf, LockError, type AppendResult, type Claim, type Holder, type LockOptions } from "./runs/store.js";
-export { appendToTableBytes, type AppendOptions } from "./runs/append.js";
+export { trainChunk, type ChunkJob } from "./sweep/train-chunk.js";
+export { appendRuns, withTableLock, claimRun, releaseClaim, clearDeadClaims, runIdsOf, LockError, type AppendResult, type Claim, type Holder, type LockOptions } from "./runs/store.js";
 export { checkRunsOutput } from "./runs/check.js";
 export { VERSION } from "./version.js";
 export { onlineMixers, createOnlineMixer, type CreateOnlineMixerOptions } from "../mixers/online.js";
