@@ -22,11 +22,21 @@ const SavedLawSchema = z.strictObject({
 /** Rebuilds the law, naming the model file and the field (`params.model.left`) when its params are bad. */
 function loadSavedLaw(law: Law, saved: z.infer<typeof SavedLawSchema>, modelPath: string): FittedLaw {
   const dup = saved.domains.filter((d, i) => saved.domains.indexOf(d) !== i);
-  if (dup.length) throw new InputError(modelPath, `domains: expected unique names, got ${dup.map((d) => JSON.stringify(d)).join(", ")} twice`);
+  if (dup.length) {
+    throw new InputError(
+      modelPath,
+      `domains: expected unique names, got ${dup.map((d) => JSON.stringify(d)).join(", ")} twice`,
+    );
+  }
   try {
     return law.load(saved.domains, saved.params);
   } catch (e) {
-    if (e instanceof InputError) throw new InputError(modelPath, e.source === "model" ? e.issues : e.issues.map((i) => ({ path: `params.options${i.path && i.path !== "options" ? `.${i.path}` : ""}`, message: i.message })));
+    if (e instanceof InputError) {
+      throw new InputError(
+        modelPath,
+        e.source === "model" ? e.issues : e.issues.map((i) => ({ path: `params.options${i.path && i.path !== "options" ? `.${i.path}` : ""}`, message: i.message })),
+      );
+    }
     throw e;
   }
 }
