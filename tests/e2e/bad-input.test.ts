@@ -156,14 +156,11 @@ const cases = (): Record<string, Case> => ({
   },
   "fit: a negative proportion": {
     args: ["fit", p("neg.csv"), "--method", "uniform", "--target", "loss.web"],
-    names: /neg\.csv: 2 problems:\n {2}row 1 \(line 2\),
-    column "w\.web": expected a number in \[0, 1\],
-    got -0\.5/,
+    names: /neg\.csv: 2 problems:\n {2}row 1 \(line 2\), column "w\.web": expected a number in \[0, 1\], got -0\.5/,
   },
   "fit: duplicate run ids": {
     args: ["fit", p("dupid.csv"), "--method", "uniform", "--target", "loss.web"],
-    names: /dupid\.csv: row 2 \(line 3\),
-    column "run_id": expected unique run ids/,
+    names: /dupid\.csv: row 2 \(line 3\), column "run_id": expected unique run ids/,
   },
   "fit: a text target": {
     args: ["fit", p("text.csv"), "--method", "uniform", "--target", "loss.web"],
@@ -171,8 +168,7 @@ const cases = (): Record<string, Case> => ({
   },
   "fit: --losses missing file": {
     args: [...FIT(), "--losses", p("none.csv"), "--join-on", "run_id"],
-    names: /none\.csv: expected a readable file,
-    got ENOENT/,
+    names: /none\.csv: expected a readable file, got ENOENT/,
   },
   "fit: --losses without --join-on": {
     args: [...FIT(), "--losses", p("runs.csv")],
@@ -204,8 +200,7 @@ const cases = (): Record<string, Case> => ({
   },
   "fit: unknown method": {
     args: ["fit", p("runs.csv"), "--method", "nosuch", "--target", "loss.web"],
-    names: /--method: expected one of regmix,
-    .*got "nosuch"/,
+    names: /--method: expected one of regmix, .*got "nosuch"/,
   },
   "fit: unknown target column": {
     args: ["fit", p("runs.csv"), "--method", "uniform", "--target", "loss.nosuch"],
@@ -260,8 +255,7 @@ const cases = (): Record<string, Case> => ({
   "fit: --top-k 0": { args: [...FIT(), "--top-k", "0"], names: /--top-k <n>' argument '0' is invalid/ },
   "fit: --top-k above --candidates": {
     args: ["fit", p("runs.csv"), "--method", "regmix", "--target", "loss.web", "--candidates", "100", "--top-k", "500"],
-    names: /topK \(--top-k\): expected at most numCandidates \(--candidates, 100\),
-    got 500/,
+    names: /topK \(--top-k\): expected at most numCandidates \(--candidates, 100\), got 500/,
   },
   "fit: --top-k above --options numCandidates": {
     args: [
@@ -275,8 +269,7 @@ const cases = (): Record<string, Case> => ({
       "fit", p("runs.csv"), "--method", "regmix", "--target", "loss.web", "--options", '{"numCandidates": 50}',
       "--candidates", "60",
     ],
-    names: /--candidates: expected the same value as --options numCandidates \(50\),
-    got 60/,
+    names: /--candidates: expected the same value as --options numCandidates \(50\), got 60/,
   },
   "fit: --seed negative": {
     args: [...FIT(), "--seed", "-1"],
@@ -290,8 +283,7 @@ const cases = (): Record<string, Case> => ({
   "fit: --seed text": { args: [...FIT(), "--seed", "abc"], names: /--seed <n>' argument 'abc' is invalid/ },
   "fit: --cv-folds 1": {
     args: [...FIT().slice(0, -2), "--cv-folds", "1"],
-    names: /--cv-folds: expected 0 \(no cross-validation\) or at least 2 folds,
-    got 1/,
+    names: /--cv-folds: expected 0 \(no cross-validation\) or at least 2 folds, got 1/,
   },
   "fit: --cv-folds above half the runs": {
     args: [...FIT().slice(0, -2), "--cv-folds", "9"],
@@ -324,23 +316,19 @@ const cases = (): Record<string, Case> => ({
   },
   "fit: --tokens a domain twice": {
     args: [...FIT(), "--tokens", "web=1,web=2,code=1,math=1"],
-    names: /expected each domain once,
-    got "web" twice/,
+    names: /expected each domain once, got "web" twice/,
   },
   "fit: --tokens unknown domain": {
     args: [...FIT(), "--tokens", "web=1,code=1,math=1,nosuch=1"],
-    names: /--tokens: expected one of the domains \(web, code, math\),
-    got "nosuch"/,
+    names: /--tokens: expected one of the domains \(web, code, math\), got "nosuch"/,
   },
   "fit: --tokens missing a domain": {
     args: [...FIT(), "--tokens", "web=1,code=1"],
-    names: /--tokens: expected a value for domain "math",
-    got none/,
+    names: /--tokens: expected a value for domain "math", got none/,
   },
   "fit: --tokens infinite": {
     args: [...FIT(), "--tokens", "web=1e999,code=1,math=1"],
-    names: /web: expected a number,
-    got "1e999"/,
+    names: /web: expected a number, got "1e999"/,
   },
   "fit: --prior negative": {
     args: [...FIT(), "--prior", "web=-0.2,code=0.6,math=0.6"],
@@ -352,8 +340,7 @@ const cases = (): Record<string, Case> => ({
   },
   "fit: --prior unknown domain": {
     args: [...FIT(), "--prior", "web=1,code=1,nosuch=1"],
-    names: /--prior: expected one of the domains \(web, code, math\),
-    got "nosuch"/,
+    names: /--prior: expected one of the domains \(web, code, math\), got "nosuch"/,
   },
   "fit: --min-share above 1": {
     args: [...FIT(), "--min-share", "1.5"],
@@ -369,15 +356,11 @@ const cases = (): Record<string, Case> => ({
   },
   "fit: --min-share unknown domain": {
     args: [...FIT(), "--min-share", "nosuch=0.1"],
-    names: /--min-share: expected domains among web,
-    code,
-    math,
-    got unknown "nosuch"/,
+    names: /--min-share: expected domains among web, code, math, got unknown "nosuch"/,
   },
   "fit: --min-share map value above 1": {
     args: [...FIT(), "--min-share", "web=2"],
-    names: /--min-share: web: expected a share in \[0, 1\],
-    got 2/,
+    names: /--min-share: web: expected a share in \[0, 1\], got 2/,
   },
   "fit: --max-share too small": {
     args: [...FIT(), "--max-share", "0.2"],
@@ -401,8 +384,7 @@ const cases = (): Record<string, Case> => ({
   },
   "fit: epoch caps no mixture meets": {
     args: [...FIT(), "--max-epochs", "1", "--budget", "1e10", "--tokens", "web=1e9,code=1e9,math=1e9"],
-    names: /constraints: expected constraints that some mixture satisfies,
-    got none/,
+    names: /constraints: expected constraints that some mixture satisfies, got none/,
   },
   "fit: --budget 0": {
     args: [...FIT(), "--budget", "0"],
@@ -442,14 +424,12 @@ const cases = (): Record<string, Case> => ({
   // --- fit: outputs --------------------------------------------------------------------------
   "fit: -o into a missing folder": {
     args: [...FIT(), "-o", p("nodir/p.json")],
-    names: /--out: .*nodir\/p\.json: expected a writable file in an existing folder,
-    got no folder/,
+    names: /--out: .*nodir\/p\.json: expected a writable file in an existing folder, got no folder/,
     absent: ["nodir"],
   },
   "fit: -o is a folder": {
     args: [...FIT(), "-o", p("adir")],
-    names: /--out: .*adir: expected a writable file in an existing folder,
-    got a folder/,
+    names: /--out: .*adir: expected a writable file in an existing folder, got a folder/,
   },
   "fit: --save-model into a missing folder, -o not written": {
     args: [...FIT(), "-o", p("fit-out.json"), "--save-model", p("nodir/law.json")],
@@ -463,14 +443,12 @@ const cases = (): Record<string, Case> => ({
   },
   "fit: -o with an empty path": {
     args: [...FIT(), "-o", ""],
-    names: /--out: : expected a writable file in an existing folder,
-    got an empty path/,
+    names: /--out: : expected a writable file in an existing folder, got an empty path/,
   },
   // --- predict -------------------------------------------------------------------------------
   "predict: model missing": {
     args: ["predict", p("none.json"), p("mix.csv")],
-    names: /none\.json: expected a saved law \(JSON\),
-    got ENOENT/,
+    names: /none\.json: expected a saved law \(JSON\), got ENOENT/,
   },
   "predict: model not JSON": {
     args: ["predict", p("notjson.json"), p("mix.csv")],
@@ -478,8 +456,7 @@ const cases = (): Record<string, Case> => ({
   },
   "predict: model is a folder": {
     args: ["predict", p("adir"), p("mix.csv")],
-    names: /adir: expected a saved law \(JSON\),
-    got EISDIR/,
+    names: /adir: expected a saved law \(JSON\), got EISDIR/,
   },
   "predict: model wrong format": {
     args: ["predict", p("t-format.json"), p("mix.csv")],
@@ -495,8 +472,7 @@ const cases = (): Record<string, Case> => ({
   },
   "predict: model with a domain twice": {
     args: ["predict", p("t-dupdomains.json"), p("mix.csv")],
-    names: /t-dupdomains\.json: domains: expected unique names,
-    got "web" twice/,
+    names: /t-dupdomains\.json: domains: expected unique names, got "web" twice/,
   },
   "predict: regmix law without its model": {
     args: ["predict", p("t-regmix-nomodel.json"), p("mix.csv")],
@@ -504,8 +480,7 @@ const cases = (): Record<string, Case> => ({
   },
   "predict: regmix law with tree links out of range": {
     args: ["predict", p("t-regmix-left.json"), p("mix.csv")],
-    names: /t-regmix-left\.json: params\.model: expected a valid saved value,
-    got one that fails: GBDT model: node 0 splits on feature 7 ≥ 3/,
+    names: /t-regmix-left\.json: params\.model: expected a valid saved value, got one that fails: GBDT model: node 0 splits on feature 7 ≥ 3/,
   },
   "predict: regmix law with a text threshold": {
     args: ["predict", p("t-regmix-str.json"), p("mix.csv")],
@@ -513,13 +488,11 @@ const cases = (): Record<string, Case> => ({
   },
   "predict: regmix law over other domains": {
     args: ["predict", p("t-regmix-features.json"), p("mix.csv")],
-    names: /t-regmix-features\.json: params\.model\.numFeatures: expected a model over 3 domains,
-    got 5 features/,
+    names: /t-regmix-features\.json: params\.model\.numFeatures: expected a model over 3 domains, got 5 features/,
   },
   "predict: regmix law with a short prior": {
     args: ["predict", p("t-regmix-prior.json"), p("mix.csv")],
-    names: /t-regmix-prior\.json: params\.prior: expected 3 shares \(one per domain\),
-    got 2/,
+    names: /t-regmix-prior\.json: params\.prior: expected 3 shares \(one per domain\), got 2/,
   },
   "predict: regmix law with bad options": {
     args: ["predict", p("t-regmix-opts.json"), p("mix.csv")],
@@ -531,8 +504,7 @@ const cases = (): Record<string, Case> => ({
   },
   "predict: linear law without a coefficient": {
     args: ["predict", p("t-linear-coef.json"), p("mix.csv")],
-    names: /t-linear-coef\.json: params\.coefficients\.code: expected a coefficient for this domain,
-    got none/,
+    names: /t-linear-coef\.json: params\.coefficients\.code: expected a coefficient for this domain, got none/,
   },
   "predict: linear law with a text intercept": {
     args: ["predict", p("t-linear-intercept.json"), p("mix.csv")],
@@ -544,8 +516,7 @@ const cases = (): Record<string, Case> => ({
   },
   "predict: dml law without a coefficient": {
     args: ["predict", p("t-dml-t.json"), p("mix.csv")],
-    names: /t-dml-t\.json: params\.components\.0\.t\.math: expected a coefficient for domain "math",
-    got none/,
+    names: /t-dml-t\.json: params\.components\.0\.t\.math: expected a coefficient for domain "math", got none/,
   },
   "predict: loglinear law without components": {
     args: ["predict", p("t-loglinear.json"), p("mix.csv")],
@@ -561,8 +532,7 @@ const cases = (): Record<string, Case> => ({
   },
   "predict: bayesopt law with a short x": {
     args: ["predict", p("t-bo-x.json"), p("mix.csv")],
-    names: /t-bo-x\.json: params\.x: expected 48 numbers \(16 runs over 3 domains\),
-    got 47/,
+    names: /t-bo-x\.json: params\.x: expected 48 numbers \(16 runs over 3 domains\), got 47/,
   },
   "predict: bayesopt law without noise variance": {
     args: ["predict", p("t-bo-hyper.json"), p("mix.csv")],
@@ -570,8 +540,7 @@ const cases = (): Record<string, Case> => ({
   },
   "predict: static law without a domain": {
     args: ["predict", p("t-uniform.json"), p("mix.csv")],
-    names: /t-uniform\.json: params\.proportions\.code: expected a proportion for this domain,
-    got none/,
+    names: /t-uniform\.json: params\.proportions\.code: expected a proportion for this domain, got none/,
   },
   "predict: static law not summing to 1": {
     args: ["predict", p("t-uniform-sum.json"), p("mix.csv")],
@@ -579,13 +548,11 @@ const cases = (): Record<string, Case> => ({
   },
   "predict: mixtures missing": {
     args: ["predict", p("law-regmix.json"), p("none.csv")],
-    names: /none\.csv: expected a readable file,
-    got ENOENT/,
+    names: /none\.csv: expected a readable file, got ENOENT/,
   },
   "predict: mixtures lack a domain": {
     args: ["predict", p("law-regmix.json"), p("mix2.csv")],
-    names: /mix2\.csv: domain "math": expected a proportion column for this domain of the model,
-    got none/,
+    names: /mix2\.csv: domain "math": expected a proportion column for this domain of the model, got none/,
   },
   "predict: mixtures have an extra domain": {
     args: ["predict", p("law-regmix.json"), p("mix4.csv")],
@@ -598,16 +565,12 @@ const cases = (): Record<string, Case> => ({
   },
   "predict: -o with an unknown extension": {
     args: ["predict", p("law-regmix.json"), p("mix.csv"), "-o", p("x.xlsx")],
-    names: /--out: expected a file ending in \.csv,
-    \.jsonl,
-    \.arrow or \.parquet,
-    got "\.xlsx"/,
+    names: /--out: expected a file ending in \.csv, \.jsonl, \.arrow or \.parquet, got "\.xlsx"/,
     absent: ["x.xlsx"],
   },
   "predict: -o is a folder": {
     args: ["predict", p("law-regmix.json"), p("mix.csv"), "-o", p("adir")],
-    names: /--out: .*adir: expected a writable file in an existing folder,
-    got a folder/,
+    names: /--out: .*adir: expected a writable file in an existing folder, got a folder/,
   },
   "predict: model argument missing": { args: ["predict"], names: /missing required argument 'model'/ },
   "predict: mixtures argument missing": {
@@ -633,24 +596,19 @@ const cases = (): Record<string, Case> => ({
   },
   "suggest: --n 1e9": {
     args: ["suggest", "--domains", "a,b", "--n", "1e9"],
-    names: /--n: expected at most 10000 mixtures for dirichlet in one call,
-    got 1000000000/,
+    names: /--n: expected at most 10000 mixtures for dirichlet in one call, got 1000000000/,
   },
   "suggest: bayesopt --n 100000": {
     args: ["suggest", p("runs.csv"), "--method", "bayesopt", "--target", "loss.web", "--n", "100000"],
-    names: /--n: expected at most 256 mixtures for bayesopt in one call,
-    got 100000/,
+    names: /--n: expected at most 256 mixtures for bayesopt in one call, got 100000/,
   },
   "suggest: --n more than distinct mixtures exist": {
     args: ["suggest", "--domains", "a,b", "--n", "6000"],
-    names: /--n: expected at most \d+ distinct mixtures from this design,
-    got a request for 6000/,
+    names: /--n: expected at most \d+ distinct mixtures from this design, got a request for 6000/,
   },
   "suggest: unknown method": {
     args: [...SUGGEST, "--method", "nosuch"],
-    names: /--method: expected one of dirichlet,
-    bayesopt,
-    got "nosuch"/,
+    names: /--method: expected one of dirichlet, bayesopt, got "nosuch"/,
   },
   "suggest: dirichlet without --domains": {
     args: ["suggest", "--n", "3"],
@@ -658,25 +616,19 @@ const cases = (): Record<string, Case> => ({
   },
   "suggest: --domains twice the same": {
     args: ["suggest", "--domains", "a,b,a", "--n", "3"],
-    names: /--domains: expected unique names,
-    got "a" twice/,
+    names: /--domains: expected unique names, got "a" twice/,
   },
   "suggest: one domain": {
     args: ["suggest", "--domains", "a", "--n", "3"],
-    names: /--domains: expected at least 2 domains,
-    got 1/,
+    names: /--domains: expected at least 2 domains, got 1/,
   },
   "suggest: --domains empty": {
     args: ["suggest", "--domains", ",", "--n", "3"],
-    names: /--domains <a,
-    b,
-    c>' argument ',
-    ' is invalid\. expected a comma-separated list/,
+    names: /--domains <a,b,c>' argument ',' is invalid\. expected a comma-separated list/,
   },
   "suggest: runs table and --domains": {
     args: ["suggest", p("runs.csv"), "--domains", "a,b", "--n", "3"],
-    names: /--domains: expected either a runs table or --domains,
-    got both/,
+    names: /--domains: expected either a runs table or --domains, got both/,
   },
   "suggest: --min-share impossible": {
     args: [...SUGGEST, "--min-share", "0.5"],
@@ -692,10 +644,7 @@ const cases = (): Record<string, Case> => ({
   },
   "suggest: --max-share unknown domain": {
     args: [...SUGGEST, "--max-share", "nosuch=0.5"],
-    names: /--max-share: expected domains among web,
-    code,
-    math,
-    got unknown "nosuch"/,
+    names: /--max-share: expected domains among web, code, math, got unknown "nosuch"/,
   },
   "suggest: --max-share above 1": {
     args: [...SUGGEST, "--max-share", "1.2"],
@@ -711,13 +660,11 @@ const cases = (): Record<string, Case> => ({
   },
   "suggest: --tokens unknown domain": {
     args: [...SUGGEST, "--tokens", "web=1,code=1,math=1,nosuch=1"],
-    names: /--tokens: expected one of the domains \(web, code, math\),
-    got "nosuch"/,
+    names: /--tokens: expected one of the domains \(web, code, math\), got "nosuch"/,
   },
   "suggest: --tokens missing a domain": {
     args: [...SUGGEST, "--tokens", "web=1,code=1"],
-    names: /--tokens: expected a value for domain "math",
-    got none/,
+    names: /--tokens: expected a value for domain "math", got none/,
   },
   "suggest: --prior negative": {
     args: [...SUGGEST, "--prior", "web=-1,code=1,math=1"],
@@ -729,8 +676,7 @@ const cases = (): Record<string, Case> => ({
   },
   "suggest: --prior missing a domain": {
     args: [...SUGGEST, "--prior", "web=1,code=1"],
-    names: /--prior: expected a value for domain "math",
-    got none/,
+    names: /--prior: expected a value for domain "math", got none/,
   },
   "suggest: --max-epochs without --tokens": {
     args: [...SUGGEST, "--max-epochs", "2", "--budget", "1e9"],
@@ -746,8 +692,7 @@ const cases = (): Record<string, Case> => ({
   },
   "suggest: epoch caps no mixture meets": {
     args: [...SUGGEST, "--max-epochs", "1", "--budget", "1e10", "--tokens", "web=1e9,code=1e9,math=1e9"],
-    names: /constraints: expected constraints that some mixture satisfies,
-    got none/,
+    names: /constraints: expected constraints that some mixture satisfies, got none/,
   },
   "suggest: --options unknown key": {
     args: [...SUGGEST, "--options", '{"nosuch": 1}'],
@@ -759,8 +704,7 @@ const cases = (): Record<string, Case> => ({
   },
   "suggest: --options concentrations crossed": {
     args: [...SUGGEST, "--options", '{"minConcentration": 6}'],
-    names: /options of dirichlet: minConcentration: expected at most maxConcentration \(5\),
-    got 6/,
+    names: /options of dirichlet: minConcentration: expected at most maxConcentration \(5\), got 6/,
   },
   "suggest: --options not JSON": {
     args: [...SUGGEST, "--options", "{"],
@@ -773,10 +717,7 @@ const cases = (): Record<string, Case> => ({
   },
   "suggest: -o with an unknown extension": {
     args: [...SUGGEST, "-o", p("s.xlsx")],
-    names: /--out: expected a file ending in \.csv,
-    \.jsonl,
-    \.arrow or \.parquet,
-    got "\.xlsx"/,
+    names: /--out: expected a file ending in \.csv, \.jsonl, \.arrow or \.parquet, got "\.xlsx"/,
     absent: ["s.xlsx"],
   },
   "suggest: bayesopt without a runs table": {
@@ -793,13 +734,11 @@ const cases = (): Record<string, Case> => ({
   },
   "suggest: bayesopt runs file missing": {
     args: ["suggest", p("none.csv"), "--method", "bayesopt", "--target", "loss.web", "--n", "2"],
-    names: /none\.csv: expected a readable file,
-    got ENOENT/,
+    names: /none\.csv: expected a readable file, got ENOENT/,
   },
   "suggest: bayesopt with one finished run": {
     args: ["suggest", p("one-done.csv"), "--method", "bayesopt", "--target", "loss.web", "--n", "2"],
-    names: /one-done\.csv: target: expected at least 2 finished runs \(rows with a target\),
-    got 1; start with a swarm/,
+    names: /one-done\.csv: target: expected at least 2 finished runs \(rows with a target\), got 1; start with a swarm/,
   },
   "suggest: bayesopt bad option": {
     args: [
@@ -817,8 +756,7 @@ const cases = (): Record<string, Case> => ({
   },
   "suggest: --fidelity-costs with dirichlet": {
     args: [...SUGGEST, "--fidelity-costs", "small=1"],
-    names: /--fidelity-costs: expected a multi-fidelity method \(bayesopt\),
-    got --method dirichlet/,
+    names: /--fidelity-costs: expected a multi-fidelity method \(bayesopt\), got --method dirichlet/,
   },
   "suggest: --target with dirichlet": {
     args: [...SUGGEST, "--target", "loss.web"],
@@ -827,16 +765,14 @@ const cases = (): Record<string, Case> => ({
   // --- export --------------------------------------------------------------------------------
   "export: file missing": {
     args: ["export", p("none.json")],
-    names: /none\.json: expected a readable file,
-    got ENOENT/,
+    names: /none\.json: expected a readable file, got ENOENT/,
   },
   "export: not JSON": { args: ["export", p("notjson.json")], names: /notjson\.json: expected JSON, got invalid JSON/ },
   "export: wrong format": { args: ["export", p("badformat.json")], names: /badformat\.json: format: / },
   "export: no format field": { args: ["export", p("noformat.json")], names: /noformat\.json: format: / },
   "export: not summing to 1": {
     args: ["export", p("badsum.json")],
-    names: /badsum\.json: domains: expected proportions summing to 1 \(± 1e-6\),
-    got 1\.1/,
+    names: /badsum\.json: domains: expected proportions summing to 1 \(± 1e-6\), got 1\.1/,
   },
   "export: a negative proportion": { args: ["export", p("negp.json")], names: /negp\.json: domains\.web: / },
   "export: a text proportion": { args: ["export", p("strp.json")], names: /strp\.json: domains\.web: / },
@@ -851,13 +787,7 @@ const cases = (): Record<string, Case> => ({
   },
   "export: unknown --format": {
     args: ["export", p("ok.json"), "--format", "csv"],
-    names: /--format: expected one of json,
-    megatron,
-    hf,
-    streaming,
-    olmo,
-    levanter,
-    got "csv"/,
+    names: /--format: expected one of json, megatron, hf, streaming, olmo, levanter, got "csv"/,
   },
   "export: --max-epochs 0": {
     args: ["export", p("ok.json"), "--format", "olmo", "--max-epochs", "0"],
@@ -865,13 +795,11 @@ const cases = (): Record<string, Case> => ({
   },
   "export: megatron with a space in --path-prefix": {
     args: ["export", p("ok.json"), "--format", "megatron", "--path-prefix", "/data/my corpus/"],
-    names: /megatron: 2 problems:\n {2}domain "web": expected a data path without whitespace \(Megatron splits its blend on whitespace\),
-    got "\/data\/my corpus\/web"; the --path-prefix has whitespace/,
+    names: /megatron: 2 problems:\n {2}domain "web": expected a data path without whitespace \(Megatron splits its blend on whitespace\), got "\/data\/my corpus\/web"; the --path-prefix has whitespace/,
   },
   "export: megatron with a space in a domain name": {
     args: ["export", p("space.json"), "--format", "megatron"],
-    names: /megatron: domain "my web": expected a data path without whitespace \(Megatron splits its blend on whitespace\),
-    got "my web_text_document"/,
+    names: /megatron: domain "my web": expected a data path without whitespace \(Megatron splits its blend on whitespace\), got "my web_text_document"/,
   },
   "export: -o into a missing folder": {
     args: ["export", p("ok.json"), "-o", p("nodir/e.json")],
@@ -879,8 +807,7 @@ const cases = (): Record<string, Case> => ({
   },
   "export: -o is a folder": {
     args: ["export", p("ok.json"), "-o", p("adir")],
-    names: /--out: .*adir: expected a writable file in an existing folder,
-    got a folder/,
+    names: /--out: .*adir: expected a writable file in an existing folder, got a folder/,
   },
   "export: argument missing": { args: ["export"], names: /missing required argument 'proportions'/ },
   // --- sample (flag layer; the sampler is another branch's) ----------------------------------
@@ -894,8 +821,7 @@ const cases = (): Record<string, Case> => ({
   },
   "sample: proportions file missing": {
     args: ["sample", "--corpus", TRAIN, "--proportions", p("none.json")],
-    names: /none\.json: expected a readable file,
-    got ENOENT/,
+    names: /none\.json: expected a readable file, got ENOENT/,
   },
   "sample: proportions not JSON": {
     args: ["sample", "--corpus", TRAIN, "--proportions", p("notjson.json")],
@@ -923,18 +849,15 @@ const cases = (): Record<string, Case> => ({
   },
   "sample: --unit unknown": {
     args: ["sample", "--corpus", TRAIN, "--proportions", p("corpus-ok.json"), "--unit", "bytes"],
-    names: /--unit: expected tokens or samples,
-    got "bytes"/,
+    names: /--unit: expected tokens or samples, got "bytes"/,
   },
   "sample: --order unknown": {
     args: ["sample", "--corpus", TRAIN, "--proportions", p("corpus-ok.json"), "--order", "random"],
-    names: /--order: expected shuffle or smooth,
-    got "random"/,
+    names: /--order: expected shuffle or smooth, got "random"/,
   },
   "sample: --on-exceed unknown": {
     args: ["sample", "--corpus", TRAIN, "--proportions", p("corpus-ok.json"), "--on-exceed", "ignore"],
-    names: /--on-exceed: expected error or redistribute,
-    got "ignore"/,
+    names: /--on-exceed: expected error or redistribute, got "ignore"/,
   },
   "sample: --max-epochs 0": {
     args: ["sample", "--corpus", TRAIN, "--proportions", p("corpus-ok.json"), "--max-epochs", "0"],
@@ -954,8 +877,7 @@ const cases = (): Record<string, Case> => ({
   },
   "sample: --state-in missing": {
     args: ["sample", "--corpus", TRAIN, "--proportions", p("corpus-ok.json"), "--state-in", p("none.json")],
-    names: /none\.json: expected a sampler state \(JSON\),
-    got ENOENT/,
+    names: /none\.json: expected a sampler state \(JSON\), got ENOENT/,
   },
   "sample: --state-in not a state": {
     args: ["sample", "--corpus", TRAIN, "--proportions", p("corpus-ok.json"), "--state-in", p("state-bad.json")],
@@ -1024,8 +946,7 @@ const cases = (): Record<string, Case> => ({
   },
   "train: --mixture missing": {
     args: ["train", "--mixture", p("none.json")],
-    names: /none\.json: expected a readable file,
-    got ENOENT/,
+    names: /none\.json: expected a readable file, got ENOENT/,
   },
   "train: --mixture not summing": {
     args: ["train", "--mixture", p("badsum.json")],
@@ -1068,13 +989,11 @@ const cases = (): Record<string, Case> => ({
   },
   "sweep: --mixtures file missing": {
     args: ["sweep", "--mixtures", p("none.csv"), "--runs", p("r.csv")],
-    names: /none\.csv: expected a readable file,
-    got ENOENT/,
+    names: /none\.csv: expected a readable file, got ENOENT/,
   },
   "sweep: --mixtures over unknown domains": {
     args: ["sweep", "--mixtures", p("mix.csv"), "--runs", p("r.csv")],
-    names: /mix\.csv: expected domains of the corpus \(code, .*\),
-    got unknown web/,
+    names: /mix\.csv: expected domains of the corpus \(code, .*\), got unknown web/,
   },
   // --- datasets ------------------------------------------------------------------------------
   "datasets: unknown subcommand": { args: ["datasets", "nosuch"], names: /unknown command 'nosuch'/ },
@@ -1082,8 +1001,7 @@ const cases = (): Record<string, Case> => ({
   "datasets stats: folder missing": { args: ["datasets", "stats", p("nocorpus")], names: /nocorpus/ },
   "datasets stats: tokenizer not installed": {
     args: ["datasets", "stats", CORPUS, "--tokenizer", "no-such-tokenizer-pkg"],
-    names: /--tokenizer: expected an installed npm package with an encode\(text\) export,
-    got "no-such-tokenizer-pkg"/,
+    names: /--tokenizer: expected an installed npm package with an encode\(text\) export, got "no-such-tokenizer-pkg"/,
   },
   "datasets build: --max-mb 0": {
     args: ["datasets", "build", "--max-mb", "0"],
@@ -1095,9 +1013,7 @@ const cases = (): Record<string, Case> => ({
   },
   "datasets build: --domains empty": {
     args: ["datasets", "build", "--domains", ","],
-    names: /--domains <a,
-    b>' argument ',
-    ' is invalid/,
+    names: /--domains <a,b>' argument ',' is invalid/,
   },
   // --- demo ----------------------------------------------------------------------------------
   "demo: --seed negative": { args: ["demo", "--seed", "-1"], names: /--seed <n>' argument '-1' is invalid/ },
@@ -1105,10 +1021,7 @@ const cases = (): Record<string, Case> => ({
   "demo: unknown option": { args: ["demo", "--fast"], names: /unknown option '--fast'/ },
   "demo: --corpus not a built corpus": {
     args: ["demo", "--corpus", p("adir")],
-    names: /--corpus: expected a built corpus folder \(manifest\.json, train\/, heldout\/: mixlab datasets build\),
-    got ".*adir" without manifest\.json,
-    train,
-    heldout/,
+    names: /--corpus: expected a built corpus folder \(manifest\.json, train\/, heldout\/: mixlab datasets build\), got ".*adir" without manifest\.json, train, heldout/,
   },
   "demo: --corpus missing": {
     args: ["demo", "--corpus", p("nocorpus")],
@@ -1116,38 +1029,19 @@ const cases = (): Record<string, Case> => ({
   },
   "demo: --backend unknown": {
     args: ["demo", "--backend", "quantum"],
-    names: /--backend: expected one of auto,
-    tensorflow,
-    webgpu,
-    blas,
-    wasm,
-    cpu,
-    got "quantum"/,
+    names: /--backend: expected one of auto, tensorflow, webgpu, blas, wasm, cpu, got "quantum"/,
   },
   "demo: --out is a file": {
     args: ["demo", "--quick", "--corpus", CORPUS, "--out", p("runs.csv")],
-    names: /--out: expected a folder \(made when missing\),
-    got the file ".*runs\.csv"/,
+    names: /--out: expected a folder \(made when missing\), got the file ".*runs\.csv"/,
   },
   "train: --backend unknown": {
     args: ["train", "--weights", "code=1", "--corpus", CORPUS, "--backend", "quantum"],
-    names: /--backend: expected one of auto,
-    tensorflow,
-    webgpu,
-    blas,
-    wasm,
-    cpu,
-    got "quantum"/,
+    names: /--backend: expected one of auto, tensorflow, webgpu, blas, wasm, cpu, got "quantum"/,
   },
   "sweep: --backend unknown": {
     args: ["sweep", "--n", "1", "--corpus", CORPUS, "--backend", "quantum", "--runs", p("r.csv")],
-    names: /--backend: expected one of auto,
-    tensorflow,
-    webgpu,
-    blas,
-    wasm,
-    cpu,
-    got "quantum"/,
+    names: /--backend: expected one of auto, tensorflow, webgpu, blas, wasm, cpu, got "quantum"/,
   },
 });
 
