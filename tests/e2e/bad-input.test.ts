@@ -441,6 +441,30 @@ const cases = (): Record<string, Case> => ({
     names: /--save-model: .*same\.json: expected a different file from --out/,
     absent: ["same.json"],
   },
+  "fit: -o over the runs table": {
+    args: [...FIT(), "-o", p("runs.csv")],
+    names: /--out: .*runs\.csv: expected a different file from the input .*runs\.csv, got the same path/,
+  },
+  "fit: --save-model over the runs table": {
+    args: [...FIT(), "--save-model", p("runs.csv")],
+    names: /--save-model: .*runs\.csv: expected a different file from the input/,
+  },
+  "predict: -o over the mixtures": {
+    args: ["predict", p("law-regmix.json"), p("mix.csv"), "-o", p("mix.csv")],
+    names: /--out: .*mix\.csv: expected a different file from the input .*mix\.csv/,
+  },
+  "predict: -o over the model": {
+    args: ["predict", p("law-regmix.json"), p("mix.csv"), "-o", p("law-regmix.json")],
+    names: /--out: .*law-regmix\.json: expected a different file from the input/,
+  },
+  "suggest: -o over the runs table": {
+    args: ["suggest", p("runs.csv"), "--method", "bayesopt", "--target", "loss.web", "--n", "1", "-o", p("runs.csv")],
+    names: /--out: .*runs\.csv: expected a different file from the input/,
+  },
+  "export: -o over the input": {
+    args: ["export", p("ok.json"), "-o", p("ok.json")],
+    names: /--out: .*ok\.json: expected a different file from the input/,
+  },
   "fit: -o with an empty path": {
     args: [...FIT(), "-o", ""],
     names: /--out: : expected a writable file in an existing folder, got an empty path/,

@@ -63,7 +63,7 @@ Example (RegMix's released runs, target Pile-CC):
   );
   cmd.action(async (runs: string, f: FitFlags) => {
     // Flags and output paths are checked before the table is read or anything is fitted.
-    checkOutputPaths([["--out", f.out], ["--save-model", f.saveModel]]);
+    checkOutputPaths([["--out", f.out], ["--save-model", f.saveModel]], [runs, f.losses]);
     const law = laws[f.method];
     if (!law) {
       throw new InputError(

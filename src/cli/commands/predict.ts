@@ -9,7 +9,7 @@ import { addRunsFlags, loadRuns, type RunsFlags } from "../flags.js";
 import { InputError } from "../../errors.js";
 import { formatOf, serializeFrame, type Cell } from "../../runs/frame.js";
 import { writeResult, log } from "../output.js";
-import { checkOutputPath } from "../../io/output.js";
+import { checkOutputPaths } from "../../io/output.js";
 
 const SavedLawSchema = z.strictObject({
   format: z.literal("mixlab.law/v1"),
@@ -55,7 +55,7 @@ export function predictCommand(program: Command): void {
   addRunsFlags(cmd);
   cmd.addHelpText("after", "\nExample:\n  $ mixlab fit runs.csv -m regmix -t loss.web --save-model law.json\n  $ mixlab predict law.json candidates.csv -o scored.csv");
   cmd.action(async (modelPath: string, mixturesPath: string, f: PredictFlags) => {
-    if (f.out) checkOutputPath(f.out, "--out");
+    checkOutputPaths([["--out", f.out]], [modelPath, mixturesPath, f.losses]);
     const format = f.out ? formatOf(f.out, "--out") : "csv";
     let raw: unknown;
     try {

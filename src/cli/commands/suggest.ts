@@ -25,7 +25,7 @@ import type { SuggestInput, Suggester, Suggestion } from "../../../mixers/types.
 import { createRng } from "../../rng/index.js";
 import { InputError } from "../../errors.js";
 import { formatOf, serializeFrame, type Cell } from "../../runs/frame.js";
-import { checkOutputPath } from "../../io/output.js";
+import { checkOutputPaths } from "../../io/output.js";
 import { writeResult, log } from "../output.js";
 import { normalize } from "../../core/simplex.js";
 
@@ -88,7 +88,7 @@ export function suggestCommand(program: Command): void {
     const names = Object.keys(suggesters).join(", ");
     if (!s) throw new InputError("--method", `expected one of ${names}, got ${JSON.stringify(f.method)}`);
     checkFlags(s, runs, f);
-    if (f.out) checkOutputPath(f.out, "--out");
+    checkOutputPaths([["--out", f.out]], [runs, f.losses]);
     const format = f.out ? formatOf(f.out, "--out") : "csv";
     const options = s.parseOptions(f.options ?? {});
     const loaded = runs ? (await loadRuns(runs, f)).table : undefined;
