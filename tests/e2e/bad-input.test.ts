@@ -461,6 +461,18 @@ const cases = (): Record<string, Case> => ({
     args: ["suggest", p("runs.csv"), "--method", "bayesopt", "--target", "loss.web", "--n", "1", "-o", p("runs.csv")],
     names: /--out: .*runs\.csv: expected a different file from the input/,
   },
+  "export: --path-prefix for a format without paths": {
+    args: ["export", p("ok.json"), "--format", "hf", "--path-prefix", "/data/"],
+    names: /--path-prefix: expected a format with data paths \(megatron, streaming, olmo\), got --format hf/,
+  },
+  "export: --max-epochs for a format other than olmo": {
+    args: ["export", p("ok.json"), "--format", "megatron", "--max-epochs", "2"],
+    names: /--max-epochs: expected --format olmo \(its max_repetition_ratio\), got --format megatron/,
+  },
+  "fit: --budget without --max-epochs": {
+    args: [...FIT(), "--budget", "1e9"],
+    names: /--budget: expected --max-epochs with it/,
+  },
   "export: -o over the input": {
     args: ["export", p("ok.json"), "-o", p("ok.json")],
     names: /--out: .*ok\.json: expected a different file from the input/,

@@ -74,6 +74,9 @@ Example (RegMix's released runs, target Pile-CC):
     const options = fitOptions(f);
     law.parseOptions(options);
     const explicitFolds = cmd.getOptionValueSource("cvFolds") === "cli";
+    if (f.budget !== undefined && f.maxEpochs === undefined && f.method !== "unimax") {
+      throw new InputError("--budget", "expected --max-epochs with it (the budget sets epoch caps; UniMax also reads it), got none");
+    }
     if (f.cvFolds === 1) {
       throw new InputError("--cv-folds", "expected 0 (no cross-validation) or at least 2 folds, got 1");
     }
