@@ -224,6 +224,20 @@ const exercises: Record<string, () => unknown> = {
     expect(api.formatPlanTable(s.table())).toMatch(/^domain/);
     await s.close();
   },
+  parseSamplerState: async () => {
+    const s = await api.createSampler({ corpus: memoryCorpus(), proportions: { a: 0.5, b: 0.5 }, seed: 1, blockSize: 8, warn: () => {} });
+    expect(api.parseSamplerState(JSON.parse(JSON.stringify(s.state())))).toEqual(s.state());
+    expect(() => api.parseSamplerState({ ...s.state(), consumed: -1 }, "ckpt.json")).toThrow(/^ckpt.json: consumed: /);
+  },
+  SamplerStateSchema: () => expect(api.SamplerStateSchema.safeParse({ format: "x" }).success).toBe(false),
+  SOURCE_FORMATS: () => expect(Object.values(api.SOURCE_FORMATS).flatMap((f) => f.extensions)).toContain(".parquet"),
+  SyncFdPool: () => {
+    const pool = new api.SyncFdPool(1);
+    pool.get(join(ROOT, "package.json"));
+    pool.get(join(ROOT, "README.md"));
+    expect(pool.size).toBe(1);
+    pool.closeAll();
+  },
   Plan: () => {
     const plan = new api.Plan({ domains: ["a", "b"], recordsPerDomain: Float64Array.of(10, 10), tokensPerRecord: Float64Array.of(5, 5), stages: [{ proportions: Float64Array.of(0.5, 0.5) } as never], seed: 0, blockSize: 4, unit: "samples", order: "shuffle" });
     expect(Array.from(plan.samplesPerDomain(8))).toEqual([4, 4]);
@@ -340,77 +354,73 @@ const exercises: Record<string, () => unknown> = {
     expect(s.finished + s.failed + s.skipped).toBe(0);
     expect(existsSync(join(d, "runs.csv"))).toBe(false);
   },
-  // run identity and sweeps
-  TRAINER_RECIPE: () => expect(api.TRAINER_RECIPE).toMatch(/adamw/),
-  resolveSettings: () => expect(settings().lr).toBe(3e-3),
+  // sweep plan, local pool, runs store (branch store)
+  resolveSettings: () => expect(api.resolveSettings({ model: "tiny", config: api.PRESETS.tiny!, steps: 20, batchSize: 4, seed: 0, corpusSha256: "c" }).warmup).toBe(2),
   runKey: () => {
-    expect(api.runKey({ a: 0.5, b: 0.5 }, settings())).toMatch(/^[0-9a-f]{16}$/);
-    expect(api.runKey({ a: 0.5, b: 0.5 }, { ...settings(), lr: 0.01 })).not.toBe(api.runKey({ a: 0.5, b: 0.5 }, settings()));
+    const s = api.resolveSettings({ model: "tiny", config: api.PRESETS.tiny!, steps: 20, batchSize: 4, seed: 0, corpusSha256: "c" });
+    expect(api.runKey({ a: 0.5, b: 0.5 }, s)).not.toBe(api.runKey({ a: 0.5, b: 0.5 }, { ...s, lr: 1e-3 }));
   },
-  settingsCells: () => expect(api.settingsCells(settings()).get("corpus_sha256")).toBe("c0ffee"),
   planSweep: () => {
-    const s = settings();
+    const s = api.resolveSettings({ model: "tiny", config: api.PRESETS.tiny!, steps: 20, batchSize: 4, seed: 0, corpusSha256: "c" });
     const done = new Set([api.runKey({ a: 1 }, s)]);
-    const plan = api.planSweep({ mixtures: [{ a: 1 }, { b: 1 }, { b: 1 }], settings: s, done });
-    expect([plan.todo.length, plan.done, plan.repeated]).toEqual([1, 1, 1]);
+    expect(api.planSweep({ mixtures: [{ a: 1 }, { b: 1 }, { b: 1 }], settings: s, done })).toMatchObject({ done: 1, repeated: 1 });
+  },
+  settingsCells: () => {
+    const s = api.resolveSettings({ model: "tiny", config: api.PRESETS.tiny!, steps: 20, batchSize: 4, seed: 0, corpusSha256: "c" });
+    expect(api.settingsCells(s).get("lr")).toBe(3e-3);
   },
   otherSettings: () => {
-    const s = settings();
-    const cells = new Map<string, api.Cell[]>([["run_id", ["x"]], ...[...api.settingsCells({ ...s, lr: 0.01 })].map(([k, v]) => [k, [v]] as [string, api.Cell[]])]);
-    const frame = { source: "t", columns: [...cells.keys()], cells, numRows: 1 };
-    expect(api.otherSettings(frame, s, []).join("; ")).toMatch(/lr/);
+    const s = api.resolveSettings({ model: "tiny", config: api.PRESETS.tiny!, steps: 20, batchSize: 4, seed: 0, corpusSha256: "c" });
+    const f = api.parseFrame(new TextEncoder().encode("run_id,lr\nx,0.01\n"), "csv", "runs.csv");
+    expect(api.otherSettings(f, s, [])).toContain("lr: 0.01 in 1 row (here 0.003)");
   },
   corpusSha256: async () => {
-    const h = await api.corpusSha256({ train: join(ROOT, "datasets", "corpus", "train"), heldout: join(ROOT, "datasets", "corpus", "heldout") });
-    expect(h).toMatch(/^[0-9a-f]{64}$/);
+    const c = { train: join(ROOT, "datasets", "corpus", "train"), heldout: join(ROOT, "datasets", "corpus", "heldout") };
+    expect(await api.corpusSha256(c)).toMatch(/^[0-9a-f]{64}$/);
+  },
+  trainChunk: async () => {
+    const s = api.resolveSettings({ model: "tiny", config: { ...api.PRESETS.tiny!, seqLen: 8 }, steps: 1, batchSize: 2, seed: 0, corpusSha256: "c", evalWindows: 2 });
+    const c = { train: join(ROOT, "datasets", "corpus", "train"), heldout: join(ROOT, "datasets", "corpus", "heldout") };
+    const r = await api.trainChunk({ id: "k", members: [{ id: "k", proportions: { code: 1 } }], settings: s, ...c, backend: "wasm" }, tf());
+    expect(r).toHaveLength(1);
   },
   runLocalPool: async () => {
-    // Nothing to train: the pool ends at once (built package: its workers are compiled files).
-    const built = await builtApi();
-    let asked = 0;
-    await built.runLocalPool({ workers: 1, next: async () => (asked++, null), done: async () => {}, train: join(ROOT, "datasets", "corpus", "train"), heldout: join(ROOT, "datasets", "corpus", "heldout"), backend: "wasm" });
-    expect(asked).toBeGreaterThan(0);
+    // No chunk to train: the pool starts a worker, gets null, and ends with it.
+    const built = (await import(join(ROOT, "dist", "src", "index.js"))) as typeof api;
+    await built.runLocalPool({ workers: 1, next: async () => null, done: async () => {}, train: "", heldout: "", backend: "wasm" });
   },
-  SweepInterrupted: () => expect(new api.SweepInterrupted("SIGINT").message).toMatch(/run the same command again to resume/),
-  // the runs table as a store
+  SweepInterrupted: () => expect(new api.SweepInterrupted("SIGTERM").code).toBe("E_INTERRUPTED"),
+  LockError: () => expect(new api.LockError("held").code).toBe("E_LOCK"),
   appendRuns: async () => {
-    const t = join(tmp(), "runs.csv");
-    const row = (id: string) => new Map<string, api.Cell>([["run_id", id], ["w.a", 1], ["loss.a", 3]]);
-    await api.appendRuns(t, [row("007")]);
-    const r = await api.appendRuns(t, [row("007"), row("7")]);
-    expect([r.appended, r.duplicates, r.numRows]).toEqual([["7"], ["007"], 2]);
-    expect(readFileSync(t, "utf8")).toContain("007");
-    expect(api.runIdsOf(await api.readRunsFile(t))).toEqual(new Set(["007", "7"]));
+    const d = tmp();
+    const r = await api.appendRuns(join(d, "runs.csv"), [new Map([["run_id", "007"], ["w.a", 1]]), new Map([["run_id", "007"], ["w.a", 1]])]);
+    expect(r).toEqual({ appended: ["007"], duplicates: ["007"], numRows: 1 });
   },
-  readRunsFile: async () => expect(await api.readRunsFile(join(ROOT, "no-such.csv"))).toBeNull(),
-  runIdsOf: () => expect(api.runIdsOf(null).size).toBe(0),
-  withTableLock: async () => {
-    const t = join(tmp(), "runs.csv");
-    expect(await api.withTableLock(t, () => existsSync(api.lockPathOf(t)))).toBe(true);
-    expect(existsSync(api.lockPathOf(t))).toBe(false);
-  },
-  lockPathOf: () => expect(api.lockPathOf("runs.csv")).toBe("runs.csv.lock"),
-  claimsDirOf: () => expect(api.claimsDirOf("runs.csv")).toBe("runs.csv.claims"),
+  withTableLock: async () => expect(await api.withTableLock(join(tmp(), "runs.csv"), () => 7)).toBe(7),
   claimRun: () => {
-    const t = join(tmp(), "runs.csv");
-    const c = api.claimRun(t, "abc");
-    expect("path" in c).toBe(true);
-    expect(existsSync(join(api.claimsDirOf(t), "abc"))).toBe(true);
-    if ("path" in c) api.releaseClaim(c);
-    expect(existsSync(join(api.claimsDirOf(t), "abc"))).toBe(false);
+    const c = api.claimRun(join(tmp(), "runs.csv"), "k");
+    expect("key" in c && c.key).toBe("k");
+    if ("key" in c) api.releaseClaim(c);
   },
-  releaseClaim: () => undefined, // exercised with claimRun above
-  holderIsDead: () => expect(api.holderIsDead({ pid: process.pid, host: "elsewhere" })).toBe(false),
-  LockError: () => expect(new api.LockError("busy").code).toBe("E_LOCK"),
-  appendToTableBytes: async () => {
-    const bytes = await api.appendToTableBytes(new TextEncoder().encode("run_id,x\n007,1e3\n"), { source: "t.csv", format: "csv", rows: [new Map<string, api.Cell>([["run_id", "8"], ["x", 2]])] });
-    expect(new TextDecoder().decode(bytes)).toBe("run_id,x\n007,1e3\n8,2\n");
+  releaseClaim: () => {
+    const d = tmp();
+    const c = api.claimRun(join(d, "runs.csv"), "k");
+    if ("key" in c) api.releaseClaim(c);
+    expect(existsSync(join(d, "runs.csv.claims"))).toBe(false);
   },
+  clearDeadClaims: () => expect(api.clearDeadClaims(join(tmp(), "runs.csv"))).toBe(0),
+  runIdsOf: () => expect([...api.runIdsOf(runsFrame())]).toEqual(["a", "b", "c", "d", "e", "f"]),
   checkRunsOutput: async () => {
-    await expect(api.checkRunsOutput(join(ROOT, "no-such-folder", "r.csv"), { flag: "--runs", domains: ["a"] })).rejects.toThrow(/--runs: expected a file in an existing folder/);
-    expect(await api.checkRunsOutput(join(tmp(), "r.csv"), { flag: "--runs", domains: ["a"] })).toBeNull();
+    await expect(api.checkRunsOutput(join(tmp(), "runs.xlsx"), { flag: "--runs", domains: ["a"] })).rejects.toThrow(/^--runs: expected a file ending in \.csv/);
   },
-  // online mixers
+  withoutFailedRuns: () => {
+    const f = api.parseFrame(new TextEncoder().encode("run_id,w.a,w.b,status\nx,0.5,0.5,ok\ny,0.5,0.5,failed\n"), "csv", "runs.csv");
+    expect(api.withoutFailedRuns(f).failed.rows).toEqual([2]);
+  },
+  failedRunsNote: () => {
+    const f = api.parseFrame(new TextEncoder().encode("run_id,w.a,w.b,status,error\nx,0.5,0.5,ok,\ny,0.5,0.5,failed,boom\n"), "csv", "runs.csv");
+    expect(api.failedRunsNote(api.buildRunsTable(f))).toBe('note: runs.csv: 1 failed run (status "failed"; row 2) kept in the file and left out: "boom"');
+  },
   onlineMixers: () => expect(Object.keys(api.onlineMixers).sort()).toEqual(["aioli", "doremi", "odm", "skillit"]),
   createOnlineMixer: () => {
     const m = api.createOnlineMixer("odm", { domains: ["web", "code"], seed: 1, options: { totalSteps: 100 } });
