@@ -41,7 +41,8 @@ const isPositive = (v: number) => v > 0;
 const tooLarge = (field: string, v: number): string | null => {
   const max = field === "tokens" ? MAX_EVENT_TOKENS : MAX_EVENT_LOSS;
   if (v <= max) return null;
-  return field === "tokens" ? `expected at most 2^53 tokens, got ${v}` : `expected at most ${max} nats per token, got ${v}`;
+  if (field === "tokens") return `expected at most 2^53 tokens, got ${v}`;
+  return `expected at most ${max} nats per token, got ${v}`;
 };
 
 /**

@@ -365,7 +365,8 @@ describe("online mixer conformance", () => {
               const pick = (v: number[]) => Object.fromEntries(e.domains.map((d, i) => [d, v[i]!]));
               const next = m.diagnostics().nextEvalStep;
               const step = e.due && typeof next === "number" && next >= 0 ? next : Math.max(0, last + e.stepShift);
-              const ev = { kind: e.kind, step, loss: pick(e.loss), tokens: pick(e.tokens), reference: pick(e.extra), excess: pick(e.extra) };
+              const extra = pick(e.extra);
+              const ev = { kind: e.kind, step, loss: pick(e.loss), tokens: pick(e.tokens), reference: extra, excess: extra };
               const before = JSON.stringify(m.state());
               try {
                 m.observe(ev);
@@ -394,7 +395,9 @@ describe("online mixer conformance", () => {
           createOnlineMixer(name, { domains, seed, options: c.options });
         expect(create(["web"], 1)).toThrow(`${name}: domains: expected at least 2 domain names, got ["web"]`);
         expect(create(["web", "web"], 1)).toThrow(`${name}: domains: expected distinct names, got "web" twice`);
-        expect(create(["web", "__proto__"], 1)).toThrow(`${name}: domains: expected names other than "__proto__", got "__proto__"`);
+        expect(create(["web", "__proto__"], 1)).toThrow(
+          `${name}: domains: expected names other than "__proto__", got "__proto__"`,
+        );
         expect(create(DOMAINS, -1)).toThrow("seed: expected an integer in [0, 4294967295], got -1");
       });
 
