@@ -366,7 +366,14 @@ describe("online mixer conformance", () => {
               const next = m.diagnostics().nextEvalStep;
               const step = e.due && typeof next === "number" && next >= 0 ? next : Math.max(0, last + e.stepShift);
               const extra = pick(e.extra);
-              const ev = { kind: e.kind, step, loss: pick(e.loss), tokens: pick(e.tokens), reference: extra, excess: extra };
+              const ev: MixerEvent = {
+                kind: e.kind,
+                step,
+                loss: pick(e.loss),
+                tokens: pick(e.tokens),
+                reference: extra,
+                excess: extra,
+              };
               const before = JSON.stringify(m.state());
               try {
                 m.observe(ev);
