@@ -62,20 +62,42 @@ export interface SamplerOptions {
   readonly warn?: (message: string) => void;
   /**
    * An online mixer (ARCHITECTURE.md): asked for proportions whenever the stream enters a new
-   * block; a change becomes a live stage from that block on (recorded in the state). It must
-   * answer identically on every rank.
+   * block; a change becomes a live stage from that block on. It must answer identically on every
+   * rank. Give the mixer itself, or a factory `(saved?) => mixer` that creates it (from the saved
+   * mixer state when resuming). `state()` then holds the mixer's state too, so one object
+   * checkpoints both; resuming a state with a mixer needs a mixer (and the reverse). With a mixer,
+   * `blockSize` is required and must divide the global batch (samples per optimizer step): the
+   * mixer is asked once per block, so blocks must not straddle an update.
    */
-  readonly mixer?: { proportions(): ProportionsByName };
+  readonly mixer?: SamplerMixer | ((saved?: MixerStateLike) => SamplerMixer);
   /** Called with the requested-vs-achieved table before the first sample (e.g. console.error). */
   readonly report?: (table: string) => void;
 }
 
-/** The saved state: plan identity, global samples consumed, live stages appended. */
+/** A saved online-mixer state as the sampler sees it (mixers/types.ts OnlineMixerState). */
+export interface MixerStateLike {
+  readonly format: string;
+  readonly method: string;
+  readonly domains: readonly string[];
+  readonly data: Record<string, unknown>;
+}
+
+/** What the sampler needs of an online mixer (mixers/types.ts OnlineMixer has it). */
+export interface SamplerMixer {
+  readonly method: string;
+  readonly domains: readonly string[];
+  proportions(): ProportionsByName;
+  state(): MixerStateLike;
+}
+
+/** The saved state: plan identity, global samples consumed, live stages appended, the mixer's state. */
 export interface SamplerState {
   readonly format: "mixlab.sampler-state/v1";
   readonly planSha256: string;
   readonly consumed: number;
   readonly appended: readonly { readonly start: number; readonly proportions: ProportionsByName }[];
+  /** The online mixer's state, when the sampler has one. */
+  readonly mixer?: MixerStateLike;
 }
 
 /** One sample. */
@@ -174,12 +196,14 @@ export class Sampler {
     readonly maxEpochs: Float64Array | null,
     appended: { start: number; proportions: ProportionsByName }[],
     private readonly warn: (message: string) => void,
-    private readonly mixer: { proportions(): ProportionsByName } | null = null,
+    private readonly mixer: SamplerMixer | null = null,
   ) {
     this.appended = appended;
     this.domains = plan.spec.domains;
     this.budgetSamples = budget;
     this.consumed = start;
+    // Resumed inside a block: that block's proportions were fixed when it opened.
+    if (start % plan.spec.blockSize !== 0) this.mixerBlock = Math.floor(start / plan.spec.blockSize);
     this.rank = rank;
     this.worldSize = worldSize;
   }
@@ -202,7 +226,13 @@ export class Sampler {
 
   /** The state to save with a checkpoint; resuming from it continues the exact stream. */
   state(): SamplerState {
-    return { format: FORMAT, planSha256: this.planSha256, consumed: this.consumed, appended: this.appended.map((a) => ({ ...a })) };
+    const base = { format: FORMAT, planSha256: this.planSha256, consumed: this.consumed, appended: this.appended.map((a) => ({ ...a })) } as const;
+    return this.mixer ? { ...base, mixer: this.mixer.state() } : base;
+  }
+
+  /** The online mixer steering this sampler, if any. */
+  get onlineMixer(): SamplerMixer | null {
+    return this.mixer;
   }
 
   /**
@@ -304,7 +334,12 @@ export class Sampler {
     if (!(Number.isInteger(batchSize) && batchSize >= 1)) throw new InputError("batchSize", `expected an integer ≥ 1, got ${batchSize}`);
     if (!(Number.isInteger(seqLen) && seqLen >= 1)) throw new InputError("seqLen", `expected an integer ≥ 1, got ${seqLen}`);
     const pad = options.padId ?? 0;
-    if (this.sources.every((src) => src.readInto) && !this.mixer) {
+    if (this.mixer) {
+      if ((batchSize * this.worldSize) % this.plan.spec.blockSize !== 0) throw new InputError("batchSize", `expected batchSize × worldSize (${batchSize} × ${this.worldSize}) to be a multiple of the block size ${this.plan.spec.blockSize} with an online mixer (it is asked once per block), got ${batchSize * this.worldSize}`);
+      yield* this.mixerBatches(batchSize, seqLen, pad, options.limit ?? Infinity);
+      return;
+    }
+    if (this.sources.every((src) => src.readInto)) {
       yield* this.batchesSync(batchSize, seqLen, pad, options.limit ?? Infinity, options.reuse ?? false);
       return;
     }
@@ -340,6 +375,39 @@ export class Sampler {
     }
     // The stream ended inside a batch: hand over the rows read, never drop them.
     if (row > 0) yield trimBatch({ tokens, domainPerRow: domains, indexPerRow: indices, truncatedTokens: truncated, padTokens: padded }, row, seqLen);
+  }
+
+  /**
+   * Batches with an online mixer: a batch's samples are drawn only when it is requested, so the
+   * mixer is asked after the caller observed every earlier batch (no read-ahead across batches).
+   */
+  private async *mixerBatches(batchSize: number, seqLen: number, pad: number, limit: number): AsyncGenerator<TokenBatch> {
+    for (let emitted = 0; emitted < limit; emitted++) {
+      const samples = [...this.samples(batchSize)];
+      if (samples.length === 0) return;
+      const records = await Promise.all(samples.map((s) => this.read(s)));
+      const rows = samples.length;
+      const tokens = new Int32Array(rows * seqLen);
+      const domains = new Int32Array(rows);
+      const indices = new Float64Array(rows);
+      let truncated = 0;
+      let padded = 0;
+      for (let row = 0; row < rows; row++) {
+        const r = records[row]!;
+        const ids = r.tokens ?? this.tokenizer(r.text ?? "");
+        const n = Math.min(ids.length, seqLen);
+        tokens.set(n === ids.length ? ids : ids.subarray(0, n), row * seqLen);
+        if (n < seqLen) {
+          tokens.fill(pad, row * seqLen + n, (row + 1) * seqLen);
+          padded += seqLen - n;
+        }
+        truncated += ids.length - n;
+        domains[row] = this.domains.indexOf(samples[row]!.domain);
+        indices[row] = samples[row]!.index;
+      }
+      yield { tokens, domainPerRow: domains, indexPerRow: indices, truncatedTokens: truncated, padTokens: padded };
+      if (rows < batchSize) return;
+    }
   }
 
   /** Packed batches from pre-tokenised sources, read synchronously straight into the rows. */
@@ -579,9 +647,34 @@ export async function createSampler(o: SamplerOptions): Promise<Sampler> {
     }
     start = s.consumed;
   }
-  const sampler = new Sampler(plan, sources, sha, budget, start, rank, world, tokenizer, corpus, maxEpochs, appended, warn, o.mixer ?? null);
+  const mixer = resolveMixer(o, names);
+  const sampler = new Sampler(plan, sources, sha, budget, start, rank, world, tokenizer, corpus, maxEpochs, appended, warn, mixer);
   if (o.report) o.report(formatPlanTable(sampler.table()));
   return sampler;
+}
+
+/** JSON with sorted keys: two states are the same state when these strings are equal. */
+function canonical(x: unknown): string {
+  if (Array.isArray(x)) return `[${x.map(canonical).join(",")}]`;
+  if (x && typeof x === "object") return `{${Object.keys(x).sort().map((k) => `${JSON.stringify(k)}:${canonical((x as Record<string, unknown>)[k])}`).join(",")}}`;
+  return JSON.stringify(x);
+}
+
+/** The mixer of a sampler: created (or checked) against the saved state so both resume together. */
+function resolveMixer(o: SamplerOptions, names: readonly string[]): SamplerMixer | null {
+  const saved = o.state?.mixer;
+  if (!o.mixer) {
+    if (saved) throw new InputError("state", `mixer: expected a mixer to resume this state (it holds a ${JSON.stringify(saved.method)} mixer's state), got none; pass mixer: the same factory or a mixer restored from state.mixer`);
+    return null;
+  }
+  if (o.blockSize === undefined) throw new InputError("blockSize", "expected the samples per optimizer step (global batch) or a divisor of it with an online mixer, got none (the default 1024 would let a block straddle several updates)");
+  if (o.state && !saved) throw new InputError("state", "mixer: expected a state saved with a mixer (sampler.state() of a sampler that had one), got a state without a mixer's state");
+  const mixer = typeof o.mixer === "function" ? o.mixer(saved) : o.mixer;
+  const missing = names.filter((d) => !mixer.domains.includes(d));
+  const extra = mixer.domains.filter((d) => !names.includes(d));
+  if (missing.length || extra.length) throw new InputError("mixer", `domains: expected the corpus domains (${names.join(", ")}), got ${mixer.domains.join(", ")}`);
+  if (saved && canonical(mixer.state()) !== canonical(saved)) throw new InputError("state", `mixer: expected the ${saved.method} mixer restored from this state's mixer state, got a ${mixer.method} mixer in another state (create it with state: saved.mixer, or pass a factory)`);
+  return mixer;
 }
 
 /**
