@@ -82,12 +82,15 @@ export interface MixerStateLike {
   readonly data: Record<string, unknown>;
 }
 
-/** What the sampler needs of an online mixer (mixers/types.ts OnlineMixer has it). */
+/**
+ * What the sampler needs of an online mixer (mixers/types.ts OnlineMixer has it all). A bare
+ * `{ proportions }` hook works too; without `state` its changes are kept only as live stages.
+ */
 export interface SamplerMixer {
-  readonly method: string;
-  readonly domains: readonly string[];
+  readonly method?: string;
+  readonly domains?: readonly string[];
   proportions(): ProportionsByName;
-  state(): MixerStateLike;
+  state?(): MixerStateLike;
 }
 
 /** The saved state: plan identity, global samples consumed, live stages appended, the mixer's state. */
@@ -227,7 +230,7 @@ export class Sampler {
   /** The state to save with a checkpoint; resuming from it continues the exact stream. */
   state(): SamplerState {
     const base = { format: FORMAT, planSha256: this.planSha256, consumed: this.consumed, appended: this.appended.map((a) => ({ ...a })) } as const;
-    return this.mixer ? { ...base, mixer: this.mixer.state() } : base;
+    return this.mixer?.state ? { ...base, mixer: this.mixer.state() } : base;
   }
 
   /** The online mixer steering this sampler, if any. */
@@ -668,12 +671,14 @@ function resolveMixer(o: SamplerOptions, names: readonly string[]): SamplerMixer
     return null;
   }
   if (o.blockSize === undefined) throw new InputError("blockSize", "expected the samples per optimizer step (global batch) or a divisor of it with an online mixer, got none (the default 1024 would let a block straddle several updates)");
-  if (o.state && !saved) throw new InputError("state", "mixer: expected a state saved with a mixer (sampler.state() of a sampler that had one), got a state without a mixer's state");
   const mixer = typeof o.mixer === "function" ? o.mixer(saved) : o.mixer;
-  const missing = names.filter((d) => !mixer.domains.includes(d));
-  const extra = mixer.domains.filter((d) => !names.includes(d));
-  if (missing.length || extra.length) throw new InputError("mixer", `domains: expected the corpus domains (${names.join(", ")}), got ${mixer.domains.join(", ")}`);
-  if (saved && canonical(mixer.state()) !== canonical(saved)) throw new InputError("state", `mixer: expected the ${saved.method} mixer restored from this state's mixer state, got a ${mixer.method} mixer in another state (create it with state: saved.mixer, or pass a factory)`);
+  if (o.state && !saved && mixer.state) throw new InputError("state", "mixer: expected a state saved with a mixer (sampler.state() of a sampler that had one), got a state without a mixer's state");
+  if (mixer.domains) {
+    const missing = names.filter((d) => !mixer.domains!.includes(d));
+    const extra = mixer.domains.filter((d) => !names.includes(d));
+    if (missing.length || extra.length) throw new InputError("mixer", `domains: expected the corpus domains (${names.join(", ")}), got ${mixer.domains.join(", ")}`);
+  }
+  if (saved && (!mixer.state || canonical(mixer.state()) !== canonical(saved))) throw new InputError("state", `mixer: expected the ${saved.method} mixer restored from this state's mixer state, got a ${mixer.method ?? "stateless"} mixer in another state (create it with state: saved.mixer, or pass a factory)`);
   return mixer;
 }
 
