@@ -1,0 +1,436 @@
+// A proxy run steered by an online mixer (ALGORITHMS.md §3): before each optimizer step the
+// sampler asks the mixer for the mixture of the next batch (block size = batch, so once per step),
+// the step's per-token losses are grouped by the domain of each row into per-domain loss sums and
+// token counts, and the mixer observes them before the next batch is drawn. Evaluations on a fixed
+// held-out subsample run when the mixer asks (`evalDue`). DoReMi's mode ("reweight") keeps the
+// sampler on a fixed mixture and weights each row's loss by α_t[d] / s_d instead, with a reference
+// model's per-token losses on the same batch. The whole run — weights, AdamW moments, sampler and
+// mixer state, counters and trajectory — is checkpointed in one file, atomically, every N steps.
+
+import type * as tfTypes from "@tensorflow/tfjs";
+import { createHash } from "node:crypto";
+import { existsSync } from "node:fs";
+import { createRng } from "../rng/index.js";
+import { createSampler, type MixerStateLike, type SamplerState } from "../sampler/sampler.js";
+import { openCorpus } from "../sampler/corpus.js";
+import type { DomainSource, OpenOptions } from "../sampler/sources.js";
+import { FitError, InputError, UnsupportedError } from "../errors.js";
+import type { MixerEvent, OnlineMixer, OnlineMixerState } from "../../mixers/types.js";
+import { createEnsemble, defaultKernels, parameterCount, tokenLosses, type Kernels, type ProxyConfig, type ProxyModel } from "./model.js";
+import { cpuAdamW, heldoutWindows, learningRate, windowOffset } from "./train.js";
+import { prepareCheckpointPath, readCheckpoint, writeCheckpoint } from "./checkpoint.js";
+
+type Tf = typeof tfTypes;
+type Corpus = string | { names: readonly string[]; sources: readonly DomainSource[] };
+
+/** Options of an online proxy run (the offline run's options, plus the mixer and the checkpoint). */
+export interface OnlineTrainOptions {
+  readonly tf: Tf;
+  readonly backend: string;
+  readonly config: ProxyConfig;
+  readonly train: Corpus;
+  readonly heldout: Corpus;
+  readonly steps: number;
+  /** Sequences per optimizer step; also the sampler's block size, so the mixer is asked once a step. */
+  readonly batchSize: number;
+  readonly seed: number;
+  readonly lr?: number;
+  readonly warmup?: number;
+  readonly schedule?: "cosine" | "linear";
+  readonly weightDecay?: number;
+  readonly clip?: number;
+  /** Held-out windows per domain: the fixed subsample every evaluation uses (default 24). */
+  readonly evalWindows?: number;
+  /** Also evaluate every N steps for the trajectory (default: only when the mixer asks, and at the end). */
+  readonly evalEvery?: number;
+  readonly open?: OpenOptions;
+  /** The sampling mixture before the mixer's first answer, or throughout without a mixer or in reweight mode (default uniform). */
+  readonly proportions?: Readonly<Record<string, number>>;
+  /** The online mixer, or a factory that creates it (from the saved state when resuming). */
+  readonly mixer?: OnlineMixer | ((saved?: OnlineMixerState) => OnlineMixer);
+  /** DoReMi: sample from `proportions` throughout and weight row losses by the mixer's α_t[d] / s_d. */
+  readonly reweight?: boolean;
+  /** A trained reference model: its per-domain losses on each batch go into the events (DoReMi). */
+  readonly reference?: ProxyModel;
+  /**
+   * How the reference enters the events: "token" (default) clips the excess per token, DoReMi's
+   * form (the event's reference is the proxy's loss minus the mean clipped excess, so
+   * `loss − reference` is that mean); "domain" passes the reference's mean loss per domain.
+   */
+  readonly excess?: "token" | "domain";
+  /** Checkpoint file: resumed from when it exists, rewritten every `checkpointEvery` steps. */
+  readonly checkpoint?: string;
+  readonly checkpointEvery?: number;
+  /** What else decides the run (method options, reference…): a checkpoint of another run is refused. */
+  readonly identity?: Record<string, unknown>;
+  /** Train only up to this step (the run can be resumed from its checkpoint); tests and staged runs. */
+  readonly stopAfter?: number;
+  /** Return the trained model (the caller disposes it): DoReMi's reference. */
+  readonly keepModel?: boolean;
+  readonly kernels?: Kernels;
+  readonly onStep?: (step: number, loss: number) => void;
+  readonly logEvery?: number;
+  readonly onEval?: (step: number, loss: Record<string, number>) => void;
+}
+
+/** One point of the trajectory, after `step` optimizer steps (0: before training). */
+export interface TrajectoryPoint {
+  readonly step: number;
+  /** Cumulative training tokens after `step` steps. */
+  readonly tokens: number;
+  /** The mixer's proportions the last step trained with (DoReMi: α_t; initial mixture at step 0). */
+  readonly proportions: Record<string, number>;
+  /** Per-domain mean training loss of that step (nats per token; domains in the batch only). */
+  trainLoss?: Record<string, number>;
+  /** Per-domain held-out loss of the model after `step` steps (nats per token), when evaluated. */
+  evalLoss?: Record<string, number>;
+}
+
+/** A stage of the sampling schedule actually used. */
+export interface UsedStage {
+  readonly untilTokens: number;
+  readonly domains: Record<string, number>;
+}
+
+/** The result of an online run. */
+export interface OnlineRunResult {
+  readonly method: string | null;
+  /** Held-out loss per domain after the last step (nats per token; bytes are tokens, so also nats per byte). */
+  readonly lossPerDomain: Record<string, number>;
+  readonly bitsPerBytePerDomain: Record<string, number>;
+  /** The sampling mixture of the first block (the run's nominal proportions). */
+  readonly proportions: Record<string, number>;
+  /** Realised token share of every domain over the whole run (probe steps included). */
+  readonly realisedShare: Record<string, number>;
+  /** The sampling schedule actually used, stage by stage. */
+  readonly stages: UsedStage[];
+  readonly trajectory: TrajectoryPoint[];
+  /** The mixer's static answer (`summary()`), null without a mixer. */
+  readonly summary: Record<string, number> | null;
+  readonly diagnostics: Record<string, unknown> | null;
+  readonly trainLoss: number;
+  readonly params: number;
+  readonly tokens: number;
+  readonly steps: number;
+  /** Steps this process trained (steps minus those restored from a checkpoint). */
+  readonly stepsTrained: number;
+  readonly resumedFrom: number | null;
+  readonly seconds: number;
+  /** Seconds spent inside the mixer (proportions + observe + evalDue), for the overhead figure. */
+  readonly mixerSeconds: number;
+  /** Seconds in held-out evaluations. */
+  readonly evalSeconds: number;
+  readonly backend: string;
+  readonly threads: number;
+  readonly model?: ProxyModel;
+}
+
+const encoder = new TextEncoder();
+
+/** Mean loss per domain and tokens per domain of one batch, from per-row loss sums and token counts. */
+export function domainStats(domains: readonly string[], domainPerRow: Int32Array, rowLossSum: Float64Array, rowTokens: Float64Array): { loss: Record<string, number>; tokens: Record<string, number> } {
+  const sum = new Float64Array(domains.length);
+  const tok = new Float64Array(domains.length);
+  for (let r = 0; r < domainPerRow.length; r++) {
+    sum[domainPerRow[r]!] = sum[domainPerRow[r]!]! + rowLossSum[r]!;
+    tok[domainPerRow[r]!] = tok[domainPerRow[r]!]! + rowTokens[r]!;
+  }
+  const loss: Record<string, number> = {};
+  const tokens: Record<string, number> = {};
+  domains.forEach((d, i) => {
+    if (tok[i]! > 0) {
+      loss[d] = sum[i]! / tok[i]!;
+      tokens[d] = tok[i]!;
+    }
+  });
+  return { loss, tokens };
+}
+
+/** Uniform proportions over the domains. */
+export function uniformOver(domains: readonly string[]): Record<string, number> {
+  return Object.fromEntries(domains.map((d) => [d, 1 / domains.length]));
+}
+
+/** Mean held-out loss per domain of a one-member model on fixed windows. */
+function evaluateModel(tf: Tf, model: ProxyModel, names: readonly string[], windows: Map<string, Int32Array[]>, T: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const name of names) {
+    const w = windows.get(name)!;
+    const inp = new Int32Array(w.length * T);
+    const tgt = new Int32Array(w.length * T);
+    w.forEach((win, i) => {
+      inp.set(win.subarray(0, T), i * T);
+      tgt.set(win.subarray(1, T + 1), i * T);
+    });
+    const meanT = tf.tidy(() => tf.mean(tokenLosses(model, tf.tensor3d(inp, [1, w.length, T], "int32"), tf.tensor3d(tgt, [1, w.length, T], "int32"))));
+    out[name] = meanT.dataSync()[0]!;
+    meanT.dispose();
+    model.arena.reset();
+  }
+  return out;
+}
+
+/**
+ * Trains one proxy while an online mixer steers its sampler (or, with `reweight`, its loss
+ * weights). Resumes from `checkpoint` when the file exists and belongs to this run; the resumed
+ * run ends with the same weights and losses as an uninterrupted one.
+ * @throws InputError for bad options or a checkpoint of another run; UnsupportedError on GPU kernels
+ */
+export async function trainOnline(o: OnlineTrainOptions): Promise<OnlineRunResult> {
+  const tf = o.tf;
+  const cfg = o.config;
+  const T = cfg.seqLen;
+  const B = o.batchSize;
+  const t0 = performance.now();
+  const kernels = o.kernels ?? defaultKernels(tf.getBackend());
+  if (kernels !== "fused") throw new UnsupportedError(`online training runs on the CPU backends (wasm, blas, cpu) with the fused kernels, got the ${o.backend} backend`);
+  if (!(Number.isInteger(o.steps) && o.steps >= 1)) throw new InputError("steps", `expected an integer ≥ 1, got ${o.steps}`);
+  if (!(Number.isInteger(B) && B >= 1)) throw new InputError("batchSize", `expected an integer ≥ 1, got ${B}`);
+  const every = o.checkpointEvery ?? 0;
+  if (o.checkpoint !== undefined) {
+    prepareCheckpointPath(o.checkpoint);
+    if (!(Number.isInteger(every) && every >= 1)) throw new InputError("--checkpoint-every", `expected an integer ≥ 1 with --checkpoint, got ${o.checkpointEvery}`);
+  }
+  if (o.reweight && !o.mixer) throw new InputError("reweight", "expected a mixer to reweight the loss with, got none");
+  const trainCorpus = typeof o.train === "string" ? await openCorpus(o.train, o.open ?? {}) : null;
+  const heldCorpus = typeof o.heldout === "string" ? await openCorpus(o.heldout, o.open ?? {}) : null;
+  const trainSet = trainCorpus ?? (o.train as { names: readonly string[]; sources: readonly DomainSource[] });
+  const heldSet = heldCorpus ?? (o.heldout as { names: readonly string[]; sources: readonly DomainSource[] });
+  const names = trainSet.names;
+  const missing = names.filter((n) => !heldSet.names.includes(n));
+  if (missing.length) throw new InputError("held-out corpus", `expected a held-out split for every domain, got none for ${missing.join(", ")}`);
+  const base = o.proportions ?? uniformOver(names);
+  const identity = createHash("sha256")
+    .update(JSON.stringify({ cfg, names, steps: o.steps, B, seed: o.seed, lr: o.lr ?? null, warmup: o.warmup ?? null, schedule: o.schedule ?? null, wd: o.weightDecay ?? null, clip: o.clip ?? null, evalWindows: o.evalWindows ?? null, evalEvery: o.evalEvery ?? null, base, reweight: !!o.reweight, excess: o.excess ?? null, identity: o.identity ?? null }))
+    .digest("hex");
+  let restored: ReturnType<typeof readCheckpoint> | null = null;
+  if (o.checkpoint !== undefined && existsSync(o.checkpoint)) {
+    restored = readCheckpoint(o.checkpoint);
+    if (restored.header.fingerprint !== identity) throw new InputError(o.checkpoint, `expected a checkpoint of this run (fingerprint ${identity.slice(0, 12)}…), got one of another run (${restored.header.fingerprint.slice(0, 12)}…): model, data, steps, batch size, seed, mixer or its options differ; delete it or pass another --checkpoint`);
+  }
+  const saved = restored?.header.state as { sampler: SamplerState; mixer?: OnlineMixerState; tokens: number[]; trajectory: TrajectoryPoint[]; stages: UsedStage[]; lastLoss: number } | undefined;
+  // The mixer: through the sampler (which restores it with its own state) or held here in reweight mode.
+  let mixer: OnlineMixer | null = null;
+  const factory = o.mixer === undefined ? undefined : typeof o.mixer === "function" ? o.mixer : ((s?: OnlineMixerState) => { if (s) throw new InputError("mixer", "expected a factory to restore the mixer from the checkpoint, got a mixer instance"); return o.mixer as OnlineMixer; });
+  if (o.reweight) mixer = factory!(saved?.mixer);
+  const sampler = await createSampler({
+    corpus: trainSet,
+    proportions: base,
+    seed: o.seed,
+    blockSize: B,
+    unit: "samples", // a row is one window of up to seqLen + 1 tokens, so sample shares are token shares
+    ...(o.open ? { open: o.open } : {}),
+    warn: () => {},
+    ...(factory && !o.reweight ? { mixer: (s?: MixerStateLike) => (mixer = factory(s as OnlineMixerState | undefined)) } : {}),
+    ...(saved ? { state: saved.sampler } : {}),
+  });
+  const windows = await heldoutWindows(heldSet.names, heldSet.sources, T, o.evalWindows ?? 24);
+  const model = createEnsemble(tf, cfg, [createRng(o.seed).derive("proxy-init")], kernels);
+  const decay = model.names.map((n) => /\.w$/.test(n));
+  const adam = cpuAdamW(model, decay, { b1: 0.9, b2: 0.95, wd: o.weightDecay ?? 0.1, clip: o.clip ?? 1 });
+  const peak = o.lr ?? 3e-3;
+  const warmup = o.warmup ?? Math.max(1, Math.round(0.1 * o.steps));
+  const tokensPerDomain = new Float64Array(names.length);
+  let trajectory: TrajectoryPoint[] = [];
+  let stages: UsedStage[] = [];
+  let lastLoss = NaN;
+  let start = 0;
+  if (restored && saved) {
+    start = restored.header.step;
+    model.names.forEach((n, i) => {
+      for (const [arr, key] of [[adam.params, "p"], [adam.ms, "m"], [adam.vs, "v"]] as const) {
+        const a = restored!.arrays.get(`${key}:${n}`);
+        if (!a || a.length !== arr[i]!.length) throw new InputError(o.checkpoint!, `${key}:${n}: expected ${arr[i]!.length} values, got ${a?.length ?? "none"}`);
+        arr[i]!.set(a);
+      }
+      const t = tf.tensor(adam.params[i]!.slice(), model.variables[i]!.shape);
+      model.variables[i]!.assign(t);
+      t.dispose();
+    });
+    saved.tokens.forEach((x, d) => (tokensPerDomain[d] = x));
+    trajectory = saved.trajectory;
+    stages = saved.stages;
+    lastLoss = saved.lastLoss;
+  }
+  const xs = new Int32Array(B * T);
+  const ys = new Int32Array(B * T);
+  const mask = new Float32Array(B * T);
+  const wmask = new Float32Array(B * T);
+  const rowTokens = new Float64Array(B);
+  const rowLoss = new Float64Array(B);
+  const rowExcess = new Float64Array(B);
+  const rowDomain = new Int32Array(B);
+  const rowWeight = new Float64Array(B);
+  let mixerSeconds = 0;
+  let evalSeconds = 0;
+  const timed = <R>(f: () => R): R => {
+    const a = performance.now();
+    const r = f();
+    mixerSeconds += (performance.now() - a) / 1000;
+    return r;
+  };
+  const evaluate = (): Record<string, number> => {
+    const a = performance.now();
+    const r = evaluateModel(tf, model, names, windows, T);
+    evalSeconds += (performance.now() - a) / 1000;
+    return r;
+  };
+  const totalTokens = (): number => tokensPerDomain.reduce((a, b) => a + b, 0);
+  const proportionsNow = (): Record<string, number> => (mixer ? timed(() => mixer!.proportions()) : { ...base });
+  const stop = Math.min(o.steps, o.stopAfter ?? o.steps);
+  let trained = 0;
+  try {
+    if (trajectory.length === 0) trajectory.push({ step: 0, tokens: 0, proportions: proportionsNow() });
+    for (let step = start; step < stop; step++) {
+      // Evaluate when the mixer asks (Aioli's probes, Skill-It's rounds) or for the trajectory.
+      const due = mixer ? timed(() => mixer!.evalDue(step)) : false;
+      if (due || (o.evalEvery && step > 0 && step % o.evalEvery === 0 && !trajectory[trajectory.length - 1]!.evalLoss)) {
+        const l = evaluate();
+        trajectory[trajectory.length - 1]!.evalLoss = l;
+        o.onEval?.(step, l);
+        if (due) timed(() => mixer!.observe({ kind: "eval", step, loss: l }));
+      }
+      const used = proportionsNow();
+      // Draw the batch: the sampler opens a block here and asks the mixer (block size = batch).
+      const drawn = [...sampler.samples(B)];
+      if (drawn.length < B) throw new FitError("the sampler ran out of samples", { iteration: step });
+      const records = await Promise.all(drawn.map((s) => sampler.read(s)));
+      const stageP = sampler.plan.stages[sampler.plan.stageAt(drawn[0]!.index)]!.proportions;
+      mask.fill(0);
+      xs.fill(0);
+      ys.fill(0);
+      for (let b = 0; b < B; b++) {
+        const r = records[b]!;
+        const ids = r.tokens ?? encoder.encode(r.text ?? "");
+        const off = windowOffset(o.seed, drawn[b]!.index, ids.length - (T + 1));
+        const len = Math.min(T + 1, ids.length - off);
+        const row = b * T;
+        for (let t = 0; t + 1 < len; t++) {
+          xs[row + t] = ids[off + t]!;
+          ys[row + t] = ids[off + t + 1]!;
+          mask[row + t] = 1;
+        }
+        rowTokens[b] = Math.max(0, len - 1);
+        rowDomain[b] = names.indexOf(drawn[b]!.domain);
+      }
+      // Row weights: 1, or DoReMi's α_t[d] / s_d (the loss renormalised by the weighted token count).
+      let denom = 0;
+      for (let b = 0; b < B; b++) {
+        const d = rowDomain[b]!;
+        rowWeight[b] = o.reweight ? used[names[d]!]! / stageP[d]! : 1;
+        denom += rowWeight[b]! * rowTokens[b]!;
+        for (let t = 0; t < T; t++) wmask[b * T + t] = mask[b * T + t]! * rowWeight[b]!;
+      }
+      denom = Math.max(denom, 1e-12);
+      let tl = new Float32Array(0);
+      let grads: Float32Array[] = [];
+      tf.tidy(() => {
+        const inp = tf.tensor3d(xs, [1, B, T], "int32");
+        const tgt = tf.tensor3d(ys, [1, B, T], "int32");
+        const wm = tf.tensor3d(wmask, [1, B, T]);
+        let kept: tfTypes.Tensor | null = null;
+        const { grads: g } = tf.variableGrads(() => {
+          const l = tokenLosses(model, inp, tgt);
+          kept = tf.keep(l);
+          return tf.div(tf.sum(tf.mul(l, wm)), denom) as tfTypes.Scalar;
+        }, model.variables);
+        const k = kept as unknown as tfTypes.Tensor;
+        tl = Float32Array.from(k.dataSync() as Float32Array);
+        k.dispose();
+        grads = model.variables.map((v) => Float32Array.from(g[v.name]!.dataSync() as Float32Array));
+      });
+      model.arena.reset();
+      let weighted = 0;
+      for (let b = 0; b < B; b++) {
+        let s = 0;
+        for (let t = 0; t < T; t++) s += tl[b * T + t]! * mask[b * T + t]!;
+        rowLoss[b] = s;
+        weighted += rowWeight[b]! * s;
+      }
+      const stepLoss = weighted / denom;
+      if (!Number.isFinite(stepLoss)) throw new FitError(`training loss is not finite at step ${step + 1}`, { iteration: step + 1, lastLoss: stepLoss });
+      adam.step(grads, learningRate(step, o.steps, peak, warmup, o.schedule ?? "cosine"), step);
+      lastLoss = stepLoss;
+      const st = domainStats(names, rowDomain, rowLoss, rowTokens);
+      for (let b = 0; b < B; b++) tokensPerDomain[rowDomain[b]!] = tokensPerDomain[rowDomain[b]!]! + rowTokens[b]!;
+      let reference: Record<string, number> | undefined;
+      if (o.reference) {
+        const refT = tf.tidy(() => tokenLosses(o.reference!, tf.tensor3d(xs, [1, B, T], "int32"), tf.tensor3d(ys, [1, B, T], "int32")));
+        const ref = Float32Array.from(refT.dataSync() as Float32Array);
+        refT.dispose();
+        o.reference.arena.reset();
+        const refRow = new Float64Array(B);
+        for (let b = 0; b < B; b++) {
+          let s = 0;
+          let e = 0;
+          for (let t = 0; t < T; t++) {
+            const m = mask[b * T + t]!;
+            s += ref[b * T + t]! * m;
+            e += Math.max(tl[b * T + t]! - ref[b * T + t]!, 0) * m;
+          }
+          refRow[b] = s;
+          rowExcess[b] = e;
+        }
+        if ((o.excess ?? "token") === "domain") reference = domainStats(names, rowDomain, refRow, rowTokens).loss;
+        else {
+          const ex = domainStats(names, rowDomain, rowExcess, rowTokens).loss;
+          reference = Object.fromEntries(Object.keys(st.loss).map((d) => [d, st.loss[d]! - ex[d]!]));
+        }
+      }
+      if (mixer) {
+        const event: MixerEvent = { kind: "train", step, loss: st.loss, tokens: st.tokens, ...(reference ? { reference } : {}) };
+        if (mixer.accepts.includes("train")) timed(() => mixer!.observe(event));
+      }
+      trajectory.push({ step: step + 1, tokens: totalTokens(), proportions: used, trainLoss: st.loss });
+      // The sampling schedule: consecutive steps with the same mixture form one stage.
+      const sp = Object.fromEntries(names.map((d, i) => [d, stageP[i]!]));
+      const lastStage = stages[stages.length - 1];
+      if (lastStage && names.every((d) => lastStage.domains[d] === sp[d])) stages[stages.length - 1] = { untilTokens: totalTokens(), domains: lastStage.domains };
+      else stages.push({ untilTokens: totalTokens(), domains: sp });
+      trained++;
+      if (o.onStep && (step + 1) % (o.logEvery ?? 10) === 0) o.onStep(step + 1, stepLoss);
+      if (o.checkpoint !== undefined && (step + 1) % every === 0 && step + 1 < o.steps) {
+        const state = { sampler: sampler.state(), ...(o.reweight ? { mixer: mixer!.state() } : {}), tokens: Array.from(tokensPerDomain), trajectory, stages, lastLoss };
+        const arrays = model.names.flatMap((n, i) => [
+          { name: `p:${n}`, data: adam.params[i]! },
+          { name: `m:${n}`, data: adam.ms[i]! },
+          { name: `v:${n}`, data: adam.vs[i]! },
+        ]);
+        writeCheckpoint(o.checkpoint, { fingerprint: identity, step: step + 1, state }, arrays);
+      }
+    }
+    const done = stop === o.steps;
+    const lossPerDomain = done ? evaluate() : {};
+    if (done) trajectory[trajectory.length - 1]!.evalLoss = lossPerDomain;
+    const total = totalTokens();
+    const result: OnlineRunResult = {
+      method: mixer ? mixer.method : null,
+      lossPerDomain,
+      bitsPerBytePerDomain: Object.fromEntries(Object.entries(lossPerDomain).map(([d, v]) => [d, v / Math.LN2])),
+      proportions: stages[0]?.domains ?? { ...base },
+      realisedShare: Object.fromEntries(names.map((d, i) => [d, total > 0 ? tokensPerDomain[i]! / total : 0])),
+      stages,
+      trajectory,
+      summary: mixer ? mixer.summary() : null,
+      diagnostics: mixer ? mixer.diagnostics() : null,
+      trainLoss: lastLoss,
+      params: parameterCount(cfg),
+      tokens: total,
+      steps: stop,
+      stepsTrained: trained,
+      resumedFrom: restored ? start : null,
+      seconds: (performance.now() - t0) / 1000,
+      mixerSeconds,
+      evalSeconds,
+      backend: o.backend,
+      threads: 1,
+      ...(o.keepModel ? { model } : {}),
+    };
+    return result;
+  } finally {
+    if (!o.keepModel) model.dispose();
+    await sampler.close();
+    await trainCorpus?.close();
+    await heldCorpus?.close();
+  }
+}

@@ -1,0 +1,125 @@
+// The online proxy trainer with a small deterministic mixer (tests/sampler/mixer-fixture.ts):
+// per-domain statistics reach the mixer after every step, the mixer steers the sampler, the
+// trajectory and stages account for every token, a run stopped and resumed from its checkpoint
+// ends identical to an uninterrupted one, and DoReMi's reweight mode uses α/s and the reference.
+import { describe, expect, it } from "vitest";
+import { existsSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { ROOT, tmp } from "../helpers.js";
+import { loadTf } from "../../src/proxy/backend.js";
+import { domainStats, trainOnline, type OnlineTrainOptions } from "../../src/proxy/online.js";
+import { PRESETS } from "../../src/proxy/model.js";
+import { createChaser } from "../sampler/mixer-fixture.js";
+import type { MixerEvent, OnlineMixer, OnlineMixerState } from "../../mixers/types.js";
+
+const TRAIN = join(ROOT, "datasets", "corpus", "train");
+const HELD = join(ROOT, "datasets", "corpus", "heldout");
+const DOMAINS = ["code", "dictionary", "docs", "encyclopedia", "legal", "literature", "math", "speeches"];
+
+async function setup(dir: string): Promise<Omit<OnlineTrainOptions, "mixer">> {
+  const { tf, backend } = await loadTf("wasm", () => {});
+  return { tf, backend, config: { ...PRESETS.tiny!, seqLen: 32 }, train: TRAIN, heldout: HELD, steps: 12, batchSize: 8, seed: 7, evalWindows: 4, open: { cacheDir: join(dir, "cache") } };
+}
+
+describe("online proxy trainer", () => {
+  it("domainStats groups row loss sums and tokens by domain", () => {
+    const s = domainStats(["a", "b", "c"], Int32Array.from([0, 2, 0]), Float64Array.from([10, 6, 2]), Float64Array.from([5, 3, 1]));
+    expect(s).toEqual({ loss: { a: 2, c: 2 }, tokens: { a: 6, c: 3 } });
+  });
+
+  it("the mixer observes every step and steers the sampler; the trajectory and stages account for every token", async () => {
+    const dir = tmp();
+    try {
+      const base = await setup(dir);
+      const events: MixerEvent[] = [];
+      const inner = createChaser(DOMAINS, { eta: 20, evalEvery: 5 });
+      const mixer: OnlineMixer = { ...inner, method: "chaser", domains: DOMAINS, accepts: inner.accepts, observe: (e) => (events.push(e), inner.observe(e)), proportions: inner.proportions, evalDue: inner.evalDue, summary: inner.summary, diagnostics: inner.diagnostics, state: inner.state };
+      const r = await trainOnline({ ...base, mixer });
+      expect(r.method).toBe("chaser");
+      // One train event a step, in order, plus evaluations at steps 5 and 10 (before training them).
+      expect(events.map((e) => `${e.kind}${e.step}`)).toEqual([...Array.from({ length: 5 }, (_, i) => `train${i}`), "eval5", ...Array.from({ length: 5 }, (_, i) => `train${i + 5}`), "eval10", "train10", "train11"]);
+      const ev = events.find((e) => e.kind === "train")!;
+      expect(Object.values(ev.tokens!).reduce((a, b) => a + b, 0)).toBe(8 * 32);
+      expect(Object.values(ev.loss).every((v) => v > 3 && v < 6)).toBe(true);
+      expect(r.trajectory.map((p) => p.step)).toEqual(Array.from({ length: 13 }, (_, i) => i));
+      expect(r.trajectory[12]!.tokens).toBe(r.tokens);
+      expect(r.trajectory[5]!.evalLoss).toBeDefined();
+      expect(r.trajectory[12]!.evalLoss).toEqual(r.lossPerDomain);
+      // Stages: consecutive, ending at the run's tokens, each a mixture.
+      expect(r.stages[r.stages.length - 1]!.untilTokens).toBe(r.tokens);
+      for (const st of r.stages) expect(Object.values(st.domains).reduce((a, b) => a + b, 0)).toBeCloseTo(1, 9);
+      expect(r.stages.length).toBeGreaterThan(1);
+      // Steered: the realised shares are not uniform and sum to 1.
+      const shares = Object.values(r.realisedShare);
+      expect(shares.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 12);
+      expect(Math.max(...shares) - Math.min(...shares)).toBeGreaterThan(0.05);
+      expect(readdirSync(dir)).toEqual(["cache"]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
+
+  it("stopped after a checkpoint and resumed, the run ends with the same losses and trajectory", async () => {
+    const dir = tmp();
+    try {
+      const base = await setup(dir);
+      const factory = (s?: OnlineMixerState) => createChaser(DOMAINS, { eta: 3, evalEvery: 4 }, s);
+      const whole = await trainOnline({ ...base, mixer: factory });
+      const ck = join(dir, "run.ckpt");
+      // A temporary file a killed writer left behind is removed; the first part stops at step 7 (checkpoint at 6).
+      writeFileSync(join(dir, ".run.ckpt.999999.tmp"), "partial");
+      const part = await trainOnline({ ...base, mixer: factory, checkpoint: ck, checkpointEvery: 3, stopAfter: 7 });
+      expect(part.steps).toBe(7);
+      expect(existsSync(join(dir, ".run.ckpt.999999.tmp"))).toBe(false);
+      const rest = await trainOnline({ ...base, mixer: factory, checkpoint: ck, checkpointEvery: 3 });
+      expect(rest.resumedFrom).toBe(6);
+      expect(rest.stepsTrained).toBe(6);
+      expect(rest.lossPerDomain).toEqual(whole.lossPerDomain);
+      expect(rest.trajectory).toEqual(whole.trajectory);
+      expect(rest.stages).toEqual(whole.stages);
+      expect(rest.summary).toEqual(whole.summary);
+      // A checkpoint of another run is refused before any training.
+      await expect(trainOnline({ ...base, seed: 8, mixer: factory, checkpoint: ck, checkpointEvery: 3 })).rejects.toThrow(/run\.ckpt: expected a checkpoint of this run \(fingerprint [0-9a-f]{12}…\), got one of another run/);
+      await expect(trainOnline({ ...base, mixer: factory, checkpoint: join(dir, "no", "x.ckpt"), checkpointEvery: 3 })).rejects.toThrow("--checkpoint: expected a file in an existing folder");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
+
+  it("reweight mode: α = s trains exactly like no weighting; the reference's per-token clipped excess reaches the mixer", async () => {
+    const dir = tmp();
+    try {
+      const base = await setup(dir);
+      const ref = await trainOnline({ ...base, steps: 6, keepModel: true });
+      try {
+        const events: MixerEvent[] = [];
+        // A constant mixer equal to the sampling mixture: α/s = 1 on every row.
+        const flat = (): OnlineMixer => ({ method: "flat", domains: DOMAINS, accepts: ["train"], proportions: () => Object.fromEntries(DOMAINS.map((d) => [d, 1 / 8])), observe: (e) => void events.push(e), evalDue: () => false, summary: () => ({}), diagnostics: () => ({}), state: () => ({ format: "mixlab.online-mixer/v1", method: "flat", domains: DOMAINS, data: {} }) });
+        const plain = await trainOnline({ ...base, steps: 4 });
+        const weighted = await trainOnline({ ...base, steps: 4, mixer: flat, reweight: true, reference: ref.model! });
+        expect(weighted.lossPerDomain).toEqual(plain.lossPerDomain);
+        // Per-token clipping: loss − reference is the mean clipped excess, ≥ 0 and ≥ the clipped mean.
+        for (const e of events) for (const d of Object.keys(e.loss)) expect(e.loss[d]! - e.reference![d]!).toBeGreaterThanOrEqual(0);
+        const domainMode: MixerEvent[] = [];
+        const flat2 = (): OnlineMixer => ({ ...flat(), observe: (e) => void domainMode.push(e) });
+        await trainOnline({ ...base, steps: 4, mixer: flat2, reweight: true, reference: ref.model!, excess: "domain" });
+        for (let i = 0; i < events.length; i++) {
+          for (const d of Object.keys(events[i]!.loss)) {
+            const perToken = events[i]!.loss[d]! - events[i]!.reference![d]!;
+            const perDomain = Math.max(domainMode[i]!.loss[d]! - domainMode[i]!.reference![d]!, 0);
+            expect(perToken).toBeGreaterThanOrEqual(perDomain - 1e-9);
+          }
+        }
+        // α ≠ s changes the update.
+        const skew = (): OnlineMixer => ({ ...flat(), proportions: () => Object.fromEntries(DOMAINS.map((d, i) => [d, i === 0 ? 0.65 : 0.05])) });
+        const skewed = await trainOnline({ ...base, steps: 4, mixer: skew, reweight: true });
+        expect(skewed.lossPerDomain).not.toEqual(plain.lossPerDomain);
+        expect(skewed.realisedShare.code).toBeCloseTo(plain.realisedShare.code!, 12);
+      } finally {
+        ref.model!.dispose();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
+});
