@@ -2,10 +2,12 @@
 // sampler asks the mixer for the mixture of the next batch (block size = batch, so once per step),
 // the step's per-token losses are grouped by the domain of each row into per-domain loss sums and
 // token counts, and the mixer observes them before the next batch is drawn. Evaluations on a fixed
-// held-out subsample run when the mixer asks (`evalDue`). DoReMi's mode ("reweight") keeps the
-// sampler on a fixed mixture and weights each row's loss by α_t[d] / s_d instead, with a reference
-// model's per-token losses on the same batch. The whole run — weights, AdamW moments, sampler and
-// mixer state, counters and trajectory — is checkpointed in one file, atomically, every N steps.
+// held-out subsample run when the mixer asks (`evalDue`). A mixer with `lossWeights()` (DoReMi)
+// keeps a fixed sampling mixture and weights each row's loss by α_t[d] / s_d instead: the step's
+// forward losses (and a reference model's, clipped per token) are observed first, then the
+// weighted loss is differentiated, as in DoReMi's reference trainer. The whole run — weights,
+// AdamW moments, sampler and mixer state, counters and trajectory — is checkpointed in one file,
+// atomically, every N steps.
 
 import type * as tfTypes from "@tensorflow/tfjs";
 import { createHash } from "node:crypto";
@@ -44,20 +46,19 @@ export interface OnlineTrainOptions {
   /** Also evaluate every N steps for the trajectory (default: only when the mixer asks, and at the end). */
   readonly evalEvery?: number;
   readonly open?: OpenOptions;
-  /** The sampling mixture before the mixer's first answer, or throughout without a mixer or in reweight mode (default uniform). */
+  /** The sampling mixture before the mixer's first answer, or throughout without a mixer (default uniform). */
   readonly proportions?: Readonly<Record<string, number>>;
-  /** The online mixer, or a factory that creates it (from the saved state when resuming). */
-  readonly mixer?: OnlineMixer | ((saved?: OnlineMixerState) => OnlineMixer);
-  /** DoReMi: sample from `proportions` throughout and weight row losses by the mixer's α_t[d] / s_d. */
-  readonly reweight?: boolean;
-  /** A trained reference model: its per-domain losses on each batch go into the events (DoReMi). */
-  readonly reference?: ProxyModel;
   /**
-   * How the reference enters the events: "token" (default) clips the excess per token, DoReMi's
-   * form (the event's reference is the proxy's loss minus the mean clipped excess, so
-   * `loss − reference` is that mean); "domain" passes the reference's mean loss per domain.
+   * The online mixer, or a factory that creates it (from the saved state when resuming). A mixer
+   * with `lossWeights()` (DoReMi) has each row's loss weighted by its domain's factor, read after
+   * the step's statistics were observed and before the backward pass.
    */
-  readonly excess?: "token" | "domain";
+  readonly mixer?: OnlineMixer | ((saved?: OnlineMixerState) => OnlineMixer);
+  /**
+   * A trained reference model (DoReMi): each train event also carries its mean loss per domain on
+   * the same tokens (`reference`) and the mean per-token clipped excess max(ℓ − ℓ_ref, 0) (`excess`).
+   */
+  readonly reference?: ProxyModel;
   /** Checkpoint file: resumed from when it exists, rewritten every `checkpointEvery` steps. */
   readonly checkpoint?: string;
   readonly checkpointEvery?: number;
@@ -191,7 +192,6 @@ export async function trainOnline(o: OnlineTrainOptions): Promise<OnlineRunResul
     prepareCheckpointPath(o.checkpoint);
     if (!(Number.isInteger(every) && every >= 1)) throw new InputError("--checkpoint-every", `expected an integer ≥ 1 with --checkpoint, got ${o.checkpointEvery}`);
   }
-  if (o.reweight && !o.mixer) throw new InputError("reweight", "expected a mixer to reweight the loss with, got none");
   const trainCorpus = typeof o.train === "string" ? await openCorpus(o.train, o.open ?? {}) : null;
   const heldCorpus = typeof o.heldout === "string" ? await openCorpus(o.heldout, o.open ?? {}) : null;
   const trainSet = trainCorpus ?? (o.train as { names: readonly string[]; sources: readonly DomainSource[] });
@@ -201,18 +201,17 @@ export async function trainOnline(o: OnlineTrainOptions): Promise<OnlineRunResul
   if (missing.length) throw new InputError("held-out corpus", `expected a held-out split for every domain, got none for ${missing.join(", ")}`);
   const base = o.proportions ?? uniformOver(names);
   const identity = createHash("sha256")
-    .update(JSON.stringify({ cfg, names, steps: o.steps, B, seed: o.seed, lr: o.lr ?? null, warmup: o.warmup ?? null, schedule: o.schedule ?? null, wd: o.weightDecay ?? null, clip: o.clip ?? null, evalWindows: o.evalWindows ?? null, evalEvery: o.evalEvery ?? null, base, reweight: !!o.reweight, excess: o.excess ?? null, identity: o.identity ?? null }))
+    .update(JSON.stringify({ cfg, names, steps: o.steps, B, seed: o.seed, lr: o.lr ?? null, warmup: o.warmup ?? null, schedule: o.schedule ?? null, wd: o.weightDecay ?? null, clip: o.clip ?? null, evalWindows: o.evalWindows ?? null, evalEvery: o.evalEvery ?? null, base, reference: !!o.reference, identity: o.identity ?? null }))
     .digest("hex");
   let restored: ReturnType<typeof readCheckpoint> | null = null;
   if (o.checkpoint !== undefined && existsSync(o.checkpoint)) {
     restored = readCheckpoint(o.checkpoint);
     if (restored.header.fingerprint !== identity) throw new InputError(o.checkpoint, `expected a checkpoint of this run (fingerprint ${identity.slice(0, 12)}…), got one of another run (${restored.header.fingerprint.slice(0, 12)}…): model, data, steps, batch size, seed, mixer or its options differ; delete it or pass another --checkpoint`);
   }
-  const saved = restored?.header.state as { sampler: SamplerState; mixer?: OnlineMixerState; tokens: number[]; trajectory: TrajectoryPoint[]; stages: UsedStage[]; lastLoss: number } | undefined;
-  // The mixer: through the sampler (which restores it with its own state) or held here in reweight mode.
+  const saved = restored?.header.state as { sampler: SamplerState; tokens: number[]; trajectory: TrajectoryPoint[]; stages: UsedStage[]; lastLoss: number } | undefined;
+  // The mixer lives in the sampler, which restores it with its own state from one checkpoint.
   let mixer: OnlineMixer | null = null;
   const factory = o.mixer === undefined ? undefined : typeof o.mixer === "function" ? o.mixer : ((s?: OnlineMixerState) => { if (s) throw new InputError("mixer", "expected a factory to restore the mixer from the checkpoint, got a mixer instance"); return o.mixer as OnlineMixer; });
-  if (o.reweight) mixer = factory!(saved?.mixer);
   const sampler = await createSampler({
     corpus: trainSet,
     proportions: base,
@@ -221,7 +220,7 @@ export async function trainOnline(o: OnlineTrainOptions): Promise<OnlineRunResul
     unit: "samples", // a row is one window of up to seqLen + 1 tokens, so sample shares are token shares
     ...(o.open ? { open: o.open } : {}),
     warn: () => {},
-    ...(factory && !o.reweight ? { mixer: (s?: MixerStateLike) => (mixer = factory(s as OnlineMixerState | undefined)) } : {}),
+    ...(factory ? { mixer: (s?: MixerStateLike) => (mixer = factory(s as OnlineMixerState | undefined)) } : {}),
     ...(saved ? { state: saved.sampler } : {}),
   });
   const windows = await heldoutWindows(heldSet.names, heldSet.sources, T, o.evalWindows ?? 24);
@@ -259,6 +258,7 @@ export async function trainOnline(o: OnlineTrainOptions): Promise<OnlineRunResul
   const rowTokens = new Float64Array(B);
   const rowLoss = new Float64Array(B);
   const rowExcess = new Float64Array(B);
+  const rowRef = new Float64Array(B);
   const rowDomain = new Int32Array(B);
   const rowWeight = new Float64Array(B);
   let mixerSeconds = 0;
@@ -276,7 +276,35 @@ export async function trainOnline(o: OnlineTrainOptions): Promise<OnlineRunResul
     return r;
   };
   const totalTokens = (): number => tokensPerDomain.reduce((a, b) => a + b, 0);
-  const proportionsNow = (): Record<string, number> => (mixer ? timed(() => mixer!.proportions()) : { ...base });
+  const withWeights = (): { lossWeights?: () => Record<string, number>; weights?: () => Record<string, number> } => (mixer ?? {}) as never;
+  /** What the trajectory records: DoReMi's α_t (its `weights()`), else the mixture. */
+  const proportionsNow = (): Record<string, number> => (mixer ? timed(() => (withWeights().weights ? withWeights().weights!() : mixer!.proportions())) : { ...base });
+  /** Per-row loss sums → per-domain statistics → the mixer's train event (with the reference's, if any). */
+  const observeStep = (step: number, tl: Float32Array, ref: Float32Array | null): { loss: Record<string, number>; tokens: Record<string, number> } => {
+    for (let b = 0; b < B; b++) {
+      let s = 0;
+      let r = 0;
+      let e = 0;
+      for (let t = 0; t < T; t++) {
+        const m = mask[b * T + t]!;
+        s += tl[b * T + t]! * m;
+        if (ref) {
+          r += ref[b * T + t]! * m;
+          e += Math.max(tl[b * T + t]! - ref[b * T + t]!, 0) * m;
+        }
+      }
+      rowLoss[b] = s;
+      rowRef[b] = r;
+      rowExcess[b] = e;
+    }
+    const st = domainStats(names, rowDomain, rowLoss, rowTokens);
+    if (mixer && mixer.accepts.includes("train")) {
+      const extra = ref ? { reference: domainStats(names, rowDomain, rowRef, rowTokens).loss, excess: domainStats(names, rowDomain, rowExcess, rowTokens).loss } : {};
+      const event = { kind: "train", step, loss: st.loss, tokens: st.tokens, ...extra } as MixerEvent;
+      timed(() => mixer!.observe(event));
+    }
+    return st;
+  };
   const stop = Math.min(o.steps, o.stopAfter ?? o.steps);
   let trained = 0;
   try {
@@ -313,75 +341,52 @@ export async function trainOnline(o: OnlineTrainOptions): Promise<OnlineRunResul
         rowTokens[b] = Math.max(0, len - 1);
         rowDomain[b] = names.indexOf(drawn[b]!.domain);
       }
-      // Row weights: 1, or DoReMi's α_t[d] / s_d (the loss renormalised by the weighted token count).
-      let denom = 0;
-      for (let b = 0; b < B; b++) {
-        const d = rowDomain[b]!;
-        rowWeight[b] = o.reweight ? used[names[d]!]! / stageP[d]! : 1;
-        denom += rowWeight[b]! * rowTokens[b]!;
-        for (let t = 0; t < T; t++) wmask[b * T + t] = mask[b * T + t]! * rowWeight[b]!;
+      // The reference's per-token losses on the same rows (DoReMi), before the proxy's step.
+      let ref: Float32Array | null = null;
+      if (o.reference) {
+        const refT = tf.tidy(() => tokenLosses(o.reference!, tf.tensor3d(xs, [1, B, T], "int32"), tf.tensor3d(ys, [1, B, T], "int32")));
+        ref = Float32Array.from(refT.dataSync() as Float32Array);
+        refT.dispose();
+        o.reference.arena.reset();
       }
-      denom = Math.max(denom, 1e-12);
       let tl = new Float32Array(0);
       let grads: Float32Array[] = [];
+      let st: { loss: Record<string, number>; tokens: Record<string, number> } = { loss: {}, tokens: {} };
+      let denom = 1;
       tf.tidy(() => {
         const inp = tf.tensor3d(xs, [1, B, T], "int32");
         const tgt = tf.tensor3d(ys, [1, B, T], "int32");
-        const wm = tf.tensor3d(wmask, [1, B, T]);
         let kept: tfTypes.Tensor | null = null;
         const { grads: g } = tf.variableGrads(() => {
           const l = tokenLosses(model, inp, tgt);
           kept = tf.keep(l);
-          return tf.div(tf.sum(tf.mul(l, wm)), denom) as tfTypes.Scalar;
+          // The step's statistics go to the mixer before the backward pass (DoReMi updates α first).
+          tl = Float32Array.from(l.dataSync() as Float32Array);
+          st = observeStep(step, tl, ref);
+          // Row weights: 1, or DoReMi's α_t[d] / s_d (the loss renormalised by the weighted token count).
+          const lw = mixer && withWeights().lossWeights ? timed(() => withWeights().lossWeights!()) : null;
+          denom = 0;
+          for (let b = 0; b < B; b++) {
+            rowWeight[b] = lw ? lw[names[rowDomain[b]!]!]! : 1;
+            denom += rowWeight[b]! * rowTokens[b]!;
+            for (let t = 0; t < T; t++) wmask[b * T + t] = mask[b * T + t]! * rowWeight[b]!;
+          }
+          denom = Math.max(denom, 1e-12);
+          return tf.div(tf.sum(tf.mul(l, tf.tensor3d(wmask, [1, B, T]))), denom) as tfTypes.Scalar;
         }, model.variables);
-        const k = kept as unknown as tfTypes.Tensor;
-        tl = Float32Array.from(k.dataSync() as Float32Array);
-        k.dispose();
+        (kept as unknown as tfTypes.Tensor).dispose();
         grads = model.variables.map((v) => Float32Array.from(g[v.name]!.dataSync() as Float32Array));
       });
       model.arena.reset();
       let weighted = 0;
-      for (let b = 0; b < B; b++) {
-        let s = 0;
-        for (let t = 0; t < T; t++) s += tl[b * T + t]! * mask[b * T + t]!;
-        rowLoss[b] = s;
-        weighted += rowWeight[b]! * s;
-      }
+      for (let b = 0; b < B; b++) weighted += rowWeight[b]! * rowLoss[b]!;
       const stepLoss = weighted / denom;
       if (!Number.isFinite(stepLoss)) throw new FitError(`training loss is not finite at step ${step + 1}`, { iteration: step + 1, lastLoss: stepLoss });
       adam.step(grads, learningRate(step, o.steps, peak, warmup, o.schedule ?? "cosine"), step);
       lastLoss = stepLoss;
-      const st = domainStats(names, rowDomain, rowLoss, rowTokens);
       for (let b = 0; b < B; b++) tokensPerDomain[rowDomain[b]!] = tokensPerDomain[rowDomain[b]!]! + rowTokens[b]!;
-      let reference: Record<string, number> | undefined;
-      if (o.reference) {
-        const refT = tf.tidy(() => tokenLosses(o.reference!, tf.tensor3d(xs, [1, B, T], "int32"), tf.tensor3d(ys, [1, B, T], "int32")));
-        const ref = Float32Array.from(refT.dataSync() as Float32Array);
-        refT.dispose();
-        o.reference.arena.reset();
-        const refRow = new Float64Array(B);
-        for (let b = 0; b < B; b++) {
-          let s = 0;
-          let e = 0;
-          for (let t = 0; t < T; t++) {
-            const m = mask[b * T + t]!;
-            s += ref[b * T + t]! * m;
-            e += Math.max(tl[b * T + t]! - ref[b * T + t]!, 0) * m;
-          }
-          refRow[b] = s;
-          rowExcess[b] = e;
-        }
-        if ((o.excess ?? "token") === "domain") reference = domainStats(names, rowDomain, refRow, rowTokens).loss;
-        else {
-          const ex = domainStats(names, rowDomain, rowExcess, rowTokens).loss;
-          reference = Object.fromEntries(Object.keys(st.loss).map((d) => [d, st.loss[d]! - ex[d]!]));
-        }
-      }
-      if (mixer) {
-        const event: MixerEvent = { kind: "train", step, loss: st.loss, tokens: st.tokens, ...(reference ? { reference } : {}) };
-        if (mixer.accepts.includes("train")) timed(() => mixer!.observe(event));
-      }
-      trajectory.push({ step: step + 1, tokens: totalTokens(), proportions: used, trainLoss: st.loss });
+      // DoReMi's α_t is the one its step was weighted with (updated from this step's statistics).
+      trajectory.push({ step: step + 1, tokens: totalTokens(), proportions: withWeights().weights ? proportionsNow() : used, trainLoss: st.loss });
       // The sampling schedule: consecutive steps with the same mixture form one stage.
       const sp = Object.fromEntries(names.map((d, i) => [d, stageP[i]!]));
       const lastStage = stages[stages.length - 1];
@@ -390,7 +395,7 @@ export async function trainOnline(o: OnlineTrainOptions): Promise<OnlineRunResul
       trained++;
       if (o.onStep && (step + 1) % (o.logEvery ?? 10) === 0) o.onStep(step + 1, stepLoss);
       if (o.checkpoint !== undefined && (step + 1) % every === 0 && step + 1 < o.steps) {
-        const state = { sampler: sampler.state(), ...(o.reweight ? { mixer: mixer!.state() } : {}), tokens: Array.from(tokensPerDomain), trajectory, stages, lastLoss };
+        const state = { sampler: sampler.state(), tokens: Array.from(tokensPerDomain), trajectory, stages, lastLoss };
         const arrays = model.names.flatMap((n, i) => [
           { name: `p:${n}`, data: adam.params[i]! },
           { name: `m:${n}`, data: adam.ms[i]! },
@@ -404,15 +409,15 @@ export async function trainOnline(o: OnlineTrainOptions): Promise<OnlineRunResul
     if (done) trajectory[trajectory.length - 1]!.evalLoss = lossPerDomain;
     const total = totalTokens();
     const result: OnlineRunResult = {
-      method: mixer ? mixer.method : null,
+      method: (mixer as OnlineMixer | null)?.method ?? null,
       lossPerDomain,
       bitsPerBytePerDomain: Object.fromEntries(Object.entries(lossPerDomain).map(([d, v]) => [d, v / Math.LN2])),
       proportions: stages[0]?.domains ?? { ...base },
       realisedShare: Object.fromEntries(names.map((d, i) => [d, total > 0 ? tokensPerDomain[i]! / total : 0])),
       stages,
       trajectory,
-      summary: mixer ? mixer.summary() : null,
-      diagnostics: mixer ? mixer.diagnostics() : null,
+      summary: (mixer as OnlineMixer | null)?.summary() ?? null,
+      diagnostics: (mixer as OnlineMixer | null)?.diagnostics() ?? null,
       trainLoss: lastLoss,
       params: parameterCount(cfg),
       tokens: total,

@@ -86,35 +86,31 @@ describe("online proxy trainer", () => {
     }
   }, 120_000);
 
-  it("reweight mode: α = s trains exactly like no weighting; the reference's per-token clipped excess reaches the mixer", async () => {
+  it("a mixer with lossWeights (DoReMi's form): factors of 1 train exactly like none; the reference's per-token clipped excess reaches the mixer before the backward pass", async () => {
     const dir = tmp();
     try {
       const base = await setup(dir);
       const ref = await trainOnline({ ...base, steps: 6, keepModel: true });
       try {
         const events: MixerEvent[] = [];
-        // A constant mixer equal to the sampling mixture: α/s = 1 on every row.
-        const flat = (): OnlineMixer => ({ method: "flat", domains: DOMAINS, accepts: ["train"], proportions: () => Object.fromEntries(DOMAINS.map((d) => [d, 1 / 8])), observe: (e) => void events.push(e), evalDue: () => false, summary: () => ({}), diagnostics: () => ({}), state: () => ({ format: "mixlab.online-mixer/v1", method: "flat", domains: DOMAINS, data: {} }) });
+        const order: string[] = [];
+        // A constant mixer: uniform sampling, loss factors α/s = 1 on every row.
+        const flat = (factors: (d: string) => number = () => 1) => (): OnlineMixer & { lossWeights(): Record<string, number> } => ({ method: "flat", domains: DOMAINS, accepts: ["train"], proportions: () => Object.fromEntries(DOMAINS.map((d) => [d, 1 / 8])), observe: (e) => void (events.push(e), order.push("observe")), lossWeights: () => (order.push("weights"), Object.fromEntries(DOMAINS.map((d) => [d, factors(d)]))), evalDue: () => false, summary: () => ({}), diagnostics: () => ({}), state: () => ({ format: "mixlab.online-mixer/v1", method: "flat", domains: DOMAINS, data: {} }) });
         const plain = await trainOnline({ ...base, steps: 4 });
-        const weighted = await trainOnline({ ...base, steps: 4, mixer: flat, reweight: true, reference: ref.model! });
+        const weighted = await trainOnline({ ...base, steps: 4, mixer: flat(), reference: ref.model! });
         expect(weighted.lossPerDomain).toEqual(plain.lossPerDomain);
-        // Per-token clipping: loss − reference is the mean clipped excess, ≥ 0 and ≥ the clipped mean.
-        for (const e of events) for (const d of Object.keys(e.loss)) expect(e.loss[d]! - e.reference![d]!).toBeGreaterThanOrEqual(0);
-        const domainMode: MixerEvent[] = [];
-        const flat2 = (): OnlineMixer => ({ ...flat(), observe: (e) => void domainMode.push(e) });
-        await trainOnline({ ...base, steps: 4, mixer: flat2, reweight: true, reference: ref.model!, excess: "domain" });
-        for (let i = 0; i < events.length; i++) {
-          for (const d of Object.keys(events[i]!.loss)) {
-            const perToken = events[i]!.loss[d]! - events[i]!.reference![d]!;
-            const perDomain = Math.max(domainMode[i]!.loss[d]! - domainMode[i]!.reference![d]!, 0);
-            expect(perToken).toBeGreaterThanOrEqual(perDomain - 1e-9);
-          }
+        expect(order.slice(0, 4)).toEqual(["observe", "weights", "observe", "weights"]);
+        // Per-token clipping: the mean clipped excess is ≥ 0 and ≥ the clipped difference of the means (Jensen).
+        expect(events).toHaveLength(4);
+        for (const e of events) {
+          const ex = (e as MixerEvent & { excess: Record<string, number> }).excess;
+          expect(Object.keys(ex).sort()).toEqual(Object.keys(e.loss).sort());
+          for (const d of Object.keys(e.loss)) expect(ex[d]!).toBeGreaterThanOrEqual(Math.max(e.loss[d]! - e.reference![d]!, 0) - 1e-9);
         }
-        // α ≠ s changes the update.
-        const skew = (): OnlineMixer => ({ ...flat(), proportions: () => Object.fromEntries(DOMAINS.map((d, i) => [d, i === 0 ? 0.65 : 0.05])) });
-        const skewed = await trainOnline({ ...base, steps: 4, mixer: skew, reweight: true });
+        // Other factors change the update but not what is sampled.
+        const skewed = await trainOnline({ ...base, steps: 4, mixer: flat((d) => (d === "code" ? 5.2 : 0.4)) });
         expect(skewed.lossPerDomain).not.toEqual(plain.lossPerDomain);
-        expect(skewed.realisedShare.code).toBeCloseTo(plain.realisedShare.code!, 12);
+        expect(skewed.realisedShare).toEqual(plain.realisedShare);
       } finally {
         ref.model!.dispose();
       }
