@@ -45,6 +45,8 @@ export interface OnlineTrainOptions {
   readonly evalWindows?: number;
   /** Also evaluate every N steps for the trajectory (default: only when the mixer asks, and at the end). */
   readonly evalEvery?: number;
+  /** Evaluate before the first step too (Skill-It's graph needs the loss at the start). */
+  readonly evalFirst?: boolean;
   readonly open?: OpenOptions;
   /** The sampling mixture before the mixer's first answer, or throughout without a mixer (default uniform). */
   readonly proportions?: Readonly<Record<string, number>>;
@@ -201,7 +203,7 @@ export async function trainOnline(o: OnlineTrainOptions): Promise<OnlineRunResul
   if (missing.length) throw new InputError("held-out corpus", `expected a held-out split for every domain, got none for ${missing.join(", ")}`);
   const base = o.proportions ?? uniformOver(names);
   const identity = createHash("sha256")
-    .update(JSON.stringify({ cfg, names, steps: o.steps, B, seed: o.seed, lr: o.lr ?? null, warmup: o.warmup ?? null, schedule: o.schedule ?? null, wd: o.weightDecay ?? null, clip: o.clip ?? null, evalWindows: o.evalWindows ?? null, evalEvery: o.evalEvery ?? null, base, reference: !!o.reference, identity: o.identity ?? null }))
+    .update(JSON.stringify({ cfg, names, steps: o.steps, B, seed: o.seed, lr: o.lr ?? null, warmup: o.warmup ?? null, schedule: o.schedule ?? null, wd: o.weightDecay ?? null, clip: o.clip ?? null, evalWindows: o.evalWindows ?? null, evalEvery: o.evalEvery ?? null, evalFirst: !!o.evalFirst, base, reference: !!o.reference, identity: o.identity ?? null }))
     .digest("hex");
   let restored: ReturnType<typeof readCheckpoint> | null = null;
   if (o.checkpoint !== undefined && existsSync(o.checkpoint)) {
@@ -312,7 +314,8 @@ export async function trainOnline(o: OnlineTrainOptions): Promise<OnlineRunResul
     for (let step = start; step < stop; step++) {
       // Evaluate when the mixer asks (Aioli's probes, Skill-It's rounds) or for the trajectory.
       const due = mixer ? timed(() => mixer!.evalDue(step)) : false;
-      if (due || (o.evalEvery && step > 0 && step % o.evalEvery === 0 && !trajectory[trajectory.length - 1]!.evalLoss)) {
+      const wanted = (o.evalEvery && step > 0 && step % o.evalEvery === 0) || (o.evalFirst && step === 0);
+      if (due || (wanted && !trajectory[trajectory.length - 1]!.evalLoss)) {
         const l = evaluate();
         trajectory[trajectory.length - 1]!.evalLoss = l;
         o.onEval?.(step, l);
@@ -437,5 +440,126 @@ export async function trainOnline(o: OnlineTrainOptions): Promise<OnlineRunResul
     await sampler.close();
     await trainCorpus?.close();
     await heldCorpus?.close();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A method's whole procedure around the steered run: ODM's run length, Skill-It's skills graph
+// from k short single-domain runs, DoReMi's reference model(s) and iterated rounds.
+
+/** How a mixer is created (mixers/online.ts `createOnlineMixer`; injected so src/proxy stays below mixers/). */
+export type CreateMixer = (name: string, init: { domains: readonly string[]; seed: number; options?: Record<string, unknown>; state?: OnlineMixerState }) => OnlineMixer;
+
+/** Options of `trainWithMethod`. */
+export interface MethodRunOptions extends Omit<OnlineTrainOptions, "mixer" | "reference" | "keepModel" | "evalFirst"> {
+  /** "odm", "aioli", "skillit", "doremi" (or any name `createMixer` knows). */
+  readonly method: string;
+  /** The method's options (its schema validates them); mixlab fills what it computes (see below). */
+  readonly mixerOptions?: Record<string, unknown>;
+  readonly createMixer: CreateMixer;
+  /** DoReMi: rounds of (reference, proxy); round r > 1 uses round r − 1's time average as reference mixture (default 1). */
+  readonly rounds?: number;
+  /** DoReMi: the first reference model's mixture (default natural token shares of the corpus). */
+  readonly referenceProportions?: Readonly<Record<string, number>>;
+  /** Skill-It: steps of each single-domain run of the skills graph (default max(5, steps / 10)). */
+  readonly graphSteps?: number;
+  readonly log?: (line: string) => void;
+}
+
+/** What `trainWithMethod` returns: the steered run, the options the mixer got, and the method's extra work. */
+export interface MethodRunResult {
+  readonly run: OnlineRunResult;
+  /** The options the mixer was created with (the user's, plus what mixlab filled in). */
+  readonly options: Record<string, unknown>;
+  /** DoReMi: each round's reference mixture and time-averaged answer. */
+  readonly rounds?: { reference: Record<string, number>; average: Record<string, number> }[];
+  /** Skill-It: the skills graph G (row = trained domain, column = evaluated domain), when mixlab computed it. */
+  readonly graph?: number[][];
+  /** Optimizer steps spent outside the steered run (reference models, graph runs). */
+  readonly extraSteps: number;
+}
+
+/** Natural token shares of a training corpus (records × mean tokens per record). */
+export async function naturalShares(train: Corpus, open?: OpenOptions): Promise<Record<string, number>> {
+  const set = typeof train === "string" ? await openCorpus(train, open ?? {}) : null;
+  const c = set ?? (train as { names: readonly string[]; sources: readonly DomainSource[] });
+  try {
+    const sampler = await createSampler({ corpus: c, proportions: uniformOver(c.names), warn: () => {} });
+    const rows = sampler.table();
+    const total = rows.reduce((a, r) => a + r.records * r.tokensPerRecord, 0);
+    return Object.fromEntries(rows.map((r) => [r.domain, (r.records * r.tokensPerRecord) / total]));
+  } finally {
+    await set?.close();
+  }
+}
+
+/**
+ * Skill-It's skills graph from k short single-domain runs: G[j][i] = (L_i(start) − L_i(after)) /
+ * L_i(start) after training only on domain j (ALGORITHMS.md §3.3, Aioli's construction).
+ */
+export async function skillsGraph(o: Omit<OnlineTrainOptions, "mixer" | "proportions" | "reference" | "keepModel" | "checkpoint" | "checkpointEvery" | "stopAfter">, names: readonly string[]): Promise<number[][]> {
+  const G: number[][] = [];
+  for (const j of names) {
+    const r = await trainOnline({ ...o, proportions: Object.fromEntries(names.map((d) => [d, d === j ? 1 : 0])), evalFirst: true });
+    const before = r.trajectory[0]!.evalLoss!;
+    G.push(names.map((i) => (before[i]! - r.lossPerDomain[i]!) / before[i]!));
+  }
+  return G;
+}
+
+/**
+ * Runs an online method end to end on mixlab's proxy: the steered run, and before it what the
+ * method needs — Skill-It's skills graph (unless `mixerOptions.graph` is given), DoReMi's
+ * reference model on natural (or given) shares, and for `rounds` > 1 iterated DoReMi. Only the
+ * last steered run uses the checkpoint; the earlier phases are deterministic and are recomputed
+ * when a run resumes.
+ */
+export async function trainWithMethod(o: MethodRunOptions): Promise<MethodRunResult> {
+  const { method, createMixer, rounds = 1, graphSteps, referenceProportions, log, mixerOptions, ...train } = o;
+  if (!(Number.isInteger(rounds) && rounds >= 1)) throw new InputError("--rounds", `expected an integer ≥ 1, got ${rounds}`);
+  if (rounds > 1 && method !== "doremi") throw new InputError("--rounds", `expected 1 for ${method} (rounds are iterated DoReMi), got ${rounds}`);
+  if (o.checkpoint !== undefined) prepareCheckpointPath(o.checkpoint); // before any phase trains
+  let names: readonly string[];
+  if (typeof o.train === "string") {
+    const c = await openCorpus(o.train, o.open ?? {});
+    names = c.names;
+    await c.close();
+  } else names = o.train.names;
+  let options: Record<string, unknown> = { ...(mixerOptions ?? {}) };
+  let extraSteps = 0;
+  const { checkpoint: _c, checkpointEvery: _e, stopAfter: _s, onEval: _v, evalEvery: _ee, ...phase } = train;
+  // Validate the options once before any training (the family's schema).
+  createMixer(method, { domains: names, seed: o.seed, options });
+  let graph: number[][] | undefined;
+  if (method === "odm" && options.totalSteps === undefined) options = { ...options, totalSteps: o.steps };
+  if (method === "skillit" && options.graph === undefined) {
+    const gs = graphSteps ?? Math.max(5, Math.round(o.steps / 10));
+    log?.(`skills graph: ${names.length} single-domain runs of ${gs} steps`);
+    graph = await skillsGraph({ ...phase, steps: gs }, names);
+    extraSteps += names.length * gs;
+    options = { ...options, graph };
+  }
+  const factory = (s?: OnlineMixerState) => createMixer(method, { domains: names, seed: o.seed, options, ...(s ? { state: s } : {}) });
+  if (method !== "doremi") {
+    const run = await trainOnline({ ...train, mixer: factory, identity: { method, options, ...(train.identity ?? {}) } });
+    return { run, options, ...(graph ? { graph } : {}), extraSteps };
+  }
+  let reference = referenceProportions ? { ...referenceProportions } : await naturalShares(o.train, o.open);
+  const history: { reference: Record<string, number>; average: Record<string, number> }[] = [];
+  for (let round = 1; ; round++) {
+    log?.(`doremi round ${round}/${rounds}: reference proxy on ${Object.entries(reference).map(([d, v]) => `${d} ${v.toFixed(3)}`).join(", ")}`);
+    const ref = await trainOnline({ ...phase, proportions: reference, keepModel: true });
+    extraSteps += o.steps;
+    try {
+      const last = round === rounds;
+      const opts = last ? train : phase;
+      if (!last) extraSteps += o.steps;
+      const run = await trainOnline({ ...opts, mixer: factory, reference: ref.model!, identity: { method, options, round, reference, ...(train.identity ?? {}) } });
+      history.push({ reference, average: run.summary! });
+      if (last) return { run, options, rounds: history, extraSteps };
+      reference = run.summary!;
+    } finally {
+      ref.model!.dispose();
+    }
   }
 }
