@@ -45,6 +45,12 @@ export interface OnlineTrainOptions {
   readonly evalWindows?: number;
   /** Also evaluate every N steps for the trajectory (default: only when the mixer asks, and at the end). */
   readonly evalEvery?: number;
+  /**
+   * The final evaluation's windows: `count` per domain after the first `skip` (default: the same
+   * `evalWindows` the mixer sees). A study sets `skip ≥ evalWindows` so the reported loss is
+   * measured on held-out text the mixer never scored.
+   */
+  readonly testWindows?: { readonly skip: number; readonly count: number };
   /** Evaluate before the first step too (Skill-It's graph needs the loss at the start). */
   readonly evalFirst?: boolean;
   readonly open?: OpenOptions;
@@ -203,7 +209,7 @@ export async function trainOnline(o: OnlineTrainOptions): Promise<OnlineRunResul
   if (missing.length) throw new InputError("held-out corpus", `expected a held-out split for every domain, got none for ${missing.join(", ")}`);
   const base = o.proportions ?? uniformOver(names);
   const identity = createHash("sha256")
-    .update(JSON.stringify({ cfg, names, steps: o.steps, B, seed: o.seed, lr: o.lr ?? null, warmup: o.warmup ?? null, schedule: o.schedule ?? null, wd: o.weightDecay ?? null, clip: o.clip ?? null, evalWindows: o.evalWindows ?? null, evalEvery: o.evalEvery ?? null, evalFirst: !!o.evalFirst, base, reference: !!o.reference, identity: o.identity ?? null }))
+    .update(JSON.stringify({ cfg, names, steps: o.steps, B, seed: o.seed, lr: o.lr ?? null, warmup: o.warmup ?? null, schedule: o.schedule ?? null, wd: o.weightDecay ?? null, clip: o.clip ?? null, evalWindows: o.evalWindows ?? null, evalEvery: o.evalEvery ?? null, evalFirst: !!o.evalFirst, testWindows: o.testWindows ?? null, base, reference: !!o.reference, identity: o.identity ?? null }))
     .digest("hex");
   let restored: ReturnType<typeof readCheckpoint> | null = null;
   if (o.checkpoint !== undefined && existsSync(o.checkpoint)) {
@@ -226,6 +232,15 @@ export async function trainOnline(o: OnlineTrainOptions): Promise<OnlineRunResul
     ...(saved ? { state: saved.sampler } : {}),
   });
   const windows = await heldoutWindows(heldSet.names, heldSet.sources, T, o.evalWindows ?? 24);
+  let testWindows = windows;
+  if (o.testWindows) {
+    const { skip, count } = o.testWindows;
+    const all = await heldoutWindows(heldSet.names, heldSet.sources, T, skip + count);
+    testWindows = new Map([...all].map(([d, w]) => {
+      if (w.length < skip + count) throw new InputError(d, `held-out split: expected ${skip + count} windows of ${T + 1} tokens for the test windows, got ${w.length}`);
+      return [d, w.slice(skip)];
+    }));
+  }
   const model = createEnsemble(tf, cfg, [createRng(o.seed).derive("proxy-init")], kernels);
   const decay = model.names.map((n) => /\.w$/.test(n));
   const adam = cpuAdamW(model, decay, { b1: 0.9, b2: 0.95, wd: o.weightDecay ?? 0.1, clip: o.clip ?? 1 });
@@ -271,9 +286,9 @@ export async function trainOnline(o: OnlineTrainOptions): Promise<OnlineRunResul
     mixerSeconds += (performance.now() - a) / 1000;
     return r;
   };
-  const evaluate = (): Record<string, number> => {
+  const evaluate = (w = windows): Record<string, number> => {
     const a = performance.now();
-    const r = evaluateModel(tf, model, names, windows, T);
+    const r = evaluateModel(tf, model, names, w, T);
     evalSeconds += (performance.now() - a) / 1000;
     return r;
   };
@@ -408,8 +423,8 @@ export async function trainOnline(o: OnlineTrainOptions): Promise<OnlineRunResul
       }
     }
     const done = stop === o.steps;
-    const lossPerDomain = done ? evaluate() : {};
-    if (done) trajectory[trajectory.length - 1]!.evalLoss = lossPerDomain;
+    const lossPerDomain = done ? evaluate(testWindows) : {};
+    if (done) trajectory[trajectory.length - 1]!.evalLoss = testWindows === windows ? lossPerDomain : evaluate();
     const total = totalTokens();
     const result: OnlineRunResult = {
       method: (mixer as OnlineMixer | null)?.method ?? null,
