@@ -469,7 +469,10 @@ export type CreateMixer = (name: string, init: { domains: readonly string[]; see
 export interface MethodRunOptions extends Omit<OnlineTrainOptions, "mixer" | "reference" | "keepModel" | "evalFirst"> {
   /** "odm", "aioli", "skillit", "doremi" (or any name `createMixer` knows). */
   readonly method: string;
-  /** The method's options (its schema validates them); mixlab fills what it computes (see below). */
+  /**
+   * The method's options (its schema validates them). mixlab fills in what it knows unless given:
+   * `totalSteps` (odm, aioli, skillit), `batchSize` (aioli), `graph` (skillit, from its runs).
+   */
   readonly mixerOptions?: Record<string, unknown>;
   readonly createMixer: CreateMixer;
   /** DoReMi: rounds of (reference, proxy); round r > 1 uses round r − 1's time average as reference mixture (default 1). */
@@ -543,10 +546,14 @@ export async function trainWithMethod(o: MethodRunOptions): Promise<MethodRunRes
   let options: Record<string, unknown> = { ...(mixerOptions ?? {}) };
   let extraSteps = 0;
   const { checkpoint: _c, checkpointEvery: _e, stopAfter: _s, onEval: _v, evalEvery: _ee, ...phase } = train;
-  // Validate the options once before any training (the family's schema).
-  createMixer(method, { domains: names, seed: o.seed, options });
+  // What mixlab knows of the run: its length (ODM's warm-up, Aioli's and Skill-It's rounds scale
+  // with it) and Aioli's batch size (its probe batches are apportioned in sequences).
+  if (["odm", "aioli", "skillit"].includes(method) && options.totalSteps === undefined) options = { ...options, totalSteps: o.steps };
+  if (method === "aioli" && options.batchSize === undefined) options = { ...options, batchSize: o.batchSize };
+  // Validate the options once before any training (the family's schema); Skill-It's graph comes later.
+  const placeholder = method === "skillit" && options.graph === undefined ? { graph: names.map((_, j) => names.map((__, i) => (i === j ? 1 : 0))) } : {};
+  createMixer(method, { domains: names, seed: o.seed, options: { ...options, ...placeholder } });
   let graph: number[][] | undefined;
-  if (method === "odm" && options.totalSteps === undefined) options = { ...options, totalSteps: o.steps };
   if (method === "skillit" && options.graph === undefined) {
     const gs = graphSteps ?? Math.max(5, Math.round(o.steps / 10));
     log?.(`skills graph: ${names.length} single-domain runs of ${gs} steps`);

@@ -34,8 +34,9 @@ describe("online methods end to end (test mixer)", () => {
       expect(sk.options.graph).toEqual(sk.graph);
       expect(sk.extraSteps).toBe(16);
 
-      const od = await trainWithMethod({ ...base, method: "odm", createMixer });
-      expect(od.options.totalSteps).toBe(3);
+      expect(sk.options.totalSteps).toBe(3);
+      const od = await trainWithMethod({ ...base, method: "aioli", createMixer });
+      expect(od.options).toEqual({ totalSteps: 3, batchSize: 8 });
 
       const dr = await trainWithMethod({ ...base, method: "doremi", createMixer, rounds: 2 });
       expect(dr.rounds).toHaveLength(2);
