@@ -545,7 +545,8 @@ export async function trainWithMethod(o: MethodRunOptions): Promise<MethodRunRes
   } else names = o.train.names;
   let options: Record<string, unknown> = { ...(mixerOptions ?? {}) };
   let extraSteps = 0;
-  const { checkpoint: _c, checkpointEvery: _e, stopAfter: _s, onEval: _v, evalEvery: _ee, ...phase } = train;
+  // The phases before the steered run: no checkpoint, no trajectory evaluations, the mixer's windows.
+  const { checkpoint: _c, checkpointEvery: _e, stopAfter: _s, onEval: _v, evalEvery: _ee, testWindows: _t, ...phase } = train;
   // What mixlab knows of the run: its length (ODM's warm-up, Aioli's and Skill-It's rounds scale
   // with it) and Aioli's batch size (its probe batches are apportioned in sequences).
   if (["odm", "aioli", "skillit"].includes(method) && options.totalSteps === undefined) options = { ...options, totalSteps: o.steps };
