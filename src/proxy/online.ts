@@ -533,16 +533,23 @@ export async function skillsGraph(o: Omit<OnlineTrainOptions, "mixer" | "proport
  * when a run resumes.
  */
 export async function trainWithMethod(o: MethodRunOptions): Promise<MethodRunResult> {
-  const { method, createMixer, rounds = 1, graphSteps, referenceProportions, log, mixerOptions, ...train } = o;
-  if (!(Number.isInteger(rounds) && rounds >= 1)) throw new InputError("--rounds", `expected an integer ≥ 1, got ${rounds}`);
-  if (rounds > 1 && method !== "doremi") throw new InputError("--rounds", `expected 1 for ${method} (rounds are iterated DoReMi), got ${rounds}`);
+  if (!(Number.isInteger(o.rounds ?? 1) && (o.rounds ?? 1) >= 1)) throw new InputError("--rounds", `expected an integer ≥ 1, got ${o.rounds}`);
+  if ((o.rounds ?? 1) > 1 && o.method !== "doremi") throw new InputError("--rounds", `expected 1 for ${o.method} (rounds are iterated DoReMi), got ${o.rounds}`);
   if (o.checkpoint !== undefined) prepareCheckpointPath(o.checkpoint); // before any phase trains
-  let names: readonly string[];
-  if (typeof o.train === "string") {
-    const c = await openCorpus(o.train, o.open ?? {});
-    names = c.names;
-    await c.close();
-  } else names = o.train.names;
+  // Corpora opened once for every phase (reference, graph runs, the steered run).
+  const trainCorpus = typeof o.train === "string" ? await openCorpus(o.train, o.open ?? {}) : null;
+  const heldCorpus = typeof o.heldout === "string" ? await openCorpus(o.heldout, o.open ?? {}) : null;
+  try {
+    return await methodPhases({ ...o, ...(trainCorpus ? { train: trainCorpus } : {}), ...(heldCorpus ? { heldout: heldCorpus } : {}) });
+  } finally {
+    await trainCorpus?.close();
+    await heldCorpus?.close();
+  }
+}
+
+async function methodPhases(o: MethodRunOptions): Promise<MethodRunResult> {
+  const { method, createMixer, rounds = 1, graphSteps, referenceProportions, log, mixerOptions, ...train } = o;
+  const names = (o.train as { names: readonly string[] }).names;
   let options: Record<string, unknown> = { ...(mixerOptions ?? {}) };
   let extraSteps = 0;
   // The phases before the steered run: no checkpoint, no trajectory evaluations, the mixer's windows.
