@@ -155,6 +155,45 @@ export function domainStats(domains: readonly string[], domainPerRow: Int32Array
   return { loss, tokens };
 }
 
+/**
+ * The mixer as the sampler sees it: each answer turned into whole counts of the B rows of the
+ * next batch by largest remainder over (p·B + carried remainder), the remainder carried on.
+ * The sampler asks once per block (= batch), so `carry` advances once per step.
+ */
+function carried(mixer: OnlineMixer, names: readonly string[], B: number, carry: Float64Array): OnlineMixer {
+  const target = new Float64Array(names.length);
+  const counts = new Int32Array(names.length);
+  return {
+    method: mixer.method,
+    domains: mixer.domains,
+    accepts: mixer.accepts,
+    proportions() {
+      const p = mixer.proportions();
+      let used = 0;
+      names.forEach((d, i) => {
+        target[i] = Math.max(0, p[d]! * B + carry[i]!);
+        counts[i] = p[d]! > 0 ? Math.floor(target[i]!) : 0;
+        used += counts[i]!;
+      });
+      // Hand out the rows left by largest fractional part (ties: domain order), weighted domains only.
+      const order = names.map((_, i) => i).filter((i) => p[names[i]!]! > 0).sort((a, b) => target[b]! - counts[b]! - (target[a]! - counts[a]!) || a - b);
+      for (let j = 0; used < B && order.length; j = (j + 1) % order.length, used++) counts[order[j]!]!++;
+      while (used > B) {
+        const i = counts.indexOf(Math.max(...counts));
+        counts[i]!--;
+        used--;
+      }
+      names.forEach((d, i) => (carry[i] = p[d]! > 0 ? target[i]! - counts[i]! : 0));
+      return Object.fromEntries(names.map((d, i) => [d, counts[i]! / B]));
+    },
+    observe: (e) => mixer.observe(e),
+    evalDue: (s) => mixer.evalDue(s),
+    summary: () => mixer.summary(),
+    diagnostics: () => mixer.diagnostics(),
+    state: () => mixer.state(),
+  };
+}
+
 /** Uniform proportions over the domains. */
 export function uniformOver(domains: readonly string[]): Record<string, number> {
   return Object.fromEntries(domains.map((d) => [d, 1 / domains.length]));
@@ -216,7 +255,11 @@ export async function trainOnline(o: OnlineTrainOptions): Promise<OnlineRunResul
     restored = readCheckpoint(o.checkpoint);
     if (restored.header.fingerprint !== identity) throw new InputError(o.checkpoint, `expected a checkpoint of this run (fingerprint ${identity.slice(0, 12)}…), got one of another run (${restored.header.fingerprint.slice(0, 12)}…): model, data, steps, batch size, seed, mixer or its options differ; delete it or pass another --checkpoint`);
   }
-  const saved = restored?.header.state as { sampler: SamplerState; tokens: number[]; trajectory: TrajectoryPoint[]; stages: UsedStage[]; lastLoss: number } | undefined;
+  const saved = restored?.header.state as { sampler: SamplerState; tokens: number[]; trajectory: TrajectoryPoint[]; stages: UsedStage[]; lastLoss: number; carry: number[] } | undefined;
+  // Per-batch counts by largest remainder with the fractional remainder carried to the next batch
+  // (ALGORITHMS.md §0.3 b): a share below 1/B still gets its samples over several batches.
+  const carry = new Float64Array(names.length);
+  saved?.carry.forEach((x, d) => (carry[d] = x));
   // The mixer lives in the sampler, which restores it with its own state from one checkpoint.
   let mixer: OnlineMixer | null = null;
   const factory = o.mixer === undefined ? undefined : typeof o.mixer === "function" ? o.mixer : ((s?: OnlineMixerState) => { if (s) throw new InputError("mixer", "expected a factory to restore the mixer from the checkpoint, got a mixer instance"); return o.mixer as OnlineMixer; });
@@ -228,7 +271,7 @@ export async function trainOnline(o: OnlineTrainOptions): Promise<OnlineRunResul
     unit: "samples", // a row is one window of up to seqLen + 1 tokens, so sample shares are token shares
     ...(o.open ? { open: o.open } : {}),
     warn: () => {},
-    ...(factory ? { mixer: (s?: MixerStateLike) => (mixer = factory(s as OnlineMixerState | undefined)) } : {}),
+    ...(factory ? { mixer: (s?: MixerStateLike) => carried((mixer = factory(s as OnlineMixerState | undefined)), names, B, carry) } : {}),
     ...(saved ? { state: saved.sampler } : {}),
   });
   const windows = await heldoutWindows(heldSet.names, heldSet.sources, T, o.evalWindows ?? 24);
@@ -413,7 +456,7 @@ export async function trainOnline(o: OnlineTrainOptions): Promise<OnlineRunResul
       trained++;
       if (o.onStep && (step + 1) % (o.logEvery ?? 10) === 0) o.onStep(step + 1, stepLoss);
       if (o.checkpoint !== undefined && (step + 1) % every === 0 && step + 1 < o.steps) {
-        const state = { sampler: sampler.state(), tokens: Array.from(tokensPerDomain), trajectory, stages, lastLoss };
+        const state = { sampler: sampler.state(), tokens: Array.from(tokensPerDomain), trajectory, stages, lastLoss, carry: Array.from(carry) };
         const arrays = model.names.flatMap((n, i) => [
           { name: `p:${n}`, data: adam.params[i]! },
           { name: `m:${n}`, data: adam.ms[i]! },

@@ -59,6 +59,22 @@ describe("online proxy trainer", () => {
     }
   }, 120_000);
 
+  it("shares below 1/batch are realised over batches (largest remainder with the remainder carried)", async () => {
+    const dir = tmp();
+    try {
+      const base = await setup(dir);
+      // code 0.05 of 8 rows is 0.4 a batch: without the carry it would never be drawn.
+      const p = Object.fromEntries(DOMAINS.map((d) => [d, d === "code" ? 0.05 : 0.95 / 7]));
+      const fixed = (): OnlineMixer => ({ method: "fixed", domains: DOMAINS, accepts: ["train"], proportions: () => p, observe: () => {}, evalDue: () => false, summary: () => p, diagnostics: () => ({}), state: () => ({ format: "mixlab.online-mixer/v1", method: "fixed", domains: DOMAINS, data: {} }) });
+      const r = await trainOnline({ ...base, steps: 10, mixer: fixed });
+      const rows = Math.round((r.realisedShare.code! * r.tokens) / 32);
+      expect(Math.abs(rows - 0.05 * 80)).toBeLessThanOrEqual(1);
+      for (const d of DOMAINS.slice(1)) expect(Math.abs((r.realisedShare[d]! * r.tokens) / 32 - (0.95 / 7) * 80)).toBeLessThanOrEqual(1.01);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
+
   it("stopped after a checkpoint and resumed, the run ends with the same losses and trajectory", async () => {
     const dir = tmp();
     try {
