@@ -194,6 +194,11 @@ function carried(mixer: OnlineMixer, names: readonly string[], B: number, carry:
   };
 }
 
+/** A mixer that always answers `p` and observes nothing (a static run through the carried counts). */
+function constantMixer(names: readonly string[], p: Readonly<Record<string, number>>): OnlineMixer {
+  return { method: "static", domains: names, accepts: [], proportions: () => ({ ...p }), observe: () => {}, evalDue: () => false, summary: () => ({ ...p }), diagnostics: () => ({}), state: () => ({ format: "mixlab.online-mixer/v1", method: "static", domains: [...names], data: {} }) };
+}
+
 /** Uniform proportions over the domains. */
 export function uniformOver(domains: readonly string[]): Record<string, number> {
   return Object.fromEntries(domains.map((d) => [d, 1 / domains.length]));
@@ -271,7 +276,8 @@ export async function trainOnline(o: OnlineTrainOptions): Promise<OnlineRunResul
     unit: "samples", // a row is one window of up to seqLen + 1 tokens, so sample shares are token shares
     ...(o.open ? { open: o.open } : {}),
     warn: () => {},
-    ...(factory ? { mixer: (s?: MixerStateLike) => carried((mixer = factory(s as OnlineMixerState | undefined)), names, B, carry) } : {}),
+    // Without a mixer a constant one stands in, so a static mixture gets the same carried counts.
+    mixer: (s?: MixerStateLike) => carried(factory ? (mixer = factory(s as OnlineMixerState | undefined)) : constantMixer(names, base), names, B, carry),
     ...(saved ? { state: saved.sampler } : {}),
   });
   const windows = await heldoutWindows(heldSet.names, heldSet.sources, T, o.evalWindows ?? 24);
