@@ -12,7 +12,12 @@ import { parseProportions, PROPORTIONS_FORMAT } from "../../export/proportions.j
 import { loadTf, type BackendName } from "../../proxy/backend.js";
 import { parameterCount } from "../../proxy/model.js";
 import { trainWithMethod, type CreateMixer, type MethodRunResult } from "../../proxy/online.js";
-import { appendRows, runRow } from "../../proxy/runs-io.js";
+import { runRow } from "../../proxy/runs-io.js";
+import { discoverCorpus } from "../../sampler/corpus.js";
+import { checkRunsOutput } from "../../runs/check.js";
+import { appendRuns } from "../../runs/store.js";
+import { resolveSettings } from "../../sweep/plan.js";
+import { corpusSha256 } from "../../sweep/corpus-hash.js";
 import type { RunResult } from "../../proxy/train.js";
 import { VERSION } from "../../version.js";
 import { proxyConfig, type ProxyFlags } from "../flags.js";
@@ -81,8 +86,14 @@ export async function trainOnlineCli(f: TrainOnlineFlags, createMixer: CreateMix
     }
   }
   checkOutputPath("-o", f.out);
-  checkOutputPath("--runs", f.runs);
   const splits = corpusSplits(f.corpus, f.heldout);
+  const corpusDomains = (await discoverCorpus(splits.train)).domains.map((d) => d.name);
+  if (reference) {
+    const unknown = Object.keys(reference).filter((d) => !corpusDomains.includes(d));
+    if (unknown.length) throw new InputError(f.mixture ?? "--weights", `expected domains of the corpus (${corpusDomains.join(", ")}), got unknown ${unknown.map((d) => JSON.stringify(d)).join(", ")}`);
+  }
+  if (f.runs) await checkRunsOutput(f.runs, { flag: "--runs", domains: corpusDomains });
+  const settings = resolveSettings({ model: f.model, config, steps: f.steps, batchSize: f.batchSize, seed: f.seed, lr: f.lr, corpusSha256: await corpusSha256(splits) });
   const { tf, backend } = await loadTf(f.backend as BackendName);
   log(`training ${f.model} (${parameterCount(config).toLocaleString("en")} parameters) for ${f.steps} steps of ${f.batchSize} × ${config.seqLen} tokens, steered by ${method}`);
   const res = await trainWithMethod({
@@ -93,7 +104,12 @@ export async function trainOnlineCli(f: TrainOnlineFlags, createMixer: CreateMix
     heldout: splits.heldout,
     steps: f.steps,
     batchSize: f.batchSize,
-    lr: f.lr,
+    lr: settings.lr,
+    warmup: settings.warmup,
+    schedule: settings.schedule,
+    weightDecay: settings.weightDecay,
+    clip: settings.clip,
+    evalWindows: settings.evalWindows,
     seed: f.seed,
     method,
     mixerOptions: f.onlineOptions ?? {},
@@ -114,10 +130,10 @@ export async function trainOnlineCli(f: TrainOnlineFlags, createMixer: CreateMix
   const staticAnswer = method === "doremi" || answer === "final" ? r.summary! : tokenWeightedAverage(r);
   log(table(["domain", "realised share", "answer", "loss (nats/token)", "bits/byte"], domains.map((d) => [d, f4(r.realisedShare[d]!), f4(staticAnswer[d] ?? 0), f4(r.lossPerDomain[d]!), f4(r.bitsPerBytePerDomain[d]!)])));
   log(`${r.tokens.toLocaleString("en")} tokens in ${r.seconds.toFixed(1)} s; mixer ${(1000 * r.mixerSeconds / Math.max(1, r.stepsTrained)).toFixed(3)} ms a step; ${r.stages.length} stages${res.extraSteps ? `; ${res.extraSteps} steps of reference/graph runs` : ""}`);
-  const id = createHash("sha256").update(JSON.stringify({ method, options: res.options, config, steps: f.steps, batchSize: f.batchSize, seed: f.seed, lr: f.lr, reference: reference ?? null, rounds: f.rounds ?? 1 })).digest("hex").slice(0, 16);
+  const id = createHash("sha256").update(JSON.stringify({ method, options: res.options, settings, reference: reference ?? null, rounds: f.rounds ?? 1 })).digest("hex").slice(0, 16);
   // The row's w.<domain> are the realised token shares (what the model saw, probe steps included).
   const asRun: RunResult = { proportions: r.realisedShare, lossPerDomain: r.lossPerDomain, bitsPerBytePerDomain: r.bitsPerBytePerDomain, trainLoss: r.trainLoss, params: r.params, tokens: r.tokens, steps: r.steps, seconds: r.seconds, backend: r.backend, threads: 1, evalCurve: [] };
-  const row = runRow(id, domains, asRun, { seed: f.seed, model: f.model, online_method: method });
+  const row = runRow(id, domains, asRun, settings, { online_method: method });
   if (f.out) {
     const doc = {
       format: PROPORTIONS_FORMAT,
@@ -134,8 +150,8 @@ export async function trainOnlineCli(f: TrainOnlineFlags, createMixer: CreateMix
     log(`wrote the schedule (${r.stages.length} stages), the ${method === "doremi" ? "time-averaged" : answer} answer and the trajectory to ${f.out}`);
   }
   if (f.runs) {
-    await appendRows(f.runs, [row]);
-    log(`appended run ${id} to ${f.runs}`);
+    const a = await appendRuns(f.runs, [row]);
+    log(a.appended.length ? `appended run ${id} to ${f.runs}` : `run ${id} is already in ${f.runs}; not written twice`);
   } else process.stdout.write(`${JSON.stringify(Object.fromEntries(row))}\n`);
   if (f.out) log(`next: mixlab report ${f.out}   (draws the trajectory and the schedule)`);
 }
