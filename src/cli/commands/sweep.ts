@@ -56,6 +56,7 @@ export function sweepCommand(program: Command): void {
       }
       const s = await runSweep({ mixtures, domains, config, model: f.model, steps: f.steps, batchSize: f.batchSize, seed: f.seed, train: splits.train, heldout: splits.heldout, runs: f.runs, lr: f.lr, workers, ensemble, backend: f.backend as BackendName, log });
       log(`sweep: ${s.finished} finished, ${s.failed} failed, ${s.skipped} already done, in ${s.seconds.toFixed(1)} s → ${f.runs}`);
+      log(`plots of these runs: mixlab report ${f.runs} -o report.html`);
       if (s.failed) process.exitCode = 1;
     });
 }

@@ -1,0 +1,7 @@
+// The report module's public surface.
+export { buildReport, escapeHtml, type Report, type ReportOptions, type ReportSection, type ReportFigure } from "./build.js";
+export { reportHtml, REPORT_CSP } from "./html.js";
+export { renderSvg, countMarks, type VegaLiteSpec } from "./render.js";
+export { DOMAIN_PALETTE, domainColors } from "./palette.js";
+export { parseReportProportions, parseSavedLaw, OnlineRunSchema, DiagnosticSchema, type OnlineRun, type Diagnostic, type ReportProportions } from "./inputs.js";
+export { writeReportFile } from "./write.js";
