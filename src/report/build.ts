@@ -121,8 +121,20 @@ function targetAxis(spec: string): string {
 
 const record = (domains: readonly string[], v: ArrayLike<number>): Record<string, number> => Object.fromEntries(domains.map((d, i) => [d, v[i]!]));
 
+/**
+ * Renames the ids inside an SVG (vega numbers gradients and clip paths with a process-wide
+ * counter) to `<prefix>-<n>` in order of appearance, with their `url(#…)` and `href="#…"`
+ * references: ids stay unique among the page's inline SVGs and the same report is the same bytes.
+ */
+export function scopeSvgIds(svg: string, prefix: string): string {
+  const ids = new Map<string, string>();
+  for (const m of svg.matchAll(/\sid="([^"]+)"/g)) if (!ids.has(m[1]!)) ids.set(m[1]!, `${prefix}-${ids.size}`);
+  if (!ids.size) return svg;
+  return svg.replace(/(\sid="|url\(#|href="#)([^")]+)/g, (all, head: string, id: string) => (ids.has(id) ? `${head}${ids.get(id)!}` : all));
+}
+
 async function figure(id: string, caption: string, spec: VegaLiteSpec): Promise<ReportFigure> {
-  const svg = await renderSvg(spec);
+  const svg = scopeSvgIds(await renderSvg(spec), `plot-${id}`);
   return { id, caption, spec, svg, marks: countMarks(svg) };
 }
 
@@ -284,7 +296,7 @@ export async function buildReport(o: ReportOptions): Promise<Report> {
     const series = [{ name: "recommended", shares: recShares }, ...refs];
     const header = ["domain", ...series.map((s) => s.name), ...(boundText ? ["allowed"] : []), ...(props?.epochs ? ["epochs"] : [])];
     const rows = domains.map((d, i) => [d, ...series.map((s) => fmt(s.shares[d]!)), ...(boundText ? [boundText[i]!] : []), ...(props?.epochs ? [fmt(props.epochs[d] ?? NaN, 2)] : [])]);
-    if (law) rows.push([`predicted ${target?.spec ?? ""} (${lawName})`, ...series.map((s) => predictOf(s.shares)), ...(boundText ? [""] : []), ...(props?.epochs ? [""] : [])]);
+    if (law) rows.push([`predicted ${target?.spec ?? ""} by ${lawName} fitted here`, ...series.map((s) => predictOf(s.shares)), ...(boundText ? [""] : []), ...(props?.epochs ? [""] : [])]);
     const from = props ? `from <code>${escapeHtml(propsName)}</code>${props.method ? ` (${escapeHtml(props.method)})` : ""}` : `the unconstrained optimum of ${escapeHtml(lawName)} (pass --proportions for the one you wrote with constraints)`;
     sections.push({
       id: "recommendation",
@@ -337,7 +349,10 @@ export async function buildReport(o: ReportOptions): Promise<Report> {
       const evals = comps.map((c) => c.name.replace(/^loss\./, ""));
       m = { title: "Data Mixing Law coefficients t", subtitle: "L_i = c_i + exp(t_i · r): negative t — more of that training domain lowers the eval loss", legend: "t", evalDomains: evals, rows: comps.flatMap((c, i) => domains.map((d) => ({ train: d, eval: evals[i]!, value: c.t[d]! }))), html: "<p>The fitted coefficients of the Data Mixing Law, one row per eval component.</p>" };
     } else if (ok.numRuns >= 3) {
-      const evals = ok.frame.columns.filter((c) => c.startsWith("loss.") && c !== "loss.mean" && ok.frame.cells.get(c)!.every((v) => typeof v === "number" && Number.isFinite(v)));
+      const lossCols = ok.frame.columns.filter((c) => c.startsWith("loss.") && c !== "loss.mean");
+      const complete = (c: string): boolean => ok.frame.cells.get(c)!.every((v) => typeof v === "number" && Number.isFinite(v));
+      const evals = lossCols.filter(complete);
+      const partial = lossCols.filter((c) => !complete(c));
       if (evals.length) {
         const rows: { train: string; eval: string; value: number }[] = [];
         for (const e of evals) {
@@ -349,7 +364,7 @@ export async function buildReport(o: ReportOptions): Promise<Report> {
             rows.push({ train: domains[j]!, eval: e.slice(5), value: Number.isFinite(r) ? r : 0 });
           }
         }
-        m = { title: "Rank correlation of share and loss", subtitle: `Spearman over ${ok.numRuns} runs: negative — runs with more of the training domain had a lower eval loss`, legend: "Spearman ρ", evalDomains: evals.map((e) => e.slice(5)), rows, html: `<p>Spearman rank correlation, across the ${ok.numRuns} finished runs, between each training domain's share and each eval domain's loss (the law has no per-domain matrix of its own).</p>` };
+        m = { title: "Rank correlation of share and loss", subtitle: `Spearman over ${ok.numRuns} runs: negative — runs with more of the training domain had a lower eval loss`, legend: "Spearman ρ", evalDomains: evals.map((e) => e.slice(5)), rows, html: `<p>Spearman rank correlation, across the ${ok.numRuns} finished runs, between each training domain's share and each eval domain's loss (the law has no per-domain matrix of its own).${partial.length ? ` Left out, for missing values in finished runs: ${escapeHtml(partial.join(", "))}.` : ""}</p>` };
       }
     }
     if (m) sections.push({ id: "matrix", title: "Per-domain loss matrix", html: m.html, figures: [await figure("matrix", "Rows: eval domains (their loss); columns: training domains (their share).", matrixSpec({ title: m.title, subtitle: m.subtitle, legend: m.legend, trainDomains: domains, evalDomains: m.evalDomains, rows: m.rows }))] });

@@ -20,7 +20,8 @@ section h2 { font-size: 18px; margin: 4px 0 8px; } section h3 { font-size: 15px;
 table { border-collapse: collapse; margin: 8px 0; font-size: 13px; }
 th, td { border-bottom: 1px solid #eee; padding: 3px 10px; text-align: left; vertical-align: top; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
-figure { margin: 12px 0; overflow-x: auto; } figcaption { color: #555; font-size: 13px; margin-top: 4px; }
+.figs { display: flex; flex-wrap: wrap; gap: 8px 28px; align-items: flex-start; }
+figure { margin: 12px 0; overflow-x: auto; max-width: 100%; } figcaption { color: #555; font-size: 13px; margin-top: 4px; }
 figure svg { max-width: none; height: auto; }
 .callout { border-left: 4px solid #e8771a; background: #fff6ec; padding: 8px 12px; margin: 8px 0; border-radius: 3px; }
 .callout code, p code { background: #f2f2f2; padding: 0 3px; border-radius: 3px; }
@@ -42,7 +43,7 @@ export function reportHtml(report: Report): string {
   const sections = report.sections
     .map((s) => {
       const figs = s.figures.map((f) => `<figure data-plot="${escapeHtml(f.id)}" data-marks="${f.marks}">${f.svg}<figcaption>${escapeHtml(f.caption)}</figcaption></figure>`).join("");
-      return `<section id="${s.id}" data-section="${s.id}"><h2>${escapeHtml(s.title)}</h2>${s.html}${figs}</section>`;
+      return `<section id="${s.id}" data-section="${s.id}"><h2>${escapeHtml(s.title)}</h2>${s.html}${figs ? `<div class="figs">${figs}</div>` : ""}</section>`;
     })
     .join("\n");
   return `<!doctype html>

@@ -12,7 +12,7 @@ const PerDomain = z.record(z.string(), z.number());
 /** One step of an online run's trajectory. */
 export const TrajectoryPointSchema = z.strictObject({
   step: z.number().int().min(0),
-  tokens: z.number().min(0),
+  tokens: z.number(),
   proportions: z.record(z.string(), z.number().min(0)),
   trainLoss: PerDomain.optional(),
   evalLoss: PerDomain.optional(),
@@ -67,7 +67,8 @@ export function parseReportProportions(text: string, source: string): ReportProp
       if (wrong.length || missing.length) issues.push({ path: `online.trajectory.${i}.proportions`, message: `expected the domains ${names.join(", ")}, got ${keys.join(", ")}` });
       const s = keys.reduce((a, k) => a + p.proportions[k]!, 0);
       if (Math.abs(s - 1) > 1e-6) issues.push({ path: `online.trajectory.${i}.proportions`, message: `expected proportions summing to 1 (± 1e-6), got ${s}` });
-      if (i > 0 && p.tokens < o.data.trajectory[i - 1]!.tokens) issues.push({ path: `online.trajectory.${i}.tokens`, message: `expected tokens non-decreasing, got ${p.tokens} after ${o.data.trajectory[i - 1]!.tokens}` });
+      if (!(p.tokens >= 0)) issues.push({ path: `online.trajectory.${i}.tokens`, message: `expected a token count ≥ 0, got ${p.tokens}` });
+      else if (i > 0 && p.tokens < o.data.trajectory[i - 1]!.tokens) issues.push({ path: `online.trajectory.${i}.tokens`, message: `expected tokens non-decreasing, got ${p.tokens} after ${o.data.trajectory[i - 1]!.tokens}` });
     });
     if (issues.length) throw new InputError(source, issues);
   }
