@@ -48,7 +48,8 @@ export async function checkReport(htmlPath, options = {}) {
   const args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--disable-default-apps", "--disable-extensions", "--mute-audio",
     `--user-data-dir=${profile}`, "--remote-debugging-pipe", `--window-size=${width},900`, "about:blank"];
-  const child = spawn(chromium, args, { stdio: ["ignore", "ignore", "pipe", "pipe", "pipe"] });
+  // Its own process group, so the helpers chromium starts (renderer, zygote, crashpad) go with it.
+  const child = spawn(chromium, args, { stdio: ["ignore", "ignore", "pipe", "pipe", "pipe"], detached: true });
   let stderr = "";
   child.stderr.on("data", (d) => (stderr += d));
   const toBrowser = child.stdio[3];
@@ -116,7 +117,13 @@ export async function checkReport(htmlPath, options = {}) {
     clearTimeout(timeout);
     if (child.exitCode === null) child.kill("SIGKILL");
     await exited;
-    rmSync(profile, { recursive: true, force: true });
+    try {
+      process.kill(-child.pid, "SIGKILL"); // any helper of this browser still alive
+    } catch {
+      // the group is already gone
+    }
+    // A helper may flush into the profile as it dies: retry the removal briefly.
+    rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
   }
   // The document itself is the one request a page must make.
   findings.requests = findings.requests.filter((r) => r !== url);

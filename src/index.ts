@@ -30,3 +30,4 @@ export { trainProxy, trainEnsemble, learningRate, type TrainOptions, type RunRes
 export { chooseEnsemble } from "./proxy/ensemble-size.js";
 export { runSweep, type SweepOptions, type SweepSummary } from "./sweep/sweep.js";
 export { VERSION } from "./version.js";
+export { buildReport, reportHtml, writeReportFile, renderSvg, countMarks, parseReportProportions, parseSavedLaw, DOMAIN_PALETTE, domainColors, domainColor, mixturesSpec, fitSpec, recommendationSpec, responseSpec, matrixSpec, weightsOverTokensSpec, lossesOverTokensSpec, type Report, type ReportOptions, type ReportSection, type ReportFigure, type ReportProportions, type OnlineRun, type Diagnostic, type VegaLiteSpec, type MixtureSeries } from "./report/index.js";

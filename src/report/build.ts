@@ -266,7 +266,7 @@ export async function buildReport(o: ReportOptions): Promise<Report> {
     for (const q of quality) {
       const pts = Array.from(q.predicted, (p, i) => ({ predicted: p, measured: q.measured[i]! }));
       const how = q.inSample ? "saved law, in-sample (not cross-validated)" : `${q.cv.folds}-fold cross-validated, ${q.cv.n} runs`;
-      figures.push(await figure(`fit-${q.method.replace(/[^a-z0-9]+/gi, "-")}`, `${q.method}: each dot is a run, predicted ${q.inSample ? "by the saved law" : "by a law fitted without it"}; dashed: predicted = measured.`, fitSpec({ title: q.method, subtitle: `${how} · Spearman ${fmt(q.cv.spearman, 3)} · Kendall ${fmt(q.cv.kendall, 3)} · pairwise ${fmt(q.cv.pairwiseAccuracy, 3)}`, axis, rows: pts })));
+      figures.push(await figure(`fit-${q.method.replace(/[^a-z0-9]+/gi, "-")}`, `${q.method}: each dot is a run, predicted ${q.inSample ? "by the saved law" : "by a law fitted without it"}; dashed: predicted = measured.`, fitSpec({ title: q.method, subtitle: [how, `Spearman ${fmt(q.cv.spearman, 3)} · Kendall ${fmt(q.cv.kendall, 3)} · pairwise ${fmt(q.cv.pairwiseAccuracy, 3)}`], axis, rows: pts })));
     }
     sections.push({ id: "fit", title: "Fit quality", html: `<p>Target <code>${escapeHtml(target!.spec)}</code>, seed ${seed}. Rank agreement is what decides a mixture: pairwise accuracy is the share of run pairs the law orders like the measurements.</p>${htmlTable(["law", "validation", "runs", "Spearman", "Kendall", "pairwise accuracy", "MSE", "R²"], rows)}`, figures });
   }

@@ -19,9 +19,9 @@ section { background: white; border: 1px solid #e3e3e3; border-radius: 6px; padd
 section h2 { font-size: 18px; margin: 4px 0 8px; } section h3 { font-size: 15px; margin: 14px 0 6px; }
 table { border-collapse: collapse; margin: 8px 0; font-size: 13px; }
 th, td { border-bottom: 1px solid #eee; padding: 3px 10px; text-align: left; vertical-align: top; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 .figs { display: flex; flex-wrap: wrap; gap: 8px 28px; align-items: flex-start; }
-figure { margin: 12px 0; overflow-x: auto; max-width: 100%; } figcaption { color: #555; font-size: 13px; margin-top: 4px; }
+figure { margin: 12px 0; overflow-x: auto; width: min-content; max-width: 100%; } figcaption { color: #555; font-size: 13px; margin-top: 4px; }
 figure svg { max-width: none; height: auto; }
 .callout { border-left: 4px solid #e8771a; background: #fff6ec; padding: 8px 12px; margin: 8px 0; border-radius: 3px; }
 .callout code, p code { background: #f2f2f2; padding: 0 3px; border-radius: 3px; }

@@ -5,3 +5,4 @@ export { renderSvg, countMarks, type VegaLiteSpec } from "./render.js";
 export { DOMAIN_PALETTE, domainColors } from "./palette.js";
 export { parseReportProportions, parseSavedLaw, OnlineRunSchema, DiagnosticSchema, type OnlineRun, type Diagnostic, type ReportProportions } from "./inputs.js";
 export { writeReportFile } from "./write.js";
+export { mixturesSpec, fitSpec, recommendationSpec, responseSpec, matrixSpec, weightsOverTokensSpec, lossesOverTokensSpec, domainColor, type MixtureSeries } from "./specs.js";

@@ -2,10 +2,13 @@
 // browser, no canvas, no network — data are inlined in the spec), and a count of the data marks
 // an SVG holds, which the tests and the report's own checks use to tell a drawn plot from an empty one.
 
-import * as vega from "vega";
-import * as vl from "vega-lite";
 import type { TopLevelSpec } from "vega-lite";
+import type { View } from "vega";
 import { MixError } from "../errors.js";
+
+// vega and vega-lite are imported when a plot is rendered (Node caches them after the first):
+// vega's module graph has a top-level await, which would stop `require("mixlab")` (CommonJS
+// callers, the notebooks' kernel) and slow every other command's start.
 
 /** A Vega-Lite specification as plain JSON (data inlined as `values`). */
 export type VegaLiteSpec = Record<string, unknown>;
@@ -17,7 +20,8 @@ export type VegaLiteSpec = Record<string, unknown>;
  * @throws MixError when vega-lite or vega rejects the spec (a bug in the caller, not the user's input)
  */
 export async function renderSvg(spec: VegaLiteSpec): Promise<string> {
-  let view: vega.View;
+  const [vega, vl] = await Promise.all([import("vega"), import("vega-lite")]);
+  let view: View;
   try {
     const compiled = vl.compile(spec as unknown as TopLevelSpec).spec;
     // A loader that refuses every request: a spec that tried to fetch data would fail here, not reach the network.

@@ -41,7 +41,7 @@ export function mixturesSpec(domains: readonly string[], rows: readonly { domain
 }
 
 /** Out-of-fold predicted against measured target with the identity line. Rows: { predicted, measured }. */
-export function fitSpec(o: { title: string; subtitle: string; axis: string; rows: readonly { predicted: number; measured: number }[] }): VegaLiteSpec {
+export function fitSpec(o: { title: string; subtitle: string | readonly string[]; axis: string; rows: readonly { predicted: number; measured: number }[] }): VegaLiteSpec {
   let lo = Infinity;
   let hi = -Infinity;
   for (const r of o.rows) {
@@ -125,10 +125,10 @@ export function responseSpec(o: { domains: readonly string[]; axis: string; rows
     title: { text: "Response of the law around the recommendation", subtitle: "one domain's share varied, the others scaled in proportion; dot: the recommendation" },
     data: { values: [...o.rows.map((r) => ({ ...r, kind: "curve" })), ...o.at.map((r) => ({ ...r, kind: "recommendation" }))] },
     facet: { field: "domain", type: "nominal", sort: [...d], title: null, header: { labelFontSize: 12 } },
-    columns: Math.min(4, d.length),
+    columns: Math.min(d.length > 8 ? 5 : 4, d.length),
     spec: {
-      width: 170,
-      height: 120,
+      width: d.length > 8 ? 130 : 170,
+      height: d.length > 8 ? 100 : 120,
       layer: [
         {
           transform: [{ filter: "datum.kind === 'curve'" }],
