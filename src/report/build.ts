@@ -227,6 +227,11 @@ export async function buildReport(o: ReportOptions): Promise<Report> {
     for (let i = 0; i < ok.numRuns; i++) for (let j = 0; j < k; j++) w[i * k + order[j]!] = ok.weights[i * k + j]!;
     const predicted = law.predict(w);
     quality.push({ method: lawName, cv: { ...agreement(predicted, target.values), folds: 0 }, predicted, measured: target.values, inSample: true });
+    if (!props) {
+      // The saved law's own unconstrained optimum, in the table's domain order.
+      const rec = law.recommend(resolveConstraints(saved.domains), createRng(seed).derive("recommend"));
+      recommendation = { proportions: Float64Array.from(order, (j) => rec.proportions[j]!), predicted: rec.predicted };
+    }
   } else if (target) {
     const methods = o.methods?.length ? o.methods : props?.method && laws[props.method]?.learns ? [props.method] : ["regmix"];
     const explicit = Boolean(o.methods?.length);

@@ -68,6 +68,18 @@ describe("mixlab report", () => {
     expect(existsSync(join(dir, "bad.html"))).toBe(false);
   }, 60_000);
 
+  it("uses a saved law (--law) instead of fitting: in-sample panel, response and recommendation from it", () => {
+    copyFileSync(join(ROOT, "datasets", "demo-runs", "runs.arrow"), join(dir, "demo.arrow"));
+    const fit = run(["fit", "demo.arrow", "-m", "loglinear", "-t", "loss.mean", "--cv-folds", "0", "-o", "demo-p.json", "--save-model", "law.json"], dir);
+    expect(fit.status).toBe(0);
+    const r = run(["report", "demo.arrow", "--law", "law.json", "-o", "law.html"], dir);
+    expect(r.stderr).toMatch(/^report: 5 sections, 5 plots/);
+    expect(r.status).toBe(0);
+    const html = readFileSync(join(dir, "law.html"), "utf8");
+    expect(html).toContain('<td>loglinear (saved law)</td><td class="num">in-sample</td><td class="num">14</td>');
+    expect(html).toContain("the unconstrained optimum of loglinear (saved law)");
+  }, 60_000);
+
   it("writes the online run's report", () => {
     const r = run(["report", "online.csv", "--proportions", "online.json", "-o", "online.html"], dir);
     expect(r.status).toBe(0);

@@ -3,9 +3,10 @@
 // nothing that could reach the network, byte-identical output for the same inputs, and the
 // messages for bad inputs pinned.
 import { describe, expect, it } from "vitest";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { buildReport, reportHtml, renderSvg, countMarks, parseReportProportions, domainColors, type Report } from "../../src/report/index.js";
+import { buildReport, reportHtml, renderSvg, countMarks, parseReportProportions, domainColors, writeReportFile, type Report } from "../../src/report/index.js";
 import { readFrameAsync } from "../../src/runs/frame.js";
 import { buildRunsTable } from "../../src/runs/table.js";
 import { ROOT, regmixTable } from "../helpers.js";
@@ -114,6 +115,21 @@ describe("report on an online run", () => {
     expect(r.sections.find((s) => s.id === "matrix")!.figures[0]!.svg).toContain("Interaction matrix A (simulated)");
     expectDrawn(r, html);
     expectOffline(html);
+  }, 60_000);
+});
+
+describe("writeReportFile (what mixlab demo calls)", () => {
+  it("reads the demo's runs table and proportions and writes the page", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "mixlab-report-"));
+    try {
+      const out = join(dir, "report.html");
+      const bytes = await writeReportFile({ runs: join(DEMO, "runs.arrow"), proportions: join(DEMO, "proportions.json"), out, methods: ["loglinear"] });
+      const html = readFileSync(out, "utf8");
+      expect(Buffer.byteLength(html)).toBe(bytes);
+      for (const s of ["runs", "fit", "recommendation", "response", "matrix"]) expect(html).toContain(`data-section="${s}"`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   }, 60_000);
 });
 
