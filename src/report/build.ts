@@ -10,12 +10,13 @@ import { crossValidate, fitInputOf, fitRuns, valuesByDomain } from "../fit.js";
 import { createRng } from "../rng/index.js";
 import { agreement, spearman, type AgreementReport } from "../core/stats.js";
 import { resolveConstraints, type ConstraintSpec } from "../core/constraints.js";
-import { resolveTarget, type RunsTable } from "../runs/table.js";
+import { resolveTarget, type RunsTable, type Target } from "../runs/table.js";
 import type { Cell } from "../runs/frame.js";
 import { InputError } from "../errors.js";
 import { VERSION } from "../version.js";
 import { renderSvg, countMarks, type VegaLiteSpec } from "./render.js";
-import { fitSpec, lossesOverTokensSpec, matrixSpec, mixturesSpec, recommendationSpec, responseSpec, weightsOverTokensSpec, type MixtureSeries } from "./specs.js";
+import { fitSpec, lossesOverTokensSpec, matrixSpec, mixturesSpec, recommendationSpec, responseSpec } from "./specs.js";
+import { weightsOverTokensSpec, type MixtureSeries } from "./specs.js";
 import { DOMAIN_PALETTE } from "./palette.js";
 import type { Diagnostic, ReportProportions } from "./inputs.js";
 
@@ -23,9 +24,15 @@ import type { Diagnostic, ReportProportions } from "./inputs.js";
 export interface ReportOptions {
   /** The runs table; rows whose `status` is not "ok" are listed as failed and left out of fits. */
   readonly table: RunsTable;
-  /** Target spec (`loss.web`, `mean:loss.a,loss.b`); default: the proportions' target, else a `target` column, else `loss.mean`, else the mean of every `loss.*` column. */
+  /**
+   * Target spec (`loss.web`, `mean:loss.a,loss.b`); default: the saved law's, else the proportions',
+   * else a `target` column, else `loss.mean`, else the mean of every `loss.*` column.
+   */
   readonly target?: string;
-  /** Laws to fit and compare, one fit-quality panel each; the first gives the response curves and, without `proportions`, the recommendation (default: the proportions' method when it learns, else regmix). */
+  /**
+   * Laws to fit and compare, one fit-quality panel each; the first gives the response curves and,
+   * without `proportions`, the recommendation (default: the proportions' method when it learns, else regmix).
+   */
   readonly methods?: readonly string[];
   /** Options per method (validated by each law's schema; default {}). */
   readonly optionsByMethod?: Readonly<Record<string, Record<string, unknown>>>;
@@ -39,7 +46,7 @@ export interface ReportOptions {
   readonly seed?: number;
   /** Folds of the cross-validation (default 5). */
   readonly cvFolds?: number;
-  /** Names shown in the header (default: the table's source). */
+  /** Names shown in the header (default: the table's source; "proportions.json"). */
   readonly runsName?: string;
   readonly proportionsName?: string;
 }
@@ -81,11 +88,14 @@ export function escapeHtml(s: string): string {
 
 const fmt = (x: number, digits = 4): string => (Number.isFinite(x) ? x.toFixed(digits) : String(x));
 const big = (x: number): string => (Math.abs(x) >= 1e4 ? x.toExponential(3) : String(Number(x.toPrecision(6))));
+const record = (domains: readonly string[], v: ArrayLike<number>): Record<string, number> =>
+  Object.fromEntries(domains.map((d, i) => [d, v[i]!]));
 
-function htmlTable(header: readonly string[], rows: readonly (readonly string[])[], numeric = true): string {
-  const head = header.map((h) => `<th>${escapeHtml(h)}</th>`).join("");
-  const body = rows.map((r) => `<tr>${r.map((c, j) => `<td${numeric && j > 0 ? ' class="num"' : ""}>${escapeHtml(c)}</td>`).join("")}</tr>`).join("");
-  return `<table><thead><tr>${head}</tr></thead><tbody>${body}</tbody></table>`;
+function htmlTable(header: readonly string[] | null, rows: readonly (readonly string[])[], numeric = true): string {
+  const head = header ? `<thead><tr>${header.map((h) => `<th>${escapeHtml(h)}</th>`).join("")}</tr></thead>` : "";
+  const cell = (c: string, j: number): string => `<td${numeric && j > 0 ? ' class="num"' : ""}>${escapeHtml(c)}</td>`;
+  const body = rows.map((r) => `<tr>${r.map(cell).join("")}</tr>`).join("");
+  return `<table>${head}<tbody>${body}</tbody></table>`;
 }
 
 function cellText(c: Cell | undefined): string {
@@ -100,7 +110,8 @@ function subsetTable(t: RunsTable, rows: readonly number[]): RunsTable {
   const text = t.frame.text ? new Map([...t.frame.text].map(([c, v]) => [c, rows.map((r) => v[r]!)])) : undefined;
   const weights = new Float64Array(rows.length * k);
   rows.forEach((r, i) => weights.set(t.weights.subarray(r * k, (r + 1) * k), i * k));
-  return { ...t, frame: { ...t.frame, cells, numRows: rows.length, ...(text ? { text } : {}) }, weights, numRuns: rows.length };
+  const frame = { ...t.frame, cells, numRows: rows.length, ...(text ? { text } : {}) };
+  return { ...t, frame, weights, numRuns: rows.length };
 }
 
 function defaultTarget(t: RunsTable, o: ReportOptions): string | null {
@@ -119,8 +130,6 @@ function targetAxis(spec: string): string {
   return cols.every((c) => c.startsWith("loss.")) ? `${spec} (nats/token)` : spec;
 }
 
-const record = (domains: readonly string[], v: ArrayLike<number>): Record<string, number> => Object.fromEntries(domains.map((d, i) => [d, v[i]!]));
-
 /**
  * Renames the ids inside an SVG (vega numbers gradients and clip paths with a process-wide
  * counter) to `<prefix>-<n>` in order of appearance, with their `url(#…)` and `href="#…"`
@@ -138,16 +147,340 @@ async function figure(id: string, caption: string, spec: VegaLiteSpec): Promise<
   return { id, caption, spec, svg, marks: countMarks(svg) };
 }
 
+/** What every section builder reads. */
+interface Context {
+  readonly o: ReportOptions;
+  readonly domains: readonly string[];
+  /** Finished runs only. */
+  readonly ok: RunsTable;
+  readonly failedRows: readonly number[];
+  readonly tokens: Float64Array | undefined;
+  readonly seed: number;
+  readonly propsName: string;
+}
+
+/** One law's scores: out-of-fold (or, for a saved law, in-sample) predictions against the target. */
+interface Quality {
+  readonly method: string;
+  readonly cv: AgreementReport & { folds: number };
+  readonly predicted: Float64Array;
+  readonly measured: Float64Array;
+  readonly inSample: boolean;
+}
+
+/** The fitted (or loaded) law and what it produced. */
+interface Fits {
+  readonly target: Target | null;
+  readonly law: FittedLaw | null;
+  readonly lawName: string;
+  readonly quality: readonly Quality[];
+  readonly recommendation: Float64Array | null;
+  readonly notes: readonly string[];
+}
+
+async function runsSection(c: Context): Promise<ReportSection> {
+  const t = c.o.table;
+  const k = c.domains.length;
+  const sum = (col: string): number | null => {
+    const cells = c.ok.frame.cells.get(col);
+    if (!cells) return null;
+    let s = 0;
+    for (const v of cells) if (typeof v === "number" && Number.isFinite(v)) s += v;
+    return s;
+  };
+  const facts: [string, string][] = [
+    ["runs", `${t.numRuns} (${c.ok.numRuns} finished, ${c.failedRows.length} failed)`],
+    ["domains", `${k}: ${c.domains.join(", ")}`],
+  ];
+  const fidColumn = ["fidelity", "model", "params"].find((col) => t.frame.cells.has(col));
+  if (fidColumn) {
+    const counts = new Map<string, number>();
+    for (const v of t.frame.cells.get(fidColumn)!) counts.set(cellText(v), (counts.get(cellText(v)) ?? 0) + 1);
+    facts.push([`fidelities (${fidColumn})`, [...counts].map(([v, n]) => `${v || "(empty)"}: ${n}`).join(", ")]);
+  }
+  const tok = sum("tokens");
+  if (tok !== null) facts.push(["training tokens (finished runs)", `${big(tok)} in total`]);
+  const wall = sum("wall_s");
+  if (wall !== null) facts.push(["wall time (finished runs)", `${wall.toFixed(1)} s in total`]);
+  if (t.renormalised.rows) facts.push(["renormalised rows", `${t.renormalised.rows} (largest gap ${t.renormalised.maxGap.toPrecision(3)})`]);
+  if (k > DOMAIN_PALETTE.length) {
+    facts.push(["colours", `${k} domains share a ${DOMAIN_PALETTE.length}-colour palette: colours repeat, the order does not`]);
+  }
+  let html = htmlTable(null, facts, false);
+  if (c.failedRows.length) {
+    const ids = t.frame.cells.get("run_id");
+    const errors = t.frame.cells.get("error");
+    const rows = c.failedRows.map((r) => [String(r + 1), cellText(ids?.[r]), cellText(errors?.[r]) || "(no error recorded)"]);
+    html += `<h3>Failed runs (left out of every fit)</h3>${htmlTable(["row", "run", "error"], rows, false)}`;
+  }
+  const shares: { domain: string; share: number }[] = [];
+  for (let i = 0; i < t.numRuns; i++) for (let j = 0; j < k; j++) shares.push({ domain: c.domains[j]!, share: t.weights[i * k + j]! });
+  const caption = "Share of each domain across the runs: box from the first to the third quartile, whiskers to the extremes.";
+  return { id: "runs", title: "Runs", html, figures: [await figure("runs-mixtures", caption, mixturesSpec(c.domains, shares))] };
+}
+
+/** Fits the laws (or loads the saved one) and cross-validates them. */
+function fitLaws(c: Context): Fits {
+  const { o, ok, domains, seed } = c;
+  const k = domains.length;
+  const folds = o.cvFolds ?? 5;
+  const notes: string[] = [];
+  const spec = ok.numRuns ? defaultTarget(ok, o) : null;
+  if (!spec) {
+    notes.push(ok.numRuns ? "No target: the table has no loss column; pass --target." : "No finished run: nothing to fit.");
+    return { target: null, law: null, lawName: "", quality: [], recommendation: null, notes };
+  }
+  const target = resolveTarget(ok, spec);
+  if (o.law) {
+    const saved = o.law;
+    const family = laws[saved.method];
+    if (!family) throw new InputError("--law", `method: expected one of ${Object.keys(laws).join(", ")}, got ${JSON.stringify(saved.method)}`);
+    const law = family.load(saved.domains, saved.params);
+    const lawName = `${saved.method} (saved law)`;
+    // Table column j is the law's column order[j].
+    const order = domains.map((d) => saved.domains.indexOf(d));
+    const w = new Float64Array(ok.numRuns * k);
+    for (let i = 0; i < ok.numRuns; i++) for (let j = 0; j < k; j++) w[i * k + order[j]!] = ok.weights[i * k + j]!;
+    const predicted = law.predict(w);
+    const quality = [{ method: lawName, cv: { ...agreement(predicted, target.values), folds: 0 }, predicted, measured: target.values, inSample: true }];
+    let recommendation: Float64Array | null = null;
+    if (!o.proportions) {
+      // The saved law's own unconstrained optimum, in the table's domain order.
+      const rec = law.recommend(resolveConstraints(saved.domains), createRng(seed).derive("recommend"));
+      recommendation = Float64Array.from(order, (j) => rec.proportions[j]!);
+    }
+    return { target, law, lawName, quality, recommendation, notes };
+  }
+  const props = o.proportions;
+  const methods = o.methods?.length ? o.methods : props?.method && laws[props.method]?.learns ? [props.method] : ["regmix"];
+  const needed = Math.max(2 * folds, k + 2);
+  if (!o.methods?.length && ok.numRuns < needed) {
+    notes.push(`Fit quality, response and matrix of a law need at least ${needed} finished runs (${folds}-fold cross-validation, ${k + 1} parameters per eval domain); the table has ${ok.numRuns}.`);
+    return { target, law: null, lawName: "", quality: [], recommendation: null, notes };
+  }
+  const tokenMap = c.tokens ? record(domains, c.tokens) : undefined;
+  let law: FittedLaw | null = null;
+  let recommendation: Float64Array | null = null;
+  const quality: Quality[] = [];
+  for (const [mi, m] of methods.entries()) {
+    const options = laws[m]!.parseOptions(o.optionsByMethod?.[m] ?? {});
+    const input = fitInputOf(ok, target, { tokensPerDomain: c.tokens });
+    if (mi === 0 && props) {
+      // The recommendation comes from the proportions file: fit only (the same law fitRuns fits).
+      law = laws[m]!.fit(input, options, createRng(seed).derive("fit"));
+    } else if (mi === 0) {
+      const res = fitRuns({ table: ok, target: target.spec, method: m, seed, cvFolds: 0, options, ...(tokenMap ? { tokensPerDomain: tokenMap } : {}) });
+      law = res.law;
+      recommendation = res.recommendation.proportions;
+    }
+    if (folds >= 2 && ok.numRuns >= 2 * folds) {
+      const predicted = new Float64Array(ok.numRuns);
+      const cv = crossValidate(m, input, options, folds, createRng(seed).derive("cv"), predicted);
+      quality.push({ method: m, cv, predicted, measured: target.values, inSample: false });
+    } else notes.push(`${m}: ${ok.numRuns} finished runs are too few for ${folds}-fold cross-validation (at least ${2 * folds}).`);
+  }
+  return { target, law, lawName: methods[0]!, quality, recommendation, notes };
+}
+
+async function fitSection(f: Fits, seed: number): Promise<ReportSection> {
+  const axis = targetAxis(f.target!.spec);
+  const header = ["law", "validation", "runs", "Spearman", "Kendall", "pairwise accuracy", "MSE", "R²"];
+  const rows = f.quality.map((q) => [
+    q.method, q.inSample ? "in-sample" : `${q.cv.folds}-fold`, String(q.cv.n), fmt(q.cv.spearman), fmt(q.cv.kendall),
+    fmt(q.cv.pairwiseAccuracy), q.cv.mse.toPrecision(4), fmt(q.cv.rSquared),
+  ]);
+  const figures: ReportFigure[] = [];
+  for (const q of f.quality) {
+    const points = Array.from(q.predicted, (p, i) => ({ predicted: p, measured: q.measured[i]! }));
+    const how = q.inSample ? "saved law, in-sample (not cross-validated)" : `${q.cv.folds}-fold cross-validated, ${q.cv.n} runs`;
+    const scores = `Spearman ${fmt(q.cv.spearman, 3)} · Kendall ${fmt(q.cv.kendall, 3)} · pairwise ${fmt(q.cv.pairwiseAccuracy, 3)}`;
+    const caption = `${q.method}: each dot is a run, predicted ${q.inSample ? "by the saved law" : "by a law fitted without it"}; dashed: predicted = measured.`;
+    const id = `fit-${q.method.replace(/[^a-z0-9]+/gi, "-")}`;
+    figures.push(await figure(id, caption, fitSpec({ title: q.method, subtitle: [how, scores], axis, rows: points })));
+  }
+  const intro = `<p>Target <code>${escapeHtml(f.target!.spec)}</code>, seed ${seed}. Rank agreement is what decides a mixture: pairwise accuracy is the share of run pairs the law orders like the measurements.</p>`;
+  return { id: "fit", title: "Fit quality", html: `${intro}${htmlTable(header, rows)}`, figures };
+}
+
+async function recommendationSection(c: Context, f: Fits, recShares: Readonly<Record<string, number>>): Promise<ReportSection> {
+  const { domains, ok } = c;
+  const k = domains.length;
+  const props = c.o.proportions;
+  const prior = new Float64Array(k);
+  for (let i = 0; i < ok.numRuns; i++) for (let j = 0; j < k; j++) prior[j] += ok.weights[i * k + j]! / ok.numRuns;
+  const refs: MixtureSeries[] = [];
+  if (props?.withoutEpochCaps) refs.push({ name: "without epoch caps", shares: props.withoutEpochCaps.domains });
+  if (ok.numRuns) refs.push({ name: "prior (mean of the runs)", shares: record(domains, prior) });
+  refs.push({ name: "uniform", shares: record(domains, new Float64Array(k).fill(1 / k)) });
+  if (c.tokens) {
+    const total = c.tokens.reduce((a, b) => a + b, 0);
+    refs.push({ name: "natural (token shares)", shares: record(domains, c.tokens.map((x) => x / total)) });
+  }
+  let bounds: Parameters<typeof recommendationSpec>[0]["bounds"];
+  let allowed: string[] | null = null;
+  const spec = props?.constraints as ConstraintSpec | undefined;
+  if (spec && Object.keys(spec).length) {
+    const rc = resolveConstraints(domains, spec);
+    const cappedBy = Object.fromEntries(domains.map((d, i) => [d, rc.epochCapped[i] ? "epoch cap" : "share bounds"]));
+    bounds = { lower: record(domains, rc.box.lower), upper: record(domains, rc.box.upper), cappedBy };
+    allowed = domains.map((_, i) => `[${fmt(rc.box.lower[i]!, 3)}, ${fmt(rc.box.upper[i]!, 3)}]${rc.epochCapped[i] ? " (epoch cap)" : ""}`);
+  }
+  const law = f.law;
+  const predictOf = (shares: Readonly<Record<string, number>>): string => {
+    if (!law) return "";
+    return fmt(law.predict(Float64Array.from(law.domains, (d) => shares[d]!))[0]!);
+  };
+  const series = [{ name: "recommended", shares: recShares }, ...refs];
+  const epochs = props?.epochs;
+  const header = ["domain", ...series.map((s) => s.name), ...(allowed ? ["allowed"] : []), ...(epochs ? ["epochs"] : [])];
+  const rows = domains.map((d, i) => [
+    d, ...series.map((s) => fmt(s.shares[d]!)), ...(allowed ? [allowed[i]!] : []), ...(epochs ? [fmt(epochs[d] ?? NaN, 2)] : []),
+  ]);
+  if (law) {
+    const label = `predicted ${f.target?.spec ?? ""} by ${f.lawName} fitted here`;
+    rows.push([label, ...series.map((s) => predictOf(s.shares)), ...(allowed ? [""] : []), ...(epochs ? [""] : [])]);
+  }
+  const from = props
+    ? `from <code>${escapeHtml(c.propsName)}</code>${props.method ? ` (${escapeHtml(props.method)})` : ""}`
+    : `the unconstrained optimum of ${escapeHtml(f.lawName)} (pass --proportions for the one you wrote with constraints)`;
+  const compared = `the mean mixture of the runs, the uniform mixture${c.tokens ? ", the natural token shares" : ""}${props?.withoutEpochCaps ? " and the optimum without epoch caps" : ""}`;
+  const caption = "Recommended shares (bars, domain colours) and the mixtures they are compared with (marks); grey bands: the shares the constraints allow.";
+  const plot = recommendationSpec({ domains, recommended: recShares, references: refs, ...(bounds ? { bounds } : {}) });
+  return {
+    id: "recommendation",
+    title: "Recommendation",
+    html: `<p>The recommended mixture ${from}, beside ${compared}.</p>${htmlTable(header, rows)}`,
+    figures: [await figure("recommendation", caption, plot)],
+  };
+}
+
+/** The law along each domain's share (0 → 1), the other domains keeping their recommended ratios. */
+async function responseSection(c: Context, f: Fits, recShares: Readonly<Record<string, number>>): Promise<ReportSection> {
+  const law = f.law!;
+  const domains = c.domains;
+  const k = domains.length;
+  const grid = 41;
+  const rec = Float64Array.from(law.domains, (d) => recShares[d]!);
+  // Rows in the law's domain order; curve j varies the law's domain j.
+  const w = new Float64Array(k * grid * k);
+  for (let j = 0; j < k; j++) {
+    const rest = 1 - rec[j]!;
+    for (let g = 0; g < grid; g++) {
+      const s = g / (grid - 1);
+      const row = (j * grid + g) * k;
+      for (let i = 0; i < k; i++) w[row + i] = i === j ? s : rest > 1e-12 ? (rec[i]! * (1 - s)) / rest : (1 - s) / (k - 1);
+    }
+  }
+  const y = law.predict(w);
+  const at = law.predict(rec)[0]!;
+  const curve: { domain: string; share: number; predicted: number }[] = [];
+  for (const d of domains) {
+    const j = law.domains.indexOf(d);
+    for (let g = 0; g < grid; g++) curve.push({ domain: d, share: g / (grid - 1), predicted: y[j * grid + g]! });
+  }
+  const dots = domains.map((d) => ({ domain: d, share: recShares[d]!, predicted: at }));
+  const spec = f.target!.spec;
+  const html = `<p>${escapeHtml(f.lawName)}'s predicted <code>${escapeHtml(spec)}</code> as one domain's share moves from 0 to 1 and the other domains keep their recommended ratios. A flat curve: the law is indifferent to that domain; a minimum away from the dot: the constraints hold the recommendation back.</p>`;
+  const caption = "Predicted target along each domain's share (lines); the recommendation (dots).";
+  const plot = responseSpec({ domains, axis: targetAxis(spec), rows: curve, at: dots });
+  return { id: "response", title: "Response around the recommendation", html, figures: [await figure("response", caption, plot)] };
+}
+
+/** DML's t, an online mixer's A, or rank correlations between shares and losses across runs. */
+async function matrixSection(c: Context, f: Fits): Promise<ReportSection | null> {
+  const { domains, ok } = c;
+  const k = domains.length;
+  const online = c.o.proportions?.online;
+  const A = online?.diagnostics?.A as Record<string, Record<string, number>> | undefined;
+  type Cellv = { train: string; eval: string; value: number };
+  let m: { title: string; subtitle: string; legend: string; evalDomains: string[]; rows: Cellv[]; html: string } | null = null;
+  if (A && typeof A === "object") {
+    const evals = Object.keys(A);
+    m = {
+      title: `Interaction matrix A (${online!.method})`,
+      subtitle: "the online mixer's estimate: effect of training on a domain on each eval domain's loss",
+      legend: "A",
+      evalDomains: evals,
+      rows: evals.flatMap((e) => domains.map((d) => ({ train: d, eval: e, value: Number(A[e]![d] ?? NaN) }))),
+      html: "<p>The interaction matrix the online mixer estimated last (from its diagnostics).</p>",
+    };
+  } else if (f.law && f.law.method === "dml") {
+    const comps = f.law.toParams().components as { name: string; t: Record<string, number> }[];
+    const evals = comps.map((x) => x.name.replace(/^loss\./, ""));
+    m = {
+      title: "Data Mixing Law coefficients t",
+      subtitle: "L_i = c_i + exp(t_i · r): negative t — more of that training domain lowers the eval loss",
+      legend: "t",
+      evalDomains: evals,
+      rows: comps.flatMap((x, i) => domains.map((d) => ({ train: d, eval: evals[i]!, value: x.t[d]! }))),
+      html: "<p>The fitted coefficients of the Data Mixing Law, one row per eval component.</p>",
+    };
+  } else if (ok.numRuns >= 3) {
+    const lossCols = ok.frame.columns.filter((col) => col.startsWith("loss.") && col !== "loss.mean");
+    const complete = (col: string): boolean => ok.frame.cells.get(col)!.every((v) => typeof v === "number" && Number.isFinite(v));
+    const evals = lossCols.filter(complete);
+    const partial = lossCols.filter((col) => !complete(col));
+    if (evals.length) {
+      const rows: Cellv[] = [];
+      const share = new Float64Array(ok.numRuns);
+      for (const e of evals) {
+        const loss = Float64Array.from(ok.frame.cells.get(e)!, (v) => v as number);
+        for (let j = 0; j < k; j++) {
+          for (let i = 0; i < ok.numRuns; i++) share[i] = ok.weights[i * k + j]!;
+          const r = spearman(share, loss);
+          rows.push({ train: domains[j]!, eval: e.slice(5), value: Number.isFinite(r) ? r : 0 });
+        }
+      }
+      const left = partial.length ? ` Left out, for missing values in finished runs: ${escapeHtml(partial.join(", "))}.` : "";
+      m = {
+        title: "Rank correlation of share and loss",
+        subtitle: `Spearman over ${ok.numRuns} runs: negative — runs with more of the training domain had a lower eval loss`,
+        legend: "Spearman ρ",
+        evalDomains: evals.map((e) => e.slice(5)),
+        rows,
+        html: `<p>Spearman rank correlation, across the ${ok.numRuns} finished runs, between each training domain's share and each eval domain's loss (the law has no per-domain matrix of its own).${left}</p>`,
+      };
+    }
+  }
+  if (!m) return null;
+  const caption = "Rows: eval domains (their loss); columns: training domains (their share).";
+  const plot = matrixSpec({ title: m.title, subtitle: m.subtitle, legend: m.legend, trainDomains: domains, evalDomains: m.evalDomains, rows: m.rows });
+  return { id: "matrix", title: "Per-domain loss matrix", html: m.html, figures: [await figure("matrix", caption, plot)] };
+}
+
+async function onlineSection(c: Context): Promise<ReportSection> {
+  const on = c.o.proportions!.online!;
+  const domains = c.domains;
+  const weights = on.trajectory.flatMap((p) => domains.map((d) => ({ tokens: p.tokens, domain: d, share: p.proportions[d]! })));
+  const stacked = weightsOverTokensSpec({ domains, method: on.method, rows: weights });
+  const figures = [await figure("online-weights", "Proportions over training tokens, stacked to 1 in domain order.", stacked)];
+  const kinds = [["evalLoss", "eval", "Validation loss per domain"], ["trainLoss", "train", "Training loss per domain"]] as const;
+  for (const [key, id, label] of kinds) {
+    const rows = on.trajectory.flatMap((p) => {
+      const losses = p[key];
+      return losses ? domains.filter((d) => losses[d] !== undefined).map((d) => ({ tokens: p.tokens, domain: d, loss: losses[d]! })) : [];
+    });
+    if (!rows.length) continue;
+    const plot = lossesOverTokensSpec({ domains, title: label, axis: "loss (nats/token)", rows });
+    figures.push(await figure(`online-${id}-loss`, `${label} over training tokens.`, plot));
+  }
+  const first = on.trajectory[0]!;
+  const last = on.trajectory[on.trajectory.length - 1]!;
+  const intro = `<p>Online mixer <code>${escapeHtml(on.method)}</code>${on.seed !== undefined ? `, seed ${on.seed}` : ""}: ${on.trajectory.length} recorded steps up to step ${last.step} (${big(last.tokens)} tokens).</p>`;
+  const table = htmlTable(["domain", "first", "last"], domains.map((d) => [d, fmt(first.proportions[d]!), fmt(last.proportions[d]!)]));
+  return { id: "online", title: "Online run", html: `${intro}${table}`, figures };
+}
+
 /**
  * Builds a report: fits (or loads) the law, cross-validates it, renders every plot to SVG.
+ * @param o what to report on (see ReportOptions)
+ * @returns the sections with their figures, for `reportHtml`
  * @throws InputError for an unknown method, a target the table lacks, or a proportions document or saved law whose domains differ from the table's
  */
 export async function buildReport(o: ReportOptions): Promise<Report> {
   const t = o.table;
   const domains = t.domains;
-  const k = domains.length;
   const seed = o.seed ?? 0;
-  const folds = o.cvFolds ?? 5;
   const props = o.proportions;
   const propsName = o.proportionsName ?? "proportions.json";
   const sameDomains = (names: readonly string[], source: string): void => {
@@ -158,243 +491,40 @@ export async function buildReport(o: ReportOptions): Promise<Report> {
   if (props) sameDomains(props.orderedDomains, propsName);
   if (o.law) sameDomains(o.law.domains, "--law");
   for (const m of o.methods ?? []) if (!laws[m]) throw new InputError("--method", `expected one of ${Object.keys(laws).join(", ")}, got ${JSON.stringify(m)}`);
-  const tokensSpec = o.tokensPerDomain ?? (props?.constraints?.tokensPerDomain as Record<string, number> | undefined);
-  const tokens = tokensSpec ? valuesByDomain(domains, tokensSpec, o.tokensPerDomain ? "--tokens" : `${propsName}: constraints.tokensPerDomain`) : undefined;
+  const tokenSpec = o.tokensPerDomain ?? (props?.constraints?.tokensPerDomain as Record<string, number> | undefined);
+  const tokens = tokenSpec ? valuesByDomain(domains, tokenSpec, o.tokensPerDomain ? "--tokens" : `${propsName}: constraints.tokensPerDomain`) : undefined;
 
-  // Runs: which finished, which failed.
+  // Rows whose status says they did not finish are listed, never fitted.
   const status = t.frame.cells.get("status");
-  const errors = t.frame.cells.get("error");
   const okRows: number[] = [];
   const failedRows: number[] = [];
   for (let i = 0; i < t.numRuns; i++) (status && status[i] !== "ok" && status[i] !== null ? failedRows : okRows).push(i);
-  const ok = subsetTable(t, okRows);
-  const sections: ReportSection[] = [];
-  const sum = (col: string): number | null => {
-    const c = ok.frame.cells.get(col);
-    if (!c) return null;
-    let s = 0;
-    for (const v of c) if (typeof v === "number" && Number.isFinite(v)) s += v;
-    return s;
-  };
-  const renderStart = performance.now();
-  let renderSeconds = 0;
-  {
-    const facts: [string, string][] = [
-      ["runs", `${t.numRuns} (${okRows.length} finished, ${failedRows.length} failed)`],
-      ["domains", `${k}: ${domains.join(", ")}`],
-    ];
-    const fid = t.frame.cells.get("fidelity") ?? t.frame.cells.get("model") ?? t.frame.cells.get("params");
-    if (fid) {
-      const counts = new Map<string, number>();
-      for (const v of fid) counts.set(cellText(v), (counts.get(cellText(v)) ?? 0) + 1);
-      const col = t.frame.cells.has("fidelity") ? "fidelity" : t.frame.cells.has("model") ? "model" : "params";
-      facts.push([`fidelities (${col})`, [...counts].map(([v, n]) => `${v || "(empty)"}: ${n}`).join(", ")]);
-    }
-    const tok = sum("tokens");
-    if (tok !== null) facts.push(["training tokens (finished runs)", `${big(tok)} in total`]);
-    const wall = sum("wall_s");
-    if (wall !== null) facts.push(["wall time (finished runs)", `${wall.toFixed(1)} s in total`]);
-    if (t.renormalised.rows) facts.push(["renormalised rows", `${t.renormalised.rows} (largest gap ${t.renormalised.maxGap.toPrecision(3)})`]);
-    if (k > DOMAIN_PALETTE.length) facts.push(["colours", `${k} domains share a ${DOMAIN_PALETTE.length}-colour palette: colours repeat, the order does not`]);
-    let html = htmlTable(["", ""], facts, false).replace("<thead><tr><th></th><th></th></tr></thead>", "");
-    if (failedRows.length) {
-      html += `<h3>Failed runs (left out of every fit)</h3>${htmlTable(["row", "run", "error"], failedRows.map((r) => [String(r + 1), cellText(t.frame.cells.get("run_id")?.[r]), cellText(errors?.[r]) || "(no error recorded)"]), false)}`;
-    }
-    const shareRows: { domain: string; share: number }[] = [];
-    for (let i = 0; i < t.numRuns; i++) for (let j = 0; j < k; j++) shareRows.push({ domain: domains[j]!, share: t.weights[i * k + j]! });
-    sections.push({ id: "runs", title: "Runs", html, figures: [await figure("runs-mixtures", "Share of each domain across the runs: box from the first to the third quartile, whiskers to the extremes.", mixturesSpec(domains, shareRows))] });
-  }
-  renderSeconds += (performance.now() - renderStart) / 1000;
+  const c: Context = { o, domains, ok: subsetTable(t, okRows), failedRows, tokens, seed, propsName };
 
-  // Fits.
-  const notes: string[] = [];
-  const targetSpec = defaultTarget(ok, o);
-  const fitStart = performance.now();
-  let law: FittedLaw | null = null;
-  let lawName = "";
-  const quality: { method: string; cv: AgreementReport & { folds: number }; predicted: Float64Array; measured: Float64Array; inSample: boolean }[] = [];
-  let recommendation: { proportions: Float64Array; predicted: number } | null = null;
-  const target = targetSpec && okRows.length ? resolveTarget(ok, targetSpec) : null;
-  if (!target) notes.push(okRows.length ? "No target: the table has no loss column; pass --target." : "No finished run: nothing to fit.");
-  if (target && o.law) {
-    const saved = o.law;
-    const lawDef = laws[saved.method];
-    if (!lawDef) throw new InputError("--law", `method: expected one of ${Object.keys(laws).join(", ")}, got ${JSON.stringify(saved.method)}`);
-    law = lawDef.load(saved.domains, saved.params);
-    lawName = `${saved.method} (saved law)`;
-    const order = domains.map((d) => saved.domains.indexOf(d));
-    const w = new Float64Array(ok.numRuns * k);
-    for (let i = 0; i < ok.numRuns; i++) for (let j = 0; j < k; j++) w[i * k + order[j]!] = ok.weights[i * k + j]!;
-    const predicted = law.predict(w);
-    quality.push({ method: lawName, cv: { ...agreement(predicted, target.values), folds: 0 }, predicted, measured: target.values, inSample: true });
-    if (!props) {
-      // The saved law's own unconstrained optimum, in the table's domain order.
-      const rec = law.recommend(resolveConstraints(saved.domains), createRng(seed).derive("recommend"));
-      recommendation = { proportions: Float64Array.from(order, (j) => rec.proportions[j]!), predicted: rec.predicted };
-    }
-  } else if (target) {
-    const methods = o.methods?.length ? o.methods : props?.method && laws[props.method]?.learns ? [props.method] : ["regmix"];
-    const explicit = Boolean(o.methods?.length);
-    const needed = Math.max(2 * folds, k + 2);
-    if (!explicit && ok.numRuns < needed) {
-      notes.push(`Fit quality, response and matrix of a law need at least ${needed} finished runs (${folds}-fold cross-validation, ${k + 1} parameters per eval domain); the table has ${ok.numRuns}.`);
-    } else {
-      const tokenMap = tokens ? record(domains, tokens) : undefined;
-      for (const [mi, m] of methods.entries()) {
-        const options = laws[m]!.parseOptions(o.optionsByMethod?.[m] ?? {});
-        const input = fitInputOf(ok, target, { tokensPerDomain: tokens });
-        if (mi === 0 && props) {
-          // The recommendation comes from the proportions file: fit only (the same law fitRuns fits).
-          law = laws[m]!.fit(input, options, createRng(seed).derive("fit"));
-          lawName = m;
-        } else if (mi === 0) {
-          const res = fitRuns({ table: ok, target: target.spec, method: m, seed, cvFolds: 0, options, ...(tokenMap ? { tokensPerDomain: tokenMap } : {}) });
-          law = res.law;
-          lawName = m;
-          recommendation = res.recommendation;
-        }
-        if (folds >= 2 && ok.numRuns >= 2 * folds) {
-          const predicted = new Float64Array(ok.numRuns);
-          const cv = crossValidate(m, input, options, folds, createRng(seed).derive("cv"), predicted);
-          quality.push({ method: m, cv, predicted, measured: target.values, inSample: false });
-        } else notes.push(`${m}: ${ok.numRuns} finished runs are too few for ${folds}-fold cross-validation (at least ${2 * folds}).`);
-      }
-    }
-  }
-  const fitSeconds = (performance.now() - fitStart) / 1000;
   const r0 = performance.now();
-  const axis = target ? targetAxis(target.spec) : "";
-
-  if (quality.length) {
-    const rows = quality.map((q) => [q.method, q.inSample ? "in-sample" : `${q.cv.folds}-fold`, String(q.cv.n), fmt(q.cv.spearman), fmt(q.cv.kendall), fmt(q.cv.pairwiseAccuracy), q.cv.mse.toPrecision(4), fmt(q.cv.rSquared)]);
-    const figures: ReportFigure[] = [];
-    for (const q of quality) {
-      const pts = Array.from(q.predicted, (p, i) => ({ predicted: p, measured: q.measured[i]! }));
-      const how = q.inSample ? "saved law, in-sample (not cross-validated)" : `${q.cv.folds}-fold cross-validated, ${q.cv.n} runs`;
-      figures.push(await figure(`fit-${q.method.replace(/[^a-z0-9]+/gi, "-")}`, `${q.method}: each dot is a run, predicted ${q.inSample ? "by the saved law" : "by a law fitted without it"}; dashed: predicted = measured.`, fitSpec({ title: q.method, subtitle: [how, `Spearman ${fmt(q.cv.spearman, 3)} · Kendall ${fmt(q.cv.kendall, 3)} · pairwise ${fmt(q.cv.pairwiseAccuracy, 3)}`], axis, rows: pts })));
-    }
-    sections.push({ id: "fit", title: "Fit quality", html: `<p>Target <code>${escapeHtml(target!.spec)}</code>, seed ${seed}. Rank agreement is what decides a mixture: pairwise accuracy is the share of run pairs the law orders like the measurements.</p>${htmlTable(["law", "validation", "runs", "Spearman", "Kendall", "pairwise accuracy", "MSE", "R²"], rows)}`, figures });
-  }
-
-  // Recommendation beside the references.
-  const recShares = props ? props.domains : recommendation ? record(domains, recommendation.proportions) : null;
+  const sections: ReportSection[] = [await runsSection(c)];
+  let renderMs = performance.now() - r0;
+  const f0 = performance.now();
+  const f = fitLaws(c);
+  const fitSeconds = (performance.now() - f0) / 1000;
+  const r1 = performance.now();
+  if (f.notes.length) sections.push({ id: "notes", title: "Not shown", html: `<ul>${f.notes.map((n) => `<li>${escapeHtml(n)}</li>`).join("")}</ul>`, figures: [] });
+  if (f.quality.length) sections.push(await fitSection(f, seed));
+  const recShares = props ? props.domains : f.recommendation ? record(domains, f.recommendation) : null;
   if (recShares) {
-    const prior = new Float64Array(k);
-    for (let i = 0; i < ok.numRuns; i++) for (let j = 0; j < k; j++) prior[j] += ok.weights[i * k + j]! / Math.max(1, ok.numRuns);
-    const refs: MixtureSeries[] = [];
-    if (props?.withoutEpochCaps) refs.push({ name: "without epoch caps", shares: props.withoutEpochCaps.domains });
-    if (ok.numRuns) refs.push({ name: "prior (mean of the runs)", shares: record(domains, prior) });
-    refs.push({ name: "uniform", shares: record(domains, new Float64Array(k).fill(1 / k)) });
-    if (tokens) {
-      const tot = tokens.reduce((a, b) => a + b, 0);
-      refs.push({ name: "natural (token shares)", shares: record(domains, tokens.map((x) => x / tot)) });
-    }
-    let bounds: Parameters<typeof recommendationSpec>[0]["bounds"];
-    let boundText: string[] | null = null;
-    const c = props?.constraints as ConstraintSpec | undefined;
-    if (c && Object.keys(c).length) {
-      const rc = resolveConstraints(domains, c);
-      bounds = { lower: record(domains, rc.box.lower), upper: record(domains, rc.box.upper), cappedBy: Object.fromEntries(domains.map((d, i) => [d, rc.epochCapped[i] ? "epoch cap" : "share bounds"])) };
-      boundText = domains.map((_, i) => `[${fmt(rc.box.lower[i]!, 3)}, ${fmt(rc.box.upper[i]!, 3)}]${rc.epochCapped[i] ? " (epoch cap)" : ""}`);
-    }
-    const predictOf = (shares: Readonly<Record<string, number>>): string => (law ? fmt(law.predict(Float64Array.from(domains, (d) => shares[d]!))[0]!) : "");
-    const series = [{ name: "recommended", shares: recShares }, ...refs];
-    const header = ["domain", ...series.map((s) => s.name), ...(boundText ? ["allowed"] : []), ...(props?.epochs ? ["epochs"] : [])];
-    const rows = domains.map((d, i) => [d, ...series.map((s) => fmt(s.shares[d]!)), ...(boundText ? [boundText[i]!] : []), ...(props?.epochs ? [fmt(props.epochs[d] ?? NaN, 2)] : [])]);
-    if (law) rows.push([`predicted ${target?.spec ?? ""} by ${lawName} fitted here`, ...series.map((s) => predictOf(s.shares)), ...(boundText ? [""] : []), ...(props?.epochs ? [""] : [])]);
-    const from = props ? `from <code>${escapeHtml(propsName)}</code>${props.method ? ` (${escapeHtml(props.method)})` : ""}` : `the unconstrained optimum of ${escapeHtml(lawName)} (pass --proportions for the one you wrote with constraints)`;
-    sections.push({
-      id: "recommendation",
-      title: "Recommendation",
-      html: `<p>The recommended mixture ${from}, beside the mean mixture of the runs, the uniform mixture${tokens ? ", the natural token shares" : ""}${props?.withoutEpochCaps ? " and the optimum without epoch caps" : ""}.</p>${htmlTable(header, rows)}`,
-      figures: [await figure("recommendation", "Recommended shares (bars, domain colours) and the mixtures they are compared with (marks); grey bands: the shares the constraints allow.", recommendationSpec({ domains, recommended: recShares, references: refs, ...(bounds ? { bounds } : {}) }))],
-    });
-
-    // Response along each domain.
-    if (law) {
-      const grid = 41;
-      const rec = Float64Array.from(domains, (d) => recShares[d]!);
-      const w = new Float64Array(k * grid * k);
-      for (let j = 0; j < k; j++) {
-        for (let g = 0; g < grid; g++) {
-          const s = g / (grid - 1);
-          const row = (j * grid + g) * k;
-          const rest = 1 - rec[j]!;
-          for (let i = 0; i < k; i++) w[row + i] = i === j ? s : rest > 1e-12 ? (rec[i]! * (1 - s)) / rest : (1 - s) / (k - 1);
-        }
-      }
-      const lawOrder = law.domains.map((d) => domains.indexOf(d));
-      const permute = (m: Float64Array): Float64Array => {
-        const out = new Float64Array(m.length);
-        for (let r = 0; r < m.length / k; r++) for (let i = 0; i < k; i++) out[r * k + i] = m[r * k + lawOrder[i]!]!;
-        return out;
-      };
-      const y = law.predict(permute(w));
-      const at = law.predict(permute(rec))[0]!;
-      const curve: { domain: string; share: number; predicted: number }[] = [];
-      for (let j = 0; j < k; j++) for (let g = 0; g < grid; g++) curve.push({ domain: domains[j]!, share: g / (grid - 1), predicted: y[j * grid + g]! });
-      sections.push({
-        id: "response",
-        title: "Response around the recommendation",
-        html: `<p>${escapeHtml(lawName)}'s predicted <code>${escapeHtml(target?.spec ?? "")}</code> as one domain's share moves from 0 to 1 and the other domains keep their recommended ratios. A flat curve: the law is indifferent to that domain; a minimum away from the dot: the constraints hold the recommendation back.</p>`,
-        figures: [await figure("response", "Predicted target along each domain's share (lines); the recommendation (dots).", responseSpec({ domains, axis, rows: curve, at: domains.map((d, j) => ({ domain: d, share: rec[j]!, predicted: at })) }))],
-      });
-    }
+    sections.push(await recommendationSection(c, f, recShares));
+    if (f.law) sections.push(await responseSection(c, f, recShares));
   }
-
-  // Per-domain loss matrix.
-  {
-    const A = props?.online?.diagnostics?.A as Record<string, Record<string, number>> | undefined;
-    let m: { title: string; subtitle: string; legend: string; evalDomains: string[]; rows: { train: string; eval: string; value: number }[]; html: string } | null = null;
-    if (A && typeof A === "object") {
-      const evals = Object.keys(A);
-      m = { title: `Interaction matrix A (${props!.online!.method})`, subtitle: "the online mixer's estimate: effect of training on a domain on each eval domain's loss", legend: "A", evalDomains: evals, rows: evals.flatMap((e) => domains.map((d) => ({ train: d, eval: e, value: Number(A[e]![d] ?? NaN) }))), html: "<p>The interaction matrix the online mixer estimated last (from its diagnostics).</p>" };
-    } else if (law && law.method === "dml") {
-      const comps = law.toParams().components as { name: string; t: Record<string, number> }[];
-      const evals = comps.map((c) => c.name.replace(/^loss\./, ""));
-      m = { title: "Data Mixing Law coefficients t", subtitle: "L_i = c_i + exp(t_i · r): negative t — more of that training domain lowers the eval loss", legend: "t", evalDomains: evals, rows: comps.flatMap((c, i) => domains.map((d) => ({ train: d, eval: evals[i]!, value: c.t[d]! }))), html: "<p>The fitted coefficients of the Data Mixing Law, one row per eval component.</p>" };
-    } else if (ok.numRuns >= 3) {
-      const lossCols = ok.frame.columns.filter((c) => c.startsWith("loss.") && c !== "loss.mean");
-      const complete = (c: string): boolean => ok.frame.cells.get(c)!.every((v) => typeof v === "number" && Number.isFinite(v));
-      const evals = lossCols.filter(complete);
-      const partial = lossCols.filter((c) => !complete(c));
-      if (evals.length) {
-        const rows: { train: string; eval: string; value: number }[] = [];
-        for (const e of evals) {
-          const loss = Float64Array.from(ok.frame.cells.get(e)!, (v) => v as number);
-          for (let j = 0; j < k; j++) {
-            const share = new Float64Array(ok.numRuns);
-            for (let i = 0; i < ok.numRuns; i++) share[i] = ok.weights[i * k + j]!;
-            const r = spearman(share, loss);
-            rows.push({ train: domains[j]!, eval: e.slice(5), value: Number.isFinite(r) ? r : 0 });
-          }
-        }
-        m = { title: "Rank correlation of share and loss", subtitle: `Spearman over ${ok.numRuns} runs: negative — runs with more of the training domain had a lower eval loss`, legend: "Spearman ρ", evalDomains: evals.map((e) => e.slice(5)), rows, html: `<p>Spearman rank correlation, across the ${ok.numRuns} finished runs, between each training domain's share and each eval domain's loss (the law has no per-domain matrix of its own).${partial.length ? ` Left out, for missing values in finished runs: ${escapeHtml(partial.join(", "))}.` : ""}</p>` };
-      }
-    }
-    if (m) sections.push({ id: "matrix", title: "Per-domain loss matrix", html: m.html, figures: [await figure("matrix", "Rows: eval domains (their loss); columns: training domains (their share).", matrixSpec({ title: m.title, subtitle: m.subtitle, legend: m.legend, trainDomains: domains, evalDomains: m.evalDomains, rows: m.rows }))] });
-  }
-
-  // Online run.
-  if (props?.online) {
-    const on = props.online;
-    const weights = on.trajectory.flatMap((p) => domains.map((d) => ({ tokens: p.tokens, domain: d, share: p.proportions[d]! })));
-    const figures = [await figure("online-weights", "Proportions over training tokens, stacked to 1 in domain order.", weightsOverTokensSpec({ domains, method: on.method, rows: weights }))];
-    for (const [key, label] of [["evalLoss", "Validation loss per domain"], ["trainLoss", "Training loss per domain"]] as const) {
-      const rows = on.trajectory.flatMap((p) => (p[key] ? Object.entries(p[key]).filter(([d]) => domains.includes(d)).map(([d, v]) => ({ tokens: p.tokens, domain: d, loss: v })) : []));
-      if (rows.length) figures.push(await figure(`online-${key === "evalLoss" ? "eval" : "train"}-loss`, `${label} over training tokens.`, lossesOverTokensSpec({ domains, title: label, axis: "loss (nats/token)", rows })));
-    }
-    const last = on.trajectory[on.trajectory.length - 1]!;
-    const html = `<p>Online mixer <code>${escapeHtml(on.method)}</code>${on.seed !== undefined ? `, seed ${on.seed}` : ""}: ${on.trajectory.length} recorded steps up to step ${last.step} (${big(last.tokens)} tokens).</p>${htmlTable(["domain", "first", "last"], domains.map((d) => [d, fmt(on.trajectory[0]!.proportions[d]!), fmt(last.proportions[d]!)]))}`;
-    sections.push({ id: "online", title: "Online run", html, figures });
-  }
-  if (notes.length) sections.splice(1, 0, { id: "notes", title: "Not shown", html: `<ul>${notes.map((n) => `<li>${escapeHtml(n)}</li>`).join("")}</ul>`, figures: [] });
-  renderSeconds += (performance.now() - r0) / 1000;
+  const matrix = await matrixSection(c, f);
+  if (matrix) sections.push(matrix);
+  if (props?.online) sections.push(await onlineSection(c));
+  renderMs += performance.now() - r1;
 
   const meta: [string, string][] = [["runs", o.runsName ?? t.source]];
   if (props) meta.push(["proportions", propsName]);
-  if (target) meta.push(["target", target.spec]);
-  if (lawName) meta.push(["law", lawName]);
+  if (f.target) meta.push(["target", f.target.spec]);
+  if (f.lawName) meta.push(["law", f.lawName]);
   meta.push(["seed", String(seed)], ["mixlab", VERSION]);
-  return { title: `mixlab report: ${o.runsName ?? t.source}`, meta, diagnostics: props?.diagnostics ?? [], sections, seconds: { fit: fitSeconds, render: renderSeconds } };
+  const title = `mixlab report: ${o.runsName ?? t.source}`;
+  return { title, meta, diagnostics: props?.diagnostics ?? [], sections, seconds: { fit: fitSeconds, render: renderMs / 1000 } };
 }
