@@ -16,7 +16,7 @@ import { InputError } from "../errors.js";
 import { VERSION } from "../version.js";
 import { renderSvg, countMarks, type VegaLiteSpec } from "./render.js";
 import { fitSpec, lossesOverTokensSpec, matrixSpec, mixturesSpec, recommendationSpec, responseSpec } from "./specs.js";
-import { weightsOverTokensSpec, type MixtureSeries } from "./specs.js";
+import { weightsOverTokensSpec, type MixtureSeries, type RecommendationPlot } from "./specs.js";
 import { DOMAIN_PALETTE } from "./palette.js";
 import type { Diagnostic, ReportProportions } from "./inputs.js";
 
@@ -242,7 +242,8 @@ function fitLaws(c: Context): Fits {
     const w = new Float64Array(ok.numRuns * k);
     for (let i = 0; i < ok.numRuns; i++) for (let j = 0; j < k; j++) w[i * k + order[j]!] = ok.weights[i * k + j]!;
     const predicted = law.predict(w);
-    const quality = [{ method: lawName, cv: { ...agreement(predicted, target.values), folds: 0 }, predicted, measured: target.values, inSample: true }];
+    const cv = { ...agreement(predicted, target.values), folds: 0 };
+    const quality = [{ method: lawName, cv, predicted, measured: target.values, inSample: true }];
     let recommendation: Float64Array | null = null;
     if (!o.proportions) {
       // The saved law's own unconstrained optimum, in the table's domain order.
@@ -255,7 +256,10 @@ function fitLaws(c: Context): Fits {
   const methods = o.methods?.length ? o.methods : props?.method && laws[props.method]?.learns ? [props.method] : ["regmix"];
   const needed = Math.max(2 * folds, k + 2);
   if (!o.methods?.length && ok.numRuns < needed) {
-    notes.push(`Fit quality, response and matrix of a law need at least ${needed} finished runs (${folds}-fold cross-validation, ${k + 1} parameters per eval domain); the table has ${ok.numRuns}.`);
+    notes.push(
+      `Fit quality, response and matrix of a law need at least ${needed} finished runs ` +
+        `(${folds}-fold cross-validation, ${k + 1} parameters per eval domain); the table has ${ok.numRuns}.`,
+    );
     return { target, law: null, lawName: "", quality: [], recommendation: null, notes };
   }
   const tokenMap = c.tokens ? record(domains, c.tokens) : undefined;
@@ -269,7 +273,8 @@ function fitLaws(c: Context): Fits {
       // The recommendation comes from the proportions file: fit only (the same law fitRuns fits).
       law = laws[m]!.fit(input, options, createRng(seed).derive("fit"));
     } else if (mi === 0) {
-      const res = fitRuns({ table: ok, target: target.spec, method: m, seed, cvFolds: 0, options, ...(tokenMap ? { tokensPerDomain: tokenMap } : {}) });
+      const tokensPerDomain = tokenMap ? { tokensPerDomain: tokenMap } : {};
+      const res = fitRuns({ table: ok, target: target.spec, method: m, seed, cvFolds: 0, options, ...tokensPerDomain });
       law = res.law;
       recommendation = res.recommendation.proportions;
     }
@@ -294,11 +299,14 @@ async function fitSection(f: Fits, seed: number): Promise<ReportSection> {
     const points = Array.from(q.predicted, (p, i) => ({ predicted: p, measured: q.measured[i]! }));
     const how = q.inSample ? "saved law, in-sample (not cross-validated)" : `${q.cv.folds}-fold cross-validated, ${q.cv.n} runs`;
     const scores = `Spearman ${fmt(q.cv.spearman, 3)} · Kendall ${fmt(q.cv.kendall, 3)} · pairwise ${fmt(q.cv.pairwiseAccuracy, 3)}`;
-    const caption = `${q.method}: each dot is a run, predicted ${q.inSample ? "by the saved law" : "by a law fitted without it"}; dashed: predicted = measured.`;
+    const by = q.inSample ? "by the saved law" : "by a law fitted without it";
+    const caption = `${q.method}: each dot is a run, predicted ${by}; dashed: predicted = measured.`;
     const id = `fit-${q.method.replace(/[^a-z0-9]+/gi, "-")}`;
     figures.push(await figure(id, caption, fitSpec({ title: q.method, subtitle: [how, scores], axis, rows: points })));
   }
-  const intro = `<p>Target <code>${escapeHtml(f.target!.spec)}</code>, seed ${seed}. Rank agreement is what decides a mixture: pairwise accuracy is the share of run pairs the law orders like the measurements.</p>`;
+  const intro =
+    `<p>Target <code>${escapeHtml(f.target!.spec)}</code>, seed ${seed}. Rank agreement is what decides a mixture: ` +
+    "pairwise accuracy is the share of run pairs the law orders like the measurements.</p>";
   return { id: "fit", title: "Fit quality", html: `${intro}${htmlTable(header, rows)}`, figures };
 }
 
@@ -316,7 +324,7 @@ async function recommendationSection(c: Context, f: Fits, recShares: Readonly<Re
     const total = c.tokens.reduce((a, b) => a + b, 0);
     refs.push({ name: "natural (token shares)", shares: record(domains, c.tokens.map((x) => x / total)) });
   }
-  let bounds: Parameters<typeof recommendationSpec>[0]["bounds"];
+  let bounds: RecommendationPlot["bounds"];
   let allowed: string[] | null = null;
   const spec = props?.constraints as ConstraintSpec | undefined;
   if (spec && Object.keys(spec).length) {
@@ -343,8 +351,12 @@ async function recommendationSection(c: Context, f: Fits, recShares: Readonly<Re
   const from = props
     ? `from <code>${escapeHtml(c.propsName)}</code>${props.method ? ` (${escapeHtml(props.method)})` : ""}`
     : `the unconstrained optimum of ${escapeHtml(f.lawName)} (pass --proportions for the one you wrote with constraints)`;
-  const compared = `the mean mixture of the runs, the uniform mixture${c.tokens ? ", the natural token shares" : ""}${props?.withoutEpochCaps ? " and the optimum without epoch caps" : ""}`;
-  const caption = "Recommended shares (bars, domain colours) and the mixtures they are compared with (marks); grey bands: the shares the constraints allow.";
+  const compared =
+    `the mean mixture of the runs, the uniform mixture${c.tokens ? ", the natural token shares" : ""}` +
+    (props?.withoutEpochCaps ? " and the optimum without epoch caps" : "");
+  const caption =
+    "Recommended shares (bars, domain colours) and the mixtures they are compared with (marks); " +
+    "grey bands: the shares the constraints allow.";
   const plot = recommendationSpec({ domains, recommended: recShares, references: refs, ...(bounds ? { bounds } : {}) });
   return {
     id: "recommendation",
@@ -380,7 +392,10 @@ async function responseSection(c: Context, f: Fits, recShares: Readonly<Record<s
   }
   const dots = domains.map((d) => ({ domain: d, share: recShares[d]!, predicted: at }));
   const spec = f.target!.spec;
-  const html = `<p>${escapeHtml(f.lawName)}'s predicted <code>${escapeHtml(spec)}</code> as one domain's share moves from 0 to 1 and the other domains keep their recommended ratios. A flat curve: the law is indifferent to that domain; a minimum away from the dot: the constraints hold the recommendation back.</p>`;
+  const html =
+    `<p>${escapeHtml(f.lawName)}'s predicted <code>${escapeHtml(spec)}</code> as one domain's share moves from 0 to 1 ` +
+    "and the other domains keep their recommended ratios. A flat curve: the law is indifferent to that domain; " +
+    "a minimum away from the dot: the constraints hold the recommendation back.</p>";
   const caption = "Predicted target along each domain's share (lines); the recommendation (dots).";
   const plot = responseSpec({ domains, axis: targetAxis(spec), rows: curve, at: dots });
   return { id: "response", title: "Response around the recommendation", html, figures: [await figure("response", caption, plot)] };
@@ -438,13 +453,16 @@ async function matrixSection(c: Context, f: Fits): Promise<ReportSection | null>
         legend: "Spearman ρ",
         evalDomains: evals.map((e) => e.slice(5)),
         rows,
-        html: `<p>Spearman rank correlation, across the ${ok.numRuns} finished runs, between each training domain's share and each eval domain's loss (the law has no per-domain matrix of its own).${left}</p>`,
+        html:
+          `<p>Spearman rank correlation, across the ${ok.numRuns} finished runs, between each training domain's share ` +
+          `and each eval domain's loss (the law has no per-domain matrix of its own).${left}</p>`,
       };
     }
   }
   if (!m) return null;
   const caption = "Rows: eval domains (their loss); columns: training domains (their share).";
-  const plot = matrixSpec({ title: m.title, subtitle: m.subtitle, legend: m.legend, trainDomains: domains, evalDomains: m.evalDomains, rows: m.rows });
+  const { title, subtitle, legend, evalDomains, rows } = m;
+  const plot = matrixSpec({ title, subtitle, legend, trainDomains: domains, evalDomains, rows });
   return { id: "matrix", title: "Per-domain loss matrix", html: m.html, figures: [await figure("matrix", caption, plot)] };
 }
 
@@ -466,7 +484,10 @@ async function onlineSection(c: Context): Promise<ReportSection> {
   }
   const first = on.trajectory[0]!;
   const last = on.trajectory[on.trajectory.length - 1]!;
-  const intro = `<p>Online mixer <code>${escapeHtml(on.method)}</code>${on.seed !== undefined ? `, seed ${on.seed}` : ""}: ${on.trajectory.length} recorded steps up to step ${last.step} (${big(last.tokens)} tokens).</p>`;
+  const seedText = on.seed !== undefined ? `, seed ${on.seed}` : "";
+  const intro =
+    `<p>Online mixer <code>${escapeHtml(on.method)}</code>${seedText}: ${on.trajectory.length} recorded steps ` +
+    `up to step ${last.step} (${big(last.tokens)} tokens).</p>`;
   const table = htmlTable(["domain", "first", "last"], domains.map((d) => [d, fmt(first.proportions[d]!), fmt(last.proportions[d]!)]));
   return { id: "online", title: "Online run", html: `${intro}${table}`, figures };
 }
@@ -486,13 +507,17 @@ export async function buildReport(o: ReportOptions): Promise<Report> {
   const sameDomains = (names: readonly string[], source: string): void => {
     const extra = names.filter((d) => !domains.includes(d));
     const missing = domains.filter((d) => !names.includes(d));
-    if (extra.length || missing.length) throw new InputError(source, `domains: expected the runs table's domains (${domains.join(", ")}), got ${names.join(", ")}`);
+    if (!extra.length && !missing.length) return;
+    throw new InputError(source, `domains: expected the runs table's domains (${domains.join(", ")}), got ${names.join(", ")}`);
   };
   if (props) sameDomains(props.orderedDomains, propsName);
   if (o.law) sameDomains(o.law.domains, "--law");
-  for (const m of o.methods ?? []) if (!laws[m]) throw new InputError("--method", `expected one of ${Object.keys(laws).join(", ")}, got ${JSON.stringify(m)}`);
+  for (const m of o.methods ?? []) {
+    if (!laws[m]) throw new InputError("--method", `expected one of ${Object.keys(laws).join(", ")}, got ${JSON.stringify(m)}`);
+  }
   const tokenSpec = o.tokensPerDomain ?? (props?.constraints?.tokensPerDomain as Record<string, number> | undefined);
-  const tokens = tokenSpec ? valuesByDomain(domains, tokenSpec, o.tokensPerDomain ? "--tokens" : `${propsName}: constraints.tokensPerDomain`) : undefined;
+  const tokenSource = o.tokensPerDomain ? "--tokens" : `${propsName}: constraints.tokensPerDomain`;
+  const tokens = tokenSpec ? valuesByDomain(domains, tokenSpec, tokenSource) : undefined;
 
   // Rows whose status says they did not finish are listed, never fitted.
   const status = t.frame.cells.get("status");
@@ -508,7 +533,10 @@ export async function buildReport(o: ReportOptions): Promise<Report> {
   const f = fitLaws(c);
   const fitSeconds = (performance.now() - f0) / 1000;
   const r1 = performance.now();
-  if (f.notes.length) sections.push({ id: "notes", title: "Not shown", html: `<ul>${f.notes.map((n) => `<li>${escapeHtml(n)}</li>`).join("")}</ul>`, figures: [] });
+  if (f.notes.length) {
+    const html = `<ul>${f.notes.map((n) => `<li>${escapeHtml(n)}</li>`).join("")}</ul>`;
+    sections.push({ id: "notes", title: "Not shown", html, figures: [] });
+  }
   if (f.quality.length) sections.push(await fitSection(f, seed));
   const recShares = props ? props.domains : f.recommendation ? record(domains, f.recommendation) : null;
   if (recShares) {

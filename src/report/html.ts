@@ -3,6 +3,7 @@
 // load anything would be blocked and reported by the browser rather than reach the network.
 
 import { escapeHtml, type Report } from "./build.js";
+import type { Diagnostic } from "./inputs.js";
 
 /** The page's Content-Security-Policy: nothing may be fetched; inline styles and data: images only. */
 export const REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'";
@@ -37,15 +38,21 @@ footer { color: #777; font-size: 12px; margin-top: 24px; }
 export function reportHtml(report: Report): string {
   const meta = report.meta.map(([k, v]) => `<dt>${escapeHtml(k)}</dt><dd>${escapeHtml(v)}</dd>`).join("");
   const nav = report.sections.map((s) => `<a href="#${s.id}">${escapeHtml(s.title)}</a>`).join("");
+  const callout = (d: Diagnostic): string =>
+    `<div class="callout" data-code="${escapeHtml(d.code)}"><strong>${escapeHtml(d.code)}</strong>: ${escapeHtml(d.message)}</div>`;
   const diagnostics = report.diagnostics.length
-    ? `<section id="diagnostics" data-section="diagnostics"><h2>Diagnostics</h2>${report.diagnostics.map((d) => `<div class="callout" data-code="${escapeHtml(d.code)}"><strong>${escapeHtml(d.code)}</strong>: ${escapeHtml(d.message)}</div>`).join("")}</section>`
+    ? `<section id="diagnostics" data-section="diagnostics"><h2>Diagnostics</h2>${report.diagnostics.map(callout).join("")}</section>`
     : "";
   const sections = report.sections
     .map((s) => {
-      const figs = s.figures.map((f) => `<figure data-plot="${escapeHtml(f.id)}" data-marks="${f.marks}">${f.svg}<figcaption>${escapeHtml(f.caption)}</figcaption></figure>`).join("");
-      return `<section id="${s.id}" data-section="${s.id}"><h2>${escapeHtml(s.title)}</h2>${s.html}${figs ? `<div class="figs">${figs}</div>` : ""}</section>`;
+      const figs = s.figures
+        .map((f) => `<figure data-plot="${escapeHtml(f.id)}" data-marks="${f.marks}">${f.svg}<figcaption>${escapeHtml(f.caption)}</figcaption></figure>`)
+        .join("");
+      const body = `${s.html}${figs ? `<div class="figs">${figs}</div>` : ""}`;
+      return `<section id="${s.id}" data-section="${s.id}"><h2>${escapeHtml(s.title)}</h2>${body}</section>`;
     })
     .join("\n");
+  const navDiagnostics = diagnostics ? '<a href="#diagnostics">Diagnostics</a>' : "";
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -58,7 +65,7 @@ export function reportHtml(report: Report): string {
 </head>
 <body>
 <main>
-<header><h1>${escapeHtml(report.title)}</h1><dl>${meta}</dl><nav>${diagnostics ? '<a href="#diagnostics">Diagnostics</a>' : ""}${nav}</nav></header>
+<header><h1>${escapeHtml(report.title)}</h1><dl>${meta}</dl><nav>${navDiagnostics}${nav}</nav></header>
 ${diagnostics}
 ${sections}
 <footer>Written by mixlab; plots are Vega-Lite specifications rendered to SVG by vega in Node. The page loads nothing.</footer>

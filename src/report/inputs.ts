@@ -49,7 +49,9 @@ export function parseReportProportions(text: string, source: string): ReportProp
   } catch (e) {
     throw new InputError(source, `expected JSON, got invalid JSON (${(e as Error).message})`);
   }
-  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw new InputError(source, `expected a JSON object, got ${Array.isArray(raw) ? "an array" : JSON.stringify(raw)}`);
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
+    throw new InputError(source, `expected a JSON object, got ${Array.isArray(raw) ? "an array" : JSON.stringify(raw)}`);
+  }
   const { online, diagnostics, ...rest } = raw as Record<string, unknown>;
   const issues: { path: string; message: string }[] = [];
   const o = online === undefined ? undefined : OnlineRunSchema.safeParse(online);
@@ -64,11 +66,13 @@ export function parseReportProportions(text: string, source: string): ReportProp
       const keys = Object.keys(p.proportions);
       const wrong = keys.filter((k) => !names.includes(k));
       const missing = names.filter((k) => p.proportions[k] === undefined);
-      if (wrong.length || missing.length) issues.push({ path: `online.trajectory.${i}.proportions`, message: `expected the domains ${names.join(", ")}, got ${keys.join(", ")}` });
+      const at = `online.trajectory.${i}`;
+      if (wrong.length || missing.length) issues.push({ path: `${at}.proportions`, message: `expected the domains ${names.join(", ")}, got ${keys.join(", ")}` });
       const s = keys.reduce((a, k) => a + p.proportions[k]!, 0);
-      if (Math.abs(s - 1) > 1e-6) issues.push({ path: `online.trajectory.${i}.proportions`, message: `expected proportions summing to 1 (± 1e-6), got ${s}` });
-      if (!(p.tokens >= 0)) issues.push({ path: `online.trajectory.${i}.tokens`, message: `expected a token count ≥ 0, got ${p.tokens}` });
-      else if (i > 0 && p.tokens < o.data.trajectory[i - 1]!.tokens) issues.push({ path: `online.trajectory.${i}.tokens`, message: `expected tokens non-decreasing, got ${p.tokens} after ${o.data.trajectory[i - 1]!.tokens}` });
+      if (Math.abs(s - 1) > 1e-6) issues.push({ path: `${at}.proportions`, message: `expected proportions summing to 1 (± 1e-6), got ${s}` });
+      const before = i > 0 ? o.data.trajectory[i - 1]!.tokens : 0;
+      if (!(p.tokens >= 0)) issues.push({ path: `${at}.tokens`, message: `expected a token count ≥ 0, got ${p.tokens}` });
+      else if (p.tokens < before) issues.push({ path: `${at}.tokens`, message: `expected tokens non-decreasing, got ${p.tokens} after ${before}` });
     });
     if (issues.length) throw new InputError(source, issues);
   }

@@ -40,8 +40,18 @@ export function mixturesSpec(domains: readonly string[], rows: readonly { domain
   });
 }
 
-/** Out-of-fold predicted against measured target with the identity line. Rows: { predicted, measured }. */
-export function fitSpec(o: { title: string; subtitle: string | readonly string[]; axis: string; rows: readonly { predicted: number; measured: number }[] }): VegaLiteSpec {
+/** What `fitSpec` draws. */
+export interface FitPlot {
+  readonly title: string;
+  /** One line or several. */
+  readonly subtitle: string | readonly string[];
+  /** The target with its unit, for the axis titles. */
+  readonly axis: string;
+  readonly rows: readonly { predicted: number; measured: number }[];
+}
+
+/** Out-of-fold predicted against measured target with the identity line. */
+export function fitSpec(o: FitPlot): VegaLiteSpec {
   let lo = Infinity;
   let hi = -Infinity;
   for (const r of o.rows) {
@@ -58,7 +68,12 @@ export function fitSpec(o: { title: string; subtitle: string | readonly string[]
       {
         data: { values: [{ a: lo - pad, b: hi + pad }] },
         mark: { type: "rule", color: "#888", strokeDash: [4, 4] },
-        encoding: { x: { field: "a", type: "quantitative", scale }, y: { field: "a", type: "quantitative", scale }, x2: { field: "b" }, y2: { field: "b" } },
+        encoding: {
+          x: { field: "a", type: "quantitative", scale },
+          y: { field: "a", type: "quantitative", scale },
+          x2: { field: "b" },
+          y2: { field: "b" },
+        },
       },
       {
         data: { values: o.rows },
@@ -78,11 +93,22 @@ export interface MixtureSeries {
   readonly shares: Readonly<Record<string, number>>;
 }
 
+type Shares = Readonly<Record<string, number>>;
+
+/** What `recommendationSpec` draws. */
+export interface RecommendationPlot {
+  readonly domains: readonly string[];
+  readonly recommended: Shares;
+  readonly references: readonly MixtureSeries[];
+  /** Allowed shares per domain; `cappedBy` names what sets the upper bound ("epoch cap", "share bounds"). */
+  readonly bounds?: { readonly lower: Shares; readonly upper: Shares; readonly cappedBy?: Readonly<Record<string, string>> };
+}
+
 /**
  * The recommendation as bars (coloured by domain), reference mixtures as marks on top, share
  * bounds as a grey band per domain.
  */
-export function recommendationSpec(o: { domains: readonly string[]; recommended: Readonly<Record<string, number>>; references: readonly MixtureSeries[]; bounds?: { lower: Readonly<Record<string, number>>; upper: Readonly<Record<string, number>>; cappedBy?: Readonly<Record<string, string>> } }): VegaLiteSpec {
+export function recommendationSpec(o: RecommendationPlot): VegaLiteSpec {
   const d = o.domains;
   const height = Math.max(140, 24 * d.length);
   const y = { field: "domain", type: "nominal", sort: [...d], title: "domain" };
@@ -111,18 +137,35 @@ export function recommendationSpec(o: { domains: readonly string[]; recommended:
       encoding: {
         y,
         x: { ...x, field: "share" },
-        shape: { field: "mixture", type: "nominal", title: "compared with", sort: names, scale: { domain: names, range: shapes.slice(0, names.length) } },
+        shape: {
+          field: "mixture",
+          type: "nominal",
+          title: "compared with",
+          sort: names,
+          scale: { domain: names, range: shapes.slice(0, names.length) },
+        },
       },
     });
   }
-  return top({ title: { text: "Recommended mixture", subtitle: "bars: recommendation; marks: other mixtures; grey band: allowed shares" }, width: 520, height, layer: layers });
+  const subtitle = "bars: recommendation; marks: other mixtures; grey band: allowed shares";
+  return top({ title: { text: "Recommended mixture", subtitle }, width: 520, height, layer: layers });
 }
 
-/** The law's prediction along each domain's share, the others scaled in proportion. Rows: { domain, share, predicted }. */
-export function responseSpec(o: { domains: readonly string[]; axis: string; rows: readonly { domain: string; share: number; predicted: number }[]; at: readonly { domain: string; share: number; predicted: number }[] }): VegaLiteSpec {
+/** A point of a response curve. */
+export interface ResponsePoint {
+  readonly domain: string;
+  readonly share: number;
+  readonly predicted: number;
+}
+
+/** The law's prediction along each domain's share (`rows`), the others scaled in proportion; `at`: the recommendation. */
+export function responseSpec(o: { domains: readonly string[]; axis: string; rows: readonly ResponsePoint[]; at: readonly ResponsePoint[] }): VegaLiteSpec {
   const d = o.domains;
   return top({
-    title: { text: "Response of the law around the recommendation", subtitle: "one domain's share varied, the others scaled in proportion; dot: the recommendation" },
+    title: {
+      text: "Response of the law around the recommendation",
+      subtitle: "one domain's share varied, the others scaled in proportion; dot: the recommendation",
+    },
     data: { values: [...o.rows.map((r) => ({ ...r, kind: "curve" })), ...o.at.map((r) => ({ ...r, kind: "recommendation" }))] },
     facet: { field: "domain", type: "nominal", sort: [...d], title: null, header: { labelFontSize: 12 } },
     columns: Math.min(d.length > 8 ? 5 : 4, d.length),
@@ -150,8 +193,19 @@ export function responseSpec(o: { domains: readonly string[]; axis: string; rows
   });
 }
 
-/** A heat map of how each eval domain's loss moves with each training domain's share. Rows: { train, eval, value }. */
-export function matrixSpec(o: { title: string; subtitle: string; legend: string; trainDomains: readonly string[]; evalDomains: readonly string[]; rows: readonly { train: string; eval: string; value: number }[] }): VegaLiteSpec {
+/** What `matrixSpec` draws. */
+export interface MatrixPlot {
+  readonly title: string;
+  readonly subtitle: string;
+  /** The colour legend's title (what the values are). */
+  readonly legend: string;
+  readonly trainDomains: readonly string[];
+  readonly evalDomains: readonly string[];
+  readonly rows: readonly { train: string; eval: string; value: number }[];
+}
+
+/** A heat map of how each eval domain's loss moves with each training domain's share. */
+export function matrixSpec(o: MatrixPlot): VegaLiteSpec {
   let m = 0;
   for (const r of o.rows) m = Math.max(m, Math.abs(r.value));
   const cell = o.trainDomains.length > 12 ? 28 : 40;
@@ -165,7 +219,12 @@ export function matrixSpec(o: { title: string; subtitle: string; legend: string;
       y: { field: "eval", type: "nominal", sort: [...o.evalDomains], title: "eval domain (loss)" },
     },
     layer: [
-      { mark: { type: "rect" }, encoding: { color: { field: "value", type: "quantitative", title: o.legend, scale: { scheme: "redblue", domain: [-(m || 1), m || 1], reverse: true } } } },
+      {
+        mark: { type: "rect" },
+        encoding: {
+          color: { field: "value", type: "quantitative", title: o.legend, scale: { scheme: "redblue", domain: [-(m || 1), m || 1], reverse: true } },
+        },
+      },
       {
         mark: { type: "text", fontSize: cell > 30 ? 10 : 8 },
         encoding: {
@@ -178,7 +237,11 @@ export function matrixSpec(o: { title: string; subtitle: string; legend: string;
 }
 
 /** The online mixer's proportions over training tokens (stacked). Rows: { tokens, domain, share }. */
-export function weightsOverTokensSpec(o: { domains: readonly string[]; method: string; rows: readonly { tokens: number; domain: string; share: number }[] }): VegaLiteSpec {
+export function weightsOverTokensSpec(o: {
+  domains: readonly string[];
+  method: string;
+  rows: readonly { tokens: number; domain: string; share: number }[];
+}): VegaLiteSpec {
   return top({
     title: { text: `Mixture over training (${o.method})`, subtitle: "proportions the online mixer set at each step" },
     width: 560,
@@ -196,7 +259,12 @@ export function weightsOverTokensSpec(o: { domains: readonly string[]; method: s
 }
 
 /** Per-domain losses over training tokens. Rows: { tokens, domain, loss }. */
-export function lossesOverTokensSpec(o: { domains: readonly string[]; title: string; axis: string; rows: readonly { tokens: number; domain: string; loss: number }[] }): VegaLiteSpec {
+export function lossesOverTokensSpec(o: {
+  domains: readonly string[];
+  title: string;
+  axis: string;
+  rows: readonly { tokens: number; domain: string; loss: number }[];
+}): VegaLiteSpec {
   return top({
     title: o.title,
     width: 560,
