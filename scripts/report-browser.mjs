@@ -7,7 +7,7 @@
 // Prints the findings as JSON and exits 1 when the page is not clean. Exit 3 when chromium is missing.
 
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -49,7 +49,11 @@ export async function checkReport(htmlPath, options = {}) {
     "--disable-component-update", "--disable-sync", "--disable-default-apps", "--disable-extensions", "--mute-audio",
     `--user-data-dir=${profile}`, "--remote-debugging-pipe", `--window-size=${width},900`, "about:blank"];
   // Its own process group, so the helpers chromium starts (renderer, zygote, crashpad) go with it.
-  const child = spawn(chromium, args, { stdio: ["ignore", "ignore", "pipe", "pipe", "pipe"], detached: true });
+  // Chromium also writes org.chromium.Chromium.* entries into TMPDIR: keep them inside the profile.
+  const scratch = join(profile, "tmp");
+  mkdirSync(scratch);
+  const env = { ...process.env, TMPDIR: scratch };
+  const child = spawn(chromium, args, { stdio: ["ignore", "ignore", "pipe", "pipe", "pipe"], detached: true, env });
   let stderr = "";
   child.stderr.on("data", (d) => (stderr += d));
   const toBrowser = child.stdio[3];

@@ -188,8 +188,18 @@ async function runsSection(c: Context): Promise<ReportSection> {
     for (const v of cells) if (typeof v === "number" && Number.isFinite(v)) s += v;
     return s;
   };
+  // Failed runs: those buildRunsTable left out (t.failed), and any kept in the table with a status other than "ok".
+  const errorCounts = new Map(t.failed.errors);
+  const failedRows = [...t.failed.rows];
+  const errors = t.frame.cells.get("error");
+  for (const r of c.failedRows) {
+    failedRows.push(t.frame.rowNumbers?.[r] ?? r + 1);
+    const why = cellText(errors?.[r]) || "no error recorded";
+    errorCounts.set(why, (errorCounts.get(why) ?? 0) + 1);
+  }
+  const total = c.ok.numRuns + failedRows.length;
   const facts: [string, string][] = [
-    ["runs", `${t.numRuns} (${c.ok.numRuns} finished, ${c.failedRows.length} failed)`],
+    ["runs", `${total} (${c.ok.numRuns} finished, ${failedRows.length} failed)`],
     ["domains", `${k}: ${c.domains.join(", ")}`],
   ];
   const fidColumn = ["fidelity", "model", "params"].find((col) => t.frame.cells.has(col));
@@ -207,15 +217,16 @@ async function runsSection(c: Context): Promise<ReportSection> {
     facts.push(["colours", `${k} domains share a ${DOMAIN_PALETTE.length}-colour palette: colours repeat, the order does not`]);
   }
   let html = htmlTable(null, facts, false);
-  if (c.failedRows.length) {
-    const ids = t.frame.cells.get("run_id");
-    const errors = t.frame.cells.get("error");
-    const rows = c.failedRows.map((r) => [String(r + 1), cellText(ids?.[r]), cellText(errors?.[r]) || "(no error recorded)"]);
-    html += `<h3>Failed runs (left out of every fit)</h3>${htmlTable(["row", "run", "error"], rows, false)}`;
+  if (failedRows.length) {
+    const rows = [...errorCounts].map(([why, n]) => [why, String(n)]);
+    html +=
+      `<h3>Failed runs (left out of every fit)</h3><p>Rows ${failedRows.sort((a, b) => a - b).join(", ")} of ` +
+      `<code>${escapeHtml(t.source)}</code>.</p>${htmlTable(["error", "runs"], rows)}`;
   }
+  const ok = c.ok;
   const shares: { domain: string; share: number }[] = [];
-  for (let i = 0; i < t.numRuns; i++) for (let j = 0; j < k; j++) shares.push({ domain: c.domains[j]!, share: t.weights[i * k + j]! });
-  const caption = "Share of each domain across the runs: box from the first to the third quartile, whiskers to the extremes.";
+  for (let i = 0; i < ok.numRuns; i++) for (let j = 0; j < k; j++) shares.push({ domain: c.domains[j]!, share: ok.weights[i * k + j]! });
+  const caption = "Share of each domain across the finished runs: box from the first to the third quartile, whiskers to the extremes.";
   return { id: "runs", title: "Runs", html, figures: [await figure("runs-mixtures", caption, mixturesSpec(c.domains, shares))] };
 }
 
@@ -278,7 +289,9 @@ function fitLaws(c: Context): Fits {
       law = res.law;
       recommendation = res.recommendation.proportions;
     }
-    if (folds >= 2 && ok.numRuns >= 2 * folds) {
+    if (folds < 2) {
+      if (mi === 0) notes.push(`Fit quality: cross-validation is off (${folds} folds).`);
+    } else if (ok.numRuns >= 2 * folds) {
       const predicted = new Float64Array(ok.numRuns);
       const cv = crossValidate(m, input, options, folds, createRng(seed).derive("cv"), predicted);
       quality.push({ method: m, cv, predicted, measured: target.values, inSample: false });

@@ -6,7 +6,8 @@
 // batches. Training code imports `createSampler` from "mixlab".
 
 import { createHash } from "node:crypto";
-import { InputError } from "../errors.js";
+import { z } from "zod";
+import { InputError, UnsupportedError, showValue } from "../errors.js";
 import { normalize } from "../core/simplex.js";
 import { createRng } from "../rng/index.js";
 import { Plan, tokensPerBlock, type Location, type PlanSpec, type StageSpec } from "./plan.js";
@@ -50,8 +51,10 @@ export interface SamplerOptions {
   /** Rank r of W (default 0 of 1): rank r reads global samples r, r + W, r + 2W, … */
   readonly rank?: number;
   readonly worldSize?: number;
-  /** Resume from a saved state. */
+  /** Resume from a saved state (checked against `SamplerStateSchema` and this plan's hash). */
   readonly state?: SamplerState;
+  /** Where the state came from, for messages (a file path; default "state"). */
+  readonly stateSource?: string;
   /** Tokenizer for text sources (default byte-level) and for measuring lengths. */
   readonly tokenizer?: Tokenizer;
   /** Records per domain measured for mean lengths of text sources (default 512, seeded). */
@@ -61,9 +64,16 @@ export interface SamplerOptions {
   /** Where warnings go (default stderr). */
   readonly warn?: (message: string) => void;
   /**
-   * An online mixer (ARCHITECTURE.md): asked for proportions whenever the stream enters a new
-   * block; a change becomes a live stage from that block on (recorded in the state). It must
-   * answer identically on every rank.
+   * An online mixer (ARCHITECTURE.md): asked for the proportions of each block; a change becomes
+   * a live stage from that block's start (recorded in the state). It is asked for block b when
+   * this rank's first sample of block b is about to be read AND every earlier sample of this
+   * rank was delivered: `samples()`/`examples()` deliver a sample when they yield it, and
+   * `batches()`/`toTfDataset` ask while assembling the batch that holds that first sample, after
+   * every earlier batch was delivered. So a training loop that feeds each step to the mixer
+   * before asking for the next batch always feeds it before it decides, and read-ahead never
+   * crosses an undecided block. It must answer identically on every rank; needs `blockSize` a
+   * multiple of `worldSize`, so every rank enters block b at the same step (b·B/W) and asks there.
+   * `workerIndices` and `advance` are not available with a mixer.
    */
   readonly mixer?: { proportions(): ProportionsByName };
   /** Called with the requested-vs-achieved table before the first sample (e.g. console.error). */
@@ -124,6 +134,38 @@ export interface PlanRow {
 
 const FORMAT = "mixlab.sampler-state/v1";
 
+/** The schema of a saved `SamplerState` (JSON). */
+export const SamplerStateSchema = z.strictObject({
+  format: z.literal(FORMAT),
+  planSha256: z.string().regex(/^[0-9a-f]{64}$/, "expected 64 lowercase hex digits"),
+  consumed: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+  appended: z.array(
+    z.strictObject({
+      start: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+      proportions: z.record(z.string(), z.number().min(0).finite()),
+    }),
+  ),
+});
+
+/**
+ * Checks a saved sampler state (parsed JSON) against `SamplerStateSchema`.
+ * @param source names the state in messages (a file path, or "state")
+ * @throws InputError naming the source and every bad field, with what was expected and found
+ */
+export function parseSamplerState(raw: unknown, source = "state"): SamplerState {
+  const r = SamplerStateSchema.safeParse(raw);
+  if (!r.success) {
+    throw new InputError(
+      source,
+      r.error.issues.map((i) => {
+        const at = i.path.reduce<unknown>((v, k) => (v !== null && typeof v === "object" ? (v as Record<PropertyKey, unknown>)[k as PropertyKey] : undefined), raw);
+        return { path: i.path.join(".") || "document", message: `${i.message}${i.path.length ? `; got ${showValue(at)}` : ""}` };
+      }),
+    );
+  }
+  return r.data;
+}
+
 function byName(names: readonly string[], p: ProportionsByName, what: string): Float64Array {
   const unknown = Object.keys(p).filter((d) => !names.includes(d));
   if (unknown.length) throw new InputError(what, `expected domains of the corpus (${names.join(", ")}), got unknown ${unknown.map((u) => JSON.stringify(u)).join(", ")}`);
@@ -133,6 +175,20 @@ function byName(names: readonly string[], p: ProportionsByName, what: string): F
   for (const x of v) s += x;
   if (Math.abs(s - 1) > 1e-6) throw new InputError(what, `expected proportions summing to 1 (± 1e-6), got ${s}`);
   return normalize(v);
+}
+
+/**
+ * Refuses a positive share for a domain whose records are all empty (0 tokens): it would take
+ * the whole stream under token shares and train nothing under sample shares.
+ */
+function refuseEmptyShares(names: readonly string[], sources: readonly DomainSource[], tokensPerRecord: Float64Array, v: Float64Array, what: string): void {
+  for (let d = 0; d < v.length; d++) {
+    if (v[d]! > 0 && tokensPerRecord[d] === 0) {
+      const n = sources[d]!.numRecords;
+      const measured = sources[d]!.tokensOf ? (n === 1 ? "its only record" : `all ${n} records`) : "every record measured";
+      throw new InputError(sources[d]!.files.join(", "), `domain ${JSON.stringify(names[d])}: expected records with ${sources[d]!.tokensOf ? "tokens" : "text"}, got ${measured} empty (0 tokens) with a share of ${v[d]} in ${what}; give it share 0 or remove it`);
+    }
+  }
 }
 
 function hashPlan(spec: PlanSpec, budget: number): string {
@@ -182,6 +238,9 @@ export class Sampler {
     this.consumed = start;
     this.rank = rank;
     this.worldSize = worldSize;
+    // On resume, this rank's last delivered sample tells which block the mixer already decided.
+    const last = start + rank - worldSize;
+    this.mixerBlock = last >= 0 ? Math.floor(last / plan.spec.blockSize) : -1;
   }
 
   /** Where global sample g comes from (pure; does not advance the stream). */
@@ -190,7 +249,7 @@ export class Sampler {
     return { index: g, domain: this.domains[l.domain]!, domainIndex: l.domainIndex, record: l.record, epoch: l.epoch };
   }
 
-  /** Global samples consumed so far by all ranks (this rank's progress × W, in lockstep). */
+  /** Global samples delivered so far by all ranks (this rank's deliveries × W, in lockstep). */
   get position(): number {
     return this.consumed;
   }
@@ -200,32 +259,72 @@ export class Sampler {
     return this.consumed + this.rank;
   }
 
-  /** The state to save with a checkpoint; resuming from it continues the exact stream. */
+  /** Records that this rank's sample with global index g was handed to the caller. */
+  private delivered(g: number): void {
+    this.consumed = g - this.rank + this.worldSize;
+  }
+
+  /**
+   * The state to save with a checkpoint; resuming from it continues the exact stream.
+   *
+   * It counts samples DELIVERED to the caller, on every read path: a sample from `samples()` or
+   * `examples()` counts once the loop receives it, a batch from `batches()` or `toTfDataset` once
+   * the loop receives the batch (so a state taken inside the `for await` body after receiving a
+   * batch covers everything up to and including that batch), and samples read through
+   * `workerIndices` once `advance` marks them. Read-ahead never moves it.
+   */
   state(): SamplerState {
     return { format: FORMAT, planSha256: this.planSha256, consumed: this.consumed, appended: this.appended.map((a) => ({ ...a })) };
   }
 
   /**
    * Changes the proportions from the next block boundary on (a live stage, recorded in the
-   * state). Call it identically on every rank at the same step.
+   * state). Call it identically on every rank at the same step. Read-ahead of a running
+   * `examples()`/`batches()` made under the old proportions is dropped and read again.
    */
   setProportions(p: ProportionsByName): void {
     const v = byName(this.domains, p, "setProportions");
+    refuseEmptyShares(this.domains, this.sources, this.plan.spec.tokensPerRecord, v, "setProportions");
     const st = this.plan.appendStage(v, this.consumed);
     this.appended.push({ start: st.start, proportions: { ...p } });
+    this.planVersion++;
     warnZeroCounts(this.domains, st.counts, v, this.plan.spec.blockSize, this.warn);
   }
 
-  private mixerBlock = -1;
+  /**
+   * Marks this rank's next `n` samples as delivered: for loaders that read through
+   * `workerIndices` and hand samples to training themselves. Not with an online mixer.
+   */
+  advance(n: number): void {
+    if (this.mixer) throw new UnsupportedError("advance: an online mixer decides each block when its first sample is read; read through samples(), examples() or batches()");
+    if (!(Number.isInteger(n) && n >= 0)) throw new InputError("advance", `expected an integer ≥ 0, got ${n}`);
+    const left = Math.max(0, Math.ceil((this.budgetSamples - this.nextIndex()) / this.worldSize));
+    if (n > left) throw new InputError("advance", `expected at most the ${left} samples left to this rank, got ${n}`);
+    this.consumed += n * this.worldSize;
+  }
 
-  /** Asks the online mixer for proportions when global sample g opens a block not yet seen. */
-  private consultMixer(g: number): void {
-    if (!this.mixer) return;
+  /** Bumped by `setProportions`: read-ahead made under an older plan is dropped. */
+  private planVersion = 0;
+  /** The last block whose proportions this rank asked the mixer for (set in the constructor). */
+  private mixerBlock: number;
+
+  /** Whether global sample g opens a block the online mixer has not decided yet (for this rank). */
+  private undecided(g: number): boolean {
+    return this.mixer !== null && Math.floor(g / this.plan.spec.blockSize) > this.mixerBlock;
+  }
+
+  /**
+   * The online-mixer hook, the one place the mixer is consulted: asks it for the proportions of
+   * the block holding global sample g; a change becomes a live stage from that block's start.
+   * Called only when g is this rank's first sample of the block and every earlier sample of
+   * this rank was delivered (see `SamplerOptions.mixer`).
+   */
+  private decideBlock(g: number): void {
     const block = Math.floor(g / this.plan.spec.blockSize);
-    if (block === this.mixerBlock) return;
     this.mixerBlock = block;
-    const p = this.mixer.proportions();
+    const p = this.mixer!.proportions();
     const v = byName(this.domains, p, "mixer.proportions()");
+    refuseEmptyShares(this.domains, this.sources, this.plan.spec.tokensPerRecord, v, "mixer.proportions()");
     const cur = this.plan.stages[this.plan.stageAt(g)]!.proportions;
     let same = true;
     for (let d = 0; d < v.length; d++) if (Math.abs(v[d]! - cur[d]!) > 1e-12) same = false;
@@ -235,30 +334,28 @@ export class Sampler {
     warnZeroCounts(this.domains, st.counts, v, this.plan.spec.blockSize, this.warn);
   }
 
-  /** Samples for this rank, in order, until the budget (or forever). Advances the state. */
+  /** Samples for this rank, in order, until the budget (or forever). Each counts as delivered when yielded. */
   *samples(limit = Infinity): Generator<Sample> {
     for (let n = 0; n < limit; n++) {
       const g = this.nextIndex();
       if (g >= this.budgetSamples) return;
-      this.consultMixer(g);
+      if (this.undecided(g)) this.decideBlock(g);
       const s = this.sampleAt(g);
-      this.consumed += this.worldSize;
+      this.delivered(g);
       yield s;
     }
   }
 
   /**
    * The global indices a loader worker reads: this rank's t-th sample goes to worker t mod K.
-   * Starting from the current position; does not advance the state.
+   * Starting from the position when it is called; does not advance the state (the
+   * loader calls `advance` as it hands samples to training). Not with an online mixer.
    */
-  *workerIndices(worker: number, numWorkers: number, limit = Infinity): Generator<number> {
+  workerIndices(worker: number, numWorkers: number, limit = Infinity): Generator<number> {
+    if (!(Number.isInteger(numWorkers) && numWorkers >= 1)) throw new InputError("numWorkers", `expected an integer ≥ 1, got ${numWorkers}`);
     if (!(Number.isInteger(worker) && worker >= 0 && worker < numWorkers)) throw new InputError("worker", `expected an integer in [0, ${numWorkers}), got ${worker}`);
-    let t = worker;
-    for (let n = 0; n < limit; n++, t += numWorkers) {
-      const g = this.consumed + this.rank + t * this.worldSize;
-      if (g >= this.budgetSamples) return;
-      yield g;
-    }
+    if (this.mixer) throw new UnsupportedError("workerIndices: an online mixer decides each block when its first sample is read; read through samples(), examples() or batches()");
+    return stride(this.consumed + this.rank + worker * this.worldSize, numWorkers * this.worldSize, this.budgetSamples, limit);
   }
 
   /** Reads the data of a sample. */
@@ -266,22 +363,48 @@ export class Sampler {
     return this.sources[this.domains.indexOf(s.domain)]!.read(s.record);
   }
 
-  /** Examples (samples with their text or tokens), with `readAhead` reads in flight. */
+  /**
+   * Examples (samples with their text or tokens), with up to `readAhead` reads in flight (default
+   * 16). An example counts as delivered when yielded; reads ahead never move the state. With an
+   * online mixer, read-ahead stops before a block the mixer has not decided until every earlier
+   * example was delivered. After `setProportions` the read-ahead is dropped and read again.
+   */
   async *examples(options: { limit?: number; readAhead?: number } = {}): AsyncGenerator<Example> {
     const ahead = options.readAhead ?? 16;
+    if (!(Number.isInteger(ahead) && ahead >= 1)) throw new InputError("readAhead", `expected an integer ≥ 1, got ${ahead}`);
+    const limit = options.limit ?? Infinity;
+    const W = this.worldSize;
     const queue: Promise<Example>[] = [];
-    const it = this.samples(options.limit ?? Infinity);
-    const pull = (): boolean => {
-      const n = it.next();
-      if (n.done) return false;
-      const s = n.value;
-      queue.push(this.read(s).then((r) => ({ ...s, ...r })));
-      return true;
-    };
-    while (queue.length < ahead && pull());
-    while (queue.length) {
-      const ex = await queue.shift()!;
-      pull();
+    let sent = 0;
+    let cursor = this.nextIndex();
+    let version = this.planVersion;
+    let expected = this.consumed;
+    for (;;) {
+      if (version !== this.planVersion || expected !== this.consumed) {
+        // The plan or the position changed under the read-ahead: read again from the position.
+        queue.length = 0;
+        cursor = this.nextIndex();
+        version = this.planVersion;
+        expected = this.consumed;
+      }
+      while (queue.length < ahead && sent + queue.length < limit && cursor < this.budgetSamples) {
+        if (this.undecided(cursor)) {
+          if (queue.length > 0) break;
+          this.decideBlock(cursor);
+        }
+        const s = this.sampleAt(cursor);
+        const p = this.read(s).then((r) => ({ ...s, ...r }));
+        p.catch(() => undefined); // a failed read is thrown when its turn comes, or dropped with the read-ahead
+        queue.push(p);
+        cursor += W;
+      }
+      if (queue.length === 0) return;
+      const ex = await queue[0]!;
+      if (version !== this.planVersion || expected !== this.consumed) continue;
+      queue.shift();
+      this.delivered(ex.index);
+      expected = this.consumed;
+      sent++;
       yield ex;
     }
   }
@@ -289,7 +412,10 @@ export class Sampler {
   /**
    * Packed token batches: each row is one sample's tokens (text through the tokenizer), cut to
    * `seqLen` or padded with `padId`; what was cut or padded is counted, never hidden. Store
-   * documents pre-chunked to seqLen for exact token accounting.
+   * documents pre-chunked to seqLen for exact token accounting. A batch's rows count as
+   * delivered (in `state()`) when the batch is handed out: a state taken in the `for await` body
+   * after receiving a batch covers everything up to and including it. Pre-tokenised sources
+   * without a mixer take a synchronous fast path that reads each batch when it is asked for.
    */
   async *batches(options: {
     batchSize: number;
@@ -360,7 +486,6 @@ export class Sampler {
       const rows = Math.max(0, Math.min(batchSize, Math.ceil((this.budgetSamples - first) / this.worldSize)));
       if (rows === 0) return;
       this.plan.mapRange(first, rows, this.worldSize, domains, domainIndex, records);
-      this.consumed += rows * this.worldSize;
       let truncated = 0;
       let padded = 0;
       for (let row = 0; row < rows; row++) {
@@ -371,6 +496,8 @@ export class Sampler {
         } else truncated += len - seqLen;
         indices[row] = first + row * this.worldSize;
       }
+      // Delivered with the batch (the rows were read without error).
+      this.consumed += rows * this.worldSize;
       yield trimBatch({ tokens, domainPerRow: domains, indexPerRow: indices, truncatedTokens: truncated, padTokens: padded }, rows, seqLen);
       if (rows < batchSize) return;
     }
@@ -412,6 +539,11 @@ export class Sampler {
   async close(): Promise<void> {
     await this.corpus?.close();
   }
+}
+
+/** first, first + step, … below `end`, at most `limit` of them. */
+function* stride(first: number, step: number, end: number, limit: number): Generator<number> {
+  for (let n = 0, g = first; n < limit && g < end; n++, g += step) yield g;
 }
 
 /** A batch cut to its first `rows` rows (the last batch of a finite stream). */
@@ -457,7 +589,7 @@ async function measureLengths(sources: readonly DomainSource[], tokenizer: Token
       const r = await s.read(i);
       t += r.tokens ? r.tokens.length : tokenizer === byteTokenizer ? utf8Length(r.text ?? "") : tokenizer(r.text ?? "").length;
     }
-    out[d] = Math.max(t / m, 1e-9);
+    out[d] = t / m; // 0: every record measured is empty (refused for a positive share)
   }
   return out;
 }
@@ -468,7 +600,18 @@ async function measureLengths(sources: readonly DomainSource[], tokenizer: Token
  * @throws InputError naming the domain, its tokens, its requested share and the epochs it would need
  */
 export async function createSampler(o: SamplerOptions): Promise<Sampler> {
+  // A saved state is checked before any file is opened.
+  const state = o.state === undefined ? undefined : parseSamplerState(o.state, o.stateSource ?? "state");
   const corpus = typeof o.corpus === "string" ? await openCorpus(o.corpus, o.open ?? {}) : null;
+  try {
+    return await buildSampler(o, state, corpus);
+  } catch (e) {
+    await corpus?.close(); // a corpus this call opened is closed when the sampler cannot be made
+    throw e;
+  }
+}
+
+async function buildSampler(o: SamplerOptions, state: SamplerState | undefined, corpus: Corpus | null): Promise<Sampler> {
   const names = corpus ? corpus.names : [...(o.corpus as { names: readonly string[] }).names];
   const sources = corpus ? corpus.sources : [...(o.corpus as { sources: readonly DomainSource[] }).sources];
   if (names.length !== sources.length) throw new InputError("corpus", `expected one source per domain name, got ${names.length} names and ${sources.length} sources`);
@@ -479,6 +622,7 @@ export async function createSampler(o: SamplerOptions): Promise<Sampler> {
   const world = o.worldSize ?? 1;
   if (!(Number.isInteger(world) && world >= 1)) throw new InputError("worldSize", `expected an integer ≥ 1, got ${world}`);
   if (!(Number.isInteger(rank) && rank >= 0 && rank < world)) throw new InputError("rank", `expected an integer in [0, ${world}), got ${rank}`);
+  if (o.mixer && blockSize % world !== 0) throw new InputError("blockSize", `expected a multiple of worldSize (${world}) with an online mixer, so every rank asks it at the same step of every block, got ${blockSize}`);
   if ((o.proportions ? 1 : 0) + (o.stages ? 1 : 0) !== 1) throw new InputError("proportions", "expected either proportions or stages, got " + (o.proportions && o.stages ? "both" : "neither"));
   const stagesByName: StageByName[] = o.stages ? [...o.stages] : [{ proportions: o.proportions! }];
   if (stagesByName.length === 0) throw new InputError("stages", "expected at least one stage, got none");
@@ -492,6 +636,7 @@ export async function createSampler(o: SamplerOptions): Promise<Sampler> {
   }
   const tokenizer = o.tokenizer ?? byteTokenizer;
   const tokensPerRecord = await measureLengths(sources, tokenizer, o.lengthSampleSize ?? 512, seed);
+  stages.forEach((st, i) => refuseEmptyShares(names, sources, tokensPerRecord, st.proportions, stagesByName.length > 1 ? `stage ${i + 1}` : "proportions"));
   let spec: PlanSpec = {
     domains: names,
     recordsPerDomain: Float64Array.from(sources, (s) => s.numRecords),
@@ -505,11 +650,13 @@ export async function createSampler(o: SamplerOptions): Promise<Sampler> {
   let plan = new Plan(spec);
   // The budget in samples.
   let budget = Infinity;
+  if (o.budgetSamples !== undefined && o.budgetTokens !== undefined) throw new InputError("budgetSamples", `expected one budget, budgetSamples or budgetTokens, got both (${o.budgetSamples} samples and ${o.budgetTokens} tokens)`);
   if (o.budgetSamples !== undefined) {
-    if (!(Number.isInteger(o.budgetSamples) && o.budgetSamples >= 1)) throw new InputError("budgetSamples", `expected an integer ≥ 1, got ${o.budgetSamples}`);
+    if (!(Number.isSafeInteger(o.budgetSamples) && o.budgetSamples >= 1)) throw new InputError("budgetSamples", `expected an integer in [1, 2^53), got ${o.budgetSamples}`);
     budget = o.budgetSamples; // exact: a partial last block is counted sample by sample
   }
   else if (o.budgetTokens !== undefined) {
+    if (!(o.budgetTokens > 0 && Number.isFinite(o.budgetTokens))) throw new InputError("budgetTokens", `expected a number of tokens > 0, got ${o.budgetTokens}`);
     let g = 0;
     let tokens = 0;
     for (const st of plan.stages) {
@@ -524,6 +671,7 @@ export async function createSampler(o: SamplerOptions): Promise<Sampler> {
       g = st.end;
     }
     budget = g;
+    if (!(budget <= Number.MAX_SAFE_INTEGER)) throw new InputError("budgetTokens", `expected a budget under 2^53 samples, got ${o.budgetTokens} tokens ≈ ${budget} samples`);
   }
   // Repetition caps, checked over the whole schedule.
   let maxEpochs: Float64Array | null = null;
@@ -568,16 +716,18 @@ export async function createSampler(o: SamplerOptions): Promise<Sampler> {
   for (const st of plan.stages) warnZeroCounts(names, st.counts, st.proportions, blockSize, warn);
   let start = 0;
   const appended: { start: number; proportions: ProportionsByName }[] = [];
-  if (o.state) {
-    const s = o.state;
-    if (s.format !== FORMAT) throw new InputError("state", `expected format ${FORMAT}, got ${JSON.stringify(s.format)}`);
-    if (s.planSha256 !== sha) throw new InputError("state", `expected a state of this plan (sha256 ${sha.slice(0, 12)}…), got one of another (${String(s.planSha256).slice(0, 12)}…): corpus, proportions, seed, block size or budget differ`);
-    if (!(Number.isInteger(s.consumed) && s.consumed >= 0)) throw new InputError("state", `consumed: expected an integer ≥ 0, got ${s.consumed}`);
-    for (const a of s.appended) {
-      const st = plan.appendStage(byName(names, a.proportions, "state.appended"), a.start);
+  if (state) {
+    const src = o.stateSource ?? "state";
+    if (state.planSha256 !== sha) throw new InputError(src, `planSha256: expected ${sha} (this plan), got ${state.planSha256}: the corpus, proportions, seed, block size, unit, order or budget differ from the run that saved it`);
+    state.appended.forEach((a, i) => {
+      const at = `appended.${i}`;
+      if (a.start % blockSize !== 0) throw new InputError(src, `${at}.start: expected a multiple of the block size ${blockSize}, got ${a.start}`);
+      const v = byName(names, a.proportions, `${src}: ${at}.proportions`);
+      refuseEmptyShares(names, sources, tokensPerRecord, v, `${src} ${at}`);
+      const st = plan.appendStage(v, a.start);
       appended.push({ start: st.start, proportions: { ...a.proportions } });
-    }
-    start = s.consumed;
+    });
+    start = state.consumed;
   }
   const sampler = new Sampler(plan, sources, sha, budget, start, rank, world, tokenizer, corpus, maxEpochs, appended, warn, o.mixer ?? null);
   if (o.report) o.report(formatPlanTable(sampler.table()));
@@ -588,27 +738,33 @@ export async function createSampler(o: SamplerOptions): Promise<Sampler> {
  * A tf.data dataset of packed batches for tfjs training loops. Pass the tfjs namespace (mixlab
  * does not import tfjs outside src/proxy): `toTfDataset(sampler, tf, { batchSize, seqLen })`
  * yields `{ xs: int32 [batch, seqLen−1], ys: int32 [batch, seqLen−1] }` (next-token targets).
+ * A batch counts as delivered (in `sampler.state()`) when the dataset's iterator hands it out;
+ * the adapter reads nothing ahead of that.
  */
 export function toTfDataset(
   sampler: Sampler,
-  tf: { data: { generator<T>(g: () => AsyncIterator<T> | Iterator<T>): unknown }; tensor2d(values: Int32Array, shape: [number, number], dtype: "int32"): unknown },
-  options: { batchSize: number; seqLen: number; limit?: number },
+  // `never` items: any element type tfjs's generator accepts (the tfjs namespace passes as it is).
+  tf: { data: { generator(g: () => AsyncIterator<never>): unknown }; tensor2d(values: Int32Array, shape: [number, number], dtype: "int32"): unknown },
+  options: { batchSize: number; seqLen: number; limit?: number; readAhead?: number },
 ): unknown {
   const { batchSize, seqLen } = options;
+  if (!(Number.isInteger(seqLen) && seqLen >= 2)) throw new InputError("seqLen", `expected an integer ≥ 2 (inputs and next-token targets), got ${seqLen}`);
   return tf.data.generator(() => {
-    const it = sampler.batches({ batchSize, seqLen, ...(options.limit !== undefined ? { limit: options.limit } : {}) });
+    const it = sampler.batches({ batchSize, seqLen, ...(options.limit !== undefined ? { limit: options.limit } : {}), ...(options.readAhead !== undefined ? { readAhead: options.readAhead } : {}) });
     return {
       next: async () => {
         const r = await it.next();
         if (r.done) return { done: true, value: undefined };
-        const xs = new Int32Array(batchSize * (seqLen - 1));
-        const ys = new Int32Array(batchSize * (seqLen - 1));
-        for (let b = 0; b < batchSize; b++) {
+        // The last batch of a finite stream may hold fewer rows.
+        const rows = r.value.domainPerRow.length;
+        const xs = new Int32Array(rows * (seqLen - 1));
+        const ys = new Int32Array(rows * (seqLen - 1));
+        for (let b = 0; b < rows; b++) {
           xs.set(r.value.tokens.subarray(b * seqLen, b * seqLen + seqLen - 1), b * (seqLen - 1));
           ys.set(r.value.tokens.subarray(b * seqLen + 1, (b + 1) * seqLen), b * (seqLen - 1));
         }
-        return { done: false, value: { xs: tf.tensor2d(xs, [batchSize, seqLen - 1], "int32"), ys: tf.tensor2d(ys, [batchSize, seqLen - 1], "int32") } };
+        return { done: false, value: { xs: tf.tensor2d(xs, [rows, seqLen - 1], "int32"), ys: tf.tensor2d(ys, [rows, seqLen - 1], "int32") } };
       },
-    } as AsyncIterator<unknown>;
+    } as AsyncIterator<never>;
   });
 }

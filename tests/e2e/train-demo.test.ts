@@ -1,8 +1,8 @@
 // `mixlab train` and `mixlab demo --quick` end to end (wasm backend, embedded corpus).
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, onTestFinished } from "vitest";
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
-import { readFileSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
 import { ROOT, tmp } from "../helpers.js";
 import { readFrameAsync } from "../../src/runs/frame.js";
 import { parseProportions } from "../../src/export/proportions.js";
@@ -14,6 +14,7 @@ const run = (args: string[], cwd: string) => spawnSync(process.execPath, [BIN, .
 describe("mixlab train", () => {
   it("appends one row per run to a runs table; bad input exits 2", async () => {
     const dir = tmp();
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
     const corpus = join(ROOT, "datasets", "corpus");
     const a = run(["train", "--corpus", corpus, "--weights", "code=1,legal=1", "--steps", "4", "--batch-size", "4", "--backend", "wasm", "--runs", "runs.csv"], dir);
     expect(a.status).toBe(0);
@@ -21,9 +22,24 @@ describe("mixlab train", () => {
     const b = run(["train", "--corpus", corpus, "--weights", "math=1", "--steps", "4", "--batch-size", "4", "--backend", "wasm", "--threads", "2", "--runs", "runs.csv"], dir);
     expect(b.status).toBe(0);
     expect(b.stderr).toMatch(/tokens\/s, wasm, 2 threads\)/);
+    // The same run again: said, not trained, not appended.
+    const again = run(["train", "--corpus", corpus, "--weights", "code=1,legal=1", "--steps", "4", "--batch-size", "4", "--backend", "wasm", "--runs", "runs.csv"], dir);
+    expect(again.status).toBe(0);
+    expect(again.stderr).toMatch(/^run [0-9a-f]{16} \(this mixture with these settings\) is already in runs.csv; not training it again\n$/);
     const f = await readFrameAsync(join(dir, "runs.csv"));
     expect(f.numRows).toBe(2);
     expect(f.cells.get("threads")).toEqual([1, 2]);
+    expect(f.cells.get("lr")).toEqual([0.003, 0.003]);
+    expect(f.cells.get("corpus_sha256")![0]).toMatch(/^[0-9a-f]{64}$/);
+    // A bad --runs fails before training (the only line is the error).
+    for (const [runs, message] of [
+      ["missing/runs.csv", `--runs: expected a file in an existing folder, got "missing/runs.csv" (no folder "missing")`],
+      ["runs.xlsx", `--runs: expected a file ending in .csv, .jsonl, .ndjson, .arrow, .feather, .ipc or .parquet, got "runs.xlsx" (.xlsx)`],
+    ]) {
+      const r = run(["train", "--corpus", corpus, "--weights", "code=1", "--steps", "2", "--batch-size", "4", "--backend", "wasm", "--runs", runs!], dir);
+      expect(r.status).toBe(2);
+      expect(r.stderr).toBe(`error: ${message}\n`);
+    }
     const many = run(["train", "--corpus", corpus, "--weights", "math=1", "--steps", "2", "--batch-size", "4", "--backend", "wasm", "--threads", "9"], dir);
     expect(many.status).toBe(2);
     expect(many.stderr).toMatch(/threads: expected at most the batch size \(4\) threads, got 9/);
