@@ -43,7 +43,7 @@ export function demoCommand(program: Command): void {
         `\n${table(
           ["mixture", "predicted (RegMix)", "predicted (DML)", "measured", ...domains],
           r.rows.map((x) => [x.name, f4(x.predictedRegmix), f4(x.predictedDml), f4(x.measured), ...domains.map((d) => (x.proportions[d] ?? 0).toFixed(3))]),
-        )}\n\nmean held-out loss in nats per byte (lower is better); ${r.seconds.toFixed(0)} s; wrote ${join(f.out, "proportions.json")} and ${join(f.out, "runs.arrow")}\n`,
+        )}\n\nmean held-out loss in nats per byte (lower is better); ${r.seconds.toFixed(0)} s; wrote ${join(f.out, "proportions.json")} and ${join(f.out, "runs.arrow")}\nreport: ${r.report}\n`,
       );
     });
 }
