@@ -14,6 +14,7 @@ import { appendRows, runKey, runRow } from "../proxy/runs-io.js";
 import type { ProxyConfig } from "../proxy/model.js";
 import type { RunResult } from "../proxy/train.js";
 import type { BackendName } from "../proxy/backend.js";
+import { runQueueSweep, type SweepQueueOptions } from "./queue/coordinator.js";
 
 /** Options of a sweep. */
 export interface SweepOptions {
@@ -38,6 +39,8 @@ export interface SweepOptions {
   readonly afterRun?: (done: number) => void;
   /** Extra columns written with every row (e.g. the demo's `role`). */
   readonly extra?: Readonly<Record<string, Cell>>;
+  /** Run through a BullMQ queue on Redis (`mixlab worker`s train) instead of the local pool. */
+  readonly queue?: SweepQueueOptions;
 }
 
 /** Summary of a sweep. */
@@ -51,8 +54,8 @@ export interface SweepSummary {
 
 const WORKER = join(dirname(fileURLToPath(import.meta.url)), "worker.js");
 
-export async function runSweep(o: SweepOptions): Promise<SweepSummary> {
-  const t0 = performance.now();
+/** The runs of a sweep still to do: one per distinct run key not yet in the runs table. */
+export async function planSweep(o: Pick<SweepOptions, "mixtures" | "config" | "steps" | "batchSize" | "seed" | "runs" | "log">): Promise<{ queue: { p: Record<string, number>; id: string }[]; skipped: number; done: ReadonlySet<string> }> {
   const keys = o.mixtures.map((p) => runKey(p, o.config, o.steps, o.batchSize, o.seed));
   const done = new Set<string>();
   if (existsSync(o.runs)) {
@@ -62,6 +65,26 @@ export async function runSweep(o: SweepOptions): Promise<SweepSummary> {
   const queue = o.mixtures.map((p, i) => ({ p, id: keys[i]! })).filter((j, i) => !done.has(j.id) && keys.indexOf(j.id) === i);
   const skipped = o.mixtures.length - queue.length;
   if (skipped) o.log(`sweep: ${skipped} of ${o.mixtures.length} runs already in ${o.runs}; ${queue.length} to go`);
+  return { queue, skipped, done };
+}
+
+/** The sweep's progress line (local pool and queue alike). */
+export function progressLine(s: { finished: number; failed: number; total: number; seconds: number; lastMeanLoss?: number }): string {
+  const n = s.finished + s.failed;
+  const eta = n ? (s.seconds / n) * (s.total - n) : NaN;
+  const bar = "█".repeat(Math.round((20 * n) / Math.max(1, s.total))).padEnd(20, "·");
+  return `sweep [${bar}] ${n}/${s.total}${s.failed ? ` (${s.failed} failed)` : ""}  ${s.seconds.toFixed(0)} s, ETA ${Number.isFinite(eta) ? eta.toFixed(0) : "?"} s${s.lastMeanLoss !== undefined ? `, last mean loss ${s.lastMeanLoss.toFixed(4)}` : ""}`;
+}
+
+/** The row of a failed run: its mixture, seed, model, status "failed" and the error. */
+export function failedRow(o: Pick<SweepOptions, "domains" | "seed" | "model" | "extra">, id: string, p: Record<string, number>, error: string): Map<string, Cell> {
+  return new Map<string, Cell>([["run_id", id], ...o.domains.map((d) => [`w.${d}`, p[d] ?? 0] as [string, Cell]), ["seed", o.seed], ["model", o.model], ["status", "failed"], ["error", error], ...Object.entries(o.extra ?? {})]);
+}
+
+export async function runSweep(o: SweepOptions): Promise<SweepSummary> {
+  if (o.queue) return runQueueSweep({ ...o, queue: o.queue });
+  const t0 = performance.now();
+  const { queue, skipped } = await planSweep(o);
   // Chunks of `ensemble` mixtures, each trained as one ensemble by a worker.
   const size = Math.max(1, o.ensemble ?? 1);
   const chunks: { p: Record<string, number>; id: string }[][] = [];
@@ -73,11 +96,7 @@ export async function runSweep(o: SweepOptions): Promise<SweepSummary> {
   const recent: number[] = [];
   let writing = Promise.resolve();
   const progress = (): void => {
-    const n = finished + failed;
-    const elapsed = (performance.now() - t0) / 1000;
-    const eta = n ? (elapsed / n) * (queue.length - n) : NaN;
-    const bar = "█".repeat(Math.round((20 * n) / Math.max(1, queue.length))).padEnd(20, "·");
-    o.log(`sweep [${bar}] ${n}/${queue.length}${failed ? ` (${failed} failed)` : ""}  ${elapsed.toFixed(0)} s, ETA ${Number.isFinite(eta) ? eta.toFixed(0) : "?"} s${recent.length ? `, last mean loss ${recent[recent.length - 1]!.toFixed(4)}` : ""}`);
+    o.log(progressLine({ finished, failed, total: queue.length, seconds: (performance.now() - t0) / 1000, ...(recent.length ? { lastMeanLoss: recent[recent.length - 1]! } : {}) }));
   };
   const startWorker = (): Promise<void> =>
     new Promise((resolve, reject) => {
@@ -102,7 +121,7 @@ export async function runSweep(o: SweepOptions): Promise<SweepSummary> {
             return row;
           }
           failed++;
-          return new Map<string, Cell>([["run_id", job.id], ...o.domains.map((d) => [`w.${d}`, job.p[d] ?? 0] as [string, Cell]), ["seed", o.seed], ["model", o.model], ["status", "failed"], ["error", msg.error ?? "unknown error"], ...Object.entries(o.extra ?? {})]);
+          return failedRow(o, job.id, job.p, msg.error ?? "unknown error");
         });
         // Appends are serialised so concurrent workers never interleave writes.
         writing = writing.then(() => appendRows(o.runs, rows).then(() => undefined));

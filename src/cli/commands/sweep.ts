@@ -5,7 +5,7 @@ import { cpus, freemem } from "node:os";
 import { InputError } from "../../errors.js";
 import { readFrameAsync } from "../../runs/frame.js";
 import { buildRunsTable } from "../../runs/table.js";
-import { positiveInt, addProxyFlags, proxyConfig, type ProxyFlags } from "../flags.js";
+import { positiveInt, positiveNumber, addProxyFlags, proxyConfig, type ProxyFlags } from "../flags.js";
 import { PRESETS } from "../../proxy/model.js";
 import { runSweep } from "../../sweep/sweep.js";
 import { designSwarm, DirichletSwarmOptionsSchema } from "../../../mixers/dirichlet/index.js";
@@ -15,6 +15,7 @@ import { corpusSplits } from "./train.js";
 import { log } from "../output.js";
 import { probeBackend, type BackendName } from "../../proxy/backend.js";
 import { chooseEnsemble } from "../../proxy/ensemble-size.js";
+import { parseQueueUrl, checkQueueName } from "../../sweep/queue/connection.js";
 
 export function sweepCommand(program: Command): void {
   const cmd = program
@@ -24,11 +25,16 @@ export function sweepCommand(program: Command): void {
     .option("--n <k>", "design a RegMix swarm of K mixtures around the natural shares instead", positiveInt)
     .option("--workers <w>", "worker processes (default: one per core)", positiveInt)
     .option("--ensemble <k>", "mixtures trained together in one batched step (default: 1 on the CPU backends, where it pays little; on GPU backends as many as the binding limit and free memory allow, up to 32)", positiveInt)
-    .requiredOption("--runs <file>", "the runs table to append to (.csv, .jsonl, .arrow, .parquet)");
+    .requiredOption("--runs <file>", "the runs table to append to (.csv, .jsonl, .arrow, .parquet)")
+    .option("--queue <url>", "coordinate through BullMQ on Redis, redis://[:password@]host:port[/db] or rediss:// (TLS); `mixlab worker`s train")
+    .option("--queue-name <name>", "queue name (default: mixlab- + a hash of the runs table's absolute path)")
+    .option("--redis-timeout <s>", "with --queue: how long Redis may stay unreachable before the sweep exits 1 (default 60)", positiveNumber)
+    .option("--attempts <n>", "with --queue: tries of a run whose worker failed for a reason that may pass (default 3)", positiveInt);
   addProxyFlags(cmd, Object.keys(PRESETS))
     .addHelpText("after", "\nExamples:\n  $ mixlab sweep --n 32 --steps 100 --runs runs.arrow\n  $ mixlab sweep --mixtures next.csv --runs runs.arrow --workers 2   # rerun the same command to resume")
-    .action(async (f: ProxyFlags & { mixtures?: string; n?: number; workers?: number; ensemble?: number; runs: string }) => {
+    .action(async (f: ProxyFlags & { mixtures?: string; n?: number; workers?: number; ensemble?: number; runs: string; queue?: string; queueName?: string; redisTimeout?: number; attempts?: number }) => {
       const config = proxyConfig(f);
+      const queue = queueFlags(f);
       if ((f.mixtures ? 1 : 0) + (f.n ? 1 : 0) !== 1) throw new InputError("--mixtures", "expected exactly one of --mixtures or --n");
       const splits = corpusSplits(f.corpus, f.heldout);
       const corpus = await openCorpus(splits.train);
@@ -48,14 +54,28 @@ export function sweepCommand(program: Command): void {
       await corpus.close();
       const workers = f.workers ?? cpus().length;
       let ensemble = f.ensemble;
-      if (ensemble === undefined) {
+      if (ensemble === undefined && !queue) {
         const probe = await probeBackend(f.backend as BackendName);
         const choice = chooseEnsemble(probe.backend, config, f.batchSize, { ...(probe.maxBindingBytes !== undefined ? { maxBindingBytes: probe.maxBindingBytes } : {}), freeBytes: freemem() });
         ensemble = Math.min(choice.size, Math.max(1, Math.ceil(mixtures.length / workers)));
         log(`ensemble: ${ensemble} mixture${ensemble === 1 ? "" : "s"} per batched step (${choice.why}${ensemble < choice.size ? `; fewer, to keep every worker busy` : ""}; --ensemble K to choose)`);
       }
-      const s = await runSweep({ mixtures, domains, config, model: f.model, steps: f.steps, batchSize: f.batchSize, seed: f.seed, train: splits.train, heldout: splits.heldout, runs: f.runs, lr: f.lr, workers, ensemble, backend: f.backend as BackendName, log });
+      const s = await runSweep({ mixtures, domains, config, model: f.model, steps: f.steps, batchSize: f.batchSize, seed: f.seed, train: splits.train, heldout: splits.heldout, runs: f.runs, lr: f.lr, workers, ...(ensemble !== undefined ? { ensemble } : {}), backend: f.backend as BackendName, log, ...(queue ? { queue } : {}) });
       log(`sweep: ${s.finished} finished, ${s.failed} failed, ${s.skipped} already done, in ${s.seconds.toFixed(1)} s → ${f.runs}`);
       if (s.failed) process.exitCode = 1;
     });
+}
+
+/** The queue flags as runSweep's `queue` option (checked before any work), or undefined without --queue. */
+function queueFlags(f: { queue?: string; queueName?: string; redisTimeout?: number; attempts?: number; ensemble?: number }) {
+  if (f.queue === undefined) {
+    for (const flag of ["queueName", "redisTimeout", "attempts"] as const) {
+      if (f[flag] !== undefined) throw new InputError(`--${flag.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`, "expected --queue <url> with it, got no --queue");
+    }
+    return undefined;
+  }
+  parseQueueUrl(f.queue);
+  if (f.queueName !== undefined) checkQueueName(f.queueName);
+  if (f.ensemble !== undefined && f.ensemble !== 1) throw new InputError("--ensemble", `expected 1 (or none) with --queue: each queued job trains one mixture, got ${f.ensemble}`);
+  return { url: f.queue, ...(f.queueName !== undefined ? { name: f.queueName } : {}), ...(f.redisTimeout !== undefined ? { reconnectTimeoutS: f.redisTimeout } : {}), ...(f.attempts !== undefined ? { attempts: f.attempts } : {}) };
 }
