@@ -125,24 +125,24 @@ export function redisOptions(target: QueueTarget) {
 export async function connectRedis(target: QueueTarget, timeoutMs = 5_000): Promise<Redis> {
   const redis = new Redis(redisOptions(target));
   let lastError = "no answer";
-  redis.on("error", (e: Error) => {
-    lastError = redact(e.message, target);
-  });
-  const fail = (why: string): QueueError => {
-    redis.disconnect();
-    return new QueueError(`cannot reach Redis at ${target.host}:${target.port}: ${why}`);
-  };
   let timer: NodeJS.Timeout | undefined;
   try {
-    await Promise.race([
-      redis.connect().then(() => redis.ping()),
-      new Promise((_, reject) => {
-        timer = setTimeout(() => reject(fail(`${lastError} (gave up after ${(timeoutMs / 1000).toFixed(1)} s)`)), timeoutMs);
-      }),
-    ]);
-  } catch (e) {
-    if (e instanceof QueueError) throw e;
-    throw fail(redact((e as Error).message, target));
+    await new Promise<void>((resolve, reject) => {
+      const fail = (why: string): void => {
+        redis.disconnect();
+        reject(new QueueError(`cannot reach Redis at ${target.host}:${target.port}: ${why}`));
+      };
+      redis.on("error", (e: Error) => {
+        lastError = redact(e.message, target);
+        // Wrong credentials do not get better with retries.
+        if (/WRONGPASS|NOAUTH|NOPERM|invalid password/i.test(e.message)) fail(lastError);
+      });
+      redis.once("ready", () => {
+        redis.ping().then(() => resolve(), (e: Error) => fail(redact(e.message, target)));
+      });
+      timer = setTimeout(() => fail(`${lastError} (gave up after ${(timeoutMs / 1000).toFixed(1)} s)`), timeoutMs);
+      redis.connect().catch(() => {});
+    });
   } finally {
     clearTimeout(timer);
   }

@@ -46,7 +46,8 @@ export async function runQueueSweep(o: SweepOptions & { readonly queue: SweepQue
   const redis = await connectRedis(target);
   redis.on("error", () => {});
   const queue = new Queue(name, { connection: redis });
-  const events = new QueueEvents(name, { connection: redis.duplicate() });
+  const eventsConnection = redis.duplicate();
+  const events = new QueueEvents(name, { connection: eventsConnection });
   events.on("error", () => {});
   queue.on("error", () => {});
 
@@ -194,6 +195,7 @@ export async function runQueueSweep(o: SweepOptions & { readonly queue: SweepQue
   } finally {
     stopWatching();
     await Promise.race([Promise.all([events.close(), queue.close()]), new Promise((r) => setTimeout(r, 1_000).unref())]);
+    eventsConnection.disconnect();
     redis.disconnect();
   }
   return { total: o.mixtures.length, skipped, finished, failed, seconds: (performance.now() - t0) / 1000 };

@@ -6,6 +6,7 @@
 import { hostname } from "node:os";
 import { isAbsolute, join, resolve } from "node:path";
 import { Worker, UnrecoverableError, WaitingError, type Job } from "bullmq";
+import type { Redis } from "ioredis";
 import { InputError } from "../../errors.js";
 import { connectRedis, parseQueueUrl, redact, watchConnection, QueueError, QUEUE_REGISTRY, checkQueueName } from "./connection.js";
 import { corpusContentHash } from "./corpus-hash.js";
@@ -74,6 +75,8 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
   const pool = new TrainerPool(concurrency);
   const host = hostname();
   const workers = new Map<string, Worker>();
+  // BullMQ leaves connections it was given open: they are closed here after the workers.
+  const connections: Redis[] = [];
   const refused = new Map<string, InputError>();
   const hashes = new Map<string, Promise<string>>();
   let completed = 0;
@@ -117,6 +120,7 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
     }
     const problem = mixtureProblem(data);
     if (problem) throw new UnrecoverableError(problem);
+    log(`worker: ${name}: run ${data.key} started (try ${job.attemptsMade + 1})`);
     const rel = (p: string): string => (isAbsolute(p) ? p : join(root, p));
     const outcome = await pool.train({
       id: data.key,
@@ -137,8 +141,10 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
 
   const serve = (name: string): void => {
     if (workers.has(name) || refused.has(name) || stopping) return;
+    const connection = redis.duplicate();
+    connections.push(connection);
     const w = new Worker(name, (job, token) => handle(name, job, token), {
-      connection: redis.duplicate(),
+      connection,
       concurrency,
       lockDuration: lockMs,
       stalledInterval: stalledMs,
@@ -214,6 +220,7 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
       await Promise.all([...workers.values()].map((w) => w.close()));
       await pool.close();
     }
+    for (const c of connections) c.disconnect();
     redis.disconnect();
   }
   if (fatal !== null) throw fatal;
