@@ -29,4 +29,7 @@ export { PRESETS, parameterCount, createModel, createEnsemble, tokenLosses, type
 export { trainProxy, trainEnsemble, learningRate, type TrainOptions, type RunResult, type Member } from "./proxy/train.js";
 export { chooseEnsemble } from "./proxy/ensemble-size.js";
 export { runSweep, type SweepOptions, type SweepSummary } from "./sweep/sweep.js";
+export { runWorker, type WorkerOptions, type WorkerQueueOptions, type WorkerSummary } from "./sweep/queue/worker.js";
+export { type SweepQueueOptions } from "./sweep/queue/coordinator.js";
+export { parseQueueUrl, queueNameFor, QueueError, type QueueTarget } from "./sweep/queue/connection.js";
 export { VERSION } from "./version.js";

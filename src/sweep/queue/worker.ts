@@ -212,10 +212,12 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
   } finally {
     stopWatching();
     if (interrupted || fatal !== null) {
-      // At once: kill the trainers; hand each active job back so another worker takes it without waiting for
-      // stalled-job detection (when Redis is away, the job's lock expires and detection does it instead).
-      await pool.close(true);
+      // At once: stop taking jobs and kill the trainers; the jobs in progress keep their locks until those
+      // expire, and stalled-job detection hands them to another worker.
+      // Workers first, so a killed trainer is not reported as a failed try: the job's lock simply expires.
       await Promise.all([...workers.values()].map((w) => Promise.race([w.close(true), delay(1_000)])));
+      for (const c of connections) c.disconnect();
+      await pool.close(true);
     } else {
       await Promise.all([...workers.values()].map((w) => w.close()));
       await pool.close();
