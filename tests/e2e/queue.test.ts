@@ -125,6 +125,23 @@ describe.skipIf(REDIS_SKIP !== null)("mixlab sweep --queue", () => {
     for (const id of q.ids) expect(q.loss.get(id)).toBeCloseTo(local.loss.get(id)!, 5);
   }, 180_000);
 
+  it("a worker signalled twice stops at once; its run goes back to the queue and another worker trains it", async () => {
+    const d = dir();
+    const c = run([...SWEEP, "--queue", redis.url], d);
+    const w1 = run(["worker", "--queue", redis.url, ...FAST], d);
+    await w1.waitFor(/run [0-9a-f]{16} started/);
+    w1.child.kill("SIGTERM");
+    await w1.waitFor(/stopping after the current run/);
+    w1.child.kill("SIGTERM");
+    expect(await w1.exited).toBe(1);
+    expect(w1.out).toMatch(/worker: stopped; 0 runs done, 0 failed; the runs in progress go back to the queue/);
+    const w2 = run(["worker", "--queue", redis.url, ...FAST], d);
+    expect(await c.exited, c.out).toBe(0);
+    expect(c.out).toMatch(/stalled/);
+    expect(await w2.stop()).toBe(0);
+    expectExactlyK(await rowsOf(d));
+  }, 180_000);
+
   it("the coordinator killed and restarted mid-sweep collects what finished meanwhile", async () => {
     const d = dir();
     const w = run(["worker", "--queue", redis.url, ...FAST], d);

@@ -76,7 +76,7 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
   const host = hostname();
   const workers = new Map<string, Worker>();
   // BullMQ leaves connections it was given open: they are closed here after the workers.
-  const connections: Redis[] = [];
+  const connections = new Map<Worker, Redis>();
   const refused = new Map<string, InputError>();
   const hashes = new Map<string, Promise<string>>();
   let completed = 0;
@@ -142,7 +142,6 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
   const serve = (name: string): void => {
     if (workers.has(name) || refused.has(name) || stopping) return;
     const connection = redis.duplicate();
-    connections.push(connection);
     const w = new Worker(name, (job, token) => handle(name, job, token), {
       connection,
       concurrency,
@@ -162,6 +161,7 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
     });
     w.on("error", (err) => log(`worker: ${name}: ${err.message}`));
     workers.set(name, w);
+    connections.set(w, connection);
     log(`worker: serving queue ${name}`);
   };
 
@@ -197,7 +197,19 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
     while (!stopping && fatal === null) {
       if (o.queue.name === undefined) {
         try {
-          for (const name of (await redis.smembers(QUEUE_REGISTRY)).sort()) serve(name);
+          const names = (await redis.smembers(QUEUE_REGISTRY)).sort();
+          for (const name of names) serve(name);
+          // A sweep that finished (its coordinator removed it from the registry): stop serving it once idle.
+          for (const [name, w] of workers) {
+            if (!names.includes(name)) {
+              workers.delete(name);
+              void w.close().then(() => {
+                connections.get(w)?.disconnect();
+                connections.delete(w);
+                log(`worker: queue ${name} is gone from ${target.label}; no longer serving it`);
+              });
+            }
+          }
         } catch {
           // Redis away: the watchdog decides when to give up.
         }
@@ -216,13 +228,13 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
       // expire, and stalled-job detection hands them to another worker.
       // Workers first, so a killed trainer is not reported as a failed try: the job's lock simply expires.
       await Promise.all([...workers.values()].map((w) => Promise.race([w.close(true), delay(1_000)])));
-      for (const c of connections) c.disconnect();
+      for (const c of connections.values()) c.disconnect();
       await pool.close(true);
     } else {
       await Promise.all([...workers.values()].map((w) => w.close()));
       await pool.close();
     }
-    for (const c of connections) c.disconnect();
+    for (const c of connections.values()) c.disconnect();
     redis.disconnect();
   }
   if (fatal !== null) throw fatal;
