@@ -15,8 +15,10 @@ import { fileURLToPath } from "node:url";
 import { Queue, Worker } from "bullmq";
 import { Redis } from "ioredis";
 import { startRedis } from "../tests/redis.js";
-import { runQueueSweep } from "../src/sweep/queue/coordinator.js";
-import { JOB_FORMAT, type SweepJob, type SweepJobResult } from "../src/sweep/queue/job.js";
+import { runSweep } from "../src/sweep/sweep.js";
+import { resolveSettings, runKey } from "../src/sweep/plan.js";
+import { corpusSha256 } from "../src/sweep/corpus-hash.js";
+import { JOB_FORMAT, jobIdOf, type SweepJob, type SweepJobResult } from "../src/sweep/queue/job.js";
 import { PRESETS } from "../src/proxy/model.js";
 import { createRng } from "../src/rng/index.js";
 
@@ -55,7 +57,7 @@ function mixtures(n: number): Record<string, number>[] {
 
 async function coordinate(port: number, name: string, n: number, dir: string): Promise<number> {
   const t0 = performance.now();
-  await runQueueSweep({
+  await runSweep({
     mixtures: mixtures(n), domains: DOMAINS, config: PRESETS.tiny!, model: "tiny", steps: 1, batchSize: 1, seed: 0,
     train: join(CORPUS, "train"), heldout: join(CORPUS, "heldout"), runs: join(dir, `${name}.csv`), backend: "wasm",
     log: () => {}, queue: { url: `redis://127.0.0.1:${port}`, name, pollIntervalS: 0.05 },
@@ -115,13 +117,14 @@ async function main(): Promise<void> {
     const q = new Queue("memory", { connection: { host: "127.0.0.1", port: redis.port } });
     const before = await used();
     const nMem = 10_000;
-    const corpus = { hash: "0".repeat(64), root: CORPUS, train: "train", heldout: "heldout" };
+    const settings = resolveSettings({ model: "tiny", config: PRESETS.tiny!, steps: 100, batchSize: 16, seed: 0, corpusSha256: await corpusSha256({ train: join(CORPUS, "train"), heldout: join(CORPUS, "heldout") }) });
+    const corpus = { root: CORPUS, train: "train", heldout: "heldout" };
     const ms = mixtures(nMem);
     for (let i = 0; i < nMem; i += 500) {
-      await q.addBulk(ms.slice(i, i + 500).map((p, k) => {
-        const key = `k${(i + k).toString(16).padStart(15, "0")}`;
-        const data: SweepJob = { format: JOB_FORMAT, key, domains: DOMAINS, proportions: p, config: PRESETS.tiny!, steps: 100, batchSize: 16, seed: 0, lr: 3e-3, backend: "auto", corpus };
-        return { name: "run", data, opts: { jobId: key, attempts: 3, backoff: { type: "exponential", delay: 1000 } } };
+      await q.addBulk(ms.slice(i, i + 500).map((p) => {
+        const key = runKey(p, settings);
+        const data: SweepJob = { format: JOB_FORMAT, key, domains: DOMAINS, proportions: p, settings, backend: "auto", corpus };
+        return { name: "run", data, opts: { jobId: jobIdOf(key), attempts: 3, backoff: { type: "exponential", delay: 1000 } } };
       }));
     }
     const queuedBytes = (await used()) - before;

@@ -18,6 +18,7 @@
 
 import { z } from "zod";
 import type { FitInput, FittedLaw, Law } from "../types.js";
+import { parseParams, savedLawShape, finite } from "../common/params.js";
 import { parseOptions } from "../common/options.js";
 import { priorOf } from "../common/prior.js";
 import { recommendSmooth } from "../common/smooth-law.js";
@@ -140,6 +141,12 @@ function bimixLaw(domains: readonly string[], comps: BiMixComponent[], amount: n
   };
 }
 
+const SavedBiMixSchema = z.strictObject({
+  ...savedLawShape,
+  targetAmount: z.number().positive(),
+  components: z.array(z.strictObject({ name: z.string(), domain: z.string(), alpha: finite, epsilon: z.number().positive(), p: finite, q: finite, beta: finite })).min(1),
+});
+
 export const bimix: Law<BiMixOptions> = {
   name: "bimix",
   summary: "BiMix: L_i = (r_i + ε_i)^−α_i · (P_i s^−β_i + Q_i) per eval domain, own share only (no transfer)",
@@ -166,12 +173,13 @@ export const bimix: Law<BiMixOptions> = {
     return bimixLaw(input.domains, fits, amount, prior, source, o);
   },
   load(domains, params) {
-    const o = parseOptions(BiMixOptionsSchema, params.options, "bimix");
-    const comps = (params.components as (Omit<BiMixComponent, "domain"> & { domain: string })[]).map((c) => {
+    const p = parseParams(SavedBiMixSchema, params, domains);
+    const o = parseOptions(BiMixOptionsSchema, p.options, "bimix");
+    const comps = p.components.map((c, ci) => {
       const d = domains.indexOf(c.domain);
-      if (d < 0) throw new InputError("model", `component ${c.name}: expected domain ${JSON.stringify(c.domain)} among the model's domains, got none`);
+      if (d < 0) throw new InputError("model", [{ path: `params.components.${ci}.domain`, message: `expected one of the model's domains (${domains.join(", ")}), got ${JSON.stringify(c.domain)}` }]);
       return { ...c, domain: d };
     });
-    return bimixLaw(domains, comps, params.targetAmount as number, Float64Array.from(params.prior as number[]), String(params.priorSource), o);
+    return bimixLaw(domains, comps, p.targetAmount, Float64Array.from(p.prior), p.priorSource, o);
   },
 };

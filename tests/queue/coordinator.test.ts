@@ -10,9 +10,11 @@ import { ROOT, tmp } from "../helpers.js";
 import { REDIS_SKIP, startRedis, type TestRedis } from "../redis.js";
 import { runSweep, type SweepOptions } from "../../src/sweep/sweep.js";
 import { runWorker } from "../../src/sweep/queue/worker.js";
-import { corpusContentHash } from "../../src/sweep/queue/corpus-hash.js";
-import { JOB_FORMAT, type SweepJob, type SweepJobResult } from "../../src/sweep/queue/job.js";
-import { appendRows, runKey, runRow } from "../../src/proxy/runs-io.js";
+import { corpusSha256 } from "../../src/sweep/corpus-hash.js";
+import { resolveSettings, runKey, type RunSettings } from "../../src/sweep/plan.js";
+import { JOB_FORMAT, jobIdOf, type SweepJob, type SweepJobResult } from "../../src/sweep/queue/job.js";
+import { runRow } from "../../src/proxy/runs-io.js";
+import { appendRuns } from "../../src/runs/store.js";
 import { readFrameAsync } from "../../src/runs/frame.js";
 import { PRESETS } from "../../src/proxy/model.js";
 import { InputError } from "../../src/errors.js";
@@ -40,10 +42,15 @@ describe.skipIf(REDIS_SKIP !== null)("runSweep({ queue }) and runWorker({ queue 
     train: join(CORPUS, "train"), heldout: join(CORPUS, "heldout"), runs, backend: "wasm", log: (l) => log.push(l),
     queue: { url: redis.url, name, pollIntervalS: 0.05, reconnectTimeoutS: 2 },
   });
-  const keyOf = (p: Record<string, number>): string => runKey(p, PRESETS.tiny!, 2, 4, 0);
+  let settings: RunSettings;
+  const keyOf = (p: Record<string, number>): string => runKey(p, settings);
+  const corpus = { root: CORPUS, train: "train", heldout: "heldout" };
+  const data = (key: string, p: Record<string, number>): SweepJob => ({ format: JOB_FORMAT, key, domains: DOMAINS, proportions: p, settings, backend: "wasm", corpus });
 
   beforeAll(async () => {
     redis = await startRedis();
+    const corpusHash = await corpusSha256({ train: join(CORPUS, "train"), heldout: join(CORPUS, "heldout") });
+    settings = resolveSettings({ model: "tiny", config: PRESETS.tiny!, steps: 2, batchSize: 4, seed: 0, corpusSha256: corpusHash });
   });
   afterAll(async () => {
     await redis?.close();
@@ -55,6 +62,7 @@ describe.skipIf(REDIS_SKIP !== null)("runSweep({ queue }) and runWorker({ queue 
     const seen: string[] = [];
     const w = new Worker("lib-a", async (job) => {
       seen.push(job.id!);
+      expect((job.data as SweepJob).key).toBe(job.id!.slice(4));
       return fakeResult((job.data as SweepJob).proportions);
     }, { connection: conn() });
     const log: string[] = [];
@@ -64,7 +72,7 @@ describe.skipIf(REDIS_SKIP !== null)("runSweep({ queue }) and runWorker({ queue 
     } finally {
       await w.close();
     }
-    expect([...seen].sort()).toEqual(MIXTURES.map(keyOf).sort());
+    expect([...seen].sort()).toEqual(MIXTURES.map((p) => `run-${keyOf(p)}`).sort());
     const f = await readFrameAsync(join(d, "runs.csv"));
     expect(f.numRows).toBe(5);
     expect([...f.cells.get("run_id")!].sort()).toEqual(MIXTURES.map(keyOf).sort());
@@ -77,12 +85,10 @@ describe.skipIf(REDIS_SKIP !== null)("runSweep({ queue }) and runWorker({ queue 
     const runs = join(d, "runs.csv");
     const [a, b] = [keyOf(MIXTURES[0]!), keyOf(MIXTURES[1]!)];
     // A coordinator appended run a and died before removing its job; run b finished while none ran.
-    await appendRows(runs, [runRow(a, DOMAINS, fakeResult(MIXTURES[0]!).result, { seed: 0, model: "tiny", status: "ok", error: null, host: "fake-host" })]);
+    await appendRuns(runs, [runRow(a, DOMAINS, fakeResult(MIXTURES[0]!).result, settings, { host: "fake-host" })]);
     const q = new Queue("lib-b", { connection: conn() });
-    const corpus = { hash: await corpusContentHash({ train: join(CORPUS, "train"), heldout: join(CORPUS, "heldout") }), root: CORPUS, train: "train", heldout: "heldout" };
-    const data = (key: string, p: Record<string, number>): SweepJob => ({ format: JOB_FORMAT, key, domains: DOMAINS, proportions: p, config: PRESETS.tiny!, steps: 2, batchSize: 4, seed: 0, backend: "wasm", corpus });
-    await q.add("run", data(a, MIXTURES[0]!), { jobId: a });
-    await q.add("run", data(b, MIXTURES[1]!), { jobId: b });
+    await q.add("run", data(a, MIXTURES[0]!), { jobId: jobIdOf(a) });
+    await q.add("run", data(b, MIXTURES[1]!), { jobId: jobIdOf(b) });
     const once = new Worker("lib-b", async (job) => fakeResult((job.data as SweepJob).proportions), { connection: conn() });
     while ((await q.getJobCounts("completed")).completed < 2) await new Promise((r) => setTimeout(r, 20));
     await once.close();
@@ -99,12 +105,13 @@ describe.skipIf(REDIS_SKIP !== null)("runSweep({ queue }) and runWorker({ queue 
       await w.close();
     }
     expect(log[0]).toBe(`sweep: 1 of 5 runs already in ${runs}; 4 to go`);
-    expect(trained).not.toContain(a);
-    expect(trained).not.toContain(b);
+    expect(trained).not.toContain(jobIdOf(a));
+    expect(trained).not.toContain(jobIdOf(b));
     const f = await readFrameAsync(runs);
     expect(f.numRows).toBe(5);
     expect(new Set(f.cells.get("run_id")).size).toBe(5);
-    expect(await q.getJob(a)).toBeUndefined();
+    expect(await q.getJob(jobIdOf(a))).toBeUndefined();
+    expect(await q.getJob(jobIdOf(b))).toBeUndefined();
     await q.close();
   }, 60_000);
 
@@ -126,25 +133,26 @@ describe.skipIf(REDIS_SKIP !== null)("runSweep({ queue }) and runWorker({ queue 
     const other = join(d, "corpus");
     cpSync(CORPUS, other, { recursive: true });
     appendFileSync(join(other, "train", "math.jsonl.br"), "x");
-    const hash = await corpusContentHash({ train: join(CORPUS, "train"), heldout: join(CORPUS, "heldout") });
-    const corpus = { hash, root: CORPUS, train: "train", heldout: "heldout" };
     const q = new Queue("lib-d", { connection: conn() });
-    await q.add("run", { format: JOB_FORMAT, key: "k1", domains: DOMAINS, proportions: MIXTURES[0]!, config: PRESETS.tiny!, steps: 2, batchSize: 4, seed: 0, backend: "wasm", corpus } satisfies SweepJob, { jobId: "k1" });
+    const k1 = keyOf(MIXTURES[0]!);
+    await q.add("run", data(k1, MIXTURES[0]!), { jobId: jobIdOf(k1) });
     const log: string[] = [];
     const err = await runWorker({ queue: { url: redis.url, name: "lib-d" }, corpusRoot: other, log: (l) => log.push(l) }).catch((e: Error) => e);
     expect(err).toBeInstanceOf(InputError);
-    const local = await corpusContentHash({ train: join(other, "train"), heldout: join(other, "heldout") });
-    expect((err as Error).message).toBe(`--corpus-root: ${other}: expected the sweep's corpus (content hash ${hash.slice(0, 16)}), got content hash ${local.slice(0, 16)}; refusing the jobs of queue lib-d`);
-    expect(await q.getJobState("k1")).toBe("waiting");
+    const local = await corpusSha256({ train: join(other, "train"), heldout: join(other, "heldout") });
+    expect((err as Error).message).toBe(`--corpus-root: ${other}: expected the sweep's corpus (content hash ${settings.corpusSha256.slice(0, 16)}), got content hash ${local.slice(0, 16)}; refusing the jobs of queue lib-d`);
+    expect(await q.getJobState(jobIdOf(k1))).toBe("waiting");
     // A mixture off the simplex: failed for good on the first try, never trained.
     await q.obliterate({ force: true });
-    await q.add("run", { format: JOB_FORMAT, key: "k2", domains: DOMAINS, proportions: { ...MIXTURES[0]!, code: 0.9 }, config: PRESETS.tiny!, steps: 2, batchSize: 4, seed: 0, backend: "wasm", corpus } satisfies SweepJob, { jobId: "k2", attempts: 3 });
+    const bad = { ...MIXTURES[0]!, code: 0.9 };
+    const k2 = keyOf(bad);
+    await q.add("run", data(k2, bad), { jobId: jobIdOf(k2), attempts: 3 });
     const stop = new AbortController();
     const running = runWorker({ queue: { url: redis.url, name: "lib-d" }, signal: stop.signal, log: (l) => log.push(l) });
-    while ((await q.getJobState("k2")) !== "failed") await new Promise((r) => setTimeout(r, 20));
+    while ((await q.getJobState(jobIdOf(k2))) !== "failed") await new Promise((r) => setTimeout(r, 20));
     stop.abort();
     expect(await running).toMatchObject({ completed: 0, failed: 1, interrupted: false });
-    const job = (await q.getJob("k2"))!;
+    const job = (await q.getJob(jobIdOf(k2)))!;
     expect(job.attemptsMade).toBe(1);
     expect(job.failedReason).toMatch(/^mixture: expected shares summing to 1, got 1\.8/);
     expect(log.join("\n")).not.toMatch(/started/);

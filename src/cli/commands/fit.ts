@@ -2,12 +2,13 @@
 // mixlab.proportions/v1 (stdout or -o), fit quality on stderr.
 
 import type { Command } from "commander";
-import { addRunsFlags, loadRuns, seedFlag, domainMapFlag, shareOrMapFlag, positiveNumber, jsonObjectFlag, nonNegativeInt, positiveInt, type RunsFlags } from "../flags.js";
+import { addRunsFlags, loadRuns, seedFlag, costsFlag, priorFlag, tokensFlag, shareOrMapFlag, positiveNumber, jsonObjectFlag, nonNegativeInt, positiveInt, type RunsFlags } from "../flags.js";
+import { InputError } from "../../errors.js";
+import { checkOutputPaths, writeOutputFile } from "../../io/output.js";
 import { fitRuns } from "../../fit.js";
 import { laws } from "../../../mixers/index.js";
 import { PROPORTIONS_FORMAT, proportionsRecord } from "../../export/proportions.js";
 import { log, table, writeResult, f4 } from "../output.js";
-import { writeFileAtomic } from "../../io/atomic.js";
 import { VERSION } from "../../version.js";
 
 interface FitFlags extends RunsFlags {
@@ -43,14 +44,14 @@ export function fitCommand(program: Command): void {
     .option("--options <json>", "method options as a JSON object (see the mixers table in the README)", jsonObjectFlag)
     .option("--candidates <n>", "candidates in the recommendation search (RegMix)", positiveInt)
     .option("--top-k <n>", "best candidates averaged (RegMix)", positiveInt)
-    .option("--tokens <map>", "tokens available per domain, e.g. web=1.2e9,code=3e8", domainMapFlag)
-    .option("--prior <map>", "prior shares per domain for the candidate search (default: from --tokens, else the mean run)", domainMapFlag)
+    .option("--tokens <map>", "tokens available per domain, e.g. web=1.2e9,code=3e8", tokensFlag)
+    .option("--prior <map>", "prior shares per domain for the candidate search (default: from --tokens, else the mean run)", priorFlag)
     .option("--min-share <x|map>", "minimum share (one number for all, or domain=x pairs)", shareOrMapFlag)
     .option("--max-share <x|map>", "maximum share (one number for all, or domain=x pairs)", shareOrMapFlag)
     .option("--max-epochs <e>", "maximum epochs over any domain at --budget tokens (needs --tokens)", positiveNumber)
-    .option("--budget <tokens>", "tokens of the target training run", positiveNumber)
-    .option("--cv-folds <k>", "folds of the cross-validated fit quality (0 to skip)", nonNegativeInt, 5)
-    .option("--fidelity-costs <map>", "cost per label of the runs' fidelity column (bayesopt), e.g. 1m=0.001,60m=0.06,1b=1", domainMapFlag);
+    .option("--budget <tokens>", "tokens of the target training run (unimax: its budgetTokens)", positiveNumber)
+    .option("--cv-folds <k>", "folds of the cross-validated fit quality (0 to skip; else 2 to half the runs)", nonNegativeInt, 5)
+    .option("--fidelity-costs <map>", "cost per label of the runs' fidelity column (bayesopt), e.g. 1m=0.001,60m=0.06,1b=1", costsFlag);
   addRunsFlags(cmd);
   cmd.addHelpText(
     "after",
@@ -61,9 +62,19 @@ Example (RegMix's released runs, target Pile-CC):
       --method regmix --target loss.pile_cc -o proportions.json`,
   );
   cmd.action(async (runs: string, f: FitFlags) => {
+    // Flags and output paths are checked before the table is read or anything is fitted.
+    checkOutputPaths([["--out", f.out], ["--save-model", f.saveModel]]);
+    const law = laws[f.method];
+    if (!law) throw new InputError("--method", `expected one of ${Object.keys(laws).join(", ")}, got ${JSON.stringify(f.method)}`);
+    const options = fitOptions(f);
+    law.parseOptions(options);
+    const explicitFolds = cmd.getOptionValueSource("cvFolds") === "cli";
+    if (f.cvFolds === 1) throw new InputError("--cv-folds", "expected 0 (no cross-validation) or at least 2 folds, got 1");
     const { table: runsTable, sha256 } = await loadRuns(runs, f);
+    if (explicitFolds && law.learns && f.cvFolds > 0 && runsTable.numRuns < 2 * f.cvFolds) {
+      throw new InputError("--cv-folds", `expected at most ${Math.floor(runsTable.numRuns / 2)} folds for ${runsTable.numRuns} runs (two runs per fold at least), got ${f.cvFolds}`);
+    }
     if (runsTable.renormalised.rows > 0) log(`note: ${runsTable.renormalised.rows} of ${runsTable.numRuns} rows summed to 1 only within rounding (largest gap ${runsTable.renormalised.maxGap.toPrecision(3)}) and were renormalised`);
-    const options = { ...(f.options ?? {}), ...(f.candidates !== undefined ? { numCandidates: f.candidates } : {}), ...(f.topK !== undefined ? { topK: f.topK } : {}) };
     const t0 = performance.now();
     const res = fitRuns({
       table: runsTable,
@@ -106,7 +117,7 @@ Example (RegMix's released runs, target Pile-CC):
     };
     writeResult(`${JSON.stringify(doc, null, 2)}\n`, f.out);
     if (f.saveModel) {
-      writeFileAtomic(f.saveModel, `${JSON.stringify({ format: "mixlab.law/v1", method: f.method, domains, target: res.target.spec, params: res.law.toParams() })}\n`);
+      writeOutputFile(f.saveModel, `${JSON.stringify({ format: "mixlab.law/v1", method: f.method, domains, target: res.target.spec, params: res.law.toParams() })}\n`);
     }
     // Summary on stderr.
     const cap = res.withoutEpochCaps;
@@ -119,4 +130,24 @@ Example (RegMix's released runs, target Pile-CC):
     }
     log(`${f.method} on ${runsTable.numRuns} runs in ${seconds.toFixed(2)} s${f.out ? `; wrote ${f.out}` : ""}`);
   });
+}
+
+/**
+ * Method options from --options plus the flags that feed them: --candidates and --top-k
+ * (numCandidates, topK), and for UniMax --budget and --max-epochs (budgetTokens, maxEpochs).
+ * A flag and an --options key that disagree are an error, not a silent choice.
+ */
+function fitOptions(f: FitFlags): Record<string, unknown> {
+  const fromFlags: [string, string, number | undefined][] = [
+    ["--candidates", "numCandidates", f.candidates],
+    ["--top-k", "topK", f.topK],
+    ...(f.method === "unimax" ? ([["--budget", "budgetTokens", f.budget], ["--max-epochs", "maxEpochs", f.maxEpochs]] as [string, string, number | undefined][]) : []),
+  ];
+  const options: Record<string, unknown> = { ...(f.options ?? {}) };
+  for (const [flag, key, value] of fromFlags) {
+    if (value === undefined) continue;
+    if (options[key] !== undefined && options[key] !== value) throw new InputError(flag, `expected the same value as --options ${key} (${String(options[key])}), got ${value}`);
+    options[key] = value;
+  }
+  return options;
 }

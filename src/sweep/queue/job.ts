@@ -3,7 +3,7 @@
 // connection URL, a password or a TLS setting.
 
 import { z } from "zod";
-import type { ProxyConfig } from "../../proxy/model.js";
+import type { RunSettings } from "../plan.js";
 import type { RunResult } from "../../proxy/train.js";
 
 /** Format tag of job data. */
@@ -14,28 +14,37 @@ const finite = z.number().refine(Number.isFinite, "expected a finite number");
 /** Job data: one run of the sweep plan. */
 export const SweepJobSchema = z.strictObject({
   format: z.literal(JOB_FORMAT),
-  /** The run key (also the BullMQ job id). */
-  key: z.string().min(1),
+  /** The run key (also the BullMQ job id): runKey(proportions, settings). */
+  key: z.string().regex(/^[0-9a-f]{16}$/),
   domains: z.array(z.string().min(1)).min(1),
   proportions: z.record(z.string(), finite),
-  config: z.strictObject({
-    vocab: z.number().int().positive(),
-    dModel: z.number().int().positive(),
-    nLayers: z.number().int().positive(),
-    nHeads: z.number().int().positive(),
-    seqLen: z.number().int().positive(),
-    dFF: z.number().int().positive(),
-    untiedHead: z.boolean().optional(),
+  /** Every setting of the run (src/sweep/plan.ts RunSettings), the corpus's content hash among them. */
+  settings: z.strictObject({
+    model: z.string(),
+    config: z.strictObject({
+      vocab: z.number().int().positive(),
+      dModel: z.number().int().positive(),
+      nLayers: z.number().int().positive(),
+      nHeads: z.number().int().positive(),
+      seqLen: z.number().int().positive(),
+      dFF: z.number().int().positive(),
+      untiedHead: z.boolean().optional(),
+    }),
+    steps: z.number().int().positive(),
+    batchSize: z.number().int().positive(),
+    seed: z.number().int().min(0).max(0xffffffff),
+    lr: z.number().positive(),
+    warmup: z.number().int().min(0),
+    schedule: z.enum(["cosine", "linear"]),
+    weightDecay: z.number().min(0),
+    clip: z.number().positive(),
+    evalWindows: z.number().int().positive(),
+    corpusSha256: z.string().regex(/^[0-9a-f]{64}$/),
+    tokenizer: z.string(),
   }),
-  steps: z.number().int().positive(),
-  batchSize: z.number().int().positive(),
-  seed: z.number().int().min(0).max(0xffffffff),
-  lr: z.number().positive().optional(),
   /** The backend the coordinator was asked for; a worker's own `--backend` wins. */
   backend: z.string(),
   corpus: z.strictObject({
-    /** corpusContentHash of the coordinator's corpus. */
-    hash: z.string().regex(/^[0-9a-f]{64}$/),
     /** The coordinator's corpus folder (used by workers without `--corpus-root`). */
     root: z.string(),
     /** The train and held-out splits, relative to `root`. */
@@ -45,7 +54,7 @@ export const SweepJobSchema = z.strictObject({
 });
 
 /** Job data of one queued run. */
-export type SweepJob = z.infer<typeof SweepJobSchema> & { readonly config: ProxyConfig };
+export type SweepJob = z.infer<typeof SweepJobSchema> & { readonly settings: RunSettings };
 
 /** What a worker returns for a finished run (BullMQ keeps it as the job's return value until collected). */
 export interface SweepJobResult {
@@ -67,4 +76,17 @@ export function mixtureProblem(job: Pick<SweepJob, "domains" | "proportions">): 
   const sum = values.reduce((a, b) => a + b, 0);
   if (Math.abs(sum - 1) > 1e-6) return `mixture: expected shares summing to 1, got ${sum}`;
   return null;
+}
+
+/**
+ * The BullMQ job id of a run: `run-` + its run key. (BullMQ refuses ids that read as integers, which an
+ * all-digit hex key — about 1 in 2,000 — would; the prefix keeps the mapping one-to-one for every key.)
+ */
+export function jobIdOf(key: string): string {
+  return `run-${key}`;
+}
+
+/** The run key of a job id made by jobIdOf, or null for another queue's job. */
+export function keyOfJobId(id: string | undefined): string | null {
+  return id !== undefined && id.startsWith("run-") ? id.slice(4) : null;
 }

@@ -6,22 +6,20 @@ import { fork, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
 import type { RunResult } from "../../proxy/train.js";
-import type { ProxyConfig } from "../../proxy/model.js";
+import type { BackendName } from "../../proxy/backend.js";
+import type { RunSettings } from "../plan.js";
+import type { WorkerJob } from "../worker.js";
 
 const TRAINER = join(dirname(fileURLToPath(import.meta.url)), "..", "worker.js");
 
-/** One run for a trainer process (the local pool's message). */
+/** One run for a trainer process. */
 export interface TrainSpec {
   readonly id: string;
-  readonly proportions: Record<string, number>;
-  readonly config: ProxyConfig;
-  readonly steps: number;
-  readonly batchSize: number;
-  readonly seed: number;
+  readonly proportions: Readonly<Record<string, number>>;
+  readonly settings: RunSettings;
   readonly train: string;
   readonly heldout: string;
-  readonly backend: string;
-  readonly lr?: number;
+  readonly backend: BackendName;
 }
 
 /** The outcome of a run: a result, or the trainer's error (deterministic: non-finite loss and the like). */
@@ -38,6 +36,7 @@ interface Slot {
 export class TrainerPool {
   private readonly slots: Slot[] = [];
   private closed = false;
+  private readonly waiting: (() => void)[] = [];
 
   constructor(private readonly size: number) {}
 
@@ -70,11 +69,12 @@ export class TrainerPool {
    */
   async train(spec: TrainSpec): Promise<TrainOutcome> {
     if (this.closed) throw new Error("trainer pool closed");
-    let slot = this.slots.find((s) => !s.busy);
-    if (!slot) {
-      if (this.slots.length >= this.size) throw new Error(`all ${this.size} trainer processes are busy`);
-      slot = this.spawn();
+    // Several queues' workers share this pool: a run waits here for a free process (FIFO).
+    while (this.slots.filter((s) => s.busy).length >= this.size) {
+      await new Promise<void>((r) => this.waiting.push(r));
+      if (this.closed) throw new Error("trainer pool closed");
     }
+    const slot = this.slots.find((s) => !s.busy) ?? this.spawn();
     slot.busy = true;
     try {
       await slot.ready;
@@ -88,27 +88,19 @@ export class TrainerPool {
           resolve(m.ok ? { ok: true, result: m.results![0]! } : { ok: false, error: m.error ?? "unknown error" });
         };
         s.child.on("message", onMessage);
-        s.child.send({
-          id: spec.id,
-          members: [{ id: spec.id, proportions: spec.proportions }],
-          config: spec.config,
-          steps: spec.steps,
-          batchSize: spec.batchSize,
-          seed: spec.seed,
-          train: spec.train,
-          heldout: spec.heldout,
-          backend: spec.backend,
-          ...(spec.lr !== undefined ? { lr: spec.lr } : {}),
-        });
+        const job: WorkerJob = { id: spec.id, members: [{ id: spec.id, proportions: spec.proportions }], settings: spec.settings, train: spec.train, heldout: spec.heldout, backend: spec.backend };
+        s.child.send(job);
       });
     } finally {
       slot.busy = false;
+      this.waiting.shift()?.();
     }
   }
 
   /** Stops every process (SIGKILL when `now`, else SIGTERM) and waits for them to exit. */
   async close(now = false): Promise<void> {
     this.closed = true;
+    for (const wake of this.waiting.splice(0)) wake();
     await Promise.all(
       this.slots.map(
         (s) =>

@@ -9,8 +9,10 @@ import { Worker, UnrecoverableError, WaitingError, type Job } from "bullmq";
 import type { Redis } from "ioredis";
 import { InputError } from "../../errors.js";
 import { connectRedis, parseQueueUrl, redact, watchConnection, QueueError, QUEUE_REGISTRY, checkQueueName } from "./connection.js";
-import { corpusContentHash } from "./corpus-hash.js";
-import { SweepJobSchema, mixtureProblem, type SweepJob, type SweepJobResult } from "./job.js";
+import { corpusSha256 } from "../corpus-hash.js";
+import { runKey } from "../plan.js";
+import type { BackendName } from "../../proxy/backend.js";
+import { SweepJobSchema, keyOfJobId, mixtureProblem, type SweepJob, type SweepJobResult } from "./job.js";
 import { TrainerPool } from "./trainer-pool.js";
 
 /** Options of a queue worker. */
@@ -90,7 +92,7 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
 
   const localHash = (root: string, job: SweepJob): Promise<string> => {
     const k = `${root}\0${job.corpus.train}\0${job.corpus.heldout}`;
-    if (!hashes.has(k)) hashes.set(k, corpusContentHash({ train: join(root, job.corpus.train), heldout: join(root, job.corpus.heldout) }));
+    if (!hashes.has(k)) hashes.set(k, corpusSha256({ train: join(root, job.corpus.train), heldout: join(root, job.corpus.heldout) }));
     return hashes.get(k)!;
   };
 
@@ -101,16 +103,18 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
       throw new UnrecoverableError(`job data: ${issue.path.join(".") || "document"}: ${issue.message}`);
     }
     const data = parsed.data as SweepJob;
+    const s = data.settings;
     const root = o.corpusRoot !== undefined ? resolve(o.corpusRoot) : data.corpus.root;
     let local: string;
     try {
       local = await localHash(root, data);
     } catch (e) {
-      local = `none (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`;
+      local = `no corpus (${(e as Error).message})`;
     }
-    if (local !== data.corpus.hash || refused.has(name)) {
+    if (local !== s.corpusSha256 || refused.has(name)) {
       if (!refused.has(name)) {
-        const err = new InputError(o.corpusRoot !== undefined ? "--corpus-root" : "corpus", `${root}: expected the sweep's corpus (content hash ${data.corpus.hash.slice(0, 16)}), got ${local.startsWith("none") ? local : `content hash ${local.slice(0, 16)}`}; refusing the jobs of queue ${name}`);
+        const got = local.startsWith("no corpus") ? local : `content hash ${local.slice(0, 16)}`;
+        const err = new InputError(o.corpusRoot !== undefined ? "--corpus-root" : "corpus", `${root}: expected the sweep's corpus (content hash ${s.corpusSha256.slice(0, 16)}), got ${got}; refusing the jobs of queue ${name}`);
         refused.set(name, err);
         log(`worker: ${err.message}`);
         void workers.get(name)?.close().then(() => wake());
@@ -118,22 +122,12 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
       await job.moveToWait(token);
       throw new WaitingError();
     }
+    if (runKey(data.proportions, s) !== data.key) throw new UnrecoverableError(`job data: key ${data.key} is not the run key of its mixture and settings (made by another mixlab version?)`);
     const problem = mixtureProblem(data);
     if (problem) throw new UnrecoverableError(problem);
     log(`worker: ${name}: run ${data.key} started (try ${job.attemptsMade + 1})`);
     const rel = (p: string): string => (isAbsolute(p) ? p : join(root, p));
-    const outcome = await pool.train({
-      id: data.key,
-      proportions: data.proportions,
-      config: data.config,
-      steps: data.steps,
-      batchSize: data.batchSize,
-      seed: data.seed,
-      train: rel(data.corpus.train),
-      heldout: rel(data.corpus.heldout),
-      backend: o.backend ?? data.backend,
-      ...(data.lr !== undefined ? { lr: data.lr } : {}),
-    });
+    const outcome = await pool.train({ id: data.key, proportions: data.proportions, settings: s, train: rel(data.corpus.train), heldout: rel(data.corpus.heldout), backend: (o.backend ?? data.backend) as BackendName });
     // A trainer error (non-finite loss, …) repeats on every try: fail the job for good, recorded once.
     if (!outcome.ok) throw new UnrecoverableError(outcome.error);
     return { result: outcome.result, host };
@@ -152,12 +146,12 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
     });
     w.on("completed", (job) => {
       completed++;
-      log(`worker: ${name}: run ${job.id} done (${completed} done, ${failed} failed)`);
+      log(`worker: ${name}: run ${keyOfJobId(job.id) ?? job.id} done (${completed} done, ${failed} failed)`);
     });
     w.on("failed", (job, err) => {
       if (err instanceof WaitingError || err.name === "WaitingError") return;
       failed++;
-      log(`worker: ${name}: run ${job?.id ?? "?"} failed: ${err.message}`);
+      log(`worker: ${name}: run ${keyOfJobId(job?.id) ?? job?.id ?? "?"} failed: ${err.message}`);
     });
     w.on("error", (err) => log(`worker: ${name}: ${err.message}`));
     workers.set(name, w);
@@ -172,6 +166,7 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
     onGiveUp: (ms) => {
       fatal = new QueueError(`lost Redis at ${target.host}:${target.port} for ${(ms / 1000).toFixed(0)} s (limit ${o.queue.reconnectTimeoutS ?? 60} s); stopping`);
       wake();
+      hardStop();
     },
   });
   redis.on("error", () => {});
@@ -182,10 +177,13 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
     log("worker: stopping after the current run (signal again to stop at once)");
     wake();
   };
+  let hardStop: () => void = () => {};
+  const hard = new Promise<void>((r) => (hardStop = r));
   const stopHard = (): void => {
     interrupted = true;
     stopping = true;
     wake();
+    hardStop();
   };
   o.signal?.addEventListener("abort", stopGently, { once: true });
   o.stopNow?.addEventListener("abort", stopHard, { once: true });
@@ -222,16 +220,17 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
       });
     }
   } finally {
+    // Gently: wait for the runs in progress, unless a second signal (or losing Redis) comes meanwhile.
+    if (!interrupted && fatal === null) await Promise.race([Promise.all([...workers.values()].map((w) => w.close())), hard]);
     stopWatching();
     if (interrupted || fatal !== null) {
-      // At once: stop taking jobs and kill the trainers; the jobs in progress keep their locks until those
-      // expire, and stalled-job detection hands them to another worker.
-      // Workers first, so a killed trainer is not reported as a failed try: the job's lock simply expires.
+      // At once: stop taking jobs, then kill the trainers (workers first, so a killed trainer is not recorded
+      // as a failed try); the jobs in progress keep their locks until those expire, and stalled-job
+      // detection hands them to another worker.
       await Promise.all([...workers.values()].map((w) => Promise.race([w.close(true), delay(1_000)])));
       for (const c of connections.values()) c.disconnect();
       await pool.close(true);
     } else {
-      await Promise.all([...workers.values()].map((w) => w.close()));
       await pool.close();
     }
     for (const c of connections.values()) c.disconnect();
