@@ -27,7 +27,7 @@ export function workerCommand(program: Command): void {
     .summary("train the runs of `mixlab sweep --queue` sweeps, on this machine")
     .requiredOption("--queue <url>", "Redis of the sweep: redis://[:password@]host:port[/db] or rediss:// (TLS)")
     .option("--queue-name <name>", "serve only this queue (default: every sweep registered in that Redis)")
-    .option("--concurrency <n>", "runs trained at once, one process each", positiveInt, 1)
+    .option("--concurrency <n>", "runs trained at once, over every queue served, one process each", positiveInt, 1)
     .option("--backend <name>", `backend for every run: ${BACKENDS.join(", ")} (default: the sweep's --backend)`)
     .option("--corpus-root <dir>", "this machine's copy of the sweep's corpus (default: the coordinator's path); its content hash must match")
     .option("--lock-duration <s>", "a run's lock lasts this long without renewal; a worker silent longer is taken as lost", positiveNumber, 30)

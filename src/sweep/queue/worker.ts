@@ -34,7 +34,7 @@ export interface WorkerQueueOptions {
 /** Options of {@link runWorker}. */
 export interface WorkerOptions {
   readonly queue: WorkerQueueOptions;
-  /** Runs trained at once, each in its own process (default 1). */
+  /** Runs trained at once over every queue served, each in its own process (default 1). */
   readonly concurrency?: number;
   /** Backend for every run (default: the one the sweep asked for). */
   readonly backend?: string;
