@@ -128,6 +128,18 @@ describe.skipIf(REDIS_SKIP !== null)("runSweep({ queue }) and runWorker({ queue 
     expect(log).toContainEqual(expect.stringMatching(/^sweep: lost Redis at 127\.0\.0\.1:\d+; reconnecting \(up to 2 s\)$/));
   }, 60_000);
 
+  it("a worker whose Redis stays away longer than reconnectTimeoutS exits with a QueueError naming host and port", async () => {
+    const log: string[] = [];
+    const p = runWorker({ queue: { url: redis.url, name: "lib-e", reconnectTimeoutS: 1 }, log: (l) => log.push(l) });
+    while (!log.some((l) => l.startsWith("worker: serving queue lib-e"))) await new Promise((r) => setTimeout(r, 20));
+    await redis.stop();
+    const err = await p.catch((e: Error) => e);
+    await redis.start();
+    expect(err).toBeInstanceOf(Error);
+    expect((err as Error).message).toMatch(new RegExp(`^lost Redis at 127\\.0\\.0\\.1:${redis.port} for [12] s \\(limit 1 s\\); stopping$`));
+    expect(log).toContainEqual(`worker: lost Redis at 127.0.0.1:${redis.port}; reconnecting`);
+  }, 60_000);
+
   it("a worker refuses jobs whose corpus differs (both hashes, its path) and hands them back; a bad mixture fails once", async () => {
     const d = dir();
     const other = join(d, "corpus");
