@@ -176,10 +176,12 @@ async function main(): Promise<void> {
   let rows = 0;
   for await (const b of s.batches({ batchSize: 64, seqLen: DOC_TOKENS, reuse: true })) rows += b.domainPerRow.length;
   const tSampled = now() - t0;
+  await s.close();
   const s2 = await createSampler({ corpus: dense, proportions: { d0: 0.25, d1: 0.25, d2: 0.25, d3: 0.25 }, seed: 0, budgetSamples: records });
   t0 = now();
   for await (const b of s2.batches({ batchSize: 64, seqLen: DOC_TOKENS })) rows -= b.domainPerRow.length * 0;
   const tFresh = now() - t0;
+  await s2.close();
   const mb = bytes / 2 ** 20;
   console.log(`\n2. packed token batches from .bin shards (${mb.toFixed(0)} MiB, ${rows.toLocaleString("en")} rows of ${DOC_TOKENS} tokens, page cache warm)`);
   console.log(`   sampled batches (reuse)   ${(mb / tSampled).toFixed(0)} MiB/s  (${((rows * DOC_TOKENS) / tSampled / 1e6).toFixed(1)} M tokens/s)`);
@@ -212,6 +214,7 @@ async function main(): Promise<void> {
   let jrows = 0;
   for await (const b of sj.batches({ batchSize: 64, seqLen: 2048 })) jrows += b.domainPerRow.length;
   const tJ = now() - t0;
+  await sj.close();
   console.log(`\n3. JSONL, byte-level tokens (${(textBytes / 2 ** 20).toFixed(0)} MiB of text, ${jrows.toLocaleString("en")} rows)`);
   console.log(`   open + index + validate ${(textBytes / 2 ** 20 / tOpen).toFixed(0)} MiB/s;  sampled packed batches ${((textBytes / 2 ** 20) * (jrows / 32_000) / tJ).toFixed(0)} MiB/s of text`);
 

@@ -24,6 +24,7 @@ import { createRng, type Rng } from "../../src/rng/index.js";
 import { entropy } from "../../src/core/simplex.js";
 import { InputError, type InputIssue } from "../../src/errors.js";
 
+/** Aioli's options (strict: unknown keys are errors); each field states its default. */
 export const AioliOptionsSchema = z.strictObject({
   /** Sequences per optimizer step (required): probe batches are apportioned per batch. */
   batchSize: z.number().int().min(1),
@@ -50,6 +51,7 @@ export const AioliOptionsSchema = z.strictObject({
   /** Keep only A_ii = β_ii / W_ii (the reference's diagonal option) (default false). */
   diagonal: z.boolean().default(false),
 });
+/** Aioli's options after defaults. */
 export type AioliOptions = z.infer<typeof AioliOptionsSchema>;
 
 const ACCEPTS = ["eval"] as const;

@@ -90,6 +90,10 @@ const FIELD_WHAT = {
   excess: "a clipped excess loss",
 } as const;
 
+const FIELD_HINT: Partial<Record<keyof typeof FIELD_WHAT, string>> = {
+  excess: 'or give reference and the option clip: "domain"',
+};
+
 function checkPerDomain(
   issues: InputIssue[],
   field: keyof typeof FIELD_WHAT,
@@ -100,7 +104,8 @@ function checkPerDomain(
   ok: (v: number) => boolean,
 ): void {
   if (values === undefined || values === null) {
-    issues.push({ path: field, message: `expected ${FIELD_WHAT[field]} for every domain in loss, got nothing` });
+    const hint = FIELD_HINT[field] ? `; ${FIELD_HINT[field]}` : "";
+    issues.push({ path: field, message: `expected ${FIELD_WHAT[field]} for every domain in loss, got nothing${hint}` });
     return;
   }
   if (typeof values !== "object" || Array.isArray(values)) {
@@ -288,6 +293,8 @@ export function checkDomains(method: string, domains: readonly string[]): void {
   const seen = new Set<string>();
   for (const d of domains) {
     if (typeof d !== "string" || d === "") fail(`expected non-empty strings, got ${showValue(d)}`);
+    // Proportions and events are plain objects keyed by domain name, where this key is special.
+    if (d === "__proto__") fail('expected names other than "__proto__", got "__proto__"');
     if (seen.has(d)) fail(`expected distinct names, got ${showValue(d)} twice`);
     seen.add(d);
   }

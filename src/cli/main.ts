@@ -15,6 +15,7 @@ import { trainCommand } from "./commands/train.js";
 import { demoCommand } from "./commands/demo.js";
 import { sweepCommand } from "./commands/sweep.js";
 import { workerCommand } from "./commands/worker.js";
+import { serveCommand } from "./commands/serve.js";
 
 /** Builds the program (exported for in-process tests). */
 export function buildProgram(): Command {
@@ -35,6 +36,7 @@ export function buildProgram(): Command {
   demoCommand(program);
   sweepCommand(program);
   workerCommand(program);
+  serveCommand(program);
   const all = (c: Command): Command[] => [c, ...c.commands.flatMap(all)];
   for (const c of all(program).slice(1)) c.exitOverride().showHelpAfterError("(run with --help for usage)");
   return program;

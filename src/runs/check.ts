@@ -34,6 +34,7 @@ export async function checkRunsOutput(path: string, o: { readonly flag: string; 
   } catch {
     throw new InputError(o.flag, `expected a runs table this user can read and write, got ${showValue(path)}`);
   }
+  if (statSync(path).size === 0) return null; // an empty file (e.g. from touch) is a new table
   const frame = await readFrameAsync(path);
   if (frame.numRows === 0 && frame.columns.length === 0) return frame;
   const have = frame.columns.filter((c) => c.startsWith("w.")).map((c) => c.slice(2));

@@ -8,7 +8,7 @@ import { readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
 import { InputError } from "../errors.js";
-import { openDomain, SHARD_PATTERN, type DomainSource, type OpenOptions } from "./sources.js";
+import { openDomain, SHARD_PATTERN, FileHandlePool, SyncFdPool, type DomainSource, type OpenOptions } from "./sources.js";
 
 /** The files of each domain, in domain order (sorted by name unless a manifest says otherwise). */
 export interface CorpusLayout {
@@ -81,17 +81,27 @@ export interface Corpus {
   close(): Promise<void>;
 }
 
-/** Discovers and opens every domain of a corpus directory. */
+/**
+ * Discovers and opens every domain of a corpus directory. The corpus keeps its own file-handle
+ * pools (unless `options` passes some), closed by `close()`; a failure while opening closes what
+ * was opened.
+ */
 export async function openCorpus(dir: string, options: OpenOptions = {}): Promise<Corpus> {
   const layout = await discoverCorpus(dir);
+  const pool = options.pool ?? new FileHandlePool(64);
+  const syncPool = options.syncPool ?? new SyncFdPool(64);
+  const own = { pool: options.pool === undefined, syncPool: options.syncPool === undefined };
   const sources: DomainSource[] = [];
-  for (const d of layout.domains) sources.push(await openDomain(d.files, options));
-  return {
-    layout,
-    names: layout.domains.map((d) => d.name),
-    sources,
-    close: async () => {
-      for (const s of sources) await s.close();
-    },
+  const close = async (): Promise<void> => {
+    for (const s of sources) await s.close();
+    if (own.pool) await pool.closeAll();
+    if (own.syncPool) syncPool.closeAll();
   };
+  try {
+    for (const d of layout.domains) sources.push(await openDomain(d.files, { ...options, pool, syncPool }));
+  } catch (e) {
+    await close();
+    throw e;
+  }
+  return { layout, names: layout.domains.map((d) => d.name), sources, close };
 }

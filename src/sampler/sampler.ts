@@ -6,7 +6,8 @@
 // batches. Training code imports `createSampler` from "mixlab".
 
 import { createHash } from "node:crypto";
-import { InputError, UnsupportedError } from "../errors.js";
+import { z } from "zod";
+import { InputError, UnsupportedError, showValue } from "../errors.js";
 import { normalize } from "../core/simplex.js";
 import { createRng } from "../rng/index.js";
 import { Plan, tokensPerBlock, type Location, type PlanSpec, type StageSpec } from "./plan.js";
@@ -50,8 +51,10 @@ export interface SamplerOptions {
   /** Rank r of W (default 0 of 1): rank r reads global samples r, r + W, r + 2W, … */
   readonly rank?: number;
   readonly worldSize?: number;
-  /** Resume from a saved state. */
+  /** Resume from a saved state (checked against `SamplerStateSchema` and this plan's hash). */
   readonly state?: SamplerState;
+  /** Where the state came from, for messages (a file path; default "state"). */
+  readonly stateSource?: string;
   /** Tokenizer for text sources (default byte-level) and for measuring lengths. */
   readonly tokenizer?: Tokenizer;
   /** Records per domain measured for mean lengths of text sources (default 512, seeded). */
@@ -68,9 +71,9 @@ export interface SamplerOptions {
    * `batches()`/`toTfDataset` ask while assembling the batch that holds that first sample, after
    * every earlier batch was delivered. So a training loop that feeds each step to the mixer
    * before asking for the next batch always feeds it before it decides, and read-ahead never
-   * crosses an undecided block. It must answer identically on every rank; needs
-   * `blockSize ≥ worldSize` (each rank then sees every block). `workerIndices` and `advance` are
-   * not available with a mixer.
+   * crosses an undecided block. It must answer identically on every rank; needs `blockSize` a
+   * multiple of `worldSize`, so every rank enters block b at the same step (b·B/W) and asks there.
+   * `workerIndices` and `advance` are not available with a mixer.
    */
   readonly mixer?: { proportions(): ProportionsByName };
   /** Called with the requested-vs-achieved table before the first sample (e.g. console.error). */
@@ -131,6 +134,38 @@ export interface PlanRow {
 
 const FORMAT = "mixlab.sampler-state/v1";
 
+/** The schema of a saved `SamplerState` (JSON). */
+export const SamplerStateSchema = z.strictObject({
+  format: z.literal(FORMAT),
+  planSha256: z.string().regex(/^[0-9a-f]{64}$/, "expected 64 lowercase hex digits"),
+  consumed: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+  appended: z.array(
+    z.strictObject({
+      start: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+      proportions: z.record(z.string(), z.number().min(0).finite()),
+    }),
+  ),
+});
+
+/**
+ * Checks a saved sampler state (parsed JSON) against `SamplerStateSchema`.
+ * @param source names the state in messages (a file path, or "state")
+ * @throws InputError naming the source and every bad field, with what was expected and found
+ */
+export function parseSamplerState(raw: unknown, source = "state"): SamplerState {
+  const r = SamplerStateSchema.safeParse(raw);
+  if (!r.success) {
+    throw new InputError(
+      source,
+      r.error.issues.map((i) => {
+        const at = i.path.reduce<unknown>((v, k) => (v !== null && typeof v === "object" ? (v as Record<PropertyKey, unknown>)[k as PropertyKey] : undefined), raw);
+        return { path: i.path.join(".") || "document", message: `${i.message}${i.path.length ? `; got ${showValue(at)}` : ""}` };
+      }),
+    );
+  }
+  return r.data;
+}
+
 function byName(names: readonly string[], p: ProportionsByName, what: string): Float64Array {
   const unknown = Object.keys(p).filter((d) => !names.includes(d));
   if (unknown.length) throw new InputError(what, `expected domains of the corpus (${names.join(", ")}), got unknown ${unknown.map((u) => JSON.stringify(u)).join(", ")}`);
@@ -140,6 +175,20 @@ function byName(names: readonly string[], p: ProportionsByName, what: string): F
   for (const x of v) s += x;
   if (Math.abs(s - 1) > 1e-6) throw new InputError(what, `expected proportions summing to 1 (± 1e-6), got ${s}`);
   return normalize(v);
+}
+
+/**
+ * Refuses a positive share for a domain whose records are all empty (0 tokens): it would take
+ * the whole stream under token shares and train nothing under sample shares.
+ */
+function refuseEmptyShares(names: readonly string[], sources: readonly DomainSource[], tokensPerRecord: Float64Array, v: Float64Array, what: string): void {
+  for (let d = 0; d < v.length; d++) {
+    if (v[d]! > 0 && tokensPerRecord[d] === 0) {
+      const n = sources[d]!.numRecords;
+      const measured = sources[d]!.tokensOf ? (n === 1 ? "its only record" : `all ${n} records`) : "every record measured";
+      throw new InputError(sources[d]!.files.join(", "), `domain ${JSON.stringify(names[d])}: expected records with ${sources[d]!.tokensOf ? "tokens" : "text"}, got ${measured} empty (0 tokens) with a share of ${v[d]} in ${what}; give it share 0 or remove it`);
+    }
+  }
 }
 
 function hashPlan(spec: PlanSpec, budget: number): string {
@@ -235,6 +284,7 @@ export class Sampler {
    */
   setProportions(p: ProportionsByName): void {
     const v = byName(this.domains, p, "setProportions");
+    refuseEmptyShares(this.domains, this.sources, this.plan.spec.tokensPerRecord, v, "setProportions");
     const st = this.plan.appendStage(v, this.consumed);
     this.appended.push({ start: st.start, proportions: { ...p } });
     this.planVersion++;
@@ -274,6 +324,7 @@ export class Sampler {
     this.mixerBlock = block;
     const p = this.mixer!.proportions();
     const v = byName(this.domains, p, "mixer.proportions()");
+    refuseEmptyShares(this.domains, this.sources, this.plan.spec.tokensPerRecord, v, "mixer.proportions()");
     const cur = this.plan.stages[this.plan.stageAt(g)]!.proportions;
     let same = true;
     for (let d = 0; d < v.length; d++) if (Math.abs(v[d]! - cur[d]!) > 1e-12) same = false;
@@ -538,7 +589,7 @@ async function measureLengths(sources: readonly DomainSource[], tokenizer: Token
       const r = await s.read(i);
       t += r.tokens ? r.tokens.length : tokenizer === byteTokenizer ? utf8Length(r.text ?? "") : tokenizer(r.text ?? "").length;
     }
-    out[d] = Math.max(t / m, 1e-9);
+    out[d] = t / m; // 0: every record measured is empty (refused for a positive share)
   }
   return out;
 }
@@ -549,7 +600,18 @@ async function measureLengths(sources: readonly DomainSource[], tokenizer: Token
  * @throws InputError naming the domain, its tokens, its requested share and the epochs it would need
  */
 export async function createSampler(o: SamplerOptions): Promise<Sampler> {
+  // A saved state is checked before any file is opened.
+  const state = o.state === undefined ? undefined : parseSamplerState(o.state, o.stateSource ?? "state");
   const corpus = typeof o.corpus === "string" ? await openCorpus(o.corpus, o.open ?? {}) : null;
+  try {
+    return await buildSampler(o, state, corpus);
+  } catch (e) {
+    await corpus?.close(); // a corpus this call opened is closed when the sampler cannot be made
+    throw e;
+  }
+}
+
+async function buildSampler(o: SamplerOptions, state: SamplerState | undefined, corpus: Corpus | null): Promise<Sampler> {
   const names = corpus ? corpus.names : [...(o.corpus as { names: readonly string[] }).names];
   const sources = corpus ? corpus.sources : [...(o.corpus as { sources: readonly DomainSource[] }).sources];
   if (names.length !== sources.length) throw new InputError("corpus", `expected one source per domain name, got ${names.length} names and ${sources.length} sources`);
@@ -560,7 +622,7 @@ export async function createSampler(o: SamplerOptions): Promise<Sampler> {
   const world = o.worldSize ?? 1;
   if (!(Number.isInteger(world) && world >= 1)) throw new InputError("worldSize", `expected an integer ≥ 1, got ${world}`);
   if (!(Number.isInteger(rank) && rank >= 0 && rank < world)) throw new InputError("rank", `expected an integer in [0, ${world}), got ${rank}`);
-  if (o.mixer && blockSize < world) throw new InputError("blockSize", `expected at least worldSize (${world}) with an online mixer, so every rank asks it at every block, got ${blockSize}`);
+  if (o.mixer && blockSize % world !== 0) throw new InputError("blockSize", `expected a multiple of worldSize (${world}) with an online mixer, so every rank asks it at the same step of every block, got ${blockSize}`);
   if ((o.proportions ? 1 : 0) + (o.stages ? 1 : 0) !== 1) throw new InputError("proportions", "expected either proportions or stages, got " + (o.proportions && o.stages ? "both" : "neither"));
   const stagesByName: StageByName[] = o.stages ? [...o.stages] : [{ proportions: o.proportions! }];
   if (stagesByName.length === 0) throw new InputError("stages", "expected at least one stage, got none");
@@ -574,6 +636,7 @@ export async function createSampler(o: SamplerOptions): Promise<Sampler> {
   }
   const tokenizer = o.tokenizer ?? byteTokenizer;
   const tokensPerRecord = await measureLengths(sources, tokenizer, o.lengthSampleSize ?? 512, seed);
+  stages.forEach((st, i) => refuseEmptyShares(names, sources, tokensPerRecord, st.proportions, stagesByName.length > 1 ? `stage ${i + 1}` : "proportions"));
   let spec: PlanSpec = {
     domains: names,
     recordsPerDomain: Float64Array.from(sources, (s) => s.numRecords),
@@ -587,11 +650,13 @@ export async function createSampler(o: SamplerOptions): Promise<Sampler> {
   let plan = new Plan(spec);
   // The budget in samples.
   let budget = Infinity;
+  if (o.budgetSamples !== undefined && o.budgetTokens !== undefined) throw new InputError("budgetSamples", `expected one budget, budgetSamples or budgetTokens, got both (${o.budgetSamples} samples and ${o.budgetTokens} tokens)`);
   if (o.budgetSamples !== undefined) {
-    if (!(Number.isInteger(o.budgetSamples) && o.budgetSamples >= 1)) throw new InputError("budgetSamples", `expected an integer ≥ 1, got ${o.budgetSamples}`);
+    if (!(Number.isSafeInteger(o.budgetSamples) && o.budgetSamples >= 1)) throw new InputError("budgetSamples", `expected an integer in [1, 2^53), got ${o.budgetSamples}`);
     budget = o.budgetSamples; // exact: a partial last block is counted sample by sample
   }
   else if (o.budgetTokens !== undefined) {
+    if (!(o.budgetTokens > 0 && Number.isFinite(o.budgetTokens))) throw new InputError("budgetTokens", `expected a number of tokens > 0, got ${o.budgetTokens}`);
     let g = 0;
     let tokens = 0;
     for (const st of plan.stages) {
@@ -606,6 +671,7 @@ export async function createSampler(o: SamplerOptions): Promise<Sampler> {
       g = st.end;
     }
     budget = g;
+    if (!(budget <= Number.MAX_SAFE_INTEGER)) throw new InputError("budgetTokens", `expected a budget under 2^53 samples, got ${o.budgetTokens} tokens ≈ ${budget} samples`);
   }
   // Repetition caps, checked over the whole schedule.
   let maxEpochs: Float64Array | null = null;
@@ -650,16 +716,18 @@ export async function createSampler(o: SamplerOptions): Promise<Sampler> {
   for (const st of plan.stages) warnZeroCounts(names, st.counts, st.proportions, blockSize, warn);
   let start = 0;
   const appended: { start: number; proportions: ProportionsByName }[] = [];
-  if (o.state) {
-    const s = o.state;
-    if (s.format !== FORMAT) throw new InputError("state", `expected format ${FORMAT}, got ${JSON.stringify(s.format)}`);
-    if (s.planSha256 !== sha) throw new InputError("state", `expected a state of this plan (sha256 ${sha.slice(0, 12)}…), got one of another (${String(s.planSha256).slice(0, 12)}…): corpus, proportions, seed, block size or budget differ`);
-    if (!(Number.isInteger(s.consumed) && s.consumed >= 0)) throw new InputError("state", `consumed: expected an integer ≥ 0, got ${s.consumed}`);
-    for (const a of s.appended) {
-      const st = plan.appendStage(byName(names, a.proportions, "state.appended"), a.start);
+  if (state) {
+    const src = o.stateSource ?? "state";
+    if (state.planSha256 !== sha) throw new InputError(src, `planSha256: expected ${sha} (this plan), got ${state.planSha256}: the corpus, proportions, seed, block size, unit, order or budget differ from the run that saved it`);
+    state.appended.forEach((a, i) => {
+      const at = `appended.${i}`;
+      if (a.start % blockSize !== 0) throw new InputError(src, `${at}.start: expected a multiple of the block size ${blockSize}, got ${a.start}`);
+      const v = byName(names, a.proportions, `${src}: ${at}.proportions`);
+      refuseEmptyShares(names, sources, tokensPerRecord, v, `${src} ${at}`);
+      const st = plan.appendStage(v, a.start);
       appended.push({ start: st.start, proportions: { ...a.proportions } });
-    }
-    start = s.consumed;
+    });
+    start = state.consumed;
   }
   const sampler = new Sampler(plan, sources, sha, budget, start, rank, world, tokenizer, corpus, maxEpochs, appended, warn, o.mixer ?? null);
   if (o.report) o.report(formatPlanTable(sampler.table()));

@@ -9,7 +9,7 @@ import { MixError } from "../errors.js";
 import type { BackendName } from "../proxy/backend.js";
 import type { RunResult } from "../proxy/train.js";
 import type { RunSpec } from "./plan.js";
-import type { WorkerJob } from "./worker.js";
+import type { ChunkJob } from "./train-chunk.js";
 
 /** The outcome of one chunk: a result per member, or the error that stopped it. */
 export type ChunkOutcome = { readonly ok: true; readonly results: RunResult[] } | { readonly ok: false; readonly error: string };
@@ -80,7 +80,7 @@ export async function runLocalPool(o: LocalPoolOptions): Promise<void> {
         const chunk = await o.next();
         if (chunk === null || chunk.length === 0 || o.signal?.aborted) return finish();
         current = chunk;
-        const job: WorkerJob = { id: chunk[0]!.key, members: chunk.map((s) => ({ id: s.key, proportions: s.proportions })), settings: chunk[0]!.settings, train: o.train, heldout: o.heldout, backend: o.backend };
+        const job: ChunkJob = { id: chunk[0]!.key, members: chunk.map((s) => ({ id: s.key, proportions: s.proportions })), settings: chunk[0]!.settings, train: o.train, heldout: o.heldout, backend: o.backend };
         child.send(job);
       };
       child.on("message", (msg: { ready?: boolean; ok?: boolean; results?: RunResult[]; error?: string }) => {

@@ -9,7 +9,7 @@
 
 import { cpus } from "node:os";
 import type { Cell } from "../runs/frame.js";
-import { appendRuns, claimRun, readRunsFile, releaseClaim, runIdsOf, type Claim, type Holder } from "../runs/store.js";
+import { appendRuns, claimRun, clearDeadClaims, readRunsFile, releaseClaim, runIdsOf, type Claim, type Holder } from "../runs/store.js";
 import { checkRunsOutput } from "../runs/check.js";
 import { failedRunRow, runRow } from "../proxy/runs-io.js";
 import type { ProxyConfig } from "../proxy/model.js";
@@ -100,6 +100,7 @@ export async function runSweep(o: SweepOptions): Promise<SweepSummary> {
     ...(o.clip !== undefined ? { clip: o.clip } : {}),
     ...(o.evalWindows !== undefined ? { evalWindows: o.evalWindows } : {}),
   });
+  clearDeadClaims(o.runs);
   const plan = planSweep({ mixtures: o.mixtures, settings, done: runIdsOf(existing) });
   const other = otherSettings(existing, settings, plan.keys);
   if (other.length) o.log(`sweep: ${o.runs} holds rows made with other settings; they are kept and not reused (${other.join("; ")})`);

@@ -348,6 +348,7 @@ describe("online mixer conformance", () => {
           createOnlineMixer(name, { domains, seed, options: c.options });
         expect(create(["web"], 1)).toThrow(`${name}: domains: expected at least 2 domain names, got ["web"]`);
         expect(create(["web", "web"], 1)).toThrow(`${name}: domains: expected distinct names, got "web" twice`);
+        expect(create(["web", "__proto__"], 1)).toThrow(`${name}: domains: expected names other than "__proto__", got "__proto__"`);
         expect(create(DOMAINS, -1)).toThrow("seed: expected an integer in [0, 4294967295], got -1");
       });
 

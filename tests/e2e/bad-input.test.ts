@@ -384,6 +384,12 @@ const cases = (): Record<string, Case> => ({
   "demo: --seed negative": { args: ["demo", "--seed", "-1"], names: /--seed <n>' argument '-1' is invalid/ },
   "demo: --seed text": { args: ["demo", "--seed", "zero"], names: /--seed <n>' argument 'zero' is invalid/ },
   "demo: unknown option": { args: ["demo", "--fast"], names: /unknown option '--fast'/ },
+  "demo: --corpus not a built corpus": { args: ["demo", "--corpus", p("adir")], names: /--corpus: expected a built corpus folder \(manifest\.json, train\/, heldout\/: mixlab datasets build\), got ".*adir" without manifest\.json, train, heldout/ },
+  "demo: --corpus missing": { args: ["demo", "--corpus", p("nocorpus")], names: /--corpus: expected a built corpus folder .*nocorpus/ },
+  "demo: --backend unknown": { args: ["demo", "--backend", "quantum"], names: /--backend: expected one of auto, tensorflow, webgpu, blas, wasm, cpu, got "quantum"/ },
+  "demo: --out is a file": { args: ["demo", "--quick", "--corpus", CORPUS, "--out", p("runs.csv")], names: /--out: expected a folder \(made when missing\), got the file ".*runs\.csv"/ },
+  "train: --backend unknown": { args: ["train", "--weights", "code=1", "--corpus", CORPUS, "--backend", "quantum"], names: /--backend: expected one of auto, tensorflow, webgpu, blas, wasm, cpu, got "quantum"/ },
+  "sweep: --backend unknown": { args: ["sweep", "--n", "1", "--corpus", CORPUS, "--backend", "quantum", "--runs", p("r.csv")], names: /--backend: expected one of auto, tensorflow, webgpu, blas, wasm, cpu, got "quantum"/ },
 });
 
 describe("bad input, in-process", () => {
@@ -421,6 +427,21 @@ describe("bad input, through the built bin", () => {
     expect(r.status).toBe(2);
     expect(r.stderr).not.toMatch(/^\s+at /m);
   });
+  it("SIGINT at any moment of fit leaves either the whole output or nothing, and no temporary file", async () => {
+    const { spawn } = await import("node:child_process");
+    const { readdirSync, rmSync } = await import("node:fs");
+    for (const delay of [200, 700, 1500, 3000]) {
+      const out = p(`sig-${delay}.json`);
+      const child = spawn(process.execPath, [BIN, ...FIT(), "--method", "regmix", "-o", out, "--save-model", p(`sig-${delay}-law.json`)], { stdio: "ignore", env: { ...process.env, TMPDIR: D } });
+      await new Promise((r) => setTimeout(r, delay));
+      child.kill("SIGINT");
+      await new Promise((r) => child.on("exit", r));
+      expect(readdirSync(D).filter((f) => f.endsWith(".tmp")), `after ${delay} ms`).toEqual([]);
+      if (existsSync(out)) expect(() => JSON.parse(readFileSync(out, "utf8"))).not.toThrow();
+      rmSync(out, { force: true });
+    }
+  }, 60_000);
+
   it("--verbose adds the stack to an input error", () => {
     const r = bin(["--verbose", "export", p("none.json")]);
     expect(r.status).toBe(2);

@@ -1,8 +1,8 @@
 // `mixlab train` and `mixlab demo --quick` end to end (wasm backend, embedded corpus).
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, onTestFinished } from "vitest";
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
-import { readFileSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
 import { ROOT, tmp } from "../helpers.js";
 import { readFrameAsync } from "../../src/runs/frame.js";
 import { parseProportions } from "../../src/export/proportions.js";
@@ -14,6 +14,7 @@ const run = (args: string[], cwd: string) => spawnSync(process.execPath, [BIN, .
 describe("mixlab train", () => {
   it("appends one row per run to a runs table; bad input exits 2", async () => {
     const dir = tmp();
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
     const corpus = join(ROOT, "datasets", "corpus");
     const a = run(["train", "--corpus", corpus, "--weights", "code=1,legal=1", "--steps", "4", "--batch-size", "4", "--backend", "wasm", "--runs", "runs.csv"], dir);
     expect(a.status).toBe(0);

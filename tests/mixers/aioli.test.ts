@@ -144,6 +144,19 @@ describe("aioli", () => {
     m.domains.forEach((d, j) => expect(p[d]).toBeCloseTo(w[j]! / (w[0]! + w[1]! + w[2]!), 12));
   });
 
+  it("keeps only A_ii = β_ii / W_ii with the diagonal option", () => {
+    const diag = [
+      [0.6, 0, 0],
+      [0, 0.3, 0],
+      [0, 0, 0.1],
+    ];
+    const m = make(3, { batchSize: 7, roundSteps: 40, lpRounds: 2, lpSteps: 3, diagonal: true });
+    linearRun(m, diag, 25);
+    const est = m.diagnostics().A as number[][];
+    const truth = normalised(diag);
+    est.forEach((row, i) => row.forEach((v, j) => expect(v).toBeCloseTo(truth[i]![j]!, 12)));
+  });
+
   it("starts EG from the prior (default) or from uniform, after a warm-up on the prior", () => {
     const prior = { d0: 0.6, d1: 0.2, d2: 0.2 };
     const truth = normalised(A);

@@ -7,7 +7,7 @@ import { hostname } from "node:os";
 import { join } from "node:path";
 import { ROOT, tmp } from "../helpers.js";
 import { readFrameAsync, type Cell } from "../../src/runs/frame.js";
-import { appendRuns, claimRun, claimsDirOf, lockPathOf, releaseClaim, runIdsOf, withTableLock, type Claim } from "../../src/runs/store.js";
+import { appendRuns, claimRun, claimsDirOf, clearDeadClaims, lockPathOf, releaseClaim, runIdsOf, withTableLock, type Claim } from "../../src/runs/store.js";
 import { writeFileAtomic } from "../../src/io/atomic.js";
 
 const dirs: string[] = [];
@@ -103,10 +103,19 @@ describe("appendRuns", () => {
     writeFileSync(lockPathOf(path), JSON.stringify({ pid: process.ppid, host: hostname() }));
     const t0 = performance.now();
     await expect(appendRuns(path, [row("b")], { waitMs: 300 })).rejects.toThrow(
-      `${path}.lock: expected to take the runs-table lock within 0 s, got it held by pid ${process.ppid} on host ${hostname()}; if that process is gone (another host's cannot be checked from here), delete ${path}.lock`,
+      `${path}.lock: expected to take the runs-table lock within 0.3 s, got it held by pid ${process.ppid} on host ${hostname()}; if that process is gone (another host's cannot be checked from here), delete ${path}.lock`,
     );
     expect(performance.now() - t0).toBeGreaterThanOrEqual(300);
     expect((await readFrameAsync(path)).numRows).toBe(1);
+  });
+
+  it("removes a temporary file left by a writer killed mid-write", async () => {
+    const dir = scratch();
+    const path = join(dir, "runs.csv");
+    writeFileSync(join(dir, ".runs.csv.999999.tmp"), "");
+    writeFileSync(join(dir, ".other.csv.999999.tmp"), "");
+    await appendRuns(path, [row("a")]);
+    expect(readdirSync(dir).sort()).toEqual([".other.csv.999999.tmp", "runs.csv"]);
   });
 
   it("releases the lock when the work under it throws", async () => {
@@ -139,6 +148,13 @@ describe("claims", () => {
     const b = claimRun(path, "k2");
     expect("heldBy" in b).toBe(false);
     releaseClaim(b as Claim);
+    expect(readdirSync(dir)).toEqual([]);
+    // A dead process's leftover claims are cleared; a live one's stay.
+    const live = claimRun(path, "k3") as Claim;
+    writeFileSync(join(claimsDirOf(path), "k4"), JSON.stringify({ pid: deadPid(), host: hostname() }));
+    expect(clearDeadClaims(path)).toBe(1);
+    expect(readdirSync(claimsDirOf(path))).toEqual(["k3"]);
+    releaseClaim(live);
     expect(readdirSync(dir)).toEqual([]);
   });
 });

@@ -187,7 +187,46 @@ describe("sampler", () => {
     await expect(createSampler({ corpus: c, proportions: { d0: 0.5, zz: 0.5 } })).rejects.toThrow(/expected domains of the corpus \(d0, d1\), got unknown "zz"/);
     await expect(createSampler({ corpus: c, proportions: { d0: 0.5, d1: 0.4 } })).rejects.toThrow(/expected proportions summing to 1 \(± 1e-6\), got 0.9/);
     const s = await createSampler({ corpus: c, proportions: { d0: 0.5, d1: 0.5 }, seed: 1 });
-    await expect(createSampler({ corpus: c, proportions: { d0: 0.5, d1: 0.5 }, seed: 2, state: s.state() })).rejects.toThrow(/expected a state of this plan/);
+    const other = await createSampler({ corpus: c, proportions: { d0: 0.5, d1: 0.5 }, seed: 2 });
+    await expect(createSampler({ corpus: c, proportions: { d0: 0.5, d1: 0.5 }, seed: 2, state: s.state() })).rejects.toThrow(`state: planSha256: expected ${other.planSha256} (this plan), got ${s.planSha256}: the corpus, proportions, seed, block size, unit, order or budget differ from the run that saved it`);
+  });
+
+  it("a saved state is checked field by field before any file is opened", async () => {
+    const c = corpus([10, 10], [1, 1]);
+    const opts = { corpus: "/no/such/corpus", proportions: { d0: 0.5, d1: 0.5 } };
+    const bad = { format: "mixlab.sampler-state/v1", planSha256: "f".repeat(64), consumed: 2.5, appended: [{ start: 0, proportions: { d0: "x" } }] };
+    await expect(createSampler({ ...opts, state: bad as never })).rejects.toThrowErrorMatchingInlineSnapshot(`
+      [InputError: state: 2 problems:
+        consumed: Invalid input: expected int, received number; got 2.5
+        appended.0.proportions.d0: Invalid input: expected number, received string; got "x"]
+    `);
+    await expect(createSampler({ ...opts, state: null as never, stateSource: "ckpt.json" })).rejects.toThrowErrorMatchingInlineSnapshot(`[InputError: ckpt.json: document: Invalid input: expected object, received null]`);
+    const s = await createSampler({ corpus: c, proportions: { d0: 0.5, d1: 0.5 }, blockSize: 8 });
+    const st = { ...s.state(), appended: [{ start: 3, proportions: { d0: 1 } }] };
+    await expect(createSampler({ corpus: c, proportions: { d0: 0.5, d1: 0.5 }, blockSize: 8, state: st, stateSource: "ckpt.json" })).rejects.toThrowErrorMatchingInlineSnapshot(`[InputError: ckpt.json: appended.0.start: expected a multiple of the block size 8, got 3]`);
+  });
+
+  it("budgets: one of budgetSamples and budgetTokens, in range", async () => {
+    const c = corpus([10, 10], [2, 2]);
+    const p = { d0: 0.5, d1: 0.5 };
+    await expect(createSampler({ corpus: c, proportions: p, budgetSamples: 10, budgetTokens: 20 })).rejects.toThrowErrorMatchingInlineSnapshot(`[InputError: budgetSamples: expected one budget, budgetSamples or budgetTokens, got both (10 samples and 20 tokens)]`);
+    await expect(createSampler({ corpus: c, proportions: p, budgetSamples: 2 ** 60 })).rejects.toThrowErrorMatchingInlineSnapshot(`[InputError: budgetSamples: expected an integer in [1, 2^53), got 1152921504606847000]`);
+    await expect(createSampler({ corpus: c, proportions: p, budgetTokens: Infinity })).rejects.toThrowErrorMatchingInlineSnapshot(`[InputError: budgetTokens: expected a number of tokens > 0, got Infinity]`);
+    await expect(createSampler({ corpus: c, proportions: p, budgetTokens: 1e300 })).rejects.toThrowErrorMatchingInlineSnapshot(`[InputError: budgetTokens: expected a budget under 2^53 samples, got 1e+300 tokens ≈ 5e+299 samples]`);
+  });
+
+  it("a domain whose records are all empty: an error naming it when it gets a share, on every path that sets one", async () => {
+    const c = { names: ["full", "blank"], sources: [new MemorySource([{ text: "abc" }, { text: "de" }], "full.jsonl"), new MemorySource([{ text: "" }, { text: "" }], "blank.jsonl")] };
+    await expect(createSampler({ corpus: c, proportions: { full: 0.9, blank: 0.1 } })).rejects.toThrowErrorMatchingInlineSnapshot(`[InputError: blank.jsonl: domain "blank": expected records with text, got every record measured empty (0 tokens) with a share of 0.1 in proportions; give it share 0 or remove it]`);
+    await expect(createSampler({ corpus: c, stages: [{ untilSamples: 8, proportions: { full: 1 } }, { proportions: { full: 0.5, blank: 0.5 } }], blockSize: 8 })).rejects.toThrowErrorMatchingInlineSnapshot(`[InputError: blank.jsonl: domain "blank": expected records with text, got every record measured empty (0 tokens) with a share of 0.5 in stage 2; give it share 0 or remove it]`);
+    const s = await createSampler({ corpus: c, proportions: { full: 1, blank: 0 }, blockSize: 4 });
+    expect([...s.samples(8)].every((x) => x.domain === "full")).toBe(true);
+    expect(() => s.setProportions({ full: 0.5, blank: 0.5 })).toThrowErrorMatchingInlineSnapshot(`[InputError: blank.jsonl: domain "blank": expected records with text, got every record measured empty (0 tokens) with a share of 0.5 in setProportions; give it share 0 or remove it]`);
+    const m = await createSampler({ corpus: c, proportions: { full: 1, blank: 0 }, blockSize: 4, mixer: { proportions: () => ({ full: 0.5, blank: 0.5 }) } });
+    expect(() => [...m.samples(1)]).toThrowErrorMatchingInlineSnapshot(`[InputError: blank.jsonl: domain "blank": expected records with text, got every record measured empty (0 tokens) with a share of 0.5 in mixer.proportions(); give it share 0 or remove it]`);
+    // Empty token records too (exact lengths).
+    const t = { names: ["a", "b"], sources: [new MemorySource([{ tokens: Int32Array.of(1) }]), new MemorySource([{ tokens: new Int32Array(0) }], "b.bin")] };
+    await expect(createSampler({ corpus: t, proportions: { a: 0.5, b: 0.5 }, unit: "samples" })).rejects.toThrowErrorMatchingInlineSnapshot(`[InputError: b.bin: domain "b": expected records with tokens, got its only record empty (0 tokens) with a share of 0.5 in proportions; give it share 0 or remove it]`);
   });
 });
 

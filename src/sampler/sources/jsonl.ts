@@ -37,7 +37,7 @@ export class JsonlSource implements DomainSource {
   /**
    * Indexes a JSONL file; with `validate` (default) every line is parsed and must be an object
    * with a string `field` and valid UTF-8. A UTF-8 byte-order mark at the start of the file is
-   * skipped (as Python's utf-8-sig and HF datasets do); one at the start of any other line is an
+   * skipped (as Python's utf-8-sig decoding does); one at the start of any other line is an
    * error naming the line (files concatenated with their marks).
    * @param displayPath the name used in messages (the compressed file for .gz/.br)
    */

@@ -38,7 +38,7 @@ export class TokenShardSource implements DomainSource {
   }
 
   /** Opens `<prefix>.bin` + `<prefix>.idx`, validating the index against the data file's size. */
-  static async open(binPath: string, pool: FileHandlePool = defaultPool): Promise<TokenShardSource> {
+  static async open(binPath: string, pool: FileHandlePool = defaultPool, syncPool: SyncFdPool = defaultSyncPool): Promise<TokenShardSource> {
     const idxPath = binPath.replace(/\.bin$/, ".idx");
     let idx: Buffer;
     try {
@@ -73,7 +73,7 @@ export class TokenShardSource implements DomainSource {
     for (let i = 0; i < n; i++) {
       if (lengths[i]! < 0 || offsets[i]! + lengths[i]! * size > binSize) fail(34 + 4 * i, `sequence ${i}: expected ${lengths[i]} tokens at byte ${offsets[i]} inside ${basename(binPath)} (${binSize} bytes), got a range past its end`);
     }
-    return new TokenShardSource(binPath, idxPath, lengths, offsets, dtype, pool);
+    return new TokenShardSource(binPath, idxPath, lengths, offsets, dtype, pool, syncPool);
   }
 
   tokensOf(i: number): number {

@@ -21,7 +21,7 @@ const jsonlOptions = (o: OpenOptions) => ({ ...(o.field ? { field: o.field } : {
 
 /** Every format a corpus may hold, by name. */
 export const SOURCE_FORMATS: Readonly<Record<string, SourceFormat>> = {
-  megatron: { extensions: [".bin"], open: (path, o) => TokenShardSource.open(path, o.pool) },
+  megatron: { extensions: [".bin"], open: (path, o) => TokenShardSource.open(path, o.pool, o.syncPool) },
   jsonl: { extensions: [".jsonl"], open: (path, o) => JsonlSource.open(path, jsonlOptions(o)) },
   "jsonl-compressed": {
     extensions: [".jsonl.gz", ".jsonl.br"],

@@ -8,7 +8,7 @@ import { dirname, join } from "node:path";
 import type { RunResult } from "../../proxy/train.js";
 import type { BackendName } from "../../proxy/backend.js";
 import type { RunSettings } from "../plan.js";
-import type { WorkerJob } from "../worker.js";
+import type { ChunkJob } from "../train-chunk.js";
 
 const TRAINER = join(dirname(fileURLToPath(import.meta.url)), "..", "worker.js");
 
@@ -88,7 +88,7 @@ export class TrainerPool {
           resolve(m.ok ? { ok: true, result: m.results![0]! } : { ok: false, error: m.error ?? "unknown error" });
         };
         s.child.on("message", onMessage);
-        const job: WorkerJob = { id: spec.id, members: [{ id: spec.id, proportions: spec.proportions }], settings: spec.settings, train: spec.train, heldout: spec.heldout, backend: spec.backend };
+        const job: ChunkJob = { id: spec.id, members: [{ id: spec.id, proportions: spec.proportions }], settings: spec.settings, train: spec.train, heldout: spec.heldout, backend: spec.backend };
         s.child.send(job);
       });
     } finally {
