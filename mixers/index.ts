@@ -8,6 +8,7 @@ import { loglinear } from "./loglinear/index.js";
 import { bimix } from "./bimix/index.js";
 import { bayesopt } from "./bayesopt/index.js";
 import { uniform, natural, temperature, unimax } from "./baselines/index.js";
+import { createEnsembleLaw } from "./ensemble/index.js";
 
 /** Every law by name. */
 export const laws: Readonly<Record<string, Law<any>>> = {
@@ -17,6 +18,7 @@ export const laws: Readonly<Record<string, Law<any>>> = {
   loglinear,
   bimix,
   bayesopt,
+  ensemble: createEnsembleLaw(() => laws),
   uniform,
   natural,
   temperature,

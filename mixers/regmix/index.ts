@@ -86,6 +86,7 @@ export const regmix: Law<RegMixOptions> = {
   paper: "Liu et al., RegMix: Data Mixture as Regression for Language Model Pre-training, ICLR 2025 (arXiv 2407.01492)",
   learns: true,
   parseOptions: (raw) => parseOptions(RegMixOptionsSchema, raw, "regmix"),
+  minRuns: () => 8,
   fit(input, opts, rng) {
     requireRuns(input, "regmix", 2);
     const k = input.domains.length;
@@ -135,6 +136,7 @@ export const regmixLinear: Law<RegMixLinearOptions> = {
   paper: "Liu et al., RegMix, ICLR 2025 (linear regression baseline)",
   learns: true,
   parseOptions: (raw) => parseOptions(RegMixLinearOptionsSchema, raw, "regmix-linear"),
+  minRuns: (k) => k + 1,
   fit(input, opts) {
     requireRuns(input, "regmix-linear", 2);
     const k = input.domains.length;

@@ -84,7 +84,7 @@ describe("mixlab CLI", () => {
     `);
     const m = run(["fit", "mixtures.csv", ...REGMIX_FLAGS, "--method", "nope", "--target", "loss.pile_cc"], dir);
     expect(m.status).toBe(2);
-    expect(m.stderr).toMatch(/--method: expected one of regmix, regmix-linear, dml, loglinear, bimix, bayesopt, uniform, natural, temperature, unimax, got "nope"/);
+    expect(m.stderr).toMatch(/--method: expected auto or one of regmix, regmix-linear, dml, loglinear, bimix, bayesopt, ensemble, uniform, natural, temperature, unimax, got "nope"/);
     const s = run(["fit", "mixtures.csv", "--method", "regmix", "--target", "x", "--seed", "-3"], dir);
     expect(s.status).toBe(2);
     expect(s.stderr).toMatch(/--seed <n>' argument '-3' is invalid. expected an integer in \[0, 4294967295\]/);

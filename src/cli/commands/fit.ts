@@ -3,7 +3,9 @@
 
 import type { Command } from "commander";
 import { addRunsFlags, loadRuns, seedFlag, domainMapFlag, shareOrMapFlag, positiveNumber, jsonObjectFlag, nonNegativeInt, positiveInt, type RunsFlags } from "../flags.js";
-import { fitRuns } from "../../fit.js";
+import { fitRuns, AUTO, RISK_DEFAULT, type Risk } from "../../fit.js";
+import { MixError } from "../../errors.js";
+import { InvalidArgumentError } from "commander";
 import { laws } from "../../../mixers/index.js";
 import { PROPORTIONS_FORMAT, proportionsRecord } from "../../export/proportions.js";
 import { log, table, writeResult, f4 } from "../output.js";
@@ -27,6 +29,14 @@ interface FitFlags extends RunsFlags {
   fidelityCosts?: Record<string, number>;
   candidates?: number;
   topK?: number;
+  risk?: Risk;
+  strict?: boolean;
+  bootstrap: number;
+}
+
+function riskFlag(v: string): Risk {
+  if (v !== "mean" && v !== "pessimistic") throw new InvalidArgumentError(`expected mean or pessimistic, got ${JSON.stringify(v)}`);
+  return v;
 }
 
 export function fitCommand(program: Command): void {
@@ -35,7 +45,7 @@ export function fitCommand(program: Command): void {
     .argument("<runs>", "runs table (.csv, .jsonl, .arrow, .parquet)")
     .summary("fit a mixing law to proxy runs and recommend proportions")
     .description("Fit a law from mixture to target over a table of proxy runs, then recommend the proportions that minimise the predicted target under the constraints.")
-    .requiredOption("-m, --method <name>", `one of ${Object.keys(laws).join(", ")}`)
+    .option("-m, --method <name>", `auto (cross-validate every law that applies, keep the best; see the README) or one of ${Object.keys(laws).join(", ")}`, AUTO)
     .requiredOption("-t, --target <spec>", "a numeric column (loss.web) or mean:loss.a,loss.b")
     .option("-o, --out <file>", "write proportions JSON here instead of stdout")
     .option("--save-model <file>", "save the fitted law as JSON for `mixlab predict`")
@@ -49,7 +59,10 @@ export function fitCommand(program: Command): void {
     .option("--max-share <x|map>", "maximum share (one number for all, or domain=x pairs)", shareOrMapFlag)
     .option("--max-epochs <e>", "maximum epochs over any domain at --budget tokens (needs --tokens)", positiveNumber)
     .option("--budget <tokens>", "tokens of the target training run", positiveNumber)
-    .option("--cv-folds <k>", "folds of the cross-validated fit quality (0 to skip)", nonNegativeInt, 5)
+    .option("--cv-folds <k>", "folds of the cross-validated fit quality (0 to skip; auto needs ≥ 2)", nonNegativeInt, 5)
+    .option("--risk <criterion>", `recommend by the prediction (mean) or prediction + one sd (pessimistic; GP posterior or bootstrap) (default ${RISK_DEFAULT})`, riskFlag)
+    .option("--bootstrap <n>", "bootstrap replicates over runs for the uncertainty at the recommendation (0 to skip)", nonNegativeInt, 8)
+    .option("--strict", "fail (exit 1) when a support diagnostic fires, after writing the proportions")
     .option("--fidelity-costs <map>", "cost per label of the runs' fidelity column (bayesopt), e.g. 1m=0.001,60m=0.06,1b=1", domainMapFlag);
   addRunsFlags(cmd);
   cmd.addHelpText(
@@ -72,6 +85,8 @@ Example (RegMix's released runs, target Pile-CC):
       options,
       seed: f.seed,
       cvFolds: f.cvFolds,
+      bootstrap: f.bootstrap,
+      ...(f.risk ? { risk: f.risk } : {}),
       ...(f.fidelityCosts ? { fidelityCosts: f.fidelityCosts } : {}),
       ...(f.tokens ? { tokensPerDomain: f.tokens } : {}),
       ...(f.prior ? { prior: f.prior } : {}),
@@ -88,15 +103,21 @@ Example (RegMix's released runs, target Pile-CC):
     const quality = {
       ...(res.crossValidation ? { crossValidated: res.crossValidation } : {}),
       ...(res.inSample ? { inSample: res.inSample } : {}),
+      ...(res.selection ? { auto: res.selection } : {}),
     };
     const doc = {
       format: PROPORTIONS_FORMAT,
       unit: "tokens",
       domains: proportionsRecord(domains, rec.proportions),
       order: [...domains],
-      method: f.method,
+      method: res.method,
+      ...(res.selection ? { chosenBy: "auto" } : {}),
       target: res.target.spec,
-      predicted: { target: Number.isFinite(rec.predicted) ? rec.predicted : null },
+      ...(res.target.weights ? { targetWeights: Object.fromEntries(res.target.columns.map((c, i) => [c, res.target.weights![i]!])) } : {}),
+      predicted: { target: Number.isFinite(rec.predicted) ? rec.predicted : null, ...(res.uncertainty ? { sd: res.uncertainty.sd } : {}) },
+      ...(res.uncertainty ? { uncertainty: res.uncertainty } : {}),
+      risk: res.risk,
+      diagnostics: res.diagnostics,
       ...(res.withoutEpochCaps ? { withoutEpochCaps: { domains: proportionsRecord(domains, res.withoutEpochCaps.proportions), predicted: Number.isFinite(res.withoutEpochCaps.predicted) ? res.withoutEpochCaps.predicted : null } } : {}),
       ...(res.epochs ? { epochs: proportionsRecord(domains, res.epochs) } : {}),
       constraints: res.constraints.description,
@@ -106,17 +127,28 @@ Example (RegMix's released runs, target Pile-CC):
     };
     writeResult(`${JSON.stringify(doc, null, 2)}\n`, f.out);
     if (f.saveModel) {
-      writeFileAtomic(f.saveModel, `${JSON.stringify({ format: "mixlab.law/v1", method: f.method, domains, target: res.target.spec, params: res.law.toParams() })}\n`);
+      writeFileAtomic(f.saveModel, `${JSON.stringify({ format: "mixlab.law/v1", method: res.method, domains, target: res.target.spec, params: res.law.toParams() })}\n`);
     }
     // Summary on stderr.
     const cap = res.withoutEpochCaps;
     const rows = domains.map((d, i) => [d, f4(rec.proportions[i]!), ...(cap ? [f4(cap.proportions[i]!)] : []), ...(res.epochs ? [res.epochs[i]!.toFixed(2)] : [])]);
     log(table(["domain", "proportion", ...(cap ? ["without cap"] : []), ...(res.epochs ? ["epochs"] : [])], rows));
-    if (Number.isFinite(rec.predicted)) log(`predicted ${res.target.spec}: ${f4(rec.predicted)}${cap ? ` (without epoch caps: ${f4(cap.predicted)})` : ""}`);
+    if (res.selection) {
+      const sel = res.selection;
+      log(`auto: ${sel.folds}-fold cross-validation of every law that applies (${sel.candidates[0]!.report.n} runs)`);
+      log(table(["law", "Spearman", "pairwise", "top-decile regret (sd)", "first-pick regret", "top precision", "RMSE", "kept", "chosen"], sel.candidates.map((c) => [c.law, f4(c.report.spearman), f4(c.report.pairwiseAccuracy), f4(c.report.topDecileRegret), c.report.firstRegret.toPrecision(3), f4(c.report.topPrecision), c.report.rmse.toPrecision(3), c.kept ? "yes" : "no", c.chosen ? "←" : ""])));
+      for (const s of sel.skipped) log(`  not considered: ${s.law} (${s.reason})`);
+      log(`chose ${sel.reason}`);
+    }
+    if (Number.isFinite(rec.predicted)) log(`predicted ${res.target.spec}: ${f4(rec.predicted)}${res.uncertainty ? ` ± ${res.uncertainty.sd.toPrecision(3)} (1 sd, ${res.uncertainty.source}${res.uncertainty.replicates ? `, ${res.uncertainty.replicates} replicates` : ""}; criterion ${res.risk})` : ""}${cap ? ` (without epoch caps: ${f4(cap.predicted)})` : ""}`);
     if (res.crossValidation) {
       const cv = res.crossValidation;
-      log(`fit quality (${cv.folds}-fold cross-validation over ${cv.n} runs): Spearman ${f4(cv.spearman)}, Kendall ${f4(cv.kendall)}, pairwise accuracy ${f4(cv.pairwiseAccuracy)}, MSE ${cv.mse.toPrecision(4)}, R² ${f4(cv.rSquared)}`);
+      log(`fit quality of ${res.method} (${cv.folds}-fold cross-validation over ${cv.n} runs): Spearman ${f4(cv.spearman)}, Kendall ${f4(cv.kendall)}, pairwise accuracy ${f4(cv.pairwiseAccuracy)}, MSE ${cv.mse.toPrecision(4)}, R² ${f4(cv.rSquared)}`);
     }
-    log(`${f.method} on ${runsTable.numRuns} runs in ${seconds.toFixed(2)} s${f.out ? `; wrote ${f.out}` : ""}`);
+    for (const d of res.diagnostics) log(`warning [${d.code}]: ${d.message}`);
+    log(`${res.method}${res.selection ? " (chosen by auto)" : ""} on ${runsTable.numRuns} runs in ${seconds.toFixed(2)} s${f.out ? `; wrote ${f.out}` : ""}`);
+    if (f.strict && res.diagnostics.length) {
+      throw new MixError("E_STRICT", `--strict: ${res.diagnostics.length} support diagnostic${res.diagnostics.length > 1 ? "s" : ""} fired (${res.diagnostics.map((d) => d.code).join(", ")}); the proportions were written, but the runs do not support them`);
+    }
   });
 }
