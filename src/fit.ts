@@ -249,12 +249,13 @@ function autoOptions(name: string, n: number, risk: Risk): Record<string, unknow
 }
 
 /** Why a law does not apply to this input (null when it does). */
-function inapplicable(name: string, law: Law<any>, input: FitInput): string | null {
+function inapplicable(name: string, law: Law<any>, input: FitInput, folds: number): string | null {
   const k = input.domains.length;
   const n = input.target.length;
   const m = input.components?.names.length ?? 1;
   const min = law.minRuns?.(k, m) ?? 2;
-  if (n < min) return `needs at least ${min} runs, got ${n}`;
+  const smallest = n - Math.ceil(n / folds);
+  if (smallest < min) return `needs at least ${min} runs in each training fold, got ${smallest} (${n} runs, ${folds} folds)`;
   const names = input.components?.names ?? [];
   if ((name === "bimix" || name === "dcpt") && (names.length === 0 || names.some((c) => !input.domains.includes(c.startsWith("loss.") ? c.slice(5) : c)))) return "needs a target of loss.<domain> columns for training domains";
   if (name === "bimix" || name === "dcpt") {
@@ -394,7 +395,7 @@ export function fitRuns(req: FitRequest): FitResult {
     const opts = new Map<string, Record<string, unknown>>();
     for (const [name, law] of Object.entries(laws)) {
       if (!law.learns || name === "ensemble") continue;
-      const why = inapplicable(name, law, input);
+      const why = inapplicable(name, law, input, folds);
       if (why) {
         skipped.push({ law: name, reason: why });
         continue;
@@ -493,6 +494,7 @@ export function fitRuns(req: FitRequest): FitResult {
         recommendation: recommendation.proportions,
         predicted: recommendation.predicted,
         cvRmse: crossValidation?.rmse ?? NaN,
+        cvSpearman: crossValidation?.spearman ?? NaN,
         box: constraints.box,
         nextStep: `to test it, train runs around it: mixlab suggest ${req.table.source} --method bayesopt --target '${target.spec}' --n 4 --prior ${shares}`,
       }),

@@ -20,8 +20,14 @@ export const FAR_FACTOR = 2;
 export const RANGE_SLACK = 0.01;
 /** A corner: one domain holds at least this share (and no run went that far). */
 export const CORNER_SHARE = 0.9;
-/** Predicted gain over the best run is unsupported above this many cross-validated RMSEs. */
+/**
+ * Predicted gain over the best run is unsupported above this many cross-validated RMSEs when the
+ * recommendation lies where the runs do not (far from them, or a share outside their range):
+ * among the runs the CV error measures the law's accuracy; beyond them it does not.
+ */
 export const GAIN_RMSE_FACTOR = 2;
+/** Out-of-fold Spearman ρ below which the law's ranking is called weak (a conventional "moderate" correlation). */
+export const WEAK_SPEARMAN = 0.5;
 
 /** Hellinger-type distance between mixtures: Euclidean distance of √p (bounded by √2). */
 export function mixtureDistance(a: Float64Array, ai: number, b: Float64Array, bi: number, k: number): number {
@@ -65,6 +71,8 @@ export interface SupportInput {
   readonly predicted: number;
   /** Root mean squared out-of-fold error of the law (NaN when not cross-validated). */
   readonly cvRmse: number;
+  /** Out-of-fold Spearman ρ of the law (NaN when not cross-validated). */
+  readonly cvSpearman: number;
   /** The constraint box the recommendation was searched in. */
   readonly box: Box;
   /** What to run next, appended to each message (e.g. a `mixlab suggest …` line). */
@@ -72,8 +80,9 @@ export interface SupportInput {
 }
 
 /**
- * Runs the four support checks and returns the findings (empty when the runs support the answer).
- * Codes: `far-from-runs`, `outside-range`, `corner-solution`, `pinned-at-bounds`, `gain-unsupported`.
+ * Runs the support checks and returns the findings (empty when the runs support the answer).
+ * Codes: `far-from-runs`, `outside-range`, `corner-solution`, `pinned-at-bounds`, `gain-unsupported`,
+ * `weak-ranking`.
  */
 export function supportDiagnostics(s: SupportInput): Diagnostic[] {
   const k = s.domains.length;
@@ -82,6 +91,7 @@ export function supportDiagnostics(s: SupportInput): Diagnostic[] {
   const rec = s.recommendation;
   const hint = s.nextStep ? `; ${s.nextStep}` : "";
   // 1. Distance to the nearest run against the runs' typical spacing.
+  let beyondRuns = false;
   if (n >= 2) {
     const nn = nearestNeighbourDistances(s.weights, k);
     const typical = median(nn);
@@ -94,6 +104,7 @@ export function supportDiagnostics(s: SupportInput): Diagnostic[] {
         nearestRun = i;
       }
     }
+    beyondRuns = nearest > FAR_FACTOR * typical;
     if (nearest > FAR_FACTOR * typical) {
       out.push({
         code: "far-from-runs",
@@ -118,6 +129,7 @@ export function supportDiagnostics(s: SupportInput): Diagnostic[] {
     if (rec[j]! > hi + RANGE_SLACK || rec[j]! < lo - RANGE_SLACK) outside.push({ domain: s.domains[j]!, share: rec[j]!, min: lo, max: hi });
   }
   if (outside.length) {
+    beyondRuns = true;
     out.push({
       code: "outside-range",
       message: `${outside.length === 1 ? "domain" : "domains"} ${outside.map((o) => `${o.domain} at ${o.share.toFixed(3)} (runs: ${o.min.toFixed(3)}–${o.max.toFixed(3)})`).join(", ")} outside the range the runs cover${hint}`,
@@ -146,16 +158,20 @@ export function supportDiagnostics(s: SupportInput): Diagnostic[] {
     let best = Infinity;
     for (let i = 0; i < n; i++) best = Math.min(best, s.target[i]!);
     const gain = best - s.predicted;
-    if (gain > GAIN_RMSE_FACTOR * s.cvRmse) {
+    if (gain > GAIN_RMSE_FACTOR * s.cvRmse && beyondRuns) {
       out.push({
         code: "gain-unsupported",
-        message: `predicted ${s.predicted.toPrecision(5)}, ${gain.toPrecision(3)} below the best run (${best.toPrecision(5)}), more than ${GAIN_RMSE_FACTOR}× the cross-validated error (RMSE ${s.cvRmse.toPrecision(3)})${hint}`,
+        message: `predicted ${s.predicted.toPrecision(5)}, ${gain.toPrecision(3)} below the best run (${best.toPrecision(5)}), more than ${GAIN_RMSE_FACTOR}× the cross-validated error (RMSE ${s.cvRmse.toPrecision(3)}), where the runs do not reach${hint}`,
         predicted: s.predicted,
         bestObserved: best,
         gain,
         cvRmse: s.cvRmse,
       });
     }
+  }
+  // 5. A law that ranks held-out runs poorly cannot be trusted to rank candidate mixtures.
+  if (n > 0 && !(s.cvSpearman >= WEAK_SPEARMAN) && !Number.isNaN(s.cvRmse)) {
+    out.push({ code: "weak-ranking", message: `the law ranks held-out runs poorly (cross-validated Spearman ${Number.isFinite(s.cvSpearman) ? s.cvSpearman.toFixed(3) : "undefined"} < ${WEAK_SPEARMAN}): its recommendation is close to a guess${hint}`, cvSpearman: s.cvSpearman });
   }
   return out;
 }
