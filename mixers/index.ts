@@ -9,6 +9,7 @@ import { bimix } from "./bimix/index.js";
 import { bayesopt } from "./bayesopt/index.js";
 import { uniform, natural, temperature, unimax } from "./baselines/index.js";
 import { createEnsembleLaw } from "./ensemble/index.js";
+import { dcpt } from "./dcpt/index.js";
 
 /** Every law by name. */
 export const laws: Readonly<Record<string, Law<any>>> = {
@@ -18,6 +19,7 @@ export const laws: Readonly<Record<string, Law<any>>> = {
   loglinear,
   bimix,
   bayesopt,
+  dcpt,
   ensemble: createEnsembleLaw(() => laws),
   uniform,
   natural,

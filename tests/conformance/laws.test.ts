@@ -74,6 +74,7 @@ const cases: Record<string, Case> = {
   loglinear: { options: {}, optimum: null }, // no floor: cannot represent truth A's c_i; tested for its own form below
   bimix: { options: {}, optimum: { truth: truthBiMix, regret: 0.002 } },
   bayesopt: { options: { numCandidates: 512, restarts: 1 }, optimum: { truth: truthDml, regret: 0.02 } },
+  dcpt: { options: {}, optimum: null }, // a 1-D law in one domain's share: tested against its own form in tests/mixers/dcpt.test.ts
   ensemble: { options: { members: ["dml", "loglinear"], memberOptions: { dml: { numStarts: 6 } }, numCandidates: 4096 }, optimum: { truth: truthDml, regret: 0.02 } },
   uniform: { options: {}, optimum: null },
   natural: { options: {}, optimum: null },
