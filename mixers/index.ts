@@ -10,6 +10,9 @@ import { bayesopt } from "./bayesopt/index.js";
 import { uniform, natural, temperature, unimax } from "./baselines/index.js";
 import { createEnsembleLaw } from "./ensemble/index.js";
 import { dcpt } from "./dcpt/index.js";
+import type { Suggester } from "./types.js";
+import { dirichletSwarm } from "./dirichlet/index.js";
+import { bayesoptSuggester } from "./bayesopt/suggester.js";
 
 /** Every law by name. */
 export const laws: Readonly<Record<string, Law<any>>> = {
@@ -27,4 +30,12 @@ export const laws: Readonly<Record<string, Law<any>>> = {
   unimax,
 };
 
+/** Every suggester by name (`mixlab suggest --method <name>`, the suggester conformance suite). */
+export const suggesters: Readonly<Record<string, Suggester<any>>> = {
+  dirichlet: dirichletSwarm,
+  bayesopt: bayesoptSuggester,
+};
+
+export type { Suggester, SuggestInput, Suggestion } from "./types.js";
 export type { Law, FittedLaw, FitInput, Recommendation, ResolvedConstraints, SavedLaw } from "./types.js";
+export { onlineMixers, createOnlineMixer, type CreateOnlineMixerOptions } from "./online.js";

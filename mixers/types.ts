@@ -117,6 +117,11 @@ export interface MixerEvent {
   readonly tokens?: Readonly<Record<string, number>>;
   /** A reference model's mean loss per domain on the same tokens (DoReMi's excess loss). */
   readonly reference?: Readonly<Record<string, number>>;
+  /**
+   * Mean over each domain's tokens of max(ℓ_proxy − ℓ_ref, 0), clipped per token by the trainer
+   * (DoReMi's excess loss with its default per-token clipping).
+   */
+  readonly excess?: Readonly<Record<string, number>>;
 }
 
 /** A mixer's saved state: JSON-safe, holding every accumulator, step counter and RNG state. */
@@ -176,4 +181,64 @@ export interface OnlineMixerFamily<O = Record<string, unknown>> {
   /** Validates and fills defaults; throws InputError naming the bad option. */
   parseOptions(raw: Record<string, unknown>): O;
   create(init: OnlineMixerInit<O>): OnlineMixer;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The Suggester plug-in contract (ARCHITECTURE.md "Suggester"): sequential design over the runs
+// table. Given the domains, the runs so far (if any) and the constraints, it proposes the next
+// `n` mixtures to train, each on the simplex and inside the constraint box, optionally with the
+// fidelity to train it at. Everything random flows from the rng it is handed.
+
+/** What a suggester sees: the domains, the runs so far and the constraints. */
+export interface SuggestInput {
+  /** Domain names; the column order of `weights` and of every proposal. */
+  readonly domains: readonly string[];
+  /** Runs so far, (numRuns × numDomains) row-major (empty for a fresh design). */
+  readonly weights?: Float64Array;
+  /** Target per run so far (lower is better); NaN marks a pending run. */
+  readonly target?: Float64Array;
+  /** Fidelity per run so far in (0, 1] (1 = the target scale), or none. */
+  readonly fidelity?: Float64Array;
+  /** Natural shares (token counts normalised), the centre of random designs. */
+  readonly prior?: Float64Array;
+  /** Fidelities in (0, 1] a proposal may choose (multi-fidelity suggesters; default those seen). */
+  readonly fidelities?: readonly number[];
+  /** Lower and upper share per domain (epoch caps included), from `resolveConstraints`. */
+  readonly constraints: ResolvedConstraints;
+}
+
+/** One proposed mixture. */
+export interface Suggestion {
+  /** On the simplex, inside the constraint box, in `SuggestInput.domains` order. */
+  readonly proportions: Float64Array;
+  /** Fidelity to train it at, in (0, 1] (multi-fidelity suggesters only). */
+  readonly fidelity?: number;
+  /** The model's predicted target and its standard deviation (model-based suggesters only). */
+  readonly predicted?: number;
+  readonly predictedSd?: number;
+}
+
+/** A suggester family: a name, a description, its options and its design step. */
+export interface Suggester<O = Record<string, unknown>> {
+  readonly name: string;
+  /** One line for `--help` and the README table. */
+  readonly summary: string;
+  /** The paper it implements. */
+  readonly paper: string;
+  /** Whether it needs runs with a target (true: `mixlab suggest RUNS --target T`). */
+  readonly needsRuns: boolean;
+  /** Whether it reads run fidelities and proposes one per mixture. */
+  readonly multiFidelity: boolean;
+  /** The largest `n` it accepts in one call (a documented bound on time and memory). */
+  readonly maxN: number;
+  /** Prefix of the run ids the CLI gives its proposals (`s` → `s<seed>-<i>`). */
+  readonly runIdPrefix: string;
+  /** Validates and fills defaults; throws InputError naming the bad option. */
+  parseOptions(raw: Record<string, unknown>): O;
+  /**
+   * The next `n` mixtures. Deterministic given the rng.
+   * @throws InputError for an `n` outside [1, maxN], missing or too few runs (source "runs", which
+   *   callers replace by the table's name), or constraints the design cannot meet
+   */
+  suggest(input: SuggestInput, n: number, options: O, rng: Rng): Suggestion[];
 }

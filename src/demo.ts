@@ -11,7 +11,6 @@ import { laws } from "../mixers/index.js";
 import { resolveConstraints } from "./core/constraints.js";
 import { probeBackend, type BackendName } from "./proxy/backend.js";
 import { PRESETS, parameterCount, type ProxyConfig } from "./proxy/model.js";
-import { runKey } from "./proxy/runs-io.js";
 import { runSweep } from "./sweep/sweep.js";
 import { readFrameAsync } from "./runs/frame.js";
 import { cpus } from "node:os";
@@ -53,13 +52,14 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   const runsPath = join(o.out, "runs.arrow");
   const probe = await probeBackend(o.backend);
   o.log(`mixlab demo${o.quick ? " --quick" : ""}: ${domains.length} domains (${domains.join(", ")}), proxy ${parameterCount(config).toLocaleString("en")} parameters, ${steps} steps × ${batchSize} × ${config.seqLen} tokens per run, ${cpus().length} workers on the ${probe.backend} backend`);
-  const sweep = (mixtures: Record<string, number>[], role: string) =>
-    runSweep({ mixtures, domains, config, model: o.quick ? "tiny-32" : "tiny", steps, batchSize, seed: o.seed, train: join(o.corpus, "train"), heldout: join(o.corpus, "heldout"), runs: runsPath, workers: cpus().length, backend: o.backend, log: o.log, extra: { role } });
+  const keyOf = new Map<Record<string, number>, string>(); // each mixture's run key, from its sweep
+  const sweep = async (mixtures: Record<string, number>[], role: string) =>
+    (await runSweep({ mixtures, domains, config, model: o.quick ? "tiny-32" : "tiny", steps, batchSize, seed: o.seed, train: join(o.corpus, "train"), heldout: join(o.corpus, "heldout"), runs: runsPath, workers: cpus().length, backend: o.backend, log: o.log, extra: { role } })).keys.forEach((k, i) => keyOf.set(mixtures[i]!, k));
   const lossesOf = async (mixtures: Record<string, number>[]): Promise<Map<string, number>[]> => {
     const f = await readFrameAsync(runsPath);
     const ids = f.cells.get("run_id")!.map(String);
     return mixtures.map((p) => {
-      const row = ids.indexOf(runKey(p, config, steps, batchSize, o.seed));
+      const row = ids.indexOf(keyOf.get(p)!);
       if (row < 0 || f.cells.get("status")![row] !== "ok") throw new FitError(`the demo run for ${JSON.stringify(p)} did not finish (see ${runsPath})`);
       return new Map(domains.map((d) => [d, f.cells.get(`loss.${d}`)![row] as number]));
     });

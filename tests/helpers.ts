@@ -1,5 +1,7 @@
-// Shared test helpers: the RegMix fixture tables and a temporary directory.
-import { mkdtempSync, readFileSync } from "node:fs";
+// Shared test helpers: the RegMix fixture tables and temporary directories that remove
+// themselves (after the test file, or at once with `withTmp`).
+import { afterAll } from "vitest";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -31,6 +33,28 @@ export function regmix1bMixture(): Record<string, number> {
   return out;
 }
 
+const made: string[] = [];
+
+/** Removes every directory `tmp()` made in this test file. */
+function removeTmps(): void {
+  for (const d of made.splice(0)) rmSync(d, { recursive: true, force: true });
+}
+// Registered when a test file imports this module (its top level runs while the file is collected).
+afterAll(removeTmps);
+
+/** A fresh `mixlab-test-*` directory in the system temp folder, removed after the test file. */
 export function tmp(): string {
-  return mkdtempSync(join(tmpdir(), "mixlab-test-"));
+  const d = mkdtempSync(join(tmpdir(), "mixlab-test-"));
+  made.push(d);
+  return d;
+}
+
+/** Runs `fn` with a fresh temporary directory and removes it when `fn` settles. */
+export async function withTmp<T>(fn: (dir: string) => T | Promise<T>): Promise<T> {
+  const d = mkdtempSync(join(tmpdir(), "mixlab-test-"));
+  try {
+    return await fn(d);
+  } finally {
+    rmSync(d, { recursive: true, force: true });
+  }
 }

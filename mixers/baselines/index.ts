@@ -7,6 +7,7 @@
 import { z } from "zod";
 import type { FitInput, FittedLaw, Law, ResolvedConstraints } from "../types.js";
 import { parseOptions } from "../common/options.js";
+import { parseParams } from "../common/params.js";
 import { repairMultiplicative, normalize } from "../../src/core/simplex.js";
 import { InputError } from "../../src/errors.js";
 
@@ -27,13 +28,17 @@ function staticLaw(method: string, domains: readonly string[], base: Float64Arra
   };
 }
 
+const SavedStaticSchema = z.strictObject({ proportions: z.record(z.string(), z.number().min(0)), options: z.unknown().optional() });
+
 function loadStatic(method: string, domains: readonly string[], params: Record<string, unknown>): FittedLaw {
-  const p = params.proportions as Record<string, number>;
+  const p = parseParams(SavedStaticSchema, params, domains);
   const base = new Float64Array(domains.length);
-  domains.forEach((d, i) => {
-    if (typeof p?.[d] !== "number") throw new InputError("model", `expected a proportion for ${JSON.stringify(d)}, got none`);
-    base[i] = p[d]!;
-  });
+  const missing = domains.filter((d) => p.proportions[d] === undefined);
+  if (missing.length) throw new InputError("model", missing.map((d) => ({ path: `params.proportions.${d}`, message: "expected a proportion for this domain, got none" })));
+  domains.forEach((d, i) => (base[i] = p.proportions[d]!));
+  let s = 0;
+  for (const v of base) s += v;
+  if (Math.abs(s - 1) > 1e-6) throw new InputError("model", [{ path: "params.proportions", message: `expected proportions summing to 1 (± 1e-6), got ${s}` }]);
   return staticLaw(method, domains, base, params);
 }
 
@@ -114,6 +119,12 @@ export const unimax: Law<z.infer<typeof UniMaxOptionsSchema>> = {
   fit(input, o) {
     const tokens = needTokens(input, "unimax");
     const r = unimaxAllocation(tokens, o.budgetTokens, o.maxEpochs);
+    // The corpus cannot supply the budget at maxEpochs: the input asks for the impossible (exit 2).
+    if (!r.budgetMet) {
+      let supply = 0;
+      for (const n of tokens) supply += o.maxEpochs * n;
+      throw new InputError("unimax", [{ path: "budgetTokens (--budget)", message: `expected at most ${supply.toPrecision(6)} tokens (${o.maxEpochs} epochs of every domain's tokens), got ${o.budgetTokens}; raise maxEpochs (--max-epochs) or lower the budget` }]);
+    }
     return staticLaw("unimax", input.domains, r.proportions, { options: o }, { budgetMet: r.budgetMet, allocatedTokens: Array.from(r.allocated) });
   },
   load: (domains, params) => loadStatic("unimax", domains, params),

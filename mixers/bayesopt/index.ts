@@ -17,6 +17,7 @@ import type { FitInput, FittedLaw, Law, ResolvedConstraints } from "../types.js"
 import type { Box } from "../../src/core/simplex.js";
 import { repairMultiplicative, l1Distance, apportion } from "../../src/core/simplex.js";
 import { sampleDirichlet } from "../../src/core/dirichlet.js";
+import { parseParams, savedLawShape, finite, numbers, loadField } from "../common/params.js";
 import { parseOptions } from "../common/options.js";
 import { priorOf } from "../common/prior.js";
 import { InputError, FitError } from "../../src/errors.js";
@@ -356,6 +357,17 @@ function bayesLaw(domains: readonly string[], gp: Gp, prior: Float64Array, prior
   };
 }
 
+const SavedBayesOptSchema = z.strictObject({
+  ...savedLawShape,
+  x: numbers,
+  z: numbers,
+  y: numbers.min(1),
+  yMean: finite,
+  yStd: z.number().positive(),
+  multiFidelity: z.boolean(),
+  hyper: z.strictObject({ lengthscales: z.array(z.number().positive()), outputVariance: z.number().positive(), noiseVariance: z.number().positive(), biasVariance: z.number().min(0), power: finite }),
+});
+
 export const bayesopt: Law<BayesOptOptions> = {
   name: "bayesopt",
   summary: "Bayesian optimisation: GP (Matérn-5/2 ARD on √p, multi-fidelity kernel) — fit recommends the minimum of μ + σ at the target fidelity; suggest proposes the next runs",
@@ -380,13 +392,16 @@ export const bayesopt: Law<BayesOptOptions> = {
     return bayesLaw(input.domains, gp, prior, source, o);
   },
   load(domains, params) {
-    const o = parseOptions(BayesOptOptionsSchema, params.options, "bayesopt");
-    const h = params.hyper as { lengthscales: number[]; outputVariance: number; noiseVariance: number; biasVariance: number; power: number };
-    const hyper: GpHyper = { ...h, lengthscales: Float64Array.from(h.lengthscales) };
-    const x = Float64Array.from(params.x as number[]);
-    if (hyper.lengthscales.length !== domains.length || x.length % domains.length !== 0) throw new InputError("model", `expected a GP over ${domains.length} domains, got ${hyper.lengthscales.length} length scales`);
-    const gp = conditionGp(x, Float64Array.from(params.z as number[]), Float64Array.from(params.y as number[]), domains.length, Boolean(params.multiFidelity), hyper, params.yMean as number, params.yStd as number);
-    return bayesLaw(domains, gp, Float64Array.from(params.prior as number[]), String(params.priorSource), o);
+    const p = parseParams(SavedBayesOptSchema, params, domains);
+    const o = parseOptions(BayesOptOptionsSchema, p.options, "bayesopt");
+    const k = domains.length;
+    const n = p.y.length;
+    const sizes: [string, number, number][] = [["params.hyper.lengthscales", p.hyper.lengthscales.length, k], ["params.x", p.x.length, n * k], ["params.z", p.z.length, n]];
+    const wrong = sizes.filter(([, got, want]) => got !== want);
+    if (wrong.length) throw new InputError("model", wrong.map(([path, got, want]) => ({ path, message: `expected ${want} numbers (${n} runs over ${k} domains), got ${got}` })));
+    const hyper: GpHyper = { ...p.hyper, lengthscales: Float64Array.from(p.hyper.lengthscales) };
+    const gp = loadField("params", () => conditionGp(Float64Array.from(p.x), Float64Array.from(p.z), Float64Array.from(p.y), k, p.multiFidelity, hyper, p.yMean, p.yStd));
+    return bayesLaw(domains, gp, Float64Array.from(p.prior), p.priorSource, o);
   },
 };
 

@@ -18,6 +18,7 @@
 
 import { z } from "zod";
 import type { FitInput, FittedLaw, Law } from "../types.js";
+import { parseParams, savedLawShape, finite } from "../common/params.js";
 import { parseOptions } from "../common/options.js";
 import { priorOf, aggregationWeights } from "../common/prior.js";
 import { recommendSmooth } from "../common/smooth-law.js";
@@ -139,6 +140,12 @@ function bimixLaw(domains: readonly string[], comps: BiMixComponent[], agg: Floa
   };
 }
 
+const SavedBiMixSchema = z.strictObject({
+  ...savedLawShape,
+  targetAmount: z.number().positive(),
+  components: z.array(z.strictObject({ name: z.string(), domain: z.string(), weight: z.number().positive().optional(), alpha: finite, epsilon: z.number().positive(), p: finite, q: finite, beta: finite })).min(1),
+});
+
 export const bimix: Law<BiMixOptions> = {
   name: "bimix",
   summary: "BiMix: L_i = (r_i + ε_i)^−α_i · (P_i s^−β_i + Q_i) per eval domain, own share only (no transfer)",
@@ -169,14 +176,14 @@ export const bimix: Law<BiMixOptions> = {
     return bimixLaw(input.domains, fits, aggregationWeights(comps), amount, prior, source, o);
   },
   load(domains, params) {
-    const o = parseOptions(BiMixOptionsSchema, params.options, "bimix");
-    const raw = params.components as (Omit<BiMixComponent, "domain"> & { domain: string; weight?: number })[];
-    const agg = Float64Array.from(raw, (c) => c.weight ?? 1 / raw.length);
-    const comps = raw.map(({ weight: _w, ...c }) => {
+    const p = parseParams(SavedBiMixSchema, params, domains);
+    const o = parseOptions(BiMixOptionsSchema, p.options, "bimix");
+    const agg = Float64Array.from(p.components, (c) => c.weight ?? 1 / p.components.length);
+    const comps = p.components.map(({ weight: _w, ...c }, ci) => {
       const d = domains.indexOf(c.domain);
-      if (d < 0) throw new InputError("model", `component ${c.name}: expected domain ${JSON.stringify(c.domain)} among the model's domains, got none`);
+      if (d < 0) throw new InputError("model", [{ path: `params.components.${ci}.domain`, message: `expected one of the model's domains (${domains.join(", ")}), got ${JSON.stringify(c.domain)}` }]);
       return { ...c, domain: d };
     });
-    return bimixLaw(domains, comps, agg, params.targetAmount as number, Float64Array.from(params.prior as number[]), String(params.priorSource), o);
+    return bimixLaw(domains, comps, agg, p.targetAmount, Float64Array.from(p.prior), p.priorSource, o);
   },
 };

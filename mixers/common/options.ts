@@ -7,7 +7,17 @@ import { InputError } from "../../src/errors.js";
 /** Parses raw options with a strict zod schema; throws one InputError listing every problem. */
 export function parseOptions<S extends z.ZodType>(schema: S, raw: unknown, method: string): z.infer<S> {
   const r = schema.safeParse(raw ?? {});
-  if (r.success) return r.data;
+  if (r.success) {
+    // An explicit top-k above the candidates drawn is refused (it would silently average them
+    // all); the default top-k shrinks to the number of candidates.
+    const o = r.data as { topK?: unknown; numCandidates?: unknown };
+    if (typeof o.topK === "number" && typeof o.numCandidates === "number" && o.topK > o.numCandidates) {
+      const given = (raw as { topK?: unknown } | null | undefined)?.topK !== undefined;
+      if (given) throw new InputError(`options of ${method}`, [{ path: "topK (--top-k)", message: `expected at most numCandidates (--candidates, ${o.numCandidates}), got ${o.topK}` }]);
+      return { ...(r.data as object), topK: o.numCandidates } as z.infer<S>;
+    }
+    return r.data;
+  }
   throw new InputError(
     `options of ${method}`,
     r.error.issues.map((i) => ({
@@ -21,7 +31,7 @@ export function parseOptions<S extends z.ZodType>(schema: S, raw: unknown, metho
 export const candidateOptionsShape = {
   /** Candidates drawn in the recommendation search (default 1,000,000). */
   numCandidates: z.number().int().min(1).max(1e8).default(1_000_000),
-  /** Best candidates averaged (default 128). */
+  /** Best candidates averaged (default 128, or numCandidates when fewer are drawn; more is an error). */
   topK: z.number().int().min(1).default(128),
   /** Total Dirichlet concentration around the prior (default 1). */
   concentration: z.number().positive().default(1),

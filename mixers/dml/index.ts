@@ -12,6 +12,7 @@
 import { z } from "zod";
 import type { Rng } from "../../src/rng/index.js";
 import type { FitInput, FittedLaw, Law } from "../types.js";
+import { parseParams, savedLawShape, finite } from "../common/params.js";
 import { parseOptions } from "../common/options.js";
 import { priorOf, aggregationWeights } from "../common/prior.js";
 import { recommendSmooth } from "../common/smooth-law.js";
@@ -142,6 +143,8 @@ function dmlLaw(domains: readonly string[], components: readonly string[], param
   };
 }
 
+const SavedDmlSchema = z.strictObject({ ...savedLawShape, components: z.array(z.strictObject({ name: z.string(), weight: z.number().positive().optional(), c: z.number().positive(), t: z.record(z.string(), finite) })).min(1) });
+
 export const dml: Law<DmlOptions> = {
   name: "dml",
   summary: "Data Mixing Laws, exponential form per eval domain: L_i = c_i + exp(t_i · r), Huber + L-BFGS multi-start",
@@ -160,17 +163,17 @@ export const dml: Law<DmlOptions> = {
     });
   },
   load(domains, params) {
-    const o = parseOptions(DmlOptionsSchema, params.options, "dml");
-    const comps = params.components as { name: string; weight?: number; c: number; t: Record<string, number> }[];
-    const ps = comps.map((c) => {
-      const p = new Float64Array(domains.length + 1);
-      p[0] = Math.log(c.c);
+    const p = parseParams(SavedDmlSchema, params, domains);
+    const o = parseOptions(DmlOptionsSchema, p.options, "dml");
+    const ps = p.components.map((c, ci) => {
+      const v = new Float64Array(domains.length + 1);
+      v[0] = Math.log(c.c);
       domains.forEach((d, j) => {
-        if (typeof c.t[d] !== "number") throw new InputError("model", `component ${c.name}: expected a coefficient for ${JSON.stringify(d)}, got none`);
-        p[1 + j] = c.t[d]!;
+        if (typeof c.t[d] !== "number") throw new InputError("model", [{ path: `params.components.${ci}.t.${d}`, message: `expected a coefficient for domain ${JSON.stringify(d)}, got none` }]);
+        v[1 + j] = c.t[d]!;
       });
-      return p;
+      return v;
     });
-    return dmlLaw(domains, comps.map((c) => c.name), ps, Float64Array.from(comps, (c) => c.weight ?? 1 / comps.length), Float64Array.from(params.prior as number[]), String(params.priorSource), o, {});
+    return dmlLaw(domains, p.components.map((c) => c.name), ps, Float64Array.from(p.components, (c) => c.weight ?? 1 / p.components.length), Float64Array.from(p.prior), p.priorSource, o, {});
   },
 };

@@ -110,6 +110,15 @@ export function createEnsembleLaw(registry: () => Readonly<Record<string, Law<an
       const o = parseOptions(EnsembleOptionsSchema, raw, "ensemble");
       o.members.forEach(memberLaw);
       if (new Set(o.members).size !== o.members.length) throw new InputError("options of ensemble", `members: expected each law once, got ${JSON.stringify(o.members)}`);
+      for (const [name, opts] of Object.entries(o.memberOptions)) {
+        if (!o.members.includes(name)) throw new InputError("options of ensemble", `memberOptions: expected keys among the members (${o.members.join(", ")}), got ${JSON.stringify(name)}`);
+        try {
+          memberLaw(name).parseOptions(opts);
+        } catch (e) {
+          if (!(e instanceof InputError)) throw e;
+          throw new InputError("options of ensemble", e.issues.map((i) => ({ path: `memberOptions.${name}${i.path && i.path !== "options" ? `.${i.path}` : ""}`, message: i.message })));
+        }
+      }
       return o;
     },
     minRuns: (k, m) => Math.max(...[2, ...EnsembleOptionsSchema.parse({}).members.map((n) => registry()[n]?.minRuns?.(k, m) ?? 2)]),

@@ -7,6 +7,7 @@
 
 import { z } from "zod";
 import type { FitInput, FittedLaw, Law } from "../types.js";
+import { parseParams, savedLawShape, finite } from "../common/params.js";
 import { parseOptions } from "../common/options.js";
 import { priorOf, aggregationWeights } from "../common/prior.js";
 import { recommendSmooth } from "../common/smooth-law.js";
@@ -58,6 +59,8 @@ function logLinearLaw(domains: readonly string[], components: readonly string[],
   };
 }
 
+const SavedLogLinearSchema = z.strictObject({ ...savedLawShape, components: z.array(z.strictObject({ name: z.string(), weight: z.number().positive().optional(), intercept: finite, beta: z.record(z.string(), finite) })).min(1) });
+
 export const loglinear: Law<LogLinearOptions> = {
   name: "loglinear",
   summary: "Log-linear law: log L_i = b_i + β_i · r per eval domain (closed-form least squares; DML without a floor)",
@@ -87,17 +90,17 @@ export const loglinear: Law<LogLinearOptions> = {
     return logLinearLaw(input.domains, comps.names, coef, aggregationWeights(comps), prior, source, o);
   },
   load(domains, params) {
-    const o = parseOptions(LogLinearOptionsSchema, params.options, "loglinear");
-    const comps = params.components as { name: string; weight?: number; intercept: number; beta: Record<string, number> }[];
-    const coef = comps.map((c) => {
+    const p = parseParams(SavedLogLinearSchema, params, domains);
+    const o = parseOptions(LogLinearOptionsSchema, p.options, "loglinear");
+    const coef = p.components.map((c, ci) => {
       const v = new Float64Array(domains.length + 1);
       v[0] = c.intercept;
       domains.forEach((d, j) => {
-        if (typeof c.beta[d] !== "number") throw new InputError("model", `component ${c.name}: expected a coefficient for ${JSON.stringify(d)}, got none`);
+        if (typeof c.beta[d] !== "number") throw new InputError("model", [{ path: `params.components.${ci}.beta.${d}`, message: `expected a coefficient for domain ${JSON.stringify(d)}, got none` }]);
         v[1 + j] = c.beta[d]!;
       });
       return v;
     });
-    return logLinearLaw(domains, comps.map((c) => c.name), coef, Float64Array.from(comps, (c) => c.weight ?? 1 / comps.length), Float64Array.from(params.prior as number[]), String(params.priorSource), o);
+    return logLinearLaw(domains, p.components.map((c) => c.name), coef, Float64Array.from(p.components, (c) => c.weight ?? 1 / p.components.length), Float64Array.from(p.prior), p.priorSource, o);
   },
 };

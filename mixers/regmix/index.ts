@@ -14,6 +14,7 @@ import type { Rng } from "../../src/rng/index.js";
 import type { FitInput, FittedLaw, Law, ResolvedConstraints } from "../types.js";
 import { parseOptions, candidateOptionsShape } from "../common/options.js";
 import { priorOf } from "../common/prior.js";
+import { parseParams, savedLawShape, finite, numbers, loadField } from "../common/params.js";
 import { candidateSearch } from "../common/candidates.js";
 import { fitGbdt, predictGbdt, gbdtToJSON, gbdtFromJSON, offerGbdtTopK, GbdtScratch, GBDT_DEFAULTS, type GbdtModel } from "./gbdt.js";
 import { leastSquares } from "../../src/core/linalg.js";
@@ -80,6 +81,12 @@ function gbdtLaw(domains: readonly string[], model: GbdtModel, opts: RegMixOptio
   return law;
 }
 
+const SavedRegMixSchema = z.strictObject({
+  ...savedLawShape,
+  model: z.strictObject({ numFeatures: z.number().int().min(1), initScore: finite, bestRound: z.number().int().min(0), treeRoots: numbers, feature: numbers, threshold: numbers, left: numbers, right: numbers, value: numbers }),
+});
+const SavedRegMixLinearSchema = z.strictObject({ ...savedLawShape, intercept: finite, coefficients: z.record(z.string(), finite) });
+
 export const regmix: Law<RegMixOptions> = {
   name: "regmix",
   summary: "RegMix: gradient-boosted trees from mixture to target, then the mean of the top-k of many Dirichlet candidates",
@@ -94,11 +101,17 @@ export const regmix: Law<RegMixOptions> = {
     const { prior, source } = priorOf(input);
     return gbdtLaw(input.domains, model, opts, prior, source, { trees: model.treeRoots.length, nodes: model.feature.length, bestRound: model.bestRound, earlyStoppedAt: model.validationCurve.length || null });
   },
+  // Folds and bootstrap replicates keep the full fit's round count instead of early-stopping again.
+  refit(previous, input, opts, rng) {
+    const rounds = previous.info.bestRound;
+    return regmix.fit(input, typeof rounds === "number" && rounds > 0 ? { ...opts, numRounds: rounds, earlyStoppingRounds: 0 } : opts, rng);
+  },
   load(domains, params) {
-    const opts = parseOptions(RegMixOptionsSchema, params.options, "regmix");
-    const model = gbdtFromJSON(params.model as Record<string, unknown>);
-    if (model.numFeatures !== domains.length) throw new InputError("model", `expected a model over ${domains.length} domains, got ${model.numFeatures} features`);
-    return gbdtLaw(domains, model, opts, Float64Array.from(params.prior as number[]), String(params.priorSource), { trees: model.treeRoots.length });
+    const p = parseParams(SavedRegMixSchema, params, domains);
+    const opts = parseOptions(RegMixOptionsSchema, p.options, "regmix");
+    const model = loadField("params.model", () => gbdtFromJSON(p.model));
+    if (model.numFeatures !== domains.length) throw new InputError("model", [{ path: "params.model.numFeatures", message: `expected a model over ${domains.length} domains, got ${model.numFeatures} features` }]);
+    return gbdtLaw(domains, model, opts, Float64Array.from(p.prior), p.priorSource, { trees: model.treeRoots.length });
   },
 };
 
@@ -151,14 +164,15 @@ export const regmixLinear: Law<RegMixLinearOptions> = {
     return linearLaw(input.domains, coef, opts, prior, source, { intercept: coef[0] });
   },
   load(domains, params) {
-    const opts = parseOptions(RegMixLinearOptionsSchema, params.options, "regmix-linear");
-    const c = params.coefficients as Record<string, number>;
+    const p = parseParams(SavedRegMixLinearSchema, params, domains);
+    const opts = parseOptions(RegMixLinearOptionsSchema, p.options, "regmix-linear");
+    const c = p.coefficients;
     const coef = new Float64Array(domains.length + 1);
-    coef[0] = params.intercept as number;
+    coef[0] = p.intercept;
     domains.forEach((d, j) => {
-      if (typeof c[d] !== "number") throw new InputError("model", `expected a coefficient for domain ${JSON.stringify(d)}, got none`);
+      if (typeof c[d] !== "number") throw new InputError("model", [{ path: `params.coefficients.${d}`, message: "expected a coefficient for this domain, got none" }]);
       coef[j + 1] = c[d]!;
     });
-    return linearLaw(domains, coef, opts, Float64Array.from(params.prior as number[]), String(params.priorSource), {});
+    return linearLaw(domains, coef, opts, Float64Array.from(p.prior), p.priorSource, {});
   },
 };

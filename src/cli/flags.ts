@@ -5,7 +5,7 @@ import { InvalidArgumentError, type Command } from "commander";
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { readFrameAsync } from "../runs/frame.js";
-import { buildRunsTable, joinFrames, type RunsTable } from "../runs/table.js";
+import { buildRunsTable, failedRunsNote, joinFrames, type RunsTable } from "../runs/table.js";
 import { InputError } from "../errors.js";
 import { PRESETS, type ProxyConfig } from "../proxy/model.js";
 
@@ -37,6 +37,30 @@ export function domainMapFlag(raw: string): Record<string, number> {
     out[d] = v;
   }
   if (Object.keys(out).length === 0) throw new InvalidArgumentError(`expected domain=value pairs, got ${JSON.stringify(raw)}`);
+  return out;
+}
+
+/**
+ * domain=value pairs whose values are finite, ≥ 0 and not all zero (`--tokens`, `--prior`):
+ * a negative count or an all-zero prior is refused here, naming the domain.
+ */
+export function nonNegativeMapFlag(what: string) {
+  return (raw: string): Record<string, number> => {
+    const out = domainMapFlag(raw);
+    for (const [d, v] of Object.entries(out)) if (!(v >= 0)) throw new InvalidArgumentError(`${d}: expected ${what} ≥ 0, got ${v}`);
+    if (!Object.values(out).some((v) => v > 0)) throw new InvalidArgumentError(`expected at least one domain with ${what} > 0, got all zero (${JSON.stringify(raw)})`);
+    return out;
+  };
+}
+
+/** `--tokens`: token counts per domain (≥ 0, not all zero). */
+export const tokensFlag = nonNegativeMapFlag("a token count");
+/** `--prior`: prior shares per domain (≥ 0, not all zero; normalised by the command). */
+export const priorFlag = nonNegativeMapFlag("a prior share");
+/** `--fidelity-costs`: positive cost per fidelity label. */
+export function costsFlag(raw: string): Record<string, number> {
+  const out = domainMapFlag(raw);
+  for (const [d, v] of Object.entries(out)) if (!(v > 0)) throw new InvalidArgumentError(`${d}: expected a cost > 0, got ${v}`);
   return out;
 }
 
@@ -86,8 +110,11 @@ export function addRunsFlags(cmd: Command): Command {
     .option("--sum-tolerance <x>", "accept rows whose proportions sum to 1 ± x (default: the rounding of their printed digits)", positiveNumber);
 }
 
-/** Reads RUNS (and --losses), validates, and returns the table and the SHA-256 of the inputs. */
-export async function loadRuns(path: string, f: RunsFlags): Promise<{ table: RunsTable; sha256: string; files: string[] }> {
+/**
+ * Reads RUNS (and --losses), validates, and returns the table and the SHA-256 of the inputs.
+ * Failed runs (status "failed") are left out with one line on stderr, unless `failedRuns` is "keep".
+ */
+export async function loadRuns(path: string, f: RunsFlags, o: { failedRuns?: "exclude" | "keep" } = {}): Promise<{ table: RunsTable; sha256: string; files: string[] }> {
   let frame = await readFrameAsync(path);
   const files = [path];
   if (f.losses) {
@@ -100,7 +127,10 @@ export async function loadRuns(path: string, f: RunsFlags): Promise<{ table: Run
     ...(f.weights ? { weights: f.weights } : {}),
     ...(f.lossPattern ? { lossPattern: f.lossPattern } : {}),
     ...(f.sumTolerance !== undefined ? { sumTolerance: f.sumTolerance } : {}),
+    ...(o.failedRuns ? { failedRuns: o.failedRuns } : {}),
   });
+  const note = failedRunsNote(table);
+  if (note) process.stderr.write(`${note}\n`);
   const h = createHash("sha256");
   for (const file of files) h.update(readFileSync(file));
   return { table, sha256: h.digest("hex"), files };

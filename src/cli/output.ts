@@ -1,10 +1,10 @@
 // Output helpers: results to stdout or -o (atomically), logs to stderr, aligned tables.
 
-import { writeFileAtomic } from "../io/atomic.js";
+import { writeOutputFile } from "../io/output.js";
 
-/** Writes a result to a file (atomically) or to stdout. */
+/** Writes a result to a file (atomically, signals held off) or to stdout. */
 export function writeResult(text: string | Uint8Array, out: string | undefined): void {
-  if (out) writeFileAtomic(out, text);
+  if (out) writeOutputFile(out, text);
   else process.stdout.write(text);
 }
 

@@ -6,7 +6,8 @@
 //      has a smaller error, so this errs toward keeping laws).
 //   2. Among those, the lowest top-decile regret: the mean true target of the ⌈n/10⌉ runs the law
 //      ranks best (at least 3), minus the mean of the truly best ⌈n/10⌉, in standard deviations
-//      of the target. Ties (within 1e-9) go to the higher ρ.
+//      of the target. Ties (within 1e-9; common when a table has few runs) go to the lower
+//      out-of-fold RMSE.
 
 import { agreement, mean, std, type AgreementReport } from "./stats.js";
 
@@ -74,7 +75,7 @@ export interface Choice {
 
 /** The criterion in words (for the JSON's `fitQuality.criterion`). */
 export const CRITERION =
-  "keep the laws whose out-of-fold Spearman ρ is within one standard error of the best (Fisher z ≥ z_best − 1/√(n−3)); among them, the lowest top-decile regret (true target of the runs the law ranks best, minus the best runs', in target sd); ties to the higher ρ";
+  "keep the laws whose out-of-fold Spearman ρ is within one standard error of the best (Fisher z ≥ z_best − 1/√(n−3)); among them, the lowest top-decile regret (true target of the runs the law ranks best, minus the best runs', in target sd); ties to the lower out-of-fold RMSE";
 
 /**
  * Applies the documented criterion to cross-validated reports.
@@ -98,7 +99,7 @@ export function chooseByCriterion(reports: ReadonlyMap<string, SelectionReport>)
   for (const name of kept) {
     const a = reports.get(name)!;
     const b = reports.get(chosen)!;
-    if (a.topDecileRegret < b.topDecileRegret - 1e-9 || (Math.abs(a.topDecileRegret - b.topDecileRegret) <= 1e-9 && a.spearman > b.spearman)) chosen = name;
+    if (a.topDecileRegret < b.topDecileRegret - 1e-9 || (Math.abs(a.topDecileRegret - b.topDecileRegret) <= 1e-9 && a.rmse < b.rmse)) chosen = name;
   }
   const c = reports.get(chosen)!;
   const reason =

@@ -30,11 +30,25 @@ const num = (x: number): string => String(x);
 export function exportProportions(doc: Doc, format: ExportFormat, opts: { pathPrefix?: string; maxEpochs?: number } = {}): string {
   const entries = nonZero(doc);
   switch (format) {
-    case "json":
-      return `${JSON.stringify(doc, null, 2)}\n`;
+    case "json": {
+      // The document as mixlab reads it back: `order` carries the domain order (never the
+      // parser's own `orderedDomains`), so export, sample and train --mixture accept the file.
+      const { orderedDomains, ...rest } = doc;
+      return `${JSON.stringify({ ...rest, order: [...orderedDomains] }, null, 2)}\n`;
+    }
     case "megatron": {
       const prefix = opts.pathPrefix;
-      return `${entries.map(([d, w]) => `${num(w)} ${prefix !== undefined ? `${prefix}${d}` : `${d}_text_document`}`).join(" ")}\n`;
+      const paths = entries.map(([d]) => (prefix !== undefined ? `${prefix}${d}` : `${d}_text_document`));
+      // Megatron-LM splits the blend on whitespace (argv words for --data-path; str.split() of the
+      // file for --data-args-path), with no quoting, so a path with whitespace cannot be written.
+      const bad = paths.map((p, i) => [p, entries[i]![0]] as const).filter(([p]) => /\s/.test(p));
+      if (bad.length) {
+        throw new InputError(
+          "megatron",
+          bad.map(([p, d]) => ({ path: `domain ${JSON.stringify(d)}`, message: `expected a data path without whitespace (Megatron splits its blend on whitespace), got ${JSON.stringify(p)}${prefix !== undefined && /\s/.test(prefix) ? "; the --path-prefix has whitespace" : ""}` })),
+        );
+      }
+      return `${entries.map(([, w], i) => `${num(w)} ${paths[i]}`).join(" ")}\n`;
     }
     case "hf":
       return `${JSON.stringify({ datasets: entries.map(([d]) => d), probabilities: entries.map(([, w]) => w), stopping_strategy: "all_exhausted" }, null, 2)}\n`;

@@ -1,21 +1,13 @@
-// Proxy runs as runs-table rows, and atomic appends to a runs table (any format): the existing
-// table is read, the row added (new columns filled with empty cells), and the file replaced.
+// Proxy runs as runs-table rows: a finished run's losses, bits per byte and timing, and the
+// settings that made it (the inputs of its key), in one fixed column layout shared by `train`,
+// `sweep` and failed runs, so every row of a table has the same columns.
 
-import { existsSync } from "node:fs";
-import { createHash } from "node:crypto";
-import { readFrameAsync, writeFrame, type Cell, type Frame } from "../runs/frame.js";
+import type { Cell } from "../runs/frame.js";
+import { settingsCells, type RunSettings } from "../sweep/plan.js";
 import type { RunResult } from "./train.js";
-import type { ProxyConfig } from "./model.js";
 
-/** A run's key: SHA-256 of its mixture, model config, steps, batch size and seed (the sweep skips keys already present). */
-export function runKey(proportions: Readonly<Record<string, number>>, config: ProxyConfig, steps: number, batchSize: number, seed: number): string {
-  const names = Object.keys(proportions).sort();
-  const canon = JSON.stringify({ p: names.map((n) => [n, proportions[n]]), config, steps, batchSize, seed });
-  return createHash("sha256").update(canon).digest("hex").slice(0, 16);
-}
-
-/** The row of a finished run, in domain order. */
-export function runRow(id: string, domains: readonly string[], r: RunResult, extra: Record<string, Cell> = {}): Map<string, Cell> {
+/** The row of a finished run, in domain order: run_id, w.*, loss.*, loss.mean, bpb.*, metrics, settings, status. */
+export function runRow(id: string, domains: readonly string[], r: RunResult, settings: RunSettings, extra: Readonly<Record<string, Cell>> = {}): Map<string, Cell> {
   const row = new Map<string, Cell>();
   row.set("run_id", id);
   for (const d of domains) row.set(`w.${d}`, r.proportions[d] ?? 0);
@@ -26,26 +18,28 @@ export function runRow(id: string, domains: readonly string[], r: RunResult, ext
   row.set("train_loss", r.trainLoss);
   row.set("params", r.params);
   row.set("tokens", r.tokens);
-  row.set("steps", r.steps);
   row.set("wall_s", Number(r.seconds.toFixed(3)));
   row.set("backend", r.backend);
   row.set("threads", r.threads);
+  for (const [k, v] of settingsCells(settings)) row.set(k, v);
+  row.set("steps", r.steps);
+  row.set("status", "ok");
+  row.set("error", null);
   for (const [k, v] of Object.entries(extra)) row.set(k, v);
   return row;
 }
 
-/** Appends rows to a runs table file (created when missing), atomically. */
-export async function appendRows(path: string, rows: readonly Map<string, Cell>[]): Promise<Frame> {
-  const base: Frame = existsSync(path) ? await readFrameAsync(path) : { source: path, columns: [], cells: new Map(), numRows: 0 };
-  const columns = [...base.columns];
-  for (const r of rows) for (const c of r.keys()) if (!columns.includes(c)) columns.push(c);
-  const cells = new Map<string, Cell[]>();
-  for (const c of columns) {
-    const col = base.cells.get(c)?.slice() ?? new Array<Cell>(base.numRows).fill(null);
-    for (const r of rows) col.push(r.get(c) ?? null);
-    cells.set(c, col);
-  }
-  const frame: Frame = { source: path, columns, cells, numRows: base.numRows + rows.length };
-  await writeFrame(frame, path);
-  return frame;
+/** The row of a run that failed: its mixture, settings, status "failed" and the error; no losses. */
+export function failedRunRow(id: string, domains: readonly string[], proportions: Readonly<Record<string, number>>, settings: RunSettings, error: string, extra: Readonly<Record<string, Cell>> = {}): Map<string, Cell> {
+  const row = new Map<string, Cell>();
+  row.set("run_id", id);
+  for (const d of domains) row.set(`w.${d}`, proportions[d] ?? 0);
+  // The same columns as a finished run's row, in the same order, with empty results.
+  for (const c of [...domains.map((d) => `loss.${d}`), "loss.mean", ...domains.map((d) => `bpb.${d}`), "train_loss", "params", "tokens", "wall_s", "backend", "threads"]) row.set(c, null);
+  for (const [k, v] of settingsCells(settings)) row.set(k, v);
+  row.set("steps", settings.steps);
+  row.set("status", "failed");
+  row.set("error", error);
+  for (const [k, v] of Object.entries(extra)) row.set(k, v);
+  return row;
 }

@@ -56,6 +56,8 @@ export interface TrainOptions {
   /** Called every `logEvery` steps with (step, loss). */
   readonly onStep?: (step: number, loss: number) => void;
   readonly logEvery?: number;
+  /** Called once after the last step with every trained variable's values (member axis first). */
+  readonly onWeights?: (weights: { readonly name: string; readonly values: Float32Array }[]) => void;
 }
 
 /** The result of a run, ready to be a runs-table row. */
@@ -323,6 +325,7 @@ export async function trainEnsemble(o: Omit<TrainOptions, "proportions" | "seed"
     const lossPerDomain = evaluate();
     const bpb = lossPerDomain.map((l) => Object.fromEntries(Object.entries(l).map(([d, v]) => [d, v / Math.LN2]))); // byte tokens: nats → bits/byte
     const seconds = (performance.now() - t0) / 1000;
+    o.onWeights?.(model.variables.map((v, i) => ({ name: model.names[i]!, values: Float32Array.from(v.dataSync() as Float32Array) })));
     return o.members.map((mb, k) => ({
       proportions: { ...mb.proportions },
       lossPerDomain: lossPerDomain[k]!,

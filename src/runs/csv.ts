@@ -85,6 +85,11 @@ function quote(cell: string): string {
   return /[",\r\n]/.test(cell) ? `"${cell.replace(/"/g, '""')}"` : cell;
 }
 
+/** One CSV record (no line end): cells quoted where needed, joined by commas. */
+export function formatCsvRow(cells: readonly string[]): string {
+  return cells.map(quote).join(",");
+}
+
 /** Serialises a header and rows as CSV with LF line ends and a final newline. */
 export function formatCsv(header: readonly string[], rows: readonly (readonly string[])[]): string {
   const out: string[] = [header.map(quote).join(",")];

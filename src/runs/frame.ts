@@ -1,7 +1,8 @@
 // A Frame is an untyped table read from CSV, JSONL, Arrow IPC or Parquet (chosen by extension):
 // named columns of cells, each a finite or non-finite number, a string, or null (empty). The runs
-// table (table.ts) is built and validated on top of it. Writing keeps column order and writes
-// numbers with the shortest exact representation, so a round trip is lossless.
+// table (table.ts) is built and validated on top of it. A CSV frame keeps every cell's text as
+// written, and writing a frame as CSV writes that text back, so user cells (`007`, `1e3`,
+// `12345678901234567890`) survive byte for byte; run ids are text in every format.
 
 import { writeFileAtomic } from "../io/atomic.js";
 import { readInputFile } from "../io/read.js";
@@ -24,8 +25,10 @@ export interface Frame {
   /** Cells per column. */
   readonly cells: Map<string, Cell[]>;
   readonly numRows: number;
-  /** CSV only: how each numeric cell was written (for rounding-aware checks). */
+  /** CSV only: each cell exactly as written (unquoted, untrimmed); written back verbatim as CSV. */
   readonly text?: Map<string, string[]>;
+  /** Each row's 1-based data row in the file, when rows were left out (failed runs); default i + 1. */
+  readonly rowNumbers?: number[];
 }
 
 /** File formats mixlab reads and writes. */
@@ -54,6 +57,9 @@ export function formatOf(path: string, flag = "file"): TableFormat {
       throw new InputError(flag === "file" ? path : flag, `expected a file ending in .csv, .jsonl, .arrow or .parquet, got ${showValue(ext || path)}`);
   }
 }
+
+/** Columns that are text in every format, even when a cell looks like a number (`007`, `1e3`). */
+export const TEXT_COLUMNS: ReadonlySet<string> = new Set(["run_id"]);
 
 /** Parses a CSV cell: empty → null, a number → number, else the string. */
 function csvCell(raw: string): Cell {
@@ -102,14 +108,16 @@ export async function readFrameAsync(path: string): Promise<Frame> {
     throw new InputError(path, `expected a Parquet file, got unreadable content (${(e as Error).message})`);
   }
   const cells = new Map<string, Cell[]>();
-  for (const c of columns) cells.set(c, rows.map((r) => toCell(r[c])));
+  for (const c of columns) cells.set(c, rows.map((r) => toCell(r[c], c)));
   return { source: path, columns, cells, numRows: rows.length };
 }
 
-function toCell(v: unknown): Cell {
+/** A value read from JSONL, Arrow or Parquet as a cell; ids stay text, big integers keep every digit as text. */
+function toCell(v: unknown, column: string): Cell {
   if (v === null || v === undefined) return null;
+  if (TEXT_COLUMNS.has(column) && (typeof v === "number" || typeof v === "bigint")) return String(v);
   if (typeof v === "number" || typeof v === "string") return v;
-  if (typeof v === "bigint") return Number(v);
+  if (typeof v === "bigint") return Number.isSafeInteger(Number(v)) ? Number(v) : String(v);
   if (typeof v === "boolean") return v ? 1 : 0;
   return JSON.stringify(v);
 }
@@ -119,8 +127,9 @@ function frameFromCsv(text: string, source: string): Frame {
   const cells = new Map<string, Cell[]>();
   const raw = new Map<string, string[]>();
   header.forEach((h, j) => {
-    cells.set(h, rows.map((r) => csvCell(r[j]!)));
-    raw.set(h, rows.map((r) => r[j]!.trim()));
+    const asText = TEXT_COLUMNS.has(h);
+    cells.set(h, rows.map((r) => (asText ? (r[j]! === "" ? null : r[j]!) : csvCell(r[j]!))));
+    raw.set(h, rows.map((r) => r[j]!));
   });
   return { source, columns: header, cells, numRows: rows.length, text: raw };
 }
@@ -154,7 +163,7 @@ function frameFromJsonl(text: string, source: string): Frame {
   });
   if (issues.length > 0) throw new InputError(source, issues);
   const cells = new Map<string, Cell[]>();
-  for (const c of columns) cells.set(c, objects.map((o) => toCell(o[c])));
+  for (const c of columns) cells.set(c, objects.map((o) => toCell(o[c], c)));
   return { source, columns, cells, numRows: objects.length };
 }
 
@@ -170,7 +179,7 @@ function frameFromArrow(buf: Uint8Array, source: string): Frame {
   for (const c of columns) {
     const vec = table.getChild(c)!;
     const out: Cell[] = new Array(table.numRows);
-    for (let i = 0; i < table.numRows; i++) out[i] = toCell(vec.get(i));
+    for (let i = 0; i < table.numRows; i++) out[i] = toCell(vec.get(i), c);
     cells.set(c, out);
   }
   return { source, columns, cells, numRows: table.numRows };
@@ -183,11 +192,14 @@ function isNumericColumn(values: readonly Cell[]): boolean {
 
 /** Serialises a frame in the given format. */
 export async function serializeFrame(frame: Frame, format: TableFormat): Promise<Uint8Array> {
-  const { columns, cells, numRows } = frame;
+  const { columns, numRows } = frame;
+  const cells = format === "csv" || !frame.text ? frame.cells : exactCells(frame);
   switch (format) {
     case "csv": {
+      // A cell read from CSV is written back as it was written; other cells in their shortest exact form.
+      const texts = columns.map((c) => frame.text?.get(c));
       const rows: string[][] = [];
-      for (let i = 0; i < numRows; i++) rows.push(columns.map((c) => formatCell(cells.get(c)![i]!)));
+      for (let i = 0; i < numRows; i++) rows.push(columns.map((c, j) => texts[j]?.[i] ?? formatCell(cells.get(c)![i]!)));
       return Buffer.from(formatCsv(columns, rows));
     }
     case "jsonl": {
@@ -227,6 +239,31 @@ export async function serializeFrame(frame: Frame, format: TableFormat): Promise
 /** Writes a frame to a path (format by extension), atomically (temporary file + rename). */
 export async function writeFrame(frame: Frame, path: string): Promise<void> {
   writeFileAtomic(path, await serializeFrame(frame, formatOf(path)));
+}
+
+/**
+ * The cells of a CSV frame for a typed format: a numeric cell whose text a number cannot hold
+ * exactly (`007`, `12345678901234567890`, `+5`) stays the text, so no digit is lost.
+ */
+function exactCells(frame: Frame): Map<string, Cell[]> {
+  const out = new Map<string, Cell[]>();
+  for (const c of frame.columns) {
+    const col = frame.cells.get(c)!;
+    const text = frame.text!.get(c);
+    out.set(c, text ? col.map((v, i) => (typeof v === "number" && !numberHoldsText(v, text[i]!) ? text[i]! : v)) : col);
+  }
+  return out;
+}
+
+/** True when the number is the cell's text exactly: the same digits and no sign or zero padding. */
+function numberHoldsText(v: number, text: string): boolean {
+  const t = text.trim();
+  if (!Number.isFinite(v)) return true;
+  const m = /^(-?)(0|[1-9]\d*)(?:\.(\d+))?(?:[eE]([+-]?\d+))?$/.exec(t);
+  if (!m) return false;
+  const digits = `${m[2]}${m[3] ?? ""}`.replace(/^0+/, "").replace(/0+$/, "");
+  const shortest = String(Math.abs(v)).replace(/e[+-]?\d+$/, "").replace(".", "").replace(/^0+/, "").replace(/0+$/, "");
+  return digits === shortest;
 }
 
 /** A cell as CSV text; numbers use the shortest representation that reads back exactly. */

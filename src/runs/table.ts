@@ -22,6 +22,17 @@ export interface RunsLayoutOptions {
   readonly lossPattern?: string;
   /** Accept rows whose proportions sum to 1 ± this; default: the rounding of the printed digits (at least 1e-6). */
   readonly sumTolerance?: number;
+  /**
+   * Rows whose `status` is "failed" (a sweep's failed runs): "exclude" leaves them out of the
+   * table (counted in `failed`; say so with failedRunsNote), "keep" keeps them as rows (default "exclude").
+   */
+  readonly failedRuns?: "exclude" | "keep";
+}
+
+/** Failed runs left out of a table: their 1-based data rows, and how many failed with each error. */
+export interface FailedRuns {
+  readonly rows: number[];
+  readonly errors: Map<string, number>;
 }
 
 /** A validated runs table. */
@@ -39,11 +50,51 @@ export interface RunsTable {
   readonly numRuns: number;
   /** Rows whose sum was within tolerance but not exactly 1, and the largest gap seen. */
   readonly renormalised: { readonly rows: number; readonly maxGap: number };
+  /** Failed runs (status "failed") left out of `frame`, `weights` and `numRuns`. */
+  readonly failed: FailedRuns;
+}
+
+/**
+ * Splits off the rows whose `status` cell is "failed": kept in the file, left out of fitting.
+ * The returned frame carries each kept row's 1-based file row (`rowNumbers`) for messages.
+ */
+export function withoutFailedRuns(frame: Frame): { frame: Frame; failed: FailedRuns } {
+  const status = frame.cells.get("status");
+  const failed: FailedRuns = { rows: [], errors: new Map() };
+  if (!status) return { frame, failed };
+  const keep: number[] = [];
+  const errors = frame.cells.get("error");
+  for (let i = 0; i < frame.numRows; i++) {
+    if (status[i] === "failed") {
+      failed.rows.push(frame.rowNumbers?.[i] ?? i + 1);
+      const e = errors?.[i];
+      const why = e === null || e === undefined || e === "" ? "no error recorded" : String(e);
+      failed.errors.set(why, (failed.errors.get(why) ?? 0) + 1);
+    } else keep.push(i);
+  }
+  if (failed.rows.length === 0) return { frame, failed };
+  const pick = <T>(col: readonly T[]): T[] => keep.map((i) => col[i]!);
+  const cells = new Map<string, Cell[]>();
+  for (const [c, v] of frame.cells) cells.set(c, pick(v));
+  const rowNumbers = keep.map((i) => frame.rowNumbers?.[i] ?? i + 1);
+  const base = { source: frame.source, columns: frame.columns, cells, numRows: keep.length, rowNumbers };
+  if (!frame.text) return { frame: base, failed };
+  const text = new Map<string, string[]>();
+  for (const [c, v] of frame.text) text.set(c, pick(v));
+  return { frame: { ...base, text }, failed };
+}
+
+/** One line saying how many failed runs a table left out and why, or null when none. */
+export function failedRunsNote(table: RunsTable): string | null {
+  const n = table.failed.rows.length;
+  if (n === 0) return null;
+  const why = [...table.failed.errors].map(([e, k]) => `${JSON.stringify(e.length > 100 ? `${e.slice(0, 100)}…` : e)}${k > 1 ? ` (${k} runs)` : ""}`).join("; ");
+  return `note: ${table.source}: ${n} failed run${n === 1 ? "" : "s"} (status "failed"; row${n === 1 ? "" : "s"} ${table.failed.rows.slice(0, 8).join(", ")}${n > 8 ? ", …" : ""}) kept in the file and left out: ${why}`;
 }
 
 /** Number of decimals a cell was written with (from its text, else the shortest repr of the number). */
 function decimalsOf(text: string | undefined, value: number): number {
-  const s = text ?? String(value);
+  const s = text?.trim() ?? String(value);
   const m = /^[+-]?\d*(?:\.(\d*))?(?:[eE]([+-]?\d+))?$/.exec(s);
   if (!m) return 17;
   const frac = m[1]?.length ?? 0;
@@ -53,7 +104,8 @@ function decimalsOf(text: string | undefined, value: number): number {
 
 /** A row label for messages: data rows count from 1; CSV rows also give the file line. */
 function rowLabel(frame: Frame, i: number): string {
-  return frame.text ? `row ${i + 1} (line ${i + 2})` : `row ${i + 1}`;
+  const r = frame.rowNumbers?.[i] ?? i + 1;
+  return frame.text ? `row ${r} (line ${r + 1})` : `row ${r}`;
 }
 
 /**
@@ -137,7 +189,8 @@ export function joinFrames(mixtures: Frame, losses: Frame, key: string): Frame {
  * @throws InputError listing every problem (file, row, column, expected, found)
  */
 export function buildRunsTable(input: Frame, options: RunsLayoutOptions = {}): RunsTable {
-  const frame = options.lossPattern ? applyLossPattern(input, options.lossPattern) : input;
+  const patterned = options.lossPattern ? applyLossPattern(input, options.lossPattern) : input;
+  const { frame, failed } = options.failedRuns === "keep" ? { frame: patterned, failed: { rows: [], errors: new Map<string, number>() } } : withoutFailedRuns(patterned);
   const issues: InputIssue[] = [];
   let weightColumns: string[];
   let domains: string[];
@@ -163,7 +216,7 @@ export function buildRunsTable(input: Frame, options: RunsLayoutOptions = {}): R
 
   const k = weightColumns.length;
   const n = frame.numRows;
-  if (n === 0) throw new InputError(frame.source, "expected at least one run, got a table with no rows");
+  if (n === 0) throw new InputError(frame.source, failed.rows.length ? `expected at least one run that did not fail, got ${failed.rows.length} failed runs only` : "expected at least one run, got a table with no rows");
   const weights = new Float64Array(n * k);
   let renormRows = 0;
   let maxGap = 0;
@@ -219,7 +272,7 @@ export function buildRunsTable(input: Frame, options: RunsLayoutOptions = {}): R
     });
   }
   if (issues.length) throw new InputError(frame.source, issues);
-  return { source: frame.source, frame, domains, weightColumns, weights, numRuns: n, renormalised: { rows: renormRows, maxGap } };
+  return { source: frame.source, frame, domains, weightColumns, weights, numRuns: n, renormalised: { rows: renormRows, maxGap }, failed };
 }
 
 function formatTol(t: number): string {

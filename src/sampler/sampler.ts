@@ -6,7 +6,7 @@
 // batches. Training code imports `createSampler` from "mixlab".
 
 import { createHash } from "node:crypto";
-import { InputError } from "../errors.js";
+import { InputError, UnsupportedError } from "../errors.js";
 import { normalize } from "../core/simplex.js";
 import { createRng } from "../rng/index.js";
 import { Plan, tokensPerBlock, type Location, type PlanSpec, type StageSpec } from "./plan.js";
@@ -61,9 +61,16 @@ export interface SamplerOptions {
   /** Where warnings go (default stderr). */
   readonly warn?: (message: string) => void;
   /**
-   * An online mixer (ARCHITECTURE.md): asked for proportions whenever the stream enters a new
-   * block; a change becomes a live stage from that block on (recorded in the state). It must
-   * answer identically on every rank.
+   * An online mixer (ARCHITECTURE.md): asked for the proportions of each block; a change becomes
+   * a live stage from that block's start (recorded in the state). It is asked for block b when
+   * this rank's first sample of block b is about to be read AND every earlier sample of this
+   * rank was delivered: `samples()`/`examples()` deliver a sample when they yield it, and
+   * `batches()`/`toTfDataset` ask while assembling the batch that holds that first sample, after
+   * every earlier batch was delivered. So a training loop that feeds each step to the mixer
+   * before asking for the next batch always feeds it before it decides, and read-ahead never
+   * crosses an undecided block. It must answer identically on every rank; needs
+   * `blockSize ≥ worldSize` (each rank then sees every block). `workerIndices` and `advance` are
+   * not available with a mixer.
    */
   readonly mixer?: { proportions(): ProportionsByName };
   /** Called with the requested-vs-achieved table before the first sample (e.g. console.error). */
@@ -182,6 +189,9 @@ export class Sampler {
     this.consumed = start;
     this.rank = rank;
     this.worldSize = worldSize;
+    // On resume, this rank's last delivered sample tells which block the mixer already decided.
+    const last = start + rank - worldSize;
+    this.mixerBlock = last >= 0 ? Math.floor(last / plan.spec.blockSize) : -1;
   }
 
   /** Where global sample g comes from (pure; does not advance the stream). */
@@ -190,7 +200,7 @@ export class Sampler {
     return { index: g, domain: this.domains[l.domain]!, domainIndex: l.domainIndex, record: l.record, epoch: l.epoch };
   }
 
-  /** Global samples consumed so far by all ranks (this rank's progress × W, in lockstep). */
+  /** Global samples delivered so far by all ranks (this rank's deliveries × W, in lockstep). */
   get position(): number {
     return this.consumed;
   }
@@ -200,31 +210,69 @@ export class Sampler {
     return this.consumed + this.rank;
   }
 
-  /** The state to save with a checkpoint; resuming from it continues the exact stream. */
+  /** Records that this rank's sample with global index g was handed to the caller. */
+  private delivered(g: number): void {
+    this.consumed = g - this.rank + this.worldSize;
+  }
+
+  /**
+   * The state to save with a checkpoint; resuming from it continues the exact stream.
+   *
+   * It counts samples DELIVERED to the caller, on every read path: a sample from `samples()` or
+   * `examples()` counts once the loop receives it, a batch from `batches()` or `toTfDataset` once
+   * the loop receives the batch (so a state taken inside the `for await` body after receiving a
+   * batch covers everything up to and including that batch), and samples read through
+   * `workerIndices` once `advance` marks them. Read-ahead never moves it.
+   */
   state(): SamplerState {
     return { format: FORMAT, planSha256: this.planSha256, consumed: this.consumed, appended: this.appended.map((a) => ({ ...a })) };
   }
 
   /**
    * Changes the proportions from the next block boundary on (a live stage, recorded in the
-   * state). Call it identically on every rank at the same step.
+   * state). Call it identically on every rank at the same step. Read-ahead of a running
+   * `examples()`/`batches()` made under the old proportions is dropped and read again.
    */
   setProportions(p: ProportionsByName): void {
     const v = byName(this.domains, p, "setProportions");
     const st = this.plan.appendStage(v, this.consumed);
     this.appended.push({ start: st.start, proportions: { ...p } });
+    this.planVersion++;
     warnZeroCounts(this.domains, st.counts, v, this.plan.spec.blockSize, this.warn);
   }
 
-  private mixerBlock = -1;
+  /**
+   * Marks this rank's next `n` samples as delivered: for loaders that read through
+   * `workerIndices` and hand samples to training themselves. Not with an online mixer.
+   */
+  advance(n: number): void {
+    if (this.mixer) throw new UnsupportedError("advance: an online mixer decides each block when its first sample is read; read through samples(), examples() or batches()");
+    if (!(Number.isInteger(n) && n >= 0)) throw new InputError("advance", `expected an integer ≥ 0, got ${n}`);
+    const left = Math.max(0, Math.ceil((this.budgetSamples - this.nextIndex()) / this.worldSize));
+    if (n > left) throw new InputError("advance", `expected at most the ${left} samples left to this rank, got ${n}`);
+    this.consumed += n * this.worldSize;
+  }
 
-  /** Asks the online mixer for proportions when global sample g opens a block not yet seen. */
-  private consultMixer(g: number): void {
-    if (!this.mixer) return;
+  /** Bumped by `setProportions`: read-ahead made under an older plan is dropped. */
+  private planVersion = 0;
+  /** The last block whose proportions this rank asked the mixer for (set in the constructor). */
+  private mixerBlock: number;
+
+  /** Whether global sample g opens a block the online mixer has not decided yet (for this rank). */
+  private undecided(g: number): boolean {
+    return this.mixer !== null && Math.floor(g / this.plan.spec.blockSize) > this.mixerBlock;
+  }
+
+  /**
+   * The online-mixer hook, the one place the mixer is consulted: asks it for the proportions of
+   * the block holding global sample g; a change becomes a live stage from that block's start.
+   * Called only when g is this rank's first sample of the block and every earlier sample of
+   * this rank was delivered (see `SamplerOptions.mixer`).
+   */
+  private decideBlock(g: number): void {
     const block = Math.floor(g / this.plan.spec.blockSize);
-    if (block === this.mixerBlock) return;
     this.mixerBlock = block;
-    const p = this.mixer.proportions();
+    const p = this.mixer!.proportions();
     const v = byName(this.domains, p, "mixer.proportions()");
     const cur = this.plan.stages[this.plan.stageAt(g)]!.proportions;
     let same = true;
@@ -235,30 +283,28 @@ export class Sampler {
     warnZeroCounts(this.domains, st.counts, v, this.plan.spec.blockSize, this.warn);
   }
 
-  /** Samples for this rank, in order, until the budget (or forever). Advances the state. */
+  /** Samples for this rank, in order, until the budget (or forever). Each counts as delivered when yielded. */
   *samples(limit = Infinity): Generator<Sample> {
     for (let n = 0; n < limit; n++) {
       const g = this.nextIndex();
       if (g >= this.budgetSamples) return;
-      this.consultMixer(g);
+      if (this.undecided(g)) this.decideBlock(g);
       const s = this.sampleAt(g);
-      this.consumed += this.worldSize;
+      this.delivered(g);
       yield s;
     }
   }
 
   /**
    * The global indices a loader worker reads: this rank's t-th sample goes to worker t mod K.
-   * Starting from the current position; does not advance the state.
+   * Starting from the position when it is called; does not advance the state (the
+   * loader calls `advance` as it hands samples to training). Not with an online mixer.
    */
-  *workerIndices(worker: number, numWorkers: number, limit = Infinity): Generator<number> {
+  workerIndices(worker: number, numWorkers: number, limit = Infinity): Generator<number> {
+    if (!(Number.isInteger(numWorkers) && numWorkers >= 1)) throw new InputError("numWorkers", `expected an integer ≥ 1, got ${numWorkers}`);
     if (!(Number.isInteger(worker) && worker >= 0 && worker < numWorkers)) throw new InputError("worker", `expected an integer in [0, ${numWorkers}), got ${worker}`);
-    let t = worker;
-    for (let n = 0; n < limit; n++, t += numWorkers) {
-      const g = this.consumed + this.rank + t * this.worldSize;
-      if (g >= this.budgetSamples) return;
-      yield g;
-    }
+    if (this.mixer) throw new UnsupportedError("workerIndices: an online mixer decides each block when its first sample is read; read through samples(), examples() or batches()");
+    return stride(this.consumed + this.rank + worker * this.worldSize, numWorkers * this.worldSize, this.budgetSamples, limit);
   }
 
   /** Reads the data of a sample. */
@@ -266,22 +312,48 @@ export class Sampler {
     return this.sources[this.domains.indexOf(s.domain)]!.read(s.record);
   }
 
-  /** Examples (samples with their text or tokens), with `readAhead` reads in flight. */
+  /**
+   * Examples (samples with their text or tokens), with up to `readAhead` reads in flight (default
+   * 16). An example counts as delivered when yielded; reads ahead never move the state. With an
+   * online mixer, read-ahead stops before a block the mixer has not decided until every earlier
+   * example was delivered. After `setProportions` the read-ahead is dropped and read again.
+   */
   async *examples(options: { limit?: number; readAhead?: number } = {}): AsyncGenerator<Example> {
     const ahead = options.readAhead ?? 16;
+    if (!(Number.isInteger(ahead) && ahead >= 1)) throw new InputError("readAhead", `expected an integer ≥ 1, got ${ahead}`);
+    const limit = options.limit ?? Infinity;
+    const W = this.worldSize;
     const queue: Promise<Example>[] = [];
-    const it = this.samples(options.limit ?? Infinity);
-    const pull = (): boolean => {
-      const n = it.next();
-      if (n.done) return false;
-      const s = n.value;
-      queue.push(this.read(s).then((r) => ({ ...s, ...r })));
-      return true;
-    };
-    while (queue.length < ahead && pull());
-    while (queue.length) {
-      const ex = await queue.shift()!;
-      pull();
+    let sent = 0;
+    let cursor = this.nextIndex();
+    let version = this.planVersion;
+    let expected = this.consumed;
+    for (;;) {
+      if (version !== this.planVersion || expected !== this.consumed) {
+        // The plan or the position changed under the read-ahead: read again from the position.
+        queue.length = 0;
+        cursor = this.nextIndex();
+        version = this.planVersion;
+        expected = this.consumed;
+      }
+      while (queue.length < ahead && sent + queue.length < limit && cursor < this.budgetSamples) {
+        if (this.undecided(cursor)) {
+          if (queue.length > 0) break;
+          this.decideBlock(cursor);
+        }
+        const s = this.sampleAt(cursor);
+        const p = this.read(s).then((r) => ({ ...s, ...r }));
+        p.catch(() => undefined); // a failed read is thrown when its turn comes, or dropped with the read-ahead
+        queue.push(p);
+        cursor += W;
+      }
+      if (queue.length === 0) return;
+      const ex = await queue[0]!;
+      if (version !== this.planVersion || expected !== this.consumed) continue;
+      queue.shift();
+      this.delivered(ex.index);
+      expected = this.consumed;
+      sent++;
       yield ex;
     }
   }
@@ -289,7 +361,10 @@ export class Sampler {
   /**
    * Packed token batches: each row is one sample's tokens (text through the tokenizer), cut to
    * `seqLen` or padded with `padId`; what was cut or padded is counted, never hidden. Store
-   * documents pre-chunked to seqLen for exact token accounting.
+   * documents pre-chunked to seqLen for exact token accounting. A batch's rows count as
+   * delivered (in `state()`) when the batch is handed out: a state taken in the `for await` body
+   * after receiving a batch covers everything up to and including it. Pre-tokenised sources
+   * without a mixer take a synchronous fast path that reads each batch when it is asked for.
    */
   async *batches(options: {
     batchSize: number;
@@ -360,7 +435,6 @@ export class Sampler {
       const rows = Math.max(0, Math.min(batchSize, Math.ceil((this.budgetSamples - first) / this.worldSize)));
       if (rows === 0) return;
       this.plan.mapRange(first, rows, this.worldSize, domains, domainIndex, records);
-      this.consumed += rows * this.worldSize;
       let truncated = 0;
       let padded = 0;
       for (let row = 0; row < rows; row++) {
@@ -371,6 +445,8 @@ export class Sampler {
         } else truncated += len - seqLen;
         indices[row] = first + row * this.worldSize;
       }
+      // Delivered with the batch (the rows were read without error).
+      this.consumed += rows * this.worldSize;
       yield trimBatch({ tokens, domainPerRow: domains, indexPerRow: indices, truncatedTokens: truncated, padTokens: padded }, rows, seqLen);
       if (rows < batchSize) return;
     }
@@ -412,6 +488,11 @@ export class Sampler {
   async close(): Promise<void> {
     await this.corpus?.close();
   }
+}
+
+/** first, first + step, … below `end`, at most `limit` of them. */
+function* stride(first: number, step: number, end: number, limit: number): Generator<number> {
+  for (let n = 0, g = first; n < limit && g < end; n++, g += step) yield g;
 }
 
 /** A batch cut to its first `rows` rows (the last batch of a finite stream). */
@@ -479,6 +560,7 @@ export async function createSampler(o: SamplerOptions): Promise<Sampler> {
   const world = o.worldSize ?? 1;
   if (!(Number.isInteger(world) && world >= 1)) throw new InputError("worldSize", `expected an integer ≥ 1, got ${world}`);
   if (!(Number.isInteger(rank) && rank >= 0 && rank < world)) throw new InputError("rank", `expected an integer in [0, ${world}), got ${rank}`);
+  if (o.mixer && blockSize < world) throw new InputError("blockSize", `expected at least worldSize (${world}) with an online mixer, so every rank asks it at every block, got ${blockSize}`);
   if ((o.proportions ? 1 : 0) + (o.stages ? 1 : 0) !== 1) throw new InputError("proportions", "expected either proportions or stages, got " + (o.proportions && o.stages ? "both" : "neither"));
   const stagesByName: StageByName[] = o.stages ? [...o.stages] : [{ proportions: o.proportions! }];
   if (stagesByName.length === 0) throw new InputError("stages", "expected at least one stage, got none");
@@ -588,27 +670,33 @@ export async function createSampler(o: SamplerOptions): Promise<Sampler> {
  * A tf.data dataset of packed batches for tfjs training loops. Pass the tfjs namespace (mixlab
  * does not import tfjs outside src/proxy): `toTfDataset(sampler, tf, { batchSize, seqLen })`
  * yields `{ xs: int32 [batch, seqLen−1], ys: int32 [batch, seqLen−1] }` (next-token targets).
+ * A batch counts as delivered (in `sampler.state()`) when the dataset's iterator hands it out;
+ * the adapter reads nothing ahead of that.
  */
 export function toTfDataset(
   sampler: Sampler,
-  tf: { data: { generator<T>(g: () => AsyncIterator<T> | Iterator<T>): unknown }; tensor2d(values: Int32Array, shape: [number, number], dtype: "int32"): unknown },
-  options: { batchSize: number; seqLen: number; limit?: number },
+  // `never` items: any element type tfjs's generator accepts (the tfjs namespace passes as it is).
+  tf: { data: { generator(g: () => AsyncIterator<never>): unknown }; tensor2d(values: Int32Array, shape: [number, number], dtype: "int32"): unknown },
+  options: { batchSize: number; seqLen: number; limit?: number; readAhead?: number },
 ): unknown {
   const { batchSize, seqLen } = options;
+  if (!(Number.isInteger(seqLen) && seqLen >= 2)) throw new InputError("seqLen", `expected an integer ≥ 2 (inputs and next-token targets), got ${seqLen}`);
   return tf.data.generator(() => {
-    const it = sampler.batches({ batchSize, seqLen, ...(options.limit !== undefined ? { limit: options.limit } : {}) });
+    const it = sampler.batches({ batchSize, seqLen, ...(options.limit !== undefined ? { limit: options.limit } : {}), ...(options.readAhead !== undefined ? { readAhead: options.readAhead } : {}) });
     return {
       next: async () => {
         const r = await it.next();
         if (r.done) return { done: true, value: undefined };
-        const xs = new Int32Array(batchSize * (seqLen - 1));
-        const ys = new Int32Array(batchSize * (seqLen - 1));
-        for (let b = 0; b < batchSize; b++) {
+        // The last batch of a finite stream may hold fewer rows.
+        const rows = r.value.domainPerRow.length;
+        const xs = new Int32Array(rows * (seqLen - 1));
+        const ys = new Int32Array(rows * (seqLen - 1));
+        for (let b = 0; b < rows; b++) {
           xs.set(r.value.tokens.subarray(b * seqLen, b * seqLen + seqLen - 1), b * (seqLen - 1));
           ys.set(r.value.tokens.subarray(b * seqLen + 1, (b + 1) * seqLen), b * (seqLen - 1));
         }
-        return { done: false, value: { xs: tf.tensor2d(xs, [batchSize, seqLen - 1], "int32"), ys: tf.tensor2d(ys, [batchSize, seqLen - 1], "int32") } };
+        return { done: false, value: { xs: tf.tensor2d(xs, [rows, seqLen - 1], "int32"), ys: tf.tensor2d(ys, [rows, seqLen - 1], "int32") } };
       },
-    } as AsyncIterator<unknown>;
+    } as AsyncIterator<never>;
   });
 }

@@ -1,123 +1,185 @@
-// `mixlab sweep`: many proxy runs on a local pool of worker processes (default one per core).
-// Each finished run is appended to the runs table at once (atomically); runs whose key
-// (mixture + model + steps + batch + seed) is already in the table are skipped, so a sweep that
-// crashed or was interrupted resumes with nothing lost and nothing run twice. A failed run (NaN
-// loss, an exception) is recorded with status "failed" and its error, and the sweep goes on.
+// `mixlab sweep`: many proxy runs, resumable and safe beside other sweeps on the same table.
+// Three parts, each reusable on its own: the plan (src/sweep/plan.ts: mixtures + settings → keyed
+// run specs minus those done), the store (src/runs/store.ts: append under a lock, claims), and the
+// local pool (src/sweep/pool.ts). Before any training the runs table is checked (path, format,
+// domains). Each run is claimed before training, so a second sweep skips what the first one holds;
+// each finished run is appended at once; a failed run (NaN loss, an exception) is recorded with
+// status "failed" and its error, and the sweep goes on. An abort stops the workers, keeps every
+// finished row, releases the claims and rejects with SweepInterrupted.
 
-import { fork, type ChildProcess } from "node:child_process";
-import { existsSync } from "node:fs";
 import { cpus } from "node:os";
-import { fileURLToPath } from "node:url";
-import { join, dirname } from "node:path";
-import { readFrameAsync, type Cell } from "../runs/frame.js";
-import { appendRows, runKey, runRow } from "../proxy/runs-io.js";
+import type { Cell } from "../runs/frame.js";
+import { appendRuns, claimRun, readRunsFile, releaseClaim, runIdsOf, type Claim, type Holder } from "../runs/store.js";
+import { checkRunsOutput } from "../runs/check.js";
+import { failedRunRow, runRow } from "../proxy/runs-io.js";
 import type { ProxyConfig } from "../proxy/model.js";
-import type { RunResult } from "../proxy/train.js";
 import type { BackendName } from "../proxy/backend.js";
+import { otherSettings, planSweep, resolveSettings, type RunSettings, type RunSpec } from "./plan.js";
+import { corpusSha256 } from "./corpus-hash.js";
+import { runLocalPool, type ChunkOutcome } from "./pool.js";
 
 /** Options of a sweep. */
 export interface SweepOptions {
   readonly mixtures: readonly Record<string, number>[];
+  /** The corpus's domains (the table's `w.<domain>` columns must be exactly these). */
   readonly domains: readonly string[];
   readonly config: ProxyConfig;
+  /** The preset's name, recorded in each row. */
   readonly model: string;
   readonly steps: number;
   readonly batchSize: number;
   readonly seed: number;
+  /** Train and held-out corpus directories. */
   readonly train: string;
   readonly heldout: string;
+  /** The runs table (.csv, .jsonl, .arrow, .parquet), created when missing. */
   readonly runs: string;
+  /** Worker processes (default: one per core). */
   readonly workers?: number;
-  /** Peak learning rate (default: the trainer's, 3e-3). */
+  /** Peak learning rate (default 3e-3). */
   readonly lr?: number;
+  /** Warm-up steps (default 10% of steps), decay schedule (default cosine), weight decay (0.1), clip (1), eval windows per domain (16). */
+  readonly warmup?: number;
+  readonly schedule?: "cosine" | "linear";
+  readonly weightDecay?: number;
+  readonly clip?: number;
+  readonly evalWindows?: number;
   /** Mixtures trained together per step in one ensemble (default 1). */
   readonly ensemble?: number;
   readonly backend: BackendName;
   readonly log: (line: string) => void;
-  /** Called after each finished run. */
+  /** Called after each stored chunk with the number of runs stored so far. */
   readonly afterRun?: (done: number) => void;
   /** Extra columns written with every row (e.g. the demo's `role`). */
   readonly extra?: Readonly<Record<string, Cell>>;
+  /** Aborting stops the sweep (what SIGINT/SIGTERM do in the CLI). */
+  readonly signal?: AbortSignal;
 }
 
 /** Summary of a sweep. */
 export interface SweepSummary {
+  /** Mixtures asked for. */
   readonly total: number;
+  /** Runs already in the table (or repeated within the mixtures). */
   readonly skipped: number;
   readonly finished: number;
   readonly failed: number;
+  /** Runs another live process held (claimed) and this sweep left to it, with their holders. */
+  readonly heldElsewhere: readonly { readonly key: string; readonly holder: Holder }[];
+  /** Every mixture's run key, in the order given. */
+  readonly keys: readonly string[];
+  /** The settings of every run. */
+  readonly settings: RunSettings;
+  /** Rows of the table made with other settings (kept, not reused), described per setting. */
+  readonly otherSettings: readonly string[];
   readonly seconds: number;
 }
 
-const WORKER = join(dirname(fileURLToPath(import.meta.url)), "worker.js");
-
+/**
+ * Trains every mixture not yet in the runs table, on a local pool of worker processes.
+ * @throws InputError (before any training) for a bad runs path or format, or a table of other domains
+ * @throws SweepInterrupted when `signal` aborts; LockError when the table's lock stays held
+ */
 export async function runSweep(o: SweepOptions): Promise<SweepSummary> {
   const t0 = performance.now();
-  const keys = o.mixtures.map((p) => runKey(p, o.config, o.steps, o.batchSize, o.seed));
-  const done = new Set<string>();
-  if (existsSync(o.runs)) {
-    const f = await readFrameAsync(o.runs);
-    for (const id of f.cells.get("run_id") ?? []) if (id !== null) done.add(String(id));
-  }
-  const queue = o.mixtures.map((p, i) => ({ p, id: keys[i]! })).filter((j, i) => !done.has(j.id) && keys.indexOf(j.id) === i);
-  const skipped = o.mixtures.length - queue.length;
-  if (skipped) o.log(`sweep: ${skipped} of ${o.mixtures.length} runs already in ${o.runs}; ${queue.length} to go`);
-  // Chunks of `ensemble` mixtures, each trained as one ensemble by a worker.
+  const existing = await checkRunsOutput(o.runs, { flag: "--runs", domains: o.domains });
+  const settings = resolveSettings({
+    model: o.model,
+    config: o.config,
+    steps: o.steps,
+    batchSize: o.batchSize,
+    seed: o.seed,
+    corpusSha256: await corpusSha256({ train: o.train, heldout: o.heldout }),
+    ...(o.lr !== undefined ? { lr: o.lr } : {}),
+    ...(o.warmup !== undefined ? { warmup: o.warmup } : {}),
+    ...(o.schedule !== undefined ? { schedule: o.schedule } : {}),
+    ...(o.weightDecay !== undefined ? { weightDecay: o.weightDecay } : {}),
+    ...(o.clip !== undefined ? { clip: o.clip } : {}),
+    ...(o.evalWindows !== undefined ? { evalWindows: o.evalWindows } : {}),
+  });
+  const plan = planSweep({ mixtures: o.mixtures, settings, done: runIdsOf(existing) });
+  const other = otherSettings(existing, settings, plan.keys);
+  if (other.length) o.log(`sweep: ${o.runs} holds rows made with other settings; they are kept and not reused (${other.join("; ")})`);
+  const skipped = plan.done + plan.repeated;
+  if (skipped) o.log(`sweep: ${skipped} of ${o.mixtures.length} runs already in ${o.runs}; ${plan.todo.length} to go`);
   const size = Math.max(1, o.ensemble ?? 1);
-  const chunks: { p: Record<string, number>; id: string }[][] = [];
-  for (let i = 0; i < queue.length; i += size) chunks.push(queue.slice(i, i + size));
-  const workers = Math.max(1, Math.min(o.workers ?? cpus().length, chunks.length));
+  const workers = Math.max(1, Math.min(o.workers ?? cpus().length, Math.ceil(plan.todo.length / size)));
+  const claims = new Map<string, Claim>();
+  const heldElsewhere: { key: string; holder: Holder }[] = [];
   let finished = 0;
   let failed = 0;
+  let alsoDone = 0;
   let next = 0;
   const recent: number[] = [];
-  let writing = Promise.resolve();
+  let storing: Promise<unknown> = Promise.resolve();
   const progress = (): void => {
     const n = finished + failed;
     const elapsed = (performance.now() - t0) / 1000;
-    const eta = n ? (elapsed / n) * (queue.length - n) : NaN;
-    const bar = "█".repeat(Math.round((20 * n) / Math.max(1, queue.length))).padEnd(20, "·");
-    o.log(`sweep [${bar}] ${n}/${queue.length}${failed ? ` (${failed} failed)` : ""}  ${elapsed.toFixed(0)} s, ETA ${Number.isFinite(eta) ? eta.toFixed(0) : "?"} s${recent.length ? `, last mean loss ${recent[recent.length - 1]!.toFixed(4)}` : ""}`);
+    const eta = n ? (elapsed / n) * (plan.todo.length - n) : NaN;
+    const bar = "█".repeat(Math.round((20 * n) / Math.max(1, plan.todo.length))).padEnd(20, "·");
+    o.log(`sweep [${bar}] ${n}/${plan.todo.length}${failed ? ` (${failed} failed)` : ""}  ${elapsed.toFixed(0)} s, ETA ${Number.isFinite(eta) ? eta.toFixed(0) : "?"} s${recent.length ? `, last mean loss ${recent[recent.length - 1]!.toFixed(4)}` : ""}`);
   };
-  const startWorker = (): Promise<void> =>
-    new Promise((resolve, reject) => {
-      const child: ChildProcess = fork(WORKER, [], { stdio: ["ignore", "ignore", "inherit", "ipc"] });
-      let current: { p: Record<string, number>; id: string }[] | null = null;
-      const give = (): void => {
-        if (next >= chunks.length) {
-          child.kill();
-          resolve();
-          return;
-        }
-        current = chunks[next++]!;
-        child.send({ id: current[0]!.id, members: current.map((j) => ({ id: j.id, proportions: j.p })), config: o.config, steps: o.steps, batchSize: o.batchSize, seed: o.seed, train: o.train, heldout: o.heldout, backend: o.backend, ...(o.lr !== undefined ? { lr: o.lr } : {}) });
-      };
-      child.on("message", (msg: { ready?: boolean; id?: string; ok?: boolean; results?: RunResult[]; error?: string }) => {
-        if (msg.ready) return give();
-        const rows: Map<string, Cell>[] = current!.map((job, k) => {
-          if (msg.ok) {
-            const row = runRow(job.id, o.domains, msg.results![k]!, { seed: o.seed, model: o.model, status: "ok", error: null, ...o.extra });
-            recent.push(row.get("loss.mean") as number);
-            finished++;
-            return row;
-          }
-          failed++;
-          return new Map<string, Cell>([["run_id", job.id], ...o.domains.map((d) => [`w.${d}`, job.p[d] ?? 0] as [string, Cell]), ["seed", o.seed], ["model", o.model], ["status", "failed"], ["error", msg.error ?? "unknown error"], ...Object.entries(o.extra ?? {})]);
-        });
-        // Appends are serialised so concurrent workers never interleave writes.
-        writing = writing.then(() => appendRows(o.runs, rows).then(() => undefined));
-        void writing.then(() => {
-          progress();
-          o.afterRun?.(finished + failed);
-          give();
-        });
-      });
-      child.on("exit", (code, signal) => {
-        if (current && code !== 0 && signal !== "SIGTERM") reject(new Error(`sweep worker exited with ${code ?? signal} during run ${current.map((j) => j.id).join(", ")}`));
-      });
-      child.on("error", reject);
+  // Claims runs for the next chunk: held elsewhere → left to that process; finished meanwhile → skipped.
+  const nextChunk = async (): Promise<RunSpec[] | null> => {
+    const chunk: RunSpec[] = [];
+    while (chunk.length < size && next < plan.todo.length) {
+      const spec = plan.todo[next++]!;
+      const c = claimRun(o.runs, spec.key);
+      if ("heldBy" in c) {
+        heldElsewhere.push({ key: spec.key, holder: c.heldBy });
+        continue;
+      }
+      claims.set(spec.key, c);
+      chunk.push(spec);
+    }
+    if (chunk.length === 0) return null;
+    const now = runIdsOf(await readRunsFile(o.runs));
+    const fresh = chunk.filter((s) => {
+      if (!now.has(s.key)) return true;
+      alsoDone++;
+      releaseClaim(claims.get(s.key)!);
+      claims.delete(s.key);
+      return false;
     });
-  await Promise.all(Array.from({ length: workers }, startWorker));
-  await writing;
-  return { total: o.mixtures.length, skipped, finished, failed, seconds: (performance.now() - t0) / 1000 };
+    return fresh.length ? fresh : nextChunk();
+  };
+  const store = (chunk: readonly RunSpec[], outcome: ChunkOutcome): Promise<void> => {
+    const rows = chunk.map((spec, k) => {
+      if (outcome.ok) {
+        const row = runRow(spec.key, o.domains, outcome.results[k]!, settings, o.extra);
+        recent.push(row.get("loss.mean") as number);
+        finished++;
+        return row;
+      }
+      failed++;
+      return failedRunRow(spec.key, o.domains, spec.proportions, settings, outcome.error, o.extra);
+    });
+    // One append at a time from this process; the table's lock orders them against others.
+    const p = storing.then(async () => {
+      const r = await appendRuns(o.runs, rows, { onWait: (h) => o.log(`sweep: waiting for the lock of ${o.runs}${h ? ` (held by pid ${h.pid} on ${h.host})` : ""}`) });
+      if (r.duplicates.length) o.log(`sweep: runs ${r.duplicates.join(", ")} were already in ${o.runs} (written by another process); not written twice`);
+      for (const spec of chunk) {
+        const c = claims.get(spec.key);
+        if (c) releaseClaim(c);
+        claims.delete(spec.key);
+      }
+      progress();
+      o.afterRun?.(finished + failed);
+    });
+    storing = p.catch(() => undefined);
+    return p;
+  };
+  try {
+    if (plan.todo.length > 0) await runLocalPool({ workers, next: nextChunk, done: store, train: o.train, heldout: o.heldout, backend: o.backend, ...(o.signal ? { signal: o.signal } : {}) });
+  } finally {
+    await storing;
+    for (const c of claims.values()) releaseClaim(c);
+    claims.clear();
+  }
+  if (alsoDone) o.log(`sweep: ${alsoDone} runs were finished by another process meanwhile`);
+  if (heldElsewhere.length) {
+    const holders = [...new Set(heldElsewhere.map((h) => `pid ${h.holder.pid} on ${h.holder.host}`))].join(", ");
+    o.log(`sweep: ${heldElsewhere.length} runs were being trained by another process (${holders}) and were left to it: ${heldElsewhere.map((h) => h.key).join(", ")}`);
+  }
+  return { total: o.mixtures.length, skipped: skipped + alsoDone, finished, failed, heldElsewhere, keys: plan.keys, settings, otherSettings: other, seconds: (performance.now() - t0) / 1000 };
 }

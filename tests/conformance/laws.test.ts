@@ -1,7 +1,8 @@
 // One suite over every registered law (STYLE.md §5.4): recommendations on the simplex and inside
-// the constraints, same seed → identical output, save → load → same predictions and
-// recommendation, bad options rejected, and (for laws that learn) a synthetic law with a known
-// optimum reached within tolerance. A new law joins by adding one entry to `cases`.
+// the constraints, same seed → identical output and (for laws that use randomness) another seed →
+// another output, save → load → same predictions and recommendation, every option refused outside
+// its range, and (for laws that learn) a synthetic law with a known optimum reached within
+// tolerance. A new law joins by adding one entry to `cases`; an option without bad values fails.
 import { describe, expect, it } from "vitest";
 import { laws } from "../../mixers/index.js";
 import type { FitInput } from "../../mixers/types.js";
@@ -63,23 +64,53 @@ function synthetic(truth: (p: number[]) => number[], n: number, seed: number): F
 
 interface Case {
   readonly options: Record<string, unknown>;
+  /** Values outside each option's range; every option the law has must appear. */
+  readonly badOptions: Record<string, unknown[]>;
+  /** Whether the output depends on the seed (false: say why in a comment). */
+  readonly random: boolean;
   /** Truth whose optimum the law should reach, and the regret allowed (in loss units), or null. */
   readonly optimum: { truth: (p: number[]) => number[]; regret: number } | null;
 }
 
+const CANDIDATES = { numCandidates: [0, 1.5, 1e9], topK: [0, 2.5], concentration: [0, -1] };
 const cases: Record<string, Case> = {
-  regmix: { options: { numCandidates: 20_000, topK: 32 }, optimum: { truth: truthDml, regret: 0.02 } },
-  "regmix-linear": { options: { numCandidates: 20_000 }, optimum: null }, // a linear law's optimum is a vertex (ALGORITHMS.md §2.1)
-  dml: { options: { numStarts: 6 }, optimum: { truth: truthDml, regret: 0.002 } },
-  loglinear: { options: {}, optimum: null }, // no floor: cannot represent truth A's c_i; tested for its own form below
-  bimix: { options: {}, optimum: { truth: truthBiMix, regret: 0.002 } },
-  bayesopt: { options: { numCandidates: 512, restarts: 1 }, optimum: { truth: truthDml, regret: 0.02 } },
-  dcpt: { options: {}, optimum: null }, // a 1-D law in one domain's share: tested against its own form in tests/mixers/dcpt.test.ts
-  ensemble: { options: { members: ["dml", "loglinear"], memberOptions: { dml: { numStarts: 6 } }, numCandidates: 4096 }, optimum: { truth: truthDml, regret: 0.02 } },
-  uniform: { options: {}, optimum: null },
-  natural: { options: {}, optimum: null },
-  temperature: { options: { temperature: 2 }, optimum: null },
-  unimax: { options: { budgetTokens: 1e10, maxEpochs: 4 }, optimum: null },
+  regmix: {
+    options: { numCandidates: 20_000, topK: 32 },
+    badOptions: {
+      numRounds: [0, 1.5], learningRate: [0, 1.5], numLeaves: [1, 5000], minDataInLeaf: [0], maxBin: [1, 257], minDataInBin: [0], lambdaL2: [-1],
+      minGainToSplit: [-1], earlyStoppingRounds: [-1, 0.5], validationFraction: [-0.1, 0.95], refit: ["yes"], ...CANDIDATES,
+    },
+    random: true,
+    optimum: { truth: truthDml, regret: 0.02 },
+  },
+  // a linear law's optimum is a vertex (ALGORITHMS.md §2.1)
+  "regmix-linear": { options: { numCandidates: 20_000 }, badOptions: { ridge: [-1], ...CANDIDATES }, random: true, optimum: null },
+  dml: { options: { numStarts: 6 }, badOptions: { huberDelta: [0, -1], numStarts: [0, 1.5], maxIterations: [0], numCandidates: [0, 2.5] }, random: true, optimum: { truth: truthDml, regret: 0.002 } },
+  // no floor: cannot represent truth A's c_i; tested for its own form below. Closed-form fit and a
+  // convex recommendation: every seed reaches the same optimum.
+  loglinear: { options: {}, badOptions: { ridge: [-1], numCandidates: [0, 2.5] }, random: false, optimum: null },
+  // the candidate search seeds the descent: the optimum found moves with the seed (by ~1e-6)
+  bimix: { options: {}, badOptions: { targetAmount: [0, -1], numCandidates: [0, 2.5] }, random: true, optimum: { truth: truthBiMix, regret: 0.002 } },
+  bayesopt: {
+    options: { numCandidates: 512, restarts: 1 },
+    badOptions: { acquisition: ["ucb", 1], beta: [-1], numCandidates: [8, 16.5], numRefine: [-1], refineSteps: [-1, 0.5], restarts: [-1], fidelities: [[0], [1.5], "all"], risk: ["worst"], maxFitPoints: [4] },
+    random: true,
+    optimum: { truth: truthDml, regret: 0.02 },
+  },
+  // a 1-D law in one domain's share, fitted from a fixed grid of starts: tested against its own form
+  // in tests/mixers/dcpt.test.ts
+  dcpt: { options: {}, badOptions: { epsilon: [0, 2], huberDelta: [0], maxIterations: [0] }, random: false, optimum: null },
+  ensemble: {
+    options: { members: ["dml", "loglinear"], memberOptions: { dml: { numStarts: 6 } }, numCandidates: 4096 },
+    badOptions: { members: [["dml"], ["nope", "dml"], ["dml", "dml"]], memberOptions: ["x", { regmix: {} }, { dml: { numStarts: 0 } }], numCandidates: [8], topK: [0] },
+    random: true,
+    optimum: { truth: truthDml, regret: 0.02 },
+  },
+  // the static baselines draw nothing
+  uniform: { options: {}, badOptions: {}, random: false, optimum: null },
+  natural: { options: {}, badOptions: {}, random: false, optimum: null },
+  temperature: { options: { temperature: 2 }, badOptions: { temperature: [0.5, 0, "hot"] }, random: false, optimum: null },
+  unimax: { options: { budgetTokens: 1e10, maxEpochs: 4 }, badOptions: { maxEpochs: [0, -1], budgetTokens: [0, -1, "lots"] }, random: false, optimum: null },
 };
 
 describe.each(Object.keys(laws))("law %s", (name) => {
@@ -123,9 +154,28 @@ describe.each(Object.keys(laws))("law %s", (name) => {
     expect(Array.from(back.recommend(cons, createRng(3)).proportions)).toEqual(Array.from(f.recommend(cons, createRng(3)).proportions));
   });
 
+  if (c.random) {
+    it("gives another output for another seed", () => {
+      const run = (seed: number) => {
+        const f = law.fit(input, opts, createRng(seed));
+        return JSON.stringify({ p: Array.from(f.recommend(resolveConstraints(DOMAINS), createRng(seed).derive("r")).proportions), params: f.toParams() });
+      };
+      expect(run(6)).not.toBe(run(5));
+    });
+  }
+
   it("rejects unknown and out-of-range options with an InputError naming them", () => {
     expect(() => law.parseOptions({ noSuchOption: 1 })).toThrow(InputError);
     expect(() => law.parseOptions({ noSuchOption: 1 })).toThrow(/noSuchOption/);
+    // Every option of the law has bad values listed (a new option without them fails here).
+    expect(Object.keys(law.parseOptions(c.options)).filter((k) => !(k in c.badOptions))).toEqual([]);
+    for (const [key, values] of Object.entries(c.badOptions)) {
+      for (const v of values) {
+        const raw = { ...c.options, [key]: v };
+        expect(() => law.parseOptions(raw), `${key}: ${JSON.stringify(v)}`).toThrow(InputError);
+        expect(() => law.parseOptions(raw), `${key}: ${JSON.stringify(v)}`).toThrow(new RegExp(`options of ${name}: ${key}`));
+      }
+    }
   });
 
   if (c.optimum) {

@@ -8,7 +8,7 @@ import { parseProportions } from "../../src/export/proportions.js";
 import { ROOT, REGMIX, tmp } from "../helpers.js";
 
 const BIN = join(ROOT, "bin", "mixlab.js");
-const run = (args: string[], cwd: string) => spawnSync(process.execPath, [BIN, ...args], { cwd, encoding: "utf8" });
+const run = (args: string[], cwd: string) => spawnSync(process.execPath, [BIN, ...args], { cwd, encoding: "utf8", env: { ...process.env, TMPDIR: cwd } });
 const REGMIX_FLAGS = ["--losses", "losses.csv", "--join-on", "index", "--weights-prefix", "train_the_pile_", "--loss-pattern", "metric/the_pile_{domain}_val_loss"];
 
 let dir: string;
@@ -29,7 +29,7 @@ describe("mixlab CLI", () => {
   });
 
   it("fit → proportions.json (valid, deterministic) → predict → export", () => {
-    const args = ["fit", "mixtures.csv", ...REGMIX_FLAGS, "--method", "regmix", "--target", "loss.pile_cc", "--candidates", "50000", "--cv-folds", "0", "--seed", "3"];
+    const args = ["fit", "mixtures.csv", ...REGMIX_FLAGS, "--method", "regmix", "--target", "loss.pile_cc", "--candidates", "50000", "--cv-folds", "0", "--bootstrap", "0", "--seed", "3"];
     const a = run([...args, "-o", "p.json", "--save-model", "law.json"], dir);
     expect(a.stderr).toContain("pile_cc");
     expect(a.status).toBe(0);
@@ -84,7 +84,7 @@ describe("mixlab CLI", () => {
     `);
     const m = run(["fit", "mixtures.csv", ...REGMIX_FLAGS, "--method", "nope", "--target", "loss.pile_cc"], dir);
     expect(m.status).toBe(2);
-    expect(m.stderr).toMatch(/--method: expected auto or one of regmix, regmix-linear, dml, loglinear, bimix, bayesopt, ensemble, uniform, natural, temperature, unimax, got "nope"/);
+    expect(m.stderr).toMatch(/--method: expected auto or one of regmix, regmix-linear, dml, loglinear, bimix, bayesopt, dcpt, ensemble, uniform, natural, temperature, unimax, got "nope"/);
     const s = run(["fit", "mixtures.csv", "--method", "regmix", "--target", "x", "--seed", "-3"], dir);
     expect(s.status).toBe(2);
     expect(s.stderr).toMatch(/--seed <n>' argument '-3' is invalid. expected an integer in \[0, 4294967295\]/);
@@ -129,6 +129,36 @@ describe("mixlab suggest --method bayesopt", () => {
     expect(prior.stderr).toMatch(/--prior: expected one of the domains \(arxiv, .*\), got "nosuch"/);
     expect(prior.stderr).toMatch(/--prior: expected a value for domain "arxiv", got none/);
   });
+});
+
+describe("export --format json round trip", () => {
+  it("writes a file that export, sample and train --mixture read back", () => {
+    // A fit's document: exported as JSON, it reads back and re-exports to the same bytes.
+    const fit = run(["fit", "mixtures.csv", ...REGMIX_FLAGS, "--method", "uniform", "--target", "loss.pile_cc", "-o", "u.json"], dir);
+    expect(fit.status).toBe(0);
+    const once = run(["export", "u.json", "--format", "json", "-o", "u-export.json"], dir);
+    expect(once.stderr).toBe("");
+    expect(once.status).toBe(0);
+    const twice = run(["export", "u-export.json", "--format", "json"], dir);
+    expect(twice.status).toBe(0);
+    expect(twice.stdout).toBe(readFileSync(join(dir, "u-export.json"), "utf8"));
+    expect(parseProportions(twice.stdout, "stdout").orderedDomains).toEqual(parseProportions(readFileSync(join(dir, "u.json"), "utf8"), "u.json").orderedDomains);
+    // A document over the embedded corpus's domains, in a non-alphabetical order.
+    writeFileSync(join(dir, "c.json"), JSON.stringify({ format: "mixlab.proportions/v1", domains: { legal: 0.75, code: 0.25 }, order: ["legal", "code"] }));
+    expect(run(["export", "c.json", "--format", "json", "-o", "c-export.json"], dir).status).toBe(0);
+    const exported = readFileSync(join(dir, "c-export.json"), "utf8");
+    expect(JSON.parse(exported).order).toEqual(["legal", "code"]);
+    expect(exported).not.toContain("orderedDomains");
+    expect(run(["export", "c-export.json", "--format", "megatron"], dir).stdout).toBe("0.75 legal_text_document 0.25 code_text_document\n");
+    const sample = run(["sample", "--corpus", join(ROOT, "datasets", "corpus", "train"), "--proportions", "c-export.json", "--n", "4"], dir);
+    expect(sample.stderr).not.toMatch(/error/);
+    expect(sample.status).toBe(0);
+    expect(sample.stdout.trim().split("\n")).toHaveLength(4);
+    const train = spawnSync(process.execPath, [BIN, "train", "--mixture", "c-export.json", "--corpus", join(ROOT, "datasets", "corpus"), "--steps", "2", "--batch-size", "2", "--backend", "wasm"], { cwd: dir, encoding: "utf8", env: { ...process.env, TMPDIR: dir } });
+    expect(train.stderr).not.toMatch(/error/);
+    expect(train.status).toBe(0);
+    expect(JSON.parse(train.stdout)["w.legal"]).toBe(0.75);
+  }, 120_000);
 });
 
 describe("pipes", () => {

@@ -21,9 +21,24 @@ describe("mixlab train", () => {
     const b = run(["train", "--corpus", corpus, "--weights", "math=1", "--steps", "4", "--batch-size", "4", "--backend", "wasm", "--threads", "2", "--runs", "runs.csv"], dir);
     expect(b.status).toBe(0);
     expect(b.stderr).toMatch(/tokens\/s, wasm, 2 threads\)/);
+    // The same run again: said, not trained, not appended.
+    const again = run(["train", "--corpus", corpus, "--weights", "code=1,legal=1", "--steps", "4", "--batch-size", "4", "--backend", "wasm", "--runs", "runs.csv"], dir);
+    expect(again.status).toBe(0);
+    expect(again.stderr).toMatch(/^run [0-9a-f]{16} \(this mixture with these settings\) is already in runs.csv; not training it again\n$/);
     const f = await readFrameAsync(join(dir, "runs.csv"));
     expect(f.numRows).toBe(2);
     expect(f.cells.get("threads")).toEqual([1, 2]);
+    expect(f.cells.get("lr")).toEqual([0.003, 0.003]);
+    expect(f.cells.get("corpus_sha256")![0]).toMatch(/^[0-9a-f]{64}$/);
+    // A bad --runs fails before training (the only line is the error).
+    for (const [runs, message] of [
+      ["missing/runs.csv", `--runs: expected a file in an existing folder, got "missing/runs.csv" (no folder "missing")`],
+      ["runs.xlsx", `--runs: expected a file ending in .csv, .jsonl, .ndjson, .arrow, .feather, .ipc or .parquet, got "runs.xlsx" (.xlsx)`],
+    ]) {
+      const r = run(["train", "--corpus", corpus, "--weights", "code=1", "--steps", "2", "--batch-size", "4", "--backend", "wasm", "--runs", runs!], dir);
+      expect(r.status).toBe(2);
+      expect(r.stderr).toBe(`error: ${message}\n`);
+    }
     const many = run(["train", "--corpus", corpus, "--weights", "math=1", "--steps", "2", "--batch-size", "4", "--backend", "wasm", "--threads", "9"], dir);
     expect(many.status).toBe(2);
     expect(many.stderr).toMatch(/threads: expected at most the batch size \(4\) threads, got 9/);

@@ -1,5 +1,5 @@
-import { describe, expect, it } from "vitest";
-import { writeFileSync, mkdirSync } from "node:fs";
+import { afterEach, describe, expect, it } from "vitest";
+import { writeFileSync, mkdirSync, rmSync } from "node:fs";
 import { gzipSync, brotliCompressSync } from "node:zlib";
 import { join } from "node:path";
 import { tableToIPC, tableFromArrays } from "apache-arrow";
@@ -7,7 +7,18 @@ import { parquetWriteBuffer } from "hyparquet-writer";
 import { openShard, writeTokenShard, TokenShardSource, FileHandlePool, ConcatSource } from "../../src/sampler/sources.js";
 import { discoverCorpus, openCorpus } from "../../src/sampler/corpus.js";
 import { createSampler } from "../../src/sampler/sampler.js";
-import { tmp } from "../helpers.js";
+import { tmp as makeTmp } from "../helpers.js";
+
+// Every directory a test makes is removed after it.
+const made: string[] = [];
+const tmp = (): string => {
+  const d = makeTmp();
+  made.push(d);
+  return d;
+};
+afterEach(() => {
+  for (const d of made.splice(0)) rmSync(d, { recursive: true, force: true });
+});
 
 const texts = ["alpha", "βeta ✓", "gamma gamma", "δ"];
 const jsonl = texts.map((t, i) => JSON.stringify({ text: t, id: i })).join("\n") + "\n";
@@ -134,5 +145,95 @@ describe("packed batches from token shards", () => {
     expect(fast.map((b) => b.domainPerRow.length)).toEqual([8, 8, 8, 8, 8, 8, 2]);
     expect(slow.map((b) => Array.from(b.tokens))).toEqual(fast.map((b) => Array.from(b.tokens)));
     expect(slow.map((b) => [b.truncatedTokens, b.padTokens])).toEqual(fast.map((b) => [b.truncatedTokens, b.padTokens]));
+  });
+});
+
+describe("bad files: a clear error naming the file and where, before any sample", () => {
+  /** The message with the temporary folder replaced by <dir>. */
+  const msg = async (p: Promise<unknown>, dir: string): Promise<string> => {
+    try {
+      await p;
+    } catch (e) {
+      expect((e as Error).name).toBe("InputError");
+      return (e as Error).message.split(dir).join("<dir>");
+    }
+    throw new Error("expected an error");
+  };
+  const many = Array.from({ length: 40 }, (_, i) => `text number ${i} `.repeat(4));
+
+  it("JSONL: a byte-order mark at the start is skipped; one on a later line names the line", async () => {
+    const dir = tmp();
+    const lines = many.map((t) => JSON.stringify({ text: t }));
+    writeFileSync(join(dir, "bom.jsonl"), `\ufeff${lines.join("\n")}\n`);
+    const s = await openShard(join(dir, "bom.jsonl"));
+    expect(s.numRecords).toBe(40);
+    expect((await s.read(0)).text).toBe(many[0]);
+    expect((await s.read(39)).text).toBe(many[39]);
+    // The same through the compressed path (decompressed to a cache, then indexed).
+    writeFileSync(join(dir, "bomz.jsonl.gz"), gzipSync(`\ufeff${lines.join("\n")}\n`));
+    expect((await (await openShard(join(dir, "bomz.jsonl.gz"), { cacheDir: join(dir, "cache") })).read(0)).text).toBe(many[0]);
+    writeFileSync(join(dir, "cat.jsonl"), lines.map((l, i) => (i === 3 ? `\ufeff${l}` : l)).join("\n"));
+    expect(await msg(openShard(join(dir, "cat.jsonl")), dir)).toMatchInlineSnapshot(`"<dir>/cat.jsonl: line 4 (byte 204): expected a JSON object, got a UTF-8 byte-order mark (only the file's first line may start with one; files concatenated with their marks?)"`);
+    // Without validation too (the mark is checked on every line).
+    expect(await msg(openShard(join(dir, "cat.jsonl"), { validate: false }), dir)).toMatchInlineSnapshot(`"<dir>/cat.jsonl: line 4 (byte 204): expected a JSON object, got a UTF-8 byte-order mark (only the file's first line may start with one; files concatenated with their marks?)"`);
+    writeFileSync(join(dir, "only.jsonl"), "\ufeff");
+    expect(await msg(openShard(join(dir, "only.jsonl")), dir)).toMatchInlineSnapshot(`"<dir>/only.jsonl: expected at least one record, got an empty file"`);
+  });
+
+  it("JSONL opened without validation: a bad record read later names the file and record", async () => {
+    const dir = tmp();
+    writeFileSync(join(dir, "v.jsonl"), '{"text": "ok"}\n{"text": 3}\nnot json\n');
+    const s = await openShard(join(dir, "v.jsonl"), { validate: false });
+    expect(await msg(s.read(1), dir)).toMatchInlineSnapshot(`"<dir>/v.jsonl: record 1 (byte 15): expected a string field "text", got 3 (the file was opened without validation or changed since)"`);
+    expect(await msg(s.read(2), dir)).toMatchInlineSnapshot(`"<dir>/v.jsonl: record 2 (byte 27): expected a JSON object, got invalid JSON (Unexpected token 'o', "not json" is not valid JSON; the file was opened without validation or changed since)"`);
+  });
+
+  it("Arrow: truncated, stream format, not Arrow, corrupt", async () => {
+    const dir = tmp();
+    const file = tableToIPC(tableFromArrays({ text: many }), "file");
+    writeFileSync(join(dir, "ok.arrow"), file);
+    expect((await (await openShard(join(dir, "ok.arrow"))).read(7)).text).toBe(many[7]);
+    for (const frac of [0.2, 0.6, 0.99]) {
+      writeFileSync(join(dir, "cut.arrow"), file.subarray(0, Math.floor(file.length * frac)));
+      expect(await msg(openShard(join(dir, "cut.arrow")), dir)).toMatch(/^<dir>\/cut.arrow: expected an Arrow IPC file ending in its "ARROW1" footer, got \d+ bytes without one \(truncated\?\)$/);
+    }
+    writeFileSync(join(dir, "cut.arrow"), file.subarray(0, 100));
+    expect(await msg(openShard(join(dir, "cut.arrow")), dir)).toMatchInlineSnapshot(`"<dir>/cut.arrow: expected an Arrow IPC file ending in its "ARROW1" footer, got 100 bytes without one (truncated?)"`);
+    writeFileSync(join(dir, "stream.arrow"), tableToIPC(tableFromArrays({ text: many }), "stream"));
+    expect(await msg(openShard(join(dir, "stream.arrow")), dir)).toMatchInlineSnapshot(`"<dir>/stream.arrow: expected the Arrow IPC file format (random access, starting with "ARROW1"), got the stream format; write it with pyarrow.ipc.new_file (or as Parquet or JSONL)"`);
+    writeFileSync(join(dir, "text.arrow"), "hello world, not arrow");
+    expect(await msg(openShard(join(dir, "text.arrow")), dir)).toMatchInlineSnapshot(`"<dir>/text.arrow: expected an Arrow IPC file (starting with "ARROW1"), got bytes "hello wo""`);
+    writeFileSync(join(dir, "empty.arrow"), "");
+    expect(await msg(openShard(join(dir, "empty.arrow")), dir)).toMatchInlineSnapshot(`"<dir>/empty.arrow: expected an Arrow IPC file (starting with "ARROW1"), got an empty file"`);
+    // Magic at both ends, garbage between: the footer does not parse.
+    const bad = Buffer.from(file);
+    bad.fill(0x55, 8, bad.length - 10);
+    writeFileSync(join(dir, "bad.arrow"), bad);
+    expect(await msg(openShard(join(dir, "bad.arrow")), dir)).toMatch(/^<dir>\/bad.arrow: (expected an Arrow IPC file, got a schema or footer that does not parse|record batch 0: expected a readable record batch, got) .*corrupt file\?\)$/);
+  });
+
+  it("Parquet: truncated, not Parquet, corrupt footer, corrupt pages", async () => {
+    const dir = tmp();
+    const pq = Buffer.from(parquetWriteBuffer({ columnData: [{ name: "text", data: many, type: "STRING" }] }));
+    for (const frac of [0.2, 0.6, 0.99]) {
+      writeFileSync(join(dir, "cut.parquet"), pq.subarray(0, Math.floor(pq.length * frac)));
+      expect(await msg(openShard(join(dir, "cut.parquet")), dir)).toMatch(/^<dir>\/cut.parquet: expected a Parquet file ending in its "PAR1" footer, got \d+ bytes without one \(truncated\?\)$/);
+    }
+    writeFileSync(join(dir, "cut.parquet"), pq.subarray(0, 100));
+    expect(await msg(openShard(join(dir, "cut.parquet")), dir)).toMatchInlineSnapshot(`"<dir>/cut.parquet: expected a Parquet file ending in its "PAR1" footer, got 100 bytes without one (truncated?)"`);
+    writeFileSync(join(dir, "text.parquet"), "hello world");
+    expect(await msg(openShard(join(dir, "text.parquet")), dir)).toMatchInlineSnapshot(`"<dir>/text.parquet: expected a Parquet file (starting with "PAR1"), got bytes "hell""`);
+    const footer = Buffer.from(pq);
+    footer.fill(0x55, footer.length - 60, footer.length - 8);
+    writeFileSync(join(dir, "footer.parquet"), footer);
+    expect(await msg(openShard(join(dir, "footer.parquet")), dir)).toMatch(/^<dir>\/footer.parquet: expected a Parquet file, got a footer that does not parse \(.*; corrupt file\?\)$/);
+    const pages = Buffer.from(pq);
+    pages.fill(0x55, 4, 60);
+    writeFileSync(join(dir, "pages.parquet"), pages);
+    expect(await msg(openShard(join(dir, "pages.parquet")), dir)).toMatch(/^<dir>\/pages.parquet: row group 0: expected readable column data, got .* \(corrupt file\?\)$/);
+  });
+
+  it("an unknown extension lists the registry's formats", async () => {
+    expect(await msg(openShard("/nowhere/x.csv"), "/nowhere")).toMatchInlineSnapshot(`"<dir>/x.csv: expected a .bin, .jsonl, .jsonl.gz, .jsonl.br, .arrow or .parquet file"`);
   });
 });

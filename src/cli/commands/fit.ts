@@ -2,14 +2,14 @@
 // mixlab.proportions/v1 (stdout or -o), fit quality on stderr.
 
 import type { Command } from "commander";
-import { addRunsFlags, loadRuns, seedFlag, domainMapFlag, shareOrMapFlag, positiveNumber, jsonObjectFlag, nonNegativeInt, positiveInt, type RunsFlags } from "../flags.js";
-import { fitRuns, AUTO, RISK_DEFAULT, type Risk } from "../../fit.js";
-import { MixError } from "../../errors.js";
+import { addRunsFlags, loadRuns, seedFlag, costsFlag, priorFlag, tokensFlag, shareOrMapFlag, positiveNumber, jsonObjectFlag, nonNegativeInt, positiveInt, type RunsFlags } from "../flags.js";
+import { InputError, MixError } from "../../errors.js";
 import { InvalidArgumentError } from "commander";
+import { checkOutputPaths, writeOutputFile } from "../../io/output.js";
+import { fitRuns, AUTO, RISK_DEFAULT, type Risk } from "../../fit.js";
 import { laws } from "../../../mixers/index.js";
 import { PROPORTIONS_FORMAT, proportionsRecord } from "../../export/proportions.js";
 import { log, table, writeResult, f4 } from "../output.js";
-import { writeFileAtomic } from "../../io/atomic.js";
 import { VERSION } from "../../version.js";
 
 interface FitFlags extends RunsFlags {
@@ -53,17 +53,17 @@ export function fitCommand(program: Command): void {
     .option("--options <json>", "method options as a JSON object (see the mixers table in the README)", jsonObjectFlag)
     .option("--candidates <n>", "candidates in the recommendation search (RegMix)", positiveInt)
     .option("--top-k <n>", "best candidates averaged (RegMix)", positiveInt)
-    .option("--tokens <map>", "tokens available per domain, e.g. web=1.2e9,code=3e8", domainMapFlag)
-    .option("--prior <map>", "prior shares per domain for the candidate search (default: from --tokens, else the mean run)", domainMapFlag)
+    .option("--tokens <map>", "tokens available per domain, e.g. web=1.2e9,code=3e8", tokensFlag)
+    .option("--prior <map>", "prior shares per domain for the candidate search (default: from --tokens, else the mean run)", priorFlag)
     .option("--min-share <x|map>", "minimum share (one number for all, or domain=x pairs)", shareOrMapFlag)
     .option("--max-share <x|map>", "maximum share (one number for all, or domain=x pairs)", shareOrMapFlag)
     .option("--max-epochs <e>", "maximum epochs over any domain at --budget tokens (needs --tokens)", positiveNumber)
-    .option("--budget <tokens>", "tokens of the target training run", positiveNumber)
-    .option("--cv-folds <k>", "folds of the cross-validated fit quality (0 to skip; auto needs ≥ 2)", nonNegativeInt, 5)
+    .option("--budget <tokens>", "tokens of the target training run (unimax: its budgetTokens)", positiveNumber)
+    .option("--cv-folds <k>", "folds of the cross-validated fit quality (0 to skip; else 2 to half the runs; auto needs ≥ 2)", nonNegativeInt, 5)
     .option("--risk <criterion>", `recommend by the prediction (mean) or prediction + one sd (pessimistic; GP posterior or bootstrap) (default ${RISK_DEFAULT})`, riskFlag)
     .option("--bootstrap <n>", "bootstrap replicates over runs for the uncertainty at the recommendation (0 to skip)", nonNegativeInt, 8)
     .option("--strict", "fail (exit 1) when a support diagnostic fires, after writing the proportions")
-    .option("--fidelity-costs <map>", "cost per label of the runs' fidelity column (bayesopt), e.g. 1m=0.001,60m=0.06,1b=1", domainMapFlag);
+    .option("--fidelity-costs <map>", "cost per label of the runs' fidelity column (bayesopt), e.g. 1m=0.001,60m=0.06,1b=1", costsFlag);
   addRunsFlags(cmd);
   cmd.addHelpText(
     "after",
@@ -74,9 +74,20 @@ Example (RegMix's released runs, target Pile-CC):
       --method regmix --target loss.pile_cc -o proportions.json`,
   );
   cmd.action(async (runs: string, f: FitFlags) => {
+    // Flags and output paths are checked before the table is read or anything is fitted.
+    checkOutputPaths([["--out", f.out], ["--save-model", f.saveModel]]);
+    const auto = f.method === AUTO;
+    const law = auto ? null : laws[f.method];
+    if (!auto && !law) throw new InputError("--method", `expected auto or one of ${Object.keys(laws).join(", ")}, got ${JSON.stringify(f.method)}`);
+    const options = auto ? autoOptions(f) : fitOptions(f);
+    law?.parseOptions(options);
+    const explicitFolds = cmd.getOptionValueSource("cvFolds") === "cli";
+    if (f.cvFolds === 1) throw new InputError("--cv-folds", "expected 0 (no cross-validation) or at least 2 folds, got 1");
     const { table: runsTable, sha256 } = await loadRuns(runs, f);
+    if (explicitFolds && (law?.learns ?? true) && f.cvFolds > 0 && runsTable.numRuns < 2 * f.cvFolds) {
+      throw new InputError("--cv-folds", `expected at most ${Math.floor(runsTable.numRuns / 2)} folds for ${runsTable.numRuns} runs (two runs per fold at least), got ${f.cvFolds}`);
+    }
     if (runsTable.renormalised.rows > 0) log(`note: ${runsTable.renormalised.rows} of ${runsTable.numRuns} rows summed to 1 only within rounding (largest gap ${runsTable.renormalised.maxGap.toPrecision(3)}) and were renormalised`);
-    const options = { ...(f.options ?? {}), ...(f.candidates !== undefined ? { numCandidates: f.candidates } : {}), ...(f.topK !== undefined ? { topK: f.topK } : {}) };
     const t0 = performance.now();
     const res = fitRuns({
       table: runsTable,
@@ -127,7 +138,7 @@ Example (RegMix's released runs, target Pile-CC):
     };
     writeResult(`${JSON.stringify(doc, null, 2)}\n`, f.out);
     if (f.saveModel) {
-      writeFileAtomic(f.saveModel, `${JSON.stringify({ format: "mixlab.law/v1", method: res.method, domains, target: res.target.spec, params: res.law.toParams() })}\n`);
+      writeOutputFile(f.saveModel, `${JSON.stringify({ format: "mixlab.law/v1", method: res.method, domains, target: res.target.spec, params: res.law.toParams() })}\n`);
     }
     // Summary on stderr.
     const cap = res.withoutEpochCaps;
@@ -151,4 +162,44 @@ Example (RegMix's released runs, target Pile-CC):
       throw new MixError("E_STRICT", `--strict: ${res.diagnostics.length} support diagnostic${res.diagnostics.length > 1 ? "s" : ""} fired (${res.diagnostics.map((d) => d.code).join(", ")}); the proportions were written, but the runs do not support them`);
     }
   });
+}
+
+/**
+ * Method options from --options plus the flags that feed them: --candidates and --top-k
+ * (numCandidates, topK), and for UniMax --budget and --max-epochs (budgetTokens, maxEpochs).
+ * A flag and an --options key that disagree are an error, not a silent choice.
+ */
+function fitOptions(f: FitFlags): Record<string, unknown> {
+  const fromFlags: [string, string, number | undefined][] = [
+    ["--candidates", "numCandidates", f.candidates],
+    ["--top-k", "topK", f.topK],
+    ...(f.method === "unimax" ? ([["--budget", "budgetTokens", f.budget], ["--max-epochs", "maxEpochs", f.maxEpochs]] as [string, string, number | undefined][]) : []),
+  ];
+  const options: Record<string, unknown> = { ...(f.options ?? {}) };
+  for (const [flag, key, value] of fromFlags) {
+    if (value === undefined) continue;
+    if (options[key] !== undefined && options[key] !== value) throw new InputError(flag, `expected the same value as --options ${key} (${String(options[key])}), got ${value}`);
+    options[key] = value;
+  }
+  return options;
+}
+
+/**
+ * auto's --options: an object of per-law options ({"regmix": {…}, "dml": {…}}), each checked by
+ * its law; --candidates and --top-k go to RegMix's.
+ */
+function autoOptions(f: FitFlags): Record<string, unknown> {
+  const options: Record<string, Record<string, unknown>> = {};
+  for (const [name, value] of Object.entries(f.options ?? {})) {
+    const law = laws[name];
+    if (!law || !law.learns || name === "ensemble") throw new InputError("--options", `expected keys naming laws auto compares (${Object.entries(laws).filter(([n, l]) => l.learns && n !== "ensemble").map(([n]) => n).join(", ")}) with --method auto, got ${JSON.stringify(name)}`);
+    if (typeof value !== "object" || value === null || Array.isArray(value)) throw new InputError("--options", `${name}: expected an object of ${name}'s options, got ${JSON.stringify(value)}`);
+    law.parseOptions(value as Record<string, unknown>);
+    options[name] = { ...(value as Record<string, unknown>) };
+  }
+  if (f.candidates !== undefined || f.topK !== undefined) {
+    options.regmix = { ...options.regmix, ...(f.candidates !== undefined ? { numCandidates: f.candidates } : {}), ...(f.topK !== undefined ? { topK: f.topK } : {}) };
+    laws.regmix!.parseOptions(options.regmix);
+  }
+  return options;
 }

@@ -4,11 +4,12 @@
 import type { Command } from "commander";
 import { readFileSync } from "node:fs";
 import { z } from "zod";
-import { laws } from "../../../mixers/index.js";
+import { laws, type Law, type FittedLaw } from "../../../mixers/index.js";
 import { addRunsFlags, loadRuns, type RunsFlags } from "../flags.js";
 import { InputError } from "../../errors.js";
 import { formatOf, serializeFrame, type Cell } from "../../runs/frame.js";
 import { writeResult, log } from "../output.js";
+import { checkOutputPath } from "../../io/output.js";
 
 const SavedLawSchema = z.strictObject({
   format: z.literal("mixlab.law/v1"),
@@ -17,6 +18,18 @@ const SavedLawSchema = z.strictObject({
   target: z.string(),
   params: z.record(z.string(), z.unknown()),
 });
+
+/** Rebuilds the law, naming the model file and the field (`params.model.left`) when its params are bad. */
+function loadSavedLaw(law: Law, saved: z.infer<typeof SavedLawSchema>, modelPath: string): FittedLaw {
+  const dup = saved.domains.filter((d, i) => saved.domains.indexOf(d) !== i);
+  if (dup.length) throw new InputError(modelPath, `domains: expected unique names, got ${dup.map((d) => JSON.stringify(d)).join(", ")} twice`);
+  try {
+    return law.load(saved.domains, saved.params);
+  } catch (e) {
+    if (e instanceof InputError) throw new InputError(modelPath, e.source === "model" ? e.issues : e.issues.map((i) => ({ path: `params.options${i.path && i.path !== "options" ? `.${i.path}` : ""}`, message: i.message })));
+    throw e;
+  }
+}
 
 interface PredictFlags extends RunsFlags {
   out?: string;
@@ -32,6 +45,8 @@ export function predictCommand(program: Command): void {
   addRunsFlags(cmd);
   cmd.addHelpText("after", "\nExample:\n  $ mixlab fit runs.csv -m regmix -t loss.web --save-model law.json\n  $ mixlab predict law.json candidates.csv -o scored.csv");
   cmd.action(async (modelPath: string, mixturesPath: string, f: PredictFlags) => {
+    if (f.out) checkOutputPath(f.out, "--out");
+    const format = f.out ? formatOf(f.out, "--out") : "csv";
     let raw: unknown;
     try {
       raw = JSON.parse(readFileSync(modelPath, "utf8"));
@@ -43,8 +58,8 @@ export function predictCommand(program: Command): void {
     const saved = parsed.data;
     const law = laws[saved.method];
     if (!law) throw new InputError(modelPath, `method: expected one of ${Object.keys(laws).join(", ")}, got ${JSON.stringify(saved.method)}`);
-    const fitted = law.load(saved.domains, saved.params);
-    const { table } = await loadRuns(mixturesPath, f);
+    const fitted = loadSavedLaw(law, saved, modelPath);
+    const { table } = await loadRuns(mixturesPath, f, { failedRuns: "keep" }); // every input row is scored and kept
     const missing = saved.domains.filter((d) => !table.domains.includes(d));
     const extra = table.domains.filter((d) => !saved.domains.includes(d));
     if (missing.length || extra.length) {
@@ -63,8 +78,8 @@ export function predictCommand(program: Command): void {
     const name = frame.cells.has("predicted") ? "predicted.mixlab" : "predicted";
     const cells = new Map(frame.cells);
     cells.set(name, Array.from(pred, (v): Cell => (Number.isFinite(v) ? v : null)));
-    const out = { source: frame.source, columns: [...frame.columns, name], cells, numRows: frame.numRows };
-    writeResult(await serializeFrame(out, f.out ? formatOf(f.out, "--out") : "csv"), f.out);
+    const out = { source: frame.source, columns: [...frame.columns, name], cells, numRows: frame.numRows, ...(frame.text ? { text: frame.text } : {}) }; // cells as written
+    writeResult(await serializeFrame(out, format), f.out);
     log(`predicted ${saved.target} for ${table.numRuns} mixtures with ${saved.method}${f.out ? `; wrote ${f.out}` : ""}`);
   });
 }

@@ -12,6 +12,7 @@ import { InputError } from "../../errors.js";
 import { writeFileAtomic } from "../../io/atomic.js";
 import { nonNegativeInt, positiveInt, positiveNumber, seedFlag } from "../flags.js";
 import { log } from "../output.js";
+import { checkOutputPath } from "../../io/output.js";
 
 const StateSchema = z.strictObject({
   format: z.literal("mixlab.sampler-state/v1"),
@@ -70,6 +71,7 @@ export function sampleCommand(program: Command): void {
     }, "error")
     .addHelpText("after", "\nExample:\n  $ mixlab sample --corpus data/ --proportions proportions.json --n 5 --state-out s.json\n  $ mixlab sample --corpus data/ --proportions proportions.json --n 5 --state-in s.json")
     .action(async (f: SampleFlags) => {
+      if (f.stateOut) checkOutputPath(f.stateOut, "--state-out");
       const text = readInputText(f.proportions);
       const doc = parseProportions(text, f.proportions);
       let state: SamplerState | undefined;

@@ -8,6 +8,8 @@ import { buildRunsTable } from "../../runs/table.js";
 import { positiveInt, addProxyFlags, proxyConfig, type ProxyFlags } from "../flags.js";
 import { PRESETS } from "../../proxy/model.js";
 import { runSweep } from "../../sweep/sweep.js";
+import { SweepInterrupted } from "../../sweep/pool.js";
+import { checkRunsOutput } from "../../runs/check.js";
 import { designSwarm, DirichletSwarmOptionsSchema } from "../../../mixers/dirichlet/index.js";
 import { createRng } from "../../rng/index.js";
 import { openCorpus } from "../../sampler/corpus.js";
@@ -46,6 +48,7 @@ export function sweepCommand(program: Command): void {
         mixtures = Array.from({ length: f.n! }, (_, i) => Object.fromEntries(domains.map((d, j) => [d, w[i * domains.length + j]!])));
       }
       await corpus.close();
+      await checkRunsOutput(f.runs, { flag: "--runs", domains });
       const workers = f.workers ?? cpus().length;
       let ensemble = f.ensemble;
       if (ensemble === undefined) {
@@ -54,8 +57,26 @@ export function sweepCommand(program: Command): void {
         ensemble = Math.min(choice.size, Math.max(1, Math.ceil(mixtures.length / workers)));
         log(`ensemble: ${ensemble} mixture${ensemble === 1 ? "" : "s"} per batched step (${choice.why}${ensemble < choice.size ? `; fewer, to keep every worker busy` : ""}; --ensemble K to choose)`);
       }
-      const s = await runSweep({ mixtures, domains, config, model: f.model, steps: f.steps, batchSize: f.batchSize, seed: f.seed, train: splits.train, heldout: splits.heldout, runs: f.runs, lr: f.lr, workers, ensemble, backend: f.backend as BackendName, log });
-      log(`sweep: ${s.finished} finished, ${s.failed} failed, ${s.skipped} already done, in ${s.seconds.toFixed(1)} s → ${f.runs}`);
-      if (s.failed) process.exitCode = 1;
+      // SIGINT/SIGTERM stop the workers, keep every finished row and release the claims; a second one is not waited for.
+      const stop = new AbortController();
+      const onSignal = (sig: NodeJS.Signals): void => {
+        if (stop.signal.aborted) process.exit(sig === "SIGINT" ? 130 : 143);
+        log(`sweep: ${sig}: stopping the workers; finished runs are kept`);
+        stop.abort(sig);
+      };
+      process.on("SIGINT", onSignal);
+      process.on("SIGTERM", onSignal);
+      try {
+        const s = await runSweep({ mixtures, domains, config, model: f.model, steps: f.steps, batchSize: f.batchSize, seed: f.seed, train: splits.train, heldout: splits.heldout, runs: f.runs, lr: f.lr, workers, ensemble, backend: f.backend as BackendName, log, signal: stop.signal });
+        log(`sweep: ${s.finished} finished, ${s.failed} failed, ${s.skipped} already done${s.heldElsewhere.length ? `, ${s.heldElsewhere.length} left to another sweep` : ""}, in ${s.seconds.toFixed(1)} s → ${f.runs}`);
+        if (s.failed) process.exitCode = 1;
+      } catch (e) {
+        if (!(e instanceof SweepInterrupted)) throw e;
+        log(`error: ${e.message}`);
+        process.exitCode = e.reason === "SIGINT" ? 130 : 143;
+      } finally {
+        process.off("SIGINT", onSignal);
+        process.off("SIGTERM", onSignal);
+      }
     });
 }

@@ -10,7 +10,12 @@ import { parseProportions } from "../../export/proportions.js";
 import { loadTf, type BackendName } from "../../proxy/backend.js";
 import { trainProxy } from "../../proxy/train.js";
 import { PRESETS, parameterCount } from "../../proxy/model.js";
-import { appendRows, runKey, runRow } from "../../proxy/runs-io.js";
+import { runRow } from "../../proxy/runs-io.js";
+import { discoverCorpus } from "../../sampler/corpus.js";
+import { checkRunsOutput } from "../../runs/check.js";
+import { appendRuns, claimRun, releaseClaim, runIdsOf, type Claim } from "../../runs/store.js";
+import { resolveSettings, runKey } from "../../sweep/plan.js";
+import { corpusSha256 } from "../../sweep/corpus-hash.js";
 import { log, table, f4 } from "../output.js";
 
 /** A built corpus folder (train/ + heldout/) or a train directory with --heldout. */
@@ -45,17 +50,47 @@ export function trainCommand(program: Command): void {
         proportions = Object.fromEntries(Object.entries(w).map(([k, v]) => [k, v / s]));
       }
       const splits = corpusSplits(f.corpus, f.heldout);
-      const { tf, backend } = await loadTf(f.backend as BackendName);
-      log(`training ${f.model} (${parameterCount(config).toLocaleString("en")} parameters) for ${f.steps} steps of ${f.batchSize} × ${config.seqLen} tokens`);
-      const r = await trainProxy({ tf, backend, config, train: splits.train, heldout: splits.heldout, proportions, steps: f.steps, batchSize: f.batchSize, lr: f.lr, seed: f.seed, threads: f.threads ?? 1, onStep: (s, l) => log(`  step ${s}: loss ${l.toFixed(3)}`), logEvery: Math.max(1, Math.round(f.steps / 5)), ...(f.evalEvery ? { evalEvery: f.evalEvery, onEval: (s: number, l: Record<string, number>[]) => log(`  step ${s}: held-out ${Object.entries(l[0]!).map(([d, v]) => `${d} ${v.toFixed(3)}`).join(", ")}`) } : {}) });
-      const domains = Object.keys(r.lossPerDomain);
-      log(table(["domain", "share", "loss (nats/token)", "bits/byte"], domains.map((d) => [d, f4(proportions[d] ?? 0), f4(r.lossPerDomain[d]!), f4(r.bitsPerBytePerDomain[d]!)])));
-      log(`${r.tokens.toLocaleString("en")} tokens in ${r.seconds.toFixed(1)} s (${Math.round(r.tokens / r.seconds).toLocaleString("en")} tokens/s, ${backend}${r.threads > 1 ? `, ${r.threads} threads` : ""})`);
-      const id = runKey(proportions, config, f.steps, f.batchSize, f.seed);
-      const row = runRow(id, domains, r, { seed: f.seed, model: f.model });
+      // Everything that could make the finished run unusable is checked before training.
+      const domains = (await discoverCorpus(splits.train)).domains.map((d) => d.name);
+      const unknown = Object.keys(proportions).filter((d) => !domains.includes(d));
+      if (unknown.length) throw new InputError(f.mixture ? f.mixture : "--weights", `expected domains of the corpus (${domains.join(", ")}), got unknown ${unknown.map((d) => JSON.stringify(d)).join(", ")}`);
+      const existing = f.runs ? await checkRunsOutput(f.runs, { flag: "--runs", domains }) : null;
+      const settings = resolveSettings({ model: f.model, config, steps: f.steps, batchSize: f.batchSize, seed: f.seed, lr: f.lr, corpusSha256: await corpusSha256(splits) });
+      const id = runKey(proportions, settings);
+      let claim: Claim | null = null;
       if (f.runs) {
-        await appendRows(f.runs, [row]);
-        log(`appended run ${id} to ${f.runs}`);
-      } else process.stdout.write(`${JSON.stringify(Object.fromEntries(row))}\n`);
+        if (runIdsOf(existing).has(id)) {
+          log(`run ${id} (this mixture with these settings) is already in ${f.runs}; not training it again`);
+          return;
+        }
+        const c = claimRun(f.runs, id);
+        if ("heldBy" in c) {
+          log(`run ${id} is being trained by pid ${c.heldBy.pid} on ${c.heldBy.host}, which will append it to ${f.runs}; not training it twice`);
+          return;
+        }
+        claim = c;
+      }
+      const release = (sig: NodeJS.Signals): void => {
+        if (claim) releaseClaim(claim);
+        process.exit(sig === "SIGINT" ? 130 : 143);
+      };
+      process.on("SIGINT", release);
+      process.on("SIGTERM", release);
+      try {
+        const { tf, backend } = await loadTf(f.backend as BackendName);
+        log(`training ${f.model} (${parameterCount(config).toLocaleString("en")} parameters) for ${f.steps} steps of ${f.batchSize} × ${config.seqLen} tokens`);
+        const r = await trainProxy({ tf, backend, config, train: splits.train, heldout: splits.heldout, proportions, steps: f.steps, batchSize: f.batchSize, seed: f.seed, lr: settings.lr, warmup: settings.warmup, schedule: settings.schedule, weightDecay: settings.weightDecay, clip: settings.clip, evalWindows: settings.evalWindows, threads: f.threads ?? 1, onStep: (s, l) => log(`  step ${s}: loss ${l.toFixed(3)}`), logEvery: Math.max(1, Math.round(f.steps / 5)), ...(f.evalEvery ? { evalEvery: f.evalEvery, onEval: (s: number, l: Record<string, number>[]) => log(`  step ${s}: held-out ${Object.entries(l[0]!).map(([d, v]) => `${d} ${v.toFixed(3)}`).join(", ")}`) } : {}) });
+        log(table(["domain", "share", "loss (nats/token)", "bits/byte"], domains.map((d) => [d, f4(proportions[d] ?? 0), f4(r.lossPerDomain[d]!), f4(r.bitsPerBytePerDomain[d]!)])));
+        log(`${r.tokens.toLocaleString("en")} tokens in ${r.seconds.toFixed(1)} s (${Math.round(r.tokens / r.seconds).toLocaleString("en")} tokens/s, ${backend}${r.threads > 1 ? `, ${r.threads} threads` : ""})`);
+        const row = runRow(id, domains, r, settings);
+        if (f.runs) {
+          const a = await appendRuns(f.runs, [row]);
+          log(a.appended.length ? `appended run ${id} to ${f.runs}` : `run ${id} was appended to ${f.runs} by another process meanwhile; not written twice`);
+        } else process.stdout.write(`${JSON.stringify(Object.fromEntries(row))}\n`);
+      } finally {
+        if (claim) releaseClaim(claim);
+        process.off("SIGINT", release);
+        process.off("SIGTERM", release);
+      }
     });
 }
