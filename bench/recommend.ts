@@ -57,9 +57,14 @@ for (const form of WORLD_FORMS) {
         configs++;
         const record = (name: string, method: string, risk: Risk | undefined, cvFolds: number) => {
           try {
-            const r = fitRuns({ table: t, target: `mean:${t.domains.map((d) => `loss.${d}`).join(",")}`, method, seed, cvFolds, ...(risk ? { risk } : {}), options: method === "regmix" ? { numCandidates: 100_000, minDataInLeaf: Math.min(20, Math.max(2, Math.floor(n / 10))) } : {} });
+            const auto = method === "auto";
+            // Laws alone: the options auto gives them, no bootstrap (auto keeps its 8 replicates).
+            const lawOptions: Record<string, Record<string, unknown>> = { regmix: { numCandidates: 100_000, minDataInLeaf: Math.min(20, Math.max(2, Math.floor(n / 10))) }, dml: { numStarts: 8 } };
+            const r = fitRuns({ table: t, target: `mean:${t.domains.map((d) => `loss.${d}`).join(",")}`, method, seed, cvFolds, ...(risk ? { risk } : {}), ...(auto ? { options: { regmix: { numCandidates: 100_000 } } } : { options: lawOptions[method] ?? {}, bootstrap: 0 }) });
             const truth = worldTarget(world, r.recommendation.proportions);
-            add(name, { gap: gapOf(r.recommendation.proportions), worseThanBest: truth > bestRun, warned: r.diagnostics.some((d) => d.code !== "domain-not-varied") });
+            const o = { gap: gapOf(r.recommendation.proportions), worseThanBest: truth > bestRun, warned: r.diagnostics.some((d) => d.code !== "domain-not-varied") };
+            add(name, o);
+            console.error(JSON.stringify({ form, design, n, seed, method: name, chosen: r.method, ...o }));
           } catch (e) {
             console.error(`${name} on ${form}/${design}/${n}/seed ${seed}: ${(e as Error).message.split("\n")[0]}`);
           }

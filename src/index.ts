@@ -8,7 +8,7 @@ export { spearman, kendall, pearson, pairwiseAccuracy, mse, rSquared, rank, agre
 export { lbfgs, minimizeOnSimplex, multiStart, smallestK, huber } from "./core/optimize.js";
 export { resolveConstraints, type ConstraintSpec } from "./core/constraints.js";
 export { readFrame, readFrameAsync, writeFrame, serializeFrame, parseFrame, formatOf, type Frame, type Cell, type TableFormat } from "./runs/frame.js";
-export { buildRunsTable, joinFrames, applyLossPattern, resolveTarget, mixturesFrame, runWeights, type RunsTable, type RunsLayoutOptions, type Target } from "./runs/table.js";
+export { buildRunsTable, failedRunsNote, withoutFailedRuns, type FailedRuns, joinFrames, applyLossPattern, resolveTarget, mixturesFrame, runWeights, type RunsTable, type RunsLayoutOptions, type Target } from "./runs/table.js";
 export { fitRuns, crossValidate, fitInputOf, type FitRequest, type FitResult } from "./fit.js";
 export { parseProportions, ProportionsSchema, PROPORTIONS_FORMAT, type Proportions } from "./export/proportions.js";
 export { exportProportions, EXPORT_FORMATS, type ExportFormat } from "./export/formats.js";
@@ -17,9 +17,9 @@ export type { Law, FittedLaw, FitInput, Recommendation, ResolvedConstraints, Sav
 export { designSwarm, DirichletSwarmOptionsSchema, roundToUnits, dirichletSwarm, MAX_SWARM_SIZE } from "../mixers/dirichlet/index.js";
 export { bayesoptSuggester, MAX_BAYESOPT_BATCH } from "../mixers/bayesopt/suggester.js";
 export { checkOutputPath, checkOutputPaths, writeOutputFile } from "./io/output.js";
-export { createSampler, toTfDataset, formatPlanTable, Sampler, type SamplerOptions, type SamplerState, type Sample, type Example, type TokenBatch, type PlanRow, type ProportionsByName, type StageByName } from "./sampler/sampler.js";
+export { createSampler, toTfDataset, formatPlanTable, parseSamplerState, SamplerStateSchema, Sampler, type SamplerOptions, type SamplerState, type Sample, type Example, type TokenBatch, type PlanRow, type ProportionsByName, type StageByName, type SamplerMixer, type MixerStateLike } from "./sampler/sampler.js";
 export { Plan, apportion, sampleShares, FeistelPermutation, type PlanSpec, type StageSpec, type Stage, type Location } from "./sampler/plan.js";
-export { openShard, openDomain, writeTokenShard, TokenShardSource, JsonlSource, ArrowSource, ParquetSource, ConcatSource, MemorySource, FileHandlePool, type DomainSource, type SourceRecord, type OpenOptions } from "./sampler/sources.js";
+export { openShard, openDomain, SOURCE_FORMATS, writeTokenShard, TokenShardSource, JsonlSource, ArrowSource, ParquetSource, ConcatSource, MemorySource, FileHandlePool, SyncFdPool, type SourceFormat, type DomainSource, type SourceRecord, type OpenOptions } from "./sampler/sources.js";
 export { discoverCorpus, openCorpus, type Corpus, type CorpusLayout } from "./sampler/corpus.js";
 export { byteTokenizer, type Tokenizer } from "./sampler/tokenizer.js";
 export { suggestBayesOpt, createBayesOpt, BayesOptOptionsSchema, type Proposal, type BoData, type BayesOptSession } from "../mixers/bayesopt/index.js";
@@ -29,13 +29,14 @@ export { loadTf, probeBackend, BACKENDS, type BackendName } from "./proxy/backen
 export { loadBlas, type Blas } from "./proxy/blas.js";
 export { PRESETS, parameterCount, createModel, createEnsemble, tokenLosses, type ProxyConfig, type ProxyModel, type Kernels } from "./proxy/model.js";
 export { trainProxy, trainEnsemble, learningRate, type TrainOptions, type RunResult, type Member } from "./proxy/train.js";
+export { trainOnline, trainWithMethod, domainStats, naturalShares, skillsGraph, type OnlineTrainOptions, type OnlineRunResult, type TrajectoryPoint, type UsedStage, type MethodRunOptions, type MethodRunResult, type CreateMixer } from "./proxy/online.js";
 export { chooseEnsemble } from "./proxy/ensemble-size.js";
 export { runSweep, type SweepOptions, type SweepSummary } from "./sweep/sweep.js";
-export { planSweep, runKey, resolveSettings, settingsCells, otherSettings, TRAINER_RECIPE, type RunSettings, type RunSettingsInput, type RunSpec, type SweepPlan } from "./sweep/plan.js";
+export { planSweep, runKey, resolveSettings, settingsCells, otherSettings, type RunSettings, type RunSettingsInput, type RunSpec, type SweepPlan } from "./sweep/plan.js";
 export { runLocalPool, SweepInterrupted, type LocalPoolOptions, type ChunkOutcome } from "./sweep/pool.js";
 export { corpusSha256 } from "./sweep/corpus-hash.js";
-export { appendRuns, withTableLock, claimRun, releaseClaim, readRunsFile, runIdsOf, holderIsDead, lockPathOf, claimsDirOf, LockError, type AppendResult, type Claim, type Holder, type LockOptions } from "./runs/store.js";
-export { appendToTableBytes, type AppendOptions } from "./runs/append.js";
+export { trainChunk, type ChunkJob } from "./sweep/train-chunk.js";
+export { appendRuns, withTableLock, claimRun, releaseClaim, clearDeadClaims, runIdsOf, LockError, type AppendResult, type Claim, type Holder, type LockOptions } from "./runs/store.js";
 export { checkRunsOutput } from "./runs/check.js";
 export { VERSION } from "./version.js";
 export { onlineMixers, createOnlineMixer, type CreateOnlineMixerOptions } from "../mixers/online.js";

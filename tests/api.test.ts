@@ -17,6 +17,12 @@ const memoryCorpus = () => ({
 });
 const runsFrame = () => api.parseFrame(new TextEncoder().encode("run_id,w.web,w.code,w.math,loss.web\na,0.2,0.3,0.5,3.1\nb,0.5,0.25,0.25,2.9\nc,0.1,0.1,0.8,3.3\nd,0.4,0.4,0.2,3.0\ne,0.3,0.3,0.4,3.05\nf,0.6,0.2,0.2,2.85\n"), "csv", "runs.csv");
 const runsTable = () => api.buildRunsTable(runsFrame());
+/** The built package (dist/), for the exports that start compiled worker processes. */
+async function builtApi(): Promise<typeof api> {
+  if (!existsSync(join(ROOT, "dist", "src", "index.js"))) execFileSync("npx", ["tsc", "-p", "tsconfig.json"], { cwd: ROOT });
+  return (await import(join(ROOT, "dist", "src", "index.js"))) as typeof api;
+}
+const settings = () => api.resolveSettings({ model: "tiny", config: api.PRESETS.tiny!, steps: 10, batchSize: 2, seed: 0, corpusSha256: "c0ffee" });
 let tfCache: Awaited<ReturnType<typeof api.loadTf>> | null = null;
 const tf = async () => (tfCache ??= await api.loadTf("wasm", () => {}));
 
@@ -218,6 +224,20 @@ const exercises: Record<string, () => unknown> = {
     expect(api.formatPlanTable(s.table())).toMatch(/^domain/);
     await s.close();
   },
+  parseSamplerState: async () => {
+    const s = await api.createSampler({ corpus: memoryCorpus(), proportions: { a: 0.5, b: 0.5 }, seed: 1, blockSize: 8, warn: () => {} });
+    expect(api.parseSamplerState(JSON.parse(JSON.stringify(s.state())))).toEqual(s.state());
+    expect(() => api.parseSamplerState({ ...s.state(), consumed: -1 }, "ckpt.json")).toThrow(/^ckpt.json: consumed: /);
+  },
+  SamplerStateSchema: () => expect(api.SamplerStateSchema.safeParse({ format: "x" }).success).toBe(false),
+  SOURCE_FORMATS: () => expect(Object.values(api.SOURCE_FORMATS).flatMap((f) => f.extensions)).toContain(".parquet"),
+  SyncFdPool: () => {
+    const pool = new api.SyncFdPool(1);
+    pool.get(join(ROOT, "package.json"));
+    pool.get(join(ROOT, "README.md"));
+    expect(pool.size).toBe(1);
+    pool.closeAll();
+  },
   Plan: () => {
     const plan = new api.Plan({ domains: ["a", "b"], recordsPerDomain: Float64Array.of(10, 10), tokensPerRecord: Float64Array.of(5, 5), stages: [{ proportions: Float64Array.of(0.5, 0.5) } as never], seed: 0, blockSize: 4, unit: "samples", order: "shuffle" });
     expect(Array.from(plan.samplesPerDomain(8))).toEqual([4, 4]);
@@ -317,6 +337,38 @@ const exercises: Record<string, () => unknown> = {
     const r = await api.trainProxy({ tf: t, backend, config: { ...api.PRESETS.tiny!, seqLen: 8 }, train: c, heldout: c, proportions: { a: 0.5, b: 0.5 }, steps: 2, batchSize: 2, seed: 0, evalWindows: 2 });
     expect(Object.keys(r.lossPerDomain).sort()).toEqual(["a", "b"]);
   },
+  // online proxy runs (branch online-train)
+  domainStats: () =>
+    expect(api.domainStats(["a", "b"], Int32Array.from([1, 1, 0]), Float64Array.from([6, 2, 3]), Float64Array.from([2, 2, 1]))).toEqual({
+      loss: { a: 3, b: 2 },
+      tokens: { a: 1, b: 4 },
+    }),
+  naturalShares: async () => {
+    const c = memoryCorpus();
+    const p = await api.naturalShares(c);
+    expect(Object.keys(p).sort()).toEqual(["a", "b"]);
+    expect(p.a! + p.b!).toBeCloseTo(1, 12);
+  },
+  trainOnline: async () => {
+    const { tf: t, backend } = await tf();
+    const c = memoryCorpus();
+    const mixer = api.createOnlineMixer("odm", { domains: ["a", "b"], seed: 0, options: { totalSteps: 2, warmupSteps: 0 } });
+    const r = await api.trainOnline({ tf: t, backend, config: { ...api.PRESETS.tiny!, seqLen: 8 }, train: c, heldout: c, mixer, steps: 2, batchSize: 2, seed: 0, evalWindows: 2 });
+    expect(r.method).toBe("odm");
+    expect(r.trajectory.length).toBeGreaterThan(0);
+  },
+  skillsGraph: async () => {
+    const { tf: t, backend } = await tf();
+    const c = memoryCorpus();
+    const g = await api.skillsGraph({ tf: t, backend, config: { ...api.PRESETS.tiny!, seqLen: 8 }, train: c, heldout: c, steps: 1, batchSize: 2, seed: 0, evalWindows: 2 }, ["a", "b"]);
+    expect(g.map((row) => row.length)).toEqual([2, 2]);
+  },
+  trainWithMethod: async () => {
+    const { tf: t, backend } = await tf();
+    const c = memoryCorpus();
+    const r = await api.trainWithMethod({ tf: t, backend, config: { ...api.PRESETS.tiny!, seqLen: 8 }, train: c, heldout: c, steps: 2, batchSize: 2, seed: 0, evalWindows: 2, method: "odm", createMixer: api.createOnlineMixer });
+    expect(r.extraSteps).toBe(0);
+  },
   trainEnsemble: async () => {
     const { tf: t, backend } = await tf();
     const c = memoryCorpus();
@@ -327,14 +379,87 @@ const exercises: Record<string, () => unknown> = {
   chooseEnsemble: () => expect(api.chooseEnsemble("wasm", api.PRESETS.tiny!, 16, { freeBytes: 1e9 }).size).toBe(1),
   runSweep: async () => {
     // The sweep's workers are compiled files, so the built package runs it (as the e2e tests do).
-    if (!existsSync(join(ROOT, "dist", "src", "index.js"))) execFileSync("npx", ["tsc", "-p", "tsconfig.json"], { cwd: ROOT });
-    const built = (await import(join(ROOT, "dist", "src", "index.js"))) as typeof api;
+    const built = await builtApi();
     expect(built.runSweep.name).toBe(api.runSweep.name);
     const d = tmp();
     const s = await built.runSweep({ mixtures: [], domains: ["code"], config: api.PRESETS.tiny!, model: "tiny", steps: 1, batchSize: 1, seed: 0, train: join(ROOT, "datasets", "corpus", "train"), heldout: join(ROOT, "datasets", "corpus", "heldout"), runs: join(d, "runs.csv"), workers: 1, backend: "wasm", log: () => {} });
     expect(s.finished + s.failed + s.skipped).toBe(0);
     expect(existsSync(join(d, "runs.csv"))).toBe(false);
   },
+  // sweep plan, local pool, runs store (branch store)
+  resolveSettings: () => expect(api.resolveSettings({ model: "tiny", config: api.PRESETS.tiny!, steps: 20, batchSize: 4, seed: 0, corpusSha256: "c" }).warmup).toBe(2),
+  runKey: () => {
+    const s = api.resolveSettings({ model: "tiny", config: api.PRESETS.tiny!, steps: 20, batchSize: 4, seed: 0, corpusSha256: "c" });
+    expect(api.runKey({ a: 0.5, b: 0.5 }, s)).not.toBe(api.runKey({ a: 0.5, b: 0.5 }, { ...s, lr: 1e-3 }));
+  },
+  planSweep: () => {
+    const s = api.resolveSettings({ model: "tiny", config: api.PRESETS.tiny!, steps: 20, batchSize: 4, seed: 0, corpusSha256: "c" });
+    const done = new Set([api.runKey({ a: 1 }, s)]);
+    expect(api.planSweep({ mixtures: [{ a: 1 }, { b: 1 }, { b: 1 }], settings: s, done })).toMatchObject({ done: 1, repeated: 1 });
+  },
+  settingsCells: () => {
+    const s = api.resolveSettings({ model: "tiny", config: api.PRESETS.tiny!, steps: 20, batchSize: 4, seed: 0, corpusSha256: "c" });
+    expect(api.settingsCells(s).get("lr")).toBe(3e-3);
+  },
+  otherSettings: () => {
+    const s = api.resolveSettings({ model: "tiny", config: api.PRESETS.tiny!, steps: 20, batchSize: 4, seed: 0, corpusSha256: "c" });
+    const f = api.parseFrame(new TextEncoder().encode("run_id,lr\nx,0.01\n"), "csv", "runs.csv");
+    expect(api.otherSettings(f, s, [])).toContain("lr: 0.01 in 1 row (here 0.003)");
+  },
+  corpusSha256: async () => {
+    const c = { train: join(ROOT, "datasets", "corpus", "train"), heldout: join(ROOT, "datasets", "corpus", "heldout") };
+    expect(await api.corpusSha256(c)).toMatch(/^[0-9a-f]{64}$/);
+  },
+  trainChunk: async () => {
+    const s = api.resolveSettings({ model: "tiny", config: { ...api.PRESETS.tiny!, seqLen: 8 }, steps: 1, batchSize: 2, seed: 0, corpusSha256: "c", evalWindows: 2 });
+    const c = { train: join(ROOT, "datasets", "corpus", "train"), heldout: join(ROOT, "datasets", "corpus", "heldout") };
+    const r = await api.trainChunk({ id: "k", members: [{ id: "k", proportions: { code: 1 } }], settings: s, ...c, backend: "wasm" }, tf());
+    expect(r).toHaveLength(1);
+  },
+  runLocalPool: async () => {
+    // No chunk to train: the pool starts a worker, gets null, and ends with it.
+    const built = (await import(join(ROOT, "dist", "src", "index.js"))) as typeof api;
+    await built.runLocalPool({ workers: 1, next: async () => null, done: async () => {}, train: "", heldout: "", backend: "wasm" });
+  },
+  SweepInterrupted: () => expect(new api.SweepInterrupted("SIGTERM").code).toBe("E_INTERRUPTED"),
+  LockError: () => expect(new api.LockError("held").code).toBe("E_LOCK"),
+  appendRuns: async () => {
+    const d = tmp();
+    const r = await api.appendRuns(join(d, "runs.csv"), [new Map([["run_id", "007"], ["w.a", 1]]), new Map([["run_id", "007"], ["w.a", 1]])]);
+    expect(r).toEqual({ appended: ["007"], duplicates: ["007"], numRows: 1 });
+  },
+  withTableLock: async () => expect(await api.withTableLock(join(tmp(), "runs.csv"), () => 7)).toBe(7),
+  claimRun: () => {
+    const c = api.claimRun(join(tmp(), "runs.csv"), "k");
+    expect("key" in c && c.key).toBe("k");
+    if ("key" in c) api.releaseClaim(c);
+  },
+  releaseClaim: () => {
+    const d = tmp();
+    const c = api.claimRun(join(d, "runs.csv"), "k");
+    if ("key" in c) api.releaseClaim(c);
+    expect(existsSync(join(d, "runs.csv.claims"))).toBe(false);
+  },
+  clearDeadClaims: () => expect(api.clearDeadClaims(join(tmp(), "runs.csv"))).toBe(0),
+  runIdsOf: () => expect([...api.runIdsOf(runsFrame())]).toEqual(["a", "b", "c", "d", "e", "f"]),
+  checkRunsOutput: async () => {
+    await expect(api.checkRunsOutput(join(tmp(), "runs.xlsx"), { flag: "--runs", domains: ["a"] })).rejects.toThrow(/^--runs: expected a file ending in \.csv/);
+  },
+  withoutFailedRuns: () => {
+    const f = api.parseFrame(new TextEncoder().encode("run_id,w.a,w.b,status\nx,0.5,0.5,ok\ny,0.5,0.5,failed\n"), "csv", "runs.csv");
+    expect(api.withoutFailedRuns(f).failed.rows).toEqual([2]);
+  },
+  failedRunsNote: () => {
+    const f = api.parseFrame(new TextEncoder().encode("run_id,w.a,w.b,status,error\nx,0.5,0.5,ok,\ny,0.5,0.5,failed,boom\n"), "csv", "runs.csv");
+    expect(api.failedRunsNote(api.buildRunsTable(f))).toBe('note: runs.csv: 1 failed run (status "failed"; row 2) kept in the file and left out: "boom"');
+  },
+  onlineMixers: () => expect(Object.keys(api.onlineMixers).sort()).toEqual(["aioli", "doremi", "odm", "skillit"]),
+  createOnlineMixer: () => {
+    const m = api.createOnlineMixer("odm", { domains: ["web", "code"], seed: 1, options: { totalSteps: 100 } });
+    expect(api.isOnSimplex(Object.values(m.proportions()))).toBe(true);
+    expect(() => m.observe({ kind: "train", step: 0, loss: { nosuch: 1 }, tokens: { nosuch: 1 } })).toThrow(api.InputError);
+  },
+  mergeDomainStats: () => expect(api.mergeDomainStats([{ lossSum: { web: 30 }, tokens: { web: 10 } }, { loss: { web: 2 }, tokens: { web: 30 } }])).toEqual({ loss: { web: 2.25 }, tokens: { web: 40 } }),
   VERSION: () => expect(api.VERSION).toBe(JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")).version),
 };
 

@@ -18,14 +18,17 @@ function holdSignals(): void {
 }
 
 function releaseSignals(): void {
-  // A signal's callback runs in the event loop's poll phase, before this check-phase callback.
-  setImmediate(() => {
-    if (--writesInFlight > 0) return;
-    for (const s of SIGNALS) process.off(s, hold);
-    const s = held[0];
-    held.length = 0;
-    if (s !== undefined && process.listenerCount(s) === 0) process.kill(process.pid, s);
-  });
+  // A signal's callback runs in the event loop's poll phase; the write may itself run inside a
+  // poll-phase callback, so the listener stays for two check phases, with a poll phase between.
+  setImmediate(() =>
+    setImmediate(() => {
+      if (--writesInFlight > 0) return;
+      for (const s of SIGNALS) process.off(s, hold);
+      const s = held[0];
+      held.length = 0;
+      if (s !== undefined && process.listenerCount(s) === 0) process.kill(process.pid, s);
+    }),
+  );
 }
 
 /** The temporary name `writeFileAtomic` uses for `path` in this process. */

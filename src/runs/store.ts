@@ -6,14 +6,17 @@
 // Runs being trained are claimed with one file per key in `<table>.claims/`, so two sweeps never
 // train the same run; a claim of a dead process is taken over the same way.
 //
+// A writer killed mid-write (SIGKILL) leaves its temporary file; the next append removes it.
+//
 // Why a lock and not append-only shards: every reader (fit, suggest, predict, other tools) keeps
 // reading one ordinary file, and the duplicate check needs one place to look.
 
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmdirSync, statSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync } from "node:fs";
+import { rmdirSync, statSync, unlinkSync, writeSync } from "node:fs";
 import { hostname } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { MixError } from "../errors.js";
-import { writeFileAtomic } from "../io/atomic.js";
+import { tempPathOf, writeFileAtomic } from "../io/atomic.js";
 import { appendToTableBytes } from "./append.js";
 import { formatOf, parseFrame, readFrameAsync, type Cell, type Frame } from "./frame.js";
 
@@ -133,7 +136,10 @@ async function acquire(path: string, what: string, o: LockOptions): Promise<void
     }
     if (performance.now() - t0 > waitMs) {
       const who = h ? `pid ${h.pid} on host ${h.host}` : "a process that left no pid";
-      throw new LockError(`${path}: expected to take ${what} within ${Math.round(waitMs / 1000)} s, got it held by ${who}; if that process is gone (another host's cannot be checked from here), delete ${path}`);
+      throw new LockError(
+        `${path}: expected to take ${what} within ${waitMs / 1000} s, got it held by ${who}; ` +
+          `if that process is gone (another host's cannot be checked from here), delete ${path}`,
+      );
     }
     await new Promise((r) => setTimeout(r, POLL_MS));
   }
@@ -169,6 +175,26 @@ export function runIdsOf(frame: Frame | null): Set<string> {
   return out;
 }
 
+/**
+ * Removes temporary files of the table left by a writer that died mid-write (SIGKILL). Called
+ * under the lock: every writer of the table holds it, so no other temporary file is live.
+ */
+function removeStaleTemps(table: string): void {
+  const dir = dirname(table);
+  const prefix = `.${basename(table)}.`;
+  const mine = basename(tempPathOf(table));
+  for (const name of readdirSync(dir)) {
+    const pid = name.startsWith(prefix) && name.endsWith(".tmp") ? name.slice(prefix.length, -4) : "";
+    if (/^\d+$/.test(pid) && name !== mine) {
+      try {
+        unlinkSync(join(dir, name));
+      } catch {
+        // already gone
+      }
+    }
+  }
+}
+
 /** What an append did. */
 export interface AppendResult {
   /** Keys of the rows written. */
@@ -186,13 +212,20 @@ export interface AppendResult {
  * file is replaced atomically.
  * @throws InputError when the table does not parse; LockError when the lock cannot be taken
  */
-export async function appendRuns(table: string, rows: readonly ReadonlyMap<string, Cell>[], o: LockOptions = {}): Promise<AppendResult> {
+export async function appendRuns(
+  table: string,
+  rows: readonly ReadonlyMap<string, Cell>[],
+  o: LockOptions = {},
+): Promise<AppendResult> {
   const format = formatOf(table);
   return withTableLock(
     table,
     async () => {
+      removeStaleTemps(table);
       const old = existsSync(table) ? readFileSync(table) : null;
-      const frame = old && old.byteLength > 0 ? (format === "parquet" ? await readFrameAsync(table) : parseFrame(old, format, table)) : null;
+      const parse = async (b: Uint8Array): Promise<Frame> =>
+        format === "parquet" ? readFrameAsync(table) : parseFrame(b, format, table);
+      const frame = old && old.byteLength > 0 ? await parse(old) : null;
       const have = runIdsOf(frame);
       const appended: string[] = [];
       const duplicates: string[] = [];
@@ -225,7 +258,9 @@ export interface Claim {
 }
 
 function claimPath(table: string, key: string): string {
-  if (!/^[\w.-]+$/.test(key)) throw new MixError("E_KEY", `run key ${JSON.stringify(key)}: expected letters, digits, '.', '_' or '-'`);
+  if (!/^[\w.-]+$/.test(key)) {
+    throw new MixError("E_KEY", `run key ${JSON.stringify(key)}: expected letters, digits, '.', '_' or '-'`);
+  }
   return join(claimsDirOf(table), key);
 }
 
@@ -254,6 +289,31 @@ export function claimRun(table: string, key: string): Claim | { heldBy: Holder }
   }
 }
 
+/**
+ * Removes the claims of dead processes on this host (a SIGKILLed sweep's), and the claims folder
+ * when nothing is left in it. Returns how many were removed.
+ */
+export function clearDeadClaims(table: string): number {
+  const dir = claimsDirOf(table);
+  if (!existsSync(dir)) return 0;
+  let n = 0;
+  for (const name of readdirSync(dir)) {
+    if (name.endsWith(".break")) continue;
+    const path = join(dir, name);
+    const h = readHolder(path);
+    if (h && holderIsDead(h)) {
+      breakStale(path, h);
+      n++;
+    }
+  }
+  try {
+    rmdirSync(dir);
+  } catch {
+    // live claims remain
+  }
+  return n;
+}
+
 /** Releases a claim; the claims folder goes with its last claim. */
 export function releaseClaim(claim: Claim): void {
   try {
@@ -266,10 +326,4 @@ export function releaseClaim(claim: Claim): void {
   } catch {
     // other claims remain (or another process just made the folder again)
   }
-}
-
-/** The temporary-file name pattern of a table (for tests and clean-up checks). */
-export function isStoreLitter(table: string, name: string): boolean {
-  const b = basename(table);
-  return name === `${b}.lock` || name === `${b}.lock.break` || name === `${b}.claims` || (name.startsWith(`.${b}.`) && name.endsWith(".tmp"));
 }
