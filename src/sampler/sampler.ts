@@ -362,10 +362,11 @@ export class Sampler {
    */
   private decideBlock(g: number): void {
     const block = Math.floor(g / this.plan.spec.blockSize);
-    this.mixerBlock = block;
     const p = this.mixer!.proportions();
     const v = byName(this.domains, p, "mixer.proportions()");
     refuseEmptyShares(this.domains, this.sources, this.plan.spec.tokensPerRecord, v, "mixer.proportions()");
+    // Decided only once the answer is valid: after a throw, the next read asks again.
+    this.mixerBlock = block;
     const cur = this.plan.stages[this.plan.stageAt(g)]!.proportions;
     let same = true;
     for (let d = 0; d < v.length; d++) if (Math.abs(v[d]! - cur[d]!) > 1e-12) same = false;
@@ -375,7 +376,7 @@ export class Sampler {
     warnZeroCounts(this.domains, st.counts, v, this.plan.spec.blockSize, this.warn);
   }
 
-  /** Samples for this rank, in order, until the budget (or forever). Each counts as delivered when yielded. */
+  /** Samples for this rank, in order, until the budget (or forever); each counts as delivered when yielded. */
   *samples(limit = Infinity): Generator<Sample> {
     for (let n = 0; n < limit; n++) {
       const g = this.nextIndex();
