@@ -68,6 +68,15 @@ class CountingMixer {
   }
 }
 
+/** The same mixer with a state, so the sampler's state checkpoints it (restored by a factory). */
+class StatefulMixer extends CountingMixer {
+  readonly method = "counting";
+  readonly domains = DOMAINS;
+  state() {
+    return { format: "test.counting/v1", method: this.method, domains: this.domains, data: { observed: this.observed } };
+  }
+}
+
 type Path = "samples" | "examples" | "batches" | "tf" | "workers";
 
 interface Case {
@@ -84,6 +93,8 @@ interface Case {
   cut: number;
   stageAt: number;
   mixer: boolean;
+  /** The mixer's state travels inside the sampler's state (a factory restores it). */
+  stateful: boolean;
   budget: number | null;
   seed: number;
 }
@@ -98,7 +109,7 @@ async function leg(
   opts: SamplerOptions,
   from: number,
   to: number,
-  mixer: CountingMixer | null,
+  mixerOf: () => CountingMixer | null,
 ): Promise<{ lines: string[]; state: SamplerState }> {
   const s = await createSampler(opts);
   const out: string[] = [];
@@ -111,7 +122,7 @@ async function leg(
   /** Records a delivered unit; true when the leg is done. */
   const delivered = (lines: string[]): boolean => {
     out.push(...lines);
-    mixer?.observe(lines.length);
+    mixerOf()?.observe(lines.length);
     u++;
     if (u === c.stageAt && u < to) {
       s.setProportions(CHOICES[1]!);
@@ -198,6 +209,7 @@ const arbCase = fc
     cutSeed: fc.nat(),
     stageSeed: fc.nat(),
     mixer: fc.boolean(),
+    stateful: fc.boolean(),
     budget: fc.option(fc.integer({ min: 5, max: 90 }), { nil: null }),
     seed: fc.integer({ min: 0, max: 1000 }),
   })
@@ -238,13 +250,21 @@ describe("exact resumption on every read path", () => {
           warn: () => {},
           ...(c.budget !== null ? { budgetSamples: c.budget } : {}),
         };
-        const m0 = c.mixer ? new CountingMixer(0) : null;
-        const whole = await leg(c, { ...base, ...(m0 ? { mixer: m0 } : {}) }, 0, c.units, m0);
-        const m1 = c.mixer ? new CountingMixer(0) : null;
-        const first = await leg(c, { ...base, ...(m1 ? { mixer: m1 } : {}) }, 0, c.cut, m1);
-        const m2 = c.mixer ? new CountingMixer(m1?.observed ?? 0) : null;
+        const make = (observed: number) => (c.stateful ? new StatefulMixer(observed) : new CountingMixer(observed));
+        const m0 = c.mixer ? make(0) : null;
+        const whole = await leg(c, { ...base, ...(m0 ? { mixer: m0 } : {}) }, 0, c.units, () => m0);
+        const m1 = c.mixer ? make(0) : null;
+        const first = await leg(c, { ...base, ...(m1 ? { mixer: m1 } : {}) }, 0, c.cut, () => m1);
         const state = JSON.parse(JSON.stringify(first.state)) as SamplerState;
-        const second = await leg(c, { ...base, state, ...(m2 ? { mixer: m2 } : {}) }, c.cut, c.units, m2);
+        // Resume: a stateless mixer is rebuilt by hand; a stateful one by a factory from state.mixer.
+        let m2: CountingMixer | null = null;
+        const mixer2 = !c.mixer
+          ? {}
+          : c.stateful
+            ? { mixer: (saved?: { data: Record<string, unknown> }) => (m2 = new StatefulMixer(Number(saved!.data.observed))) }
+            : { mixer: (m2 = new CountingMixer(m1!.observed)) };
+        const second = await leg(c, { ...base, state, ...mixer2 }, c.cut, c.units, () => m2);
+        if (c.mixer && c.stateful) expect(state.mixer?.data).toEqual({ observed: m1!.observed });
         expect([...first.lines, ...second.lines]).toEqual(whole.lines);
         // The state counts what was delivered: global samples = this rank's lines × W.
         expect(first.state.consumed).toBe(first.lines.length * c.world);
