@@ -73,7 +73,8 @@ class StatefulMixer extends CountingMixer {
   readonly method = "counting";
   readonly domains = DOMAINS;
   state() {
-    return { format: "test.counting/v1", method: this.method, domains: this.domains, data: { observed: this.observed } };
+    const data = { observed: this.observed };
+    return { format: "test.counting/v1", method: this.method, domains: this.domains, data };
   }
 }
 
@@ -261,7 +262,7 @@ describe("exact resumption on every read path", () => {
         const mixer2 = !c.mixer
           ? {}
           : c.stateful
-            ? { mixer: (saved?: { data: Record<string, unknown> }) => (m2 = new StatefulMixer(Number(saved!.data.observed))) }
+            ? { mixer: (saved?: { data: Record<string, unknown> }) => (m2 = new StatefulMixer(Number(saved?.data.observed))) }
             : { mixer: (m2 = new CountingMixer(m1!.observed)) };
         const second = await leg(c, { ...base, state, ...mixer2 }, c.cut, c.units, () => m2);
         if (c.mixer && c.stateful) expect(state.mixer?.data).toEqual({ observed: m1!.observed });
