@@ -149,7 +149,8 @@ async function leg(
       for await (const b of s.batches({ batchSize: c.batchSize, seqLen: c.seqLen, readAhead: c.readAhead })) {
         const rows = b.domainPerRow.length;
         const row = (i: number) => b.tokens.subarray(i * c.seqLen, (i + 1) * c.seqLen).join(",");
-        const lines = Array.from({ length: rows }, (_, i) => `${b.indexPerRow[i]}|${s.domains[b.domainPerRow[i]!]}|${row(i)}`);
+        const line = (i: number) => `${b.indexPerRow[i]}|${s.domains[b.domainPerRow[i]!]}|${row(i)}`;
+        const lines = Array.from({ length: rows }, (_, i) => line(i));
         if (delivered(lines)) break;
       }
     } else if (c.path === "tf") {
@@ -259,10 +260,11 @@ describe("exact resumption on every read path", () => {
         const state = JSON.parse(JSON.stringify(first.state)) as SamplerState;
         // Resume: a stateless mixer is rebuilt by hand; a stateful one by a factory from state.mixer.
         let m2: CountingMixer | null = null;
+        const restore = (saved?: { data: Record<string, unknown> }) => (m2 = new StatefulMixer(Number(saved?.data.observed)));
         const mixer2 = !c.mixer
           ? {}
           : c.stateful
-            ? { mixer: (saved?: { data: Record<string, unknown> }) => (m2 = new StatefulMixer(Number(saved?.data.observed))) }
+            ? { mixer: restore }
             : { mixer: (m2 = new CountingMixer(m1!.observed)) };
         const second = await leg(c, { ...base, state, ...mixer2 }, c.cut, c.units, () => m2);
         if (c.mixer && c.stateful) expect(state.mixer?.data).toEqual({ observed: m1!.observed });
@@ -324,9 +326,11 @@ describe("what the state counts", () => {
       if (armed && i === 13) throw new Error("disk went away");
       return read(i);
     };
-    const s = await createSampler({ corpus: { names: ["flaky"], sources: [failing] }, proportions: { flaky: 1 }, blockSize: 30, seed: 1 });
+    const opts = { proportions: { flaky: 1 }, blockSize: 30, seed: 1 };
+    const s = await createSampler({ ...opts, corpus: { names: ["flaky"], sources: [failing] } });
     armed = true;
-    const order = [...(await createSampler({ corpus: { names: ["flaky"], sources: [new MemorySource(ok)] }, proportions: { flaky: 1 }, blockSize: 30, seed: 1 })).samples(30)];
+    const plain = await createSampler({ ...opts, corpus: { names: ["flaky"], sources: [new MemorySource(ok)] } });
+    const order = [...plain.samples(30)];
     const at = order.findIndex((x) => x.record === 13);
     let delivered = 0;
     await expect(
