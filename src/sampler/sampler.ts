@@ -81,10 +81,16 @@ export interface SamplerOptions {
    * step) or a divisor of it, so no block straddles an update (a block that does keeps the
    * proportions decided at its start).
    */
-  readonly mixer?: SamplerMixer | ((saved?: MixerStateLike) => SamplerMixer);
+  readonly mixer?: SamplerMixer | MixerFactory;
   /** Called with the requested-vs-achieved table before the first sample (e.g. console.error). */
   readonly report?: (table: string) => void;
 }
+
+/**
+ * Creates the mixer, from its saved state when resuming. Declared as a method so a factory typed
+ * with the narrower `OnlineMixerState` (mixers/types.ts) is accepted too.
+ */
+export type MixerFactory = { create(saved?: MixerStateLike): SamplerMixer }["create"];
 
 /** A saved online-mixer state as the sampler sees it (mixers/types.ts OnlineMixerState). */
 export interface MixerStateLike {
