@@ -17,6 +17,12 @@ const memoryCorpus = () => ({
 });
 const runsFrame = () => api.parseFrame(new TextEncoder().encode("run_id,w.web,w.code,w.math,loss.web\na,0.2,0.3,0.5,3.1\nb,0.5,0.25,0.25,2.9\nc,0.1,0.1,0.8,3.3\nd,0.4,0.4,0.2,3.0\ne,0.3,0.3,0.4,3.05\nf,0.6,0.2,0.2,2.85\n"), "csv", "runs.csv");
 const runsTable = () => api.buildRunsTable(runsFrame());
+/** The built package (dist/), for the exports that start compiled worker processes. */
+async function builtApi(): Promise<typeof api> {
+  if (!existsSync(join(ROOT, "dist", "src", "index.js"))) execFileSync("npx", ["tsc", "-p", "tsconfig.json"], { cwd: ROOT });
+  return (await import(join(ROOT, "dist", "src", "index.js"))) as typeof api;
+}
+const settings = () => api.resolveSettings({ model: "tiny", config: api.PRESETS.tiny!, steps: 10, batchSize: 2, seed: 0, corpusSha256: "c0ffee" });
 let tfCache: Awaited<ReturnType<typeof api.loadTf>> | null = null;
 const tf = async () => (tfCache ??= await api.loadTf("wasm", () => {}));
 
@@ -218,6 +224,20 @@ const exercises: Record<string, () => unknown> = {
     expect(api.formatPlanTable(s.table())).toMatch(/^domain/);
     await s.close();
   },
+  parseSamplerState: async () => {
+    const s = await api.createSampler({ corpus: memoryCorpus(), proportions: { a: 0.5, b: 0.5 }, seed: 1, blockSize: 8, warn: () => {} });
+    expect(api.parseSamplerState(JSON.parse(JSON.stringify(s.state())))).toEqual(s.state());
+    expect(() => api.parseSamplerState({ ...s.state(), consumed: -1 }, "ckpt.json")).toThrow(/^ckpt.json: consumed: /);
+  },
+  SamplerStateSchema: () => expect(api.SamplerStateSchema.safeParse({ format: "x" }).success).toBe(false),
+  SOURCE_FORMATS: () => expect(Object.values(api.SOURCE_FORMATS).flatMap((f) => f.extensions)).toContain(".parquet"),
+  SyncFdPool: () => {
+    const pool = new api.SyncFdPool(1);
+    pool.get(join(ROOT, "package.json"));
+    pool.get(join(ROOT, "README.md"));
+    expect(pool.size).toBe(1);
+    pool.closeAll();
+  },
   Plan: () => {
     const plan = new api.Plan({ domains: ["a", "b"], recordsPerDomain: Float64Array.of(10, 10), tokensPerRecord: Float64Array.of(5, 5), stages: [{ proportions: Float64Array.of(0.5, 0.5) } as never], seed: 0, blockSize: 4, unit: "samples", order: "shuffle" });
     expect(Array.from(plan.samplesPerDomain(8))).toEqual([4, 4]);
@@ -327,8 +347,7 @@ const exercises: Record<string, () => unknown> = {
   chooseEnsemble: () => expect(api.chooseEnsemble("wasm", api.PRESETS.tiny!, 16, { freeBytes: 1e9 }).size).toBe(1),
   runSweep: async () => {
     // The sweep's workers are compiled files, so the built package runs it (as the e2e tests do).
-    if (!existsSync(join(ROOT, "dist", "src", "index.js"))) execFileSync("npx", ["tsc", "-p", "tsconfig.json"], { cwd: ROOT });
-    const built = (await import(join(ROOT, "dist", "src", "index.js"))) as typeof api;
+    const built = await builtApi();
     expect(built.runSweep.name).toBe(api.runSweep.name);
     const d = tmp();
     const s = await built.runSweep({ mixtures: [], domains: ["code"], config: api.PRESETS.tiny!, model: "tiny", steps: 1, batchSize: 1, seed: 0, train: join(ROOT, "datasets", "corpus", "train"), heldout: join(ROOT, "datasets", "corpus", "heldout"), runs: join(d, "runs.csv"), workers: 1, backend: "wasm", log: () => {} });
@@ -402,6 +421,13 @@ const exercises: Record<string, () => unknown> = {
     const f = api.parseFrame(new TextEncoder().encode("run_id,w.a,w.b,status,error\nx,0.5,0.5,ok,\ny,0.5,0.5,failed,boom\n"), "csv", "runs.csv");
     expect(api.failedRunsNote(api.buildRunsTable(f))).toBe('note: runs.csv: 1 failed run (status "failed"; row 2) kept in the file and left out: "boom"');
   },
+  onlineMixers: () => expect(Object.keys(api.onlineMixers).sort()).toEqual(["aioli", "doremi", "odm", "skillit"]),
+  createOnlineMixer: () => {
+    const m = api.createOnlineMixer("odm", { domains: ["web", "code"], seed: 1, options: { totalSteps: 100 } });
+    expect(api.isOnSimplex(Object.values(m.proportions()))).toBe(true);
+    expect(() => m.observe({ kind: "train", step: 0, loss: { nosuch: 1 }, tokens: { nosuch: 1 } })).toThrow(api.InputError);
+  },
+  mergeDomainStats: () => expect(api.mergeDomainStats([{ lossSum: { web: 30 }, tokens: { web: 10 } }, { loss: { web: 2 }, tokens: { web: 30 } }])).toEqual({ loss: { web: 2.25 }, tokens: { web: 40 } }),
   VERSION: () => expect(api.VERSION).toBe(JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")).version),
 };
 

@@ -39,6 +39,7 @@ export interface ProbeSystem {
   readonly nominalAmplification: number;
 }
 
+/** The realised probe counts, W, its inverse (null when singular) and the amplification figures. */
 export function probeSystem(k: number, h: number, batchSize: number): ProbeSystem {
   const counts = probeCounts(k, h, batchSize);
   const w = new Float64Array(k * k);

@@ -22,6 +22,7 @@ import { StepStats, StepStatsSchema, vectorSchema } from "../common/domain-stats
 import { createRng } from "../../src/rng/index.js";
 import { entropy } from "../../src/core/simplex.js";
 
+/** DoReMi's options (strict: unknown keys are errors); each field states its default. */
 export const DoReMiOptionsSchema = z.strictObject({
   /** Step size η of the exponentiated-gradient update (default 1, the paper's). */
   eta: z.number().positive().max(1e3).default(1),
@@ -39,6 +40,7 @@ export const DoReMiOptionsSchema = z.strictObject({
   /** Initial domain weights α_0, by domain (default uniform). */
   initial: z.record(z.string(), z.number()).optional(),
 });
+/** DoReMi's options after defaults. */
 export type DoReMiOptions = z.infer<typeof DoReMiOptionsSchema>;
 
 const DoReMiDataSchema = (k: number) => {
@@ -176,7 +178,7 @@ class DoReMi implements DoReMiMixer {
       this.committed.copyFrom(this.current);
       this.pending.reset(event.step);
     }
-    this.pending.add(event, this.index);
+    this.pending.add(event, this.index, this.rules);
     this.update();
     this.lastStep = event.step;
   }

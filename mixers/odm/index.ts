@@ -23,9 +23,10 @@ import {
 } from "../common/online-events.js";
 import { StepStats, StepStatsSchema, vectorSchema } from "../common/domain-stats.js";
 import { createRng, type Rng } from "../../src/rng/index.js";
-import { entropy } from "../../src/core/simplex.js";
-import { InputError, showValue } from "../../src/errors.js";
+import { entropy, repairMultiplicative, boxInfeasibility, type Box } from "../../src/core/simplex.js";
+import { InputError, showValue, type InputIssue } from "../../src/errors.js";
 
+/** ODM's options (strict: unknown keys are errors); each field states its default. */
 export const OdmOptionsSchema = z.strictObject({
   /**
    * Reward estimate (default "smoothed-mean", the paper's): "smoothed-mean" R̂ ← βR̂ + (1−β)·r/π,
@@ -52,7 +53,16 @@ export const OdmOptionsSchema = z.strictObject({
   rewardScale: z.number().positive().optional(),
   /** Cap on one reward after importance weighting (r/π; exp(r) for "mixed") (default none). */
   rewardClip: z.number().positive().optional(),
+  /**
+   * Floor on every step's share, one number for all domains or by domain (default 0): the bandit
+   * favours hard, noisy domains (ALGORITHMS.md §5.2); the policy is repaired into the box by
+   * P4's multiplicative repair, the warm-up included, and importance weights use the repaired π.
+   */
+  minShare: z.union([z.number().min(0).max(1), z.record(z.string(), z.number().min(0).max(1))]).optional(),
+  /** Cap on every step's share, one number or by domain (default 1). */
+  maxShare: z.union([z.number().min(0).max(1), z.record(z.string(), z.number().min(0).max(1))]).optional(),
 });
+/** ODM's options after defaults. */
 export type OdmOptions = z.infer<typeof OdmOptionsSchema>;
 
 const OdmDataSchema = (k: number) =>
@@ -68,6 +78,32 @@ const OdmDataSchema = (k: number) =>
   });
 
 const ACCEPTS = ["train"] as const;
+
+/** Resolves minShare / maxShare to a box in domain order (null without either); InputError if empty. */
+function shareBox(o: OdmOptions, domains: readonly string[]): Box | null {
+  if (o.minShare === undefined && o.maxShare === undefined) return null;
+  const issues: InputIssue[] = [];
+  const index = new Set(domains);
+  const read = (name: "minShare" | "maxShare", fallback: number): Float64Array => {
+    const v = o[name];
+    if (v === undefined || typeof v === "number") return new Float64Array(domains.length).fill(v ?? fallback);
+    for (const d of Object.keys(v)) {
+      if (!index.has(d)) {
+        const message = `expected one of the mixer's domains (${domains.join(", ")}), got an unknown domain`;
+        issues.push({ path: `${name}.${d}`, message });
+      }
+    }
+    return Float64Array.from(domains, (d) => v[d] ?? fallback);
+  };
+  const box = { lower: read("minShare", 0), upper: read("maxShare", 1) };
+  const why = issues.length ? null : boxInfeasibility(box);
+  if (why) {
+    const named = why.replace(/^domain (\d+)/, (_, i: string) => `domain ${JSON.stringify(domains[Number(i)])}`);
+    issues.push({ path: "minShare", message: `expected floors and caps that leave room for a mixture, got ${named}` });
+  }
+  if (issues.length) throw new InputError("options of odm", issues);
+  return box;
+}
 
 /** ε_t = min(1/K, sqrt(ln K / (K t))), with ε_0 = 1/K. */
 export function explorationRate(numArms: number, t: number): number {
@@ -86,10 +122,12 @@ class OdmMixer implements OnlineMixer {
   private readonly warmup: number;
   private readonly initial: Float64Array;
   private readonly scale: number;
+  /** The floors and caps of every step's share, or null when there are none. */
+  private readonly box: Box | null;
   private readonly seed: number;
   private readonly root: Rng;
-  private committed: Float64Array;
-  private current: Float64Array;
+  private readonly committed: Float64Array;
+  private readonly current: Float64Array;
   private readonly observed: Float64Array;
   private readonly pending: StepStats;
   private lastStep = -1;
@@ -108,6 +146,7 @@ class OdmMixer implements OnlineMixer {
     this.warmup = init.options.warmupSteps ?? (total !== undefined ? Math.round(0.02 * total) : 0);
     this.initial = resolveMixtureOption("odm", "initial", init.options.initial, this.domains, true);
     this.scale = init.options.rewardScale ?? (init.options.variant === "exp3" ? 0.1 : 1);
+    this.box = shareBox(init.options, this.domains);
     this.root = createRng(init.seed);
     this.seed = init.seed;
     this.committed = new Float64Array(this.k);
@@ -132,7 +171,7 @@ class OdmMixer implements OnlineMixer {
     const k = this.k;
     if (s < this.warmup) {
       out.set(this.initial);
-      return out;
+      return this.box ? repairMultiplicative(out, this.box, out) : out;
     }
     const t = s + 1;
     const eps = explorationRate(k, t);
@@ -158,7 +197,7 @@ class OdmMixer implements OnlineMixer {
       total += out[i]!;
     }
     for (let i = 0; i < k; i++) out[i] = out[i]! / total;
-    return out;
+    return this.box ? repairMultiplicative(out, this.box, out) : out;
   }
 
   /** The arm of step s in "arm" mode: an inverse-CDF draw from π_s keyed by (seed, s). */
@@ -190,6 +229,17 @@ class OdmMixer implements OnlineMixer {
 
   observe(event: MixerEvent): void {
     checkEvent(this.rules, event, this.lastStep);
+    if (this.o.variant === "mixed") {
+      // The reward exp(rewardScale · ℓ) must stay finite for the estimates to stay JSON-safe.
+      const max = Math.log(Number.MAX_VALUE) / this.scale;
+      for (const d in event.loss) {
+        if (event.loss[d]! > max) {
+          const why = "exp(rewardScale·loss) must be finite";
+          const message = `expected at most ${max.toFixed(2)} (${why}), got ${event.loss[d]}`;
+          throw new InputError("odm event", [{ path: `loss.${d}`, message }]);
+        }
+      }
+    }
     const s = event.step;
     if (this.o.pull === "arm") {
       this.policy(s, s === this.pending.step ? this.committed : this.current, this.piStep);

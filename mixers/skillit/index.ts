@@ -20,6 +20,7 @@ import { vectorSchema } from "../common/domain-stats.js";
 import { createRng } from "../../src/rng/index.js";
 import { InputError, type InputIssue } from "../../src/errors.js";
 
+/** Skill-It's options (strict: unknown keys are errors); each field states its default. */
 export const SkillItOptionsSchema = z.strictObject({
   /**
    * The skills graph G, (k × k) in the mixer's domain order, row = trained domain j, column =
@@ -42,7 +43,13 @@ export const SkillItOptionsSchema = z.strictObject({
   etaSchedule: z.boolean().default(false),
   /** Halve the off-diagonal graph entries after each round: round r uses 0.5^r (default false). */
   dynamicLambda: z.boolean().default(false),
+  /**
+   * Give each isolated skill (no off-diagonal edge in its graph row or column) a fixed 1/k share
+   * and run the update on the others (default false).
+   */
+  isolatedFixed: z.boolean().default(false),
 });
+/** Skill-It's options after defaults. */
 export type SkillItOptions = z.infer<typeof SkillItOptionsSchema>;
 
 const SkillItDataSchema = (k: number, w: number) =>
@@ -65,6 +72,8 @@ class SkillIt implements OnlineMixer {
   private readonly o: SkillItOptions;
   private readonly seed: number;
   private readonly graph: Float64Array;
+  /** 1 for skills held at 1/k (isolatedFixed). */
+  private readonly isolated: Uint8Array;
   private readonly base: Float64Array;
   private readonly roundSteps: number;
   private evals: Float64Array[] = [];
@@ -83,6 +92,17 @@ class SkillIt implements OnlineMixer {
     const index = domainIndex(this.domains);
     this.rules = { method: "skillit", domains: this.domains, index, accepts: ACCEPTS, evalAllDomains: true };
     this.graph = readGraph(init.options.graph, k);
+    this.isolated = new Uint8Array(k);
+    if (init.options.isolatedFixed) {
+      for (let j = 0; j < k; j++) {
+        let edges = 0;
+        for (let i = 0; i < k; i++) {
+          if (i !== j && (this.graph[j * k + i] !== 0 || this.graph[i * k + j] !== 0)) edges++;
+        }
+        this.isolated[j] = edges === 0 ? 1 : 0;
+      }
+      // With every skill isolated there is nothing to update: all get 1/k.
+    }
     this.base = resolveMixtureOption("skillit", "prior", init.options.prior, this.domains, true);
     const total = init.options.totalSteps;
     this.roundSteps = init.options.roundSteps ?? (total !== undefined ? Math.max(1, Math.floor(total / 100)) : 400);
@@ -130,14 +150,21 @@ class SkillIt implements OnlineMixer {
     const offDiag = this.o.dynamicLambda ? 0.5 ** r : 1;
     let m = -Infinity;
     for (let j = 0; j < k; j++) {
+      if (this.isolated[j]) continue;
       let g = 0;
       for (let i = 0; i < k; i++) g += this.graph[j * k + i]! * (i === j ? 1 : offDiag) * sumL[i]!;
       this.p[j] = Math.log(this.base[j]!) + eta * g;
       if (this.p[j]! > m) m = this.p[j]!;
     }
+    // Isolated skills (with isolatedFixed) hold 1/k each; the others share the rest.
+    let numIsolated = 0;
     let s = 0;
-    for (let j = 0; j < k; j++) s += this.p[j] = Math.exp(this.p[j]! - m);
-    for (let j = 0; j < k; j++) this.p[j] = this.p[j]! / s;
+    for (let j = 0; j < k; j++) {
+      if (this.isolated[j]) numIsolated++;
+      else s += this.p[j] = Math.exp(this.p[j]! - m);
+    }
+    const rest = 1 - numIsolated / k;
+    for (let j = 0; j < k; j++) this.p[j] = this.isolated[j] ? 1 / k : (rest * this.p[j]!) / s;
   }
 
   proportions(): Record<string, number> {

@@ -14,6 +14,7 @@ import { datasetsCommand } from "./commands/datasets.js";
 import { trainCommand } from "./commands/train.js";
 import { demoCommand } from "./commands/demo.js";
 import { sweepCommand } from "./commands/sweep.js";
+import { serveCommand } from "./commands/serve.js";
 
 /** Builds the program (exported for in-process tests). */
 export function buildProgram(): Command {
@@ -33,6 +34,7 @@ export function buildProgram(): Command {
   trainCommand(program);
   demoCommand(program);
   sweepCommand(program);
+  serveCommand(program);
   const all = (c: Command): Command[] => [c, ...c.commands.flatMap(all)];
   for (const c of all(program).slice(1)) c.exitOverride().showHelpAfterError("(run with --help for usage)");
   return program;

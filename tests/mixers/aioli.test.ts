@@ -144,6 +144,31 @@ describe("aioli", () => {
     m.domains.forEach((d, j) => expect(p[d]).toBeCloseTo(w[j]! / (w[0]! + w[1]! + w[2]!), 12));
   });
 
+  it("keeps only A_ii = β_ii / W_ii with the diagonal option", () => {
+    const diag = [
+      [0.6, 0, 0],
+      [0, 0.3, 0],
+      [0, 0, 0.1],
+    ];
+    const m = make(3, { batchSize: 7, roundSteps: 40, lpRounds: 2, lpSteps: 3, diagonal: true });
+    linearRun(m, diag, 25);
+    const est = m.diagnostics().A as number[][];
+    const truth = normalised(diag);
+    est.forEach((row, i) => row.forEach((v, j) => expect(v).toBeCloseTo(truth[i]![j]!, 12)));
+  });
+
+  it("answers p^t in summary() during probes too (proportions() is the probe)", () => {
+    const m = make(3, { batchSize: 8, roundSteps: 20, lpRounds: 1, lpSteps: 2 });
+    linearRun(m, A, 21, 100); // one round, then the second round's first probe
+    expect(m.diagnostics().phase).toBe("probe");
+    const pt = m.summary();
+    expect(m.proportions()).not.toEqual(pt);
+    const truth = normalised(A);
+    const g = [0, 1, 2].map((j) => truth.reduce((x, r) => x + r[j]!, 0));
+    const w = g.map((v) => Math.exp(0.2 * v));
+    m.domains.forEach((d, j) => expect(pt[d]).toBeCloseTo(w[j]! / (w[0]! + w[1]! + w[2]!), 12));
+  });
+
   it("starts EG from the prior (default) or from uniform, after a warm-up on the prior", () => {
     const prior = { d0: 0.6, d1: 0.2, d2: 0.2 };
     const truth = normalised(A);

@@ -5,6 +5,7 @@ import { describe, expect, it } from "vitest";
 import { createOnlineMixer } from "../../mixers/online.js";
 import type { DoReMiMixer } from "../../mixers/doremi/index.js";
 import type { MixerEvent } from "../../mixers/types.js";
+import { createRng } from "../../src/rng/index.js";
 
 const D2 = ["a", "b"];
 const make = (options: Record<string, unknown> = {}) =>
@@ -42,6 +43,35 @@ describe("doremi", () => {
     expect(m.summary().a).toBeCloseTo((a1[0]! + a2[0]!) / 2, 14);
   });
 
+  it("matches a direct transcription over 60 steps with absent domains and micro-batches", () => {
+    const domains = ["a", "b", "c"];
+    const m = createOnlineMixer("doremi", { domains, seed: 0, options: { eta: 0.7, smoothing: 0.01 } }) as DoReMiMixer;
+    const rng = createRng(4);
+    let alpha = [1 / 3, 1 / 3, 1 / 3];
+    const score = [0, 0, 0];
+    const sum = [0, 0, 0];
+    for (let s = 0; s < 60; s++) {
+      // Two micro-batches of the same step; a domain may be absent from both.
+      const present = domains.map((_, i) => i === s % 3 || rng.next() < 0.5);
+      const excess = [0, 1].map(() => domains.map(() => rng.next()));
+      const tokens = [0, 1].map(() => domains.map(() => 1 + Math.floor(rng.next() * 50)));
+      for (const q of [0, 1]) {
+        const pick = (v: number[]) => Object.fromEntries(domains.flatMap((d, i) => (present[i] ? [[d, v[i]!]] : [])));
+        const event = { kind: "train" as const, step: s, loss: pick([2, 2, 2]) };
+        m.observe({ ...event, tokens: pick(tokens[q]!), excess: pick(excess[q]!) });
+      }
+      domains.forEach((_, i) => {
+        if (!present[i]) return;
+        const n = tokens[0]![i]! + tokens[1]![i]!;
+        score[i] = (excess[0]![i]! * tokens[0]![i]! + excess[1]![i]! * tokens[1]![i]!) / n;
+      });
+      alpha = step(alpha, score, 0.7, 0.01);
+      alpha.forEach((v, i) => (sum[i] = sum[i]! + v));
+      domains.forEach((d, i) => expect(m.weights()[d]).toBeCloseTo(alpha[i]!, 12));
+    }
+    domains.forEach((d, i) => expect(m.summary()[d]).toBeCloseTo(sum[i]! / 60, 12));
+  });
+
   it("clips per token (event's excess) or per domain mean (computed from reference)", () => {
     // Half the tokens 1 nat above the reference, half 1.5 below: per-token clipping gives 0.5,
     // the domain mean difference is −0.25 and clips to 0.
@@ -60,7 +90,8 @@ describe("doremi", () => {
       "doremi event: reference: expected a reference loss for every domain in loss, got nothing",
     );
     expect(() => make().observe({ ...one, reference: { a: 1 } })).toThrow(
-      "doremi event: excess: expected a clipped excess loss for every domain in loss, got nothing",
+      "doremi event: excess: expected a clipped excess loss for every domain in loss, got nothing; " +
+        'or give reference and the option clip: "domain"',
     );
     expect(() => make().observe({ ...one, excess: { a: 1, b: 2 } })).toThrow(
       'doremi event: excess.b: expected only domains present in loss, got "b"',

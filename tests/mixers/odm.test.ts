@@ -5,6 +5,7 @@ import { describe, expect, it } from "vitest";
 import { createOnlineMixer } from "../../mixers/online.js";
 import { explorationRate } from "../../mixers/odm/index.js";
 import { Env, drive, replay, trajectory } from "./online-env.js";
+import { createRng } from "../../src/rng/index.js";
 
 const D2 = ["a", "b"];
 
@@ -46,6 +47,98 @@ describe("odm", () => {
     const rb = 0.1 * Math.exp(1);
     const eps = Math.sqrt(Math.log(2) / 4);
     expect(x.proportions().a).toBeCloseTo((1 - 2 * eps) * (ra / (ra + rb)) + eps, 14);
+  });
+
+  it("refuses a loss whose exponentiated reward would overflow (mixed variant)", () => {
+    const x = createOnlineMixer("odm", { domains: D2, seed: 1, options: { variant: "mixed", rewardScale: 10 } });
+    expect(() => x.observe({ kind: "train", step: 0, loss: { a: 71, b: 1 }, tokens: { a: 10, b: 10 } })).toThrow(
+      "odm event: loss.a: expected at most 70.98 (exp(rewardScale·loss) must be finite), got 71",
+    );
+  });
+
+  it("matches a direct transcription of the policy and update over 60 steps (3 variants)", () => {
+    // Steps with random losses and random subsets of domains; the expected policy is recomputed
+    // from the equations of ALGORITHMS.md §3.6 with plain arrays.
+    const K = 4;
+    const domains = ["a", "b", "c", "d"];
+    for (const variant of ["smoothed-mean", "exp3", "mixed"] as const) {
+      const m = createOnlineMixer("odm", { domains, seed: 1, options: { variant, warmupSteps: 3 } });
+      const rng = createRng(9);
+      const r = [0, 0, 0, 0];
+      const scale = variant === "exp3" ? 0.1 : 1;
+      const eps = (t: number) => (t <= 0 ? 1 / K : Math.min(1 / K, Math.sqrt(Math.log(K) / (K * t))));
+      for (let s = 0; s < 60; s++) {
+        let pi: number[];
+        if (s < 3) pi = [0.25, 0.25, 0.25, 0.25];
+        else {
+          const base =
+            variant === "mixed"
+              ? r.map((v) => (r.reduce((x, y) => x + y, 0) > 0 ? v / r.reduce((x, y) => x + y, 0) : 1 / K))
+              : r.map((v) => Math.exp(eps(s) * v));
+          const z = base.reduce((x, y) => x + y, 0);
+          const raw = base.map((v) => (1 - K * eps(s + 1)) * (v / z) + eps(s + 1));
+          const total = raw.reduce((x, y) => x + y, 0);
+          pi = raw.map((v) => v / total);
+        }
+        const p = m.proportions();
+        domains.forEach((d, i) => expect(p[d]).toBeCloseTo(pi[i]!, 12));
+        const loss: Record<string, number> = {};
+        const tokens: Record<string, number> = {};
+        domains.forEach((d, i) => {
+          if (rng.next() < 0.3 && (i < K - 1 || Object.keys(loss).length > 0)) return; // never an empty step
+          const l = 1 + 3 * rng.next();
+          loss[d] = l;
+          tokens[d] = 64;
+          if (variant === "mixed") r[i] = 0.9 * r[i]! + 0.1 * Math.exp(l);
+          else if (variant === "exp3") r[i] = r[i]! + scale * l;
+          else r[i] = 0.9 * r[i]! + 0.1 * scale * l;
+        });
+        m.observe({ kind: "train", step: s, loss, tokens });
+      }
+    }
+  });
+
+  it("keeps every step's policy inside minShare / maxShare", () => {
+    const domains = ["web", "code", "math"];
+    const transfer = [
+      [1, 0, 0],
+      [0, 1, 0],
+      [0, 0, 1],
+    ];
+    const spec = { domains, floor: [3, 1, 0.5], amp: [1, 2, 2], transfer, tau: 40 };
+    for (const pull of ["arm", "batch"] as const) {
+      const options = { pull, rewardScale: 20, minShare: 0.2, maxShare: { web: 0.45 }, warmupSteps: 5 };
+      const m = createOnlineMixer("odm", { domains, seed: 2, options });
+      const freeOptions = { pull: "batch", rewardScale: 20, warmupSteps: 5 };
+      const free = createOnlineMixer("odm", { domains, seed: 2, options: freeOptions });
+      drive(free, new Env(spec), { steps: 200 });
+      expect(free.summary().web).toBeGreaterThan(0.6); // without the box the policy would leave it
+      let steps = 0;
+      drive(m, new Env(spec), {
+        steps: 200,
+        onStep: () => {
+          const p = m.summary(); // the policy (in arm mode proportions() is one-hot)
+          expect(p.web!).toBeLessThanOrEqual(0.45 + 1e-12);
+          for (const d of domains) expect(p[d]!).toBeGreaterThanOrEqual(0.2 - 1e-12);
+          expect(Math.abs(p.web! + p.code! + p.math! - 1)).toBeLessThan(1e-12);
+          steps++;
+        },
+      });
+      expect(steps).toBe(200);
+      expect(m.summary().web).toBeCloseTo(0.45, 12);
+    }
+    const bad = (options: Record<string, unknown>) => () => createOnlineMixer("odm", { domains, seed: 0, options });
+    expect(bad({ minShare: 0.5 })).toThrow(
+      "options of odm: minShare: expected floors and caps that leave room for a mixture, " +
+        "got the minimum shares sum to 1.50000 > 1",
+    );
+    expect(bad({ minShare: { code: 0.3 }, maxShare: { code: 0.2 } })).toThrow(
+      "options of odm: minShare: expected floors and caps that leave room for a mixture, " +
+        'got domain "code": minimum 0.3 exceeds maximum 0.2',
+    );
+    expect(bad({ maxShare: { wiki: 0.2 } })).toThrow(
+      "options of odm: maxShare.wiki: expected one of the mixer's domains (web, code, math), got an unknown domain",
+    );
   });
 
   it("clips the importance-weighted reward at rewardClip", () => {

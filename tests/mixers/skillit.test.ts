@@ -63,6 +63,23 @@ describe("skillit", () => {
     expect(d.proportions().a).toBeCloseTo(expected([8, 4], 0.2, [0.5, 0.5], halfTwice)[0]!, 15);
   });
 
+  it("holds isolated skills at 1/k with isolatedFixed", () => {
+    // c has no edge to or from a or b: it keeps 1/3; a and b share 2/3 by the usual update.
+    const g3 = [
+      [1, 0.4, 0],
+      [0.2, 1, 0],
+      [0, 0, 1],
+    ];
+    const options = { graph: g3, roundSteps: 10, isolatedFixed: true };
+    const m = createOnlineMixer("skillit", { domains: ["a", "b", "c"], seed: 0, options });
+    m.observe({ kind: "eval", step: 0, loss: { a: 4, b: 2, c: 9 } });
+    m.observe({ kind: "eval", step: 10, loss: { a: 3, b: 2, c: 9 } });
+    const ab = expected([7, 4]);
+    expect(m.proportions().c).toBeCloseTo(1 / 3, 15);
+    expect(m.proportions().a).toBeCloseTo((2 / 3) * ab[0]!, 15);
+    expect(m.proportions().b).toBeCloseTo((2 / 3) * ab[1]!, 15);
+  });
+
   it("refuses an update on a stale, early or partial evaluation", () => {
     const m = make();
     m.observe(ev(0, 4, 2));

@@ -1,6 +1,6 @@
 // What every domain source provides, whatever its file format.
 
-import type { FileHandlePool } from "./pool.js";
+import type { FileHandlePool, SyncFdPool } from "./pool.js";
 
 /** One record: text, or pre-tokenised ids. */
 export interface SourceRecord {
@@ -34,5 +34,7 @@ export interface OpenOptions {
   readonly validate?: boolean;
   /** Where decompressed .gz/.br files are cached (default <tmpdir>/mixlab-cache). */
   readonly cacheDir?: string;
+  /** Where file handles are kept (default: shared pools; `openCorpus` makes its own and closes them). */
   readonly pool?: FileHandlePool;
+  readonly syncPool?: SyncFdPool;
 }

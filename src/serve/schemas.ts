@@ -1,0 +1,220 @@
+// JSON Schemas of `mixlab serve`'s requests: Fastify validates every request against them, and
+// the OpenAPI description served at /v1/openapi.json is built from the same objects.
+
+import { VERSION } from "../version.js";
+
+/** Limits a server enforces (documented in the README; `mixlab serve` flags override some). */
+export interface ServeLimits {
+  /** Live sessions at once (default 64). */
+  readonly maxSessions: number;
+  /** Bytes of a request body (default 8 MiB: a checkpoint of a long online run fits). */
+  readonly maxBodyBytes: number;
+  /** Rows of one batch (default 4096). */
+  readonly maxBatchRows: number;
+  /** Tokens per row (default 131072). */
+  readonly maxSeqLen: number;
+  /** Tokens of one batch, rows × seqLen (default 2^24). */
+  readonly maxBatchTokens: number;
+  /** Ranks of one session (default 1024). */
+  readonly maxWorldSize: number;
+  /** How long a batch request waits for the statistics its step needs, in ms (default 60,000). */
+  readonly waitMs: number;
+}
+
+export const DEFAULT_LIMITS: ServeLimits = {
+  maxSessions: 64,
+  maxBodyBytes: 8 << 20,
+  maxBatchRows: 4096,
+  maxSeqLen: 131072,
+  maxBatchTokens: 1 << 24,
+  maxWorldSize: 1024,
+  waitMs: 60_000,
+};
+
+const shares = {
+  type: "object",
+  minProperties: 1,
+  additionalProperties: { type: "number", minimum: 0 },
+  description: "share by domain name (token shares unless unit is samples)",
+} as const;
+
+const uint32 = { type: "integer", minimum: 0, maximum: 4294967295 } as const;
+
+/** The body of POST /v1/sessions (without the limits, which `sessionSchema(limits)` adds). */
+export function sessionSchema(l: ServeLimits) {
+  return {
+    type: "object",
+    additionalProperties: false,
+    properties: {
+      corpus: { type: "string", minLength: 1, description: "a corpus name the server was started with" },
+      proportions: shares,
+      stages: {
+        type: "array",
+        minItems: 1,
+        maxItems: 1000,
+        items: {
+          type: "object",
+          additionalProperties: false,
+          required: ["proportions"],
+          properties: { untilSamples: { type: "integer", minimum: 1 }, untilTokens: { type: "number", exclusiveMinimum: 0 }, proportions: shares },
+        },
+      },
+      mixer: {
+        type: "object",
+        additionalProperties: false,
+        required: ["method"],
+        properties: {
+          method: { type: "string", minLength: 1 },
+          options: { type: "object" },
+          seed: uint32,
+          initial: shares,
+        },
+      },
+      seed: uint32,
+      unit: { enum: ["tokens", "samples"] },
+      order: { enum: ["shuffle", "smooth"] },
+      blockSize: { type: "integer", minimum: 1, maximum: 1 << 20 },
+      budgetSamples: { type: "integer", minimum: 1, maximum: Number.MAX_SAFE_INTEGER },
+      budgetTokens: { type: "number", exclusiveMinimum: 0, maximum: Number.MAX_SAFE_INTEGER },
+      maxEpochs: { anyOf: [{ type: "number", exclusiveMinimum: 0 }, { type: "object", minProperties: 1, additionalProperties: { type: "number", exclusiveMinimum: 0 } }] },
+      onExceed: { enum: ["error", "redistribute"] },
+      worldSize: { type: "integer", minimum: 1, maximum: l.maxWorldSize },
+      batchSize: { type: "integer", minimum: 1, maximum: l.maxBatchRows },
+      seqLen: { type: "integer", minimum: 1, maximum: l.maxSeqLen },
+      padId: { type: "integer", minimum: 0, maximum: 4294967295 },
+      lag: { type: "integer", minimum: 0, maximum: 1000 },
+      state: checkpointSchema,
+    },
+  } as const;
+}
+
+const samplerState = {
+  type: "object",
+  additionalProperties: false,
+  required: ["format", "planSha256", "consumed", "appended"],
+  properties: {
+    format: { const: "mixlab.sampler-state/v1" },
+    planSha256: { type: "string", pattern: "^[0-9a-f]{64}$" },
+    consumed: { type: "integer", minimum: 0 },
+    appended: {
+      type: "array",
+      items: { type: "object", additionalProperties: false, required: ["start", "proportions"], properties: { start: { type: "integer", minimum: 0 }, proportions: shares } },
+    },
+  },
+} as const;
+
+/** A checkpoint from GET /v1/sessions/{id}/checkpoint, given back as `state` to resume. */
+export const checkpointSchema = {
+  type: "object",
+  additionalProperties: false,
+  required: ["format", "spec", "step", "sampler", "mixer", "decided"],
+  properties: {
+    format: { const: "mixlab.serve-checkpoint/v1" },
+    spec: { type: "object" },
+    step: { type: "integer", minimum: 0 },
+    sampler: samplerState,
+    mixer: {
+      anyOf: [
+        { type: "null" },
+        {
+          type: "object",
+          additionalProperties: false,
+          required: ["format", "method", "domains", "data"],
+          properties: { format: { const: "mixlab.online-mixer/v1" }, method: { type: "string" }, domains: { type: "array", items: { type: "string" } }, data: { type: "object" } },
+        },
+      ],
+    },
+    decided: { type: "array", items: shares },
+  },
+} as const;
+
+const counts = { type: "object", additionalProperties: { type: "number", minimum: 0 } } as const;
+
+/** The body of POST /v1/sessions/{id}/stats: one rank's per-domain statistics of one step. */
+export const statsSchema = {
+  type: "object",
+  additionalProperties: false,
+  required: ["rank", "step", "kind", "lossSum", "tokens"],
+  properties: {
+    rank: { type: "integer", minimum: 0 },
+    step: { type: "integer", minimum: 0 },
+    kind: { enum: ["train", "eval"] },
+    lossSum: { ...counts, description: "sum of the loss (nats) over the rank's tokens of each domain" },
+    tokens: { ...counts, description: "tokens behind each lossSum" },
+    referenceSum: { ...counts, description: "DoReMi: the reference model's loss sum over the same tokens" },
+    excessSum: { ...counts, description: "DoReMi: the sum of per-token clipped excess losses max(loss − reference, 0)" },
+  },
+} as const;
+
+export const idParams = {
+  type: "object",
+  additionalProperties: false,
+  required: ["id"],
+  properties: { id: { type: "string", pattern: "^[0-9a-f-]{36}$" } },
+} as const;
+
+export const batchQuery = {
+  type: "object",
+  additionalProperties: false,
+  required: ["rank"],
+  properties: { rank: { type: "string", pattern: "^[0-9]{1,9}$" }, step: { type: "string", pattern: "^[0-9]{1,15}$" } },
+} as const;
+
+const errorBody = {
+  type: "object",
+  properties: { error: { type: "object", properties: { code: { type: "string" }, message: { type: "string" }, field: { type: "string" } } } },
+} as const;
+
+/** The OpenAPI 3.1 description of the API. */
+export function openApi(l: ServeLimits): Record<string, unknown> {
+  const json = (schema: unknown) => ({ content: { "application/json": { schema } } });
+  const errors = {
+    "400": { description: "bad request: the field, what was expected and what was found", ...json(errorBody) },
+    "401": { description: "missing or wrong bearer token", ...json(errorBody) },
+    "404": { description: "no such session or route", ...json(errorBody) },
+  };
+  const id = [{ name: "id", in: "path", required: true, schema: { type: "string" } }];
+  return {
+    openapi: "3.1.0",
+    info: { title: "mixlab serve", version: VERSION, description: "The mixlab sampler and online mixers over HTTP." },
+    components: { securitySchemes: { bearer: { type: "http", scheme: "bearer" } } },
+    security: [{ bearer: [] }],
+    paths: {
+      "/v1/health": { get: { summary: "liveness, version, corpora and session count", responses: { "200": { description: "ok" } } } },
+      "/v1/corpora": { get: { summary: "the corpora this server serves, with their domains", responses: { "200": { description: "ok" } } } },
+      "/v1/sessions": {
+        post: {
+          summary: "open a sampling session (or resume one from `state`, a checkpoint)",
+          requestBody: { required: true, ...json(sessionSchema(l)) },
+          responses: { "201": { description: "the session: id, domains, world size, budget" }, "429": { description: `more than ${l.maxSessions} sessions` }, ...errors },
+        },
+      },
+      "/v1/sessions/{id}": {
+        get: { summary: "the session's facts and, online, the mixer's progress", parameters: id, responses: { "200": { description: "ok" }, ...errors } },
+        delete: { summary: "close the session", parameters: id, responses: { "204": { description: "closed" }, ...errors } },
+      },
+      "/v1/sessions/{id}/batches": {
+        get: {
+          summary: "the next packed batch of a rank",
+          description:
+            "Body (application/vnd.mixlab.batch.v1): a uint32 little-endian header length, the UTF-8 JSON header " +
+            "(step, rank, rows, seqLen, width, domainPerRow, indexPerRow, truncatedTokens, padTokens; online: " +
+            "proportions, evalDue), zero padding to a multiple of 4 bytes, then rows × seqLen token ids as " +
+            "little-endian unsigned integers of `width` bytes (1, 2 or 4). 204 at the end of the stream. `step` " +
+            "(optional) must be the rank's next step, or its last one to fetch the same batch again.",
+          parameters: [...id, { name: "rank", in: "query", required: true, schema: { type: "integer" } }, { name: "step", in: "query", schema: { type: "integer" } }],
+          responses: { "200": { description: "a batch", content: { "application/vnd.mixlab.batch.v1": {} } }, "204": { description: "the stream ended" }, "409": { description: "a step out of order, or the statistics it needs did not arrive in time" }, ...errors },
+        },
+      },
+      "/v1/sessions/{id}/stats": {
+        post: { summary: "one rank's per-domain statistics of a step (online sessions)", parameters: id, requestBody: { required: true, ...json(statsSchema) }, responses: { "200": { description: "observed and decided step counts" }, "409": { description: "posted twice, or a step already observed" }, ...errors } },
+      },
+      "/v1/sessions/{id}/checkpoint": {
+        get: { summary: "sampler + mixer state in one JSON, given back as `state` to resume", parameters: id, responses: { "200": { description: "the checkpoint", ...json(checkpointSchema) }, "409": { description: "ranks at different steps" }, ...errors } },
+      },
+      "/v1/sessions/{id}/table": {
+        get: { summary: "requested vs achieved shares per domain", parameters: id, responses: { "200": { description: "rows" }, ...errors } },
+      },
+    },
+  };
+}

@@ -1,0 +1,264 @@
+// `mixlab serve`: the sampler and the online mixers over HTTP (Fastify; every request validated
+// against the JSON Schemas of schemas.ts). Corpora are opened once at start and named by clients,
+// never given as paths. Loopback by default; any other address needs a bearer token.
+
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import { createHash, timingSafeEqual } from "node:crypto";
+import { InputError, MixError, showValue } from "../errors.js";
+import { openCorpus, type Corpus } from "../sampler/corpus.js";
+import { VERSION } from "../version.js";
+import { batchQuery, checkpointSchema, DEFAULT_LIMITS, idParams, openApi, sessionSchema, statsSchema, type ServeLimits } from "./schemas.js";
+import { BATCH_MEDIA_TYPE, ConflictError, Session, type MixerFactory, type RankStats, type ServedCorpus, type SessionCheckpoint, type SessionSpec, type StatsMerger } from "./session.js";
+
+/** Options of `startServer`. */
+export interface ServeOptions {
+  /** Corpora by name → directory (opened once at start). */
+  readonly corpora: readonly { readonly name: string; readonly dir: string }[];
+  /** Address to bind (default 127.0.0.1). */
+  readonly host?: string;
+  /** Port (default 0: a free one). */
+  readonly port?: number;
+  /** Bearer token every request must carry; required for a non-loopback host. */
+  readonly token?: string;
+  readonly limits?: Partial<ServeLimits>;
+  /** Online mixers: creation and the merge of per-rank statistics (defaults: mixlab's registry and mergeDomainStats). */
+  readonly createMixer?: MixerFactory;
+  readonly mergeStats?: StatsMerger;
+  /** Where warnings go (default stderr). */
+  readonly warn?: (m: string) => void;
+}
+
+/** A running server. */
+export interface RunningServer {
+  readonly url: string;
+  readonly app: FastifyInstance;
+  close(): Promise<void>;
+}
+
+/** Whether an address is on the loopback interface. */
+export function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
+/** One JSON error body: `{ error: { code, message, field? } }`. */
+function sendError(reply: FastifyReply, status: number, code: string, message: string, field?: string): FastifyReply {
+  return reply.code(status).type("application/json").send({ error: { code, message, ...(field ? { field } : {}) } });
+}
+
+interface AjvError {
+  instancePath: string;
+  keyword: string;
+  params: Record<string, unknown>;
+  message?: string;
+  data?: unknown;
+}
+
+/** An Ajv error as `<field>: expected <what>, got <value>`. */
+function describeValidation(context: string, e: AjvError): { field: string; message: string } {
+  let field = `${context}${e.instancePath.replace(/\//g, ".")}`;
+  let expected = e.message ?? "a valid value";
+  let got = showValue(e.data);
+  const p = e.params;
+  switch (e.keyword) {
+    case "required":
+      field = `${field}.${String(p.missingProperty)}`;
+      expected = "a value";
+      got = "nothing";
+      break;
+    case "additionalProperties":
+      field = `${field}.${String(p.additionalProperty)}`;
+      expected = "no such field (not part of the API)";
+      got = "one";
+      break;
+    case "type":
+      expected = `a value of type ${String(p.type)}`;
+      break;
+    case "minimum":
+    case "maximum":
+    case "exclusiveMinimum":
+    case "exclusiveMaximum": {
+      const op = { minimum: "≥", maximum: "≤", exclusiveMinimum: ">", exclusiveMaximum: "<" }[e.keyword];
+      expected = `a number ${op} ${String(p.limit)}`;
+      break;
+    }
+    case "enum":
+      expected = `one of ${(p.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(", ")}`;
+      break;
+    case "const":
+      expected = JSON.stringify(p.allowedValue);
+      break;
+    case "pattern":
+      expected = `a string matching ${String(p.pattern)}`;
+      break;
+    case "minLength":
+      expected = `a string of at least ${String(p.limit)} characters`;
+      break;
+    case "minItems":
+    case "maxItems":
+      expected = `${e.keyword === "minItems" ? "at least" : "at most"} ${String(p.limit)} items`;
+      break;
+    case "minProperties":
+      expected = `at least ${String(p.limit)} entries`;
+      break;
+    default:
+      break;
+  }
+  return { field: field.replace(/^\./, ""), message: `${field.replace(/^\./, "")}: expected ${expected}, got ${got}` };
+}
+
+/** Builds the Fastify app over opened corpora (exported for in-process tests). */
+export function buildApp(o: { corpora: Map<string, ServedCorpus>; token?: string; limits: ServeLimits; createMixer?: MixerFactory; mergeStats?: StatsMerger; warn: (m: string) => void }): FastifyInstance {
+  const l = o.limits;
+  const sessions = new Map<string, Session>();
+  const app = Fastify({
+    logger: false,
+    bodyLimit: l.maxBodyBytes,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false, verbose: true } },
+    onProtoPoisoning: "error",
+    onConstructorPoisoning: "error",
+  });
+  app.removeContentTypeParser("text/plain"); // JSON only: anything else is a 415
+  const tokenDigest = o.token ? createHash("sha256").update(o.token).digest() : null;
+
+  app.addHook("onRequest", async (req, reply) => {
+    if (!tokenDigest) return;
+    const h = req.headers.authorization;
+    const given = typeof h === "string" && h.startsWith("Bearer ") ? h.slice(7) : "";
+    const ok = timingSafeEqual(createHash("sha256").update(given).digest(), tokenDigest);
+    if (!ok) return sendError(reply, 401, "E_AUTH", "authorization: expected a valid bearer token, got " + (given ? "another" : "none"));
+    return undefined;
+  });
+
+  app.setErrorHandler((err: Error & { validation?: AjvError[]; validationContext?: string; statusCode?: number; code?: string }, _req, reply) => {
+    if (err.validation && err.validation.length) {
+      const d = describeValidation(err.validationContext ?? "body", err.validation[0]!);
+      return sendError(reply, 400, "E_VALIDATION", d.message, d.field);
+    }
+    if (err instanceof InputError) return sendError(reply, 400, "E_INPUT", err.message, err.source);
+    if (err instanceof ConflictError) return sendError(reply, 409, err.code, err.message);
+    if (err instanceof MixError) return sendError(reply, 422, err.code, err.message);
+    const status = err.statusCode ?? 500;
+    const framework: Record<string, string> = {
+      FST_ERR_CTP_INVALID_JSON_BODY: "body: expected a JSON document, got text that does not parse as JSON",
+      FST_ERR_CTP_EMPTY_JSON_BODY: "body: expected a JSON document, got an empty body",
+      FST_ERR_CTP_BODY_TOO_LARGE: `body: expected at most ${l.maxBodyBytes} bytes, got more`,
+      FST_ERR_CTP_INVALID_MEDIA_TYPE: `content-type: expected application/json, got ${showValue(_req.headers["content-type"] ?? "none")}`,
+      FST_ERR_CTP_INVALID_CONTENT_LENGTH: "content-length: expected the length of the body, got another",
+    };
+    if (err.code && framework[err.code]) return sendError(reply, status, err.code, framework[err.code]!);
+    if (status >= 400 && status < 500) return sendError(reply, status, err.code ?? "E_REQUEST", err.message);
+    o.warn(`internal error: ${err.stack ?? err.message}`);
+    return sendError(reply, 500, "E_INTERNAL", `internal error: ${err.message}`);
+  });
+  app.setNotFoundHandler((req, reply) => sendError(reply, 404, "E_NOT_FOUND", `${req.method} ${req.url.split("?")[0]}: expected a route of /v1/openapi.json, got none`));
+
+  const session = (req: FastifyRequest): Session => {
+    const id = (req.params as { id: string }).id;
+    const s = sessions.get(id);
+    if (!s) throw Object.assign(new Error(`session ${JSON.stringify(id)}: expected an open session, got none (closed, expired or never opened)`), { statusCode: 404, code: "E_NO_SESSION" });
+    return s;
+  };
+
+  app.get("/v1/health", async () => ({ status: "ok", version: VERSION, sessions: sessions.size, corpora: [...o.corpora.keys()] }));
+  app.get("/v1/openapi.json", async () => openApi(l));
+  app.get("/v1/corpora", async () => ({
+    corpora: [...o.corpora.values()].map((c) => ({ name: c.name, domains: c.names, records: c.sources.map((s) => s.numRecords) })),
+  }));
+
+  app.post("/v1/sessions", { schema: { body: sessionSchema(l) } }, async (req, reply) => {
+    if (sessions.size >= l.maxSessions) return sendError(reply, 429, "E_TOO_MANY_SESSIONS", `sessions: expected at most ${l.maxSessions} open, got ${sessions.size}; close one (DELETE /v1/sessions/{id})`);
+    const body = req.body as SessionSpec & { state?: SessionCheckpoint };
+    const { state, ...given } = body;
+    const spec = resolveSpec(given, state);
+    const corpus = o.corpora.get(spec.corpus);
+    if (!corpus) throw new InputError("corpus", `expected one of ${[...o.corpora.keys()].map((c) => JSON.stringify(c)).join(", ")}, got ${JSON.stringify(spec.corpus)}`);
+    const world = spec.worldSize ?? 1;
+    if (spec.batchSize * spec.seqLen > l.maxBatchTokens) throw new InputError("batchSize", `expected batchSize × seqLen ≤ ${l.maxBatchTokens} tokens, got ${spec.batchSize} × ${spec.seqLen}`);
+    if (spec.mixer && spec.blockSize !== undefined && spec.blockSize !== world * spec.batchSize) {
+      throw new InputError("blockSize", `expected worldSize × batchSize = ${world * spec.batchSize} with an online mixer (it decides every step), got ${spec.blockSize}`);
+    }
+    const s = await Session.open({
+      corpus,
+      spec,
+      ...(state ? { checkpoint: state } : {}),
+      ...(o.createMixer ? { createMixer: o.createMixer } : {}),
+      ...(o.mergeStats ? { mergeStats: o.mergeStats } : {}),
+      waitMs: l.waitMs,
+      warn: o.warn,
+    });
+    sessions.set(s.id, s);
+    return reply.code(201).send(s.describe());
+  });
+
+  app.get("/v1/sessions/:id", { schema: { params: idParams } }, async (req) => session(req).describe());
+  app.delete("/v1/sessions/:id", { schema: { params: idParams } }, async (req, reply) => {
+    const s = session(req);
+    sessions.delete(s.id);
+    await s.close();
+    return reply.code(204).send();
+  });
+
+  app.get("/v1/sessions/:id/batches", { schema: { params: idParams, querystring: batchQuery } }, async (req, reply) => {
+    const s = session(req);
+    const q = req.query as { rank: string; step?: string };
+    const batch = await s.next(Number(q.rank), q.step === undefined ? undefined : Number(q.step));
+    if (!batch) return reply.code(204).header("x-mixlab-done", "1").send();
+    return reply.type(BATCH_MEDIA_TYPE).send(batch.body);
+  });
+
+  app.post("/v1/sessions/:id/stats", { schema: { params: idParams, body: statsSchema } }, async (req) => session(req).observe(req.body as RankStats));
+  app.get("/v1/sessions/:id/checkpoint", { schema: { params: idParams } }, async (req) => session(req).checkpoint());
+  app.get("/v1/sessions/:id/table", { schema: { params: idParams } }, async (req) => ({ rows: session(req).table() }));
+
+  app.addHook("onClose", async () => {
+    for (const s of sessions.values()) await s.close();
+    sessions.clear();
+  });
+  return app;
+}
+
+/** The spec of a new session: the body, or the checkpoint's spec when resuming (they must agree). */
+function resolveSpec(given: Partial<SessionSpec>, state: SessionCheckpoint | undefined): SessionSpec {
+  if (!state) {
+    for (const f of ["corpus", "batchSize", "seqLen"] as const) if (given[f] === undefined) throw new InputError(`body.${f}`, "expected a value, got nothing");
+    const n = (given.proportions ? 1 : 0) + (given.stages ? 1 : 0) + (given.mixer ? 1 : 0);
+    if (n !== 1) throw new InputError("body", `expected exactly one of proportions, stages or mixer, got ${n === 0 ? "none" : "several"}`);
+    return given as SessionSpec;
+  }
+  const saved = state.spec as unknown as Record<string, unknown>;
+  for (const [k, v] of Object.entries(given)) {
+    if (JSON.stringify(saved[k]) !== JSON.stringify(v)) throw new InputError(`body.${k}`, `expected the checkpoint's value ${showValue(saved[k])} (or leave it out), got ${showValue(v)}`);
+  }
+  return state.spec;
+}
+
+/** Opens the corpora, binds, and resolves once the server accepts requests. */
+export async function startServer(o: ServeOptions): Promise<RunningServer> {
+  const host = o.host ?? "127.0.0.1";
+  if (!isLoopback(host) && !o.token) throw new InputError("--host", `expected a loopback address (127.0.0.1, ::1, localhost) without --token-file, got ${JSON.stringify(host)}: binding another address needs a token`);
+  const limits = { ...DEFAULT_LIMITS, ...(o.limits ?? {}) };
+  const opened: Corpus[] = [];
+  const corpora = new Map<string, ServedCorpus>();
+  try {
+    for (const c of o.corpora) {
+      if (corpora.has(c.name)) throw new InputError("--corpus", `expected each corpus name once, got ${JSON.stringify(c.name)} twice`);
+      const corpus = await openCorpus(c.dir);
+      opened.push(corpus);
+      corpora.set(c.name, { name: c.name, names: corpus.names, sources: corpus.sources });
+    }
+    const app = buildApp({ corpora, ...(o.token ? { token: o.token } : {}), limits, ...(o.createMixer ? { createMixer: o.createMixer } : {}), ...(o.mergeStats ? { mergeStats: o.mergeStats } : {}), warn: o.warn ?? ((m) => process.stderr.write(`warning: ${m}\n`)) });
+    app.addHook("onClose", async () => {
+      for (const c of opened) await c.close();
+    });
+    await app.listen({ host, port: o.port ?? 0 });
+    const addr = app.server.address();
+    const port = typeof addr === "object" && addr ? addr.port : o.port ?? 0;
+    const shown = host.includes(":") ? `[${host}]` : host;
+    return { url: `http://${shown}:${port}`, app, close: () => app.close() };
+  } catch (e) {
+    for (const c of opened) await c.close();
+    throw e;
+  }
+}
+
+export { checkpointSchema };
