@@ -6,20 +6,14 @@ import type { Cell } from "../runs/frame.js";
 import { settingsCells, type RunSettings } from "../sweep/plan.js";
 import type { RunResult } from "./train.js";
 
-/** What a row is made of. */
-export interface RunRowOptions {
-  /** The run key (`run_id`). */
-  readonly id: string;
-  /** The corpus's domains, in column order. */
-  readonly domains: readonly string[];
-  readonly settings: RunSettings;
-  /** Extra columns written last (e.g. the demo's `role`; default none). */
-  readonly extra?: Readonly<Record<string, Cell>>;
-}
-
 /** The row of a finished run, in domain order: run_id, w.*, loss.*, loss.mean, bpb.*, metrics, settings, status. */
-export function runRow(o: RunRowOptions, r: RunResult): Map<string, Cell> {
-  const { id, domains, settings, extra = {} } = o;
+export function runRow(
+  id: string,
+  domains: readonly string[],
+  r: RunResult,
+  settings: RunSettings,
+  extra: Readonly<Record<string, Cell>> = {},
+): Map<string, Cell> {
   const row = new Map<string, Cell>();
   row.set("run_id", id);
   for (const d of domains) row.set(`w.${d}`, r.proportions[d] ?? 0);
@@ -43,11 +37,13 @@ export function runRow(o: RunRowOptions, r: RunResult): Map<string, Cell> {
 
 /** The row of a run that failed: its mixture, settings, status "failed" and the error; no losses. */
 export function failedRunRow(
-  o: RunRowOptions,
+  id: string,
+  domains: readonly string[],
   proportions: Readonly<Record<string, number>>,
+  settings: RunSettings,
   error: string,
+  extra: Readonly<Record<string, Cell>> = {},
 ): Map<string, Cell> {
-  const { id, domains, settings, extra = {} } = o;
   const row = new Map<string, Cell>();
   row.set("run_id", id);
   for (const d of domains) row.set(`w.${d}`, proportions[d] ?? 0);

@@ -150,17 +150,16 @@ export async function runSweep(o: SweepOptions): Promise<SweepSummary> {
     });
     return fresh.length ? fresh : nextChunk();
   };
-  const extra = o.extra ? { extra: o.extra } : {};
   const store = (chunk: readonly RunSpec[], outcome: ChunkOutcome): Promise<void> => {
     const rows = chunk.map((spec, k) => {
       if (outcome.ok) {
-        const row = runRow({ id: spec.key, domains: o.domains, settings, ...extra }, outcome.results[k]!);
+        const row = runRow(spec.key, o.domains, outcome.results[k]!, settings, o.extra);
         recent.push(row.get("loss.mean") as number);
         finished++;
         return row;
       }
       failed++;
-      return failedRunRow({ id: spec.key, domains: o.domains, settings, ...extra }, spec.proportions, outcome.error);
+      return failedRunRow(spec.key, o.domains, spec.proportions, settings, outcome.error, o.extra);
     });
     // One append at a time from this process; the table's lock orders them against others.
     const p = storing.then(async () => {

@@ -111,7 +111,7 @@ export function trainCommand(program: Command): void {
         });
         log(table(["domain", "share", "loss (nats/token)", "bits/byte"], domains.map((d) => [d, f4(proportions[d] ?? 0), f4(r.lossPerDomain[d]!), f4(r.bitsPerBytePerDomain[d]!)])));
         log(`${r.tokens.toLocaleString("en")} tokens in ${r.seconds.toFixed(1)} s (${Math.round(r.tokens / r.seconds).toLocaleString("en")} tokens/s, ${backend}${r.threads > 1 ? `, ${r.threads} threads` : ""})`);
-        const row = runRow({ id, domains, settings }, r);
+        const row = runRow(id, domains, r, settings);
         if (f.runs) {
           const a = await appendRuns(f.runs, [row]);
           const meanwhile = `run ${id} was appended to ${f.runs} by another process meanwhile; not written twice`;
