@@ -9,6 +9,17 @@ export const PROPORTIONS_FORMAT = "mixlab.proportions/v1";
 
 const Stage = z.strictObject({ untilTokens: z.number().positive().optional(), untilSamples: z.number().positive().optional(), domains: z.record(z.string(), z.number().min(0)) });
 
+/** Per-domain values (shares or losses) by domain name. */
+const ByDomain = z.record(z.string(), z.number());
+
+/** What an online run did, step by step (`mixlab train --online -o`; drawn by the report). */
+const Online = z.strictObject({
+  method: z.string(),
+  options: z.record(z.string(), z.unknown()),
+  seed: z.number().int().min(0),
+  trajectory: z.array(z.strictObject({ step: z.number().int().min(0), tokens: z.number().min(0), proportions: ByDomain, trainLoss: ByDomain.optional(), evalLoss: ByDomain.optional() })),
+});
+
 export const ProportionsSchema = z.strictObject({
   format: z.literal(PROPORTIONS_FORMAT),
   unit: z.enum(["tokens", "samples"]).default("tokens"),
@@ -17,6 +28,16 @@ export const ProportionsSchema = z.strictObject({
   stages: z.array(Stage).optional(),
   method: z.string().optional(),
   target: z.string().optional(),
+  /** `wmean:` weights of the target's columns, normalised. */
+  targetWeights: z.record(z.string(), z.number()).optional(),
+  /** "auto" when `fit --method auto` chose the method. */
+  chosenBy: z.string().optional(),
+  /** Recommendation criterion: "mean" or "pessimistic" (prediction + one sd). */
+  risk: z.enum(["mean", "pessimistic"]).optional(),
+  /** How the sd in `predicted` was obtained. */
+  uncertainty: z.record(z.string(), z.unknown()).optional(),
+  /** Support diagnostics: `{ code, message, …numbers }` each. */
+  diagnostics: z.array(z.looseObject({ code: z.string(), message: z.string() })).optional(),
   predicted: z.record(z.string(), z.number().nullable()).optional(),
   withoutEpochCaps: z.strictObject({ domains: z.record(z.string(), z.number()), predicted: z.number().nullable() }).optional(),
   epochs: z.record(z.string(), z.number()).optional(),
@@ -24,6 +45,7 @@ export const ProportionsSchema = z.strictObject({
   fitQuality: z.record(z.string(), z.unknown()).optional(),
   details: z.record(z.string(), z.unknown()).optional(),
   provenance: z.record(z.string(), z.unknown()).optional(),
+  online: Online.optional(),
 });
 export type Proportions = z.infer<typeof ProportionsSchema>;
 
