@@ -88,7 +88,7 @@ export interface SamplerOptions {
 
 /** A saved online-mixer state as the sampler sees it (mixers/types.ts OnlineMixerState). */
 export interface MixerStateLike {
-  readonly format: string;
+  readonly format: "mixlab.online-mixer/v1";
   readonly method: string;
   readonly domains: readonly string[];
   readonly data: Record<string, unknown>;
@@ -173,7 +173,7 @@ export const SamplerStateSchema = z.strictObject({
     }),
   ),
   /** The online mixer's state (checked against the mixer by `createSampler`). */
-  mixer: z.strictObject({ format: z.string(), method: z.string(), domains: z.array(z.string()), data: z.record(z.string(), z.unknown()) }).optional(),
+  mixer: z.strictObject({ format: z.literal("mixlab.online-mixer/v1"), method: z.string(), domains: z.array(z.string()), data: z.record(z.string(), z.unknown()) }).optional(),
 });
 
 /**
