@@ -18,6 +18,7 @@ import { writeFileAtomic } from "./io/atomic.js";
 import { PROPORTIONS_FORMAT } from "./export/proportions.js";
 import { VERSION } from "./version.js";
 import { InputError, FitError } from "./errors.js";
+import { writeReportFile } from "./report/write.js";
 
 /** Options of the demo. */
 export interface DemoOptions {
@@ -33,6 +34,8 @@ export interface DemoOptions {
 export interface DemoResult {
   readonly rows: { name: string; proportions: Record<string, number>; predictedRegmix: number; predictedDml: number; measured: number }[];
   readonly seconds: number;
+  /** The HTML report written next to proportions.json. */
+  readonly report: string;
 }
 
 export async function runDemo(o: DemoOptions): Promise<DemoResult> {
@@ -118,5 +121,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     provenance: { runs: runsPath, numRuns: n, seed: o.seed, model: config, steps, batchSize, mixlab: VERSION },
   };
   writeFileAtomic(join(o.out, "proportions.json"), `${JSON.stringify(doc, null, 2)}\n`);
-  return { rows: result, seconds: (performance.now() - t0) / 1000 };
+  const report = join(o.out, "report.html");
+  await writeReportFile({ runs: runsPath, proportions: join(o.out, "proportions.json"), out: report, seed: o.seed, methods: ["regmix", "dml"], optionsByMethod: { regmix: { minDataInLeaf: 2, earlyStoppingRounds: 0, numRounds: 300, numCandidates: 200_000, topK: 32 }, dml: { numStarts: 12 } } });
+  return { rows: result, seconds: (performance.now() - t0) / 1000, report };
 }

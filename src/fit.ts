@@ -145,12 +145,15 @@ function subset(input: FitInput, rows: Int32Array): FitInput {
   };
 }
 
-/** k-fold cross-validation: out-of-fold predictions of a law, scored against the target. */
-export function crossValidate(method: string, input: FitInput, options: Record<string, unknown>, folds: number, rng: Rng): AgreementReport & { folds: number } {
+/**
+ * k-fold cross-validation: out-of-fold predictions of a law, scored against the target. Pass
+ * `predictions` (length numRuns) to keep the out-of-fold predictions (the report plots them).
+ */
+export function crossValidate(method: string, input: FitInput, options: Record<string, unknown>, folds: number, rng: Rng, predictions?: Float64Array): AgreementReport & { folds: number } {
   const law = laws[method]!;
   const n = input.target.length;
   const perm = rng.shuffle(Int32Array.from({ length: n }, (_, i) => i)) as Int32Array;
-  const pred = new Float64Array(n);
+  const pred = predictions ?? new Float64Array(n);
   const k = input.domains.length;
   for (let f = 0; f < folds; f++) {
     const test = perm.filter((_, i) => i % folds === f).sort();

@@ -15,6 +15,7 @@ import { trainCommand } from "./commands/train.js";
 import { demoCommand } from "./commands/demo.js";
 import { sweepCommand } from "./commands/sweep.js";
 import { serveCommand } from "./commands/serve.js";
+import { reportCommand } from "./commands/report.js";
 
 /** Builds the program (exported for in-process tests). */
 export function buildProgram(): Command {
@@ -35,6 +36,7 @@ export function buildProgram(): Command {
   demoCommand(program);
   sweepCommand(program);
   serveCommand(program);
+  reportCommand(program);
   const all = (c: Command): Command[] => [c, ...c.commands.flatMap(all)];
   for (const c of all(program).slice(1)) c.exitOverride().showHelpAfterError("(run with --help for usage)");
   return program;

@@ -88,9 +88,14 @@ export function exportProportions(input: Doc, format: ExportFormat, opts: { path
       // file for --data-args-path), with no quoting, so a path with whitespace cannot be written.
       const bad = paths.map((p, i) => [p, entries[i]![0]] as const).filter(([p]) => /\s/.test(p));
       if (bad.length) {
+        const hint = prefix !== undefined && /\s/.test(prefix) ? "; the --path-prefix has whitespace" : "";
+        const why = "expected a data path without whitespace (Megatron splits its blend on whitespace)";
         throw new InputError(
           "megatron",
-          bad.map(([p, d]) => ({ path: `domain ${JSON.stringify(d)}`, message: `expected a data path without whitespace (Megatron splits its blend on whitespace), got ${JSON.stringify(p)}${prefix !== undefined && /\s/.test(prefix) ? "; the --path-prefix has whitespace" : ""}` })),
+          bad.map(([p, d]) => ({
+            path: `domain ${JSON.stringify(d)}`,
+            message: `${why}, got ${JSON.stringify(p)}${hint}`,
+          })),
         );
       }
       return `${entries.map(([, w], i) => `${num(w)} ${paths[i]}`).join(" ")}\n`;

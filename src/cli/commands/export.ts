@@ -6,7 +6,7 @@ import { parseProportions } from "../../export/proportions.js";
 import { exportProportions, EXPORT_FORMATS, type ExportFormat } from "../../export/formats.js";
 import { InputError } from "../../errors.js";
 import { writeResult } from "../output.js";
-import { checkOutputPath } from "../../io/output.js";
+import { checkOutputPaths } from "../../io/output.js";
 import { positiveInt, positiveNumber } from "../flags.js";
 
 export function exportCommand(program: Command): void {
@@ -24,7 +24,15 @@ export function exportCommand(program: Command): void {
     .addHelpText("after", "\nExample:\n  $ mixlab export proportions.json --format megatron --path-prefix /data/pile/")
     .action((path: string, f: { format: string; pathPrefix?: string; maxEpochs?: number; out?: string; phase?: number; static?: boolean; seqLen?: number }) => {
       if (!(EXPORT_FORMATS as readonly string[]).includes(f.format)) throw new InputError("--format", `expected one of ${EXPORT_FORMATS.join(", ")}, got ${JSON.stringify(f.format)}`);
-      if (f.out) checkOutputPath(f.out, "--out");
+      // Flags a format does not read are refused, not ignored.
+      const usesPrefix = ["megatron", "streaming", "olmo"];
+      if (f.pathPrefix !== undefined && !usesPrefix.includes(f.format)) {
+        throw new InputError("--path-prefix", `expected a format with data paths (${usesPrefix.join(", ")}), got --format ${f.format}`);
+      }
+      if (f.maxEpochs !== undefined && f.format !== "olmo") {
+        throw new InputError("--max-epochs", `expected --format olmo (its max_repetition_ratio), got --format ${f.format}`);
+      }
+      checkOutputPaths([["--out", f.out]], [path]);
       const text = readInputText(path);
       const doc = parseProportions(text, path);
       writeResult(exportProportions(doc, f.format as ExportFormat, { ...(f.pathPrefix !== undefined ? { pathPrefix: f.pathPrefix } : {}), ...(f.maxEpochs !== undefined ? { maxEpochs: f.maxEpochs } : {}), ...(f.phase !== undefined ? { phase: f.phase } : {}), ...(f.static ? { static: true } : {}), ...(f.seqLen !== undefined ? { seqLen: f.seqLen } : {}) }), f.out);
