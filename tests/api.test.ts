@@ -491,6 +491,11 @@ const exercises: Record<string, () => unknown> = {
     const bytes = await api.writeReportFile({ runs: join(d, "runs.csv"), out: join(d, "r.html"), methods: ["loglinear"], cvFolds: 0 });
     expect(readFileSync(join(d, "r.html")).length).toBe(bytes);
   },
+  // The queue (tests/queue and tests/e2e/queue.test.ts run it against a real Redis).
+  runWorker: () => expect(api.runWorker({ queue: { url: "http://:pw@host" }, log: () => {} })).rejects.toThrow('--queue: expected redis://[:password@]host:port[/db] or rediss://… (TLS), got scheme "http"'),
+  parseQueueUrl: () => expect(api.parseQueueUrl("redis://:pw@h:7000/3").label).toBe("redis://h:7000/3"),
+  queueNameFor: () => expect(api.queueNameFor("/x/runs.csv")).toMatch(/^mixlab-[0-9a-f]{16}$/),
+  QueueError: () => expect(new api.QueueError("lost Redis").code).toBe("E_QUEUE"),
   VERSION: () => expect(api.VERSION).toBe(JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")).version),
 };
 

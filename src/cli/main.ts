@@ -14,6 +14,7 @@ import { datasetsCommand } from "./commands/datasets.js";
 import { trainCommand } from "./commands/train.js";
 import { demoCommand } from "./commands/demo.js";
 import { sweepCommand } from "./commands/sweep.js";
+import { workerCommand } from "./commands/worker.js";
 import { serveCommand } from "./commands/serve.js";
 import { reportCommand } from "./commands/report.js";
 
@@ -35,6 +36,7 @@ export function buildProgram(): Command {
   trainCommand(program);
   demoCommand(program);
   sweepCommand(program);
+  workerCommand(program);
   serveCommand(program);
   reportCommand(program);
   const all = (c: Command): Command[] => [c, ...c.commands.flatMap(all)];

@@ -34,7 +34,7 @@ export const DiagnosticSchema = z.looseObject({ code: z.string(), message: z.str
 export type Diagnostic = z.infer<typeof DiagnosticSchema>;
 
 /** A proportions document as the report reads it. */
-export type ReportProportions = Omit<Proportions, "online"> & { orderedDomains: string[]; online?: OnlineRun; diagnostics?: Diagnostic[] };
+export type ReportProportions = Omit<Proportions, "online" | "diagnostics"> & { orderedDomains: string[]; online?: OnlineRun; diagnostics?: Diagnostic[] };
 
 /**
  * Parses a proportions document, its `online` trajectory and its `diagnostics`.
@@ -76,7 +76,7 @@ export function parseReportProportions(text: string, source: string): ReportProp
     });
     if (issues.length) throw new InputError(source, issues);
   }
-  const { online: _none, ...plain } = doc; // `online` was taken out of `rest` above and parsed here
+  const { online: _none, diagnostics: _parsed, ...plain } = doc; // `online` was taken out of `rest` above and parsed here
   return { ...plain, ...(o?.success ? { online: o.data } : {}), ...(g?.success ? { diagnostics: g.data } : {}) };
 }
 
