@@ -122,7 +122,8 @@ export async function runSweep(o: SweepOptions): Promise<SweepSummary> {
   let storing: Promise<unknown> = Promise.resolve();
   const progress = (): void => {
     const last = recent.length ? { lastMeanLoss: recent[recent.length - 1]! } : {};
-    o.log(progressLine({ finished, failed, total: plan.todo.length, seconds: (performance.now() - t0) / 1000, ...last }));
+    const seconds = (performance.now() - t0) / 1000;
+    o.log(progressLine({ finished, failed, total: plan.todo.length, seconds, ...last }));
   };
   // Claims runs for the next chunk: held elsewhere → left to that process; finished meanwhile → skipped.
   const nextChunk = async (): Promise<RunSpec[] | null> => {

@@ -56,7 +56,9 @@ export function parseQueueUrl(raw: string, source = "--queue"): QueueTarget {
   if (!Number.isInteger(db) || db < 0 || !/^\d*$/.test(dbText)) {
     throw new InputError(source, `expected a database number ≥ 0 after the port, got ${JSON.stringify(dbText)}`);
   }
-  if (u.search || u.hash) throw new InputError(source, `expected no query or fragment in ${URL_SHAPE}, got ${showValue(maskUrl(raw))}`);
+  if (u.search || u.hash) {
+    throw new InputError(source, `expected no query or fragment in ${URL_SHAPE}, got ${showValue(maskUrl(raw))}`);
+  }
   const tls = u.protocol === "rediss:";
   const password = u.password ? decodeURIComponent(u.password) : undefined;
   const username = u.username ? decodeURIComponent(u.username) : undefined;
@@ -98,7 +100,7 @@ export function checkQueueName(name: string, source = "--queue-name"): string {
   return name;
 }
 
-/** ioredis options for a target: reconnect with back-off (0.1 s doubling to 2 s) forever; callers decide when to give up. */
+/** ioredis options: reconnect with back-off (0.1 s doubling to 2 s) forever; callers decide when to stop. */
 export function redisOptions(target: QueueTarget) {
   return {
     host: target.host,
