@@ -17,7 +17,7 @@ import { corpusSplits } from "./train.js";
 import { log } from "../output.js";
 import { probeBackend, type BackendName } from "../../proxy/backend.js";
 import { chooseEnsemble } from "../../proxy/ensemble-size.js";
-import { parseQueueUrl, checkQueueName } from "../../sweep/queue/connection.js";
+import { parseQueueUrl, checkQueueName } from "../../sweep/queue/url.js";
 
 export function sweepCommand(program: Command): void {
   const cmd = program

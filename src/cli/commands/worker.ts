@@ -6,8 +6,7 @@ import { InputError } from "../../errors.js";
 import { BACKENDS, type BackendName } from "../../proxy/backend.js";
 import { positiveInt, positiveNumber, nonNegativeInt } from "../flags.js";
 import { log } from "../output.js";
-import { runWorker } from "../../sweep/queue/worker.js";
-import { parseQueueUrl, checkQueueName } from "../../sweep/queue/connection.js";
+import { parseQueueUrl, checkQueueName } from "../../sweep/queue/url.js";
 
 interface WorkerFlags {
   queue: string;
@@ -59,6 +58,8 @@ export function workerCommand(program: Command): void {
       process.on("SIGTERM", onSignal);
       process.on("SIGINT", onSignal);
       try {
+        // BullMQ is loaded only when a worker runs, not for every mixlab command.
+        const { runWorker } = await import("../../sweep/queue/worker.js");
         const s = await runWorker({
           queue: {
             url: f.queue,

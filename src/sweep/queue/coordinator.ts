@@ -13,8 +13,8 @@ import { failedRunRow, runRow } from "../../proxy/runs-io.js";
 import type { RunSettings, SweepPlan } from "../plan.js";
 import { SweepInterrupted } from "../pool.js";
 import { progressLine, type SweepOptions, type SweepSummary } from "../sweep.js";
-import { checkQueueName, connectRedis, parseQueueUrl, queueNameFor, redact, watchConnection } from "./connection.js";
-import { QueueError, QUEUE_REGISTRY } from "./connection.js";
+import { connectRedis, watchConnection } from "./connection.js";
+import { checkQueueName, parseQueueUrl, queueNameFor, redact, QueueError, QUEUE_REGISTRY } from "./url.js";
 import { JOB_FORMAT, jobIdOf, keyOfJobId, type SweepJob, type SweepJobResult } from "./job.js";
 
 /** Where and how a sweep is queued. */
