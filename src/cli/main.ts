@@ -16,6 +16,7 @@ import { demoCommand } from "./commands/demo.js";
 import { sweepCommand } from "./commands/sweep.js";
 import { workerCommand } from "./commands/worker.js";
 import { serveCommand } from "./commands/serve.js";
+import { reportCommand } from "./commands/report.js";
 
 /** Builds the program (exported for in-process tests). */
 export function buildProgram(): Command {
@@ -37,6 +38,7 @@ export function buildProgram(): Command {
   sweepCommand(program);
   workerCommand(program);
   serveCommand(program);
+  reportCommand(program);
   const all = (c: Command): Command[] => [c, ...c.commands.flatMap(all)];
   for (const c of all(program).slice(1)) c.exitOverride().showHelpAfterError("(run with --help for usage)");
   return program;

@@ -81,10 +81,16 @@ export interface SamplerOptions {
    * step) or a divisor of it, so no block straddles an update (a block that does keeps the
    * proportions decided at its start).
    */
-  readonly mixer?: SamplerMixer | ((saved?: MixerStateLike) => SamplerMixer);
+  readonly mixer?: SamplerMixer | MixerFactory;
   /** Called with the requested-vs-achieved table before the first sample (e.g. console.error). */
   readonly report?: (table: string) => void;
 }
+
+/**
+ * Creates the mixer, from its saved state when resuming. Declared as a method so a factory typed
+ * with the narrower `OnlineMixerState` (mixers/types.ts) is accepted too.
+ */
+export type MixerFactory = { create(saved?: MixerStateLike): SamplerMixer }["create"];
 
 /** A saved online-mixer state as the sampler sees it (mixers/types.ts OnlineMixerState). */
 export interface MixerStateLike {
@@ -392,10 +398,11 @@ export class Sampler {
    */
   private decideBlock(g: number): void {
     const block = Math.floor(g / this.plan.spec.blockSize);
-    this.mixerBlock = block;
     const p = this.mixer!.proportions();
     const v = byName(this.domains, p, "mixer.proportions()");
     refuseEmptyShares(this.domains, this.sources, this.plan.spec.tokensPerRecord, v, "mixer.proportions()");
+    // Decided only once the answer is valid: after a throw, the next read asks again.
+    this.mixerBlock = block;
     const cur = this.plan.stages[this.plan.stageAt(g)]!.proportions;
     let same = true;
     for (let d = 0; d < v.length; d++) if (Math.abs(v[d]! - cur[d]!) > 1e-12) same = false;
@@ -405,7 +412,7 @@ export class Sampler {
     warnZeroCounts(this.domains, st.counts, v, this.plan.spec.blockSize, this.warn);
   }
 
-  /** Samples for this rank, in order, until the budget (or forever). Each counts as delivered when yielded. */
+  /** Samples for this rank, in order, until the budget (or forever); each counts as delivered when yielded. */
   *samples(limit = Infinity): Generator<Sample> {
     for (let n = 0; n < limit; n++) {
       const g = this.nextIndex();

@@ -88,6 +88,7 @@ export function sweepCommand(program: Command): void {
         const left = s.heldElsewhere.length ? `, ${s.heldElsewhere.length} left to another sweep` : "";
         const took = `in ${s.seconds.toFixed(1)} s → ${f.runs}`;
         log(`sweep: ${s.finished} finished, ${s.failed} failed, ${s.skipped} already done${left}, ${took}`);
+        log(`plots of these runs: mixlab report ${f.runs} -o report.html`);
         if (s.failed) process.exitCode = 1;
       } catch (e) {
         if (!(e instanceof SweepInterrupted)) throw e;
