@@ -34,7 +34,7 @@ export { chooseEnsemble } from "./proxy/ensemble-size.js";
 export { runSweep, type SweepOptions, type SweepSummary } from "./sweep/sweep.js";
 export { runWorker, type WorkerOptions, type WorkerQueueOptions, type WorkerSummary } from "./sweep/queue/worker.js";
 export { type SweepQueueOptions } from "./sweep/queue/coordinator.js";
-export { parseQueueUrl, queueNameFor, QueueError, type QueueTarget } from "./sweep/queue/connection.js";
+export { parseQueueUrl, queueNameFor, QueueError, type QueueTarget } from "./sweep/queue/url.js";
 export { planSweep, runKey, resolveSettings, settingsCells, otherSettings, type RunSettings, type RunSettingsInput, type RunSpec, type SweepPlan } from "./sweep/plan.js";
 export { runLocalPool, SweepInterrupted, type LocalPoolOptions, type ChunkOutcome } from "./sweep/pool.js";
 export { corpusSha256 } from "./sweep/corpus-hash.js";
