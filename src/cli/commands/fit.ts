@@ -4,11 +4,11 @@
 import type { Command } from "commander";
 import { addRunsFlags, loadRuns, seedFlag, costsFlag, priorFlag, tokensFlag, shareOrMapFlag, positiveNumber, jsonObjectFlag, nonNegativeInt, positiveInt, type RunsFlags } from "../flags.js";
 import { InputError } from "../../errors.js";
-import { checkOutputPaths, writeOutputFile } from "../../io/output.js";
+import { checkOutputPaths, writeOutputFiles } from "../../io/output.js";
 import { fitRuns } from "../../fit.js";
 import { laws } from "../../../mixers/index.js";
 import { PROPORTIONS_FORMAT, proportionsRecord } from "../../export/proportions.js";
-import { log, table, writeResult, f4 } from "../output.js";
+import { log, table, f4 } from "../output.js";
 import { VERSION } from "../../version.js";
 
 interface FitFlags extends RunsFlags {
@@ -128,10 +128,15 @@ Example (RegMix's released runs, target Pile-CC):
       details: { ...rec.details, fit: res.law.info },
       provenance: { runs: runs, ...(f.losses ? { losses: f.losses } : {}), runsSha256: sha256, numRuns: runsTable.numRuns, seed: f.seed, options: res.options, mixlab: VERSION, seconds: Number(seconds.toFixed(3)) },
     };
-    writeResult(`${JSON.stringify(doc, null, 2)}\n`, f.out);
+    const text = `${JSON.stringify(doc, null, 2)}\n`;
+    if (!f.out) process.stdout.write(text);
+    // -o and --save-model are written together or not at all.
+    const outputs: [string, string][] = f.out ? [[f.out, text]] : [];
     if (f.saveModel) {
-      writeOutputFile(f.saveModel, `${JSON.stringify({ format: "mixlab.law/v1", method: f.method, domains, target: res.target.spec, params: res.law.toParams() })}\n`);
+      const saved = { format: "mixlab.law/v1", method: f.method, domains, target: res.target.spec, params: res.law.toParams() };
+      outputs.push([f.saveModel, `${JSON.stringify(saved)}\n`]);
     }
+    writeOutputFiles(outputs);
     // Summary on stderr.
     const cap = res.withoutEpochCaps;
     const rows = domains.map((d, i) => [d, f4(rec.proportions[i]!), ...(cap ? [f4(cap.proportions[i]!)] : []), ...(res.epochs ? [res.epochs[i]!.toFixed(2)] : [])]);
