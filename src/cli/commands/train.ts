@@ -53,9 +53,15 @@ export function trainCommand(program: Command): void {
       // Everything that could make the finished run unusable is checked before training.
       const domains = (await discoverCorpus(splits.train)).domains.map((d) => d.name);
       const unknown = Object.keys(proportions).filter((d) => !domains.includes(d));
-      if (unknown.length) throw new InputError(f.mixture ? f.mixture : "--weights", `expected domains of the corpus (${domains.join(", ")}), got unknown ${unknown.map((d) => JSON.stringify(d)).join(", ")}`);
+      if (unknown.length) {
+        const got = unknown.map((d) => JSON.stringify(d)).join(", ");
+        const where = f.mixture ?? "--weights";
+        throw new InputError(where, `expected domains of the corpus (${domains.join(", ")}), got unknown ${got}`);
+      }
       const existing = f.runs ? await checkRunsOutput(f.runs, { flag: "--runs", domains }) : null;
-      const settings = resolveSettings({ model: f.model, config, steps: f.steps, batchSize: f.batchSize, seed: f.seed, lr: f.lr, corpusSha256: await corpusSha256(splits) });
+      const { model, steps, batchSize, seed, lr } = f;
+      const corpus = await corpusSha256(splits);
+      const settings = resolveSettings({ model, config, steps, batchSize, seed, lr, corpusSha256: corpus });
       const id = runKey(proportions, settings);
       let claim: Claim | null = null;
       if (f.runs) {
@@ -65,7 +71,8 @@ export function trainCommand(program: Command): void {
         }
         const c = claimRun(f.runs, id);
         if ("heldBy" in c) {
-          log(`run ${id} is being trained by pid ${c.heldBy.pid} on ${c.heldBy.host}, which will append it to ${f.runs}; not training it twice`);
+          const who = `pid ${c.heldBy.pid} on ${c.heldBy.host}`;
+          log(`run ${id} is being trained by ${who}, which will append it to ${f.runs}; not training it twice`);
           return;
         }
         claim = c;
@@ -79,13 +86,36 @@ export function trainCommand(program: Command): void {
       try {
         const { tf, backend } = await loadTf(f.backend as BackendName);
         log(`training ${f.model} (${parameterCount(config).toLocaleString("en")} parameters) for ${f.steps} steps of ${f.batchSize} × ${config.seqLen} tokens`);
-        const r = await trainProxy({ tf, backend, config, train: splits.train, heldout: splits.heldout, proportions, steps: f.steps, batchSize: f.batchSize, seed: f.seed, lr: settings.lr, warmup: settings.warmup, schedule: settings.schedule, weightDecay: settings.weightDecay, clip: settings.clip, evalWindows: settings.evalWindows, threads: f.threads ?? 1, onStep: (s, l) => log(`  step ${s}: loss ${l.toFixed(3)}`), logEvery: Math.max(1, Math.round(f.steps / 5)), ...(f.evalEvery ? { evalEvery: f.evalEvery, onEval: (s: number, l: Record<string, number>[]) => log(`  step ${s}: held-out ${Object.entries(l[0]!).map(([d, v]) => `${d} ${v.toFixed(3)}`).join(", ")}`) } : {}) });
+        const onEval = (s: number, l: Record<string, number>[]): void =>
+          log(`  step ${s}: held-out ${Object.entries(l[0]!).map(([d, v]) => `${d} ${v.toFixed(3)}`).join(", ")}`);
+        const r = await trainProxy({
+          tf,
+          backend,
+          config,
+          train: splits.train,
+          heldout: splits.heldout,
+          proportions,
+          steps: f.steps,
+          batchSize: f.batchSize,
+          seed: f.seed,
+          lr: settings.lr,
+          warmup: settings.warmup,
+          schedule: settings.schedule,
+          weightDecay: settings.weightDecay,
+          clip: settings.clip,
+          evalWindows: settings.evalWindows,
+          threads: f.threads ?? 1,
+          onStep: (s, l) => log(`  step ${s}: loss ${l.toFixed(3)}`),
+          logEvery: Math.max(1, Math.round(f.steps / 5)),
+          ...(f.evalEvery ? { evalEvery: f.evalEvery, onEval } : {}),
+        });
         log(table(["domain", "share", "loss (nats/token)", "bits/byte"], domains.map((d) => [d, f4(proportions[d] ?? 0), f4(r.lossPerDomain[d]!), f4(r.bitsPerBytePerDomain[d]!)])));
         log(`${r.tokens.toLocaleString("en")} tokens in ${r.seconds.toFixed(1)} s (${Math.round(r.tokens / r.seconds).toLocaleString("en")} tokens/s, ${backend}${r.threads > 1 ? `, ${r.threads} threads` : ""})`);
         const row = runRow(id, domains, r, settings);
         if (f.runs) {
           const a = await appendRuns(f.runs, [row]);
-          log(a.appended.length ? `appended run ${id} to ${f.runs}` : `run ${id} was appended to ${f.runs} by another process meanwhile; not written twice`);
+          const meanwhile = `run ${id} was appended to ${f.runs} by another process meanwhile; not written twice`;
+          log(a.appended.length ? `appended run ${id} to ${f.runs}` : meanwhile);
         } else process.stdout.write(`${JSON.stringify(Object.fromEntries(row))}\n`);
       } finally {
         if (claim) releaseClaim(claim);
