@@ -907,6 +907,14 @@ const cases = (): Record<string, Case> => ({
     args: ["sample", "--corpus", TRAIN, "--proportions", p("corpus-ok.json"), "--budget-tokens", "-5"],
     names: /--budget-tokens <n>' argument '-5' is invalid/,
   },
+  "sample: two budgets": {
+    args: ["sample", "--corpus", TRAIN, "--proportions", p("corpus-ok.json"), "--budget-samples", "100", "--budget-tokens", "1000"],
+    names: /--budget-samples, --budget-tokens: expected one budget, got both \(100 samples and 1000 tokens\)/,
+  },
+  "sample: --max-epochs without a budget": {
+    args: ["sample", "--corpus", TRAIN, "--proportions", p("corpus-ok.json"), "--max-epochs", "2"],
+    names: /--max-epochs: expected --budget-samples or --budget-tokens with it/,
+  },
   "sample: --seed text": {
     args: ["sample", "--corpus", TRAIN, "--proportions", p("corpus-ok.json"), "--seed", "x"],
     names: /--seed <n>' argument 'x' is invalid/,
