@@ -74,18 +74,45 @@ export interface SamplerOptions {
    * crosses an undecided block. It must answer identically on every rank; needs `blockSize` a
    * multiple of `worldSize`, so every rank enters block b at the same step (b·B/W) and asks there.
    * `workerIndices` and `advance` are not available with a mixer.
+   * Give the mixer itself, or a factory `(saved?) => mixer` that creates it (from the saved mixer
+   * state when resuming): `state()` then holds the mixer's state too, so one object checkpoints
+   * both; resuming a state with a mixer needs a mixer (and the reverse). With a mixer, `blockSize`
+   * is required: for a mixer updated every optimizer step use the global batch (samples per
+   * step) or a divisor of it, so no block straddles an update (a block that does keeps the
+   * proportions decided at its start).
    */
-  readonly mixer?: { proportions(): ProportionsByName };
+  readonly mixer?: SamplerMixer | ((saved?: MixerStateLike) => SamplerMixer);
   /** Called with the requested-vs-achieved table before the first sample (e.g. console.error). */
   readonly report?: (table: string) => void;
 }
 
-/** The saved state: plan identity, global samples consumed, live stages appended. */
+/** A saved online-mixer state as the sampler sees it (mixers/types.ts OnlineMixerState). */
+export interface MixerStateLike {
+  readonly format: string;
+  readonly method: string;
+  readonly domains: readonly string[];
+  readonly data: Record<string, unknown>;
+}
+
+/**
+ * What the sampler needs of an online mixer (mixers/types.ts OnlineMixer has it all). A bare
+ * `{ proportions }` hook works too; without `state` its changes are kept only as live stages.
+ */
+export interface SamplerMixer {
+  readonly method?: string;
+  readonly domains?: readonly string[];
+  proportions(): ProportionsByName;
+  state?(): MixerStateLike;
+}
+
+/** The saved state: plan identity, global samples consumed, live stages appended, the mixer's state. */
 export interface SamplerState {
   readonly format: "mixlab.sampler-state/v1";
   readonly planSha256: string;
   readonly consumed: number;
   readonly appended: readonly { readonly start: number; readonly proportions: ProportionsByName }[];
+  /** The online mixer's state, when the sampler has one. */
+  readonly mixer?: MixerStateLike | undefined;
 }
 
 /** One sample. */
@@ -145,6 +172,8 @@ export const SamplerStateSchema = z.strictObject({
       proportions: z.record(z.string(), z.number().min(0).finite()),
     }),
   ),
+  /** The online mixer's state (checked against the mixer by `createSampler`). */
+  mixer: z.strictObject({ format: z.string(), method: z.string(), domains: z.array(z.string()), data: z.record(z.string(), z.unknown()) }).optional(),
 });
 
 /** The value at `path` inside parsed JSON (undefined where it stops). */
@@ -263,7 +292,7 @@ export class Sampler {
     readonly maxEpochs: Float64Array | null,
     appended: { start: number; proportions: ProportionsByName }[],
     private readonly warn: (message: string) => void,
-    private readonly mixer: { proportions(): ProportionsByName } | null = null,
+    private readonly mixer: SamplerMixer | null = null,
   ) {
     this.appended = appended;
     this.domains = plan.spec.domains;
@@ -307,12 +336,13 @@ export class Sampler {
    * `workerIndices` once `advance` marks them. Read-ahead never moves it.
    */
   state(): SamplerState {
-    return {
-      format: FORMAT,
-      planSha256: this.planSha256,
-      consumed: this.consumed,
-      appended: this.appended.map((a) => ({ ...a })),
-    };
+    const base = { format: FORMAT, planSha256: this.planSha256, consumed: this.consumed, appended: this.appended.map((a) => ({ ...a })) } as const;
+    return this.mixer?.state ? { ...base, mixer: this.mixer.state() } : base;
+  }
+
+  /** The online mixer steering this sampler, if any. */
+  get onlineMixer(): SamplerMixer | null {
+    return this.mixer;
   }
 
   /**
@@ -937,23 +967,36 @@ async function buildSampler(
     });
     start = state.consumed;
   }
-  const sampler = new Sampler(
-    plan,
-    sources,
-    sha,
-    budget,
-    start,
-    rank,
-    world,
-    tokenizer,
-    corpus,
-    maxEpochs,
-    appended,
-    warn,
-    o.mixer ?? null,
-  );
+  const mixer = resolveMixer(o, names);
+  const sampler = new Sampler(plan, sources, sha, budget, start, rank, world, tokenizer, corpus, maxEpochs, appended, warn, mixer);
   if (o.report) o.report(formatPlanTable(sampler.table()));
   return sampler;
+}
+
+/** JSON with sorted keys: two states are the same state when these strings are equal. */
+function canonical(x: unknown): string {
+  if (Array.isArray(x)) return `[${x.map(canonical).join(",")}]`;
+  if (x && typeof x === "object") return `{${Object.keys(x).sort().map((k) => `${JSON.stringify(k)}:${canonical((x as Record<string, unknown>)[k])}`).join(",")}}`;
+  return JSON.stringify(x);
+}
+
+/** The mixer of a sampler: created (or checked) against the saved state so both resume together. */
+function resolveMixer(o: SamplerOptions, names: readonly string[]): SamplerMixer | null {
+  const saved = o.state?.mixer;
+  if (!o.mixer) {
+    if (saved) throw new InputError("state", `mixer: expected a mixer to resume this state (it holds a ${JSON.stringify(saved.method)} mixer's state), got none; pass mixer: the same factory or a mixer restored from state.mixer`);
+    return null;
+  }
+  if (o.blockSize === undefined) throw new InputError("blockSize", "expected the samples per optimizer step (global batch) or a divisor of it with an online mixer, got none (the default 1024 would let a block straddle several updates)");
+  const mixer = typeof o.mixer === "function" ? o.mixer(saved) : o.mixer;
+  if (o.state && !saved && mixer.state) throw new InputError("state", "mixer: expected a state saved with a mixer (sampler.state() of a sampler that had one), got a state without a mixer's state");
+  if (mixer.domains) {
+    const missing = names.filter((d) => !mixer.domains!.includes(d));
+    const extra = mixer.domains.filter((d) => !names.includes(d));
+    if (missing.length || extra.length) throw new InputError("mixer", `domains: expected the corpus domains (${names.join(", ")}), got ${mixer.domains.join(", ")}`);
+  }
+  if (saved && (!mixer.state || canonical(mixer.state()) !== canonical(saved))) throw new InputError("state", `mixer: expected the ${saved.method} mixer restored from this state's mixer state, got a ${mixer.method ?? "stateless"} mixer in another state (create it with state: saved.mixer, or pass a factory)`);
+  return mixer;
 }
 
 /**

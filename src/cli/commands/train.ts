@@ -17,6 +17,9 @@ import { appendRuns, claimRun, releaseClaim, runIdsOf, type Claim } from "../../
 import { resolveSettings, runKey } from "../../sweep/plan.js";
 import { corpusSha256 } from "../../sweep/corpus-hash.js";
 import { log, table, f4 } from "../output.js";
+import { jsonObjectFlag } from "../flags.js";
+import { createOnlineMixer } from "../../../mixers/online.js";
+import { trainOnlineCli, type TrainOnlineFlags } from "./train-online.js";
 
 /** A built corpus folder (train/ + heldout/) or a train directory with --heldout. */
 export function corpusSplits(corpus: string, heldout?: string): { train: string; heldout: string } {
@@ -33,10 +36,21 @@ export function trainCommand(program: Command): void {
     .option("--weights <map>", "proportions as domain=share pairs, e.g. code=0.3,legal=0.7", domainMapFlag)
     .option("--runs <file>", "append the run's row to this runs table (.csv, .jsonl, .arrow, .parquet)")
     .option("--eval-every <n>", "also evaluate every domain's held-out split every N steps (printed)", positiveInt)
-    .option("--threads <n>", "data-parallel threads for the step on the CPU backends (1.4–1.9× on 2 cores, measured); results depend on the count, so it is recorded in the row (default 1)", positiveInt);
+    .option("--threads <n>", "data-parallel threads for the step on the CPU backends (1.4–1.9× on 2 cores, measured); results depend on the count, so it is recorded in the row (default 1)", positiveInt)
+    .option("--online <method>", "train while an online mixer steers the sampler: odm, aioli, skillit or doremi (README \"Online mixing\")")
+    .option("--online-options <json>", "with --online: the method's options as a JSON object (mixers/<method>/README.md)", jsonObjectFlag)
+    .option("--online-answer <kind>", "with --online odm|aioli|skillit: the static answer in -o, final (last mixture) or average (token-weighted over the run); doremi answers its time average")
+    .option("-o, --out <file>", "with --online: write the schedule used, the static answer and the trajectory (mixlab.proportions/v1)")
+    .option("--checkpoint <file>", "with --online: checkpoint file (weights, optimizer, sampler + mixer state); resumed from when it exists")
+    .option("--checkpoint-every <n>", "with --checkpoint: steps between checkpoints (default steps/10)", positiveInt)
+    .option("--rounds <n>", "with --online doremi: iterated DoReMi rounds, each round's average the next reference (default 1)", positiveInt)
+    .option("--graph-steps <n>", "with --online skillit: steps of each single-domain run of the skills graph (default steps/10, at least 5)", positiveInt);
   addProxyFlags(cmd, Object.keys(PRESETS))
     .addHelpText("after", "\nExample:\n  $ mixlab train --weights code=0.5,speeches=0.5 --steps 50 --runs runs.arrow")
-    .action(async (f: ProxyFlags & { mixture?: string; weights?: Record<string, number>; runs?: string; evalEvery?: number; threads?: number }) => {
+    .action(async (f: ProxyFlags & { mixture?: string; weights?: Record<string, number>; runs?: string; evalEvery?: number; threads?: number; online?: string }) => {
+      if (f.online !== undefined) return trainOnlineCli(f as TrainOnlineFlags, createOnlineMixer);
+      const onlineOnly: [string, string][] = [["out", "-o"], ["checkpoint", "--checkpoint"], ["checkpointEvery", "--checkpoint-every"], ["rounds", "--rounds"], ["graphSteps", "--graph-steps"], ["onlineOptions", "--online-options"], ["onlineAnswer", "--online-answer"]];
+      for (const [key, flag] of onlineOnly) if ((f as unknown as Record<string, unknown>)[key] !== undefined) throw new InputError(flag, "expected it only with --online, got it without");
       const config = proxyConfig(f);
       if ((f.mixture ? 1 : 0) + (f.weights ? 1 : 0) !== 1) throw new InputError("--mixture", "expected exactly one of --mixture or --weights");
       let proportions: Record<string, number>;
