@@ -484,7 +484,7 @@ const cases = (): Record<string, Case> => ({
   // --- predict -------------------------------------------------------------------------------
   "predict: model missing": {
     args: ["predict", p("none.json"), p("mix.csv")],
-    names: /none\.json: expected a saved law \(JSON\), got ENOENT/,
+    names: /none\.json: expected a readable file, got ENOENT/,
   },
   "predict: model not JSON": {
     args: ["predict", p("notjson.json"), p("mix.csv")],
@@ -492,7 +492,7 @@ const cases = (): Record<string, Case> => ({
   },
   "predict: model is a folder": {
     args: ["predict", p("adir"), p("mix.csv")],
-    names: /adir: expected a saved law \(JSON\), got EISDIR/,
+    names: /adir: expected a readable file, got EISDIR/,
   },
   "predict: model wrong format": {
     args: ["predict", p("t-format.json"), p("mix.csv")],
@@ -1104,6 +1104,19 @@ describe("bad input, in-process", () => {
     expect(r.stderr).not.toMatch(/^\s+at /m);
     expect(r.stderr).toMatch(/^error: /);
     for (const f of c.absent ?? []) expect(existsSync(p(f)), f).toBe(false);
+  });
+});
+
+describe("odd but valid input is accepted", () => {
+  it("a byte-order mark before a saved law or a proportions file", async () => {
+    writeFileSync(p("bom-law.json"), `\ufeff${readFileSync(p("law-regmix.json"), "utf8")}`);
+    const pr = await cli(["predict", p("bom-law.json"), p("mix.csv")]);
+    expect(pr.stderr).not.toMatch(/error/);
+    expect(pr.code).toBe(0);
+    writeFileSync(p("bom-p.json"), `\ufeff${readFileSync(p("ok.json"), "utf8")}`);
+    const ex = await cli(["export", p("bom-p.json"), "--format", "megatron"]);
+    expect(ex.code).toBe(0);
+    expect(ex.stdout).toBe("0.5 web_text_document 0.5 code_text_document\n");
   });
 });
 
