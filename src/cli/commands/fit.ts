@@ -87,6 +87,11 @@ Example (RegMix's released runs, target Pile-CC):
         `expected at most ${Math.floor(runsTable.numRuns / 2)} folds for ${runsTable.numRuns} runs (two runs per fold at least), got ${f.cvFolds}`,
       );
     }
+    if (!explicitFolds && law.learns && f.cvFolds > 0 && runsTable.numRuns < 2 * f.cvFolds) {
+      const most = Math.floor(runsTable.numRuns / 2);
+      const how = most >= 2 ? ` (--cv-folds 2…${most} to choose)` : "";
+      log(`note: no cross-validation: ${f.cvFolds} folds need at least ${2 * f.cvFolds} runs, got ${runsTable.numRuns}${how}`);
+    }
     if (runsTable.renormalised.rows > 0) log(`note: ${runsTable.renormalised.rows} of ${runsTable.numRuns} rows summed to 1 only within rounding (largest gap ${runsTable.renormalised.maxGap.toPrecision(3)}) and were renormalised`);
     const t0 = performance.now();
     const res = fitRuns({
