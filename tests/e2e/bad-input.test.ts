@@ -1047,6 +1047,31 @@ const cases = (): Record<string, Case> => ({
     args: ["datasets", "stats", CORPUS, "--tokenizer", "no-such-tokenizer-pkg"],
     names: /--tokenizer: expected an installed npm package with an encode\(text\) export, got "no-such-tokenizer-pkg"/,
   },
+  "datasets build: --out is a file": {
+    args: ["datasets", "build", "--out", p("runs.csv"), "--domains", "legal"],
+    names: /--out: expected a folder \(made when missing\), got the file ".*runs\.csv"/,
+  },
+  "datasets build: --cache is a file": {
+    args: ["datasets", "build", "--out", p("built"), "--cache", p("runs.csv"), "--domains", "legal"],
+    names: /--cache: expected a folder \(made when missing\), got the file ".*runs\.csv"/,
+    absent: ["built"],
+  },
+  "datasets build: unknown domain": {
+    args: ["datasets", "build", "--out", p("built"), "--domains", "nosuch"],
+    names: /--domains: expected some of .*got unknown nosuch/,
+  },
+  "datasets list: unknown --split": {
+    args: ["datasets", "list", CORPUS, "--split", "test"],
+    names: /--split <s>' argument 'test' is invalid\. expected train or heldout, got "test"/,
+  },
+  "datasets stats: unknown --split": {
+    args: ["datasets", "stats", CORPUS, "--split", "valid"],
+    names: /--split <s>' argument 'valid' is invalid\. expected train or heldout/,
+  },
+  "datasets list: a file, not a folder": {
+    args: ["datasets", "list", p("runs.csv")],
+    names: /runs\.csv: expected a corpus directory, got ENOTDIR/,
+  },
   "datasets build: --max-mb 0": {
     args: ["datasets", "build", "--max-mb", "0"],
     names: /--max-mb <n>' argument '0' is invalid/,
