@@ -3,6 +3,7 @@
 // against the Python reference pipeline (LightGBM fit, predict 1M, top-k: ~23 s on a 2-core
 // machine of this kind, measured outside this repository), and against a baseline measured in
 // the same run: the same fitted trees predicting every candidate (no early exit).
+// Then `fit --method auto` against `fit --method regmix` on the same table (ratio printed).
 // Run: npm run bench:fit   (not part of the test gate)
 
 import { join, dirname } from "node:path";
@@ -60,3 +61,23 @@ console.log(`baseline in this run (same trees, every candidate predicted): draw 
 console.log(`ratio total / baseline            ${(total / baseline).toFixed(3)}  (${(baseline / total).toFixed(1)}× faster)`);
 console.log(`ratio total / target ${TARGET_S} s         ${(total / TARGET_S).toFixed(3)}  (${total <= TARGET_S ? "meets" : "misses"} the target)`);
 console.log(`ratio total / Python reference ${PYTHON_REFERENCE_S} s ${(total / PYTHON_REFERENCE_S).toFixed(3)}  (${(PYTHON_REFERENCE_S / total).toFixed(1)}× faster)`);
+
+// `fit --method auto` against `fit --method regmix`, the whole library call each (5-fold
+// cross-validation, 8 bootstrap replicates, 1,000,000 candidates), alternating twice; wall and
+// CPU seconds (the CPU ratio is the fair one on a shared machine).
+const { fitRuns } = await import("../src/fit.js");
+const priorMap = Object.fromEntries(table.domains.map((d, i) => [d, input.prior[i]!]));
+const timeFit = (method: string) => {
+  const w0 = now();
+  const c0 = process.cpuUsage();
+  const r = fitRuns({ table, target: "loss.pile_cc", method, prior: priorMap, seed: 0 });
+  const c = process.cpuUsage(c0);
+  return { wall: now() - w0, cpu: (c.user + c.system) / 1e6, chosen: r.selection?.chosen ?? method };
+};
+const runs = [timeFit("regmix"), timeFit("auto"), timeFit("regmix"), timeFit("auto")];
+const med = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+const rm = { wall: med([runs[0]!.wall, runs[2]!.wall]), cpu: med([runs[0]!.cpu, runs[2]!.cpu]) };
+const au = { wall: med([runs[1]!.wall, runs[3]!.wall]), cpu: med([runs[1]!.cpu, runs[3]!.cpu]) };
+console.log(`fit --method regmix (CV + bootstrap + recommend)  wall ${rm.wall.toFixed(2)} s  cpu ${rm.cpu.toFixed(2)} s`);
+console.log(`fit --method auto (chose ${runs[1]!.chosen})  wall ${au.wall.toFixed(2)} s  cpu ${au.cpu.toFixed(2)} s`);
+console.log(`ratio auto / regmix: wall ${(au.wall / rm.wall).toFixed(2)}, cpu ${(au.cpu / rm.cpu).toFixed(2)}  (${au.cpu / rm.cpu <= 4 ? "within" : "over"} the 4× budget)`);

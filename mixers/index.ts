@@ -8,6 +8,8 @@ import { loglinear } from "./loglinear/index.js";
 import { bimix } from "./bimix/index.js";
 import { bayesopt } from "./bayesopt/index.js";
 import { uniform, natural, temperature, unimax } from "./baselines/index.js";
+import { createEnsembleLaw } from "./ensemble/index.js";
+import { dcpt } from "./dcpt/index.js";
 import type { Suggester } from "./types.js";
 import { dirichletSwarm } from "./dirichlet/index.js";
 import { bayesoptSuggester } from "./bayesopt/suggester.js";
@@ -20,6 +22,8 @@ export const laws: Readonly<Record<string, Law<any>>> = {
   loglinear,
   bimix,
   bayesopt,
+  dcpt,
+  ensemble: createEnsembleLaw(() => laws),
   uniform,
   natural,
   temperature,

@@ -13,8 +13,11 @@ export interface FitInput {
   readonly weights: Float64Array;
   /** One target value per run (lower is better). */
   readonly target: Float64Array;
-  /** The target's component columns (`mean:loss.a,loss.b` has two) and their values per run. */
-  readonly components?: { readonly names: readonly string[]; readonly values: readonly Float64Array[] };
+  /**
+   * The target's component columns (`mean:loss.a,loss.b` has two), their values per run, and the
+   * weights that aggregate them (`wmean:`; normalised; absent = equal weights).
+   */
+  readonly components?: { readonly names: readonly string[]; readonly values: readonly Float64Array[]; readonly weights?: Float64Array };
   /** Fidelity per run in (0, 1] (1 = the target scale), for multi-fidelity laws (bayesopt). */
   readonly fidelity?: Float64Array;
   /** Training amount per run (tokens or steps), for laws that model it (BiMix). */
@@ -61,6 +64,8 @@ export interface FittedLaw {
   readonly domains: readonly string[];
   /** Predicts the target for each row of a (numMixtures × numDomains) matrix. */
   predict(mixtures: Float64Array, out?: Float64Array): Float64Array;
+  /** The law's own standard deviation of each prediction, where it has one (the GP's posterior). */
+  predictSd?(mixtures: Float64Array): Float64Array;
   /** The best mixture under the constraints; deterministic given the rng. */
   recommend(constraints: ResolvedConstraints, rng: Rng): Recommendation;
   /** Fit diagnostics (iterations, winning start, number of trees, …). */
@@ -80,7 +85,14 @@ export interface Law<O = Record<string, unknown>> {
   readonly learns: boolean;
   /** Validates and fills defaults; throws InputError naming the bad option. */
   parseOptions(raw: Record<string, unknown>): O;
+  /** Fewest runs the law can be fitted from (its parameter count plus one, or its own floor). */
+  minRuns?(numDomains: number, numComponents: number): number;
   fit(input: FitInput, options: O, rng: Rng): FittedLaw;
+  /**
+   * Fits new rows reusing the costly choices of an earlier fit of the same law (the GP's
+   * hyperparameters), for cross-validation folds and bootstrap replicates; absent = `fit`.
+   */
+  refit?(previous: FittedLaw, input: FitInput, options: O, rng: Rng): FittedLaw;
   /** Rebuilds a fitted law from `toParams()` output. */
   load(domains: readonly string[], params: Record<string, unknown>): FittedLaw;
 }

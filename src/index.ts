@@ -32,6 +32,9 @@ export { trainProxy, trainEnsemble, learningRate, type TrainOptions, type RunRes
 export { trainOnline, trainWithMethod, domainStats, naturalShares, skillsGraph, type OnlineTrainOptions, type OnlineRunResult, type TrajectoryPoint, type UsedStage, type MethodRunOptions, type MethodRunResult, type CreateMixer } from "./proxy/online.js";
 export { chooseEnsemble } from "./proxy/ensemble-size.js";
 export { runSweep, type SweepOptions, type SweepSummary } from "./sweep/sweep.js";
+export { runWorker, type WorkerOptions, type WorkerQueueOptions, type WorkerSummary } from "./sweep/queue/worker.js";
+export { type SweepQueueOptions } from "./sweep/queue/coordinator.js";
+export { parseQueueUrl, queueNameFor, QueueError, type QueueTarget } from "./sweep/queue/connection.js";
 export { planSweep, runKey, resolveSettings, settingsCells, otherSettings, type RunSettings, type RunSettingsInput, type RunSpec, type SweepPlan } from "./sweep/plan.js";
 export { runLocalPool, SweepInterrupted, type LocalPoolOptions, type ChunkOutcome } from "./sweep/pool.js";
 export { corpusSha256 } from "./sweep/corpus-hash.js";
@@ -44,3 +47,5 @@ export { mergeDomainStats, type RankDomainStats, type MergedDomainStats } from "
 export type { MixerEvent, OnlineMixer, OnlineMixerState, OnlineMixerInit, OnlineMixerFamily } from "../mixers/types.js";
 export type { DoReMiMixer } from "../mixers/doremi/index.js";
 export type { AioliMixer } from "../mixers/aioli/index.js";
+export { buildReport, reportHtml, writeReportFile, renderSvg, countMarks, parseReportProportions, domainColors, fitSpec, recommendationSpec } from "./report/index.js";
+export type { Report, ReportOptions, ReportSection, ReportFigure, ReportProportions, OnlineRun, Diagnostic, VegaLiteSpec, MixtureSeries, FitPlot, RecommendationPlot } from "./report/index.js";

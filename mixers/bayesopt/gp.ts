@@ -334,7 +334,7 @@ export function fitGp(x: Float64Array, z: Float64Array | null, y: Float64Array, 
   return conditionGp(x, zz, y, dims, mf, unpack(best.x, dims, mf), mean, sd, -best.value);
 }
 
-/** Posterior mean and variance (original units) at feature rows xs (m × dims), fidelities zs. */
+/** Posterior mean and variance (original units) at feature rows xs (m × dims), fidelities zs; an empty `outVar` skips the variance (O(n) instead of O(n²) a row). */
 export function predictGp(gp: Gp, xs: Float64Array, zs: Float64Array | null, outMean: Float64Array, outVar: Float64Array): void {
   const { n, dims, hyper, multiFidelity: mf } = gp;
   const m = xs.length / dims;
@@ -348,12 +348,13 @@ export function predictGp(gp: Gp, xs: Float64Array, zs: Float64Array | null, out
       ks[i] = k;
       mu += k * gp.alpha[i]!;
     }
+    outMean[c] = gp.yMean + gp.yStd * mu;
+    if (outVar.length === 0) continue;
     forwardSolve(gp.l, n, ks, v);
     let q = 0;
     for (let i = 0; i < n; i++) q += v[i]! * v[i]!;
     const prior = kernel(xs, c, zc, xs, c, zc, dims, hyper, mf);
     const variance = Math.max(prior - q, 1e-12);
-    outMean[c] = gp.yMean + gp.yStd * mu;
     outVar[c] = variance * gp.yStd * gp.yStd;
   }
 }

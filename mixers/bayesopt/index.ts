@@ -36,6 +36,10 @@ export const BayesOptOptionsSchema = z.strictObject({
   refineSteps: z.number().int().min(0).default(48),
   /** Hyperparameter restarts besides the default start (default 1). */
   restarts: z.number().int().min(0).default(1),
+  /** Recommendation criterion of `fit`: the posterior mean + one sd (default) or the mean alone. */
+  risk: z.enum(["mean", "pessimistic"]).default("pessimistic"),
+  /** Runs (a seeded subset) the hyperparameters are fitted on; the posterior uses every run (default 300). */
+  maxFitPoints: z.number().int().min(8).default(300),
   /** Fidelities (z in (0, 1], 1 = target) a proposal may choose, and their costs (default: the fidelities seen). */
   fidelities: z.array(z.number().positive().max(1)).optional(),
 });
@@ -271,28 +275,38 @@ function posteriorCorrelation(gp: Gp, f: Float64Array, zf: number): number {
 // As a Law (`mixlab fit --method bayesopt`): the GP posterior mean at the target fidelity, and
 // its minimum over the box by candidate search + refinement.
 
-function bayesLaw(domains: readonly string[], gp: Gp, prior: Float64Array, priorSource: string, o: BayesOptOptions): FittedLaw {
+function bayesLaw(domains: readonly string[], gp: Gp, prior: Float64Array, priorSource: string, o: BayesOptOptions): FittedLaw & { readonly hyper: GpHyper } {
   const k = domains.length;
   const predict = (mixtures: Float64Array, out: Float64Array = new Float64Array(mixtures.length / k)): Float64Array => {
     const m = mixtures.length / k;
-    const v = new Float64Array(m);
-    predictGp(gp, features(mixtures), gp.multiFidelity ? new Float64Array(m).fill(TARGET) : null, out, v);
+    predictGp(gp, features(mixtures), gp.multiFidelity ? new Float64Array(m).fill(TARGET) : null, out, new Float64Array(0));
     return out;
   };
+  const predictSd = (mixtures: Float64Array): Float64Array => {
+    const m = mixtures.length / k;
+    const mean = new Float64Array(m);
+    const v = new Float64Array(m);
+    predictGp(gp, features(mixtures), gp.multiFidelity ? new Float64Array(m).fill(TARGET) : null, mean, v);
+    return v.map(Math.sqrt);
+  };
+  const sdWeight = o.risk === "pessimistic" ? 1 : 0;
   return {
     method: "bayesopt",
     domains,
+    hyper: gp.hyper,
+    predictSd,
     info: { observations: gp.n, lengthscales: Array.from(gp.hyper.lengthscales), noiseVariance: gp.hyper.noiseVariance, multiFidelity: gp.multiFidelity },
     predict,
     recommend(constraints: ResolvedConstraints, rng: Rng) {
       // Minimise a pessimistic bound μ + σ at the target fidelity (a common final-recommendation
-      // rule: it trusts the model where it has data, instead of its most optimistic extrapolation).
+      // rule: it trusts the model where it has data, instead of its most optimistic extrapolation);
+      // with risk "mean", the posterior mean alone.
       const pessimistic = (rows: Float64Array): { bound: Float64Array; mean: Float64Array } => {
         const m = rows.length / k;
         const mean = new Float64Array(m);
         const v = new Float64Array(m);
         predictGp(gp, features(rows), gp.multiFidelity ? new Float64Array(m).fill(TARGET) : null, mean, v);
-        return { bound: Float64Array.from(mean, (mu, i) => mu + Math.sqrt(v[i]!)), mean };
+        return { bound: Float64Array.from(mean, (mu, i) => mu + sdWeight * Math.sqrt(v[i]!)), mean };
       };
       const data: BoData = { domains, weights: new Float64Array(0), y: new Float64Array(0), fidelity: null, prior };
       const cand = candidates(data, prior, constraints.box, o.numCandidates * 4, rng, []);
@@ -325,7 +339,7 @@ function bayesLaw(domains: readonly string[], gp: Gp, prior: Float64Array, prior
           source = `observed run ${i + 1}`;
         }
       }
-      return { proportions: cur, predicted: predict(cur)[0]!, details: { search: "minimum of μ + σ at the target fidelity over candidates, a Dirichlet hill-climb and the observed runs", chosen: source, prior: priorSource } };
+      return { proportions: cur, predicted: predict(cur)[0]!, details: { search: `minimum of ${sdWeight ? "μ + σ" : "μ"} at the target fidelity over candidates, a Dirichlet hill-climb and the observed runs`, chosen: source, prior: priorSource, predictedSd: predictSd(cur)[0] } };
     },
     toParams: () => ({
       options: o,
@@ -360,12 +374,20 @@ export const bayesopt: Law<BayesOptOptions> = {
   paper: "Chen et al., ADMIRE-BayesOpt (arXiv 2508.11551); Wu et al. 2019 (multi-fidelity kernel); Huang et al. 2006 (augmented EI)",
   learns: true,
   parseOptions: (raw) => parseOptions(BayesOptOptionsSchema, raw, "bayesopt"),
+  minRuns: () => 3,
   fit(input: FitInput, o, rng) {
     const k = input.domains.length;
     const n = input.target.length;
-    if (n < 2) throw new InputError("bayesopt", `expected at least 2 runs with a target, got ${n}`);
+    if (n < 3) throw new InputError("bayesopt", `expected at least 3 runs with a target, got ${n}`);
     const x = features(input.weights);
-    const gp = fitGp(x, input.fidelity ?? null, input.target, k, rng, { restarts: o.restarts });
+    const gp = fitGp(x, input.fidelity ?? null, input.target, k, rng, { restarts: o.restarts, maxFitPoints: o.maxFitPoints });
+    const { prior, source } = priorOf(input);
+    return bayesLaw(input.domains, gp, prior, source, o);
+  },
+  refit(previous, input, o, rng) {
+    const hyper = (previous as FittedLaw & { hyper?: GpHyper }).hyper;
+    if (!hyper) return bayesopt.fit(input, o, rng);
+    const gp = fitGp(features(input.weights), input.fidelity ?? null, input.target, input.domains.length, rng, { hyper });
     const { prior, source } = priorOf(input);
     return bayesLaw(input.domains, gp, prior, source, o);
   },

@@ -20,7 +20,7 @@ import { z } from "zod";
 import type { FitInput, FittedLaw, Law } from "../types.js";
 import { parseParams, savedLawShape, finite } from "../common/params.js";
 import { parseOptions } from "../common/options.js";
-import { priorOf } from "../common/prior.js";
+import { priorOf, aggregationWeights } from "../common/prior.js";
 import { recommendSmooth } from "../common/smooth-law.js";
 import { lbfgs } from "../../src/core/optimize.js";
 import { InputError } from "../../src/errors.js";
@@ -105,18 +105,17 @@ function fitComponent(name: string, domain: number, r: Float64Array, y: Float64A
   return { name, domain, alpha: res.x[3]!, epsilon: eps, p: Math.exp(res.x[0]!), q: Math.exp(res.x[1]!), beta: res.x[2]! };
 }
 
-function bimixLaw(domains: readonly string[], comps: BiMixComponent[], amount: number, prior: Float64Array, priorSource: string, o: BiMixOptions): FittedLaw {
+function bimixLaw(domains: readonly string[], comps: BiMixComponent[], agg: Float64Array, amount: number, prior: Float64Array, priorSource: string, o: BiMixOptions): FittedLaw {
   const k = domains.length;
-  const m = comps.length;
   const scale = comps.map((c) => c.p * amount ** -c.beta + c.q);
   const predict = (mixtures: Float64Array, out: Float64Array = new Float64Array(mixtures.length / k)): Float64Array => {
     const n = mixtures.length / k;
     for (let i = 0; i < n; i++) {
       let s = 0;
       comps.forEach((c, ci) => {
-        s += scale[ci]! * (mixtures[i * k + c.domain]! + c.epsilon) ** -c.alpha;
+        s += agg[ci]! * scale[ci]! * (mixtures[i * k + c.domain]! + c.epsilon) ** -c.alpha;
       });
-      out[i] = s / m;
+      out[i] = s;
     }
     return out;
   };
@@ -125,11 +124,11 @@ function bimixLaw(domains: readonly string[], comps: BiMixComponent[], amount: n
     let s = 0;
     comps.forEach((c, ci) => {
       const base = r[c.domain]! + c.epsilon;
-      const v = scale[ci]! * base ** -c.alpha;
+      const v = agg[ci]! * scale[ci]! * base ** -c.alpha;
       s += v;
-      g[c.domain] = g[c.domain]! + (-c.alpha * v) / base / m;
+      g[c.domain] = g[c.domain]! + (-c.alpha * v) / base;
     });
-    return s / m;
+    return s;
   };
   return {
     method: "bimix",
@@ -137,14 +136,14 @@ function bimixLaw(domains: readonly string[], comps: BiMixComponent[], amount: n
     info: { targetAmount: amount },
     predict,
     recommend: (constraints, rng) => recommendSmooth(objective, (rows) => predict(rows), prior, constraints, rng, { numCandidates: o.numCandidates, numStarts: 4 }),
-    toParams: () => ({ options: o, prior: Array.from(prior), priorSource, targetAmount: amount, components: comps.map((c) => ({ ...c, domain: domains[c.domain] })) }),
+    toParams: () => ({ options: o, prior: Array.from(prior), priorSource, targetAmount: amount, components: comps.map((c, ci) => ({ ...c, domain: domains[c.domain], weight: agg[ci] })) }),
   };
 }
 
 const SavedBiMixSchema = z.strictObject({
   ...savedLawShape,
   targetAmount: z.number().positive(),
-  components: z.array(z.strictObject({ name: z.string(), domain: z.string(), alpha: finite, epsilon: z.number().positive(), p: finite, q: finite, beta: finite })).min(1),
+  components: z.array(z.strictObject({ name: z.string(), domain: z.string(), weight: z.number().positive().optional(), alpha: finite, epsilon: z.number().positive(), p: finite, q: finite, beta: finite })).min(1),
 });
 
 export const bimix: Law<BiMixOptions> = {
@@ -153,6 +152,7 @@ export const bimix: Law<BiMixOptions> = {
   paper: "Ge et al., BiMix: A Bivariate Data Mixing Law for Language Model Pretraining (arXiv 2405.14908)",
   learns: true,
   parseOptions: (raw) => parseOptions(BiMixOptionsSchema, raw, "bimix"),
+  minRuns: () => 4,
   fit(input: FitInput, o) {
     const k = input.domains.length;
     const comps = input.components ?? { names: ["target"], values: [input.target] };
@@ -161,25 +161,29 @@ export const bimix: Law<BiMixOptions> = {
       throw new InputError("bimix", `expected eval losses named loss.<domain> for training domains, got ${unmatched.map((u) => JSON.stringify(u)).join(", ")}; BiMix models each eval domain from its own share`);
     }
     const n = input.target.length;
+    // α, ε and K per eval domain: three parameters need four runs.
+    if (n < 4) throw new InputError("bimix", `expected at least 4 runs (the law fits 3 parameters per eval domain: α, ε, K), got ${n}`);
     const fits = comps.values.map((y, ci) => {
       const d = ownDomain(comps.names[ci]!, input.domains);
       const r = new Float64Array(n);
       for (let i = 0; i < n; i++) r[i] = input.weights[i * k + d]!;
+      if (new Set(r).size < 2) throw new InputError("bimix", `component ${comps.names[ci]}: expected runs that vary the share of ${input.domains[d]} (BiMix fits a loss from its own share), got ${r[0]} in every run`);
       return fitComponent(comps.names[ci]!, d, r, y, input.amount ?? null);
     });
     let amount = o.targetAmount ?? 1;
     if (o.targetAmount === undefined && input.amount) for (const a of input.amount) amount = Math.max(amount, a);
     const { prior, source } = priorOf(input);
-    return bimixLaw(input.domains, fits, amount, prior, source, o);
+    return bimixLaw(input.domains, fits, aggregationWeights(comps), amount, prior, source, o);
   },
   load(domains, params) {
     const p = parseParams(SavedBiMixSchema, params, domains);
     const o = parseOptions(BiMixOptionsSchema, p.options, "bimix");
-    const comps = p.components.map((c, ci) => {
+    const agg = Float64Array.from(p.components, (c) => c.weight ?? 1 / p.components.length);
+    const comps = p.components.map(({ weight: _w, ...c }, ci) => {
       const d = domains.indexOf(c.domain);
       if (d < 0) throw new InputError("model", [{ path: `params.components.${ci}.domain`, message: `expected one of the model's domains (${domains.join(", ")}), got ${JSON.stringify(c.domain)}` }]);
       return { ...c, domain: d };
     });
-    return bimixLaw(domains, comps, p.targetAmount, Float64Array.from(p.prior), p.priorSource, o);
+    return bimixLaw(domains, comps, agg, p.targetAmount, Float64Array.from(p.prior), p.priorSource, o);
   },
 };

@@ -20,3 +20,9 @@ export function priorOf(input: FitInput): { prior: Float64Array; source: "tokens
   for (let r = 0; r < n; r++) for (let j = 0; j < k; j++) p[j] = p[j]! + input.weights[r * k + j]! / n;
   return { prior: p, source: "mean of the training mixtures" };
 }
+
+/** The weights that aggregate a fit input's components (a `wmean:` target's, else equal). */
+export function aggregationWeights(comps: { readonly values: readonly Float64Array[]; readonly weights?: Float64Array | undefined }): Float64Array {
+  const m = comps.values.length;
+  return comps.weights ? Float64Array.from(comps.weights) : new Float64Array(m).fill(1 / m);
+}

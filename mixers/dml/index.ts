@@ -6,14 +6,15 @@
 // follows the reference: Huber loss (δ = 0.02) on raw losses, L-BFGS, many starts (a γ grid ×
 // random t with a negative own-domain start when the eval domain is also a training domain),
 // plus starts seeded by the closed-form log-linear fit at several floors c. A `mean:` target is
-// modelled with one law per component, aggregated explicitly (F = mean_i L_i).
+// modelled with one law per component, aggregated explicitly (F = mean_i L_i); a `wmean:` target
+// with its weights (F = Σ_i w_i L_i, the paper's explicit aggregation).
 
 import { z } from "zod";
 import type { Rng } from "../../src/rng/index.js";
 import type { FitInput, FittedLaw, Law } from "../types.js";
 import { parseParams, savedLawShape, finite } from "../common/params.js";
 import { parseOptions } from "../common/options.js";
-import { priorOf } from "../common/prior.js";
+import { priorOf, aggregationWeights } from "../common/prior.js";
 import { recommendSmooth } from "../common/smooth-law.js";
 import { huber, huberDerivative, multiStart } from "../../src/core/optimize.js";
 import { leastSquares } from "../../src/core/linalg.js";
@@ -100,33 +101,32 @@ function fitComponent(x: Float64Array, y: Float64Array, k: number, own: number, 
   return { params: res.x, value: res.value, winningStart: res.winningStart };
 }
 
-function dmlLaw(domains: readonly string[], components: readonly string[], params: Params[], prior: Float64Array, priorSource: string, o: DmlOptions, info: Record<string, unknown>): FittedLaw {
+function dmlLaw(domains: readonly string[], components: readonly string[], params: Params[], agg: Float64Array, prior: Float64Array, priorSource: string, o: DmlOptions, info: Record<string, unknown>): FittedLaw {
   const k = domains.length;
-  const m = params.length;
   const predict = (mixtures: Float64Array, out: Float64Array = new Float64Array(mixtures.length / k)): Float64Array => {
     const n = mixtures.length / k;
     for (let i = 0; i < n; i++) {
       let s = 0;
-      for (const p of params) {
+      params.forEach((p, ci) => {
         let z = 0;
         for (let j = 0; j < k; j++) z += p[1 + j]! * mixtures[i * k + j]!;
-        s += Math.exp(p[0]!) + Math.exp(z);
-      }
-      out[i] = s / m;
+        s += agg[ci]! * (Math.exp(p[0]!) + Math.exp(z));
+      });
+      out[i] = s;
     }
     return out;
   };
   const objective = (r: Float64Array, g: Float64Array): number => {
     g.fill(0);
     let s = 0;
-    for (const p of params) {
+    params.forEach((p, ci) => {
       let z = 0;
       for (let j = 0; j < k; j++) z += p[1 + j]! * r[j]!;
-      const ez = Math.exp(z);
-      s += Math.exp(p[0]!) + ez;
-      for (let j = 0; j < k; j++) g[j] = g[j]! + (ez * p[1 + j]!) / m;
-    }
-    return s / m;
+      const ez = agg[ci]! * Math.exp(z);
+      s += agg[ci]! * Math.exp(p[0]!) + ez;
+      for (let j = 0; j < k; j++) g[j] = g[j]! + ez * p[1 + j]!;
+    });
+    return s;
   };
   return {
     method: "dml",
@@ -138,12 +138,12 @@ function dmlLaw(domains: readonly string[], components: readonly string[], param
       options: o,
       prior: Array.from(prior),
       priorSource,
-      components: components.map((c, i) => ({ name: c, c: Math.exp(params[i]![0]!), t: Object.fromEntries(domains.map((d, j) => [d, params[i]![1 + j]!])) })),
+      components: components.map((c, i) => ({ name: c, weight: agg[i], c: Math.exp(params[i]![0]!), t: Object.fromEntries(domains.map((d, j) => [d, params[i]![1 + j]!])) })),
     }),
   };
 }
 
-const SavedDmlSchema = z.strictObject({ ...savedLawShape, components: z.array(z.strictObject({ name: z.string(), c: z.number().positive(), t: z.record(z.string(), finite) })).min(1) });
+const SavedDmlSchema = z.strictObject({ ...savedLawShape, components: z.array(z.strictObject({ name: z.string(), weight: z.number().positive().optional(), c: z.number().positive(), t: z.record(z.string(), finite) })).min(1) });
 
 export const dml: Law<DmlOptions> = {
   name: "dml",
@@ -151,13 +151,14 @@ export const dml: Law<DmlOptions> = {
   paper: "Ye et al., Data Mixing Laws: Optimizing Data Mixtures by Predicting Language Modeling Performance, ICLR 2025 (arXiv 2403.16952)",
   learns: true,
   parseOptions: (raw) => parseOptions(DmlOptionsSchema, raw, "dml"),
+  minRuns: (k) => k + 2,
   fit(input: FitInput, o, rng) {
     const k = input.domains.length;
     if (input.target.length < k + 2) throw new InputError("dml", `expected at least ${k + 2} runs (the law has ${k + 1} parameters per eval domain), got ${input.target.length}`);
     const comps = input.components ?? { names: ["target"], values: [input.target] };
     const fits = comps.values.map((y, i) => fitComponent(input.weights, y, k, ownDomain(comps.names[i]!, input.domains), o, rng.derive(`dml:${comps.names[i]}`)));
     const { prior, source } = priorOf(input);
-    return dmlLaw(input.domains, comps.names, fits.map((f) => f.params), prior, source, o, {
+    return dmlLaw(input.domains, comps.names, fits.map((f) => f.params), aggregationWeights(comps), prior, source, o, {
       components: comps.names.map((c, i) => ({ name: c, huberLoss: fits[i]!.value, winningStart: fits[i]!.winningStart })),
     });
   },
@@ -173,6 +174,6 @@ export const dml: Law<DmlOptions> = {
       });
       return v;
     });
-    return dmlLaw(domains, p.components.map((c) => c.name), ps, Float64Array.from(p.prior), p.priorSource, o, {});
+    return dmlLaw(domains, p.components.map((c) => c.name), ps, Float64Array.from(p.components, (c) => c.weight ?? 1 / p.components.length), Float64Array.from(p.prior), p.priorSource, o, {});
   },
 };

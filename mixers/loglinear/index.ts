@@ -9,7 +9,7 @@ import { z } from "zod";
 import type { FitInput, FittedLaw, Law } from "../types.js";
 import { parseParams, savedLawShape, finite } from "../common/params.js";
 import { parseOptions } from "../common/options.js";
-import { priorOf } from "../common/prior.js";
+import { priorOf, aggregationWeights } from "../common/prior.js";
 import { recommendSmooth } from "../common/smooth-law.js";
 import { leastSquares } from "../../src/core/linalg.js";
 import { InputError } from "../../src/errors.js";
@@ -22,33 +22,32 @@ export const LogLinearOptionsSchema = z.strictObject({
 });
 export type LogLinearOptions = z.infer<typeof LogLinearOptionsSchema>;
 
-function logLinearLaw(domains: readonly string[], components: readonly string[], coef: Float64Array[], prior: Float64Array, priorSource: string, o: LogLinearOptions): FittedLaw {
+function logLinearLaw(domains: readonly string[], components: readonly string[], coef: Float64Array[], agg: Float64Array, prior: Float64Array, priorSource: string, o: LogLinearOptions): FittedLaw {
   const k = domains.length;
-  const m = coef.length;
   const predict = (mixtures: Float64Array, out: Float64Array = new Float64Array(mixtures.length / k)): Float64Array => {
     const n = mixtures.length / k;
     for (let i = 0; i < n; i++) {
       let s = 0;
-      for (const c of coef) {
+      coef.forEach((c, ci) => {
         let z = c[0]!;
         for (let j = 0; j < k; j++) z += c[1 + j]! * mixtures[i * k + j]!;
-        s += Math.exp(z);
-      }
-      out[i] = s / m;
+        s += agg[ci]! * Math.exp(z);
+      });
+      out[i] = s;
     }
     return out;
   };
   const objective = (r: Float64Array, g: Float64Array): number => {
     g.fill(0);
     let s = 0;
-    for (const c of coef) {
+    coef.forEach((c, ci) => {
       let z = c[0]!;
       for (let j = 0; j < k; j++) z += c[1 + j]! * r[j]!;
-      const ez = Math.exp(z);
+      const ez = agg[ci]! * Math.exp(z);
       s += ez;
-      for (let j = 0; j < k; j++) g[j] = g[j]! + (ez * c[1 + j]!) / m;
-    }
-    return s / m;
+      for (let j = 0; j < k; j++) g[j] = g[j]! + ez * c[1 + j]!;
+    });
+    return s;
   };
   return {
     method: "loglinear",
@@ -56,11 +55,11 @@ function logLinearLaw(domains: readonly string[], components: readonly string[],
     info: {},
     predict,
     recommend: (constraints, rng) => recommendSmooth(objective, (rows) => predict(rows), prior, constraints, rng, { numCandidates: o.numCandidates, numStarts: 4 }),
-    toParams: () => ({ options: o, prior: Array.from(prior), priorSource, components: components.map((name, i) => ({ name, intercept: coef[i]![0], beta: Object.fromEntries(domains.map((d, j) => [d, coef[i]![1 + j]!])) })) }),
+    toParams: () => ({ options: o, prior: Array.from(prior), priorSource, components: components.map((name, i) => ({ name, weight: agg[i], intercept: coef[i]![0], beta: Object.fromEntries(domains.map((d, j) => [d, coef[i]![1 + j]!])) })) }),
   };
 }
 
-const SavedLogLinearSchema = z.strictObject({ ...savedLawShape, components: z.array(z.strictObject({ name: z.string(), intercept: finite, beta: z.record(z.string(), finite) })).min(1) });
+const SavedLogLinearSchema = z.strictObject({ ...savedLawShape, components: z.array(z.strictObject({ name: z.string(), weight: z.number().positive().optional(), intercept: finite, beta: z.record(z.string(), finite) })).min(1) });
 
 export const loglinear: Law<LogLinearOptions> = {
   name: "loglinear",
@@ -68,6 +67,7 @@ export const loglinear: Law<LogLinearOptions> = {
   paper: "Ye et al., Data Mixing Laws, ICLR 2025 (the c = 0 case); Chen et al., Aioli, ICLR 2025 (§3, static log-linear law)",
   learns: true,
   parseOptions: (raw) => parseOptions(LogLinearOptionsSchema, raw, "loglinear"),
+  minRuns: (k) => k + 1,
   fit(input: FitInput, o) {
     const k = input.domains.length;
     const comps = input.components ?? { names: ["target"], values: [input.target] };
@@ -87,7 +87,7 @@ export const loglinear: Law<LogLinearOptions> = {
       return leastSquares({ data: x, rows: n, cols: k + 1 }, ly, o.ridge);
     });
     const { prior, source } = priorOf(input);
-    return logLinearLaw(input.domains, comps.names, coef, prior, source, o);
+    return logLinearLaw(input.domains, comps.names, coef, aggregationWeights(comps), prior, source, o);
   },
   load(domains, params) {
     const p = parseParams(SavedLogLinearSchema, params, domains);
@@ -101,6 +101,6 @@ export const loglinear: Law<LogLinearOptions> = {
       });
       return v;
     });
-    return logLinearLaw(domains, p.components.map((c) => c.name), coef, Float64Array.from(p.prior), p.priorSource, o);
+    return logLinearLaw(domains, p.components.map((c) => c.name), coef, Float64Array.from(p.components, (c) => c.weight ?? 1 / p.components.length), Float64Array.from(p.prior), p.priorSource, o);
   },
 };

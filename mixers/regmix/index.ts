@@ -93,12 +93,18 @@ export const regmix: Law<RegMixOptions> = {
   paper: "Liu et al., RegMix: Data Mixture as Regression for Language Model Pre-training, ICLR 2025 (arXiv 2407.01492)",
   learns: true,
   parseOptions: (raw) => parseOptions(RegMixOptionsSchema, raw, "regmix"),
+  minRuns: () => 8,
   fit(input, opts, rng) {
     requireRuns(input, "regmix", 2);
     const k = input.domains.length;
     const model = fitGbdt(input.weights, input.target, k, opts, rng.derive("gbdt-early-stopping"));
     const { prior, source } = priorOf(input);
     return gbdtLaw(input.domains, model, opts, prior, source, { trees: model.treeRoots.length, nodes: model.feature.length, bestRound: model.bestRound, earlyStoppedAt: model.validationCurve.length || null });
+  },
+  // Folds and bootstrap replicates keep the full fit's round count instead of early-stopping again.
+  refit(previous, input, opts, rng) {
+    const rounds = previous.info.bestRound;
+    return regmix.fit(input, typeof rounds === "number" && rounds > 0 ? { ...opts, numRounds: rounds, earlyStoppingRounds: 0 } : opts, rng);
   },
   load(domains, params) {
     const p = parseParams(SavedRegMixSchema, params, domains);
@@ -143,6 +149,7 @@ export const regmixLinear: Law<RegMixLinearOptions> = {
   paper: "Liu et al., RegMix, ICLR 2025 (linear regression baseline)",
   learns: true,
   parseOptions: (raw) => parseOptions(RegMixLinearOptionsSchema, raw, "regmix-linear"),
+  minRuns: (k) => k + 1,
   fit(input, opts) {
     requireRuns(input, "regmix-linear", 2);
     const k = input.domains.length;

@@ -28,6 +28,16 @@ export const ProportionsSchema = z.strictObject({
   stages: z.array(Stage).optional(),
   method: z.string().optional(),
   target: z.string().optional(),
+  /** `wmean:` weights of the target's columns, normalised. */
+  targetWeights: z.record(z.string(), z.number()).optional(),
+  /** "auto" when `fit --method auto` chose the method. */
+  chosenBy: z.string().optional(),
+  /** Recommendation criterion: "mean" or "pessimistic" (prediction + one sd). */
+  risk: z.enum(["mean", "pessimistic"]).optional(),
+  /** How the sd in `predicted` was obtained. */
+  uncertainty: z.record(z.string(), z.unknown()).optional(),
+  /** Support diagnostics: `{ code, message, …numbers }` each. */
+  diagnostics: z.array(z.looseObject({ code: z.string(), message: z.string() })).optional(),
   predicted: z.record(z.string(), z.number().nullable()).optional(),
   withoutEpochCaps: z.strictObject({ domains: z.record(z.string(), z.number()), predicted: z.number().nullable() }).optional(),
   epochs: z.record(z.string(), z.number()).optional(),

@@ -297,18 +297,34 @@ export interface Target {
   readonly values: Float64Array;
   /** Per component column, one value per run (for laws fitted per eval domain). */
   readonly components: Float64Array[];
+  /** `wmean:` weights of the components, normalised to sum 1 (absent: equal weights). */
+  readonly weights?: Float64Array;
 }
 
 /**
- * Resolves `--target`: a numeric column, or `mean:a,b,…` the mean of several.
+ * Resolves `--target`: a numeric column, `mean:a,b,…` the mean of several, or
+ * `wmean:a=0.3,b=0.7` their weighted mean (weights normalised to sum 1).
  * @param allowMissing when true, runs without a value get NaN (pending runs); else each is an error
  * @throws InputError naming the missing column or every row whose value is missing or not a number
  */
 export function resolveTarget(table: RunsTable, spec: string, options: { allowMissing?: boolean } = {}): Target {
   const frame = table.frame;
   const trimmed = spec.trim();
-  const columns = trimmed.startsWith("mean:") ? trimmed.slice(5).split(",").map((s) => s.trim()).filter((s) => s) : [trimmed];
+  // wmean:col=w,col=w — a weighted mean (Data Mixing Laws' explicit aggregation); weights normalised.
+  let weights: Float64Array | undefined;
+  let columns: string[];
+  if (trimmed.startsWith("wmean:")) {
+    const pairs = trimmed.slice(6).split(",").map((s) => s.trim()).filter((s) => s);
+    const bad = pairs.filter((p) => !/^[^=]+=\s*[0-9.eE+-]+$/.test(p) || !(Number(p.slice(p.lastIndexOf("=") + 1)) > 0));
+    if (pairs.length === 0 || bad.length) throw new InputError("--target", `expected wmean:<col>=<weight>,… with positive weights, got ${showValue(bad[0] ?? spec)}`);
+    columns = pairs.map((p) => p.slice(0, p.lastIndexOf("=")).trim());
+    const raw = pairs.map((p) => Number(p.slice(p.lastIndexOf("=") + 1)));
+    const total = raw.reduce((a, b) => a + b, 0);
+    weights = Float64Array.from(raw, (w) => w / total);
+  } else columns = trimmed.startsWith("mean:") ? trimmed.slice(5).split(",").map((s) => s.trim()).filter((s) => s) : [trimmed];
   if (columns.length === 0) throw new InputError("--target", `expected a column or mean:<col>,<col>…, got ${showValue(spec)}`);
+  const dup = columns.find((c, i) => columns.indexOf(c) !== i);
+  if (weights && dup !== undefined) throw new InputError("--target", `expected each column once in wmean:, got ${showValue(dup)} twice`);
   const missing = columns.filter((c) => !frame.cells.has(c));
   if (missing.length) {
     const candidates = frame.columns.filter((c) => !table.weightColumns.includes(c) && c !== "run_id");
@@ -334,10 +350,10 @@ export function resolveTarget(table: RunsTable, spec: string, options: { allowMi
   const values = new Float64Array(table.numRuns);
   for (let i = 0; i < table.numRuns; i++) {
     let s = 0;
-    for (const comp of components) s += comp[i]!;
-    values[i] = s / components.length;
+    components.forEach((comp, c) => (s += weights ? weights[c]! * comp[i]! : comp[i]! / components.length));
+    values[i] = s;
   }
-  return { spec: trimmed, columns, values, components };
+  return { spec: trimmed, columns, values, components, ...(weights ? { weights } : {}) };
 }
 
 /** Row i's proportions as a fresh vector. */

@@ -111,8 +111,17 @@ const cases: Record<string, Case> = {
     options: { numCandidates: 512, restarts: 1 },
     badOptions: {
       acquisition: ["ucb", 1], beta: [-1], numCandidates: [8, 16.5], numRefine: [-1], refineSteps: [-1, 0.5],
-      restarts: [-1], fidelities: [[0], [1.5], "all"],
+      restarts: [-1], fidelities: [[0], [1.5], "all"], risk: ["worst"], maxFitPoints: [4],
     },
+    random: true,
+    optimum: { truth: truthDml, regret: 0.02 },
+  },
+  // a 1-D law in one domain's share, fitted from a fixed grid of starts: tested against its own form
+  // in tests/mixers/dcpt.test.ts
+  dcpt: { options: {}, badOptions: { epsilon: [0, 2], huberDelta: [0], maxIterations: [0] }, random: false, optimum: null },
+  ensemble: {
+    options: { members: ["dml", "loglinear"], memberOptions: { dml: { numStarts: 6 } }, numCandidates: 4096 },
+    badOptions: { members: [["dml"], ["nope", "dml"], ["dml", "dml"]], memberOptions: ["x", { regmix: {} }, { dml: { numStarts: 0 } }], numCandidates: [8], topK: [0] },
     random: true,
     optimum: { truth: truthDml, regret: 0.02 },
   },

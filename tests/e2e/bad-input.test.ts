@@ -190,17 +190,13 @@ const cases = (): Record<string, Case> => ({
     names: /--sum-tolerance <x>' argument 'tight' is invalid/,
   },
   // --- fit: method, target, options ----------------------------------------------------------
-  "fit: --method missing": {
-    args: ["fit", p("runs.csv"), "--target", "loss.web"],
-    names: /required option '-m, --method <name>' not specified/,
-  },
   "fit: --target missing": {
     args: ["fit", p("runs.csv"), "--method", "uniform"],
     names: /required option '-t, --target <spec>' not specified/,
   },
   "fit: unknown method": {
     args: ["fit", p("runs.csv"), "--method", "nosuch", "--target", "loss.web"],
-    names: /--method: expected one of regmix, .*got "nosuch"/,
+    names: /--method: expected auto or one of regmix, .*got "nosuch"/,
   },
   "fit: unknown target column": {
     args: ["fit", p("runs.csv"), "--method", "uniform", "--target", "loss.nosuch"],

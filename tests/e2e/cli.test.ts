@@ -30,7 +30,7 @@ describe("mixlab CLI", () => {
   });
 
   it("fit → proportions.json (valid, deterministic) → predict → export", () => {
-    const args = ["fit", "mixtures.csv", ...REGMIX_FLAGS, "--method", "regmix", "--target", "loss.pile_cc", "--candidates", "50000", "--cv-folds", "0", "--seed", "3"];
+    const args = ["fit", "mixtures.csv", ...REGMIX_FLAGS, "--method", "regmix", "--target", "loss.pile_cc", "--candidates", "50000", "--cv-folds", "0", "--bootstrap", "0", "--seed", "3"];
     const a = run([...args, "-o", "p.json", "--save-model", "law.json"], dir);
     expect(a.stderr).toContain("pile_cc");
     expect(a.status).toBe(0);
@@ -107,7 +107,7 @@ describe("mixlab CLI", () => {
     `);
     const m = run(["fit", "mixtures.csv", ...REGMIX_FLAGS, "--method", "nope", "--target", "loss.pile_cc"], dir);
     expect(m.status).toBe(2);
-    expect(m.stderr).toMatch(/--method: expected one of regmix, regmix-linear, dml, loglinear, bimix, bayesopt, uniform, natural, temperature, unimax, got "nope"/);
+    expect(m.stderr).toMatch(/--method: expected auto or one of regmix, regmix-linear, dml, loglinear, bimix, bayesopt, dcpt, ensemble, uniform, natural, temperature, unimax, got "nope"/);
     const s = run(["fit", "mixtures.csv", "--method", "regmix", "--target", "x", "--seed", "-3"], dir);
     expect(s.status).toBe(2);
     expect(s.stderr).toMatch(/--seed <n>' argument '-3' is invalid. expected an integer in \[0, 4294967295\]/);

@@ -94,10 +94,12 @@ describe("mixlab demo --quick", () => {
     const r = run(["demo", "--quick", "--out", "out", "--backend", "wasm"], dir);
     expect(r.status).toBe(0);
     expect(r.stderr).toMatch(/workers on the wasm backend/);
-    expect(r.stdout).toMatch(/RegMix recommendation\s+[\d.]+\s+[\d.]+\s+[\d.]+/);
+    expect(r.stdout).toMatch(/recommendation \(\S+\)\s+[\d.]+\s+[\d.]+\s+[\d.]+/);
     expect(r.stdout).toMatch(/uniform/);
+    expect(r.stdout).toMatch(/cross-validated quality of every law/);
     const doc = parseProportions(readFileSync(join(dir, "out", "proportions.json"), "utf8"), "proportions.json");
-    expect(doc.method).toBe("regmix");
+    expect(doc.chosenBy).toBe("auto");
+    expect(doc.method).toBeDefined();
     const runs = await readFrameAsync(join(dir, "out", "runs.arrow"));
     expect(runs.numRows).toBe(14); // 10 swarm runs + 4 evaluation runs
   }, 180_000);
