@@ -3,13 +3,12 @@
 // nothing that could reach the network, byte-identical output for the same inputs, and the
 // messages for bad inputs pinned.
 import { describe, expect, it } from "vitest";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { buildReport, reportHtml, renderSvg, countMarks, parseReportProportions, domainColors, writeReportFile, type Report } from "../../src/report/index.js";
 import { readFrameAsync } from "../../src/runs/frame.js";
 import { buildRunsTable } from "../../src/runs/table.js";
-import { ROOT, regmixTable } from "../helpers.js";
+import { ROOT, regmixTable, tmp } from "../helpers.js";
 
 const FIX = join(ROOT, "tests", "report", "fixtures");
 const DEMO = join(ROOT, "datasets", "demo-runs");
@@ -120,7 +119,7 @@ describe("report on an online run", () => {
 
 describe("writeReportFile (what mixlab demo calls)", () => {
   it("reads the demo's runs table and proportions and writes the page", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "mixlab-report-"));
+    const dir = tmp();
     try {
       const out = join(dir, "report.html");
       const bytes = await writeReportFile({ runs: join(DEMO, "runs.arrow"), proportions: join(DEMO, "proportions.json"), out, methods: ["loglinear"] });
