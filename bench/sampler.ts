@@ -8,7 +8,17 @@
 //  4. peak RSS for a 1 GB and a 10 GB synthetic token-shard corpus (fresh child processes).
 // Run: npm run bench:sampler   (not part of the test gate)
 
-import { mkdtempSync, openSync, writeSync, closeSync, ftruncateSync, writeFileSync, readSync, rmSync, mkdirSync } from "node:fs";
+import {
+  mkdtempSync,
+  openSync,
+  writeSync,
+  closeSync,
+  ftruncateSync,
+  writeFileSync,
+  readSync,
+  rmSync,
+  mkdirSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execFileSync } from "node:child_process";
@@ -58,7 +68,9 @@ function syntheticCorpus(dir: string, bytes: number, domains: number, sparse: bo
 
 async function rssChild(dir: string): Promise<void> {
   const domains = ["d0", "d1", "d2", "d3"];
-  const s = await createSampler({ corpus: dir, proportions: Object.fromEntries(domains.map((d) => [d, 0.25])), seed: 0 });
+  const s = await createSampler(
+    { corpus: dir, proportions: Object.fromEntries(domains.map((d) => [d, 0.25])), seed: 0 },
+  );
   const loc: Location = { domain: 0, domainIndex: 0, record: 0, epoch: 0 };
   let acc = 0;
   for (let g = 0; g < 1_000_000; g++) acc += s.plan.locate(g, loc).record;
@@ -134,8 +146,12 @@ async function main(): Promise<void> {
   });
   const planBytes = spec.blockSize * (2 + 8) + k * (4 + 2 + 8 + 8) * 2;
   console.log(`1. index map (${k} domains, B = ${spec.blockSize}, ${N.toLocaleString("en")} sequential indices, one core, best of 3)`);
-  console.log(`   index → (domain, index in domain): mixlab plan ${(N / tMap / 1e6).toFixed(1)} M/s in runs of ${CHUNK} (one at a time: ${(N / tOne / 1e6).toFixed(1)} M/s), memory ≈ ${(planBytes / 1024).toFixed(1)} KiB (O(domains + B))`);
-  console.log(`                                      precomputed arrays ${(N / tBase / 1e6).toFixed(1)} M/s, memory ${((N * 12) / 2 ** 20).toFixed(0)} MiB (O(samples))`);
+  console.log(
+    `   index → (domain, index in domain): mixlab plan ${(N / tMap / 1e6).toFixed(1)} M/s in runs of ${CHUNK} (one at a time: ${(N / tOne / 1e6).toFixed(1)} M/s), memory ≈ ${(planBytes / 1024).toFixed(1)} KiB (O(domains + B))`,
+  );
+  console.log(
+    `                                      precomputed arrays ${(N / tBase / 1e6).toFixed(1)} M/s, memory ${((N * 12) / 2 ** 20).toFixed(0)} MiB (O(samples))`,
+  );
   console.log(`   ratio plan / array time ${(tMap / tBase).toFixed(2)} (target ≤ 2)`);
   console.log(`   full map incl. the per-epoch record shuffle: ${(N / tFull / 1e6).toFixed(1)} M/s (target ≥ 20)${sink > 0 ? "" : " "}`);
 
@@ -171,24 +187,32 @@ async function main(): Promise<void> {
   }
   const tSeq = now() - t0;
   // Sampled packed batches over the same number of records.
-  const s = await createSampler({ corpus: dense, proportions: { d0: 0.25, d1: 0.25, d2: 0.25, d3: 0.25 }, seed: 0, budgetSamples: records });
+  const s = await createSampler(
+    { corpus: dense, proportions: { d0: 0.25, d1: 0.25, d2: 0.25, d3: 0.25 }, seed: 0, budgetSamples: records },
+  );
   t0 = now();
   let rows = 0;
   for await (const b of s.batches({ batchSize: 64, seqLen: DOC_TOKENS, reuse: true })) rows += b.domainPerRow.length;
   const tSampled = now() - t0;
   await s.close();
-  const s2 = await createSampler({ corpus: dense, proportions: { d0: 0.25, d1: 0.25, d2: 0.25, d3: 0.25 }, seed: 0, budgetSamples: records });
+  const s2 = await createSampler(
+    { corpus: dense, proportions: { d0: 0.25, d1: 0.25, d2: 0.25, d3: 0.25 }, seed: 0, budgetSamples: records },
+  );
   t0 = now();
   for await (const b of s2.batches({ batchSize: 64, seqLen: DOC_TOKENS })) rows -= b.domainPerRow.length * 0;
   const tFresh = now() - t0;
   await s2.close();
   const mb = bytes / 2 ** 20;
   console.log(`\n2. packed token batches from .bin shards (${mb.toFixed(0)} MiB, ${rows.toLocaleString("en")} rows of ${DOC_TOKENS} tokens, page cache warm)`);
-  console.log(`   sampled batches (reuse)   ${(mb / tSampled).toFixed(0)} MiB/s  (${((rows * DOC_TOKENS) / tSampled / 1e6).toFixed(1)} M tokens/s)`);
+  console.log(
+    `   sampled batches (reuse)   ${(mb / tSampled).toFixed(0)} MiB/s  (${((rows * DOC_TOKENS) / tSampled / 1e6).toFixed(1)} M tokens/s)`,
+  );
   console.log(`   sampled batches (fresh)   ${(mb / tFresh).toFixed(0)} MiB/s  (a new 512 KiB batch each time)`);
   console.log(`   same records, sequential  ${(mb / tSeq).toFixed(0)} MiB/s`);
   console.log(`   bulk sequential (8 MiB)   ${(mb / tBulk).toFixed(0)} MiB/s`);
-  console.log(`   ratio sampled / sequential records ${(tSeq / tSampled).toFixed(2)} (target ≥ 0.8);  sampled / bulk ${(tBulk / tSampled).toFixed(2)}`);
+  console.log(
+    `   ratio sampled / sequential records ${(tSeq / tSampled).toFixed(2)} (target ≥ 0.8);  sampled / bulk ${(tBulk / tSampled).toFixed(2)}`,
+  );
 
   // 3. JSONL with byte tokenisation.
   const jdir = join(root, "jsonl");
@@ -208,7 +232,9 @@ async function main(): Promise<void> {
     writeFileSync(join(jdir, `${d}.jsonl`), `${lines.join("\n")}\n`);
   }
   t0 = now();
-  const sj = await createSampler({ corpus: jdir, proportions: { d0: 0.25, d1: 0.25, d2: 0.25, d3: 0.25 }, seed: 0, budgetSamples: 32_000 });
+  const sj = await createSampler(
+    { corpus: jdir, proportions: { d0: 0.25, d1: 0.25, d2: 0.25, d3: 0.25 }, seed: 0, budgetSamples: 32_000 },
+  );
   const tOpen = now() - t0;
   t0 = now();
   let jrows = 0;
@@ -216,7 +242,9 @@ async function main(): Promise<void> {
   const tJ = now() - t0;
   await sj.close();
   console.log(`\n3. JSONL, byte-level tokens (${(textBytes / 2 ** 20).toFixed(0)} MiB of text, ${jrows.toLocaleString("en")} rows)`);
-  console.log(`   open + index + validate ${(textBytes / 2 ** 20 / tOpen).toFixed(0)} MiB/s;  sampled packed batches ${((textBytes / 2 ** 20) * (jrows / 32_000) / tJ).toFixed(0)} MiB/s of text`);
+  console.log(
+    `   open + index + validate ${(textBytes / 2 ** 20 / tOpen).toFixed(0)} MiB/s;  sampled packed batches ${((textBytes / 2 ** 20) * (jrows / 32_000) / tJ).toFixed(0)} MiB/s of text`,
+  );
 
   // 4. Peak RSS for 1 GB and 10 GB corpora (sparse files: the data is not read, the index is real).
   console.log("\n4. memory (fresh process: open corpus, map 1M indices, read 64 batches)");
@@ -224,10 +252,14 @@ async function main(): Promise<void> {
   for (const size of [1, 10]) {
     const dir = join(root, `sparse${size}`);
     syntheticCorpus(dir, size * GB, 4, true);
-    const out = JSON.parse(execFileSync(process.execPath, [self, "--rss", dir], { encoding: "utf8" }).trim().split("\n").pop()!);
+    const out = JSON.parse(
+      execFileSync(process.execPath, [self, "--rss", dir], { encoding: "utf8" }).trim().split("\n").pop()!,
+    );
     console.log(`   ${String(size).padStart(2)} GB corpus (${out.records.toLocaleString("en")} documents): peak RSS ${out.rssMb.toFixed(0)} MiB, sampler state ${out.stateBytes} bytes`);
   }
-  console.log("   (the plan and the state do not grow with the corpus; the shard index holds 12 bytes a document, as Megatron's .idx does)");
+  console.log(
+    "   (the plan and the state do not grow with the corpus; the shard index holds 12 bytes a document, as Megatron's .idx does)",
+  );
   rmSync(root, { recursive: true, force: true });
 }
 

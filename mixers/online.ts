@@ -31,8 +31,8 @@ export interface CreateOnlineMixerOptions {
 /**
  * Creates an online mixer by name.
  * @param name a key of `onlineMixers` ("odm", "aioli", "skillit", "doremi")
- * @throws InputError for an unknown name, bad options, bad domains or seed, or a state that does
- *   not belong to this method and domain list
+ * @throws InputError for an unknown name, bad options, bad domains or seed, or a state that was
+ *   not saved by this method with these domains, seed and options
  * @example
  * const mixer = createOnlineMixer("odm", { domains: ["web", "code"], seed: 1, options: { totalSteps: 10_000 } });
  * mixer.observe({ kind: "train", step: 0, loss: { web: 3.1, code: 1.2 }, tokens: { web: 6144, code: 2048 } });

@@ -17,7 +17,7 @@ export type { Law, FittedLaw, FitInput, Recommendation, ResolvedConstraints, Sav
 export { designSwarm, DirichletSwarmOptionsSchema, roundToUnits, dirichletSwarm, MAX_SWARM_SIZE } from "../mixers/dirichlet/index.js";
 export { bayesoptSuggester, MAX_BAYESOPT_BATCH } from "../mixers/bayesopt/suggester.js";
 export { checkOutputPath, checkOutputPaths, writeOutputFile } from "./io/output.js";
-export { createSampler, toTfDataset, formatPlanTable, parseSamplerState, SamplerStateSchema, Sampler, type SamplerOptions, type SamplerState, type Sample, type Example, type TokenBatch, type PlanRow, type ProportionsByName, type StageByName } from "./sampler/sampler.js";
+export { createSampler, toTfDataset, formatPlanTable, parseSamplerState, SamplerStateSchema, Sampler, type SamplerOptions, type SamplerState, type Sample, type Example, type TokenBatch, type PlanRow, type ProportionsByName, type StageByName, type SamplerMixer, type MixerStateLike } from "./sampler/sampler.js";
 export { Plan, apportion, sampleShares, FeistelPermutation, type PlanSpec, type StageSpec, type Stage, type Location } from "./sampler/plan.js";
 export { openShard, openDomain, SOURCE_FORMATS, writeTokenShard, TokenShardSource, JsonlSource, ArrowSource, ParquetSource, ConcatSource, MemorySource, FileHandlePool, SyncFdPool, type SourceFormat, type DomainSource, type SourceRecord, type OpenOptions } from "./sampler/sources.js";
 export { discoverCorpus, openCorpus, type Corpus, type CorpusLayout } from "./sampler/corpus.js";
@@ -29,6 +29,7 @@ export { loadTf, probeBackend, BACKENDS, type BackendName } from "./proxy/backen
 export { loadBlas, type Blas } from "./proxy/blas.js";
 export { PRESETS, parameterCount, createModel, createEnsemble, tokenLosses, type ProxyConfig, type ProxyModel, type Kernels } from "./proxy/model.js";
 export { trainProxy, trainEnsemble, learningRate, type TrainOptions, type RunResult, type Member } from "./proxy/train.js";
+export { trainOnline, trainWithMethod, domainStats, naturalShares, skillsGraph, type OnlineTrainOptions, type OnlineRunResult, type TrajectoryPoint, type UsedStage, type MethodRunOptions, type MethodRunResult, type CreateMixer } from "./proxy/online.js";
 export { chooseEnsemble } from "./proxy/ensemble-size.js";
 export { runSweep, type SweepOptions, type SweepSummary } from "./sweep/sweep.js";
 export { planSweep, runKey, resolveSettings, settingsCells, otherSettings, type RunSettings, type RunSettingsInput, type RunSpec, type SweepPlan } from "./sweep/plan.js";

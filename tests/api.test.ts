@@ -337,6 +337,38 @@ const exercises: Record<string, () => unknown> = {
     const r = await api.trainProxy({ tf: t, backend, config: { ...api.PRESETS.tiny!, seqLen: 8 }, train: c, heldout: c, proportions: { a: 0.5, b: 0.5 }, steps: 2, batchSize: 2, seed: 0, evalWindows: 2 });
     expect(Object.keys(r.lossPerDomain).sort()).toEqual(["a", "b"]);
   },
+  // online proxy runs (branch online-train)
+  domainStats: () =>
+    expect(api.domainStats(["a", "b"], Int32Array.from([1, 1, 0]), Float64Array.from([6, 2, 3]), Float64Array.from([2, 2, 1]))).toEqual({
+      loss: { a: 3, b: 2 },
+      tokens: { a: 1, b: 4 },
+    }),
+  naturalShares: async () => {
+    const c = memoryCorpus();
+    const p = await api.naturalShares(c);
+    expect(Object.keys(p).sort()).toEqual(["a", "b"]);
+    expect(p.a! + p.b!).toBeCloseTo(1, 12);
+  },
+  trainOnline: async () => {
+    const { tf: t, backend } = await tf();
+    const c = memoryCorpus();
+    const mixer = api.createOnlineMixer("odm", { domains: ["a", "b"], seed: 0, options: { totalSteps: 2, warmupSteps: 0 } });
+    const r = await api.trainOnline({ tf: t, backend, config: { ...api.PRESETS.tiny!, seqLen: 8 }, train: c, heldout: c, mixer, steps: 2, batchSize: 2, seed: 0, evalWindows: 2 });
+    expect(r.method).toBe("odm");
+    expect(r.trajectory.length).toBeGreaterThan(0);
+  },
+  skillsGraph: async () => {
+    const { tf: t, backend } = await tf();
+    const c = memoryCorpus();
+    const g = await api.skillsGraph({ tf: t, backend, config: { ...api.PRESETS.tiny!, seqLen: 8 }, train: c, heldout: c, steps: 1, batchSize: 2, seed: 0, evalWindows: 2 }, ["a", "b"]);
+    expect(g.map((row) => row.length)).toEqual([2, 2]);
+  },
+  trainWithMethod: async () => {
+    const { tf: t, backend } = await tf();
+    const c = memoryCorpus();
+    const r = await api.trainWithMethod({ tf: t, backend, config: { ...api.PRESETS.tiny!, seqLen: 8 }, train: c, heldout: c, steps: 2, batchSize: 2, seed: 0, evalWindows: 2, method: "odm", createMixer: api.createOnlineMixer });
+    expect(r.extraSteps).toBe(0);
+  },
   trainEnsemble: async () => {
     const { tf: t, backend } = await tf();
     const c = memoryCorpus();

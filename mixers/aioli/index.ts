@@ -236,6 +236,7 @@ class Aioli implements AioliMixer {
     return next >= 0 && step >= next;
   }
 
+  /** What the trainer samples now: the probe batch's shares during a probe, else the mixture. */
   private current(): Float64Array {
     const k = this.k;
     if (this.probe >= 0) {
@@ -243,6 +244,12 @@ class Aioli implements AioliMixer {
       for (let i = 0; i < k; i++) this.p[i] = this.sys.counts[j * k + i]! / this.o.batchSize;
       return this.p;
     }
+    return this.mixture();
+  }
+
+  /** The mixture p^t (the prior before the first update), whatever the phase. */
+  private mixture(): Float64Array {
+    const k = this.k;
     if (this.numUpdates === 0) {
       this.p.set(this.prior); // the warm-up (restricted setting) trains on the prior
       return this.p;
@@ -350,14 +357,15 @@ class Aioli implements AioliMixer {
     this.numUpdates++;
   }
 
+  /** The current mixture p^t, also during a probe (the static answer of the run so far). */
   summary(): Record<string, number> {
-    return this.proportions();
+    return byName(this.domains, this.mixture());
   }
 
   diagnostics(): Record<string, unknown> {
     const k = this.k;
     const rows = (m: Float64Array) => this.domains.map((_, i) => Array.from(m.subarray(i * k, (i + 1) * k)));
-    const p = this.current();
+    const p = this.mixture();
     return {
       round: this.round,
       phase: this.probe >= 0 ? "probe" : this.numUpdates === 0 ? "warmup" : "train",
@@ -367,6 +375,7 @@ class Aioli implements AioliMixer {
       probeSteps: this.probeSteps,
       probeSamplesPerDomain: byName(this.domains, this.probeSamples),
       updates: this.numUpdates,
+      /** Entropy of the mixture p^t (not of a probe). */
       entropy: entropy(p),
       /** The latest normalised A^t (row = evaluated domain, column = trained domain). */
       A: this.numUpdates ? rows(this.lastA) : null,

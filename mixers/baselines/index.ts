@@ -34,11 +34,21 @@ function loadStatic(method: string, domains: readonly string[], params: Record<s
   const p = parseParams(SavedStaticSchema, params, domains);
   const base = new Float64Array(domains.length);
   const missing = domains.filter((d) => p.proportions[d] === undefined);
-  if (missing.length) throw new InputError("model", missing.map((d) => ({ path: `params.proportions.${d}`, message: "expected a proportion for this domain, got none" })));
+  if (missing.length) {
+    throw new InputError(
+      "model",
+      missing.map((d) => ({ path: `params.proportions.${d}`, message: "expected a proportion for this domain, got none" })),
+    );
+  }
   domains.forEach((d, i) => (base[i] = p.proportions[d]!));
   let s = 0;
   for (const v of base) s += v;
-  if (Math.abs(s - 1) > 1e-6) throw new InputError("model", [{ path: "params.proportions", message: `expected proportions summing to 1 (± 1e-6), got ${s}` }]);
+  if (Math.abs(s - 1) > 1e-6) {
+    throw new InputError(
+      "model",
+      [{ path: "params.proportions", message: `expected proportions summing to 1 (± 1e-6), got ${s}` }],
+    );
+  }
   return staticLaw(method, domains, base, params);
 }
 
@@ -123,7 +133,10 @@ export const unimax: Law<z.infer<typeof UniMaxOptionsSchema>> = {
     if (!r.budgetMet) {
       let supply = 0;
       for (const n of tokens) supply += o.maxEpochs * n;
-      throw new InputError("unimax", [{ path: "budgetTokens (--budget)", message: `expected at most ${supply.toPrecision(6)} tokens (${o.maxEpochs} epochs of every domain's tokens), got ${o.budgetTokens}; raise maxEpochs (--max-epochs) or lower the budget` }]);
+      throw new InputError(
+        "unimax",
+        [{ path: "budgetTokens (--budget)", message: `expected at most ${supply.toPrecision(6)} tokens (${o.maxEpochs} epochs of every domain's tokens), got ${o.budgetTokens}; raise maxEpochs (--max-epochs) or lower the budget` }],
+      );
     }
     return staticLaw("unimax", input.domains, r.proportions, { options: o }, { budgetMet: r.budgetMet, allocatedTokens: Array.from(r.allocated) });
   },

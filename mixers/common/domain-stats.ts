@@ -129,6 +129,12 @@ export function mergeDomainStats(perRank: readonly RankDomainStats[]): MergedDom
   return { loss, tokens: tokenTotals, ...(used[1] ? { reference } : {}), ...(used[2] ? { excess } : {}) };
 }
 
+/** Which optional per-domain fields a mixer reads from its events. */
+export interface StatsFields {
+  readonly reference?: boolean;
+  readonly excess?: boolean;
+}
+
 /** JSON form of StepStats (inside a mixer's state). */
 export const StepStatsSchema = z.strictObject({
   step: z.number().int().min(-1),
@@ -165,15 +171,18 @@ export class StepStats {
     this.excessSum.fill(0);
   }
 
-  /** Adds a validated train event (tokens required; reference and excess when present). */
-  add(event: MixerEvent, index: ReadonlyMap<string, number>): void {
+  /**
+   * Adds a validated train event (tokens required); `reference` and `excess` only when the mixer
+   * uses (and so validated) them.
+   */
+  add(event: MixerEvent, index: ReadonlyMap<string, number>, uses: StatsFields = {}): void {
     for (const d in event.loss) {
       const i = index.get(d)!;
       const n = event.tokens![d]!;
       this.tokens[i] = this.tokens[i]! + n;
       this.lossSum[i] = this.lossSum[i]! + event.loss[d]! * n;
-      if (event.reference) this.referenceSum[i] = this.referenceSum[i]! + event.reference[d]! * n;
-      if (event.excess) this.excessSum[i] = this.excessSum[i]! + event.excess[d]! * n;
+      if (uses.reference) this.referenceSum[i] = this.referenceSum[i]! + event.reference![d]! * n;
+      if (uses.excess) this.excessSum[i] = this.excessSum[i]! + event.excess![d]! * n;
     }
   }
 

@@ -30,8 +30,20 @@ export function domainIndex(domains: readonly string[]): Map<string, number> {
   return new Map(domains.map((d, i) => [d, i]));
 }
 
+/** Largest loss an event may carry (nats per token): keeps every accumulator finite. */
+export const MAX_EVENT_LOSS = 1e6;
+/** Largest token count an event may carry (2^53, exact in a double). */
+export const MAX_EVENT_TOKENS = 2 ** 53;
+
 const isNonNegative = (v: number) => v >= 0;
 const isPositive = (v: number) => v > 0;
+/** The "at most" part of a per-domain check, or null when within bounds. */
+const tooLarge = (field: string, v: number): string | null => {
+  const max = field === "tokens" ? MAX_EVENT_TOKENS : MAX_EVENT_LOSS;
+  if (v <= max) return null;
+  if (field === "tokens") return `expected at most 2^53 tokens, got ${v}`;
+  return `expected at most ${max} nats per token, got ${v}`;
+};
 
 /**
  * Checks an event against the rules and the last step observed (−1 before any); throws one
@@ -64,6 +76,8 @@ export function checkEvent(rules: EventRules, event: MixerEvent, lastStep: numbe
         issue(`loss.${d}`, `expected one of the mixer's domains (${rules.domains.join(", ")}), got an unknown domain`);
       } else if (typeof v !== "number" || !Number.isFinite(v) || v < 0) {
         issue(`loss.${d}`, `expected a finite number ≥ 0, got ${showValue(v)}`);
+      } else if (tooLarge("loss", v)) {
+        issue(`loss.${d}`, tooLarge("loss", v)!);
       } else present.push(d);
     }
     if (Object.keys(loss).length === 0) issue("loss", "expected at least one domain, got {}");
@@ -116,6 +130,8 @@ function checkPerDomain(
     const v = values[d];
     if (typeof v !== "number" || !Number.isFinite(v) || !ok(v)) {
       issues.push({ path: `${field}.${d}`, message: `expected ${what}, got ${showValue(v)}` });
+    } else if (tooLarge(field, v)) {
+      issues.push({ path: `${field}.${d}`, message: tooLarge(field, v)! });
     }
   }
   for (const d of Object.keys(values)) {

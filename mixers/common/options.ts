@@ -13,7 +13,10 @@ export function parseOptions<S extends z.ZodType>(schema: S, raw: unknown, metho
     const o = r.data as { topK?: unknown; numCandidates?: unknown };
     if (typeof o.topK === "number" && typeof o.numCandidates === "number" && o.topK > o.numCandidates) {
       const given = (raw as { topK?: unknown } | null | undefined)?.topK !== undefined;
-      if (given) throw new InputError(`options of ${method}`, [{ path: "topK (--top-k)", message: `expected at most numCandidates (--candidates, ${o.numCandidates}), got ${o.topK}` }]);
+      if (given) {
+        const message = `expected at most numCandidates (--candidates, ${o.numCandidates}), got ${o.topK}`;
+        throw new InputError(`options of ${method}`, [{ path: "topK (--top-k)", message }]);
+      }
       return { ...(r.data as object), topK: o.numCandidates } as z.infer<S>;
     }
     return r.data;

@@ -26,11 +26,18 @@ export function parseParams<S extends z.ZodType>(schema: S, params: unknown, dom
   if (!r.success) {
     throw new InputError(
       "model",
-      r.error.issues.map((i) => ({ path: ["params", ...i.path.map(String)].join("."), message: i.code === "unrecognized_keys" ? `expected no field ${i.keys.map((k) => JSON.stringify(k)).join(", ")}, got one` : i.message })),
+      r.error.issues.map((i) => ({
+        path: ["params", ...i.path.map(String)].join("."),
+        message:
+          i.code === "unrecognized_keys" ? `expected no field ${i.keys.map((k) => JSON.stringify(k)).join(", ")}, got one` : i.message,
+      })),
     );
   }
   const prior = (r.data as { prior?: unknown }).prior;
-  if (Array.isArray(prior) && prior.length !== domains.length) throw new InputError("model", [{ path: "params.prior", message: `expected ${domains.length} shares (one per domain), got ${prior.length}` }]);
+  if (Array.isArray(prior) && prior.length !== domains.length) {
+    const message = `expected ${domains.length} shares (one per domain), got ${prior.length}`;
+    throw new InputError("model", [{ path: "params.prior", message }]);
+  }
   return r.data;
 }
 
@@ -39,7 +46,10 @@ export function loadField<T>(path: string, load: () => T): T {
   try {
     return load();
   } catch (e) {
-    if (e instanceof TypeError) throw new InputError("model", [{ path, message: `expected a valid saved value, got one that fails: ${e.message}` }]);
+    if (e instanceof TypeError) {
+      const message = `expected a valid saved value, got one that fails: ${e.message}`;
+      throw new InputError("model", [{ path, message }]);
+    }
     throw e;
   }
 }

@@ -65,8 +65,15 @@ export function roundToUnits(p: Float64Array, unit: number): Float64Array {
 export function designSwarm(req: SwarmRequest, options: DirichletSwarmOptions, rng: Rng): Float64Array {
   const k = req.domains.length;
   const o = options;
-  if (!(req.n >= 1 && req.n <= MAX_SWARM_SIZE && Number.isInteger(req.n))) throw new InputError("--n", `expected an integer in [1, ${MAX_SWARM_SIZE}], got ${req.n}`);
-  if (o.minConcentration > o.maxConcentration) throw new InputError("options of dirichlet", `minConcentration: expected at most maxConcentration (${o.maxConcentration}), got ${o.minConcentration}`);
+  if (!(req.n >= 1 && req.n <= MAX_SWARM_SIZE && Number.isInteger(req.n))) {
+    throw new InputError("--n", `expected an integer in [1, ${MAX_SWARM_SIZE}], got ${req.n}`);
+  }
+  if (o.minConcentration > o.maxConcentration) {
+    throw new InputError(
+      "options of dirichlet",
+      `minConcentration: expected at most maxConcentration (${o.maxConcentration}), got ${o.minConcentration}`,
+    );
+  }
   const prior = req.prior ?? new Float64Array(k).fill(1 / k);
   const tempered = new Float64Array(k);
   let s = 0;
@@ -74,7 +81,9 @@ export function designSwarm(req: SwarmRequest, options: DirichletSwarmOptions, r
     tempered[i] = prior[i]! > 0 ? prior[i]! ** o.priorTemperature : 0;
     s += tempered[i]!;
   }
-  if (!(s > 0)) throw new InputError("prior", `expected a prior with some positive share, got ${Array.from(prior).join(", ")}`);
+  if (!(s > 0)) {
+    throw new InputError("prior", `expected a prior with some positive share, got ${Array.from(prior).join(", ")}`);
+  }
   for (let i = 0; i < k; i++) tempered[i] = tempered[i]! / s;
   const caps = req.caps ?? Float64Array.from(prior, (q) => Math.min(1, o.maxUsage * q));
   // Minimum shares: every draw is a Dirichlet point of the reduced simplex (1 − Σ lower) moved up
@@ -90,10 +99,25 @@ export function designSwarm(req: SwarmRequest, options: DirichletSwarmOptions, r
   let capSum = 0;
   for (let i = 0; i < k; i++) {
     capSum += caps[i]!;
-    if (lowerUnits[i]! / total > caps[i]! + 1e-12) throw new InputError("caps", `${req.domains[i]}: expected a maximum share (${caps[i]!.toPrecision(4)}) at least the minimum share, got a minimum of ${(lowerUnits[i]! / total).toPrecision(4)}`);
+    if (lowerUnits[i]! / total > caps[i]! + 1e-12) {
+      throw new InputError(
+        "caps",
+        `${req.domains[i]}: expected a maximum share (${caps[i]!.toPrecision(4)}) at least the minimum share, got a minimum of ${(lowerUnits[i]! / total).toPrecision(4)}`,
+      );
+    }
   }
-  if (capSum < 1 - 1e-12) throw new InputError("caps", `expected maximum shares that allow a full mixture, got maximum shares summing to ${capSum.toPrecision(4)}`);
-  if (lowerSum > total) throw new InputError("caps", `expected minimum shares summing to at most 1, got ${(lowerSum / total).toPrecision(4)}`);
+  if (capSum < 1 - 1e-12) {
+    throw new InputError(
+      "caps",
+      `expected maximum shares that allow a full mixture, got maximum shares summing to ${capSum.toPrecision(4)}`,
+    );
+  }
+  if (lowerSum > total) {
+    throw new InputError(
+      "caps",
+      `expected minimum shares summing to at most 1, got ${(lowerSum / total).toPrecision(4)}`,
+    );
+  }
   const free = total - lowerSum;
   const lambdas = Array.from({ length: o.numConcentrations }, (_, i) =>
     o.numConcentrations === 1 ? o.minConcentration : Math.exp(Math.log(o.minConcentration) + (i * (Math.log(o.maxConcentration) - Math.log(o.minConcentration))) / (o.numConcentrations - 1)),
@@ -112,7 +136,10 @@ export function designSwarm(req: SwarmRequest, options: DirichletSwarmOptions, r
     for (let i = 0; i < k; i++) if (lowerUnits[i]! / total + scale * p[i]! > caps[i]!) ok = false;
     if (!ok) {
       if (++rejections > o.maxRejectionsPerDraw * (accepted.length + 1)) {
-        throw new InputError("caps", `expected caps that Dirichlet draws around the prior can satisfy, got ${rejections} rejections for ${accepted.length} accepted draws; loosen --max-share, --max-epochs or maxUsage`);
+        throw new InputError(
+          "caps",
+          `expected caps that Dirichlet draws around the prior can satisfy, got ${rejections} rejections for ${accepted.length} accepted draws; loosen --max-share, --max-epochs or maxUsage`,
+        );
       }
       continue;
     }
@@ -146,7 +173,12 @@ export function designSwarm(req: SwarmRequest, options: DirichletSwarmOptions, r
     kept.push(a);
     if (kept.length === req.n) break;
   }
-  if (kept.length < req.n) throw new InputError("--n", `expected at most ${kept.length} distinct mixtures from this design, got a request for ${req.n}`);
+  if (kept.length < req.n) {
+    throw new InputError(
+      "--n",
+      `expected at most ${kept.length} distinct mixtures from this design, got a request for ${req.n}`,
+    );
+  }
   const out = new Float64Array(req.n * k);
   for (let i = 0; i < req.n; i++) out.set(kept[i]!, i * k);
   return out;

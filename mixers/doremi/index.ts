@@ -178,7 +178,7 @@ class DoReMi implements DoReMiMixer {
       this.committed.copyFrom(this.current);
       this.pending.reset(event.step);
     }
-    this.pending.add(event, this.index);
+    this.pending.add(event, this.index, this.rules);
     this.update();
     this.lastStep = event.step;
   }

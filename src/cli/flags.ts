@@ -48,7 +48,11 @@ export function nonNegativeMapFlag(what: string) {
   return (raw: string): Record<string, number> => {
     const out = domainMapFlag(raw);
     for (const [d, v] of Object.entries(out)) if (!(v >= 0)) throw new InvalidArgumentError(`${d}: expected ${what} ≥ 0, got ${v}`);
-    if (!Object.values(out).some((v) => v > 0)) throw new InvalidArgumentError(`expected at least one domain with ${what} > 0, got all zero (${JSON.stringify(raw)})`);
+    if (!Object.values(out).some((v) => v > 0)) {
+      throw new InvalidArgumentError(
+        `expected at least one domain with ${what} > 0, got all zero (${JSON.stringify(raw)})`,
+      );
+    }
     return out;
   };
 }

@@ -9,6 +9,17 @@ export const PROPORTIONS_FORMAT = "mixlab.proportions/v1";
 
 const Stage = z.strictObject({ untilTokens: z.number().positive().optional(), untilSamples: z.number().positive().optional(), domains: z.record(z.string(), z.number().min(0)) });
 
+/** Per-domain values (shares or losses) by domain name. */
+const ByDomain = z.record(z.string(), z.number());
+
+/** What an online run did, step by step (`mixlab train --online -o`; drawn by the report). */
+const Online = z.strictObject({
+  method: z.string(),
+  options: z.record(z.string(), z.unknown()),
+  seed: z.number().int().min(0),
+  trajectory: z.array(z.strictObject({ step: z.number().int().min(0), tokens: z.number().min(0), proportions: ByDomain, trainLoss: ByDomain.optional(), evalLoss: ByDomain.optional() })),
+});
+
 export const ProportionsSchema = z.strictObject({
   format: z.literal(PROPORTIONS_FORMAT),
   unit: z.enum(["tokens", "samples"]).default("tokens"),
@@ -24,6 +35,7 @@ export const ProportionsSchema = z.strictObject({
   fitQuality: z.record(z.string(), z.unknown()).optional(),
   details: z.record(z.string(), z.unknown()).optional(),
   provenance: z.record(z.string(), z.unknown()).optional(),
+  online: Online.optional(),
 });
 export type Proportions = z.infer<typeof ProportionsSchema>;
 

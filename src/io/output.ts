@@ -46,9 +46,18 @@ export function checkOutputPath(path: string, flag: string): void {
   }
 }
 
-/** Checks every output path of a command at once (undefined entries are skipped). */
-export function checkOutputPaths(paths: readonly (readonly [flag: string, path: string | undefined])[]): void {
+/**
+ * Checks every output path of a command at once (undefined entries are skipped): each must be
+ * writable, differ from the others, and differ from every input file, so a typo never overwrites
+ * the user's data (`fit runs.csv -o runs.csv`).
+ * @param inputs the files the command reads (undefined entries are skipped)
+ */
+export function checkOutputPaths(
+  paths: readonly (readonly [flag: string, path: string | undefined])[],
+  inputs: readonly (string | undefined)[] = [],
+): void {
   const seen = new Map<string, string>();
+  for (const input of inputs) if (input !== undefined) seen.set(resolve(input), `the input ${input}`);
   for (const [flag, path] of paths) {
     if (path === undefined) continue;
     checkOutputPath(path, flag);

@@ -7,7 +7,13 @@ import { settingsCells, type RunSettings } from "../sweep/plan.js";
 import type { RunResult } from "./train.js";
 
 /** The row of a finished run, in domain order: run_id, w.*, loss.*, loss.mean, bpb.*, metrics, settings, status. */
-export function runRow(id: string, domains: readonly string[], r: RunResult, settings: RunSettings, extra: Readonly<Record<string, Cell>> = {}): Map<string, Cell> {
+export function runRow(
+  id: string,
+  domains: readonly string[],
+  r: RunResult,
+  settings: RunSettings,
+  extra: Readonly<Record<string, Cell>> = {},
+): Map<string, Cell> {
   const row = new Map<string, Cell>();
   row.set("run_id", id);
   for (const d of domains) row.set(`w.${d}`, r.proportions[d] ?? 0);
@@ -30,12 +36,20 @@ export function runRow(id: string, domains: readonly string[], r: RunResult, set
 }
 
 /** The row of a run that failed: its mixture, settings, status "failed" and the error; no losses. */
-export function failedRunRow(id: string, domains: readonly string[], proportions: Readonly<Record<string, number>>, settings: RunSettings, error: string, extra: Readonly<Record<string, Cell>> = {}): Map<string, Cell> {
+export function failedRunRow(
+  id: string,
+  domains: readonly string[],
+  proportions: Readonly<Record<string, number>>,
+  settings: RunSettings,
+  error: string,
+  extra: Readonly<Record<string, Cell>> = {},
+): Map<string, Cell> {
   const row = new Map<string, Cell>();
   row.set("run_id", id);
   for (const d of domains) row.set(`w.${d}`, proportions[d] ?? 0);
   // The same columns as a finished run's row, in the same order, with empty results.
-  for (const c of [...domains.map((d) => `loss.${d}`), "loss.mean", ...domains.map((d) => `bpb.${d}`), "train_loss", "params", "tokens", "wall_s", "backend", "threads"]) row.set(c, null);
+  const results = [...domains.map((d) => `loss.${d}`), "loss.mean", ...domains.map((d) => `bpb.${d}`)];
+  for (const c of [...results, "train_loss", "params", "tokens", "wall_s", "backend", "threads"]) row.set(c, null);
   for (const [k, v] of settingsCells(settings)) row.set(k, v);
   row.set("steps", settings.steps);
   row.set("status", "failed");

@@ -80,7 +80,7 @@ export interface RunResult {
 const encoder = new TextEncoder();
 
 /** A window offset within a record of `len` tokens, from (seed, index) — no Rng state involved. */
-function windowOffset(seed: number, index: number, room: number): number {
+export function windowOffset(seed: number, index: number, room: number): number {
   if (room <= 0) return 0;
   const h = createHash("sha256").update(`${seed}:${index}`).digest();
   return h.readUInt32LE(0) % (room + 1);
@@ -95,7 +95,7 @@ export function learningRate(step: number, steps: number, peak: number, warmup: 
 }
 
 /** Fixed held-out windows per domain: consecutive (seqLen + 1)-token windows from the first records. */
-async function heldoutWindows(names: readonly string[], sources: readonly DomainSource[], seqLen: number, perDomain: number): Promise<Map<string, Int32Array[]>> {
+export async function heldoutWindows(names: readonly string[], sources: readonly DomainSource[], seqLen: number, perDomain: number): Promise<Map<string, Int32Array[]>> {
   const out = new Map<string, Int32Array[]>();
   for (let d = 0; d < names.length; d++) {
     const windows: Int32Array[] = [];
@@ -116,7 +116,7 @@ async function heldoutWindows(names: readonly string[], sources: readonly Domain
  * weights and both moments live in typed arrays, the updated weights are written back to the
  * variables once per step. The same update as the tf-op version below, in one pass per weight.
  */
-function cpuAdamW(model: ProxyModel, decay: readonly boolean[], h: { b1: number; b2: number; wd: number; clip: number }): { readonly params: Float32Array[]; step(grads: Float32Array[], lr: number, step: number): void } {
+export function cpuAdamW(model: ProxyModel, decay: readonly boolean[], h: { b1: number; b2: number; wd: number; clip: number }): { readonly params: Float32Array[]; readonly ms: Float32Array[]; readonly vs: Float32Array[]; step(grads: Float32Array[], lr: number, step: number): void } {
   const K = model.members;
   const params = model.variables.map((v) => Float32Array.from(v.dataSync() as Float32Array));
   const ms = params.map((p) => new Float32Array(p.length));
@@ -124,6 +124,8 @@ function cpuAdamW(model: ProxyModel, decay: readonly boolean[], h: { b1: number;
   const sq = new Float64Array(K);
   return {
     params,
+    ms,
+    vs,
     step(grads, lr, step) {
       sq.fill(0);
       grads.forEach((g, i) => {

@@ -37,7 +37,7 @@ export async function appendToTableBytes(old: Uint8Array | null, o: AppendOption
   const empty = old === null || old.byteLength === 0;
   switch (o.format) {
     case "csv":
-      return empty ? Buffer.from(formatCsv(rowColumns(o.rows), o.rows.map((r) => rowColumns(o.rows).map((c) => formatCell(r.get(c) ?? null))))) : appendCsv(old, o);
+      return empty ? newCsv(o) : appendCsv(old, o);
     case "jsonl":
       return appendJsonl(empty ? new Uint8Array(0) : old, o);
     case "arrow":
@@ -47,18 +47,28 @@ export async function appendToTableBytes(old: Uint8Array | null, o: AppendOption
   }
 }
 
+/** Each row's cells in `columns` order, as CSV text. */
+function csvCells(o: AppendOptions, columns: readonly string[]): string[][] {
+  return o.rows.map((r) => columns.map((c) => formatCell(r.get(c) ?? null)));
+}
+
+function newCsv(o: AppendOptions): Uint8Array {
+  const columns = rowColumns(o.rows);
+  return Buffer.from(formatCsv(columns, csvCells(o, columns)));
+}
+
 function appendCsv(old: Uint8Array, o: AppendOptions): Uint8Array {
   const text = new TextDecoder("utf-8", { fatal: false }).decode(old);
   const { header, rows } = parseCsv(text, o.source);
   const added = rowColumns(o.rows).filter((c) => !header.includes(c));
-  const newLines = (cols: readonly string[]): string[][] => o.rows.map((r) => cols.map((c) => formatCell(r.get(c) ?? null)));
   if (added.length > 0) {
     // A new column: the header changes, so the file is rewritten; every old cell keeps its text.
     const cols = [...header, ...added];
-    return Buffer.from(formatCsv(cols, [...rows.map((r) => [...r, ...added.map(() => "")]), ...newLines(cols)]));
+    const oldRows = rows.map((r) => [...r, ...added.map(() => "")]);
+    return Buffer.from(formatCsv(cols, [...oldRows, ...csvCells(o, cols)]));
   }
   const eol = /\r\n/.test(text.slice(0, text.search(/\n|$/) + 1)) ? "\r\n" : "\n";
-  const body = newLines(header).map((r) => formatCsvRow(r) + eol).join("");
+  const body = csvCells(o, header).map((r) => formatCsvRow(r) + eol).join("");
   const sep = text.endsWith("\n") || text.endsWith("\r") ? "" : eol;
   return Buffer.concat([old, Buffer.from(sep + body)]);
 }
@@ -76,24 +86,34 @@ function appendJsonl(old: Uint8Array, o: AppendOptions): Uint8Array {
 
 /** The type a new column gets: text when named so or when any new cell is a string, else float64. */
 function newColumnIsText(name: string, values: readonly Cell[], o: AppendOptions): boolean {
-  return (o.textColumns ?? TEXT_COLUMNS).has(name) || TEXT_COLUMNS.has(name) || values.some((v) => typeof v === "string");
+  const named = (o.textColumns ?? TEXT_COLUMNS).has(name) || TEXT_COLUMNS.has(name);
+  return named || values.some((v) => typeof v === "string");
 }
 
 /** A new cell converted to an existing column's kind, or an InputError naming the column. */
-function convert(v: Cell, kind: "text" | "float" | "int32" | "int64" | "bool", column: string, o: AppendOptions): unknown {
+type Kind = "text" | "float" | "int32" | "int64" | "bool";
+
+function convert(v: Cell, kind: Kind, column: string, o: AppendOptions): unknown {
   if (v === null) return null;
   if (kind === "text") return typeof v === "number" ? formatCell(v) : v;
-  if (typeof v !== "number") throw new InputError(o.source, `column ${showValue(column)}: expected a number (the column's type in the file), got ${showValue(v)} in a new row`);
+  const bad = (what: string, got: string): never => {
+    throw new InputError(o.source, `column ${showValue(column)}: expected ${what}, got ${got} in a new row`);
+  };
+  if (typeof v !== "number") return bad("a number (the column's type in the file)", showValue(v));
   if (kind === "float") return v;
-  if (kind === "bool") {
-    if (v !== 0 && v !== 1) throw new InputError(o.source, `column ${showValue(column)}: expected 0 or 1 (a boolean column), got ${v} in a new row`);
-    return v === 1;
-  }
-  if (!Number.isInteger(v)) throw new InputError(o.source, `column ${showValue(column)}: expected an integer (the column's type in the file), got ${v} in a new row`);
+  if (kind === "bool") return v === 0 || v === 1 ? v === 1 : bad("0 or 1 (a boolean column)", String(v));
+  if (!Number.isInteger(v)) return bad("an integer (the column's type in the file)", String(v));
   return kind === "int64" ? BigInt(v) : v;
 }
 
-function arrowKind(t: DataType): "text" | "float" | "int32" | "int64" | "bool" | null {
+function cannotRewrite(o: AppendOptions, column: string, type: string): UnsupportedError {
+  return new UnsupportedError(
+    `${o.source}: column ${showValue(column)} has ${type}, which mixlab cannot append to exactly; ` +
+      "keep runs in CSV or JSONL, or drop the column",
+  );
+}
+
+function arrowKind(t: DataType): Kind | null {
   if (DataType.isUtf8(t) || DataType.isLargeUtf8(t)) return "text";
   if (DataType.isFloat(t)) return "float";
   if (DataType.isBool(t)) return "bool";
@@ -119,17 +139,26 @@ function appendArrow(old: Uint8Array | null, o: AppendOptions): Uint8Array {
     const existing = table?.getChild(c) ?? null;
     if (existing) {
       const kind = arrowKind(existing.type);
-      if (kind === null) throw new UnsupportedError(`${o.source}: column ${showValue(c)} has Arrow type ${String(existing.type)}, which mixlab cannot append to exactly; keep runs in CSV or JSONL, or drop the column`);
+      if (kind === null) throw cannotRewrite(o, c, `Arrow type ${String(existing.type)}`);
       // One contiguous vector of the column's own type (chunks would pile up, one per append).
-      vectors[c] = vectorFromArray([...(Array.from(existing) as unknown[]), ...values.map((v) => convert(v, kind, c, o))], existing.type) as Vector;
+      const all = [...(Array.from(existing) as unknown[]), ...values.map((v) => convert(v, kind, c, o))];
+      vectors[c] = vectorFromArray(all, existing.type) as Vector;
     } else {
       const type = newColumnIsText(c, values, o) ? new Utf8() : new Float64();
-      const all = [...new Array<null>(oldRows).fill(null), ...values.map((v) => convert(v, type instanceof Utf8 ? "text" : "float", c, o))];
+      const kind = type instanceof Utf8 ? "text" : "float";
+      const all = [...new Array<null>(oldRows).fill(null), ...values.map((v) => convert(v, kind, c, o))];
       vectors[c] = vectorFromArray(all, type) as Vector;
     }
   }
   return tableToIPC(new Table(vectors), "file");
 }
+
+const PARQUET_KIND: Partial<Record<BasicType, Kind>> = {
+  STRING: "text",
+  INT64: "int64",
+  INT32: "int32",
+  BOOLEAN: "bool",
+};
 
 async function appendParquet(old: Uint8Array | null, o: AppendOptions): Promise<Uint8Array> {
   const columnData: { name: string; data: unknown[]; type: BasicType; nullable: boolean }[] = [];
@@ -143,13 +172,14 @@ async function appendParquet(old: Uint8Array | null, o: AppendOptions): Promise<
       const schema = parquetSchema(parquetMetadata(ab));
       fields = schema.children.map((ch) => {
         const e = ch.element;
-        const detail = `${e.type ?? "group"}${e.converted_type ? `/${e.converted_type}` : ""}${e.logical_type ? `/${e.logical_type.type}` : ""}`;
+        const detail = [e.type ?? "group", e.converted_type, e.logical_type?.type].filter((x) => x).join("/");
         if (ch.children.length > 0) return { name: e.name, type: null, detail };
         const logical = e.logical_type?.type;
         const plain = e.converted_type === undefined && logical === undefined;
         const text = e.converted_type === "UTF8" || logical === "STRING";
-        const type: BasicType | null =
-          e.type === "BYTE_ARRAY" && text ? "STRING" : plain && (e.type === "DOUBLE" || e.type === "FLOAT" || e.type === "INT32" || e.type === "INT64" || e.type === "BOOLEAN") ? e.type : null;
+        const numeric = e.type === "DOUBLE" || e.type === "FLOAT" || e.type === "INT32" || e.type === "INT64";
+        const flat = plain && (numeric || e.type === "BOOLEAN") ? (e.type as BasicType) : null;
+        const type: BasicType | null = e.type === "BYTE_ARRAY" && text ? "STRING" : flat;
         return { name: e.name, type, detail };
       });
       rows = (await parquetReadObjects({ file: ab })) as Record<string, unknown>[];
@@ -158,17 +188,21 @@ async function appendParquet(old: Uint8Array | null, o: AppendOptions): Promise<
     }
     oldRows = rows.length;
     for (const f of fields) {
-      if (f.type === null) throw new UnsupportedError(`${o.source}: column ${showValue(f.name)} has Parquet type ${f.detail}, which mixlab cannot append to exactly; keep runs in CSV or JSONL, or drop the column`);
-      const kind = f.type === "STRING" ? "text" : f.type === "INT64" ? "int64" : f.type === "INT32" ? "int32" : f.type === "BOOLEAN" ? "bool" : "float";
+      if (f.type === null) throw cannotRewrite(o, f.name, `Parquet type ${f.detail}`);
+      const kind = PARQUET_KIND[f.type] ?? "float";
       const fresh = o.rows.map((r) => convert(r.get(f.name) ?? null, kind, f.name, o));
-      columnData.push({ name: f.name, data: [...rows.map((r) => r[f.name] ?? null), ...fresh], type: f.type, nullable: true });
+      const data = [...rows.map((r) => r[f.name] ?? null), ...fresh];
+      columnData.push({ name: f.name, data, type: f.type, nullable: true });
     }
   }
   for (const c of rowColumns(o.rows)) {
     if (columnData.some((d) => d.name === c)) continue;
     const values = o.rows.map((r) => r.get(c) ?? null);
     const text = newColumnIsText(c, values, o);
-    columnData.push({ name: c, data: [...new Array<null>(oldRows).fill(null), ...values.map((v) => convert(v, text ? "text" : "float", c, o))], type: text ? "STRING" : "DOUBLE", nullable: true });
+    const fresh = values.map((v) => convert(v, text ? "text" : "float", c, o));
+    const data = [...new Array<null>(oldRows).fill(null), ...fresh];
+    columnData.push({ name: c, data, type: text ? "STRING" : "DOUBLE", nullable: true });
   }
-  return new Uint8Array(parquetWriteBuffer({ columnData: columnData as Parameters<typeof parquetWriteBuffer>[0]["columnData"] }));
+  type Columns = Parameters<typeof parquetWriteBuffer>[0]["columnData"];
+  return new Uint8Array(parquetWriteBuffer({ columnData: columnData as Columns }));
 }

@@ -14,25 +14,35 @@ import { formatOf, readFrameAsync, type Frame } from "./frame.js";
  * @param domains the corpus's domains: an existing table's `w.<domain>` columns must be exactly these
  * @throws InputError naming the flag and the value, or the table and the differing domains
  */
-export async function checkRunsOutput(path: string, o: { readonly flag: string; readonly domains: readonly string[] }): Promise<Frame | null> {
+export async function checkRunsOutput(
+  path: string,
+  o: { readonly flag: string; readonly domains: readonly string[] },
+): Promise<Frame | null> {
+  const fail = (expected: string, got: string): never => {
+    throw new InputError(o.flag, `expected ${expected}, got ${showValue(path)}${got}`);
+  };
   try {
     formatOf(path);
   } catch {
-    throw new InputError(o.flag, `expected a file ending in .csv, .jsonl, .ndjson, .arrow, .feather, .ipc or .parquet, got ${showValue(path)}${extname(path) ? ` (${extname(path)})` : " (no extension)"}`);
+    const ext = extname(path);
+    const endings = ".csv, .jsonl, .ndjson, .arrow, .feather, .ipc or .parquet";
+    fail(`a file ending in ${endings}`, ext ? ` (${ext})` : " (no extension)");
   }
   const dir = dirname(resolve(path));
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new InputError(o.flag, `expected a file in an existing folder, got ${showValue(path)} (no folder ${showValue(dirname(path))})`);
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) {
+    fail("a file in an existing folder", ` (no folder ${showValue(dirname(path))})`);
+  }
   try {
     accessSync(dir, constants.W_OK);
   } catch {
-    throw new InputError(o.flag, `expected a file in a folder this user can write to (the table is replaced atomically), got ${showValue(path)}`);
+    fail("a file in a folder this user can write to (the table is replaced atomically)", "");
   }
   if (!existsSync(path)) return null;
-  if (!statSync(path).isFile()) throw new InputError(o.flag, `expected a runs table file, got ${showValue(path)}, which is not a file`);
+  if (!statSync(path).isFile()) fail("a runs table file", ", which is not a file");
   try {
     accessSync(path, constants.R_OK | constants.W_OK);
   } catch {
-    throw new InputError(o.flag, `expected a runs table this user can read and write, got ${showValue(path)}`);
+    fail("a runs table this user can read and write", "");
   }
   if (statSync(path).size === 0) return null; // an empty file (e.g. from touch) is a new table
   const frame = await readFrameAsync(path);
@@ -41,7 +51,14 @@ export async function checkRunsOutput(path: string, o: { readonly flag: string; 
   const missing = o.domains.filter((d) => !have.includes(d));
   const extra = have.filter((d) => !o.domains.includes(d));
   if (missing.length || extra.length) {
-    throw new InputError(path, `expected the corpus's domains (${o.domains.join(", ")}) as w.<domain> columns, got ${have.length ? have.join(", ") : "none"}${missing.length ? `; missing ${missing.join(", ")}` : ""}${extra.length ? `; not in the corpus: ${extra.join(", ")}` : ""} (use another --runs file for another corpus)`);
+    const got = [have.length ? have.join(", ") : "none"];
+    if (missing.length) got.push(`missing ${missing.join(", ")}`);
+    if (extra.length) got.push(`not in the corpus: ${extra.join(", ")}`);
+    throw new InputError(
+      path,
+      `expected the corpus's domains (${o.domains.join(", ")}) as w.<domain> columns, got ${got.join("; ")} ` +
+        `(use another ${o.flag} file for another corpus)`,
+    );
   }
   return frame;
 }

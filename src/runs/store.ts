@@ -11,7 +11,8 @@
 // Why a lock and not append-only shards: every reader (fit, suggest, predict, other tools) keeps
 // reading one ordinary file, and the duplicate check needs one place to look.
 
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync, statSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync } from "node:fs";
+import { rmdirSync, statSync, unlinkSync, writeSync } from "node:fs";
 import { hostname } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { MixError } from "../errors.js";
@@ -135,7 +136,10 @@ async function acquire(path: string, what: string, o: LockOptions): Promise<void
     }
     if (performance.now() - t0 > waitMs) {
       const who = h ? `pid ${h.pid} on host ${h.host}` : "a process that left no pid";
-      throw new LockError(`${path}: expected to take ${what} within ${waitMs / 1000} s, got it held by ${who}; if that process is gone (another host's cannot be checked from here), delete ${path}`);
+      throw new LockError(
+        `${path}: expected to take ${what} within ${waitMs / 1000} s, got it held by ${who}; ` +
+          `if that process is gone (another host's cannot be checked from here), delete ${path}`,
+      );
     }
     await new Promise((r) => setTimeout(r, POLL_MS));
   }
@@ -180,7 +184,8 @@ function removeStaleTemps(table: string): void {
   const prefix = `.${basename(table)}.`;
   const mine = basename(tempPathOf(table));
   for (const name of readdirSync(dir)) {
-    if (name.startsWith(prefix) && name.endsWith(".tmp") && name !== mine && /^\d+$/.test(name.slice(prefix.length, -4))) {
+    const pid = name.startsWith(prefix) && name.endsWith(".tmp") ? name.slice(prefix.length, -4) : "";
+    if (/^\d+$/.test(pid) && name !== mine) {
       try {
         unlinkSync(join(dir, name));
       } catch {
@@ -207,14 +212,20 @@ export interface AppendResult {
  * file is replaced atomically.
  * @throws InputError when the table does not parse; LockError when the lock cannot be taken
  */
-export async function appendRuns(table: string, rows: readonly ReadonlyMap<string, Cell>[], o: LockOptions = {}): Promise<AppendResult> {
+export async function appendRuns(
+  table: string,
+  rows: readonly ReadonlyMap<string, Cell>[],
+  o: LockOptions = {},
+): Promise<AppendResult> {
   const format = formatOf(table);
   return withTableLock(
     table,
     async () => {
       removeStaleTemps(table);
       const old = existsSync(table) ? readFileSync(table) : null;
-      const frame = old && old.byteLength > 0 ? (format === "parquet" ? await readFrameAsync(table) : parseFrame(old, format, table)) : null;
+      const parse = async (b: Uint8Array): Promise<Frame> =>
+        format === "parquet" ? readFrameAsync(table) : parseFrame(b, format, table);
+      const frame = old && old.byteLength > 0 ? await parse(old) : null;
       const have = runIdsOf(frame);
       const appended: string[] = [];
       const duplicates: string[] = [];
@@ -247,7 +258,9 @@ export interface Claim {
 }
 
 function claimPath(table: string, key: string): string {
-  if (!/^[\w.-]+$/.test(key)) throw new MixError("E_KEY", `run key ${JSON.stringify(key)}: expected letters, digits, '.', '_' or '-'`);
+  if (!/^[\w.-]+$/.test(key)) {
+    throw new MixError("E_KEY", `run key ${JSON.stringify(key)}: expected letters, digits, '.', '_' or '-'`);
+  }
   return join(claimsDirOf(table), key);
 }
 

@@ -88,8 +88,11 @@ export function withoutFailedRuns(frame: Frame): { frame: Frame; failed: FailedR
 export function failedRunsNote(table: RunsTable): string | null {
   const n = table.failed.rows.length;
   if (n === 0) return null;
-  const why = [...table.failed.errors].map(([e, k]) => `${JSON.stringify(e.length > 100 ? `${e.slice(0, 100)}…` : e)}${k > 1 ? ` (${k} runs)` : ""}`).join("; ");
-  return `note: ${table.source}: ${n} failed run${n === 1 ? "" : "s"} (status "failed"; row${n === 1 ? "" : "s"} ${table.failed.rows.slice(0, 8).join(", ")}${n > 8 ? ", …" : ""}) kept in the file and left out: ${why}`;
+  const shown = (e: string): string => JSON.stringify(e.length > 100 ? `${e.slice(0, 100)}…` : e);
+  const why = [...table.failed.errors].map(([e, k]) => `${shown(e)}${k > 1 ? ` (${k} runs)` : ""}`).join("; ");
+  const rows = `${table.failed.rows.slice(0, 8).join(", ")}${n > 8 ? ", …" : ""}`;
+  const s = n === 1 ? "" : "s";
+  return `note: ${table.source}: ${n} failed run${s} (status "failed"; row${s} ${rows}) kept in the file and left out: ${why}`;
 }
 
 /** Number of decimals a cell was written with (from its text, else the shortest repr of the number). */
@@ -190,7 +193,8 @@ export function joinFrames(mixtures: Frame, losses: Frame, key: string): Frame {
  */
 export function buildRunsTable(input: Frame, options: RunsLayoutOptions = {}): RunsTable {
   const patterned = options.lossPattern ? applyLossPattern(input, options.lossPattern) : input;
-  const { frame, failed } = options.failedRuns === "keep" ? { frame: patterned, failed: { rows: [], errors: new Map<string, number>() } } : withoutFailedRuns(patterned);
+  const { frame, failed } =
+    options.failedRuns === "keep" ? { frame: patterned, failed: { rows: [], errors: new Map<string, number>() } } : withoutFailedRuns(patterned);
   const issues: InputIssue[] = [];
   let weightColumns: string[];
   let domains: string[];
@@ -216,7 +220,10 @@ export function buildRunsTable(input: Frame, options: RunsLayoutOptions = {}): R
 
   const k = weightColumns.length;
   const n = frame.numRows;
-  if (n === 0) throw new InputError(frame.source, failed.rows.length ? `expected at least one run that did not fail, got ${failed.rows.length} failed runs only` : "expected at least one run, got a table with no rows");
+  if (n === 0) {
+    const got = failed.rows.length ? `one run that did not fail, got ${failed.rows.length} failed runs only` : "one run, got a table with no rows";
+    throw new InputError(frame.source, `expected at least ${got}`);
+  }
   const weights = new Float64Array(n * k);
   let renormRows = 0;
   let maxGap = 0;
@@ -272,7 +279,8 @@ export function buildRunsTable(input: Frame, options: RunsLayoutOptions = {}): R
     });
   }
   if (issues.length) throw new InputError(frame.source, issues);
-  return { source: frame.source, frame, domains, weightColumns, weights, numRuns: n, renormalised: { rows: renormRows, maxGap }, failed };
+  const renormalised = { rows: renormRows, maxGap };
+  return { source: frame.source, frame, domains, weightColumns, weights, numRuns: n, renormalised, failed };
 }
 
 function formatTol(t: number): string {

@@ -8,7 +8,14 @@ import { readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
 import { InputError } from "../errors.js";
-import { openDomain, SHARD_PATTERN, FileHandlePool, SyncFdPool, type DomainSource, type OpenOptions } from "./sources.js";
+import {
+  openDomain,
+  SHARD_PATTERN,
+  FileHandlePool,
+  SyncFdPool,
+  type DomainSource,
+  type OpenOptions,
+} from "./sources.js";
 
 /** The files of each domain, in domain order (sorted by name unless a manifest says otherwise). */
 export interface CorpusLayout {
@@ -46,15 +53,27 @@ export async function discoverCorpus(dir: string): Promise<CorpusLayout> {
       throw new InputError(path, `expected JSON, got ${(e as Error).message}`);
     }
     const r = ManifestSchema.safeParse(raw);
-    if (!r.success) throw new InputError(path, r.error.issues.map((i) => ({ path: i.path.join(".") || "document", message: i.message })));
+    if (!r.success) throw new InputError(
+      path,
+      r.error.issues.map((i) => ({ path: i.path.join(".") || "document", message: i.message })),
+    );
     const names = r.data.domains.map((d) => d.name);
     const dup = names.filter((n, i) => names.indexOf(n) !== i);
-    if (dup.length) throw new InputError(path, `expected each domain once, got ${dup.map((d) => JSON.stringify(d)).join(", ")} twice`);
+    if (dup.length) throw new InputError(
+      path,
+      `expected each domain once, got ${dup.map((d) => JSON.stringify(d)).join(", ")} twice`,
+    );
     return { dir, domains: r.data.domains.map((d) => ({ name: d.name, files: d.files.map((f) => join(dir, f)) })) };
   }
   const byDomain = new Map<string, string[]>();
   const add = (name: string, files: string[]): void => {
-    if (byDomain.has(name)) throw new InputError(dir, `domain ${JSON.stringify(name)}: expected one file or one folder, got several (${[...byDomain.get(name)!, ...files].map((f) => f.slice(dir.length + 1)).join(", ")})`);
+    if (byDomain.has(name)) {
+      const all = [...byDomain.get(name)!, ...files].map((f) => f.slice(dir.length + 1)).join(", ");
+      throw new InputError(
+        dir,
+        `domain ${JSON.stringify(name)}: expected one file or one folder, got several (${all})`,
+      );
+    }
     byDomain.set(name, files);
   };
   for (const e of entries) {
@@ -62,14 +81,21 @@ export async function discoverCorpus(dir: string): Promise<CorpusLayout> {
     const st = await stat(full);
     if (st.isDirectory()) {
       const shards = (await readdir(full)).filter((f) => SHARD_PATTERN.test(f)).sort();
-      if (shards.length === 0) throw new InputError(full, "expected shard files (.jsonl, .jsonl.gz, .jsonl.br, .arrow, .parquet, .bin), got none: a domain with no data");
+      if (shards.length === 0) throw new InputError(
+        full,
+        "expected shard files (.jsonl, .jsonl.gz, .jsonl.br, .arrow, .parquet, .bin), got none: a domain with no data",
+      );
       add(e, shards.map((s) => join(full, s)));
     } else {
       const d = domainOf(e);
       if (d) add(d, [full]);
     }
   }
-  if (byDomain.size === 0) throw new InputError(dir, "expected domain files or folders (<domain>.jsonl, <domain>.arrow, <domain>.parquet, <domain>.bin, <domain>/), got none");
+  if (byDomain.size === 0) throw new InputError(
+    dir,
+    "expected domain files or folders (<domain>.jsonl, <domain>.arrow, <domain>.parquet, <domain>.bin, <domain>/), " +
+      "got none",
+  );
   return { dir, domains: [...byDomain.keys()].sort().map((name) => ({ name, files: byDomain.get(name)! })) };
 }
 

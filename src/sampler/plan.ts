@@ -113,7 +113,13 @@ function smoothOrder(counts: Int32Array, B: number): { domain: Uint16Array; rank
 }
 
 /** Builds a stage starting at `start` with the given proportions. */
-export function makeStage(spec: PlanSpec, proportions: Float64Array, start: number, domainBase: Float64Array, origin: "schedule" | "live"): Stage {
+export function makeStage(
+  spec: PlanSpec,
+  proportions: Float64Array,
+  start: number,
+  domainBase: Float64Array,
+  origin: "schedule" | "live",
+): Stage {
   const B = spec.blockSize;
   const q = sampleShares(proportions, spec.tokensPerRecord, spec.unit);
   const counts = apportion(q, B);
@@ -126,7 +132,18 @@ export function makeStage(spec: PlanSpec, proportions: Float64Array, start: numb
     off += counts[d]!;
   }
   const smooth = spec.order === "smooth" ? smoothOrder(counts, B) : null;
-  return { start, end: Infinity, proportions, counts, slotOffset, slotDomain, smoothDomain: smooth?.domain ?? null, smoothRank: smooth?.rank ?? null, domainBase, origin };
+  return {
+    start,
+    end: Infinity,
+    proportions,
+    counts,
+    slotOffset,
+    slotDomain,
+    smoothDomain: smooth?.domain ?? null,
+    smoothRank: smooth?.rank ?? null,
+    domainBase,
+    origin,
+  };
 }
 
 /** Tokens in one block of a stage (by mean record lengths). */
@@ -150,12 +167,28 @@ export function resolveStages(spec: PlanSpec): Stage[] {
       let end: number;
       if (s.untilSamples !== undefined) end = Math.ceil(s.untilSamples / B) * B;
       else {
-        const tokensBefore = stages.reduce((a, x) => a + ((x.end - x.start) / B) * tokensPerBlock(x, spec.tokensPerRecord), 0);
-        end = start + Math.ceil(Math.max(0, s.untilTokens! - tokensBefore) / tokensPerBlock(st, spec.tokensPerRecord)) * B;
+        const tokensBefore = stages.reduce(
+          (a, x) => a + ((x.end - x.start) / B) * tokensPerBlock(x, spec.tokensPerRecord),
+          0,
+        );
+        end = start + Math.ceil(
+          Math.max(0, s.untilTokens! - tokensBefore) / tokensPerBlock(st, spec.tokensPerRecord),
+        ) * B;
       }
-      if (end <= start) throw new InputError(`stage ${i + 1}`, `expected its end (${s.untilSamples !== undefined ? `${s.untilSamples} samples` : `${s.untilTokens} tokens`}) after the previous stage's (${start} samples), got one at or before it`);
+      if (end <= start) {
+        const until = s.untilSamples !== undefined ? `${s.untilSamples} samples` : `${s.untilTokens} tokens`;
+        throw new InputError(
+          `stage ${i + 1}`,
+          `expected its end (${until}) after the previous stage's (${start} samples), got one at or before it`,
+        );
+      }
       st.end = end;
-    } else if (!last) throw new InputError(`stage ${i + 1}`, "expected untilSamples or untilTokens on every stage but the last, got neither");
+    } else if (!last) {
+      throw new InputError(
+        `stage ${i + 1}`,
+        "expected untilSamples or untilTokens on every stage but the last, got neither",
+      );
+    }
     stages.push(st);
     if (Number.isFinite(st.end)) {
       const nb = (st.end - st.start) / B;
@@ -342,7 +375,14 @@ export class Plan {
    * `outDomainIndex` (and, when given, `outRecord`), walking block by block: the fast path of a
    * data loader. Equals calling `locate` on each index.
    */
-  mapRange(start: number, count: number, stride: number, outDomain: Uint16Array | Int32Array, outDomainIndex: Float64Array, outRecord?: Float64Array): void {
+  mapRange(
+    start: number,
+    count: number,
+    stride: number,
+    outDomain: Uint16Array | Int32Array,
+    outDomainIndex: Float64Array,
+    outRecord?: Float64Array,
+  ): void {
     const B = this.spec.blockSize;
     let g = start;
     let i = 0;
@@ -383,7 +423,8 @@ export class Plan {
         const dj = outDomainIndex[j]!;
         const nd = n[d]!;
         const epoch = Math.floor(dj / nd);
-        outRecord[j] = (this.epochOf[d] === epoch ? this.epochPerms[d]! : this.epochPermutation(d, epoch)).at(dj - epoch * nd);
+        const perm = this.epochOf[d] === epoch ? this.epochPerms[d]! : this.epochPermutation(d, epoch);
+        outRecord[j] = perm.at(dj - epoch * nd);
       }
     }
   }
@@ -412,7 +453,15 @@ export class Plan {
    * slot π(r) (a 4-round Feistel network on the B positions keyed by (seed, stage, block), or the
    * smooth order) → domain and its index within the domain.
    */
-  private resolveRun(si: number, b: number, r0: number, r1: number, outD: Uint16Array | Int32Array, outI: Float64Array, at: number): void {
+  private resolveRun(
+    si: number,
+    b: number,
+    r0: number,
+    r1: number,
+    outD: Uint16Array | Int32Array,
+    outI: Float64Array,
+    at: number,
+  ): void {
     const st = this.stages[si]!;
     const B = this.spec.blockSize;
     const k = st.counts.length;

@@ -74,18 +74,45 @@ export interface SamplerOptions {
    * crosses an undecided block. It must answer identically on every rank; needs `blockSize` a
    * multiple of `worldSize`, so every rank enters block b at the same step (b·B/W) and asks there.
    * `workerIndices` and `advance` are not available with a mixer.
+   * Give the mixer itself, or a factory `(saved?) => mixer` that creates it (from the saved mixer
+   * state when resuming): `state()` then holds the mixer's state too, so one object checkpoints
+   * both; resuming a state with a mixer needs a mixer (and the reverse). With a mixer, `blockSize`
+   * is required: for a mixer updated every optimizer step use the global batch (samples per
+   * step) or a divisor of it, so no block straddles an update (a block that does keeps the
+   * proportions decided at its start).
    */
-  readonly mixer?: { proportions(): ProportionsByName };
+  readonly mixer?: SamplerMixer | ((saved?: MixerStateLike) => SamplerMixer);
   /** Called with the requested-vs-achieved table before the first sample (e.g. console.error). */
   readonly report?: (table: string) => void;
 }
 
-/** The saved state: plan identity, global samples consumed, live stages appended. */
+/** A saved online-mixer state as the sampler sees it (mixers/types.ts OnlineMixerState). */
+export interface MixerStateLike {
+  readonly format: string;
+  readonly method: string;
+  readonly domains: readonly string[];
+  readonly data: Record<string, unknown>;
+}
+
+/**
+ * What the sampler needs of an online mixer (mixers/types.ts OnlineMixer has it all). A bare
+ * `{ proportions }` hook works too; without `state` its changes are kept only as live stages.
+ */
+export interface SamplerMixer {
+  readonly method?: string;
+  readonly domains?: readonly string[];
+  proportions(): ProportionsByName;
+  state?(): MixerStateLike;
+}
+
+/** The saved state: plan identity, global samples consumed, live stages appended, the mixer's state. */
 export interface SamplerState {
   readonly format: "mixlab.sampler-state/v1";
   readonly planSha256: string;
   readonly consumed: number;
   readonly appended: readonly { readonly start: number; readonly proportions: ProportionsByName }[];
+  /** The online mixer's state, when the sampler has one. */
+  readonly mixer?: MixerStateLike | undefined;
 }
 
 /** One sample. */
@@ -145,7 +172,16 @@ export const SamplerStateSchema = z.strictObject({
       proportions: z.record(z.string(), z.number().min(0).finite()),
     }),
   ),
+  /** The online mixer's state (checked against the mixer by `createSampler`). */
+  mixer: z.strictObject({ format: z.string(), method: z.string(), domains: z.array(z.string()), data: z.record(z.string(), z.unknown()) }).optional(),
 });
+
+/** The value at `path` inside parsed JSON (undefined where it stops). */
+function valueAt(raw: unknown, path: readonly PropertyKey[]): unknown {
+  let v = raw;
+  for (const k of path) v = v !== null && typeof v === "object" ? (v as Record<PropertyKey, unknown>)[k] : undefined;
+  return v;
+}
 
 /**
  * Checks a saved sampler state (parsed JSON) against `SamplerStateSchema`.
@@ -158,8 +194,8 @@ export function parseSamplerState(raw: unknown, source = "state"): SamplerState 
     throw new InputError(
       source,
       r.error.issues.map((i) => {
-        const at = i.path.reduce<unknown>((v, k) => (v !== null && typeof v === "object" ? (v as Record<PropertyKey, unknown>)[k as PropertyKey] : undefined), raw);
-        return { path: i.path.join(".") || "document", message: `${i.message}${i.path.length ? `; got ${showValue(at)}` : ""}` };
+        const got = i.path.length ? `; got ${showValue(valueAt(raw, i.path))}` : "";
+        return { path: i.path.join(".") || "document", message: `${i.message}${got}` };
       }),
     );
   }
@@ -168,9 +204,17 @@ export function parseSamplerState(raw: unknown, source = "state"): SamplerState 
 
 function byName(names: readonly string[], p: ProportionsByName, what: string): Float64Array {
   const unknown = Object.keys(p).filter((d) => !names.includes(d));
-  if (unknown.length) throw new InputError(what, `expected domains of the corpus (${names.join(", ")}), got unknown ${unknown.map((u) => JSON.stringify(u)).join(", ")}`);
+  if (unknown.length) {
+    const got = unknown.map((u) => JSON.stringify(u)).join(", ");
+    throw new InputError(what, `expected domains of the corpus (${names.join(", ")}), got unknown ${got}`);
+  }
   const v = Float64Array.from(names.map((d) => p[d] ?? 0));
-  for (let i = 0; i < v.length; i++) if (!(v[i]! >= 0) || !Number.isFinite(v[i]!)) throw new InputError(what, `${names[i]}: expected a proportion ≥ 0, got ${v[i]}`);
+  for (let i = 0; i < v.length; i++) {
+    if (!(v[i]! >= 0) || !Number.isFinite(v[i]!)) throw new InputError(
+      what,
+      `${names[i]}: expected a proportion ≥ 0, got ${v[i]}`,
+    );
+  }
   let s = 0;
   for (const x of v) s += x;
   if (Math.abs(s - 1) > 1e-6) throw new InputError(what, `expected proportions summing to 1 (± 1e-6), got ${s}`);
@@ -181,12 +225,24 @@ function byName(names: readonly string[], p: ProportionsByName, what: string): F
  * Refuses a positive share for a domain whose records are all empty (0 tokens): it would take
  * the whole stream under token shares and train nothing under sample shares.
  */
-function refuseEmptyShares(names: readonly string[], sources: readonly DomainSource[], tokensPerRecord: Float64Array, v: Float64Array, what: string): void {
+function refuseEmptyShares(
+  names: readonly string[],
+  sources: readonly DomainSource[],
+  tokensPerRecord: Float64Array,
+  v: Float64Array,
+  what: string,
+): void {
   for (let d = 0; d < v.length; d++) {
     if (v[d]! > 0 && tokensPerRecord[d] === 0) {
       const n = sources[d]!.numRecords;
-      const measured = sources[d]!.tokensOf ? (n === 1 ? "its only record" : `all ${n} records`) : "every record measured";
-      throw new InputError(sources[d]!.files.join(", "), `domain ${JSON.stringify(names[d])}: expected records with ${sources[d]!.tokensOf ? "tokens" : "text"}, got ${measured} empty (0 tokens) with a share of ${v[d]} in ${what}; give it share 0 or remove it`);
+      const exact = sources[d]!.tokensOf !== undefined;
+      const measured = exact ? (n === 1 ? "its only record" : `all ${n} records`) : "every record measured";
+      throw new InputError(
+        sources[d]!.files.join(", "),
+        `domain ${JSON.stringify(names[d])}: expected records with ${exact ? "tokens" : "text"}, ` +
+          `got ${measured} empty ` +
+          `(0 tokens) with a share of ${v[d]} in ${what}; give it share 0 or remove it`,
+      );
     }
   }
 }
@@ -196,7 +252,13 @@ function hashPlan(spec: PlanSpec, budget: number): string {
     domains: spec.domains,
     records: Array.from(spec.recordsPerDomain),
     tokensPerRecord: Array.from(spec.tokensPerRecord, (x) => Number(x.toPrecision(12))),
-    stages: spec.stages.map((s) => ({ untilSamples: s.untilSamples ?? null, untilTokens: s.untilTokens ?? null, proportions: Array.from(s.proportions) })),
+    stages: spec.stages.map(
+      (s) => ({
+        untilSamples: s.untilSamples ?? null,
+        untilTokens: s.untilTokens ?? null,
+        proportions: Array.from(s.proportions),
+      }),
+    ),
     seed: spec.seed,
     blockSize: spec.blockSize,
     unit: spec.unit,
@@ -230,7 +292,7 @@ export class Sampler {
     readonly maxEpochs: Float64Array | null,
     appended: { start: number; proportions: ProportionsByName }[],
     private readonly warn: (message: string) => void,
-    private readonly mixer: { proportions(): ProportionsByName } | null = null,
+    private readonly mixer: SamplerMixer | null = null,
   ) {
     this.appended = appended;
     this.domains = plan.spec.domains;
@@ -274,7 +336,13 @@ export class Sampler {
    * `workerIndices` once `advance` marks them. Read-ahead never moves it.
    */
   state(): SamplerState {
-    return { format: FORMAT, planSha256: this.planSha256, consumed: this.consumed, appended: this.appended.map((a) => ({ ...a })) };
+    const base = { format: FORMAT, planSha256: this.planSha256, consumed: this.consumed, appended: this.appended.map((a) => ({ ...a })) } as const;
+    return this.mixer?.state ? { ...base, mixer: this.mixer.state() } : base;
+  }
+
+  /** The online mixer steering this sampler, if any. */
+  get onlineMixer(): SamplerMixer | null {
+    return this.mixer;
   }
 
   /**
@@ -296,7 +364,10 @@ export class Sampler {
    * `workerIndices` and hand samples to training themselves. Not with an online mixer.
    */
   advance(n: number): void {
-    if (this.mixer) throw new UnsupportedError("advance: an online mixer decides each block when its first sample is read; read through samples(), examples() or batches()");
+    if (this.mixer) throw new UnsupportedError(
+      "advance: an online mixer decides each block when its first sample is read; read through samples(), examples() " +
+        "or batches()",
+    );
     if (!(Number.isInteger(n) && n >= 0)) throw new InputError("advance", `expected an integer ≥ 0, got ${n}`);
     const left = Math.max(0, Math.ceil((this.budgetSamples - this.nextIndex()) / this.worldSize));
     if (n > left) throw new InputError("advance", `expected at most the ${left} samples left to this rank, got ${n}`);
@@ -352,10 +423,24 @@ export class Sampler {
    * loader calls `advance` as it hands samples to training). Not with an online mixer.
    */
   workerIndices(worker: number, numWorkers: number, limit = Infinity): Generator<number> {
-    if (!(Number.isInteger(numWorkers) && numWorkers >= 1)) throw new InputError("numWorkers", `expected an integer ≥ 1, got ${numWorkers}`);
-    if (!(Number.isInteger(worker) && worker >= 0 && worker < numWorkers)) throw new InputError("worker", `expected an integer in [0, ${numWorkers}), got ${worker}`);
-    if (this.mixer) throw new UnsupportedError("workerIndices: an online mixer decides each block when its first sample is read; read through samples(), examples() or batches()");
-    return stride(this.consumed + this.rank + worker * this.worldSize, numWorkers * this.worldSize, this.budgetSamples, limit);
+    if (!(Number.isInteger(numWorkers) && numWorkers >= 1)) throw new InputError(
+      "numWorkers",
+      `expected an integer ≥ 1, got ${numWorkers}`,
+    );
+    if (!(Number.isInteger(worker) && worker >= 0 && worker < numWorkers)) throw new InputError(
+      "worker",
+      `expected an integer in [0, ${numWorkers}), got ${worker}`,
+    );
+    if (this.mixer) throw new UnsupportedError(
+      "workerIndices: an online mixer decides each block when its first sample is read; read through samples(), " +
+        "examples() or batches()",
+    );
+    return stride(
+      this.consumed + this.rank + worker * this.worldSize,
+      numWorkers * this.worldSize,
+      this.budgetSamples,
+      limit,
+    );
   }
 
   /** Reads the data of a sample. */
@@ -371,7 +456,10 @@ export class Sampler {
    */
   async *examples(options: { limit?: number; readAhead?: number } = {}): AsyncGenerator<Example> {
     const ahead = options.readAhead ?? 16;
-    if (!(Number.isInteger(ahead) && ahead >= 1)) throw new InputError("readAhead", `expected an integer ≥ 1, got ${ahead}`);
+    if (!(Number.isInteger(ahead) && ahead >= 1)) throw new InputError(
+      "readAhead",
+      `expected an integer ≥ 1, got ${ahead}`,
+    );
     const limit = options.limit ?? Infinity;
     const W = this.worldSize;
     const queue: Promise<Example>[] = [];
@@ -427,8 +515,14 @@ export class Sampler {
     reuse?: boolean;
   }): AsyncGenerator<TokenBatch> {
     const { batchSize, seqLen } = options;
-    if (!(Number.isInteger(batchSize) && batchSize >= 1)) throw new InputError("batchSize", `expected an integer ≥ 1, got ${batchSize}`);
-    if (!(Number.isInteger(seqLen) && seqLen >= 1)) throw new InputError("seqLen", `expected an integer ≥ 1, got ${seqLen}`);
+    if (!(Number.isInteger(batchSize) && batchSize >= 1)) throw new InputError(
+      "batchSize",
+      `expected an integer ≥ 1, got ${batchSize}`,
+    );
+    if (!(Number.isInteger(seqLen) && seqLen >= 1)) throw new InputError(
+      "seqLen",
+      `expected an integer ≥ 1, got ${seqLen}`,
+    );
     const pad = options.padId ?? 0;
     if (this.sources.every((src) => src.readInto) && !this.mixer) {
       yield* this.batchesSync(batchSize, seqLen, pad, options.limit ?? Infinity, options.reuse ?? false);
@@ -442,34 +536,53 @@ export class Sampler {
     let padded = 0;
     let emitted = 0;
     const limit = options.limit ?? Infinity;
-    for await (const ex of this.examples({ readAhead: options.readAhead ?? 32 })) {
-      const ids = ex.tokens ?? this.tokenizer(ex.text ?? "");
-      const n = Math.min(ids.length, seqLen);
-      tokens.set(n === ids.length ? ids : ids.subarray(0, n), row * seqLen);
-      if (n < seqLen) {
-        tokens.fill(pad, row * seqLen + n, (row + 1) * seqLen);
-        padded += seqLen - n;
+    // The rows of a batch count as delivered only with the batch: a failure while assembling it
+    // puts the state back to the batch's start.
+    let batchStart = this.consumed;
+    try {
+      for await (const ex of this.examples({ readAhead: options.readAhead ?? 32 })) {
+        const ids = ex.tokens ?? this.tokenizer(ex.text ?? "");
+        const n = Math.min(ids.length, seqLen);
+        tokens.set(n === ids.length ? ids : ids.subarray(0, n), row * seqLen);
+        if (n < seqLen) {
+          tokens.fill(pad, row * seqLen + n, (row + 1) * seqLen);
+          padded += seqLen - n;
+        }
+        truncated += ids.length - n;
+        domains[row] = this.domains.indexOf(ex.domain);
+        indices[row] = ex.index;
+        if (++row === batchSize) {
+          yield { tokens, domainPerRow: domains, indexPerRow: indices, truncatedTokens: truncated, padTokens: padded };
+          batchStart = this.consumed;
+          if (++emitted >= limit) return;
+          tokens = new Int32Array(batchSize * seqLen);
+          domains = new Int32Array(batchSize);
+          indices = new Float64Array(batchSize);
+          row = 0;
+          truncated = 0;
+          padded = 0;
+        }
       }
-      truncated += ids.length - n;
-      domains[row] = this.domains.indexOf(ex.domain);
-      indices[row] = ex.index;
-      if (++row === batchSize) {
-        yield { tokens, domainPerRow: domains, indexPerRow: indices, truncatedTokens: truncated, padTokens: padded };
-        if (++emitted >= limit) return;
-        tokens = new Int32Array(batchSize * seqLen);
-        domains = new Int32Array(batchSize);
-        indices = new Float64Array(batchSize);
-        row = 0;
-        truncated = 0;
-        padded = 0;
-      }
+    } catch (e) {
+      this.consumed = batchStart;
+      throw e;
     }
     // The stream ended inside a batch: hand over the rows read, never drop them.
-    if (row > 0) yield trimBatch({ tokens, domainPerRow: domains, indexPerRow: indices, truncatedTokens: truncated, padTokens: padded }, row, seqLen);
+    if (row > 0) yield trimBatch(
+      { tokens, domainPerRow: domains, indexPerRow: indices, truncatedTokens: truncated, padTokens: padded },
+      row,
+      seqLen,
+    );
   }
 
   /** Packed batches from pre-tokenised sources, read synchronously straight into the rows. */
-  private *batchesSync(batchSize: number, seqLen: number, pad: number, limit: number, reuse: boolean): Generator<TokenBatch> {
+  private *batchesSync(
+    batchSize: number,
+    seqLen: number,
+    pad: number,
+    limit: number,
+    reuse: boolean,
+  ): Generator<TokenBatch> {
     let tokens = new Int32Array(batchSize * seqLen);
     let domains = new Int32Array(batchSize);
     let indices = new Float64Array(batchSize);
@@ -498,7 +611,11 @@ export class Sampler {
       }
       // Delivered with the batch (the rows were read without error).
       this.consumed += rows * this.worldSize;
-      yield trimBatch({ tokens, domainPerRow: domains, indexPerRow: indices, truncatedTokens: truncated, padTokens: padded }, rows, seqLen);
+      yield trimBatch(
+        { tokens, domainPerRow: domains, indexPerRow: indices, truncatedTokens: truncated, padTokens: padded },
+        rows,
+        seqLen,
+      );
       if (rows < batchSize) return;
     }
   }
@@ -549,33 +666,77 @@ function* stride(first: number, step: number, end: number, limit: number): Gener
 /** A batch cut to its first `rows` rows (the last batch of a finite stream). */
 function trimBatch(b: TokenBatch, rows: number, seqLen: number): TokenBatch {
   if (rows === b.domainPerRow.length) return b;
-  return { ...b, tokens: b.tokens.slice(0, rows * seqLen), domainPerRow: b.domainPerRow.slice(0, rows), indexPerRow: b.indexPerRow.slice(0, rows) };
+  return {
+    ...b,
+    tokens: b.tokens.slice(0, rows * seqLen),
+    domainPerRow: b.domainPerRow.slice(0, rows),
+    indexPerRow: b.indexPerRow.slice(0, rows),
+  };
 }
 
 /** Warns about weighted domains that get no sample in a block (B too small for the share). */
-function warnZeroCounts(domains: readonly string[], counts: Int32Array, p: Float64Array, blockSize: number, warn: (m: string) => void): void {
+function warnZeroCounts(
+  domains: readonly string[],
+  counts: Int32Array,
+  p: Float64Array,
+  blockSize: number,
+  warn: (m: string) => void,
+): void {
   for (let d = 0; d < counts.length; d++) {
-    if (p[d]! > 0 && counts[d] === 0) warn(`domain ${JSON.stringify(domains[d])} has proportion ${p[d]} but gets 0 of ${blockSize} samples per block; raise blockSize to sample it`);
+    if (p[d]! > 0 && counts[d] === 0) warn(
+      `domain ${JSON.stringify(domains[d])} has proportion ${p[d]} but gets 0 of ${blockSize} samples per block; ` +
+        `raise blockSize to sample it`,
+    );
   }
 }
 
 /** Formats the requested-vs-achieved table for a terminal. */
 export function formatPlanTable(rows: readonly PlanRow[]): string {
-  const head = ["domain", "records", "tok/rec", "requested", "achieved(tok)", "achieved(smp)", "per block", "epochs", "max"];
-  const body = rows.map((r) => [r.domain, String(r.records), r.tokensPerRecord.toFixed(1), r.requested.toFixed(4), r.achievedTokenShare.toFixed(4), r.achievedSampleShare.toFixed(4), String(r.samplesPerBlock), r.epochs === null ? "-" : r.epochs.toFixed(3), r.maxEpochs === null || !Number.isFinite(r.maxEpochs) ? "-" : String(r.maxEpochs)]);
+  const head = [
+    "domain",
+    "records",
+    "tok/rec",
+    "requested",
+    "achieved(tok)",
+    "achieved(smp)",
+    "per block",
+    "epochs",
+    "max",
+  ];
+  const body = rows.map(
+    (r) => [
+      r.domain,
+      String(r.records),
+      r.tokensPerRecord.toFixed(1),
+      r.requested.toFixed(4),
+      r.achievedTokenShare.toFixed(4),
+      r.achievedSampleShare.toFixed(4),
+      String(r.samplesPerBlock),
+      r.epochs === null ? "-" : r.epochs.toFixed(3),
+      r.maxEpochs === null || !Number.isFinite(r.maxEpochs) ? "-" : String(r.maxEpochs),
+    ],
+  );
   const w = head.map((h, j) => Math.max(h.length, ...body.map((b) => b[j]!.length)));
   const fmt = (cells: string[]) => cells.map((c, j) => (j === 0 ? c.padEnd(w[j]!) : c.padStart(w[j]!))).join("  ");
   return [fmt(head), w.map((x) => "-".repeat(x)).join("  "), ...body.map(fmt)].join("\n");
 }
 
 /** Mean tokens per record of each domain: exact for token shards, else a seeded sample of records. */
-async function measureLengths(sources: readonly DomainSource[], tokenizer: Tokenizer, sampleSize: number, seed: number): Promise<Float64Array> {
+async function measureLengths(
+  sources: readonly DomainSource[],
+  tokenizer: Tokenizer,
+  sampleSize: number,
+  seed: number,
+): Promise<Float64Array> {
   const out = new Float64Array(sources.length);
   const rng = createRng(seed).derive("lengths");
   for (let d = 0; d < sources.length; d++) {
     const s = sources[d]!;
     const n = s.numRecords;
-    if (n === 0) throw new InputError(s.files.join(", "), "expected at least one record, got none: a domain with no data");
+    if (n === 0) throw new InputError(
+      s.files.join(", "),
+      "expected at least one record, got none: a domain with no data",
+    );
     if (s.tokensOf) {
       let t = 0;
       for (let i = 0; i < n; i++) t += s.tokensOf(i);
@@ -587,7 +748,8 @@ async function measureLengths(sources: readonly DomainSource[], tokenizer: Token
     for (let j = 0; j < m; j++) {
       const i = m === n ? j : rng.nextInt(n);
       const r = await s.read(i);
-      t += r.tokens ? r.tokens.length : tokenizer === byteTokenizer ? utf8Length(r.text ?? "") : tokenizer(r.text ?? "").length;
+      if (r.tokens) t += r.tokens.length;
+      else t += tokenizer === byteTokenizer ? utf8Length(r.text ?? "") : tokenizer(r.text ?? "").length;
     }
     out[d] = t / m; // 0: every record measured is empty (refused for a positive share)
   }
@@ -611,19 +773,42 @@ export async function createSampler(o: SamplerOptions): Promise<Sampler> {
   }
 }
 
-async function buildSampler(o: SamplerOptions, state: SamplerState | undefined, corpus: Corpus | null): Promise<Sampler> {
+async function buildSampler(
+  o: SamplerOptions,
+  state: SamplerState | undefined,
+  corpus: Corpus | null,
+): Promise<Sampler> {
   const names = corpus ? corpus.names : [...(o.corpus as { names: readonly string[] }).names];
   const sources = corpus ? corpus.sources : [...(o.corpus as { sources: readonly DomainSource[] }).sources];
-  if (names.length !== sources.length) throw new InputError("corpus", `expected one source per domain name, got ${names.length} names and ${sources.length} sources`);
+  if (names.length !== sources.length) throw new InputError(
+    "corpus",
+    `expected one source per domain name, got ${names.length} names and ${sources.length} sources`,
+  );
   const seed = o.seed ?? 0;
   const blockSize = o.blockSize ?? 1024;
-  if (!(Number.isInteger(blockSize) && blockSize >= 1 && blockSize <= 1 << 20)) throw new InputError("blockSize", `expected an integer in [1, 1048576], got ${blockSize}`);
+  if (!(Number.isInteger(blockSize) && blockSize >= 1 && blockSize <= 1 << 20)) throw new InputError(
+    "blockSize",
+    `expected an integer in [1, 1048576], got ${blockSize}`,
+  );
   const rank = o.rank ?? 0;
   const world = o.worldSize ?? 1;
-  if (!(Number.isInteger(world) && world >= 1)) throw new InputError("worldSize", `expected an integer ≥ 1, got ${world}`);
-  if (!(Number.isInteger(rank) && rank >= 0 && rank < world)) throw new InputError("rank", `expected an integer in [0, ${world}), got ${rank}`);
-  if (o.mixer && blockSize % world !== 0) throw new InputError("blockSize", `expected a multiple of worldSize (${world}) with an online mixer, so every rank asks it at the same step of every block, got ${blockSize}`);
-  if ((o.proportions ? 1 : 0) + (o.stages ? 1 : 0) !== 1) throw new InputError("proportions", "expected either proportions or stages, got " + (o.proportions && o.stages ? "both" : "neither"));
+  if (!(Number.isInteger(world) && world >= 1)) throw new InputError(
+    "worldSize",
+    `expected an integer ≥ 1, got ${world}`,
+  );
+  if (!(Number.isInteger(rank) && rank >= 0 && rank < world)) throw new InputError(
+    "rank",
+    `expected an integer in [0, ${world}), got ${rank}`,
+  );
+  if (o.mixer && blockSize % world !== 0) throw new InputError(
+    "blockSize",
+    `expected a multiple of worldSize (${world}) with an online mixer, so every rank asks it at the same step of ` +
+      `every block, got ${blockSize}`,
+  );
+  if ((o.proportions ? 1 : 0) + (o.stages ? 1 : 0) !== 1) throw new InputError(
+    "proportions",
+    "expected either proportions or stages, got " + (o.proportions && o.stages ? "both" : "neither"),
+  );
   const stagesByName: StageByName[] = o.stages ? [...o.stages] : [{ proportions: o.proportions! }];
   if (stagesByName.length === 0) throw new InputError("stages", "expected at least one stage, got none");
   const stages: StageSpec[] = stagesByName.map((s, i) => ({
@@ -632,11 +817,22 @@ async function buildSampler(o: SamplerOptions, state: SamplerState | undefined, 
     proportions: byName(names, s.proportions, stagesByName.length > 1 ? `stage ${i + 1}` : "proportions"),
   }));
   for (let d = 0; d < sources.length; d++) {
-    if (sources[d]!.numRecords === 0) throw new InputError(names[d]!, "expected at least one record, got none: a domain with no data");
+    if (sources[d]!.numRecords === 0) throw new InputError(
+      names[d]!,
+      "expected at least one record, got none: a domain with no data",
+    );
   }
   const tokenizer = o.tokenizer ?? byteTokenizer;
   const tokensPerRecord = await measureLengths(sources, tokenizer, o.lengthSampleSize ?? 512, seed);
-  stages.forEach((st, i) => refuseEmptyShares(names, sources, tokensPerRecord, st.proportions, stagesByName.length > 1 ? `stage ${i + 1}` : "proportions"));
+  stages.forEach(
+    (st, i) => refuseEmptyShares(
+      names,
+      sources,
+      tokensPerRecord,
+      st.proportions,
+      stagesByName.length > 1 ? `stage ${i + 1}` : "proportions",
+    ),
+  );
   let spec: PlanSpec = {
     domains: names,
     recordsPerDomain: Float64Array.from(sources, (s) => s.numRecords),
@@ -650,13 +846,23 @@ async function buildSampler(o: SamplerOptions, state: SamplerState | undefined, 
   let plan = new Plan(spec);
   // The budget in samples.
   let budget = Infinity;
-  if (o.budgetSamples !== undefined && o.budgetTokens !== undefined) throw new InputError("budgetSamples", `expected one budget, budgetSamples or budgetTokens, got both (${o.budgetSamples} samples and ${o.budgetTokens} tokens)`);
+  if (o.budgetSamples !== undefined && o.budgetTokens !== undefined) throw new InputError(
+    "budgetSamples",
+    `expected one budget, budgetSamples or budgetTokens, got both (${o.budgetSamples} samples and ${o.budgetTokens} ` +
+      `tokens)`,
+  );
   if (o.budgetSamples !== undefined) {
-    if (!(Number.isSafeInteger(o.budgetSamples) && o.budgetSamples >= 1)) throw new InputError("budgetSamples", `expected an integer in [1, 2^53), got ${o.budgetSamples}`);
+    if (!(Number.isSafeInteger(o.budgetSamples) && o.budgetSamples >= 1)) throw new InputError(
+      "budgetSamples",
+      `expected an integer in [1, 2^53), got ${o.budgetSamples}`,
+    );
     budget = o.budgetSamples; // exact: a partial last block is counted sample by sample
   }
   else if (o.budgetTokens !== undefined) {
-    if (!(o.budgetTokens > 0 && Number.isFinite(o.budgetTokens))) throw new InputError("budgetTokens", `expected a number of tokens > 0, got ${o.budgetTokens}`);
+    if (!(o.budgetTokens > 0 && Number.isFinite(o.budgetTokens))) throw new InputError(
+      "budgetTokens",
+      `expected a number of tokens > 0, got ${o.budgetTokens}`,
+    );
     let g = 0;
     let tokens = 0;
     for (const st of plan.stages) {
@@ -671,23 +877,42 @@ async function buildSampler(o: SamplerOptions, state: SamplerState | undefined, 
       g = st.end;
     }
     budget = g;
-    if (!(budget <= Number.MAX_SAFE_INTEGER)) throw new InputError("budgetTokens", `expected a budget under 2^53 samples, got ${o.budgetTokens} tokens ≈ ${budget} samples`);
+    if (!(budget <= Number.MAX_SAFE_INTEGER)) throw new InputError(
+      "budgetTokens",
+      `expected a budget under 2^53 samples, got ${o.budgetTokens} tokens ≈ ${budget} samples`,
+    );
   }
   // Repetition caps, checked over the whole schedule.
   let maxEpochs: Float64Array | null = null;
   if (o.maxEpochs !== undefined) {
-    maxEpochs = typeof o.maxEpochs === "number" ? new Float64Array(names.length).fill(o.maxEpochs) : Float64Array.from(names, (d) => (o.maxEpochs as ProportionsByName)[d] ?? Infinity);
-    if (!Number.isFinite(budget)) throw new InputError("maxEpochs", "expected budgetSamples or budgetTokens with it (epochs are counted over the run), got neither");
+    maxEpochs = typeof o.maxEpochs === "number" ? new Float64Array(names.length).fill(o.maxEpochs) : Float64Array.from(
+      names,
+      (d) => (o.maxEpochs as ProportionsByName)[d] ?? Infinity,
+    );
+    if (!Number.isFinite(budget)) throw new InputError(
+      "maxEpochs",
+      "expected budgetSamples or budgetTokens with it (epochs are counted over the run), got neither",
+    );
     for (let round = 0; ; round++) {
       const counts = plan.samplesPerDomain(budget);
       const over: number[] = [];
-      for (let d = 0; d < names.length; d++) if (counts[d]! / spec.recordsPerDomain[d]! > maxEpochs[d]! + 1e-12) over.push(d);
+      for (let d = 0; d < names.length; d++) {
+        if (counts[d]! / spec.recordsPerDomain[d]! > maxEpochs[d]! + 1e-12) over.push(d);
+      }
       if (over.length === 0) break;
       if ((o.onExceed ?? "error") === "error" || round > 50) {
         const lines = over.map((d) => {
           const tokens = spec.recordsPerDomain[d]! * tokensPerRecord[d]!;
           const share = stages.map((s) => s.proportions[d]!.toPrecision(4)).join(" → ");
-          return { path: `domain ${JSON.stringify(names[d])}`, message: `expected at most ${maxEpochs![d]} epochs, got ${(counts[d]! / spec.recordsPerDomain[d]!).toFixed(3)} (it has ${spec.recordsPerDomain[d]} records ≈ ${Math.round(tokens)} tokens; requested share ${share}); lower its share, raise maxEpochs, or pass onExceed: "redistribute"` };
+          const epochs = (counts[d]! / spec.recordsPerDomain[d]!).toFixed(3);
+          return {
+            path: `domain ${JSON.stringify(names[d])}`,
+            message:
+              `expected at most ${maxEpochs![d]} epochs, got ${epochs} ` +
+              `(it has ${spec.recordsPerDomain[d]} records ≈ ` +
+              `${Math.round(tokens)} tokens; requested share ${share}); lower its share, raise maxEpochs, ` +
+              `or pass onExceed: "redistribute"`,
+          };
         });
         throw new InputError("repetition", lines);
       }
@@ -703,7 +928,13 @@ async function buildSampler(o: SamplerOptions, state: SamplerState | undefined, 
         }
         let rest = 0;
         for (let d = 0; d < p.length; d++) if (!over.includes(d)) rest += p[d]!;
-        if (rest <= 0) throw new InputError("repetition", `expected other domains to take the share ${over.map((d) => names[d]).join(", ")} cannot, got none with a positive share`);
+        if (rest <= 0) {
+          const who = over.map((d) => names[d]).join(", ");
+          throw new InputError(
+            "repetition",
+            `expected other domains to take the share ${who} cannot, got none with a positive share`,
+          );
+        }
         for (let d = 0; d < p.length; d++) if (!over.includes(d)) p[d] = p[d]! + (freed * p[d]!) / rest;
         return { ...s, proportions: p };
       });
@@ -718,10 +949,17 @@ async function buildSampler(o: SamplerOptions, state: SamplerState | undefined, 
   const appended: { start: number; proportions: ProportionsByName }[] = [];
   if (state) {
     const src = o.stateSource ?? "state";
-    if (state.planSha256 !== sha) throw new InputError(src, `planSha256: expected ${sha} (this plan), got ${state.planSha256}: the corpus, proportions, seed, block size, unit, order or budget differ from the run that saved it`);
+    if (state.planSha256 !== sha) throw new InputError(
+      src,
+      `planSha256: expected ${sha} (this plan), got ${state.planSha256}: the corpus, proportions, seed, block size, ` +
+        `unit, order or budget differ from the run that saved it`,
+    );
     state.appended.forEach((a, i) => {
       const at = `appended.${i}`;
-      if (a.start % blockSize !== 0) throw new InputError(src, `${at}.start: expected a multiple of the block size ${blockSize}, got ${a.start}`);
+      if (a.start % blockSize !== 0) throw new InputError(
+        src,
+        `${at}.start: expected a multiple of the block size ${blockSize}, got ${a.start}`,
+      );
       const v = byName(names, a.proportions, `${src}: ${at}.proportions`);
       refuseEmptyShares(names, sources, tokensPerRecord, v, `${src} ${at}`);
       const st = plan.appendStage(v, a.start);
@@ -729,9 +967,36 @@ async function buildSampler(o: SamplerOptions, state: SamplerState | undefined, 
     });
     start = state.consumed;
   }
-  const sampler = new Sampler(plan, sources, sha, budget, start, rank, world, tokenizer, corpus, maxEpochs, appended, warn, o.mixer ?? null);
+  const mixer = resolveMixer(o, names);
+  const sampler = new Sampler(plan, sources, sha, budget, start, rank, world, tokenizer, corpus, maxEpochs, appended, warn, mixer);
   if (o.report) o.report(formatPlanTable(sampler.table()));
   return sampler;
+}
+
+/** JSON with sorted keys: two states are the same state when these strings are equal. */
+function canonical(x: unknown): string {
+  if (Array.isArray(x)) return `[${x.map(canonical).join(",")}]`;
+  if (x && typeof x === "object") return `{${Object.keys(x).sort().map((k) => `${JSON.stringify(k)}:${canonical((x as Record<string, unknown>)[k])}`).join(",")}}`;
+  return JSON.stringify(x);
+}
+
+/** The mixer of a sampler: created (or checked) against the saved state so both resume together. */
+function resolveMixer(o: SamplerOptions, names: readonly string[]): SamplerMixer | null {
+  const saved = o.state?.mixer;
+  if (!o.mixer) {
+    if (saved) throw new InputError("state", `mixer: expected a mixer to resume this state (it holds a ${JSON.stringify(saved.method)} mixer's state), got none; pass mixer: the same factory or a mixer restored from state.mixer`);
+    return null;
+  }
+  if (o.blockSize === undefined) throw new InputError("blockSize", "expected the samples per optimizer step (global batch) or a divisor of it with an online mixer, got none (the default 1024 would let a block straddle several updates)");
+  const mixer = typeof o.mixer === "function" ? o.mixer(saved) : o.mixer;
+  if (o.state && !saved && mixer.state) throw new InputError("state", "mixer: expected a state saved with a mixer (sampler.state() of a sampler that had one), got a state without a mixer's state");
+  if (mixer.domains) {
+    const missing = names.filter((d) => !mixer.domains!.includes(d));
+    const extra = mixer.domains.filter((d) => !names.includes(d));
+    if (missing.length || extra.length) throw new InputError("mixer", `domains: expected the corpus domains (${names.join(", ")}), got ${mixer.domains.join(", ")}`);
+  }
+  if (saved && (!mixer.state || canonical(mixer.state()) !== canonical(saved))) throw new InputError("state", `mixer: expected the ${saved.method} mixer restored from this state's mixer state, got a ${mixer.method ?? "stateless"} mixer in another state (create it with state: saved.mixer, or pass a factory)`);
+  return mixer;
 }
 
 /**
@@ -744,13 +1009,24 @@ async function buildSampler(o: SamplerOptions, state: SamplerState | undefined, 
 export function toTfDataset(
   sampler: Sampler,
   // `never` items: any element type tfjs's generator accepts (the tfjs namespace passes as it is).
-  tf: { data: { generator(g: () => AsyncIterator<never>): unknown }; tensor2d(values: Int32Array, shape: [number, number], dtype: "int32"): unknown },
+  tf: {
+    data: { generator(g: () => AsyncIterator<never>): unknown };
+    tensor2d(values: Int32Array, shape: [number, number], dtype: "int32"): unknown;
+  },
   options: { batchSize: number; seqLen: number; limit?: number; readAhead?: number },
 ): unknown {
   const { batchSize, seqLen } = options;
-  if (!(Number.isInteger(seqLen) && seqLen >= 2)) throw new InputError("seqLen", `expected an integer ≥ 2 (inputs and next-token targets), got ${seqLen}`);
+  if (!(Number.isInteger(seqLen) && seqLen >= 2)) throw new InputError(
+    "seqLen",
+    `expected an integer ≥ 2 (inputs and next-token targets), got ${seqLen}`,
+  );
   return tf.data.generator(() => {
-    const it = sampler.batches({ batchSize, seqLen, ...(options.limit !== undefined ? { limit: options.limit } : {}), ...(options.readAhead !== undefined ? { readAhead: options.readAhead } : {}) });
+    const it = sampler.batches({
+      batchSize,
+      seqLen,
+      ...(options.limit !== undefined ? { limit: options.limit } : {}),
+      ...(options.readAhead !== undefined ? { readAhead: options.readAhead } : {}),
+    });
     return {
       next: async () => {
         const r = await it.next();
@@ -763,7 +1039,10 @@ export function toTfDataset(
           xs.set(r.value.tokens.subarray(b * seqLen, b * seqLen + seqLen - 1), b * (seqLen - 1));
           ys.set(r.value.tokens.subarray(b * seqLen + 1, (b + 1) * seqLen), b * (seqLen - 1));
         }
-        return { done: false, value: { xs: tf.tensor2d(xs, [rows, seqLen - 1], "int32"), ys: tf.tensor2d(ys, [rows, seqLen - 1], "int32") } };
+        return {
+          done: false,
+          value: { xs: tf.tensor2d(xs, [rows, seqLen - 1], "int32"), ys: tf.tensor2d(ys, [rows, seqLen - 1], "int32") },
+        };
       },
     } as AsyncIterator<never>;
   });

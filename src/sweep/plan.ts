@@ -11,7 +11,8 @@ import type { ProxyConfig } from "../proxy/model.js";
  * betas, the floor of the decay, the sampler's block size, how windows are cut. Part of every
  * key; change it whenever the trainer changes what a run computes.
  */
-export const TRAINER_RECIPE = "adamw b1=0.9 b2=0.95; decay floor 0.1×peak; sampler blocks of 4096; windows at sha256(seed:index); byte tokens";
+export const TRAINER_RECIPE =
+  "adamw b1=0.9 b2=0.95; decay floor 0.1×peak; sampler blocks of 4096; windows at sha256(seed:index); byte tokens";
 
 /** Everything besides the mixture that decides a run's result. */
 export interface RunSettings {
@@ -41,8 +42,8 @@ export interface RunSettings {
 }
 
 /** Settings as given by a caller: the trainer's defaults fill the rest (resolveSettings). */
-export type RunSettingsInput = Omit<RunSettings, "lr" | "warmup" | "schedule" | "weightDecay" | "clip" | "evalWindows" | "tokenizer"> &
-  Partial<Pick<RunSettings, "lr" | "warmup" | "schedule" | "weightDecay" | "clip" | "evalWindows" | "tokenizer">>;
+type Defaulted = "lr" | "warmup" | "schedule" | "weightDecay" | "clip" | "evalWindows" | "tokenizer";
+export type RunSettingsInput = Omit<RunSettings, Defaulted> & Partial<Pick<RunSettings, Defaulted>>;
 
 /**
  * Fills unset settings with the trainer's defaults: lr 3e-3, warm-up 10% of the steps (at least
@@ -137,7 +138,11 @@ export interface SweepPlan {
  * Plans a sweep: one spec per distinct key, minus the keys in `done`.
  * @param done run ids already in the table (text, compared exactly)
  */
-export function planSweep(o: { readonly mixtures: readonly Readonly<Record<string, number>>[]; readonly settings: RunSettings; readonly done: ReadonlySet<string> }): SweepPlan {
+export function planSweep(o: {
+  readonly mixtures: readonly Readonly<Record<string, number>>[];
+  readonly settings: RunSettings;
+  readonly done: ReadonlySet<string>;
+}): SweepPlan {
   const keys = o.mixtures.map((p) => runKey(p, o.settings));
   const seen = new Set<string>();
   const todo: RunSpec[] = [];

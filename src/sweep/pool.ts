@@ -12,7 +12,9 @@ import type { RunSpec } from "./plan.js";
 import type { ChunkJob } from "./train-chunk.js";
 
 /** The outcome of one chunk: a result per member, or the error that stopped it. */
-export type ChunkOutcome = { readonly ok: true; readonly results: RunResult[] } | { readonly ok: false; readonly error: string };
+export type ChunkOutcome =
+  | { readonly ok: true; readonly results: RunResult[] }
+  | { readonly ok: false; readonly error: string };
 
 /** Options of the local pool. */
 export interface LocalPoolOptions {
@@ -25,7 +27,7 @@ export interface LocalPoolOptions {
   readonly train: string;
   readonly heldout: string;
   readonly backend: BackendName;
-  /** Aborting stops the pool: workers killed, in-flight `done` calls awaited, then the pool rejects with SweepInterrupted. */
+  /** Aborting stops the pool: workers killed, `done` calls in flight awaited, then it rejects (SweepInterrupted). */
   readonly signal?: AbortSignal;
 }
 
@@ -33,7 +35,10 @@ export interface LocalPoolOptions {
 export class SweepInterrupted extends MixError {
   readonly reason: string;
   constructor(reason: string) {
-    super("E_INTERRUPTED", `sweep interrupted (${reason}); every finished run is in the table; run the same command again to resume`);
+    super(
+      "E_INTERRUPTED",
+      `sweep interrupted (${reason}); every finished run is in the table; run the same command again to resume`,
+    );
     this.name = "SweepInterrupted";
     this.reason = reason;
   }
@@ -80,7 +85,14 @@ export async function runLocalPool(o: LocalPoolOptions): Promise<void> {
         const chunk = await o.next();
         if (chunk === null || chunk.length === 0 || o.signal?.aborted) return finish();
         current = chunk;
-        const job: ChunkJob = { id: chunk[0]!.key, members: chunk.map((s) => ({ id: s.key, proportions: s.proportions })), settings: chunk[0]!.settings, train: o.train, heldout: o.heldout, backend: o.backend };
+        const job: ChunkJob = {
+          id: chunk[0]!.key,
+          members: chunk.map((s) => ({ id: s.key, proportions: s.proportions })),
+          settings: chunk[0]!.settings,
+          train: o.train,
+          heldout: o.heldout,
+          backend: o.backend,
+        };
         child.send(job);
       };
       child.on("message", (msg: { ready?: boolean; ok?: boolean; results?: RunResult[]; error?: string }) => {
@@ -90,7 +102,9 @@ export async function runLocalPool(o: LocalPoolOptions): Promise<void> {
         }
         const chunk = current!;
         current = null;
-        const outcome: ChunkOutcome = msg.ok ? { ok: true, results: msg.results! } : { ok: false, error: msg.error ?? "unknown error" };
+        const outcome: ChunkOutcome = msg.ok
+          ? { ok: true, results: msg.results! }
+          : { ok: false, error: msg.error ?? "unknown error" };
         void track(
           o
             .done(chunk, outcome)
@@ -100,7 +114,10 @@ export async function runLocalPool(o: LocalPoolOptions): Promise<void> {
       });
       child.on("exit", (code, signal) => {
         children.delete(child);
-        if (current && !o.signal?.aborted) failure ??= new Error(`sweep worker exited with ${code ?? signal} during run ${current.map((s) => s.key).join(", ")}`);
+        if (current && !o.signal?.aborted) {
+          const runs = current.map((s) => s.key).join(", ");
+          failure ??= new Error(`sweep worker exited with ${code ?? signal} during run ${runs}`);
+        }
         settle();
       });
       child.on("error", (e) => {

@@ -9,7 +9,8 @@
 
 import { cpus } from "node:os";
 import type { Cell } from "../runs/frame.js";
-import { appendRuns, claimRun, clearDeadClaims, readRunsFile, releaseClaim, runIdsOf, type Claim, type Holder } from "../runs/store.js";
+import { appendRuns, claimRun, clearDeadClaims, readRunsFile, releaseClaim, runIdsOf } from "../runs/store.js";
+import type { Claim, Holder } from "../runs/store.js";
 import { checkRunsOutput } from "../runs/check.js";
 import { failedRunRow, runRow } from "../proxy/runs-io.js";
 import type { ProxyConfig } from "../proxy/model.js";
@@ -38,7 +39,7 @@ export interface SweepOptions {
   readonly workers?: number;
   /** Peak learning rate (default 3e-3). */
   readonly lr?: number;
-  /** Warm-up steps (default 10% of steps), decay schedule (default cosine), weight decay (0.1), clip (1), eval windows per domain (16). */
+  /** Warm-up steps (default 10% of steps), decay (cosine), weight decay (0.1), clip (1), eval windows (16). */
   readonly warmup?: number;
   readonly schedule?: "cosine" | "linear";
   readonly weightDecay?: number;
@@ -100,7 +101,9 @@ export async function runSweep(o: SweepOptions): Promise<SweepSummary> {
   clearDeadClaims(o.runs);
   const plan = planSweep({ mixtures: o.mixtures, settings, done: runIdsOf(existing) });
   const other = otherSettings(existing, settings, plan.keys);
-  if (other.length) o.log(`sweep: ${o.runs} holds rows made with other settings; they are kept and not reused (${other.join("; ")})`);
+  if (other.length) {
+    o.log(`sweep: ${o.runs} holds rows made with other settings; they are kept and not reused (${other.join("; ")})`);
+  }
   const skipped = plan.done + plan.repeated;
   if (skipped) o.log(`sweep: ${skipped} of ${o.mixtures.length} runs already in ${o.runs}; ${plan.todo.length} to go`);
   const size = Math.max(1, o.ensemble ?? 1);
@@ -118,7 +121,10 @@ export async function runSweep(o: SweepOptions): Promise<SweepSummary> {
     const elapsed = (performance.now() - t0) / 1000;
     const eta = n ? (elapsed / n) * (plan.todo.length - n) : NaN;
     const bar = "█".repeat(Math.round((20 * n) / Math.max(1, plan.todo.length))).padEnd(20, "·");
-    o.log(`sweep [${bar}] ${n}/${plan.todo.length}${failed ? ` (${failed} failed)` : ""}  ${elapsed.toFixed(0)} s, ETA ${Number.isFinite(eta) ? eta.toFixed(0) : "?"} s${recent.length ? `, last mean loss ${recent[recent.length - 1]!.toFixed(4)}` : ""}`);
+    const last = recent.length ? `, last mean loss ${recent[recent.length - 1]!.toFixed(4)}` : "";
+    const etaText = Number.isFinite(eta) ? eta.toFixed(0) : "?";
+    const failedText = failed ? ` (${failed} failed)` : "";
+    o.log(`sweep [${bar}] ${n}/${plan.todo.length}${failedText}  ${elapsed.toFixed(0)} s, ETA ${etaText} s${last}`);
   };
   // Claims runs for the next chunk: held elsewhere → left to that process; finished meanwhile → skipped.
   const nextChunk = async (): Promise<RunSpec[] | null> => {
@@ -157,8 +163,13 @@ export async function runSweep(o: SweepOptions): Promise<SweepSummary> {
     });
     // One append at a time from this process; the table's lock orders them against others.
     const p = storing.then(async () => {
-      const r = await appendRuns(o.runs, rows, { onWait: (h) => o.log(`sweep: waiting for the lock of ${o.runs}${h ? ` (held by pid ${h.pid} on ${h.host})` : ""}`) });
-      if (r.duplicates.length) o.log(`sweep: runs ${r.duplicates.join(", ")} were already in ${o.runs} (written by another process); not written twice`);
+      const onWait = (h: Holder | null): void =>
+        o.log(`sweep: waiting for the lock of ${o.runs}${h ? ` (held by pid ${h.pid} on ${h.host})` : ""}`);
+      const r = await appendRuns(o.runs, rows, { onWait });
+      if (r.duplicates.length) {
+        const dup = r.duplicates.join(", ");
+        o.log(`sweep: runs ${dup} were already in ${o.runs} (written by another process); not written twice`);
+      }
       for (const spec of chunk) {
         const c = claims.get(spec.key);
         if (c) releaseClaim(c);
@@ -171,7 +182,11 @@ export async function runSweep(o: SweepOptions): Promise<SweepSummary> {
     return p;
   };
   try {
-    if (plan.todo.length > 0) await runLocalPool({ workers, next: nextChunk, done: store, train: o.train, heldout: o.heldout, backend: o.backend, ...(o.signal ? { signal: o.signal } : {}) });
+    if (plan.todo.length > 0) {
+      const { train, heldout, backend } = o;
+      const signal = o.signal ? { signal: o.signal } : {};
+      await runLocalPool({ workers, next: nextChunk, done: store, train, heldout, backend, ...signal });
+    }
   } finally {
     await storing;
     for (const c of claims.values()) releaseClaim(c);
@@ -180,7 +195,20 @@ export async function runSweep(o: SweepOptions): Promise<SweepSummary> {
   if (alsoDone) o.log(`sweep: ${alsoDone} runs were finished by another process meanwhile`);
   if (heldElsewhere.length) {
     const holders = [...new Set(heldElsewhere.map((h) => `pid ${h.holder.pid} on ${h.holder.host}`))].join(", ");
-    o.log(`sweep: ${heldElsewhere.length} runs were being trained by another process (${holders}) and were left to it: ${heldElsewhere.map((h) => h.key).join(", ")}`);
+    const keys = heldElsewhere.map((h) => h.key).join(", ");
+    const n = heldElsewhere.length;
+    o.log(`sweep: ${n} runs were being trained by another process (${holders}) and were left to it: ${keys}`);
   }
-  return { total: o.mixtures.length, skipped: skipped + alsoDone, finished, failed, heldElsewhere, keys: plan.keys, settings, otherSettings: other, seconds: (performance.now() - t0) / 1000 };
+  const seconds = (performance.now() - t0) / 1000;
+  return {
+    total: o.mixtures.length,
+    skipped: skipped + alsoDone,
+    finished,
+    failed,
+    heldElsewhere,
+    keys: plan.keys,
+    settings,
+    otherSettings: other,
+    seconds,
+  };
 }

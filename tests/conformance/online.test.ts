@@ -8,6 +8,7 @@ import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { onlineMixers, createOnlineMixer } from "../../mixers/online.js";
 import { mergeDomainStats } from "../../mixers/common/domain-stats.js";
+import { InputError } from "../../src/errors.js";
 import type { MixerEvent, OnlineMixer } from "../../mixers/types.js";
 import type { DoReMiMixer } from "../../mixers/doremi/index.js";
 import { Env, drive, replay, trajectory, type EnvSpec, type DriveOptions } from "../mixers/online-env.js";
@@ -327,6 +328,7 @@ describe("online mixer conformance", () => {
         );
         rejects(loss(Number.NaN), `loss.${d}: expected a finite number ≥ 0, got NaN`);
         rejects(loss(-1), `loss.${d}: expected a finite number ≥ 0, got -1`);
+        rejects(loss(2e6), `loss.${d}: expected at most 1000000 nats per token, got 2000000`);
         rejects({ ...ok, step: 1.5 }, "step: expected an integer ≥ 0, got 1.5");
         rejects({ ...ok, step: last - 1 },
           `step: expected a step ≥ ${last} (the last one observed), got ${last - 1}`,
@@ -334,10 +336,62 @@ describe("online mixer conformance", () => {
         if (ok.kind === "train") {
           rejects(tokens(-3), `tokens.${d}: expected a finite number > 0, got -3`);
           rejects(tokens(Infinity), `tokens.${d}: expected a finite number > 0, got Infinity`);
+          rejects(tokens(1e300), `tokens.${d}: expected at most 2^53 tokens, got 1e+300`);
         }
         // A rejected event changes nothing; the valid one is then accepted.
         expect(m.state()).toEqual(before);
         m.observe(ok);
+      });
+
+      it("throws only InputErrors and stays on the simplex whatever the events (fuzzed)", () => {
+        const value = fc.oneof(
+          fc.double({ min: 0, max: 20, noNaN: true }),
+          fc.constantFrom(Number.NaN, -1, Infinity, 0, 1e308),
+        );
+        const event = fc.record({
+          kind: fc.constantFrom("train", "eval"),
+          stepShift: fc.integer({ min: -2, max: 3 }),
+          due: fc.boolean(),
+          domains: fc.subarray([...DOMAINS, "wiki"]),
+          loss: fc.array(value, { minLength: 4, maxLength: 4 }),
+          tokens: fc.array(value, { minLength: 4, maxLength: 4 }),
+          extra: fc.array(value, { minLength: 4, maxLength: 4 }),
+        });
+        fc.assert(
+          fc.property(fc.array(event, { maxLength: 40 }), (events) => {
+            const m = make(3);
+            let last = 0;
+            for (const e of events) {
+              const pick = (v: number[]) => Object.fromEntries(e.domains.map((d, i) => [d, v[i]!]));
+              const next = m.diagnostics().nextEvalStep;
+              const step = e.due && typeof next === "number" && next >= 0 ? next : Math.max(0, last + e.stepShift);
+              const extra = pick(e.extra);
+              const ev: MixerEvent = {
+                kind: e.kind,
+                step,
+                loss: pick(e.loss),
+                tokens: pick(e.tokens),
+                reference: extra,
+                excess: extra,
+              };
+              const before = JSON.stringify(m.state());
+              try {
+                m.observe(ev);
+                last = step;
+              } catch (err) {
+                expect(err).toBeInstanceOf(InputError);
+                expect(JSON.stringify(m.state())).toBe(before);
+              }
+              const p = m.proportions();
+              const v = DOMAINS.map((d) => p[d]!);
+              expect(v.every((x) => x >= 0 && Number.isFinite(x))).toBe(true);
+              expect(Math.abs(v.reduce((x, y) => x + y, 0) - 1)).toBeLessThanOrEqual(1e-12);
+              const st = m.state();
+              expect(JSON.parse(JSON.stringify(st))).toEqual(st); // every number finite
+            }
+          }),
+          { numRuns: 40, seed: 5 },
+        );
       });
 
       it("refuses unknown and out-of-range options", () => {
@@ -348,7 +402,9 @@ describe("online mixer conformance", () => {
           createOnlineMixer(name, { domains, seed, options: c.options });
         expect(create(["web"], 1)).toThrow(`${name}: domains: expected at least 2 domain names, got ["web"]`);
         expect(create(["web", "web"], 1)).toThrow(`${name}: domains: expected distinct names, got "web" twice`);
-        expect(create(["web", "__proto__"], 1)).toThrow(`${name}: domains: expected names other than "__proto__", got "__proto__"`);
+        expect(create(["web", "__proto__"], 1)).toThrow(
+          `${name}: domains: expected names other than "__proto__", got "__proto__"`,
+        );
         expect(create(DOMAINS, -1)).toThrow("seed: expected an integer in [0, 4294967295], got -1");
       });
 

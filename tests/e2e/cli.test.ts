@@ -54,7 +54,7 @@ describe("mixlab CLI", () => {
     expect(mg.stdout).toMatch(/^[0-9.e-]+ \/data\/\w+( [0-9.e-]+ \/data\/\w+)*\n$/);
     const hf = JSON.parse(run(["export", "p.json", "--format", "hf"], dir).stdout);
     expect(hf.probabilities.reduce((x: number, y: number) => x + y, 0)).toBeCloseTo(1, 9);
-  });
+  }, 180_000); // two 50,000-candidate fits of 512 runs: ~30 s alone, more on a loaded machine
 
   it("suggest writes a swarm on the simplex with run ids, reproducible by seed", () => {
     const args = ["suggest", "--domains", "web,code,math", "--n", "20", "--tokens", "web=5e9,code=1e9,math=2e8", "--seed", "4"];

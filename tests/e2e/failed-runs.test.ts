@@ -26,7 +26,9 @@ describe("failed runs in a runs table", () => {
     lines.push("f1,0.2,0.3,0.5,,failed,training loss of member 1 is not finite at step 3");
     lines.push("f2,0.1,0.1,0.8,,failed,training loss of member 1 is not finite at step 3");
     writeFileSync(join(dir, "runs.csv"), `${lines.join("\n")}\n`);
-    const note = 'note: runs.csv: 2 failed runs (status "failed"; rows 9, 10) kept in the file and left out: "training loss of member 1 is not finite at step 3" (2 runs)\n';
+    const note =
+      'note: runs.csv: 2 failed runs (status "failed"; rows 9, 10) kept in the file and left out: ' +
+      '"training loss of member 1 is not finite at step 3" (2 runs)\n';
     const fit = run(["fit", "runs.csv", "--method", "regmix-linear", "--target", "loss.mean", "-o", "p.json"], dir);
     expect(fit.status, fit.stderr).toBe(0);
     expect(fit.stderr.startsWith(note)).toBe(true);

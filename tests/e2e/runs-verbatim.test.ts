@@ -24,16 +24,18 @@ describe("mixlab predict keeps cells verbatim", () => {
     for (let i = 0; i < 12; i++) {
       const a = ((i + 1) / 13).toFixed(3);
       const b = (1 - Number(a)).toFixed(3);
-      lines.push(`${IDS[i % IDS.length]}${i >= IDS.length ? "x" : ""},${a},${b},${(3 + Number(a) ** 2).toFixed(4)},00${i},1234567890123456789${i},${i}e3`);
+      const id = `${IDS[i % IDS.length]}${i >= IDS.length ? "x" : ""}`;
+      lines.push(`${id},${a},${b},${(3 + Number(a) ** 2).toFixed(4)},00${i},1234567890123456789${i},${i}e3`);
     }
     writeFileSync(join(dir, "runs.csv"), `${lines.join("\n")}\n`);
-    const fit = run(["fit", "runs.csv", "--method", "regmix-linear", "--target", "loss.a", "--save-model", "law.json", "-o", "p.json"], dir);
+    const fit = run(["fit", "runs.csv", "-m", "regmix-linear", "-t", "loss.a", "--save-model", "law.json"], dir);
     expect(fit.status, fit.stderr).toBe(0);
     const csv = run(["predict", "law.json", "runs.csv", "-o", "scored.csv"], dir);
     expect(csv.status, csv.stderr).toBe(0);
     const out = readFileSync(join(dir, "scored.csv"), "utf8").trimEnd().split("\n");
     expect(out[0]).toBe(`${lines[0]},predicted`);
-    out.slice(1).forEach((l, i) => expect(l).toMatch(new RegExp(`^${lines[i + 1]!.replace(/[.+]/g, "\\$&")},[0-9.]+$`)));
+    const escaped = (s: string) => s.replace(/[.+]/g, "\\$&");
+    out.slice(1).forEach((l, i) => expect(l).toMatch(new RegExp(`^${escaped(lines[i + 1]!)},[0-9.]+$`)));
     const jsonl = run(["predict", "law.json", "runs.csv", "-o", "scored.jsonl"], dir);
     expect(jsonl.status, jsonl.stderr).toBe(0);
     const f = await readFrameAsync(join(dir, "scored.jsonl"));

@@ -1,8 +1,8 @@
 // `mixlab train` and `mixlab demo --quick` end to end (wasm backend, embedded corpus).
 import { describe, expect, it, onTestFinished } from "vitest";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { join } from "node:path";
-import { readFileSync, rmSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync } from "node:fs";
 import { ROOT, tmp } from "../helpers.js";
 import { readFrameAsync } from "../../src/runs/frame.js";
 import { parseProportions } from "../../src/export/proportions.js";
@@ -48,6 +48,31 @@ describe("mixlab train", () => {
     const bad = run(["train", "--corpus", corpus, "--weights", "nosuch=1", "--steps", "2", "--backend", "wasm"], dir);
     expect(bad.status).toBe(2);
     expect(bad.stderr).toMatch(/expected domains of the corpus .*got unknown "nosuch"/);
+  }, 120_000);
+});
+
+describe("mixlab train, twice at once", () => {
+  it("the same run started twice trains once and appends one row", async () => {
+    const dir = tmp();
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+    const args = ["train", "--corpus", join(ROOT, "datasets", "corpus"), "--weights", "code=1,legal=1", "--steps", "4"];
+    args.push("--batch-size", "4", "--backend", "wasm", "--runs", "runs.csv");
+    const both = [0, 1].map(
+      () =>
+        new Promise<{ code: number | null; stderr: string }>((resolve) => {
+          const c = spawn(process.execPath, [BIN, ...args], { cwd: dir, stdio: ["ignore", "ignore", "pipe"] });
+          let stderr = "";
+          c.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
+          c.on("close", (code) => resolve({ code, stderr }));
+        }),
+    );
+    const [a, b] = await Promise.all(both);
+    expect([a!.code, b!.code]).toEqual([0, 0]);
+    const trained = [a!, b!].filter((r) => /appended run [0-9a-f]{16} to runs.csv/.test(r.stderr));
+    const said = [a!, b!].filter((r) => /is being trained by pid \d+|is already in runs.csv; not training it again/.test(r.stderr));
+    expect([trained.length, said.length]).toEqual([1, 1]);
+    expect((await readFrameAsync(join(dir, "runs.csv"))).numRows).toBe(1);
+    expect(readdirSync(dir)).toEqual(["runs.csv"]);
   }, 120_000);
 });
 

@@ -28,7 +28,8 @@ describe("writeFileAtomic and signals", () => {
     const dir = tmp();
     dirs.push(dir);
     const out = join(dir, "out.bin");
-    const child = spawn(process.execPath, ["--input-type=module", "-e", CHILD, out], { stdio: ["pipe", "pipe", "inherit"] });
+    const args = ["--input-type=module", "-e", CHILD, out];
+    const child = spawn(process.execPath, args, { stdio: ["pipe", "pipe", "inherit"] });
     let stdout = "";
     child.stdout!.on("data", (d: Buffer) => (stdout += d.toString()));
     const exit = new Promise<NodeJS.Signals | null>((r) => child.on("exit", (_c, s) => r(s)));
@@ -38,7 +39,9 @@ describe("writeFileAtomic and signals", () => {
     const tmpName = `.out.bin.${child.pid}.tmp`;
     const t0 = performance.now();
     let seen = false;
-    while (!(seen = readdirSync(dir).includes(tmpName)) && performance.now() - t0 < 10_000) await new Promise((r) => setImmediate(r));
+    while (!(seen = readdirSync(dir).includes(tmpName)) && performance.now() - t0 < 10_000) {
+      await new Promise((r) => setImmediate(r));
+    }
     child.kill("SIGINT");
     expect(seen).toBe(true); // the signal lands mid-write
     expect(await exit).toBe("SIGINT");

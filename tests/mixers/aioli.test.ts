@@ -157,6 +157,18 @@ describe("aioli", () => {
     est.forEach((row, i) => row.forEach((v, j) => expect(v).toBeCloseTo(truth[i]![j]!, 12)));
   });
 
+  it("answers p^t in summary() during probes too (proportions() is the probe)", () => {
+    const m = make(3, { batchSize: 8, roundSteps: 20, lpRounds: 1, lpSteps: 2 });
+    linearRun(m, A, 21, 100); // one round, then the second round's first probe
+    expect(m.diagnostics().phase).toBe("probe");
+    const pt = m.summary();
+    expect(m.proportions()).not.toEqual(pt);
+    const truth = normalised(A);
+    const g = [0, 1, 2].map((j) => truth.reduce((x, r) => x + r[j]!, 0));
+    const w = g.map((v) => Math.exp(0.2 * v));
+    m.domains.forEach((d, j) => expect(pt[d]).toBeCloseTo(w[j]! / (w[0]! + w[1]! + w[2]!), 12));
+  });
+
   it("starts EG from the prior (default) or from uniform, after a warm-up on the prior", () => {
     const prior = { d0: 0.6, d1: 0.2, d2: 0.2 };
     const truth = normalised(A);

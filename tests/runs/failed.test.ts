@@ -19,9 +19,14 @@ describe("failed runs", () => {
     expect(t.numRuns).toBe(3);
     expect(t.frame.cells.get("run_id")).toEqual(["r1", "r3", "r5"]);
     expect(t.failed.rows).toEqual([2, 4]);
-    expect(failedRunsNote(t)).toBe('note: runs.csv: 2 failed runs (status "failed"; rows 2, 4) kept in the file and left out: "training loss of member 1 is not finite at step 3" (2 runs)');
+    expect(failedRunsNote(t)).toBe(
+      'note: runs.csv: 2 failed runs (status "failed"; rows 2, 4) kept in the file and left out: ' +
+        '"training loss of member 1 is not finite at step 3" (2 runs)',
+    );
     // A problem in a later row is still reported at its row and line in the file.
-    expect(() => resolveTarget(t, "loss.a")).toThrow('runs.csv: row 5 (line 6), column "loss.a": expected a finite number (the target), got "x"');
+    expect(() => resolveTarget(t, "loss.a")).toThrow(
+      'runs.csv: row 5 (line 6), column "loss.a": expected a finite number (the target), got "x"',
+    );
     expect(Array.from(t.weights)).toEqual([0.5, 0.5, 0.9, 0.1, 0.3, 0.7]);
   });
 
@@ -33,6 +38,8 @@ describe("failed runs", () => {
 
   it("a table of failed runs only is an error saying so", () => {
     const only = "run_id,w.a,w.b,status,error\nr1,0.5,0.5,failed,boom\n";
-    expect(() => buildRunsTable(parseFrame(Buffer.from(only), "csv", "runs.csv"))).toThrow("runs.csv: expected at least one run that did not fail, got 1 failed runs only");
+    const frame = parseFrame(Buffer.from(only), "csv", "runs.csv");
+    const message = "runs.csv: expected at least one run that did not fail, got 1 failed runs only";
+    expect(() => buildRunsTable(frame)).toThrow(message);
   });
 });

@@ -7,7 +7,8 @@ import { hostname } from "node:os";
 import { join } from "node:path";
 import { ROOT, tmp } from "../helpers.js";
 import { readFrameAsync, type Cell } from "../../src/runs/frame.js";
-import { appendRuns, claimRun, claimsDirOf, clearDeadClaims, lockPathOf, releaseClaim, runIdsOf, withTableLock, type Claim } from "../../src/runs/store.js";
+import { appendRuns, claimRun, claimsDirOf, clearDeadClaims, lockPathOf } from "../../src/runs/store.js";
+import { releaseClaim, runIdsOf, withTableLock, type Claim } from "../../src/runs/store.js";
 import { writeFileAtomic } from "../../src/io/atomic.js";
 
 const dirs: string[] = [];
@@ -22,7 +23,14 @@ afterEach(() => {
 
 const NUMBER_LIKE_IDS = ["21973721702e9423", "25261690588699e7", "007"];
 const row = (id: string, extra: Record<string, Cell> = {}): Map<string, Cell> =>
-  new Map<string, Cell>([["run_id", id], ["w.a", 0.25], ["w.b", 0.75], ["loss.a", 3.5], ["status", "ok"], ...Object.entries(extra)]);
+  new Map<string, Cell>([
+    ["run_id", id],
+    ["w.a", 0.25],
+    ["w.b", 0.75],
+    ["loss.a", 3.5],
+    ["status", "ok"],
+    ...Object.entries(extra),
+  ]);
 
 /** A pid that no longer exists (a finished child's). */
 function deadPid(): number {
@@ -31,10 +39,16 @@ function deadPid(): number {
 }
 
 describe("cells verbatim", () => {
-  it("CSV: user cells and number-like run ids survive ten appends byte for byte and are recognised as done", async () => {
+  it("CSV: user cells and number-like ids survive ten appends byte for byte and are recognised as done", async () => {
     const dir = scratch();
     const path = join(dir, "runs.csv");
-    const original = "run_id,w.a,w.b,code,big,sci,note\r\n21973721702e9423,0.250,0.750,007,12345678901234567890,1e3,\"a, b\"\r\n25261690588699e7,.5,.5,0042,1,2.50,x\r\n007,1,0,7,0,0,\r\n";
+    const original = [
+      "run_id,w.a,w.b,code,big,sci,note",
+      '21973721702e9423,0.250,0.750,007,12345678901234567890,1e3,"a, b"',
+      "25261690588699e7,.5,.5,0042,1,2.50,x",
+      "007,1,0,7,0,0,",
+      "",
+    ].join("\r\n");
     writeFileSync(path, original);
     const plain = (id: string) => new Map<string, Cell>([["run_id", id], ["w.a", 0.5], ["w.b", 0.5], ["code", "1"]]);
     for (let i = 0; i < 10; i++) {
@@ -56,19 +70,21 @@ describe("cells verbatim", () => {
     const path = join(dir, "runs.csv");
     writeFileSync(path, "run_id,w.a,w.b,code\n007,0.50,0.50,007\n");
     await appendRuns(path, [row("x", { role: "swarm" })]);
-    expect(readFileSync(path, "utf8")).toBe("run_id,w.a,w.b,code,loss.a,status,role\n007,0.50,0.50,007,,,\nx,0.25,0.75,,3.5,ok,swarm\n");
+    const lines = ["run_id,w.a,w.b,code,loss.a,status,role", "007,0.50,0.50,007,,,", "x,0.25,0.75,,3.5,ok,swarm", ""];
+    expect(readFileSync(path, "utf8")).toBe(lines.join("\n"));
   });
 
-  it.each(["jsonl", "arrow", "parquet"])("%s: run ids and user cells read back exactly after ten appends", async (ext) => {
+  it.each(["jsonl", "arrow", "parquet"])("%s: ids and user cells read back exactly after ten appends", async (ext) => {
     const dir = scratch();
     const path = join(dir, `runs.${ext}`);
-    await appendRuns(path, NUMBER_LIKE_IDS.map((id) => row(id, { code: "007", big: "12345678901234567890", sci: 1000 })));
+    const big = "12345678901234567890";
+    await appendRuns(path, NUMBER_LIKE_IDS.map((id) => row(id, { code: "007", big, sci: 1000 })));
     for (let i = 0; i < 10; i++) await appendRuns(path, [row(`n${i}`), row(NUMBER_LIKE_IDS[i % 3]!)]);
     const f = await readFrameAsync(path);
     expect(f.numRows).toBe(13);
     expect(f.cells.get("run_id")!.slice(0, 3)).toEqual(NUMBER_LIKE_IDS);
     expect(f.cells.get("code")!.slice(0, 3)).toEqual(["007", "007", "007"]);
-    expect(f.cells.get("big")!.slice(0, 3)).toEqual(["12345678901234567890", "12345678901234567890", "12345678901234567890"]);
+    expect(f.cells.get("big")!.slice(0, 3)).toEqual([big, big, big]);
     expect(f.cells.get("sci")!.slice(0, 3)).toEqual([1000, 1000, 1000]);
     expect(f.cells.get("w.b")).toEqual(new Array(13).fill(0.75));
   });
@@ -103,7 +119,8 @@ describe("appendRuns", () => {
     writeFileSync(lockPathOf(path), JSON.stringify({ pid: process.ppid, host: hostname() }));
     const t0 = performance.now();
     await expect(appendRuns(path, [row("b")], { waitMs: 300 })).rejects.toThrow(
-      `${path}.lock: expected to take the runs-table lock within 0.3 s, got it held by pid ${process.ppid} on host ${hostname()}; if that process is gone (another host's cannot be checked from here), delete ${path}.lock`,
+      `${path}.lock: expected to take the runs-table lock within 0.3 s, got it held by pid ${process.ppid} on host ` +
+        `${hostname()}; if that process is gone (another host's cannot be checked from here), delete ${path}.lock`,
     );
     expect(performance.now() - t0).toBeGreaterThanOrEqual(300);
     expect((await readFrameAsync(path)).numRows).toBe(1);
@@ -129,7 +146,9 @@ describe("appendRuns", () => {
     const dir = scratch();
     const path = join(dir, "runs.arrow");
     await appendRuns(path, [row("a", { score: 1 })]);
-    await expect(appendRuns(path, [row("b", { score: "high" })])).rejects.toThrow(`${path}: column "score": expected a number (the column's type in the file), got "high" in a new row`);
+    await expect(appendRuns(path, [row("b", { score: "high" })])).rejects.toThrow(
+      `${path}: column "score": expected a number (the column's type in the file), got "high" in a new row`,
+    );
     expect((await readFrameAsync(path)).numRows).toBe(1);
   });
 });
@@ -183,7 +202,8 @@ describe("two processes appending at once", () => {
   it.each(["csv", "jsonl", "arrow", "parquet"])("%s: 100 distinct rows, readable throughout", async (ext) => {
     const dir = scratch();
     const path = join(dir, `runs.${ext}`);
-    const start = (tag: string) => spawn(process.execPath, ["--input-type=module", "-e", WRITER, path, tag], { stdio: ["ignore", "ignore", "pipe"] });
+    const start = (tag: string) =>
+      spawn(process.execPath, ["--input-type=module", "-e", WRITER, path, tag], { stdio: "ignore" });
     const kids = [start("p"), start("q")];
     const exits = kids.map((k) => new Promise<number | null>((r) => k.on("exit", r)));
     let running = true;
@@ -201,7 +221,8 @@ describe("two processes appending at once", () => {
     expect(reads).toBeGreaterThan(0);
     const f = await readFrameAsync(path);
     expect(f.numRows).toBe(100);
-    expect(new Set(f.cells.get("run_id"))).toEqual(new Set([...Array.from({ length: 50 }, (_, i) => `p${i}`), ...Array.from({ length: 50 }, (_, i) => `q${i}`)]));
+    const ids = (tag: string) => Array.from({ length: 50 }, (_, i) => `${tag}${i}`);
+    expect(new Set(f.cells.get("run_id"))).toEqual(new Set([...ids("p"), ...ids("q")]));
     expect(readdirSync(dir)).toEqual([`runs.${ext}`]);
   }, 60_000);
 });

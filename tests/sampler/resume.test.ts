@@ -10,8 +10,14 @@ import fc from "fast-check";
 import * as tf from "@tensorflow/tfjs";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { createSampler, toTfDataset, type Sampler, type SamplerOptions, type SamplerState } from "../../src/sampler/sampler.js";
-import { writeTokenShard } from "../../src/sampler/sources.js";
+import {
+  createSampler,
+  toTfDataset,
+  type Sampler,
+  type SamplerOptions,
+  type SamplerState,
+} from "../../src/sampler/sampler.js";
+import { MemorySource, writeTokenShard } from "../../src/sampler/sources.js";
 import { tmp } from "../helpers.js";
 
 const DOMAINS = ["a", "b", "c"];
@@ -25,9 +31,15 @@ beforeAll(async () => {
   mkdirSync(join(root, "jsonl"));
   for (let d = 0; d < DOMAINS.length; d++) {
     // Record r of domain d: tokens d·1000 + r, then 1…7 more so rows are cut or padded.
-    const seqs = Array.from({ length: SIZES[d]! }, (_, r) => Array.from({ length: 1 + ((r * 3 + d) % 8) }, (_, t) => d * 1000 + r + t));
+    const seqs = Array.from(
+      { length: SIZES[d]! },
+      (_, r) => Array.from({ length: 1 + ((r * 3 + d) % 8) }, (_, t) => d * 1000 + r + t),
+    );
     await writeTokenShard(join(root, "shards", DOMAINS[d]!), seqs);
-    const lines = Array.from({ length: SIZES[d]! }, (_, r) => JSON.stringify({ text: `${DOMAINS[d]}${r}${"x".repeat(r % 4)}` }));
+    const lines = Array.from(
+      { length: SIZES[d]! },
+      (_, r) => JSON.stringify({ text: `${DOMAINS[d]}${r}${"x".repeat(r % 4)}` }),
+    );
     writeFileSync(join(root, "jsonl", `${DOMAINS[d]}.jsonl`), `${lines.join("\n")}\n`);
   }
 });
@@ -81,7 +93,13 @@ interface Case {
  * per sample. The live stage change is made inside the loop body right after unit `stageAt` is
  * delivered (or before the first read when a leg starts there), as a training loop would.
  */
-async function leg(c: Case, opts: SamplerOptions, from: number, to: number, mixer: CountingMixer | null): Promise<{ lines: string[]; state: SamplerState }> {
+async function leg(
+  c: Case,
+  opts: SamplerOptions,
+  from: number,
+  to: number,
+  mixer: CountingMixer | null,
+): Promise<{ lines: string[]; state: SamplerState }> {
   const s = await createSampler(opts);
   const out: string[] = [];
   let u = from;
@@ -105,20 +123,26 @@ async function leg(c: Case, opts: SamplerOptions, from: number, to: number, mixe
     if (c.path === "samples") {
       for (const x of s.samples()) {
         const r = await s.read(x);
-        if (delivered([`${x.index}|${x.domain}|${x.record}|${x.epoch}|${r.text ?? Array.from(r.tokens!).join(",")}`])) break;
+        if (delivered(
+          [`${x.index}|${x.domain}|${x.record}|${x.epoch}|${r.text ?? Array.from(r.tokens!).join(",")}`],
+        )) break;
       }
     } else if (c.path === "examples") {
       for await (const x of s.examples({ readAhead: c.readAhead })) {
-        if (delivered([`${x.index}|${x.domain}|${x.record}|${x.epoch}|${x.text ?? Array.from(x.tokens!).join(",")}`])) break;
+        if (delivered(
+          [`${x.index}|${x.domain}|${x.record}|${x.epoch}|${x.text ?? Array.from(x.tokens!).join(",")}`],
+        )) break;
       }
     } else if (c.path === "batches") {
       for await (const b of s.batches({ batchSize: c.batchSize, seqLen: c.seqLen, readAhead: c.readAhead })) {
         const rows = b.domainPerRow.length;
-        const lines = Array.from({ length: rows }, (_, i) => `${b.indexPerRow[i]}|${s.domains[b.domainPerRow[i]!]}|${b.tokens.subarray(i * c.seqLen, (i + 1) * c.seqLen).join(",")}`);
+        const row = (i: number) => b.tokens.subarray(i * c.seqLen, (i + 1) * c.seqLen).join(",");
+        const lines = Array.from({ length: rows }, (_, i) => `${b.indexPerRow[i]}|${s.domains[b.domainPerRow[i]!]}|${row(i)}`);
         if (delivered(lines)) break;
       }
     } else if (c.path === "tf") {
-      const ds = toTfDataset(s, tf, { batchSize: c.batchSize, seqLen: c.seqLen, readAhead: c.readAhead }) as tf.data.Dataset<{ xs: tf.Tensor; ys: tf.Tensor }>;
+      const options = { batchSize: c.batchSize, seqLen: c.seqLen, readAhead: c.readAhead };
+      const ds = toTfDataset(s, tf, options) as tf.data.Dataset<{ xs: tf.Tensor; ys: tf.Tensor }>;
       const it = await ds.iterator();
       for (;;) {
         const r = await it.next();
@@ -127,7 +151,12 @@ async function leg(c: Case, opts: SamplerOptions, from: number, to: number, mixe
         const xs = r.value.xs.dataSync();
         const ys = r.value.ys.dataSync();
         tf.dispose([r.value.xs, r.value.ys]);
-        if (delivered(Array.from({ length: rows }, (_, i) => `${Array.from(xs.subarray(i * w, (i + 1) * w)).join(",")},${ys[(i + 1) * w - 1]}`))) break;
+        if (delivered(
+          Array.from(
+            { length: rows },
+            (_, i) => `${Array.from(xs.subarray(i * w, (i + 1) * w)).join(",")},${ys[(i + 1) * w - 1]}`,
+          ),
+        )) break;
       }
     } else {
       // A loader with K workers: worker w reads this rank's samples w, w + K, …; the main loop
@@ -178,13 +207,19 @@ const arbCase = fc
     return {
       ...r,
       // With a mixer the block size is a multiple of the world size (createSampler requires it).
-      blockSize: r.mixer && r.path !== "workers" ? r.world * Math.max(1, Math.round(r.blockSize / r.world)) : r.blockSize,
+      blockSize: r.mixer && r.path !== "workers" ? r.world * Math.max(
+        1,
+        Math.round(r.blockSize / r.world),
+      ) : r.blockSize,
       rank: r.rankSeed % r.world,
       units,
       cut: r.cutSeed % (units + 1),
       // No change, a change anywhere, or (half the cases) one just before the cut, so that
       // read-ahead made under the old proportions is live when the state is taken.
-      stageAt: [units + 1, r.stageSeed % (units + 1)][r.stageSeed % 4] ?? Math.max(1, (r.cutSeed % (units + 1)) - ((r.stageSeed >> 2) % 3)),
+      stageAt: [units + 1, r.stageSeed % (units + 1)][r.stageSeed % 4] ?? Math.max(
+        1,
+        (r.cutSeed % (units + 1)) - ((r.stageSeed >> 2) % 3),
+      ),
       mixer: r.mixer && r.path !== "workers",
     };
   });
@@ -237,7 +272,12 @@ describe("exact resumption on every read path", () => {
 describe("what the state counts", () => {
   it("the README's loop: after 3 batches of 4 the state is at sample 12 and a resume starts there", async () => {
     for (const kind of ["jsonl", "shards"]) {
-      const opts: SamplerOptions = { corpus: join(root, kind), proportions: { a: 0.5, b: 0.3, c: 0.2 }, blockSize: 8, seed: 4 };
+      const opts: SamplerOptions = {
+        corpus: join(root, kind),
+        proportions: { a: 0.5, b: 0.3, c: 0.2 },
+        blockSize: 8,
+        seed: 4,
+      };
       const s = await createSampler(opts);
       let state: SamplerState | undefined;
       const seen: number[] = [];
@@ -254,8 +294,33 @@ describe("what the state counts", () => {
     }
   });
 
+  it("a read that fails inside a batch: the state counts only the batches delivered", async () => {
+    const ok = Array.from({ length: 30 }, (_, i) => ({ text: `record ${i}` }));
+    const failing = new MemorySource(ok, "flaky.jsonl");
+    const read = failing.read.bind(failing);
+    let armed = false; // lengths are measured at creation; the read fails afterwards
+    failing.read = async (i: number) => {
+      if (armed && i === 13) throw new Error("disk went away");
+      return read(i);
+    };
+    const s = await createSampler({ corpus: { names: ["flaky"], sources: [failing] }, proportions: { flaky: 1 }, blockSize: 30, seed: 1 });
+    armed = true;
+    const order = [...(await createSampler({ corpus: { names: ["flaky"], sources: [new MemorySource(ok)] }, proportions: { flaky: 1 }, blockSize: 30, seed: 1 })).samples(30)];
+    const at = order.findIndex((x) => x.record === 13);
+    let delivered = 0;
+    await expect(
+      (async () => {
+        for await (const b of s.batches({ batchSize: 4, seqLen: 8 })) delivered += b.domainPerRow.length;
+      })(),
+    ).rejects.toThrow("disk went away");
+    expect(delivered).toBe(Math.floor(at / 4) * 4);
+    expect(s.state().consumed).toBe(delivered);
+  });
+
   it("examples: read-ahead does not move the state; a rank counts W global samples per delivery", async () => {
-    const s = await createSampler({ corpus: join(root, "jsonl"), proportions: { a: 0.5, b: 0.3, c: 0.2 }, blockSize: 8, rank: 1, worldSize: 3 });
+    const s = await createSampler(
+      { corpus: join(root, "jsonl"), proportions: { a: 0.5, b: 0.3, c: 0.2 }, blockSize: 8, rank: 1, worldSize: 3 },
+    );
     const it = s.examples({ readAhead: 10 });
     expect((await it.next()).value!.index).toBe(1);
     expect(s.state().consumed).toBe(3);
@@ -265,7 +330,9 @@ describe("what the state counts", () => {
 
   it("an online mixer is asked for a block only after everything before it was delivered", async () => {
     const mixer = new CountingMixer(0);
-    const s = await createSampler({ corpus: join(root, "jsonl"), proportions: { a: 0.5, b: 0.3, c: 0.2 }, blockSize: 4, mixer });
+    const s = await createSampler(
+      { corpus: join(root, "jsonl"), proportions: { a: 0.5, b: 0.3, c: 0.2 }, blockSize: 4, mixer },
+    );
     let n = 0;
     for await (const ex of s.examples({ readAhead: 16 })) {
       mixer.observe(1);
@@ -279,13 +346,19 @@ describe("what the state counts", () => {
 
   it("ranks with one online mixer each (answering by step) draw one consistent global stream", async () => {
     await fc.assert(
-      fc.asyncProperty(fc.integer({ min: 2, max: 3 }), fc.integer({ min: 1, max: 4 }), fc.integer({ min: 0, max: 99 }), async (W, k, seed) => {
+      fc.asyncProperty(fc.integer({ min: 2, max: 3 }), fc.integer({ min: 1, max: 4 }), fc.nat(99), async (W, k, seed) => {
         const B = W * k;
         const steps = 5 * k + 3;
         const ranks = [];
         for (let r = 0; r < W; r++) {
           const mixer = new CountingMixer(0);
-          const s = await createSampler({ corpus: join(root, "shards"), proportions: { a: 0.5, b: 0.3, c: 0.2 }, blockSize: B, rank: r, worldSize: W, seed, mixer, warn: () => {} });
+          const s = await createSampler(
+            { corpus: join(root, "shards"), proportions: {
+              a: 0.5,
+              b: 0.3,
+              c: 0.2,
+            }, blockSize: B, rank: r, worldSize: W, seed, mixer, warn: () => {} },
+          );
           const got = [];
           for (const x of s.samples(steps)) {
             got.push(x);
@@ -308,16 +381,34 @@ describe("what the state counts", () => {
   });
 
   it("refuses what it cannot do exactly, naming why", async () => {
-    const opts: SamplerOptions = { corpus: join(root, "shards"), proportions: { a: 0.5, b: 0.3, c: 0.2 }, blockSize: 4 };
+    const opts: SamplerOptions = {
+      corpus: join(root, "shards"),
+      proportions: { a: 0.5, b: 0.3, c: 0.2 },
+      blockSize: 4,
+    };
     await expect(createSampler({ ...opts, worldSize: 8, rank: 0, mixer: new CountingMixer(0) })).rejects.toThrowErrorMatchingInlineSnapshot(`[InputError: blockSize: expected a multiple of worldSize (8) with an online mixer, so every rank asks it at the same step of every block, got 4]`);
     const m = await createSampler({ ...opts, mixer: new CountingMixer(0) });
-    expect(() => m.workerIndices(0, 2)).toThrowErrorMatchingInlineSnapshot(`[UnsupportedError: workerIndices: an online mixer decides each block when its first sample is read; read through samples(), examples() or batches()]`);
-    expect(() => m.advance(1)).toThrowErrorMatchingInlineSnapshot(`[UnsupportedError: advance: an online mixer decides each block when its first sample is read; read through samples(), examples() or batches()]`);
+    expect(() => m.workerIndices(0, 2)).toThrowErrorMatchingInlineSnapshot(
+      `[UnsupportedError: workerIndices: an online mixer decides each block when its first sample is read; read through samples(), examples() or batches()]`,
+    );
+    expect(() => m.advance(1)).toThrowErrorMatchingInlineSnapshot(
+      `[UnsupportedError: advance: an online mixer decides each block when its first sample is read; read through samples(), examples() or batches()]`,
+    );
     const s = await createSampler({ ...opts, budgetSamples: 10 });
-    expect(() => s.advance(11)).toThrowErrorMatchingInlineSnapshot(`[InputError: advance: expected at most the 10 samples left to this rank, got 11]`);
-    expect(() => s.advance(-1)).toThrowErrorMatchingInlineSnapshot(`[InputError: advance: expected an integer ≥ 0, got -1]`);
-    expect(() => s.workerIndices(2, 2)).toThrowErrorMatchingInlineSnapshot(`[InputError: worker: expected an integer in [0, 2), got 2]`);
-    await expect(s.examples({ readAhead: 0 }).next()).rejects.toThrowErrorMatchingInlineSnapshot(`[InputError: readAhead: expected an integer ≥ 1, got 0]`);
-    expect(() => toTfDataset(s, tf, { batchSize: 2, seqLen: 1 })).toThrowErrorMatchingInlineSnapshot(`[InputError: seqLen: expected an integer ≥ 2 (inputs and next-token targets), got 1]`);
+    expect(() => s.advance(11)).toThrowErrorMatchingInlineSnapshot(
+      `[InputError: advance: expected at most the 10 samples left to this rank, got 11]`,
+    );
+    expect(() => s.advance(-1)).toThrowErrorMatchingInlineSnapshot(
+      `[InputError: advance: expected an integer ≥ 0, got -1]`,
+    );
+    expect(() => s.workerIndices(2, 2)).toThrowErrorMatchingInlineSnapshot(
+      `[InputError: worker: expected an integer in [0, 2), got 2]`,
+    );
+    await expect(s.examples({ readAhead: 0 }).next()).rejects.toThrowErrorMatchingInlineSnapshot(
+      `[InputError: readAhead: expected an integer ≥ 1, got 0]`,
+    );
+    expect(() => toTfDataset(s, tf, { batchSize: 2, seqLen: 1 })).toThrowErrorMatchingInlineSnapshot(
+      `[InputError: seqLen: expected an integer ≥ 2 (inputs and next-token targets), got 1]`,
+    );
   });
 });

@@ -4,7 +4,13 @@ import { gzipSync, brotliCompressSync } from "node:zlib";
 import { join } from "node:path";
 import { tableToIPC, tableFromArrays } from "apache-arrow";
 import { parquetWriteBuffer } from "hyparquet-writer";
-import { openShard, writeTokenShard, TokenShardSource, FileHandlePool, ConcatSource } from "../../src/sampler/sources.js";
+import {
+  openShard,
+  writeTokenShard,
+  TokenShardSource,
+  FileHandlePool,
+  ConcatSource,
+} from "../../src/sampler/sources.js";
 import { discoverCorpus, openCorpus } from "../../src/sampler/corpus.js";
 import { createSampler } from "../../src/sampler/sampler.js";
 import { tmp as makeTmp } from "../helpers.js";
@@ -31,7 +37,10 @@ describe("sources", () => {
     if (ext === "jsonl.gz") writeFileSync(path, gzipSync(jsonl));
     if (ext === "jsonl.br") writeFileSync(path, brotliCompressSync(Buffer.from(jsonl)));
     if (ext === "arrow") writeFileSync(path, tableToIPC(tableFromArrays({ text: texts }), "file"));
-    if (ext === "parquet") writeFileSync(path, Buffer.from(parquetWriteBuffer({ columnData: [{ name: "text", data: texts, type: "STRING" }] })));
+    if (ext === "parquet") writeFileSync(
+      path,
+      Buffer.from(parquetWriteBuffer({ columnData: [{ name: "text", data: texts, type: "STRING" }] })),
+    );
     const s = await openShard(path, { cacheDir: join(dir, "cache") });
     expect(s.numRecords).toBe(4);
     for (const i of [3, 0, 2, 1]) expect((await s.read(i)).text).toBe(texts[i]);
@@ -53,21 +62,40 @@ describe("sources", () => {
     const dir = tmp();
     writeFileSync(join(dir, "a.jsonl"), '{"text": "ok"}\n{"text": 3}\n');
     writeFileSync(join(dir, "b.jsonl"), '{"text": "ok"}\n{"text": "x"\n');
-    writeFileSync(join(dir, "c.jsonl"), Buffer.concat([Buffer.from('{"text": "'), Buffer.from([0xff, 0xfe]), Buffer.from('"}\n')]));
+    writeFileSync(
+      join(dir, "c.jsonl"),
+      Buffer.concat([Buffer.from('{"text": "'), Buffer.from([0xff, 0xfe]), Buffer.from('"}\n')]),
+    );
     writeFileSync(join(dir, "d.jsonl"), '{"text": "ok"}\n\n{"text": "ok"}\n');
     writeFileSync(join(dir, "e.jsonl.gz"), "not gzip");
-    await expect(openShard(join(dir, "a.jsonl"))).rejects.toThrow(/a.jsonl: line 2 \(byte 15\): expected a string field "text", got 3/);
-    await expect(openShard(join(dir, "b.jsonl"))).rejects.toThrow(/b.jsonl: line 2 \(byte 15\): expected a JSON object, got invalid JSON/);
-    await expect(openShard(join(dir, "c.jsonl"))).rejects.toThrow(/c.jsonl: line 1 \(byte 0\): expected UTF-8 text, got invalid UTF-8/);
-    await expect(openShard(join(dir, "d.jsonl"))).rejects.toThrow(/d.jsonl: line 2 \(byte 15\): expected a JSON object, got an empty line/);
-    await expect(openShard(join(dir, "e.jsonl.gz"), { cacheDir: join(dir, "cache") })).rejects.toThrow(/e.jsonl.gz: expected gzip-compressed JSONL, got data that does not decompress/);
-    await expect(openShard(join(dir, "missing.jsonl"))).rejects.toThrow(/missing.jsonl: expected a readable JSONL file, got ENOENT/);
+    await expect(openShard(join(dir, "a.jsonl"))).rejects.toThrow(
+      /a.jsonl: line 2 \(byte 15\): expected a string field "text", got 3/,
+    );
+    await expect(openShard(join(dir, "b.jsonl"))).rejects.toThrow(
+      /b.jsonl: line 2 \(byte 15\): expected a JSON object, got invalid JSON/,
+    );
+    await expect(openShard(join(dir, "c.jsonl"))).rejects.toThrow(
+      /c.jsonl: line 1 \(byte 0\): expected UTF-8 text, got invalid UTF-8/,
+    );
+    await expect(openShard(join(dir, "d.jsonl"))).rejects.toThrow(
+      /d.jsonl: line 2 \(byte 15\): expected a JSON object, got an empty line/,
+    );
+    await expect(openShard(join(dir, "e.jsonl.gz"), { cacheDir: join(dir, "cache") })).rejects.toThrow(
+      /e.jsonl.gz: expected gzip-compressed JSONL, got data that does not decompress/,
+    );
+    await expect(openShard(join(dir, "missing.jsonl"))).rejects.toThrow(
+      /missing.jsonl: expected a readable JSONL file, got ENOENT/,
+    );
     // A token shard whose index points past the data file.
     await writeTokenShard(join(dir, "t"), [[1, 2, 3, 4]]);
     writeFileSync(join(dir, "t.bin"), Buffer.alloc(4));
-    await expect(TokenShardSource.open(join(dir, "t.bin"))).rejects.toThrow(/t.idx: byte 34: sequence 0: expected 4 tokens at byte 0 inside t.bin \(4 bytes\), got a range past its end/);
+    await expect(TokenShardSource.open(join(dir, "t.bin"))).rejects.toThrow(
+      /t.idx: byte 34: sequence 0: expected 4 tokens at byte 0 inside t.bin \(4 bytes\), got a range past its end/,
+    );
     writeFileSync(join(dir, "u.bin"), Buffer.alloc(4));
-    await expect(TokenShardSource.open(join(dir, "u.bin"))).rejects.toThrow(/u.idx: expected the index of u.bin, got ENOENT/);
+    await expect(TokenShardSource.open(join(dir, "u.bin"))).rejects.toThrow(
+      /u.idx: expected the index of u.bin, got ENOENT/,
+    );
   });
 
   it("bounds open file handles", async () => {
@@ -109,14 +137,18 @@ describe("corpus discovery", () => {
     const dir2 = tmp();
     writeFileSync(join(dir2, "web.jsonl"), jsonl);
     writeFileSync(join(dir2, "web.arrow"), "x");
-    await expect(discoverCorpus(dir2)).rejects.toThrow(/domain "web": expected one file or one folder, got several \(web.arrow, web.jsonl\)/);
+    await expect(discoverCorpus(dir2)).rejects.toThrow(
+      /domain "web": expected one file or one folder, got several \(web.arrow, web.jsonl\)/,
+    );
   });
 
   it("samples a directory corpus and packs byte-level batches, counting what it cuts and pads", async () => {
     const dir = tmp();
     writeFileSync(join(dir, "web.jsonl"), jsonl);
     await writeTokenShard(join(dir, "code"), [[1, 2, 3, 4, 5, 6], [7]]);
-    const s = await createSampler({ corpus: dir, proportions: { web: 0.5, code: 0.5 }, blockSize: 4, unit: "samples", seed: 0 });
+    const s = await createSampler(
+      { corpus: dir, proportions: { web: 0.5, code: 0.5 }, blockSize: 4, unit: "samples", seed: 0 },
+    );
     let rows = 0;
     for await (const b of s.batches({ batchSize: 4, seqLen: 4, limit: 3 })) {
       expect(b.tokens).toHaveLength(16);
@@ -132,19 +164,38 @@ describe("corpus discovery", () => {
 describe("packed batches from token shards", () => {
   it("the fast path and the general path give the same batches; the last partial batch is kept", async () => {
     const dir = tmp();
-    await writeTokenShard(join(dir, "a"), Array.from({ length: 30 }, (_, i) => Array.from({ length: 3 + (i % 7) }, (_, t) => i * 10 + t)));
-    await writeTokenShard(join(dir, "b"), Array.from({ length: 20 }, (_, i) => Array.from({ length: 5 }, () => 1000 + i)));
+    await writeTokenShard(
+      join(dir, "a"),
+      Array.from({ length: 30 }, (_, i) => Array.from({ length: 3 + (i % 7) }, (_, t) => i * 10 + t)),
+    );
+    await writeTokenShard(
+      join(dir, "b"),
+      Array.from({ length: 20 }, (_, i) => Array.from({ length: 5 }, () => 1000 + i)),
+    );
     const opts = { corpus: dir, proportions: { a: 0.6, b: 0.4 }, blockSize: 10, seed: 4, budgetSamples: 50 };
     const fast = [];
     for await (const b of (await createSampler(opts)).batches({ batchSize: 8, seqLen: 6 })) fast.push(b);
     // General path: wrap the shards so readInto is hidden.
     const c = await openCorpus(dir);
-    const hidden = c.sources.map((s) => ({ files: s.files, numRecords: s.numRecords, totalBytes: s.totalBytes, tokensOf: s.tokensOf!.bind(s), read: s.read.bind(s), close: s.close.bind(s) }));
+    const hidden = c.sources.map(
+      (s) => ({
+        files: s.files,
+        numRecords: s.numRecords,
+        totalBytes: s.totalBytes,
+        tokensOf: s.tokensOf!.bind(s),
+        read: s.read.bind(s),
+        close: s.close.bind(s),
+      }),
+    );
     const slow = [];
-    for await (const b of (await createSampler({ ...opts, corpus: { names: c.names, sources: hidden } })).batches({ batchSize: 8, seqLen: 6 })) slow.push(b);
+    for await (const b of (await createSampler({ ...opts, corpus: { names: c.names, sources: hidden } })).batches(
+      { batchSize: 8, seqLen: 6 },
+    )) slow.push(b);
     expect(fast.map((b) => b.domainPerRow.length)).toEqual([8, 8, 8, 8, 8, 8, 2]);
     expect(slow.map((b) => Array.from(b.tokens))).toEqual(fast.map((b) => Array.from(b.tokens)));
-    expect(slow.map((b) => [b.truncatedTokens, b.padTokens])).toEqual(fast.map((b) => [b.truncatedTokens, b.padTokens]));
+    expect(
+      slow.map((b) => [b.truncatedTokens, b.padTokens]),
+    ).toEqual(fast.map((b) => [b.truncatedTokens, b.padTokens]));
   });
 });
 
@@ -171,21 +222,33 @@ describe("bad files: a clear error naming the file and where, before any sample"
     expect((await s.read(39)).text).toBe(many[39]);
     // The same through the compressed path (decompressed to a cache, then indexed).
     writeFileSync(join(dir, "bomz.jsonl.gz"), gzipSync(`\ufeff${lines.join("\n")}\n`));
-    expect((await (await openShard(join(dir, "bomz.jsonl.gz"), { cacheDir: join(dir, "cache") })).read(0)).text).toBe(many[0]);
+    expect(
+      (await (await openShard(join(dir, "bomz.jsonl.gz"), { cacheDir: join(dir, "cache") })).read(0)).text,
+    ).toBe(many[0]);
     writeFileSync(join(dir, "cat.jsonl"), lines.map((l, i) => (i === 3 ? `\ufeff${l}` : l)).join("\n"));
-    expect(await msg(openShard(join(dir, "cat.jsonl")), dir)).toMatchInlineSnapshot(`"<dir>/cat.jsonl: line 4 (byte 204): expected a JSON object, got a UTF-8 byte-order mark (only the file's first line may start with one; files concatenated with their marks?)"`);
+    expect(await msg(openShard(join(dir, "cat.jsonl")), dir)).toMatchInlineSnapshot(
+      `"<dir>/cat.jsonl: line 4 (byte 204): expected a JSON object, got a UTF-8 byte-order mark (only the file's first line may start with one; files concatenated with their marks?)"`,
+    );
     // Without validation too (the mark is checked on every line).
-    expect(await msg(openShard(join(dir, "cat.jsonl"), { validate: false }), dir)).toMatchInlineSnapshot(`"<dir>/cat.jsonl: line 4 (byte 204): expected a JSON object, got a UTF-8 byte-order mark (only the file's first line may start with one; files concatenated with their marks?)"`);
+    expect(await msg(openShard(join(dir, "cat.jsonl"), { validate: false }), dir)).toMatchInlineSnapshot(
+      `"<dir>/cat.jsonl: line 4 (byte 204): expected a JSON object, got a UTF-8 byte-order mark (only the file's first line may start with one; files concatenated with their marks?)"`,
+    );
     writeFileSync(join(dir, "only.jsonl"), "\ufeff");
-    expect(await msg(openShard(join(dir, "only.jsonl")), dir)).toMatchInlineSnapshot(`"<dir>/only.jsonl: expected at least one record, got an empty file"`);
+    expect(await msg(openShard(join(dir, "only.jsonl")), dir)).toMatchInlineSnapshot(
+      `"<dir>/only.jsonl: expected at least one record, got an empty file"`,
+    );
   });
 
   it("JSONL opened without validation: a bad record read later names the file and record", async () => {
     const dir = tmp();
     writeFileSync(join(dir, "v.jsonl"), '{"text": "ok"}\n{"text": 3}\nnot json\n');
     const s = await openShard(join(dir, "v.jsonl"), { validate: false });
-    expect(await msg(s.read(1), dir)).toMatchInlineSnapshot(`"<dir>/v.jsonl: record 1 (byte 15): expected a string field "text", got 3 (the file was opened without validation or changed since)"`);
-    expect(await msg(s.read(2), dir)).toMatchInlineSnapshot(`"<dir>/v.jsonl: record 2 (byte 27): expected a JSON object, got invalid JSON (Unexpected token 'o', "not json" is not valid JSON; the file was opened without validation or changed since)"`);
+    expect(await msg(s.read(1), dir)).toMatchInlineSnapshot(
+      `"<dir>/v.jsonl: record 1 (byte 15): expected a string field "text", got 3 (the file was opened without validation or changed since)"`,
+    );
+    expect(await msg(s.read(2), dir)).toMatchInlineSnapshot(
+      `"<dir>/v.jsonl: record 2 (byte 27): expected a JSON object, got invalid JSON (Unexpected token 'o', "not json" is not valid JSON; the file was opened without validation or changed since)"`,
+    );
   });
 
   it("Arrow: truncated, stream format, not Arrow, corrupt", async () => {
@@ -198,13 +261,21 @@ describe("bad files: a clear error naming the file and where, before any sample"
       expect(await msg(openShard(join(dir, "cut.arrow")), dir)).toMatch(/^<dir>\/cut.arrow: expected an Arrow IPC file ending in its "ARROW1" footer, got \d+ bytes without one \(truncated\?\)$/);
     }
     writeFileSync(join(dir, "cut.arrow"), file.subarray(0, 100));
-    expect(await msg(openShard(join(dir, "cut.arrow")), dir)).toMatchInlineSnapshot(`"<dir>/cut.arrow: expected an Arrow IPC file ending in its "ARROW1" footer, got 100 bytes without one (truncated?)"`);
+    expect(await msg(openShard(join(dir, "cut.arrow")), dir)).toMatchInlineSnapshot(
+      `"<dir>/cut.arrow: expected an Arrow IPC file ending in its "ARROW1" footer, got 100 bytes without one (truncated?)"`,
+    );
     writeFileSync(join(dir, "stream.arrow"), tableToIPC(tableFromArrays({ text: many }), "stream"));
-    expect(await msg(openShard(join(dir, "stream.arrow")), dir)).toMatchInlineSnapshot(`"<dir>/stream.arrow: expected the Arrow IPC file format (random access, starting with "ARROW1"), got the stream format; write it with pyarrow.ipc.new_file (or as Parquet or JSONL)"`);
+    expect(await msg(openShard(join(dir, "stream.arrow")), dir)).toMatchInlineSnapshot(
+      `"<dir>/stream.arrow: expected the Arrow IPC file format (random access, starting with "ARROW1"), got the stream format; write it with pyarrow.ipc.new_file (or as Parquet or JSONL)"`,
+    );
     writeFileSync(join(dir, "text.arrow"), "hello world, not arrow");
-    expect(await msg(openShard(join(dir, "text.arrow")), dir)).toMatchInlineSnapshot(`"<dir>/text.arrow: expected an Arrow IPC file (starting with "ARROW1"), got bytes "hello wo""`);
+    expect(await msg(openShard(join(dir, "text.arrow")), dir)).toMatchInlineSnapshot(
+      `"<dir>/text.arrow: expected an Arrow IPC file (starting with "ARROW1"), got bytes "hello wo""`,
+    );
     writeFileSync(join(dir, "empty.arrow"), "");
-    expect(await msg(openShard(join(dir, "empty.arrow")), dir)).toMatchInlineSnapshot(`"<dir>/empty.arrow: expected an Arrow IPC file (starting with "ARROW1"), got an empty file"`);
+    expect(await msg(openShard(join(dir, "empty.arrow")), dir)).toMatchInlineSnapshot(
+      `"<dir>/empty.arrow: expected an Arrow IPC file (starting with "ARROW1"), got an empty file"`,
+    );
     // Magic at both ends, garbage between: the footer does not parse.
     const bad = Buffer.from(file);
     bad.fill(0x55, 8, bad.length - 10);
@@ -220,9 +291,13 @@ describe("bad files: a clear error naming the file and where, before any sample"
       expect(await msg(openShard(join(dir, "cut.parquet")), dir)).toMatch(/^<dir>\/cut.parquet: expected a Parquet file ending in its "PAR1" footer, got \d+ bytes without one \(truncated\?\)$/);
     }
     writeFileSync(join(dir, "cut.parquet"), pq.subarray(0, 100));
-    expect(await msg(openShard(join(dir, "cut.parquet")), dir)).toMatchInlineSnapshot(`"<dir>/cut.parquet: expected a Parquet file ending in its "PAR1" footer, got 100 bytes without one (truncated?)"`);
+    expect(await msg(openShard(join(dir, "cut.parquet")), dir)).toMatchInlineSnapshot(
+      `"<dir>/cut.parquet: expected a Parquet file ending in its "PAR1" footer, got 100 bytes without one (truncated?)"`,
+    );
     writeFileSync(join(dir, "text.parquet"), "hello world");
-    expect(await msg(openShard(join(dir, "text.parquet")), dir)).toMatchInlineSnapshot(`"<dir>/text.parquet: expected a Parquet file (starting with "PAR1"), got bytes "hell""`);
+    expect(await msg(openShard(join(dir, "text.parquet")), dir)).toMatchInlineSnapshot(
+      `"<dir>/text.parquet: expected a Parquet file (starting with "PAR1"), got bytes "hell""`,
+    );
     const footer = Buffer.from(pq);
     footer.fill(0x55, footer.length - 60, footer.length - 8);
     writeFileSync(join(dir, "footer.parquet"), footer);
@@ -230,10 +305,14 @@ describe("bad files: a clear error naming the file and where, before any sample"
     const pages = Buffer.from(pq);
     pages.fill(0x55, 4, 60);
     writeFileSync(join(dir, "pages.parquet"), pages);
-    expect(await msg(openShard(join(dir, "pages.parquet")), dir)).toMatch(/^<dir>\/pages.parquet: row group 0: expected readable column data, got .* \(corrupt file\?\)$/);
+    expect(await msg(openShard(join(dir, "pages.parquet")), dir)).toMatch(
+      /^<dir>\/pages.parquet: row group 0: expected readable column data, got .* \(corrupt file\?\)$/,
+    );
   });
 
   it("an unknown extension lists the registry's formats", async () => {
-    expect(await msg(openShard("/nowhere/x.csv"), "/nowhere")).toMatchInlineSnapshot(`"<dir>/x.csv: expected a .bin, .jsonl, .jsonl.gz, .jsonl.br, .arrow or .parquet file"`);
+    expect(await msg(openShard("/nowhere/x.csv"), "/nowhere")).toMatchInlineSnapshot(
+      `"<dir>/x.csv: expected a .bin, .jsonl, .jsonl.gz, .jsonl.br, .arrow or .parquet file"`,
+    );
   });
 });

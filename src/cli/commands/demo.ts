@@ -24,10 +24,19 @@ export function demoCommand(program: Command): void {
     .addHelpText("after", "\nExample:\n  $ npx mixlab demo --quick")
     .action(async (f: { quick?: boolean; out: string; corpus: string; seed: number; backend: string }) => {
       // Flags checked before any run starts.
-      if (!(BACKENDS as readonly string[]).includes(f.backend)) throw new InputError("--backend", `expected one of ${BACKENDS.join(", ")}, got ${JSON.stringify(f.backend)}`);
+      if (!(BACKENDS as readonly string[]).includes(f.backend)) {
+        throw new InputError("--backend", `expected one of ${BACKENDS.join(", ")}, got ${JSON.stringify(f.backend)}`);
+      }
       const lacks = ["manifest.json", "train", "heldout"].filter((x) => !existsSync(join(f.corpus, x)));
-      if (lacks.length) throw new InputError("--corpus", `expected a built corpus folder (manifest.json, train/, heldout/: mixlab datasets build), got ${JSON.stringify(f.corpus)} without ${lacks.join(", ")}`);
-      if (existsSync(f.out) && !statSync(f.out).isDirectory()) throw new InputError("--out", `expected a folder (made when missing), got the file ${JSON.stringify(f.out)}`);
+      if (lacks.length) {
+        throw new InputError(
+          "--corpus",
+          `expected a built corpus folder (manifest.json, train/, heldout/: mixlab datasets build), got ${JSON.stringify(f.corpus)} without ${lacks.join(", ")}`,
+        );
+      }
+      if (existsSync(f.out) && !statSync(f.out).isDirectory()) {
+        throw new InputError("--out", `expected a folder (made when missing), got the file ${JSON.stringify(f.out)}`);
+      }
       const r = await runDemo({ out: f.out, quick: Boolean(f.quick), corpus: f.corpus, seed: f.seed, backend: f.backend as BackendName, log });
       const domains = Object.keys(r.rows[0]!.proportions);
       process.stdout.write(

@@ -63,16 +63,29 @@ Example (RegMix's released runs, target Pile-CC):
   );
   cmd.action(async (runs: string, f: FitFlags) => {
     // Flags and output paths are checked before the table is read or anything is fitted.
-    checkOutputPaths([["--out", f.out], ["--save-model", f.saveModel]]);
+    checkOutputPaths([["--out", f.out], ["--save-model", f.saveModel]], [runs, f.losses]);
     const law = laws[f.method];
-    if (!law) throw new InputError("--method", `expected one of ${Object.keys(laws).join(", ")}, got ${JSON.stringify(f.method)}`);
+    if (!law) {
+      throw new InputError(
+        "--method",
+        `expected one of ${Object.keys(laws).join(", ")}, got ${JSON.stringify(f.method)}`,
+      );
+    }
     const options = fitOptions(f);
     law.parseOptions(options);
     const explicitFolds = cmd.getOptionValueSource("cvFolds") === "cli";
-    if (f.cvFolds === 1) throw new InputError("--cv-folds", "expected 0 (no cross-validation) or at least 2 folds, got 1");
+    if (f.budget !== undefined && f.maxEpochs === undefined && f.method !== "unimax") {
+      throw new InputError("--budget", "expected --max-epochs with it (the budget sets epoch caps; UniMax also reads it), got none");
+    }
+    if (f.cvFolds === 1) {
+      throw new InputError("--cv-folds", "expected 0 (no cross-validation) or at least 2 folds, got 1");
+    }
     const { table: runsTable, sha256 } = await loadRuns(runs, f);
     if (explicitFolds && law.learns && f.cvFolds > 0 && runsTable.numRuns < 2 * f.cvFolds) {
-      throw new InputError("--cv-folds", `expected at most ${Math.floor(runsTable.numRuns / 2)} folds for ${runsTable.numRuns} runs (two runs per fold at least), got ${f.cvFolds}`);
+      throw new InputError(
+        "--cv-folds",
+        `expected at most ${Math.floor(runsTable.numRuns / 2)} folds for ${runsTable.numRuns} runs (two runs per fold at least), got ${f.cvFolds}`,
+      );
     }
     if (runsTable.renormalised.rows > 0) log(`note: ${runsTable.renormalised.rows} of ${runsTable.numRuns} rows summed to 1 only within rounding (largest gap ${runsTable.renormalised.maxGap.toPrecision(3)}) and were renormalised`);
     const t0 = performance.now();
@@ -146,7 +159,9 @@ function fitOptions(f: FitFlags): Record<string, unknown> {
   const options: Record<string, unknown> = { ...(f.options ?? {}) };
   for (const [flag, key, value] of fromFlags) {
     if (value === undefined) continue;
-    if (options[key] !== undefined && options[key] !== value) throw new InputError(flag, `expected the same value as --options ${key} (${String(options[key])}), got ${value}`);
+    if (options[key] !== undefined && options[key] !== value) {
+      throw new InputError(flag, `expected the same value as --options ${key} (${String(options[key])}), got ${value}`);
+    }
     options[key] = value;
   }
   return options;

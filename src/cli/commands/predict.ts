@@ -9,7 +9,7 @@ import { addRunsFlags, loadRuns, type RunsFlags } from "../flags.js";
 import { InputError } from "../../errors.js";
 import { formatOf, serializeFrame, type Cell } from "../../runs/frame.js";
 import { writeResult, log } from "../output.js";
-import { checkOutputPath } from "../../io/output.js";
+import { checkOutputPaths } from "../../io/output.js";
 
 const SavedLawSchema = z.strictObject({
   format: z.literal("mixlab.law/v1"),
@@ -22,11 +22,21 @@ const SavedLawSchema = z.strictObject({
 /** Rebuilds the law, naming the model file and the field (`params.model.left`) when its params are bad. */
 function loadSavedLaw(law: Law, saved: z.infer<typeof SavedLawSchema>, modelPath: string): FittedLaw {
   const dup = saved.domains.filter((d, i) => saved.domains.indexOf(d) !== i);
-  if (dup.length) throw new InputError(modelPath, `domains: expected unique names, got ${dup.map((d) => JSON.stringify(d)).join(", ")} twice`);
+  if (dup.length) {
+    throw new InputError(
+      modelPath,
+      `domains: expected unique names, got ${dup.map((d) => JSON.stringify(d)).join(", ")} twice`,
+    );
+  }
   try {
     return law.load(saved.domains, saved.params);
   } catch (e) {
-    if (e instanceof InputError) throw new InputError(modelPath, e.source === "model" ? e.issues : e.issues.map((i) => ({ path: `params.options${i.path && i.path !== "options" ? `.${i.path}` : ""}`, message: i.message })));
+    if (e instanceof InputError) {
+      throw new InputError(
+        modelPath,
+        e.source === "model" ? e.issues : e.issues.map((i) => ({ path: `params.options${i.path && i.path !== "options" ? `.${i.path}` : ""}`, message: i.message })),
+      );
+    }
     throw e;
   }
 }
@@ -45,7 +55,7 @@ export function predictCommand(program: Command): void {
   addRunsFlags(cmd);
   cmd.addHelpText("after", "\nExample:\n  $ mixlab fit runs.csv -m regmix -t loss.web --save-model law.json\n  $ mixlab predict law.json candidates.csv -o scored.csv");
   cmd.action(async (modelPath: string, mixturesPath: string, f: PredictFlags) => {
-    if (f.out) checkOutputPath(f.out, "--out");
+    checkOutputPaths([["--out", f.out]], [modelPath, mixturesPath, f.losses]);
     const format = f.out ? formatOf(f.out, "--out") : "csv";
     let raw: unknown;
     try {

@@ -14,9 +14,18 @@ import { log } from "../output.js";
 import { checkOutputPath } from "../../io/output.js";
 
 const safeInt = (min: number, max = Number.MAX_SAFE_INTEGER) =>
-  numberFlag(max === Number.MAX_SAFE_INTEGER ? `an integer ≥ ${min} (below 2^53)` : `an integer in [${min}, ${max}]`, (x) => Number.isInteger(x) && x >= min && x <= max);
+  numberFlag(
+    max === Number.MAX_SAFE_INTEGER ? `an integer ≥ ${min} (below 2^53)` : `an integer in [${min}, ${max}]`,
+    (x) => Number.isInteger(x) && x >= min && x <= max,
+  );
 const finitePositive = numberFlag("a finite number > 0", (x) => x > 0 && Number.isFinite(x));
 const tokenBudget = numberFlag("a number in (0, 2^53]", (x) => x > 0 && x <= 2 ** 53);
+
+/** Parses --on-exceed. */
+function onExceed(v: string): "error" | "redistribute" {
+  if (v === "error" || v === "redistribute") return v;
+  throw new InputError("--on-exceed", `expected error or redistribute, got ${JSON.stringify(v)}`);
+}
 
 /**
  * Writes to stdout and resolves once the data was handed to the system; a failed write (a
@@ -26,7 +35,13 @@ function writeOut(text: string, written: number): Promise<void> {
   return new Promise((resolve, reject) => {
     const fail = (e: NodeJS.ErrnoException) => {
       process.stdout.off("error", fail);
-      reject(new MixError("E_OUTPUT", `stdout: expected a reader for the stream, got ${e.code ?? e.message} after ${written} samples were written; --state-out was not saved`));
+      reject(
+        new MixError(
+          "E_OUTPUT",
+          `stdout: expected a reader for the stream, got ${e.code ?? e.message} after ${written} samples were ` +
+            `written; --state-out was not saved`,
+        ),
+      );
     };
     process.stdout.once("error", fail);
     process.stdout.write(text, (e) => {
@@ -60,7 +75,10 @@ export function sampleCommand(program: Command): void {
   program
     .command("sample")
     .summary("preview and measure the streaming sampler")
-    .requiredOption("--corpus <dir>", "corpus directory (<domain>.jsonl[.gz|.br], .arrow, .parquet, .bin, <domain>/, or corpus.json)")
+    .requiredOption(
+      "--corpus <dir>",
+      "corpus directory (<domain>.jsonl[.gz|.br], .arrow, .parquet, .bin, <domain>/, or corpus.json)",
+    )
     .requiredOption("--proportions <file>", "a mixlab.proportions/v1 file (domains, optional stages)")
     .option("--seed <n>", "seed", seedFlag, 0)
     .option("-n, --n <k>", "samples to print (for this rank)", safeInt(0), 20)
@@ -71,26 +89,41 @@ export function sampleCommand(program: Command): void {
     .option("--summary", "print requested vs achieved shares instead of samples")
     .option("--block-size <b>", "samples per block", safeInt(1, 1 << 20), 1024)
     .option("--unit <u>", "proportions are shares of tokens or samples", (v: string) => {
-      if (v !== "tokens" && v !== "samples") throw new InputError("--unit", `expected tokens or samples, got ${JSON.stringify(v)}`);
+      if (v !== "tokens" && v !== "samples") throw new InputError(
+        "--unit",
+        `expected tokens or samples, got ${JSON.stringify(v)}`,
+      );
       return v;
     }, "tokens")
     .option("--order <o>", "block order: shuffle or smooth (Megatron's greedy)", (v: string) => {
-      if (v !== "shuffle" && v !== "smooth") throw new InputError("--order", `expected shuffle or smooth, got ${JSON.stringify(v)}`);
+      if (v !== "shuffle" && v !== "smooth") throw new InputError(
+        "--order",
+        `expected shuffle or smooth, got ${JSON.stringify(v)}`,
+      );
       return v;
     }, "shuffle")
     .option("--max-epochs <e>", "maximum epochs over any domain (needs a budget)", finitePositive)
     .option("--budget-samples <n>", "the run's length in samples (or --budget-tokens, not both)", safeInt(1))
     .option("--budget-tokens <n>", "the run's length in tokens (or --budget-samples, not both)", tokenBudget)
-    .option("--on-exceed <what>", "error or redistribute when a domain cannot meet its share within its cap", (v: string) => {
-      if (v !== "error" && v !== "redistribute") throw new InputError("--on-exceed", `expected error or redistribute, got ${JSON.stringify(v)}`);
-      return v;
-    }, "error")
-    .addHelpText("after", "\nExample:\n  $ mixlab sample --corpus data/ --proportions proportions.json --n 5 --state-out s.json\n  $ mixlab sample --corpus data/ --proportions proportions.json --n 5 --state-in s.json")
+    .option("--on-exceed <what>", "error, or redistribute the share a domain cannot meet in its cap", onExceed, "error")
+    .addHelpText(
+      "after",
+      "\nExample:\n  $ mixlab sample --corpus data/ --proportions proportions.json --n 5 --state-out s.json\n  $ " +
+        "mixlab sample --corpus data/ --proportions proportions.json --n 5 --state-in s.json",
+    )
     .action(async (f: SampleFlags) => {
       // Every flag and file is checked before the corpus is opened.
       if (f.rank >= f.world) throw new InputError("--rank", `expected a rank below --world ${f.world}, got ${f.rank}`);
-      if (f.budgetSamples !== undefined && f.budgetTokens !== undefined) throw new InputError("--budget-samples, --budget-tokens", `expected one budget, got both (${f.budgetSamples} samples and ${f.budgetTokens} tokens)`);
-      if (f.maxEpochs !== undefined && f.budgetSamples === undefined && f.budgetTokens === undefined) throw new InputError("--max-epochs", "expected --budget-samples or --budget-tokens with it (epochs are counted over the run), got neither");
+      if (f.budgetSamples !== undefined && f.budgetTokens !== undefined) throw new InputError(
+        "--budget-samples, --budget-tokens",
+        `expected one budget, got both (${f.budgetSamples} samples and ${f.budgetTokens} tokens)`,
+      );
+      if (f.maxEpochs !== undefined && f.budgetSamples === undefined && f.budgetTokens === undefined) {
+        throw new InputError(
+          "--max-epochs",
+          "expected --budget-samples or --budget-tokens with it (epochs are counted over the run), got neither",
+        );
+      }
       if (f.stateOut) checkOutputPath(f.stateOut, "--state-out");
       const text = readInputText(f.proportions);
       const doc = parseProportions(text, f.proportions);
@@ -101,12 +134,18 @@ export function sampleCommand(program: Command): void {
         try {
           text = readFileSync(f.stateIn, "utf8");
         } catch (e) {
-          throw new InputError(f.stateIn, `expected a sampler state (JSON), got ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+          throw new InputError(
+            f.stateIn,
+            `expected a sampler state (JSON), got ${(e as NodeJS.ErrnoException).code ?? String(e)}`,
+          );
         }
         try {
           raw = JSON.parse(text);
         } catch (e) {
-          throw new InputError(f.stateIn, `expected a sampler state (JSON), got invalid JSON (${(e as Error).message})`);
+          throw new InputError(
+            f.stateIn,
+            `expected a sampler state (JSON), got invalid JSON (${(e as Error).message})`,
+          );
         }
         state = parseSamplerState(raw, f.stateIn);
       }
@@ -114,7 +153,15 @@ export function sampleCommand(program: Command): void {
       const sampler = await createSampler({
         corpus: f.corpus,
         ...(doc.stages && doc.stages.length
-          ? { stages: doc.stages.map((s) => ({ ...(s.untilTokens !== undefined ? { untilTokens: s.untilTokens } : {}), ...(s.untilSamples !== undefined ? { untilSamples: s.untilSamples } : {}), proportions: s.domains })) }
+          ? {
+            stages: doc.stages.map(
+              (s) => ({
+                ...(s.untilTokens !== undefined ? { untilTokens: s.untilTokens } : {}),
+                ...(s.untilSamples !== undefined ? { untilSamples: s.untilSamples } : {}),
+                proportions: s.domains,
+              }),
+            ),
+          }
           : { proportions: doc.domains }),
         seed: f.seed,
         blockSize: f.blockSize,
@@ -139,7 +186,11 @@ export function sampleCommand(program: Command): void {
         for (const s of sampler.samples(f.n)) {
           counts.set(s.domain, (counts.get(s.domain) ?? 0) + 1);
           if (f.summary) continue;
-          chunk.push(JSON.stringify({ index: s.index, domain: s.domain, domainIndex: s.domainIndex, record: s.record, epoch: s.epoch }));
+          chunk.push(
+            JSON.stringify(
+              { index: s.index, domain: s.domain, domainIndex: s.domainIndex, record: s.record, epoch: s.epoch },
+            ),
+          );
           if (chunk.length === 4096) {
             await writeOut(`${chunk.join("\n")}\n`, written);
             written += chunk.length;
@@ -151,7 +202,10 @@ export function sampleCommand(program: Command): void {
           const rows = sampler.table();
           await writeOut(`${formatPlanTable(rows)}\n`, 0);
           const total = [...counts.values()].reduce((a, b) => a + b, 0);
-          if (total > 0) await writeOut(`\nover the ${total} samples drawn: ${sampler.domains.map((d) => `${d} ${((counts.get(d) ?? 0) / total).toFixed(4)}`).join(", ")} (sample shares)\n`, 0);
+          if (total > 0) {
+            const shares = sampler.domains.map((d) => `${d} ${((counts.get(d) ?? 0) / total).toFixed(4)}`).join(", ");
+            await writeOut(`\nover the ${total} samples drawn: ${shares} (sample shares)\n`, 0);
+          }
         }
         // Saved only after everything it counts was written: the state never runs ahead of the output.
         if (f.stateOut) writeFileAtomic(f.stateOut, `${JSON.stringify(sampler.state(), null, 2)}\n`);

@@ -57,7 +57,7 @@ export function sweepCommand(program: Command): void {
         ensemble = Math.min(choice.size, Math.max(1, Math.ceil(mixtures.length / workers)));
         log(`ensemble: ${ensemble} mixture${ensemble === 1 ? "" : "s"} per batched step (${choice.why}${ensemble < choice.size ? `; fewer, to keep every worker busy` : ""}; --ensemble K to choose)`);
       }
-      // SIGINT/SIGTERM stop the workers, keep every finished row and release the claims; a second one is not waited for.
+      // SIGINT/SIGTERM stop the workers, keep every finished row and release the claims; a second one exits at once.
       const stop = new AbortController();
       const onSignal = (sig: NodeJS.Signals): void => {
         if (stop.signal.aborted) process.exit(sig === "SIGINT" ? 130 : 143);
@@ -67,8 +67,15 @@ export function sweepCommand(program: Command): void {
       process.on("SIGINT", onSignal);
       process.on("SIGTERM", onSignal);
       try {
-        const s = await runSweep({ mixtures, domains, config, model: f.model, steps: f.steps, batchSize: f.batchSize, seed: f.seed, train: splits.train, heldout: splits.heldout, runs: f.runs, lr: f.lr, workers, ensemble, backend: f.backend as BackendName, log, signal: stop.signal });
-        log(`sweep: ${s.finished} finished, ${s.failed} failed, ${s.skipped} already done${s.heldElsewhere.length ? `, ${s.heldElsewhere.length} left to another sweep` : ""}, in ${s.seconds.toFixed(1)} s → ${f.runs}`);
+        const { model, steps, batchSize, seed, lr } = f;
+        const { train, heldout } = splits;
+        const backend = f.backend as BackendName;
+        const runs = f.runs;
+        const pool = { workers, ensemble, backend, log, signal: stop.signal };
+        const s = await runSweep({ mixtures, domains, config, model, steps, batchSize, seed, train, heldout, runs, lr, ...pool });
+        const left = s.heldElsewhere.length ? `, ${s.heldElsewhere.length} left to another sweep` : "";
+        const took = `in ${s.seconds.toFixed(1)} s → ${f.runs}`;
+        log(`sweep: ${s.finished} finished, ${s.failed} failed, ${s.skipped} already done${left}, ${took}`);
         log(`plots of these runs: mixlab report ${f.runs} -o report.html`);
         if (s.failed) process.exitCode = 1;
       } catch (e) {

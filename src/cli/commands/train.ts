@@ -17,6 +17,9 @@ import { appendRuns, claimRun, releaseClaim, runIdsOf, type Claim } from "../../
 import { resolveSettings, runKey } from "../../sweep/plan.js";
 import { corpusSha256 } from "../../sweep/corpus-hash.js";
 import { log, table, f4 } from "../output.js";
+import { jsonObjectFlag } from "../flags.js";
+import { createOnlineMixer } from "../../../mixers/online.js";
+import { trainOnlineCli, type TrainOnlineFlags } from "./train-online.js";
 
 /** A built corpus folder (train/ + heldout/) or a train directory with --heldout. */
 export function corpusSplits(corpus: string, heldout?: string): { train: string; heldout: string } {
@@ -33,10 +36,21 @@ export function trainCommand(program: Command): void {
     .option("--weights <map>", "proportions as domain=share pairs, e.g. code=0.3,legal=0.7", domainMapFlag)
     .option("--runs <file>", "append the run's row to this runs table (.csv, .jsonl, .arrow, .parquet)")
     .option("--eval-every <n>", "also evaluate every domain's held-out split every N steps (printed)", positiveInt)
-    .option("--threads <n>", "data-parallel threads for the step on the CPU backends (1.4–1.9× on 2 cores, measured); results depend on the count, so it is recorded in the row (default 1)", positiveInt);
+    .option("--threads <n>", "data-parallel threads for the step on the CPU backends (1.4–1.9× on 2 cores, measured); results depend on the count, so it is recorded in the row (default 1)", positiveInt)
+    .option("--online <method>", "train while an online mixer steers the sampler: odm, aioli, skillit or doremi (README \"Online mixing\")")
+    .option("--online-options <json>", "with --online: the method's options as a JSON object (mixers/<method>/README.md)", jsonObjectFlag)
+    .option("--online-answer <kind>", "with --online odm|aioli|skillit: the static answer in -o, final (last mixture) or average (token-weighted over the run); doremi answers its time average")
+    .option("-o, --out <file>", "with --online: write the schedule used, the static answer and the trajectory (mixlab.proportions/v1)")
+    .option("--checkpoint <file>", "with --online: checkpoint file (weights, optimizer, sampler + mixer state); resumed from when it exists")
+    .option("--checkpoint-every <n>", "with --checkpoint: steps between checkpoints (default steps/10)", positiveInt)
+    .option("--rounds <n>", "with --online doremi: iterated DoReMi rounds, each round's average the next reference (default 1)", positiveInt)
+    .option("--graph-steps <n>", "with --online skillit: steps of each single-domain run of the skills graph (default steps/10, at least 5)", positiveInt);
   addProxyFlags(cmd, Object.keys(PRESETS))
     .addHelpText("after", "\nExample:\n  $ mixlab train --weights code=0.5,speeches=0.5 --steps 50 --runs runs.arrow")
-    .action(async (f: ProxyFlags & { mixture?: string; weights?: Record<string, number>; runs?: string; evalEvery?: number; threads?: number }) => {
+    .action(async (f: ProxyFlags & { mixture?: string; weights?: Record<string, number>; runs?: string; evalEvery?: number; threads?: number; online?: string }) => {
+      if (f.online !== undefined) return trainOnlineCli(f as TrainOnlineFlags, createOnlineMixer);
+      const onlineOnly: [string, string][] = [["out", "-o"], ["checkpoint", "--checkpoint"], ["checkpointEvery", "--checkpoint-every"], ["rounds", "--rounds"], ["graphSteps", "--graph-steps"], ["onlineOptions", "--online-options"], ["onlineAnswer", "--online-answer"]];
+      for (const [key, flag] of onlineOnly) if ((f as unknown as Record<string, unknown>)[key] !== undefined) throw new InputError(flag, "expected it only with --online, got it without");
       const config = proxyConfig(f);
       if ((f.mixture ? 1 : 0) + (f.weights ? 1 : 0) !== 1) throw new InputError("--mixture", "expected exactly one of --mixture or --weights");
       let proportions: Record<string, number>;
@@ -53,9 +67,15 @@ export function trainCommand(program: Command): void {
       // Everything that could make the finished run unusable is checked before training.
       const domains = (await discoverCorpus(splits.train)).domains.map((d) => d.name);
       const unknown = Object.keys(proportions).filter((d) => !domains.includes(d));
-      if (unknown.length) throw new InputError(f.mixture ? f.mixture : "--weights", `expected domains of the corpus (${domains.join(", ")}), got unknown ${unknown.map((d) => JSON.stringify(d)).join(", ")}`);
+      if (unknown.length) {
+        const got = unknown.map((d) => JSON.stringify(d)).join(", ");
+        const where = f.mixture ?? "--weights";
+        throw new InputError(where, `expected domains of the corpus (${domains.join(", ")}), got unknown ${got}`);
+      }
       const existing = f.runs ? await checkRunsOutput(f.runs, { flag: "--runs", domains }) : null;
-      const settings = resolveSettings({ model: f.model, config, steps: f.steps, batchSize: f.batchSize, seed: f.seed, lr: f.lr, corpusSha256: await corpusSha256(splits) });
+      const { model, steps, batchSize, seed, lr } = f;
+      const corpus = await corpusSha256(splits);
+      const settings = resolveSettings({ model, config, steps, batchSize, seed, lr, corpusSha256: corpus });
       const id = runKey(proportions, settings);
       let claim: Claim | null = null;
       if (f.runs) {
@@ -65,7 +85,8 @@ export function trainCommand(program: Command): void {
         }
         const c = claimRun(f.runs, id);
         if ("heldBy" in c) {
-          log(`run ${id} is being trained by pid ${c.heldBy.pid} on ${c.heldBy.host}, which will append it to ${f.runs}; not training it twice`);
+          const who = `pid ${c.heldBy.pid} on ${c.heldBy.host}`;
+          log(`run ${id} is being trained by ${who}, which will append it to ${f.runs}; not training it twice`);
           return;
         }
         claim = c;
@@ -79,13 +100,36 @@ export function trainCommand(program: Command): void {
       try {
         const { tf, backend } = await loadTf(f.backend as BackendName);
         log(`training ${f.model} (${parameterCount(config).toLocaleString("en")} parameters) for ${f.steps} steps of ${f.batchSize} × ${config.seqLen} tokens`);
-        const r = await trainProxy({ tf, backend, config, train: splits.train, heldout: splits.heldout, proportions, steps: f.steps, batchSize: f.batchSize, seed: f.seed, lr: settings.lr, warmup: settings.warmup, schedule: settings.schedule, weightDecay: settings.weightDecay, clip: settings.clip, evalWindows: settings.evalWindows, threads: f.threads ?? 1, onStep: (s, l) => log(`  step ${s}: loss ${l.toFixed(3)}`), logEvery: Math.max(1, Math.round(f.steps / 5)), ...(f.evalEvery ? { evalEvery: f.evalEvery, onEval: (s: number, l: Record<string, number>[]) => log(`  step ${s}: held-out ${Object.entries(l[0]!).map(([d, v]) => `${d} ${v.toFixed(3)}`).join(", ")}`) } : {}) });
+        const onEval = (s: number, l: Record<string, number>[]): void =>
+          log(`  step ${s}: held-out ${Object.entries(l[0]!).map(([d, v]) => `${d} ${v.toFixed(3)}`).join(", ")}`);
+        const r = await trainProxy({
+          tf,
+          backend,
+          config,
+          train: splits.train,
+          heldout: splits.heldout,
+          proportions,
+          steps: f.steps,
+          batchSize: f.batchSize,
+          seed: f.seed,
+          lr: settings.lr,
+          warmup: settings.warmup,
+          schedule: settings.schedule,
+          weightDecay: settings.weightDecay,
+          clip: settings.clip,
+          evalWindows: settings.evalWindows,
+          threads: f.threads ?? 1,
+          onStep: (s, l) => log(`  step ${s}: loss ${l.toFixed(3)}`),
+          logEvery: Math.max(1, Math.round(f.steps / 5)),
+          ...(f.evalEvery ? { evalEvery: f.evalEvery, onEval } : {}),
+        });
         log(table(["domain", "share", "loss (nats/token)", "bits/byte"], domains.map((d) => [d, f4(proportions[d] ?? 0), f4(r.lossPerDomain[d]!), f4(r.bitsPerBytePerDomain[d]!)])));
         log(`${r.tokens.toLocaleString("en")} tokens in ${r.seconds.toFixed(1)} s (${Math.round(r.tokens / r.seconds).toLocaleString("en")} tokens/s, ${backend}${r.threads > 1 ? `, ${r.threads} threads` : ""})`);
         const row = runRow(id, domains, r, settings);
         if (f.runs) {
           const a = await appendRuns(f.runs, [row]);
-          log(a.appended.length ? `appended run ${id} to ${f.runs}` : `run ${id} was appended to ${f.runs} by another process meanwhile; not written twice`);
+          const meanwhile = `run ${id} was appended to ${f.runs} by another process meanwhile; not written twice`;
+          log(a.appended.length ? `appended run ${id} to ${f.runs}` : meanwhile);
         } else process.stdout.write(`${JSON.stringify(Object.fromEntries(row))}\n`);
       } finally {
         if (claim) releaseClaim(claim);

@@ -33,7 +33,10 @@ export class ArrowSource implements DomainSource {
     try {
       fh = await open(path, "r");
     } catch (e) {
-      throw new InputError(path, `expected a readable Arrow file, got ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+      throw new InputError(
+        path,
+        `expected a readable Arrow file, got ${(e as NodeJS.ErrnoException).code ?? String(e)}`,
+      );
     }
     const starts = [0];
     let size = 0;
@@ -44,31 +47,56 @@ export class ArrowSource implements DomainSource {
       await fh.read(head, 0, head.length, 0);
       await fh.read(tail, 0, tail.length, size - tail.length);
       if (!head.subarray(0, 6).equals(MAGIC)) {
-        if (size >= 4 && head.readUInt32LE(0) === 0xffffffff) throw new InputError(path, `expected the Arrow IPC file format (random access, starting with "ARROW1"), got the stream format; write it with pyarrow.ipc.new_file (or as Parquet or JSONL)`);
-        throw new InputError(path, `expected an Arrow IPC file (starting with "ARROW1"), got ${size === 0 ? "an empty file" : `bytes ${showValue(head.toString("latin1"))}`}`);
+        if (size >= 4 && head.readUInt32LE(0) === 0xffffffff) throw new InputError(
+          path,
+          `expected the Arrow IPC file format (random access, starting with "ARROW1"), got the stream format; write ` +
+            `it with pyarrow.ipc.new_file (or as Parquet or JSONL)`,
+        );
+        const got = size === 0 ? "an empty file" : `bytes ${showValue(head.toString("latin1"))}`;
+        throw new InputError(path, `expected an Arrow IPC file (starting with "ARROW1"), got ${got}`);
       }
-      if (size < 16 || !tail.equals(MAGIC)) throw new InputError(path, `expected an Arrow IPC file ending in its "ARROW1" footer, got ${size} bytes without one (truncated?)`);
+      if (size < 16 || !tail.equals(MAGIC)) throw new InputError(
+        path,
+        `expected an Arrow IPC file ending in its "ARROW1" footer, got ${size} bytes without one (truncated?)`,
+      );
       let reader;
       try {
         reader = await RecordBatchReader.from(fh);
         await reader.open();
       } catch (e) {
-        throw new InputError(path, `expected an Arrow IPC file, got a schema or footer that does not parse (${(e as Error).message}; corrupt file?)`);
+        throw new InputError(
+          path,
+          `expected an Arrow IPC file, got a schema or footer that does not parse (${(e as Error).message}; corrupt ` +
+            `file?)`,
+        );
       }
       let b = 0;
       try {
         for await (const batch of reader) {
           const col = batch.getChild(field);
-          if (!col) throw new InputError(path, `record batch ${b}: expected a column ${JSON.stringify(field)}, got columns ${batch.schema.fields.map((f) => f.name).join(", ")}`);
+          if (!col) {
+            const got = batch.schema.fields.map((f) => f.name).join(", ");
+            throw new InputError(
+              path,
+              `record batch ${b}: expected a column ${JSON.stringify(field)}, got columns ${got}`,
+            );
+          }
           if (col.nullCount > 0) {
-            for (let i = 0; i < batch.numRows; i++) if (col.get(i) === null) throw new InputError(path, `record ${starts[b]! + i} (batch ${b}, row ${i}): expected text in ${JSON.stringify(field)}, got null`);
+            for (let i = 0; i < batch.numRows; i++) {
+              if (col.get(i) !== null) continue;
+              const where = `record ${starts[b]! + i} (batch ${b}, row ${i})`;
+              throw new InputError(path, `${where}: expected text in ${JSON.stringify(field)}, got null`);
+            }
           }
           starts.push(starts[b]! + batch.numRows);
           b++;
         }
       } catch (e) {
         if (e instanceof InputError) throw e;
-        throw new InputError(path, `record batch ${b}: expected a readable record batch, got ${(e as Error).message} (corrupt file?)`);
+        throw new InputError(
+          path,
+          `record batch ${b}: expected a readable record batch, got ${(e as Error).message} (corrupt file?)`,
+        );
       }
     } finally {
       await fh.close();
@@ -90,12 +118,21 @@ export class ArrowSource implements DomainSource {
       try {
         const reader = await RecordBatchReader.from(fh);
         await reader.open();
-        const batch = await (reader as unknown as { readRecordBatch(i: number): Promise<RecordBatch | null> }).readRecordBatch(lo);
-        if (!batch) throw new InputError(this.path, `record batch ${lo}: expected it to exist, got none (file changed since it was opened?)`);
+        const batch = await (reader as unknown as {
+          readRecordBatch(i: number): Promise<RecordBatch | null>,
+        }).readRecordBatch(lo);
+        if (!batch) throw new InputError(
+          this.path,
+          `record batch ${lo}: expected it to exist, got none (file changed since it was opened?)`,
+        );
         this.cached = { index: lo, batch };
       } catch (e) {
         if (e instanceof InputError) throw e;
-        throw new InputError(this.path, `record batch ${lo}: expected a readable record batch, got ${(e as Error).message} (file changed since it was opened?)`);
+        throw new InputError(
+          this.path,
+          `record batch ${lo}: expected a readable record batch, got ${(e as Error).message} (file changed since it ` +
+            `was opened?)`,
+        );
       } finally {
         await fh.close();
       }

@@ -19,7 +19,10 @@ export class ConcatSource implements DomainSource {
     this.numRecords = this.starts[parts.length]!;
     this.totalBytes = b;
     if (parts.every((p) => p.tokensOf)) this.tokensOf = (i: number) => this.locate(i, (p, j) => p.tokensOf!(j));
-    if (parts.every((p) => p.readInto)) this.readInto = (i, out, offset, max) => this.locate(i, (p, j) => p.readInto!(j, out, offset, max));
+    if (parts.every((p) => p.readInto)) this.readInto = (i, out, offset, max) => this.locate(
+      i,
+      (p, j) => p.readInto!(j, out, offset, max),
+    );
   }
   tokensOf?: (i: number) => number;
   readInto?: (i: number, out: Int32Array, offset: number, max: number) => number;

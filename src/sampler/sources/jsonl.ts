@@ -41,14 +41,20 @@ export class JsonlSource implements DomainSource {
    * error naming the line (files concatenated with their marks).
    * @param displayPath the name used in messages (the compressed file for .gz/.br)
    */
-  static async open(path: string, options: { field?: string; validate?: boolean; displayPath?: string; pool?: FileHandlePool } = {}): Promise<JsonlSource> {
+  static async open(
+    path: string,
+    options: { field?: string; validate?: boolean; displayPath?: string; pool?: FileHandlePool } = {},
+  ): Promise<JsonlSource> {
     const field = options.field ?? "text";
     const display = options.displayPath ?? path;
     let fh: FileHandle;
     try {
       fh = await open(path, "r");
     } catch (e) {
-      throw new InputError(display, `expected a readable JSONL file, got ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+      throw new InputError(
+        display,
+        `expected a readable JSONL file, got ${(e as NodeJS.ErrnoException).code ?? String(e)}`,
+      );
     }
     const starts: number[] = [0];
     // ignoreBOM: a mark is kept in the decoded text, never silently dropped from a later line.
@@ -60,7 +66,11 @@ export class JsonlSource implements DomainSource {
     let line = 1;
     const buf = Buffer.allocUnsafe(SCAN_CHUNK);
     const check = (bytes: Buffer, lineNo: number, at: number): void => {
-      if (startsWithBom(bytes)) throw new InputError(display, `line ${lineNo} (byte ${at}): expected a JSON object, got a UTF-8 byte-order mark (only the file's first line may start with one; files concatenated with their marks?)`);
+      if (startsWithBom(bytes)) throw new InputError(
+        display,
+        `line ${lineNo} (byte ${at}): expected a JSON object, got a UTF-8 byte-order mark (only the file's first ` +
+          `line may start with one; files concatenated with their marks?)`,
+      );
       if (!validate) return;
       let text: string;
       try {
@@ -68,16 +78,31 @@ export class JsonlSource implements DomainSource {
       } catch {
         throw new InputError(display, `line ${lineNo} (byte ${at}): expected UTF-8 text, got invalid UTF-8`);
       }
-      if (text.trim() === "") throw new InputError(display, `line ${lineNo} (byte ${at}): expected a JSON object, got an empty line`);
+      if (text.trim() === "") throw new InputError(
+        display,
+        `line ${lineNo} (byte ${at}): expected a JSON object, got an empty line`,
+      );
       let obj: unknown;
       try {
         obj = JSON.parse(text);
       } catch (e) {
-        throw new InputError(display, `line ${lineNo} (byte ${at}): expected a JSON object, got invalid JSON (${(e as Error).message})`);
+        throw new InputError(
+          display,
+          `line ${lineNo} (byte ${at}): expected a JSON object, got invalid JSON (${(e as Error).message})`,
+        );
       }
-      if (typeof obj !== "object" || obj === null || Array.isArray(obj)) throw new InputError(display, `line ${lineNo} (byte ${at}): expected a JSON object, got ${showValue(obj)}`);
+      if (typeof obj !== "object" || obj === null || Array.isArray(obj)) throw new InputError(
+        display,
+        `line ${lineNo} (byte ${at}): expected a JSON object, got ${showValue(obj)}`,
+      );
       const t = (obj as Record<string, unknown>)[field];
-      if (typeof t !== "string") throw new InputError(display, `line ${lineNo} (byte ${at}): expected a string field ${JSON.stringify(field)}, got ${t === undefined ? "no such field" : showValue(t)}`);
+      if (typeof t !== "string") {
+        const got = t === undefined ? "no such field" : showValue(t);
+        throw new InputError(
+          display,
+          `line ${lineNo} (byte ${at}): expected a string field ${JSON.stringify(field)}, got ${got}`,
+        );
+      }
     };
     try {
       for (;;) {
@@ -125,9 +150,17 @@ export class JsonlSource implements DomainSource {
     try {
       v = (JSON.parse(buf.toString("utf8")) as Record<string, unknown>)[this.field];
     } catch (e) {
-      throw new InputError(this.files[0]!, `record ${i} (byte ${start}): expected a JSON object, got invalid JSON (${(e as Error).message}; the file was opened without validation or changed since)`);
+      throw new InputError(
+        this.files[0]!,
+        `record ${i} (byte ${start}): expected a JSON object, got invalid JSON (${(e as Error).message}; the file ` +
+          `was opened without validation or changed since)`,
+      );
     }
-    if (typeof v !== "string") throw new InputError(this.files[0]!, `record ${i} (byte ${start}): expected a string field ${JSON.stringify(this.field)}, got ${showValue(v)} (the file was opened without validation or changed since)`);
+    if (typeof v !== "string") throw new InputError(
+      this.files[0]!,
+      `record ${i} (byte ${start}): expected a string field ${JSON.stringify(this.field)}, got ${showValue(v)} (the ` +
+        `file was opened without validation or changed since)`,
+    );
     return { text: v };
   }
 
@@ -148,10 +181,18 @@ export async function decompressToCache(path: string, cacheDir: string): Promise
   if (existsSync(out)) return out;
   const tmp = `${out}.${process.pid}.tmp`;
   try {
-    await pipeline(createReadStream(path), path.endsWith(".br") ? createBrotliDecompress() : createGunzip(), createWriteStream(tmp));
+    await pipeline(
+      createReadStream(path),
+      path.endsWith(".br") ? createBrotliDecompress() : createGunzip(),
+      createWriteStream(tmp),
+    );
   } catch (e) {
     await unlink(tmp).catch(() => undefined);
-    throw new InputError(path, `expected ${path.endsWith(".br") ? "brotli" : "gzip"}-compressed JSONL, got data that does not decompress (${(e as Error).message})`);
+    const kind = path.endsWith(".br") ? "brotli" : "gzip";
+    throw new InputError(
+      path,
+      `expected ${kind}-compressed JSONL, got data that does not decompress (${(e as Error).message})`,
+    );
   }
   await rename(tmp, out);
   return out;

@@ -14,7 +14,12 @@ import { defaultPool, defaultSyncPool, readAt, type FileHandlePool, type SyncFdP
 //   indices. dtype codes: 1 uint8, 2 int8, 3 int16, 4 int32, 5 int64, 6 float64, 7 float32, 8 uint16.
 
 const IDX_MAGIC = Buffer.from("MMIDIDX\x00\x00", "latin1");
-const DTYPES: Record<number, { size: number; name: string }> = { 1: { size: 1, name: "uint8" }, 3: { size: 2, name: "int16" }, 4: { size: 4, name: "int32" }, 8: { size: 2, name: "uint16" } };
+const DTYPES: Record<number, { size: number; name: string }> = {
+  1: { size: 1, name: "uint8" },
+  3: { size: 2, name: "int16" },
+  4: { size: 4, name: "int32" },
+  8: { size: 2, name: "uint16" },
+};
 
 /** A Megatron token shard. */
 export class TokenShardSource implements DomainSource {
@@ -38,26 +43,42 @@ export class TokenShardSource implements DomainSource {
   }
 
   /** Opens `<prefix>.bin` + `<prefix>.idx`, validating the index against the data file's size. */
-  static async open(binPath: string, pool: FileHandlePool = defaultPool, syncPool: SyncFdPool = defaultSyncPool): Promise<TokenShardSource> {
+  static async open(
+    binPath: string,
+    pool: FileHandlePool = defaultPool,
+    syncPool: SyncFdPool = defaultSyncPool,
+  ): Promise<TokenShardSource> {
     const idxPath = binPath.replace(/\.bin$/, ".idx");
     let idx: Buffer;
     try {
       idx = await readFile(idxPath);
     } catch (e) {
-      throw new InputError(idxPath, `expected the index of ${basename(binPath)}, got ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+      throw new InputError(
+        idxPath,
+        `expected the index of ${basename(binPath)}, got ${(e as NodeJS.ErrnoException).code ?? String(e)}`,
+      );
     }
     const fail = (at: number, msg: string): never => {
       throw new InputError(idxPath, `byte ${at}: ${msg}`);
     };
-    if (idx.length < 34 || !idx.subarray(0, 9).equals(IDX_MAGIC)) fail(0, `expected the Megatron index header "MMIDIDX", got ${showValue(idx.subarray(0, 9).toString("latin1"))}`);
+    if (idx.length < 34 || !idx.subarray(0, 9).equals(IDX_MAGIC)) fail(
+      0,
+      `expected the Megatron index header "MMIDIDX", got ${showValue(idx.subarray(0, 9).toString("latin1"))}`,
+    );
     const version = Number(idx.readBigUInt64LE(9));
     if (version !== 1) fail(9, `expected index version 1, got ${version}`);
     const dtype = idx.readUInt8(17);
-    if (!DTYPES[dtype]) fail(17, `expected a token dtype code 1, 3, 4 or 8 (uint8, int16, int32, uint16), got ${dtype}`);
+    if (!DTYPES[dtype]) fail(
+      17,
+      `expected a token dtype code 1, 3, 4 or 8 (uint8, int16, int32, uint16), got ${dtype}`,
+    );
     const n = Number(idx.readBigUInt64LE(18));
     const numDocs = Number(idx.readBigUInt64LE(26));
     const need = 34 + 4 * n + 8 * n + 8 * numDocs;
-    if (idx.length !== need) fail(34, `expected ${need} bytes for ${n} sequences and ${numDocs} document indices, got ${idx.length}`);
+    if (idx.length !== need) fail(
+      34,
+      `expected ${need} bytes for ${n} sequences and ${numDocs} document indices, got ${idx.length}`,
+    );
     const lengths = new Int32Array(n);
     const offsets = new Float64Array(n);
     for (let i = 0; i < n; i++) lengths[i] = idx.readInt32LE(34 + 4 * i);
@@ -67,11 +88,18 @@ export class TokenShardSource implements DomainSource {
     try {
       binSize = (await stat(binPath)).size;
     } catch (e) {
-      throw new InputError(binPath, `expected a readable token shard, got ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+      throw new InputError(
+        binPath,
+        `expected a readable token shard, got ${(e as NodeJS.ErrnoException).code ?? String(e)}`,
+      );
     }
     const size = DTYPES[dtype]!.size;
     for (let i = 0; i < n; i++) {
-      if (lengths[i]! < 0 || offsets[i]! + lengths[i]! * size > binSize) fail(34 + 4 * i, `sequence ${i}: expected ${lengths[i]} tokens at byte ${offsets[i]} inside ${basename(binPath)} (${binSize} bytes), got a range past its end`);
+      if (lengths[i]! < 0 || offsets[i]! + lengths[i]! * size > binSize) fail(
+        34 + 4 * i,
+        `sequence ${i}: expected ${lengths[i]} tokens at byte ${offsets[i]} inside ${basename(binPath)} (${binSize} ` +
+          `bytes), got a range past its end`,
+      );
     }
     return new TokenShardSource(binPath, idxPath, lengths, offsets, dtype, pool, syncPool);
   }
@@ -115,7 +143,11 @@ export class TokenShardSource implements DomainSource {
     if (this.scratchBytes.length < bytes) {
       const ab = new ArrayBuffer(Math.max(bytes, 2 * this.scratchBytes.length));
       this.scratchBytes = new Uint8Array(ab);
-      this.scratchTokens = this.dtype === 8 ? new Uint16Array(ab) : this.dtype === 3 ? new Int16Array(ab) : this.dtype === 4 ? new Int32Array(ab) : new Uint8Array(ab);
+      const t = this.dtype;
+      if (t === 8) this.scratchTokens = new Uint16Array(ab);
+      else if (t === 3) this.scratchTokens = new Int16Array(ab);
+      else if (t === 4) this.scratchTokens = new Int32Array(ab);
+      else this.scratchTokens = new Uint8Array(ab);
     }
     // The descriptor is cached until the pool closes any descriptor (its generation changes).
     let fd = this.fd;
@@ -126,7 +158,11 @@ export class TokenShardSource implements DomainSource {
     let done = 0;
     while (done < bytes) {
       const r = readSync(fd, this.scratchBytes, done, bytes - done, this.offsets[i]! + done);
-      if (r === 0) throw new InputError(this.binPath, `byte ${this.offsets[i]! + done}: expected ${bytes} bytes of sequence ${i}, got the end of the file (truncated shard?)`);
+      if (r === 0) throw new InputError(
+        this.binPath,
+        `byte ${this.offsets[i]! + done}: expected ${bytes} bytes of sequence ${i}, got the end of the file ` +
+          `(truncated shard?)`,
+      );
       done += r;
     }
     // A typed copy widens the tokens (little-endian hosts, as Node's supported platforms are).
@@ -144,7 +180,11 @@ export class TokenShardSource implements DomainSource {
  * sequence, atomically (temporary names, then rename).
  * @param dtype "uint16" (vocabularies < 65,536) or "int32"
  */
-export async function writeTokenShard(prefix: string, sequences: Iterable<ArrayLike<number>>, dtype: "uint16" | "int32" = "uint16"): Promise<void> {
+export async function writeTokenShard(
+  prefix: string,
+  sequences: Iterable<ArrayLike<number>>,
+  dtype: "uint16" | "int32" = "uint16",
+): Promise<void> {
   const code = dtype === "uint16" ? 8 : 4;
   const size = dtype === "uint16" ? 2 : 4;
   const lengths: number[] = [];
@@ -154,7 +194,10 @@ export async function writeTokenShard(prefix: string, sequences: Iterable<ArrayL
     for (let i = 0; i < s.length; i++) {
       const v = s[i]!;
       if (dtype === "uint16") {
-        if (!(v >= 0 && v < 65536 && Number.isInteger(v))) throw new InputError(prefix, `sequence ${lengths.length}, token ${i}: expected an integer in [0, 65535] for uint16, got ${v}`);
+        if (!(v >= 0 && v < 65536 && Number.isInteger(v))) throw new InputError(
+          prefix,
+          `sequence ${lengths.length}, token ${i}: expected an integer in [0, 65535] for uint16, got ${v}`,
+        );
         b.writeUInt16LE(v, 2 * i);
       } else b.writeInt32LE(v, 4 * i);
     }

@@ -44,34 +44,64 @@ export class ParquetSource implements DomainSource {
         await fh.close();
       }
     } catch (e) {
-      throw new InputError(path, `expected a readable Parquet file, got ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+      throw new InputError(
+        path,
+        `expected a readable Parquet file, got ${(e as NodeJS.ErrnoException).code ?? String(e)}`,
+      );
     }
-    if (!head.equals(MAGIC)) throw new InputError(path, `expected a Parquet file (starting with "PAR1"), got ${size === 0 ? "an empty file" : `bytes ${showValue(head.toString("latin1"))}`}`);
-    if (size < 12 || !tail.equals(MAGIC)) throw new InputError(path, `expected a Parquet file ending in its "PAR1" footer, got ${size} bytes without one (truncated?)`);
+    if (!head.equals(MAGIC)) {
+      const got = size === 0 ? "an empty file" : `bytes ${showValue(head.toString("latin1"))}`;
+      throw new InputError(path, `expected a Parquet file (starting with "PAR1"), got ${got}`);
+    }
+    if (size < 12 || !tail.equals(MAGIC)) throw new InputError(
+      path,
+      `expected a Parquet file ending in its "PAR1" footer, got ${size} bytes without one (truncated?)`,
+    );
     let file;
     let meta;
     try {
       file = await asyncBufferFromFile(path);
       meta = await parquetMetadataAsync(file);
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code) throw new InputError(path, `expected a readable Parquet file, got ${(e as NodeJS.ErrnoException).code}`);
-      throw new InputError(path, `expected a Parquet file, got a footer that does not parse (${(e as Error).message}; corrupt file?)`);
+      if ((e as NodeJS.ErrnoException).code) throw new InputError(
+        path,
+        `expected a readable Parquet file, got ${(e as NodeJS.ErrnoException).code}`,
+      );
+      throw new InputError(
+        path,
+        `expected a Parquet file, got a footer that does not parse (${(e as Error).message}; corrupt file?)`,
+      );
     }
     const names = parquetSchema(meta).children.map((c) => c.element.name);
-    if (!names.includes(field)) throw new InputError(path, `expected a column ${JSON.stringify(field)}, got columns ${names.join(", ")}`);
+    if (!names.includes(field)) throw new InputError(
+      path,
+      `expected a column ${JSON.stringify(field)}, got columns ${names.join(", ")}`,
+    );
     const starts = [0];
     for (const rg of meta.row_groups) starts.push(starts[starts.length - 1]! + Number(rg.num_rows));
     // Validate: every row group's text column reads and has no nulls.
     for (let g = 0; g < meta.row_groups.length; g++) {
       let rows: Record<string, unknown>[];
       try {
-        rows = (await parquetReadObjects({ file, columns: [field], rowStart: starts[g]!, rowEnd: starts[g + 1]! })) as Record<string, unknown>[];
+        rows = (await parquetReadObjects(
+          { file, columns: [field], rowStart: starts[g]!, rowEnd: starts[g + 1]! },
+        )) as Record<string, unknown>[];
       } catch (e) {
-        throw new InputError(path, `row group ${g}: expected readable column data, got ${(e as Error).message} (corrupt file?)`);
+        throw new InputError(
+          path,
+          `row group ${g}: expected readable column data, got ${(e as Error).message} (corrupt file?)`,
+        );
       }
-      if (rows.length !== starts[g + 1]! - starts[g]!) throw new InputError(path, `row group ${g}: expected ${starts[g + 1]! - starts[g]!} rows, got ${rows.length} (corrupt file?)`);
+      if (rows.length !== starts[g + 1]! - starts[g]!) throw new InputError(
+        path,
+        `row group ${g}: expected ${starts[g + 1]! - starts[g]!} rows, got ${rows.length} (corrupt file?)`,
+      );
       rows.forEach((r, i) => {
-        if (typeof r[field] !== "string") throw new InputError(path, `record ${starts[g]! + i} (row group ${g}): expected text in ${JSON.stringify(field)}, got ${showValue(r[field])}`);
+        if (typeof r[field] !== "string") throw new InputError(
+          path,
+          `record ${starts[g]! + i} (row group ${g}): expected text in ${JSON.stringify(field)}, got ` +
+            `${showValue(r[field])}`,
+        );
       });
     }
     if (starts[starts.length - 1] === 0) throw new InputError(path, "expected at least one record, got none");
@@ -86,9 +116,15 @@ export class ParquetSource implements DomainSource {
       const { parquetReadObjects } = await import("hyparquet");
       let rows: Record<string, string>[];
       try {
-        rows = (await parquetReadObjects({ file: this.file as never, columns: [this.field], rowStart: start, rowEnd: this.groupStarts[g + 1]! })) as Record<string, string>[];
+        rows = (await parquetReadObjects(
+          { file: this.file as never, columns: [this.field], rowStart: start, rowEnd: this.groupStarts[g + 1]! },
+        )) as Record<string, string>[];
       } catch (e) {
-        throw new InputError(this.path, `row group ${g}: expected readable column data, got ${(e as Error).message} (file changed since it was opened?)`);
+        throw new InputError(
+          this.path,
+          `row group ${g}: expected readable column data, got ${(e as Error).message} (file changed since it was ` +
+            `opened?)`,
+        );
       }
       this.cached = { start, rows: rows.map((r) => r[this.field]!) };
     }

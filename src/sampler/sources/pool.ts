@@ -98,7 +98,10 @@ export async function readAt(pool: FileHandlePool, path: string, offset: number,
   let done = 0;
   while (done < length) {
     const { bytesRead } = await fh.read(buf, done, length - done, offset + done);
-    if (bytesRead === 0) throw new InputError(path, `byte ${offset + done}: expected ${length} bytes of a record, got the end of the file (truncated shard?)`);
+    if (bytesRead === 0) throw new InputError(
+      path,
+      `byte ${offset + done}: expected ${length} bytes of a record, got the end of the file (truncated shard?)`,
+    );
     done += bytesRead;
   }
   return buf;

@@ -17,7 +17,11 @@ export interface SourceFormat {
   open(path: string, o: OpenOptions): Promise<DomainSource>;
 }
 
-const jsonlOptions = (o: OpenOptions) => ({ ...(o.field ? { field: o.field } : {}), ...(o.validate !== undefined ? { validate: o.validate } : {}), ...(o.pool ? { pool: o.pool } : {}) });
+const jsonlOptions = (o: OpenOptions) => ({
+  ...(o.field ? { field: o.field } : {}),
+  ...(o.validate !== undefined ? { validate: o.validate } : {}),
+  ...(o.pool ? { pool: o.pool } : {}),
+});
 
 /** Every format a corpus may hold, by name. */
 export const SOURCE_FORMATS: Readonly<Record<string, SourceFormat>> = {
@@ -25,7 +29,10 @@ export const SOURCE_FORMATS: Readonly<Record<string, SourceFormat>> = {
   jsonl: { extensions: [".jsonl"], open: (path, o) => JsonlSource.open(path, jsonlOptions(o)) },
   "jsonl-compressed": {
     extensions: [".jsonl.gz", ".jsonl.br"],
-    open: async (path, o) => JsonlSource.open(await decompressToCache(path, o.cacheDir ?? join(tmpdir(), "mixlab-cache")), { ...jsonlOptions(o), displayPath: path }),
+    open: async (path, o) => JsonlSource.open(
+      await decompressToCache(path, o.cacheDir ?? join(tmpdir(), "mixlab-cache")),
+      { ...jsonlOptions(o), displayPath: path },
+    ),
   },
   arrow: { extensions: [".arrow"], open: (path, o) => ArrowSource.open(path, o.field) },
   parquet: { extensions: [".parquet"], open: (path, o) => ParquetSource.open(path, o.field) },
@@ -39,7 +46,10 @@ export const SHARD_PATTERN = new RegExp(`(${EXTENSIONS.map((e) => e.replace(/\./
 /** Opens one shard file by its extension. */
 export async function openShard(path: string, o: OpenOptions = {}): Promise<DomainSource> {
   for (const f of Object.values(SOURCE_FORMATS)) if (f.extensions.some((e) => path.endsWith(e))) return f.open(path, o);
-  throw new InputError(path, `expected a ${EXTENSIONS.slice(0, -1).join(", ")} or ${EXTENSIONS[EXTENSIONS.length - 1]} file`);
+  throw new InputError(
+    path,
+    `expected a ${EXTENSIONS.slice(0, -1).join(", ")} or ${EXTENSIONS[EXTENSIONS.length - 1]} file`,
+  );
 }
 
 /** Opens a domain from its files (one source, or a concatenation in the given order). */
