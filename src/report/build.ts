@@ -418,19 +418,20 @@ async function responseSection(c: Context, f: Fits, recShares: Readonly<Record<s
 async function matrixSection(c: Context, f: Fits): Promise<ReportSection | null> {
   const { domains, ok } = c;
   const k = domains.length;
-  const online = c.o.proportions?.online;
-  const A = online?.diagnostics?.A as Record<string, Record<string, number>> | undefined;
+  const props = c.o.proportions;
+  const A = props?.interaction;
   type Cellv = { train: string; eval: string; value: number };
   let m: { title: string; subtitle: string; legend: string; evalDomains: string[]; rows: Cellv[]; html: string } | null = null;
-  if (A && typeof A === "object") {
-    const evals = Object.keys(A);
+  if (A) {
+    // Rows and columns in the proportions document's domain order.
+    const order = props!.orderedDomains;
     m = {
-      title: `Interaction matrix A (${online!.method})`,
+      title: `Interaction matrix A (${props!.online?.method ?? props!.method ?? "online mixer"})`,
       subtitle: "the online mixer's estimate: effect of training on a domain on each eval domain's loss",
       legend: "A",
-      evalDomains: evals,
-      rows: evals.flatMap((e) => domains.map((d) => ({ train: d, eval: e, value: Number(A[e]![d] ?? NaN) }))),
-      html: "<p>The interaction matrix the online mixer estimated last (from its diagnostics).</p>",
+      evalDomains: [...order],
+      rows: order.flatMap((e, i) => order.map((d, j) => ({ train: d, eval: e, value: A[i]![j]! }))),
+      html: "<p>The interaction matrix the online mixer estimated last (<code>details.diagnostics.A</code>).</p>",
     };
   } else if (f.law && f.law.method === "dml") {
     const comps = f.law.toParams().components as { name: string; t: Record<string, number> }[];

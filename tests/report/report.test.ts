@@ -155,11 +155,13 @@ describe("bad input", () => {
   it("names the file and field of a malformed online trajectory", () => {
     const doc = JSON.parse(read(join(FIX, "online-run.json")));
     doc.online.trajectory[2].proportions.code += 0.5;
-    doc.online.trajectory[3].tokens = -1;
+    doc.online.trajectory[3].tokens = doc.online.trajectory[2].tokens - 1;
+    doc.details.diagnostics.A = [[1, 2]];
     expect(() => parseReportProportions(JSON.stringify(doc), "run.json")).toThrowErrorMatchingInlineSnapshot(`
-      [InputError: run.json: 2 problems:
+      [InputError: run.json: 3 problems:
         online.trajectory.2.proportions: expected proportions summing to 1 (± 1e-6), got 1.5000000000000002
-        online.trajectory.3.tokens: expected a token count ≥ 0, got -1]
+        online.trajectory.3.tokens: expected tokens non-decreasing, got 5119 after 5120
+        details.diagnostics.A: expected a 8 × 8 matrix of numbers (rows and columns in domain order), got [[1,2]]]
     `);
   });
 
