@@ -100,6 +100,19 @@ describe("report on the demo's runs table", () => {
   }, 60_000);
 });
 
+describe("laws compared by fit --method auto", () => {
+  it("draws one panel per registered law the proportions' auto selection compared, the chosen one first", async () => {
+    const table = await demoTable();
+    const doc = JSON.parse(read(join(DEMO, "proportions.json")));
+    doc.method = "dml";
+    doc.fitQuality = { auto: { candidates: [{ law: "regmix", chosen: false }, { law: "ensemble(gp+trees)", chosen: false }, { law: "dml", chosen: true }, { law: "loglinear" }] } };
+    const proportions = parseReportProportions(JSON.stringify(doc), "auto.json");
+    const r = await buildReport({ table, proportions, optionsByMethod: DEMO_OPTIONS });
+    expect(r.sections.find((s) => s.id === "fit")!.figures.map((f) => f.id)).toEqual(["fit-dml", "fit-regmix", "fit-loglinear"]);
+    expectDrawn(r, reportHtml(r));
+  }, 60_000);
+});
+
 describe("report on an online run", () => {
   it("draws the weights over tokens (stacked) and the per-domain losses, and the mixer's A matrix", async () => {
     const table = buildRunsTable(await readFrameAsync(join(FIX, "online-run.csv")));
