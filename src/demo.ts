@@ -20,6 +20,7 @@ import { writeFileAtomic } from "./io/atomic.js";
 import { PROPORTIONS_FORMAT } from "./export/proportions.js";
 import { VERSION } from "./version.js";
 import { InputError, FitError } from "./errors.js";
+import { writeReportFile } from "./report/write.js";
 
 /** Options of the demo. */
 export interface DemoOptions {
@@ -50,6 +51,8 @@ export interface DemoResult {
   readonly laws: { law: string; spearman: number; topDecileRegret: number; kept: boolean; chosen: boolean }[];
   readonly diagnostics: readonly Diagnostic[];
   readonly seconds: number;
+  /** The HTML report written next to proportions.json. */
+  readonly report: string;
 }
 
 export async function runDemo(o: DemoOptions): Promise<DemoResult> {
@@ -139,5 +142,10 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     provenance: { runs: runsPath, numRuns: n, seed: o.seed, model: config, steps, batchSize, mixlab: VERSION },
   };
   writeFileAtomic(join(o.out, "proportions.json"), `${JSON.stringify(doc, null, 2)}\n`);
-  return { rows: result, chosen: sel.chosen, laws: sel.candidates.map((c) => ({ law: c.law, spearman: c.report.spearman, topDecileRegret: c.report.topDecileRegret, kept: c.kept, chosen: c.chosen })), diagnostics: fit.diagnostics, seconds: (performance.now() - t0) / 1000 };
+  // The report cross-validates the single laws auto compared, with the demo's options.
+  const report = join(o.out, "report.html");
+  const methods = sel.candidates.map((c) => c.law).filter((l) => !l.startsWith("ensemble("));
+  await writeReportFile({ runs: runsPath, proportions: join(o.out, "proportions.json"), out: report, seed: o.seed, methods, optionsByMethod: { regmix: { ...request.options.regmix, minDataInLeaf: 2 }, dml: { numStarts: 12 } } });
+  const laws = sel.candidates.map((c) => ({ law: c.law, spearman: c.report.spearman, topDecileRegret: c.report.topDecileRegret, kept: c.kept, chosen: c.chosen }));
+  return { rows: result, chosen: sel.chosen, laws, diagnostics: fit.diagnostics, seconds: (performance.now() - t0) / 1000, report };
 }

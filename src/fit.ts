@@ -227,10 +227,14 @@ function outOfFold(law: Law<any>, input: FitInput, options: unknown, split: { tr
   return pred;
 }
 
-/** k-fold cross-validation: out-of-fold predictions of a law, scored against the target. */
-export function crossValidate(method: string, input: FitInput, options: Record<string, unknown>, folds: number, rng: Rng): SelectionReport & { folds: number } {
+/**
+ * k-fold cross-validation: out-of-fold predictions of a law, scored against the target. Pass
+ * `predictions` (length numRuns) to keep the out-of-fold predictions (the report plots them).
+ */
+export function crossValidate(method: string, input: FitInput, options: Record<string, unknown>, folds: number, rng: Rng, predictions?: Float64Array): SelectionReport & { folds: number } {
   const law = laws[method]!;
   const pred = outOfFold(law, input, law.parseOptions(options), foldsOf(input.target.length, folds, rng), rng, null);
+  predictions?.set(pred);
   return { ...selectionReport(pred, input.target), folds };
 }
 

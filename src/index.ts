@@ -22,7 +22,7 @@ export type { Law, FittedLaw, FitInput, Recommendation, ResolvedConstraints, Sav
 export { designSwarm, DirichletSwarmOptionsSchema, roundToUnits, dirichletSwarm, MAX_SWARM_SIZE } from "../mixers/dirichlet/index.js";
 export { bayesoptSuggester, MAX_BAYESOPT_BATCH } from "../mixers/bayesopt/suggester.js";
 export { checkOutputPath, checkOutputPaths, writeOutputFile } from "./io/output.js";
-export { createSampler, toTfDataset, formatPlanTable, parseSamplerState, SamplerStateSchema, Sampler, type SamplerOptions, type SamplerState, type Sample, type Example, type TokenBatch, type PlanRow, type ProportionsByName, type StageByName, type SamplerMixer, type MixerStateLike } from "./sampler/sampler.js";
+export { createSampler, toTfDataset, formatPlanTable, parseSamplerState, SamplerStateSchema, Sampler, type SamplerOptions, type SamplerState, type Sample, type Example, type TokenBatch, type PlanRow, type ProportionsByName, type StageByName, type SamplerMixer, type MixerStateLike, type MixerFactory } from "./sampler/sampler.js";
 export { Plan, apportion, sampleShares, FeistelPermutation, type PlanSpec, type StageSpec, type Stage, type Location } from "./sampler/plan.js";
 export { openShard, openDomain, SOURCE_FORMATS, writeTokenShard, TokenShardSource, JsonlSource, ArrowSource, ParquetSource, ConcatSource, MemorySource, FileHandlePool, SyncFdPool, type SourceFormat, type DomainSource, type SourceRecord, type OpenOptions } from "./sampler/sources.js";
 export { discoverCorpus, openCorpus, type Corpus, type CorpusLayout } from "./sampler/corpus.js";
@@ -37,6 +37,9 @@ export { trainProxy, trainEnsemble, learningRate, type TrainOptions, type RunRes
 export { trainOnline, trainWithMethod, domainStats, naturalShares, skillsGraph, type OnlineTrainOptions, type OnlineRunResult, type TrajectoryPoint, type UsedStage, type MethodRunOptions, type MethodRunResult, type CreateMixer } from "./proxy/online.js";
 export { chooseEnsemble } from "./proxy/ensemble-size.js";
 export { runSweep, type SweepOptions, type SweepSummary } from "./sweep/sweep.js";
+export { runWorker, type WorkerOptions, type WorkerQueueOptions, type WorkerSummary } from "./sweep/queue/worker.js";
+export { type SweepQueueOptions } from "./sweep/queue/coordinator.js";
+export { parseQueueUrl, queueNameFor, QueueError, type QueueTarget } from "./sweep/queue/connection.js";
 export { planSweep, runKey, resolveSettings, settingsCells, otherSettings, type RunSettings, type RunSettingsInput, type RunSpec, type SweepPlan } from "./sweep/plan.js";
 export { runLocalPool, SweepInterrupted, type LocalPoolOptions, type ChunkOutcome } from "./sweep/pool.js";
 export { corpusSha256 } from "./sweep/corpus-hash.js";
@@ -49,3 +52,5 @@ export { mergeDomainStats, type RankDomainStats, type MergedDomainStats } from "
 export type { MixerEvent, OnlineMixer, OnlineMixerState, OnlineMixerInit, OnlineMixerFamily } from "../mixers/types.js";
 export type { DoReMiMixer } from "../mixers/doremi/index.js";
 export type { AioliMixer } from "../mixers/aioli/index.js";
+export { buildReport, reportHtml, writeReportFile, renderSvg, countMarks, parseReportProportions, domainColors, fitSpec, recommendationSpec } from "./report/index.js";
+export type { Report, ReportOptions, ReportSection, ReportFigure, ReportProportions, OnlineRun, Diagnostic, VegaLiteSpec, MixtureSeries, FitPlot, RecommendationPlot } from "./report/index.js";

@@ -460,6 +460,42 @@ const exercises: Record<string, () => unknown> = {
     expect(() => m.observe({ kind: "train", step: 0, loss: { nosuch: 1 }, tokens: { nosuch: 1 } })).toThrow(api.InputError);
   },
   mergeDomainStats: () => expect(api.mergeDomainStats([{ lossSum: { web: 30 }, tokens: { web: 10 } }, { loss: { web: 2 }, tokens: { web: 30 } }])).toEqual({ loss: { web: 2.25 }, tokens: { web: 40 } }),
+  // report
+  renderSvg: async () => expect(api.countMarks(await api.renderSvg({ data: { values: [{ x: 1 }, { x: 2 }] }, mark: "point", encoding: { x: { field: "x", type: "quantitative" } } }))).toBe(2),
+  countMarks: () => expect(api.countMarks('<svg><g class="mark-symbol role-mark marks"><path d="M0,0"/><path d="M1,1"/></g><g class="mark-rule role-axis-tick"><line/></g></svg>')).toBe(2),
+  domainColors: () => expect(new Set(api.domainColors(Array.from({ length: 20 }, (_, i) => `d${i}`))).size).toBe(20),
+  fitSpec: async () => {
+    const spec = api.fitSpec({ title: "t", subtitle: "s", axis: "loss", rows: [{ predicted: 1, measured: 1.1 }, { predicted: 2, measured: 1.9 }] });
+    expect(api.countMarks(await api.renderSvg(spec))).toBe(3); // two runs and the identity line
+  },
+  recommendationSpec: async () => {
+    const spec = api.recommendationSpec({ domains: ["a", "b"], recommended: { a: 0.7, b: 0.3 }, references: [{ name: "uniform", shares: { a: 0.5, b: 0.5 } }] });
+    expect(api.countMarks(await api.renderSvg(spec))).toBe(4); // two bars and two reference marks
+  },
+  parseReportProportions: () => {
+    const doc = { format: "mixlab.proportions/v1", domains: { a: 0.5, b: 0.5 }, diagnostics: [{ code: "X", message: "m" }] };
+    expect(api.parseReportProportions(JSON.stringify(doc), "p.json").diagnostics).toEqual([{ code: "X", message: "m" }]);
+  },
+  buildReport: async () => {
+    const r = await api.buildReport({ table: runsTable(), methods: ["loglinear"], cvFolds: 0 });
+    expect(r.sections.map((s) => s.id)).toEqual(["runs", "notes", "recommendation", "response", "matrix"]);
+  },
+  reportHtml: async () => {
+    const html = api.reportHtml(await api.buildReport({ table: runsTable(), methods: ["loglinear"], cvFolds: 0 }));
+    expect(html).toMatch(/^<!doctype html>/);
+    expect(html).toContain(`content="default-src 'none';`);
+  },
+  writeReportFile: async () => {
+    const d = tmp();
+    writeFileSync(join(d, "runs.csv"), "run_id,w.web,w.code,w.math,loss.web\na,0.2,0.3,0.5,3.1\nb,0.5,0.25,0.25,2.9\nc,0.1,0.1,0.8,3.3\nd,0.4,0.4,0.2,3.0\ne,0.3,0.3,0.4,3.05\n");
+    const bytes = await api.writeReportFile({ runs: join(d, "runs.csv"), out: join(d, "r.html"), methods: ["loglinear"], cvFolds: 0 });
+    expect(readFileSync(join(d, "r.html")).length).toBe(bytes);
+  },
+  // The queue (tests/queue and tests/e2e/queue.test.ts run it against a real Redis).
+  runWorker: () => expect(api.runWorker({ queue: { url: "http://:pw@host" }, log: () => {} })).rejects.toThrow('--queue: expected redis://[:password@]host:port[/db] or rediss://… (TLS), got scheme "http"'),
+  parseQueueUrl: () => expect(api.parseQueueUrl("redis://:pw@h:7000/3").label).toBe("redis://h:7000/3"),
+  queueNameFor: () => expect(api.queueNameFor("/x/runs.csv")).toMatch(/^mixlab-[0-9a-f]{16}$/),
+  QueueError: () => expect(new api.QueueError("lost Redis").code).toBe("E_QUEUE"),
   VERSION: () => expect(api.VERSION).toBe(JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")).version),
 };
 

@@ -14,7 +14,9 @@ import { datasetsCommand } from "./commands/datasets.js";
 import { trainCommand } from "./commands/train.js";
 import { demoCommand } from "./commands/demo.js";
 import { sweepCommand } from "./commands/sweep.js";
+import { workerCommand } from "./commands/worker.js";
 import { serveCommand } from "./commands/serve.js";
+import { reportCommand } from "./commands/report.js";
 
 /** Builds the program (exported for in-process tests). */
 export function buildProgram(): Command {
@@ -34,7 +36,9 @@ export function buildProgram(): Command {
   trainCommand(program);
   demoCommand(program);
   sweepCommand(program);
+  workerCommand(program);
   serveCommand(program);
+  reportCommand(program);
   const all = (c: Command): Command[] => [c, ...c.commands.flatMap(all)];
   for (const c of all(program).slice(1)) c.exitOverride().showHelpAfterError("(run with --help for usage)");
   return program;

@@ -81,14 +81,20 @@ export interface SamplerOptions {
    * step) or a divisor of it, so no block straddles an update (a block that does keeps the
    * proportions decided at its start).
    */
-  readonly mixer?: SamplerMixer | ((saved?: MixerStateLike) => SamplerMixer);
+  readonly mixer?: SamplerMixer | MixerFactory;
   /** Called with the requested-vs-achieved table before the first sample (e.g. console.error). */
   readonly report?: (table: string) => void;
 }
 
+/**
+ * Creates the mixer, from its saved state when resuming. Declared as a method so a factory typed
+ * with the narrower `OnlineMixerState` (mixers/types.ts) is accepted too.
+ */
+export type MixerFactory = { create(saved?: MixerStateLike): SamplerMixer }["create"];
+
 /** A saved online-mixer state as the sampler sees it (mixers/types.ts OnlineMixerState). */
 export interface MixerStateLike {
-  readonly format: string;
+  readonly format: "mixlab.online-mixer/v1";
   readonly method: string;
   readonly domains: readonly string[];
   readonly data: Record<string, unknown>;
@@ -173,7 +179,7 @@ export const SamplerStateSchema = z.strictObject({
     }),
   ),
   /** The online mixer's state (checked against the mixer by `createSampler`). */
-  mixer: z.strictObject({ format: z.string(), method: z.string(), domains: z.array(z.string()), data: z.record(z.string(), z.unknown()) }).optional(),
+  mixer: z.strictObject({ format: z.literal("mixlab.online-mixer/v1"), method: z.string(), domains: z.array(z.string()), data: z.record(z.string(), z.unknown()) }).optional(),
 });
 
 /** The value at `path` inside parsed JSON (undefined where it stops). */
@@ -392,10 +398,11 @@ export class Sampler {
    */
   private decideBlock(g: number): void {
     const block = Math.floor(g / this.plan.spec.blockSize);
-    this.mixerBlock = block;
     const p = this.mixer!.proportions();
     const v = byName(this.domains, p, "mixer.proportions()");
     refuseEmptyShares(this.domains, this.sources, this.plan.spec.tokensPerRecord, v, "mixer.proportions()");
+    // Decided only once the answer is valid: after a throw, the next read asks again.
+    this.mixerBlock = block;
     const cur = this.plan.stages[this.plan.stageAt(g)]!.proportions;
     let same = true;
     for (let d = 0; d < v.length; d++) if (Math.abs(v[d]! - cur[d]!) > 1e-12) same = false;
@@ -405,7 +412,7 @@ export class Sampler {
     warnZeroCounts(this.domains, st.counts, v, this.plan.spec.blockSize, this.warn);
   }
 
-  /** Samples for this rank, in order, until the budget (or forever). Each counts as delivered when yielded. */
+  /** Samples for this rank, in order, until the budget (or forever); each counts as delivered when yielded. */
   *samples(limit = Infinity): Generator<Sample> {
     for (let n = 0; n < limit; n++) {
       const g = this.nextIndex();

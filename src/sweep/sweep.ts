@@ -18,6 +18,7 @@ import type { BackendName } from "../proxy/backend.js";
 import { otherSettings, planSweep, resolveSettings, type RunSettings, type RunSpec } from "./plan.js";
 import { corpusSha256 } from "./corpus-hash.js";
 import { runLocalPool, type ChunkOutcome } from "./pool.js";
+import { runQueueSweep, type SweepQueueOptions } from "./queue/coordinator.js";
 
 /** Options of a sweep. */
 export interface SweepOptions {
@@ -55,6 +56,8 @@ export interface SweepOptions {
   readonly extra?: Readonly<Record<string, Cell>>;
   /** Aborting stops the sweep (what SIGINT/SIGTERM do in the CLI). */
   readonly signal?: AbortSignal;
+  /** Train through a BullMQ queue on Redis (`mixlab worker`s train) instead of the local pool. */
+  readonly queue?: SweepQueueOptions;
 }
 
 /** Summary of a sweep. */
@@ -106,6 +109,7 @@ export async function runSweep(o: SweepOptions): Promise<SweepSummary> {
   }
   const skipped = plan.done + plan.repeated;
   if (skipped) o.log(`sweep: ${skipped} of ${o.mixtures.length} runs already in ${o.runs}; ${plan.todo.length} to go`);
+  if (o.queue) return runQueueSweep({ sweep: o, queue: o.queue, plan, settings, skipped, otherSettings: other, t0 });
   const size = Math.max(1, o.ensemble ?? 1);
   const workers = Math.max(1, Math.min(o.workers ?? cpus().length, Math.ceil(plan.todo.length / size)));
   const claims = new Map<string, Claim>();
@@ -117,14 +121,8 @@ export async function runSweep(o: SweepOptions): Promise<SweepSummary> {
   const recent: number[] = [];
   let storing: Promise<unknown> = Promise.resolve();
   const progress = (): void => {
-    const n = finished + failed;
-    const elapsed = (performance.now() - t0) / 1000;
-    const eta = n ? (elapsed / n) * (plan.todo.length - n) : NaN;
-    const bar = "█".repeat(Math.round((20 * n) / Math.max(1, plan.todo.length))).padEnd(20, "·");
-    const last = recent.length ? `, last mean loss ${recent[recent.length - 1]!.toFixed(4)}` : "";
-    const etaText = Number.isFinite(eta) ? eta.toFixed(0) : "?";
-    const failedText = failed ? ` (${failed} failed)` : "";
-    o.log(`sweep [${bar}] ${n}/${plan.todo.length}${failedText}  ${elapsed.toFixed(0)} s, ETA ${etaText} s${last}`);
+    const last = recent.length ? { lastMeanLoss: recent[recent.length - 1]! } : {};
+    o.log(progressLine({ finished, failed, total: plan.todo.length, seconds: (performance.now() - t0) / 1000, ...last }));
   };
   // Claims runs for the next chunk: held elsewhere → left to that process; finished meanwhile → skipped.
   const nextChunk = async (): Promise<RunSpec[] | null> => {
@@ -211,4 +209,21 @@ export async function runSweep(o: SweepOptions): Promise<SweepSummary> {
     otherSettings: other,
     seconds,
   };
+}
+
+/** The sweep's progress line, for the local pool and the queue alike. */
+export function progressLine(s: {
+  readonly finished: number;
+  readonly failed: number;
+  readonly total: number;
+  readonly seconds: number;
+  readonly lastMeanLoss?: number;
+}): string {
+  const n = s.finished + s.failed;
+  const eta = n ? (s.seconds / n) * (s.total - n) : NaN;
+  const bar = "█".repeat(Math.round((20 * n) / Math.max(1, s.total))).padEnd(20, "·");
+  const last = s.lastMeanLoss !== undefined ? `, last mean loss ${s.lastMeanLoss.toFixed(4)}` : "";
+  const etaText = Number.isFinite(eta) ? eta.toFixed(0) : "?";
+  const failedText = s.failed ? ` (${s.failed} failed)` : "";
+  return `sweep [${bar}] ${n}/${s.total}${failedText}  ${s.seconds.toFixed(0)} s, ETA ${etaText} s${last}`;
 }

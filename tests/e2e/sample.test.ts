@@ -3,7 +3,8 @@
 // naming the flag, file or field, no stack trace).
 import { describe, expect, it, beforeAll, afterAll } from "vitest";
 import { spawn, spawnSync } from "node:child_process";
-import { readdirSync, readFileSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
+import { gzipSync } from "node:zlib";
 import { join } from "node:path";
 import { tableToIPC, tableFromArrays } from "apache-arrow";
 import { parquetWriteBuffer } from "hyparquet-writer";
@@ -127,6 +128,34 @@ describe("mixlab sample", () => {
       await new Promise((resolve) => p.on("close", resolve));
       expect(readFileSync(join(dir, "int.json"))).toEqual(before);
       expect(readdirSync(dir).filter((f) => f.endsWith(".tmp"))).toEqual([]);
+    }
+  });
+
+  it("interrupted while decompressing a .jsonl.gz into the cache: no temporary file is left", async () => {
+    const d = join(dir, "gz");
+    mkdirSync(join(d, "corpus"), { recursive: true });
+    try {
+      // Concatenated gzip members decompress to the concatenation: 100 × 4 MiB from a small file.
+      const member = gzipSync(Buffer.from(`${JSON.stringify({ text: "x".repeat(1000) })}\n`.repeat(4096)));
+      writeFileSync(join(d, "corpus", "web.jsonl.gz"), Buffer.concat(Array.from({ length: 100 }, () => member)));
+      writeFileSync(join(d, "p.json"), JSON.stringify({ format: "mixlab.proportions/v1", domains: { web: 1 } }));
+      const cache = join(d, "tmp", "mixlab-cache");
+      mkdirSync(join(d, "tmp"));
+      const p = spawn(process.execPath, [BIN, "sample", "--corpus", "corpus", "--proportions", "p.json"], {
+        cwd: d,
+        env: { ...process.env, TMPDIR: join(d, "tmp") },
+      });
+      const closed = new Promise((resolve) => p.on("close", resolve));
+      // Wait for the temporary file, then interrupt.
+      for (let i = 0; i < 500 && !(existsSync(cache) && readdirSync(cache).some((f) => f.endsWith(".tmp"))); i++) {
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      expect(readdirSync(cache).some((f) => f.endsWith(".tmp"))).toBe(true);
+      p.kill("SIGINT");
+      await closed;
+      expect(readdirSync(cache)).toEqual([]);
+    } finally {
+      rmSync(d, { recursive: true, force: true });
     }
   });
 

@@ -68,6 +68,16 @@ class CountingMixer {
   }
 }
 
+/** The same mixer with a state, so the sampler's state checkpoints it (restored by a factory). */
+class StatefulMixer extends CountingMixer {
+  readonly method = "counting";
+  readonly domains = DOMAINS;
+  state() {
+    const data = { observed: this.observed };
+    return { format: "test.counting/v1", method: this.method, domains: this.domains, data };
+  }
+}
+
 type Path = "samples" | "examples" | "batches" | "tf" | "workers";
 
 interface Case {
@@ -84,6 +94,8 @@ interface Case {
   cut: number;
   stageAt: number;
   mixer: boolean;
+  /** The mixer's state travels inside the sampler's state (a factory restores it). */
+  stateful: boolean;
   budget: number | null;
   seed: number;
 }
@@ -98,7 +110,7 @@ async function leg(
   opts: SamplerOptions,
   from: number,
   to: number,
-  mixer: CountingMixer | null,
+  mixerOf: () => CountingMixer | null,
 ): Promise<{ lines: string[]; state: SamplerState }> {
   const s = await createSampler(opts);
   const out: string[] = [];
@@ -111,7 +123,7 @@ async function leg(
   /** Records a delivered unit; true when the leg is done. */
   const delivered = (lines: string[]): boolean => {
     out.push(...lines);
-    mixer?.observe(lines.length);
+    mixerOf()?.observe(lines.length);
     u++;
     if (u === c.stageAt && u < to) {
       s.setProportions(CHOICES[1]!);
@@ -137,7 +149,8 @@ async function leg(
       for await (const b of s.batches({ batchSize: c.batchSize, seqLen: c.seqLen, readAhead: c.readAhead })) {
         const rows = b.domainPerRow.length;
         const row = (i: number) => b.tokens.subarray(i * c.seqLen, (i + 1) * c.seqLen).join(",");
-        const lines = Array.from({ length: rows }, (_, i) => `${b.indexPerRow[i]}|${s.domains[b.domainPerRow[i]!]}|${row(i)}`);
+        const line = (i: number) => `${b.indexPerRow[i]}|${s.domains[b.domainPerRow[i]!]}|${row(i)}`;
+        const lines = Array.from({ length: rows }, (_, i) => line(i));
         if (delivered(lines)) break;
       }
     } else if (c.path === "tf") {
@@ -198,6 +211,7 @@ const arbCase = fc
     cutSeed: fc.nat(),
     stageSeed: fc.nat(),
     mixer: fc.boolean(),
+    stateful: fc.boolean(),
     budget: fc.option(fc.integer({ min: 5, max: 90 }), { nil: null }),
     seed: fc.integer({ min: 0, max: 1000 }),
   })
@@ -238,13 +252,22 @@ describe("exact resumption on every read path", () => {
           warn: () => {},
           ...(c.budget !== null ? { budgetSamples: c.budget } : {}),
         };
-        const m0 = c.mixer ? new CountingMixer(0) : null;
-        const whole = await leg(c, { ...base, ...(m0 ? { mixer: m0 } : {}) }, 0, c.units, m0);
-        const m1 = c.mixer ? new CountingMixer(0) : null;
-        const first = await leg(c, { ...base, ...(m1 ? { mixer: m1 } : {}) }, 0, c.cut, m1);
-        const m2 = c.mixer ? new CountingMixer(m1?.observed ?? 0) : null;
+        const make = (observed: number) => (c.stateful ? new StatefulMixer(observed) : new CountingMixer(observed));
+        const m0 = c.mixer ? make(0) : null;
+        const whole = await leg(c, { ...base, ...(m0 ? { mixer: m0 } : {}) }, 0, c.units, () => m0);
+        const m1 = c.mixer ? make(0) : null;
+        const first = await leg(c, { ...base, ...(m1 ? { mixer: m1 } : {}) }, 0, c.cut, () => m1);
         const state = JSON.parse(JSON.stringify(first.state)) as SamplerState;
-        const second = await leg(c, { ...base, state, ...(m2 ? { mixer: m2 } : {}) }, c.cut, c.units, m2);
+        // Resume: a stateless mixer is rebuilt by hand; a stateful one by a factory from state.mixer.
+        let m2: CountingMixer | null = null;
+        const restore = (saved?: { data: Record<string, unknown> }) => (m2 = new StatefulMixer(Number(saved?.data.observed)));
+        const mixer2 = !c.mixer
+          ? {}
+          : c.stateful
+            ? { mixer: restore }
+            : { mixer: (m2 = new CountingMixer(m1!.observed)) };
+        const second = await leg(c, { ...base, state, ...mixer2 }, c.cut, c.units, () => m2);
+        if (c.mixer && c.stateful) expect(state.mixer?.data).toEqual({ observed: m1!.observed });
         expect([...first.lines, ...second.lines]).toEqual(whole.lines);
         // The state counts what was delivered: global samples = this rank's lines × W.
         expect(first.state.consumed).toBe(first.lines.length * c.world);
@@ -303,9 +326,11 @@ describe("what the state counts", () => {
       if (armed && i === 13) throw new Error("disk went away");
       return read(i);
     };
-    const s = await createSampler({ corpus: { names: ["flaky"], sources: [failing] }, proportions: { flaky: 1 }, blockSize: 30, seed: 1 });
+    const opts = { proportions: { flaky: 1 }, blockSize: 30, seed: 1 };
+    const s = await createSampler({ ...opts, corpus: { names: ["flaky"], sources: [failing] } });
     armed = true;
-    const order = [...(await createSampler({ corpus: { names: ["flaky"], sources: [new MemorySource(ok)] }, proportions: { flaky: 1 }, blockSize: 30, seed: 1 })).samples(30)];
+    const plain = await createSampler({ ...opts, corpus: { names: ["flaky"], sources: [new MemorySource(ok)] } });
+    const order = [...plain.samples(30)];
     const at = order.findIndex((x) => x.record === 13);
     let delivered = 0;
     await expect(

@@ -48,7 +48,7 @@ export function demoCommand(program: Command): void {
         )}\n\ncross-validated quality of every law (auto keeps the laws within one standard error of the best Spearman, then the lowest top-decile regret):\n${table(
           ["law", "CV Spearman", "top-decile regret (sd)", "verdict"],
           r.laws.map((l) => [l.law, f4(l.spearman), f4(l.topDecileRegret), l.chosen ? "chosen" : l.kept ? "kept, not best" : "rejected"]),
-        )}\n\nmean held-out loss in nats per byte (lower is better); the recommendation ${verdict}${r.diagnostics.length ? `; ${r.diagnostics.length} warning${r.diagnostics.length > 1 ? "s" : ""} (${r.diagnostics.map((d) => d.code).join(", ")}, see stderr)` : "; no support warning"}; ${r.seconds.toFixed(0)} s; wrote ${join(f.out, "proportions.json")} and ${join(f.out, "runs.arrow")}\n`,
+        )}\n\nmean held-out loss in nats per byte (lower is better); the recommendation ${verdict}${r.diagnostics.length ? `; ${r.diagnostics.length} warning${r.diagnostics.length > 1 ? "s" : ""} (${r.diagnostics.map((d) => d.code).join(", ")}, see stderr)` : "; no support warning"}; ${r.seconds.toFixed(0)} s; wrote ${join(f.out, "proportions.json")} and ${join(f.out, "runs.arrow")}\nreport: ${r.report}\n`,
       );
     });
 }

@@ -5,7 +5,7 @@ import { cpus, freemem } from "node:os";
 import { InputError } from "../../errors.js";
 import { readFrameAsync } from "../../runs/frame.js";
 import { buildRunsTable } from "../../runs/table.js";
-import { positiveInt, addProxyFlags, proxyConfig, type ProxyFlags } from "../flags.js";
+import { positiveInt, positiveNumber, addProxyFlags, proxyConfig, type ProxyFlags } from "../flags.js";
 import { PRESETS } from "../../proxy/model.js";
 import { runSweep } from "../../sweep/sweep.js";
 import { SweepInterrupted } from "../../sweep/pool.js";
@@ -17,6 +17,7 @@ import { corpusSplits } from "./train.js";
 import { log } from "../output.js";
 import { probeBackend, type BackendName } from "../../proxy/backend.js";
 import { chooseEnsemble } from "../../proxy/ensemble-size.js";
+import { parseQueueUrl, checkQueueName } from "../../sweep/queue/connection.js";
 
 export function sweepCommand(program: Command): void {
   const cmd = program
@@ -26,11 +27,16 @@ export function sweepCommand(program: Command): void {
     .option("--n <k>", "design a RegMix swarm of K mixtures around the natural shares instead", positiveInt)
     .option("--workers <w>", "worker processes (default: one per core)", positiveInt)
     .option("--ensemble <k>", "mixtures trained together in one batched step (default: 1 on the CPU backends, where it pays little; on GPU backends as many as the binding limit and free memory allow, up to 32)", positiveInt)
-    .requiredOption("--runs <file>", "the runs table to append to (.csv, .jsonl, .arrow, .parquet)");
+    .requiredOption("--runs <file>", "the runs table to append to (.csv, .jsonl, .arrow, .parquet)")
+    .option("--queue <url>", "coordinate through BullMQ on Redis, redis://[:password@]host:port[/db] or rediss:// (TLS); `mixlab worker`s train")
+    .option("--queue-name <name>", "queue name (default: mixlab- + a hash of the runs table's absolute path)")
+    .option("--redis-timeout <s>", "with --queue: how long Redis may stay unreachable before the sweep exits 1 (default 60)", positiveNumber)
+    .option("--attempts <n>", "with --queue: tries of a run whose worker failed for a reason that may pass (default 3)", positiveInt);
   addProxyFlags(cmd, Object.keys(PRESETS))
     .addHelpText("after", "\nExamples:\n  $ mixlab sweep --n 32 --steps 100 --runs runs.arrow\n  $ mixlab sweep --mixtures next.csv --runs runs.arrow --workers 2   # rerun the same command to resume")
-    .action(async (f: ProxyFlags & { mixtures?: string; n?: number; workers?: number; ensemble?: number; runs: string }) => {
+    .action(async (f: ProxyFlags & { mixtures?: string; n?: number; workers?: number; ensemble?: number; runs: string; queue?: string; queueName?: string; redisTimeout?: number; attempts?: number }) => {
       const config = proxyConfig(f);
+      const queue = queueFlags(f);
       if ((f.mixtures ? 1 : 0) + (f.n ? 1 : 0) !== 1) throw new InputError("--mixtures", "expected exactly one of --mixtures or --n");
       const splits = corpusSplits(f.corpus, f.heldout);
       const corpus = await openCorpus(splits.train);
@@ -51,13 +57,14 @@ export function sweepCommand(program: Command): void {
       await checkRunsOutput(f.runs, { flag: "--runs", domains });
       const workers = f.workers ?? cpus().length;
       let ensemble = f.ensemble;
-      if (ensemble === undefined) {
+      if (ensemble === undefined && !queue) {
         const probe = await probeBackend(f.backend as BackendName);
         const choice = chooseEnsemble(probe.backend, config, f.batchSize, { ...(probe.maxBindingBytes !== undefined ? { maxBindingBytes: probe.maxBindingBytes } : {}), freeBytes: freemem() });
         ensemble = Math.min(choice.size, Math.max(1, Math.ceil(mixtures.length / workers)));
         log(`ensemble: ${ensemble} mixture${ensemble === 1 ? "" : "s"} per batched step (${choice.why}${ensemble < choice.size ? `; fewer, to keep every worker busy` : ""}; --ensemble K to choose)`);
       }
-      // SIGINT/SIGTERM stop the workers, keep every finished row and release the claims; a second one exits at once.
+      // SIGINT/SIGTERM stop the workers (with --queue: the coordinator; queued runs stay queued), keep every
+      // finished row and release the claims; a second one exits at once.
       const stop = new AbortController();
       const onSignal = (sig: NodeJS.Signals): void => {
         if (stop.signal.aborted) process.exit(sig === "SIGINT" ? 130 : 143);
@@ -71,11 +78,12 @@ export function sweepCommand(program: Command): void {
         const { train, heldout } = splits;
         const backend = f.backend as BackendName;
         const runs = f.runs;
-        const pool = { workers, ensemble, backend, log, signal: stop.signal };
-        const s = await runSweep({ mixtures, domains, config, model, steps, batchSize, seed, train, heldout, runs, lr, ...pool });
+        const pool = { workers, ...(ensemble !== undefined ? { ensemble } : {}), backend, log, signal: stop.signal };
+        const s = await runSweep({ mixtures, domains, config, model, steps, batchSize, seed, train, heldout, runs, lr, ...pool, ...(queue ? { queue } : {}) });
         const left = s.heldElsewhere.length ? `, ${s.heldElsewhere.length} left to another sweep` : "";
         const took = `in ${s.seconds.toFixed(1)} s → ${f.runs}`;
         log(`sweep: ${s.finished} finished, ${s.failed} failed, ${s.skipped} already done${left}, ${took}`);
+        log(`plots of these runs: mixlab report ${f.runs} -o report.html`);
         if (s.failed) process.exitCode = 1;
       } catch (e) {
         if (!(e instanceof SweepInterrupted)) throw e;
@@ -86,4 +94,18 @@ export function sweepCommand(program: Command): void {
         process.off("SIGTERM", onSignal);
       }
     });
+}
+
+/** The queue flags as runSweep's `queue` option (checked before any work), or undefined without --queue. */
+function queueFlags(f: { queue?: string; queueName?: string; redisTimeout?: number; attempts?: number; ensemble?: number }) {
+  if (f.queue === undefined) {
+    for (const flag of ["queueName", "redisTimeout", "attempts"] as const) {
+      if (f[flag] !== undefined) throw new InputError(`--${flag.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`, "expected --queue <url> with it, got no --queue");
+    }
+    return undefined;
+  }
+  parseQueueUrl(f.queue);
+  if (f.queueName !== undefined) checkQueueName(f.queueName);
+  if (f.ensemble !== undefined && f.ensemble !== 1) throw new InputError("--ensemble", `expected 1 (or none) with --queue: each queued job trains one mixture, got ${f.ensemble}`);
+  return { url: f.queue, ...(f.queueName !== undefined ? { name: f.queueName } : {}), ...(f.redisTimeout !== undefined ? { reconnectTimeoutS: f.redisTimeout } : {}), ...(f.attempts !== undefined ? { attempts: f.attempts } : {}) };
 }

@@ -2,7 +2,7 @@
 // configurable); `.jsonl.gz`/`.jsonl.br` are decompressed once into a cache file.
 
 import { open, stat, mkdir, rename, unlink, type FileHandle } from "node:fs/promises";
-import { createReadStream, createWriteStream, existsSync } from "node:fs";
+import { createReadStream, createWriteStream, existsSync, unlinkSync } from "node:fs";
 import { createGunzip, createBrotliDecompress } from "node:zlib";
 import { pipeline } from "node:stream/promises";
 import { createHash } from "node:crypto";
@@ -180,6 +180,7 @@ export async function decompressToCache(path: string, cacheDir: string): Promise
   const out = join(cacheDir, `${key}.jsonl`);
   if (existsSync(out)) return out;
   const tmp = `${out}.${process.pid}.tmp`;
+  const stop = removeOnSignal(tmp);
   try {
     await pipeline(
       createReadStream(path),
@@ -193,7 +194,32 @@ export async function decompressToCache(path: string, cacheDir: string): Promise
       path,
       `expected ${kind}-compressed JSONL, got data that does not decompress (${(e as Error).message})`,
     );
+  } finally {
+    stop();
   }
   await rename(tmp, out);
   return out;
+}
+
+const SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
+
+/**
+ * While a cache file is written, SIGINT/SIGTERM/SIGHUP remove it first and then end the process
+ * as the signal would have (unless someone else listens). Returns the function that disarms it.
+ */
+function removeOnSignal(tmp: string): () => void {
+  const onSignal = (signal: NodeJS.Signals): void => {
+    disarm();
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // not created yet
+    }
+    if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+  };
+  const disarm = (): void => {
+    for (const s of SIGNALS) process.off(s, onSignal);
+  };
+  for (const s of SIGNALS) process.on(s, onSignal);
+  return disarm;
 }
