@@ -11,7 +11,7 @@ export { readFrame, readFrameAsync, writeFrame, serializeFrame, parseFrame, form
 export { buildRunsTable, failedRunsNote, withoutFailedRuns, type FailedRuns, joinFrames, applyLossPattern, resolveTarget, mixturesFrame, runWeights, type RunsTable, type RunsLayoutOptions, type Target } from "./runs/table.js";
 export { fitRuns, crossValidate, fitInputOf, AUTO, RISK_DEFAULT, type FitRequest, type FitResult, type Risk, type AutoSelection, type Uncertainty } from "./fit.js";
 export { selectionReport, chooseByCriterion, CRITERION, type SelectionReport, type Choice } from "./core/selection.js";
-export { supportDiagnostics, type Diagnostic, type SupportInput } from "./core/diagnostics.js";
+export { supportDiagnostics, type Diagnostic as SupportDiagnostic, type SupportInput } from "./core/diagnostics.js";
 export { createWorld, optimumOf, worldTarget, WORLD_FORMS, type World, type WorldForm } from "./core/worlds.js";
 export { dcpt, DcptOptionsSchema } from "../mixers/dcpt/index.js";
 export { EnsembleOptionsSchema } from "../mixers/ensemble/index.js";
