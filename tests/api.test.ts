@@ -2,7 +2,7 @@
 // and a known answer, not just checked for its type. A new export without an exercise fails the
 // first test, so the list stays complete.
 import { describe, expect, it } from "vitest";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 import * as api from "../src/index.js";
@@ -203,6 +203,14 @@ const exercises: Record<string, () => unknown> = {
     const f = join(tmp(), "o.txt");
     api.writeOutputFile(f, "hello");
     expect(readFileSync(f, "utf8")).toBe("hello");
+  },
+  writeOutputFiles: () => {
+    const d = tmp();
+    api.writeOutputFiles([[join(d, "a.json"), "a"], [join(d, "b.json"), "b"]]);
+    expect([readFileSync(join(d, "a.json"), "utf8"), readFileSync(join(d, "b.json"), "utf8")]).toEqual(["a", "b"]);
+    // One output that cannot be written: neither is, and no temporary file is left.
+    expect(() => api.writeOutputFiles([[join(d, "c.json"), "c"], [join(d, "no-such", "d.json"), "d"]])).toThrow();
+    expect(readdirSync(d).sort()).toEqual(["a.json", "b.json"]);
   },
   // sampler
   createSampler: async () => {
@@ -471,6 +479,15 @@ const exercises: Record<string, () => unknown> = {
   recommendationSpec: async () => {
     const spec = api.recommendationSpec({ domains: ["a", "b"], recommended: { a: 0.7, b: 0.3 }, references: [{ name: "uniform", shares: { a: 0.5, b: 0.5 } }] });
     expect(api.countMarks(await api.renderSvg(spec))).toBe(4); // two bars and two reference marks
+  },
+  weightsOverTokensSpec: async () => {
+    const rows = [0, 100].flatMap((tokens) => [{ tokens, domain: "a", share: 0.6 }, { tokens, domain: "b", share: 0.4 }]);
+    expect(api.countMarks(await api.renderSvg(api.weightsOverTokensSpec({ domains: ["a", "b"], method: "odm", rows })))).toBe(2); // one area per domain
+  },
+  lossesOverTokensSpec: async () => {
+    const rows = [0, 100].flatMap((tokens) => [{ tokens, domain: "a", loss: 3 }, { tokens, domain: "b", loss: 2 }]);
+    const spec = api.lossesOverTokensSpec({ domains: ["a", "b"], title: "loss", axis: "loss (nats/token)", rows });
+    expect(api.countMarks(await api.renderSvg(spec))).toBe(2 + 4); // a line per domain and its points
   },
   parseReportProportions: () => {
     const doc = { format: "mixlab.proportions/v1", domains: { a: 0.5, b: 0.5 }, diagnostics: [{ code: "X", message: "m" }] };

@@ -18,7 +18,7 @@ import type { BackendName } from "../proxy/backend.js";
 import { otherSettings, planSweep, resolveSettings, type RunSettings, type RunSpec } from "./plan.js";
 import { corpusSha256 } from "./corpus-hash.js";
 import { runLocalPool, type ChunkOutcome } from "./pool.js";
-import { runQueueSweep, type SweepQueueOptions } from "./queue/coordinator.js";
+import type { SweepQueueOptions } from "./queue/coordinator.js";
 
 /** Options of a sweep. */
 export interface SweepOptions {
@@ -109,7 +109,11 @@ export async function runSweep(o: SweepOptions): Promise<SweepSummary> {
   }
   const skipped = plan.done + plan.repeated;
   if (skipped) o.log(`sweep: ${skipped} of ${o.mixtures.length} runs already in ${o.runs}; ${plan.todo.length} to go`);
-  if (o.queue) return runQueueSweep({ sweep: o, queue: o.queue, plan, settings, skipped, otherSettings: other, t0 });
+  if (o.queue) {
+    // BullMQ is loaded only for a queued sweep.
+    const { runQueueSweep } = await import("./queue/coordinator.js");
+    return runQueueSweep({ sweep: o, queue: o.queue, plan, settings, skipped, otherSettings: other, t0 });
+  }
   const size = Math.max(1, o.ensemble ?? 1);
   const workers = Math.max(1, Math.min(o.workers ?? cpus().length, Math.ceil(plan.todo.length / size)));
   const claims = new Map<string, Claim>();
@@ -122,7 +126,8 @@ export async function runSweep(o: SweepOptions): Promise<SweepSummary> {
   let storing: Promise<unknown> = Promise.resolve();
   const progress = (): void => {
     const last = recent.length ? { lastMeanLoss: recent[recent.length - 1]! } : {};
-    o.log(progressLine({ finished, failed, total: plan.todo.length, seconds: (performance.now() - t0) / 1000, ...last }));
+    const seconds = (performance.now() - t0) / 1000;
+    o.log(progressLine({ finished, failed, total: plan.todo.length, seconds, ...last }));
   };
   // Claims runs for the next chunk: held elsewhere → left to that process; finished meanwhile → skipped.
   const nextChunk = async (): Promise<RunSpec[] | null> => {

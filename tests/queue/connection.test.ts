@@ -1,6 +1,7 @@
 // Queue URLs, queue names, redaction, mixture checks, and the error when Redis cannot be reached.
 import { describe, expect, it } from "vitest";
-import { checkQueueName, connectRedis, parseQueueUrl, queueNameFor, redact } from "../../src/sweep/queue/connection.js";
+import { connectRedis } from "../../src/sweep/queue/connection.js";
+import { checkQueueName, parseQueueUrl, queueNameFor, redact } from "../../src/sweep/queue/url.js";
 import { mixtureProblem } from "../../src/sweep/queue/job.js";
 import { freePort } from "../redis.js";
 

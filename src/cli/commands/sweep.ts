@@ -17,7 +17,7 @@ import { corpusSplits } from "./train.js";
 import { log } from "../output.js";
 import { probeBackend, type BackendName } from "../../proxy/backend.js";
 import { chooseEnsemble } from "../../proxy/ensemble-size.js";
-import { parseQueueUrl, checkQueueName } from "../../sweep/queue/connection.js";
+import { parseQueueUrl, checkQueueName } from "../../sweep/queue/url.js";
 
 export function sweepCommand(program: Command): void {
   const cmd = program
@@ -28,13 +28,16 @@ export function sweepCommand(program: Command): void {
     .option("--workers <w>", "worker processes (default: one per core)", positiveInt)
     .option("--ensemble <k>", "mixtures trained together in one batched step (default: 1 on the CPU backends, where it pays little; on GPU backends as many as the binding limit and free memory allow, up to 32)", positiveInt)
     .requiredOption("--runs <file>", "the runs table to append to (.csv, .jsonl, .arrow, .parquet)")
-    .option("--queue <url>", "coordinate through BullMQ on Redis, redis://[:password@]host:port[/db] or rediss:// (TLS); `mixlab worker`s train")
+    .option(
+      "--queue <url>",
+      "coordinate through BullMQ on Redis: redis://[:password@]host:port[/db] or rediss:// (TLS); workers train",
+    )
     .option("--queue-name <name>", "queue name (default: mixlab- + a hash of the runs table's absolute path)")
-    .option("--redis-timeout <s>", "with --queue: how long Redis may stay unreachable before the sweep exits 1 (default 60)", positiveNumber)
-    .option("--attempts <n>", "with --queue: tries of a run whose worker failed for a reason that may pass (default 3)", positiveInt);
+    .option("--redis-timeout <s>", "with --queue: seconds Redis may be away before exit 1 (default 60)", positiveNumber)
+    .option("--attempts <n>", "with --queue: tries of a run failing for a reason that may pass (3)", positiveInt);
   addProxyFlags(cmd, Object.keys(PRESETS))
     .addHelpText("after", "\nExamples:\n  $ mixlab sweep --n 32 --steps 100 --runs runs.arrow\n  $ mixlab sweep --mixtures next.csv --runs runs.arrow --workers 2   # rerun the same command to resume")
-    .action(async (f: ProxyFlags & { mixtures?: string; n?: number; workers?: number; ensemble?: number; runs: string; queue?: string; queueName?: string; redisTimeout?: number; attempts?: number }) => {
+    .action(async (f: ProxyFlags & SweepFlags & QueueFlags) => {
       const config = proxyConfig(f);
       const queue = queueFlags(f);
       if ((f.mixtures ? 1 : 0) + (f.n ? 1 : 0) !== 1) throw new InputError("--mixtures", "expected exactly one of --mixtures or --n");
@@ -78,8 +81,10 @@ export function sweepCommand(program: Command): void {
         const { train, heldout } = splits;
         const backend = f.backend as BackendName;
         const runs = f.runs;
-        const pool = { workers, ...(ensemble !== undefined ? { ensemble } : {}), backend, log, signal: stop.signal };
-        const s = await runSweep({ mixtures, domains, config, model, steps, batchSize, seed, train, heldout, runs, lr, ...pool, ...(queue ? { queue } : {}) });
+        const withQueue = queue ? { queue } : {};
+        const withEnsemble = ensemble !== undefined ? { ensemble } : {};
+        const pool = { workers, ...withEnsemble, backend, log, signal: stop.signal, ...withQueue };
+        const s = await runSweep({ mixtures, domains, config, model, steps, batchSize, seed, train, heldout, runs, lr, ...pool });
         const left = s.heldElsewhere.length ? `, ${s.heldElsewhere.length} left to another sweep` : "";
         const took = `in ${s.seconds.toFixed(1)} s → ${f.runs}`;
         log(`sweep: ${s.finished} finished, ${s.failed} failed, ${s.skipped} already done${left}, ${took}`);
@@ -97,15 +102,39 @@ export function sweepCommand(program: Command): void {
 }
 
 /** The queue flags as runSweep's `queue` option (checked before any work), or undefined without --queue. */
-function queueFlags(f: { queue?: string; queueName?: string; redisTimeout?: number; attempts?: number; ensemble?: number }) {
+interface SweepFlags {
+  mixtures?: string;
+  n?: number;
+  workers?: number;
+  ensemble?: number;
+  runs: string;
+}
+
+interface QueueFlags {
+  queue?: string;
+  queueName?: string;
+  redisTimeout?: number;
+  attempts?: number;
+}
+
+function queueFlags(f: QueueFlags & { ensemble?: number }) {
   if (f.queue === undefined) {
     for (const flag of ["queueName", "redisTimeout", "attempts"] as const) {
-      if (f[flag] !== undefined) throw new InputError(`--${flag.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`, "expected --queue <url> with it, got no --queue");
+      const name = `--${flag.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+      if (f[flag] !== undefined) throw new InputError(name, "expected --queue <url> with it, got no --queue");
     }
     return undefined;
   }
   parseQueueUrl(f.queue);
   if (f.queueName !== undefined) checkQueueName(f.queueName);
-  if (f.ensemble !== undefined && f.ensemble !== 1) throw new InputError("--ensemble", `expected 1 (or none) with --queue: each queued job trains one mixture, got ${f.ensemble}`);
-  return { url: f.queue, ...(f.queueName !== undefined ? { name: f.queueName } : {}), ...(f.redisTimeout !== undefined ? { reconnectTimeoutS: f.redisTimeout } : {}), ...(f.attempts !== undefined ? { attempts: f.attempts } : {}) };
+  if (f.ensemble !== undefined && f.ensemble !== 1) {
+    const why = `expected 1 (or none) with --queue: each queued job trains one mixture, got ${f.ensemble}`;
+    throw new InputError("--ensemble", why);
+  }
+  return {
+    url: f.queue,
+    ...(f.queueName !== undefined ? { name: f.queueName } : {}),
+    ...(f.redisTimeout !== undefined ? { reconnectTimeoutS: f.redisTimeout } : {}),
+    ...(f.attempts !== undefined ? { attempts: f.attempts } : {}),
+  };
 }

@@ -6,8 +6,7 @@ import { InputError } from "../../errors.js";
 import { BACKENDS, type BackendName } from "../../proxy/backend.js";
 import { positiveInt, positiveNumber, nonNegativeInt } from "../flags.js";
 import { log } from "../output.js";
-import { runWorker } from "../../sweep/queue/worker.js";
-import { parseQueueUrl, checkQueueName } from "../../sweep/queue/connection.js";
+import { parseQueueUrl, checkQueueName } from "../../sweep/queue/url.js";
 
 interface WorkerFlags {
   queue: string;
@@ -29,24 +28,47 @@ export function workerCommand(program: Command): void {
     .option("--queue-name <name>", "serve only this queue (default: every sweep registered in that Redis)")
     .option("--concurrency <n>", "runs trained at once, over every queue served, one process each", positiveInt, 1)
     .option("--backend <name>", `backend for every run: ${BACKENDS.join(", ")} (default: the sweep's --backend)`)
-    .option("--corpus-root <dir>", "this machine's copy of the sweep's corpus (default: the coordinator's path); its content hash must match")
-    .option("--lock-duration <s>", "a run's lock lasts this long without renewal; a worker silent longer is taken as lost", positiveNumber, 30)
+    .option(
+      "--corpus-root <dir>",
+      "this machine's copy of the sweep's corpus (default: the coordinator's path); its content hash must match",
+    )
+    .option(
+      "--lock-duration <s>",
+      "a run's lock lasts this long without renewal; a worker silent longer is taken as lost",
+      positiveNumber,
+      30,
+    )
     .option("--stalled-interval <s>", "how often to look for runs whose worker was lost", positiveNumber, 30)
     .option("--max-stalled <n>", "times a run may lose its worker before it is recorded as failed", nonNegativeInt, 2)
     .option("--redis-timeout <s>", "how long Redis may stay unreachable before the worker exits 1", positiveNumber, 60)
-    .addHelpText("after", "\nExamples:\n  $ mixlab worker --queue redis://:secret@10.0.0.5:6379 --concurrency 2\n  $ mixlab worker --queue redis://10.0.0.5:6379 --corpus-root /data/corpus --backend wasm")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  $ mixlab worker --queue redis://:secret@10.0.0.5:6379 --concurrency 2\n" +
+        "  $ mixlab worker --queue redis://10.0.0.5:6379 --corpus-root /data/corpus --backend wasm",
+    )
     .action(async (f: WorkerFlags) => {
       parseQueueUrl(f.queue);
       if (f.queueName !== undefined) checkQueueName(f.queueName);
-      if (f.backend !== undefined && !BACKENDS.includes(f.backend as BackendName)) throw new InputError("--backend", `expected one of ${BACKENDS.join(", ")}, got ${JSON.stringify(f.backend)}`);
+      if (f.backend !== undefined && !BACKENDS.includes(f.backend as BackendName)) {
+        throw new InputError("--backend", `expected one of ${BACKENDS.join(", ")}, got ${JSON.stringify(f.backend)}`);
+      }
       const gentle = new AbortController();
       const now = new AbortController();
       const onSignal = (): void => (gentle.signal.aborted ? now.abort() : gentle.abort());
       process.on("SIGTERM", onSignal);
       process.on("SIGINT", onSignal);
       try {
+        // BullMQ is loaded only when a worker runs, not for every mixlab command.
+        const { runWorker } = await import("../../sweep/queue/worker.js");
         const s = await runWorker({
-          queue: { url: f.queue, ...(f.queueName !== undefined ? { name: f.queueName } : {}), lockDurationS: f.lockDuration, stalledIntervalS: f.stalledInterval, maxStalledCount: f.maxStalled, reconnectTimeoutS: f.redisTimeout },
+          queue: {
+            url: f.queue,
+            ...(f.queueName !== undefined ? { name: f.queueName } : {}),
+            lockDurationS: f.lockDuration,
+            stalledIntervalS: f.stalledInterval,
+            maxStalledCount: f.maxStalled,
+            reconnectTimeoutS: f.redisTimeout,
+          },
           concurrency: f.concurrency,
           ...(f.backend !== undefined ? { backend: f.backend } : {}),
           ...(f.corpusRoot !== undefined ? { corpusRoot: f.corpusRoot } : {}),

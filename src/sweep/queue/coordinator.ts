@@ -8,12 +8,13 @@ import { dirname, relative, resolve } from "node:path";
 import { Queue, QueueEvents, type Job } from "bullmq";
 import type { Redis } from "ioredis";
 import type { Cell } from "../../runs/frame.js";
-import { appendRuns } from "../../runs/store.js";
+import { appendRuns, type Holder } from "../../runs/store.js";
 import { failedRunRow, runRow } from "../../proxy/runs-io.js";
 import type { RunSettings, SweepPlan } from "../plan.js";
 import { SweepInterrupted } from "../pool.js";
 import { progressLine, type SweepOptions, type SweepSummary } from "../sweep.js";
-import { checkQueueName, connectRedis, parseQueueUrl, queueNameFor, redact, watchConnection, QueueError, QUEUE_REGISTRY } from "./connection.js";
+import { connectRedis, watchConnection } from "./connection.js";
+import { checkQueueName, parseQueueUrl, queueNameFor, redact, QueueError, QUEUE_REGISTRY } from "./url.js";
 import { JOB_FORMAT, jobIdOf, keyOfJobId, type SweepJob, type SweepJobResult } from "./job.js";
 
 /** Where and how a sweep is queued. */
@@ -61,7 +62,17 @@ export async function runQueueSweep(input: QueueSweepInput): Promise<SweepSummar
   const pending = new Map(plan.todo.map((s) => [s.key, s.proportions]));
   const done = new Set(plan.keys.filter((k) => !pending.has(k)));
   const appended = new Set<string>();
-  const summary = (): SweepSummary => ({ total: o.mixtures.length, skipped: input.skipped, finished, failed, heldElsewhere: [], keys: plan.keys, settings, otherSettings: input.otherSettings, seconds: (performance.now() - t0) / 1000 });
+  const summary = (): SweepSummary => ({
+    total: o.mixtures.length,
+    skipped: input.skipped,
+    finished,
+    failed,
+    heldElsewhere: [],
+    keys: plan.keys,
+    settings,
+    otherSettings: input.otherSettings,
+    seconds: (performance.now() - t0) / 1000,
+  });
   let finished = 0;
   let failed = 0;
   if (pending.size === 0) return summary();
@@ -79,7 +90,10 @@ export async function runQueueSweep(input: QueueSweepInput): Promise<SweepSummar
   let needEnqueue = false;
   const reported = new Set<string>();
 
-  const jobOf = (key: string, p: Readonly<Record<string, number>>): SweepJob => ({ format: JOB_FORMAT, key, domains: [...o.domains], proportions: { ...p }, settings, backend: o.backend, corpus });
+  const jobOf = (key: string, p: Readonly<Record<string, number>>): SweepJob => {
+    const domains = [...o.domains];
+    return { format: JOB_FORMAT, key, domains, proportions: { ...p }, settings, backend: o.backend, corpus };
+  };
   const enqueue = async (): Promise<void> => {
     await redis.sadd(QUEUE_REGISTRY, name);
     const keys = [...pending.keys()].filter((k) => !appended.has(k));
@@ -102,7 +116,8 @@ export async function runQueueSweep(input: QueueSweepInput): Promise<SweepSummar
       row.set("host", r.host);
       return row;
     }
-    return failedRunRow(key, o.domains, pending.get(key)!, settings, redact(job.failedReason || "failed without a reason", target), o.extra);
+    const reason = redact(job.failedReason || "failed without a reason", target);
+    return failedRunRow(key, o.domains, pending.get(key)!, settings, reason, o.extra);
   };
   // Appends every finished job of this sweep, then removes those jobs. Jobs of runs already in the table
   // (appended by a coordinator stopped before it could remove them) are removed without a second row.
@@ -115,8 +130,13 @@ export async function runQueueSweep(input: QueueSweepInput): Promise<SweepSummar
         const fresh = mine.filter((j) => pending.has(keyOf(j)) && !appended.has(keyOf(j)));
         if (fresh.length) {
           const rows = fresh.map((j) => rowOf(j, state));
-          const r = await appendRuns(o.runs, rows, { onWait: (h) => log(`sweep: waiting for the lock of ${o.runs}${h ? ` (held by pid ${h.pid} on ${h.host})` : ""}`) });
-          if (r.duplicates.length) log(`sweep: runs ${r.duplicates.join(", ")} were already in ${o.runs}; not written twice`);
+          const onWait = (h: Holder | null): void => {
+            log(`sweep: waiting for the lock of ${o.runs}${h ? ` (held by pid ${h.pid} on ${h.host})` : ""}`);
+          };
+          const r = await appendRuns(o.runs, rows, { onWait });
+          if (r.duplicates.length) {
+            log(`sweep: runs ${r.duplicates.join(", ")} were already in ${o.runs}; not written twice`);
+          }
           for (const [k, j] of fresh.entries()) {
             appended.add(keyOf(j));
             if (state === "completed") {
@@ -126,7 +146,9 @@ export async function runQueueSweep(input: QueueSweepInput): Promise<SweepSummar
               failed++;
               log(`sweep: run ${keyOf(j)} failed: ${redact(j.failedReason, target)}`);
             }
-            log(progressLine({ finished, failed, total: pending.size, seconds: (performance.now() - t0) / 1000, ...(lastMeanLoss !== undefined ? { lastMeanLoss } : {}) }));
+            const last = lastMeanLoss !== undefined ? { lastMeanLoss } : {};
+            const seconds = (performance.now() - t0) / 1000;
+            log(progressLine({ finished, failed, total: pending.size, seconds, ...last }));
             o.afterRun?.(finished + failed);
           }
         }
@@ -143,15 +165,21 @@ export async function runQueueSweep(input: QueueSweepInput): Promise<SweepSummar
     const k = `${jobId}:${job.attemptsMade}:${job.stalledCounter}:${what}`;
     if (reported.has(k)) return;
     reported.add(k);
-    if (what === "stalled") log(`sweep: run ${key} stalled (its worker stopped renewing the lock: lost or killed); back in the queue`);
-    else if (job.attemptsMade > 0 && job.failedReason) log(`sweep: run ${key} will be retried (try ${job.attemptsMade + 1} of ${job.opts.attempts ?? 1}): ${redact(job.failedReason, target)}`);
+    const tries = `try ${job.attemptsMade + 1} of ${job.opts.attempts ?? 1}`;
+    const reason = redact(job.failedReason ?? "", target);
+    const stalled = "stalled (its worker stopped renewing the lock: lost or killed); back in the queue";
+    if (what === "stalled") log(`sweep: run ${key} ${stalled}`);
+    else if (job.attemptsMade > 0 && job.failedReason) log(`sweep: run ${key} will be retried (${tries}): ${reason}`);
     else if (what === "handed back") log(`sweep: run ${key} handed back to the queue by a worker`);
   };
   events.on("completed", () => wake());
   events.on("failed", () => wake());
   events.on("stalled", ({ jobId }) => void explain(jobId, "stalled").catch(() => {}));
   events.on("delayed", ({ jobId }) => void explain(jobId, "delayed").catch(() => {}));
-  events.on("waiting", ({ jobId, prev }) => void explain(jobId, prev === "failed" ? "retried" : prev === "active" ? "handed back" : "waiting").catch(() => {}));
+  events.on("waiting", ({ jobId, prev }) => {
+    const what = prev === "failed" ? "retried" : prev === "active" ? "handed back" : "waiting";
+    void explain(jobId, what).catch(() => {});
+  });
 
   const limitS = q.reconnectTimeoutS ?? 60;
   const stopWatching = watchConnection(redis, {
@@ -163,7 +191,9 @@ export async function runQueueSweep(input: QueueSweepInput): Promise<SweepSummar
       wake();
     },
     onGiveUp: (ms) => {
-      fatal = new QueueError(`lost Redis at ${target.host}:${target.port} for ${(ms / 1000).toFixed(0)} s (limit ${limitS} s); every collected run is in ${o.runs}, the rest stay queued — run the same command again to resume`);
+      const lost = `lost Redis at ${target.host}:${target.port} for ${(ms / 1000).toFixed(0)} s (limit ${limitS} s)`;
+      const rest = "the rest stay queued — run the same command again to resume";
+      fatal = new QueueError(`${lost}; every collected run is in ${o.runs}, ${rest}`);
       wake();
     },
   });
@@ -178,7 +208,8 @@ export async function runQueueSweep(input: QueueSweepInput): Promise<SweepSummar
   try {
     await guard(collect());
     await guard(enqueue());
-    log(`sweep: ${pending.size - appended.size} runs in queue ${name} on ${target.label}; workers: mixlab worker --queue ${target.label}`);
+    const queued = pending.size - appended.size;
+    log(`sweep: ${queued} runs in queue ${name} on ${target.label}; workers: mixlab worker --queue ${target.label}`);
     const pollMs = (q.pollIntervalS ?? 1) * 1000;
     let lastEnqueue = performance.now();
     while (appended.size < pending.size) {
@@ -211,7 +242,8 @@ export async function runQueueSweep(input: QueueSweepInput): Promise<SweepSummar
   } finally {
     stopWatching();
     o.signal?.removeEventListener("abort", onAbort);
-    await Promise.race([Promise.all([events.close(), queue.close()]), new Promise((r) => setTimeout(r, 1_000).unref())]);
+    const closing = Promise.all([events.close(), queue.close()]);
+    await Promise.race([closing, new Promise((r) => setTimeout(r, 1_000).unref())]);
     eventsConnection.disconnect();
     redis.disconnect();
   }

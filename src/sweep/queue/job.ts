@@ -69,7 +69,9 @@ export interface SweepJobResult {
  */
 export function mixtureProblem(job: Pick<SweepJob, "domains" | "proportions">): string | null {
   const unknown = Object.keys(job.proportions).filter((d) => !job.domains.includes(d));
-  if (unknown.length) return `mixture: expected domains of the corpus (${job.domains.join(", ")}), got ${unknown.join(", ")}`;
+  if (unknown.length) {
+    return `mixture: expected domains of the corpus (${job.domains.join(", ")}), got ${unknown.join(", ")}`;
+  }
   const values = Object.values(job.proportions);
   const bad = Object.entries(job.proportions).find(([, v]) => !(v >= 0));
   if (bad) return `mixture: ${bad[0]}: expected a share ≥ 0, got ${bad[1]}`;

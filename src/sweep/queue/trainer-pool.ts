@@ -23,7 +23,9 @@ export interface TrainSpec {
 }
 
 /** The outcome of a run: a result, or the trainer's error (deterministic: non-finite loss and the like). */
-export type TrainOutcome = { readonly ok: true; readonly result: RunResult } | { readonly ok: false; readonly error: string };
+export type TrainOutcome =
+  | { readonly ok: true; readonly result: RunResult }
+  | { readonly ok: false; readonly error: string };
 
 interface Slot {
   child: ChildProcess;
@@ -88,7 +90,14 @@ export class TrainerPool {
           resolve(m.ok ? { ok: true, result: m.results![0]! } : { ok: false, error: m.error ?? "unknown error" });
         };
         s.child.on("message", onMessage);
-        const job: ChunkJob = { id: spec.id, members: [{ id: spec.id, proportions: spec.proportions }], settings: spec.settings, train: spec.train, heldout: spec.heldout, backend: spec.backend };
+        const job: ChunkJob = {
+          id: spec.id,
+          members: [{ id: spec.id, proportions: spec.proportions }],
+          settings: spec.settings,
+          train: spec.train,
+          heldout: spec.heldout,
+          backend: spec.backend,
+        };
         s.child.send(job);
       });
     } finally {

@@ -8,7 +8,8 @@ import { isAbsolute, join, resolve } from "node:path";
 import { Worker, UnrecoverableError, WaitingError, type Job } from "bullmq";
 import type { Redis } from "ioredis";
 import { InputError } from "../../errors.js";
-import { connectRedis, parseQueueUrl, redact, watchConnection, QueueError, QUEUE_REGISTRY, checkQueueName } from "./connection.js";
+import { connectRedis, watchConnection } from "./connection.js";
+import { parseQueueUrl, redact, QueueError, QUEUE_REGISTRY, checkQueueName } from "./url.js";
 import { corpusSha256 } from "../corpus-hash.js";
 import { runKey } from "../plan.js";
 import type { BackendName } from "../../proxy/backend.js";
@@ -92,7 +93,8 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
 
   const localHash = (root: string, job: SweepJob): Promise<string> => {
     const k = `${root}\0${job.corpus.train}\0${job.corpus.heldout}`;
-    if (!hashes.has(k)) hashes.set(k, corpusSha256({ train: join(root, job.corpus.train), heldout: join(root, job.corpus.heldout) }));
+    const splits = { train: join(root, job.corpus.train), heldout: join(root, job.corpus.heldout) };
+    if (!hashes.has(k)) hashes.set(k, corpusSha256(splits));
     return hashes.get(k)!;
   };
 
@@ -114,7 +116,10 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
     if (local !== s.corpusSha256 || refused.has(name)) {
       if (!refused.has(name)) {
         const got = local.startsWith("no corpus") ? local : `content hash ${local.slice(0, 16)}`;
-        const err = new InputError(o.corpusRoot !== undefined ? "--corpus-root" : "corpus", `${root}: expected the sweep's corpus (content hash ${s.corpusSha256.slice(0, 16)}), got ${got}; refusing the jobs of queue ${name}`);
+        const source = o.corpusRoot !== undefined ? "--corpus-root" : "corpus";
+        const want = `content hash ${s.corpusSha256.slice(0, 16)}`;
+        const why = `${root}: expected the sweep's corpus (${want}), got ${got}; refusing the jobs of queue ${name}`;
+        const err = new InputError(source, why);
         refused.set(name, err);
         log(`worker: ${err.message}`);
         void workers.get(name)?.close().then(() => wake());
@@ -122,12 +127,22 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
       await job.moveToWait(token);
       throw new WaitingError();
     }
-    if (runKey(data.proportions, s) !== data.key) throw new UnrecoverableError(`job data: key ${data.key} is not the run key of its mixture and settings (made by another mixlab version?)`);
+    if (runKey(data.proportions, s) !== data.key) {
+      const why = "is not the run key of its mixture and settings (another mixlab version?)";
+      throw new UnrecoverableError(`job data: key ${data.key} ${why}`);
+    }
     const problem = mixtureProblem(data);
     if (problem) throw new UnrecoverableError(problem);
     log(`worker: ${name}: run ${data.key} started (try ${job.attemptsMade + 1})`);
     const rel = (p: string): string => (isAbsolute(p) ? p : join(root, p));
-    const outcome = await pool.train({ id: data.key, proportions: data.proportions, settings: s, train: rel(data.corpus.train), heldout: rel(data.corpus.heldout), backend: (o.backend ?? data.backend) as BackendName });
+    const outcome = await pool.train({
+      id: data.key,
+      proportions: data.proportions,
+      settings: s,
+      train: rel(data.corpus.train),
+      heldout: rel(data.corpus.heldout),
+      backend: (o.backend ?? data.backend) as BackendName,
+    });
     // A trainer error (non-finite loss, …) repeats on every try: fail the job for good, recorded once.
     if (!outcome.ok) throw new UnrecoverableError(outcome.error);
     return { result: outcome.result, host };
@@ -164,7 +179,9 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
     onLost: () => log(`worker: lost Redis at ${target.host}:${target.port}; reconnecting`),
     onBack: () => log(`worker: Redis at ${target.host}:${target.port} is back`),
     onGiveUp: (ms) => {
-      fatal = new QueueError(`lost Redis at ${target.host}:${target.port} for ${(ms / 1000).toFixed(0)} s (limit ${o.queue.reconnectTimeoutS ?? 60} s); stopping`);
+      const limit = o.queue.reconnectTimeoutS ?? 60;
+      const at = `${target.host}:${target.port}`;
+      fatal = new QueueError(`lost Redis at ${at} for ${(ms / 1000).toFixed(0)} s (limit ${limit} s); stopping`);
       wake();
       hardStop();
     },
@@ -221,7 +238,9 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
     }
   } finally {
     // Gently: wait for the runs in progress, unless a second signal (or losing Redis) comes meanwhile.
-    if (!interrupted && fatal === null) await Promise.race([Promise.all([...workers.values()].map((w) => w.close())), hard]);
+    if (!interrupted && fatal === null) {
+      await Promise.race([Promise.all([...workers.values()].map((w) => w.close())), hard]);
+    }
     stopWatching();
     if (interrupted || fatal !== null) {
       // At once: stop taking jobs, then kill the trainers (workers first, so a killed trainer is not recorded
@@ -238,7 +257,8 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
   }
   if (fatal !== null) throw fatal;
   if (o.queue.name !== undefined && refused.has(o.queue.name)) throw refused.get(o.queue.name)!;
-  log(`worker: stopped; ${completed} runs done, ${failed} failed${interrupted ? "; the runs in progress go back to the queue" : ""}`);
+  const back = interrupted ? "; the runs in progress go back to the queue" : "";
+  log(`worker: stopped; ${completed} runs done, ${failed} failed${back}`);
   return { completed, failed, refused: [...refused.keys()], interrupted };
 }
 
