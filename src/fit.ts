@@ -50,7 +50,7 @@ export interface FitRequest {
 /** The recommendation criterion. */
 export type Risk = "mean" | "pessimistic";
 /** The default criterion (chosen from the study in bench/recommend.ts; see the README). */
-export const RISK_DEFAULT: Risk = "mean";
+export const RISK_DEFAULT: Risk = "pessimistic";
 /** Meta-methods besides the registry's laws. */
 export const AUTO = "auto";
 

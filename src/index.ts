@@ -9,7 +9,12 @@ export { lbfgs, minimizeOnSimplex, multiStart, smallestK, huber } from "./core/o
 export { resolveConstraints, type ConstraintSpec } from "./core/constraints.js";
 export { readFrame, readFrameAsync, writeFrame, serializeFrame, parseFrame, formatOf, type Frame, type Cell, type TableFormat } from "./runs/frame.js";
 export { buildRunsTable, failedRunsNote, withoutFailedRuns, type FailedRuns, joinFrames, applyLossPattern, resolveTarget, mixturesFrame, runWeights, type RunsTable, type RunsLayoutOptions, type Target } from "./runs/table.js";
-export { fitRuns, crossValidate, fitInputOf, type FitRequest, type FitResult } from "./fit.js";
+export { fitRuns, crossValidate, fitInputOf, AUTO, RISK_DEFAULT, type FitRequest, type FitResult, type Risk, type AutoSelection, type Uncertainty } from "./fit.js";
+export { selectionReport, chooseByCriterion, CRITERION, type SelectionReport, type Choice } from "./core/selection.js";
+export { supportDiagnostics, type Diagnostic as SupportDiagnostic, type SupportInput } from "./core/diagnostics.js";
+export { createWorld, optimumOf, worldTarget, WORLD_FORMS, type World, type WorldForm } from "./core/worlds.js";
+export { dcpt, DcptOptionsSchema } from "../mixers/dcpt/index.js";
+export { EnsembleOptionsSchema } from "../mixers/ensemble/index.js";
 export { parseProportions, ProportionsSchema, PROPORTIONS_FORMAT, type Proportions } from "./export/proportions.js";
 export { exportProportions, EXPORT_FORMATS, type ExportFormat } from "./export/formats.js";
 export { laws, suggesters } from "../mixers/index.js";

@@ -42,12 +42,12 @@ describe("mixlab fit (recommendations)", () => {
     expect(r.stderr).toMatch(/auto: 5-fold cross-validation of every law that applies \(40 runs\)/);
     expect(r.stderr).toMatch(/law +Spearman +pairwise +top-decile regret \(sd\)/);
     expect(r.stderr).toMatch(/\nchose \S+: Spearman/);
-    expect(r.stderr).toMatch(/± [0-9.e-]+ \(1 sd, (bootstrap over runs, 4 replicates|gp posterior); criterion mean\)/);
+    expect(r.stderr).toMatch(/± [0-9.e-]+ \(1 sd, (bootstrap over runs, 4 replicates|gp posterior); criterion pessimistic\)/);
     const text = readFileSync(join(dir, "p.json"), "utf8");
     parseProportions(text, "p.json");
     const doc = JSON.parse(text);
     expect(doc.chosenBy).toBe("auto");
-    expect(doc.risk).toBe("mean");
+    expect(doc.risk).toBe("pessimistic");
     expect(Array.isArray(doc.diagnostics)).toBe(true);
     expect(doc.fitQuality.auto.candidates.filter((c: { chosen: boolean }) => c.chosen)).toHaveLength(1);
     expect(doc.fitQuality.auto.criterion).toMatch(/^keep the laws whose out-of-fold Spearman/);
