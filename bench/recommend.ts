@@ -40,7 +40,9 @@ function table(w: World, weights: Float64Array, seed: number) {
 
 const t0 = performance.now();
 let configs = 0;
-for (const form of WORLD_FORMS) {
+// MIXLAB_BENCH_FORMS=bowl,power runs a subset of the world forms.
+const FORMS = process.env.MIXLAB_BENCH_FORMS ? WORLD_FORMS.filter((f) => process.env.MIXLAB_BENCH_FORMS!.split(",").includes(f)) : [...WORLD_FORMS];
+for (const form of FORMS) {
   for (const seed of SEEDS) {
     const world = createWorld(form, K, createRng(seed).derive(`world ${form}`));
     const opt = optimumOf(world, createRng(seed).derive("optimum"));
@@ -78,7 +80,7 @@ for (const form of WORLD_FORMS) {
 }
 
 const pad = (s: string, w: number) => s.padEnd(w);
-console.log(`Recommendation study: ${WORLD_FORMS.length} world forms × ${SEEDS.length} seeds × ${DESIGNS.length} swarm designs × runs ${SIZES.join("/")} = ${configs} tables, ${K} domains, noise sd ${NOISE}`);
+console.log(`Recommendation study: ${FORMS.length} world forms × ${SEEDS.length} seeds × ${DESIGNS.length} swarm designs × runs ${SIZES.join("/")} = ${configs} tables, ${K} domains, noise sd ${NOISE}`);
 console.log(`${pad("method", 26)} ${pad("mean gap closed", 16)} ${pad("worst", 8)} ${pad("worse than best run", 20)} warned when worse`);
 for (const [m, os] of results) {
   const gaps = os.map((o) => o.gap);

@@ -452,7 +452,8 @@ export function fitRuns(req: FitRequest): FitResult {
     }
   } else {
     options = req.options ?? {};
-    if (req.method === "bayesopt" && req.risk !== undefined && options.risk === undefined) options = { ...options, risk: req.risk };
+    // The GP applies the criterion itself (its posterior sd); the request's risk is its default.
+    if (req.method === "bayesopt" && options.risk === undefined) options = { ...options, risk };
   }
   const law = laws[method]!;
   const parsed = law.parseOptions(options);

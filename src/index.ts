@@ -16,7 +16,7 @@ export { laws, suggesters } from "../mixers/index.js";
 export type { Law, FittedLaw, FitInput, Recommendation, ResolvedConstraints, SavedLaw, Suggester, SuggestInput, Suggestion } from "../mixers/types.js";
 export { designSwarm, DirichletSwarmOptionsSchema, roundToUnits, dirichletSwarm, MAX_SWARM_SIZE } from "../mixers/dirichlet/index.js";
 export { bayesoptSuggester, MAX_BAYESOPT_BATCH } from "../mixers/bayesopt/suggester.js";
-export { checkOutputPath, checkOutputPaths, writeOutputFile } from "./io/output.js";
+export { checkOutputPath, checkOutputPaths, writeOutputFile, writeOutputFiles } from "./io/output.js";
 export { createSampler, toTfDataset, formatPlanTable, parseSamplerState, SamplerStateSchema, Sampler, type SamplerOptions, type SamplerState, type Sample, type Example, type TokenBatch, type PlanRow, type ProportionsByName, type StageByName, type SamplerMixer, type MixerStateLike, type MixerFactory } from "./sampler/sampler.js";
 export { Plan, apportion, sampleShares, FeistelPermutation, type PlanSpec, type StageSpec, type Stage, type Location } from "./sampler/plan.js";
 export { openShard, openDomain, SOURCE_FORMATS, writeTokenShard, TokenShardSource, JsonlSource, ArrowSource, ParquetSource, ConcatSource, MemorySource, FileHandlePool, SyncFdPool, type SourceFormat, type DomainSource, type SourceRecord, type OpenOptions } from "./sampler/sources.js";

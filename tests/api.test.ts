@@ -2,7 +2,7 @@
 // and a known answer, not just checked for its type. A new export without an exercise fails the
 // first test, so the list stays complete.
 import { describe, expect, it } from "vitest";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 import * as api from "../src/index.js";
@@ -203,6 +203,14 @@ const exercises: Record<string, () => unknown> = {
     const f = join(tmp(), "o.txt");
     api.writeOutputFile(f, "hello");
     expect(readFileSync(f, "utf8")).toBe("hello");
+  },
+  writeOutputFiles: () => {
+    const d = tmp();
+    api.writeOutputFiles([[join(d, "a.json"), "a"], [join(d, "b.json"), "b"]]);
+    expect([readFileSync(join(d, "a.json"), "utf8"), readFileSync(join(d, "b.json"), "utf8")]).toEqual(["a", "b"]);
+    // One output that cannot be written: neither is, and no temporary file is left.
+    expect(() => api.writeOutputFiles([[join(d, "c.json"), "c"], [join(d, "no-such", "d.json"), "d"]])).toThrow();
+    expect(readdirSync(d).sort()).toEqual(["a.json", "b.json"]);
   },
   // sampler
   createSampler: async () => {

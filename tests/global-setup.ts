@@ -22,7 +22,8 @@ export default function setup(): () => void {
     if (left.length) {
       // vitest reports a teardown error but keeps its exit code; set ours so CI fails.
       process.exitCode = 1;
-      throw new Error(`tests left ${left.length} entries in the temp folder (remove what a test creates): ${left.slice(0, 20).join(", ")}`);
+      const names = left.slice(0, 20).join(", ");
+      throw new Error(`tests left ${left.length} entries in the temp folder (remove what a test creates): ${names}`);
     }
   };
 }

@@ -3,8 +3,8 @@
 // `-o` fails in milliseconds instead of after a fit; `writeOutputFile` then writes atomically with
 // SIGINT/SIGTERM held off, so an interrupt never leaves a temporary or half-written file behind.
 
-import { accessSync, constants, statSync } from "node:fs";
-import { dirname, resolve } from "node:path";
+import { accessSync, constants, renameSync, statSync, unlinkSync, writeFileSync } from "node:fs";
+import { basename, dirname, join, resolve } from "node:path";
 import { InputError } from "../errors.js";
 import { writeFileAtomic } from "./atomic.js";
 
@@ -68,20 +68,49 @@ export function checkOutputPaths(
   }
 }
 
-/**
- * Writes `data` to `path` atomically while SIGINT and SIGTERM are held: a signal that arrives
- * during the write is re-raised once the file is complete (or its temporary file removed).
- */
-export function writeOutputFile(path: string, data: string | Uint8Array): void {
+/** Runs `fn` with SIGINT and SIGTERM held; a signal that arrived meanwhile is re-raised after it. */
+function holdingSignals(fn: () => void): void {
   const pending: NodeJS.Signals[] = [];
   const hold = (sig: NodeJS.Signals): void => void pending.push(sig);
   process.on("SIGINT", hold);
   process.on("SIGTERM", hold);
   try {
-    writeFileAtomic(path, data);
+    fn();
   } finally {
     process.off("SIGINT", hold);
     process.off("SIGTERM", hold);
     if (pending.length) process.kill(process.pid, pending[0]);
   }
+}
+
+/**
+ * Writes `data` to `path` atomically while SIGINT and SIGTERM are held: a signal that arrives
+ * during the write is re-raised once the file is complete (or its temporary file removed).
+ */
+export function writeOutputFile(path: string, data: string | Uint8Array): void {
+  holdingSignals(() => writeFileAtomic(path, data));
+}
+
+/**
+ * Writes several outputs all or none: every file goes to a temporary name first, and only when
+ * all are written are they renamed into place (a failure removes the temporaries and leaves the
+ * old files). Signals are held as in `writeOutputFile`.
+ */
+export function writeOutputFiles(files: readonly (readonly [path: string, data: string | Uint8Array])[]): void {
+  holdingSignals(() => {
+    const temps = files.map(([path]) => join(dirname(path), `.${basename(path)}.${process.pid}.tmp`));
+    try {
+      files.forEach(([, data], i) => writeFileSync(temps[i]!, data));
+      files.forEach(([path], i) => renameSync(temps[i]!, path));
+    } catch (e) {
+      for (const t of temps) {
+        try {
+          unlinkSync(t);
+        } catch {
+          // never written, or already renamed
+        }
+      }
+      throw e;
+    }
+  });
 }

@@ -13,7 +13,11 @@ export function readInputFile(path: string): Buffer {
   }
 }
 
-/** The UTF-8 text of a user-named file (same errors as readInputFile). */
+/**
+ * The UTF-8 text of a user-named file (same errors as readInputFile), without the byte-order
+ * mark some editors put first (it would otherwise make JSON.parse fail on a valid document).
+ */
 export function readInputText(path: string): string {
-  return readInputFile(path).toString("utf8");
+  const text = readInputFile(path).toString("utf8");
+  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
 }

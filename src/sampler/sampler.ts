@@ -94,7 +94,7 @@ export type MixerFactory = { create(saved?: MixerStateLike): SamplerMixer }["cre
 
 /** A saved online-mixer state as the sampler sees it (mixers/types.ts OnlineMixerState). */
 export interface MixerStateLike {
-  readonly format: string;
+  readonly format: "mixlab.online-mixer/v1";
   readonly method: string;
   readonly domains: readonly string[];
   readonly data: Record<string, unknown>;
@@ -179,7 +179,7 @@ export const SamplerStateSchema = z.strictObject({
     }),
   ),
   /** The online mixer's state (checked against the mixer by `createSampler`). */
-  mixer: z.strictObject({ format: z.string(), method: z.string(), domains: z.array(z.string()), data: z.record(z.string(), z.unknown()) }).optional(),
+  mixer: z.strictObject({ format: z.literal("mixlab.online-mixer/v1"), method: z.string(), domains: z.array(z.string()), data: z.record(z.string(), z.unknown()) }).optional(),
 });
 
 /** The value at `path` inside parsed JSON (undefined where it stops). */

@@ -38,11 +38,18 @@ interface Case {
 const cases: Record<string, Case> = {
   dirichlet: {
     options: { oversample: 20 },
-    badOptions: [{ priorTemperature: 0 }, { priorTemperature: 1.5 }, { minConcentration: -1 }, { maxConcentration: 0 }, { numConcentrations: 0 }, { maxUsage: 0 }, { minShare: 0 }, { minShare: 0.5 }, { oversample: 0 }, { oversample: 1.5 }, { maxRejectionsPerDraw: 0 }],
+    badOptions: [
+      { priorTemperature: 0 }, { priorTemperature: 1.5 }, { minConcentration: -1 }, { maxConcentration: 0 },
+      { numConcentrations: 0 }, { maxUsage: 0 }, { minShare: 0 }, { minShare: 0.5 }, { oversample: 0 },
+      { oversample: 1.5 }, { maxRejectionsPerDraw: 0 },
+    ],
   },
   bayesopt: {
     options: { numCandidates: 128, restarts: 0, numRefine: 1, refineSteps: 8 },
-    badOptions: [{ acquisition: "ucb" }, { beta: -1 }, { numCandidates: 8 }, { numRefine: -1 }, { refineSteps: 1.5 }, { restarts: -1 }, { fidelities: [0] }, { fidelities: [1.5] }],
+    badOptions: [
+      { acquisition: "ucb" }, { beta: -1 }, { numCandidates: 8 }, { numRefine: -1 }, { refineSteps: 1.5 },
+      { restarts: -1 }, { fidelities: [0] }, { fidelities: [1.5] },
+    ],
   },
 };
 
@@ -52,9 +59,14 @@ describe.each(Object.keys(suggesters))("suggester %s", (name) => {
   it("has a conformance case", () => expect(c).toBeDefined());
   if (!c) return;
   const runs = runsSoFar();
-  const base = (constraints = resolveConstraints(DOMAINS)): SuggestInput => ({ domains: DOMAINS, constraints, ...(s.needsRuns ? runs : {}) });
+  const base = (constraints = resolveConstraints(DOMAINS)): SuggestInput => ({
+    domains: DOMAINS,
+    constraints,
+    ...(s.needsRuns ? runs : {}),
+  });
   const opts = s.parseOptions(c.options);
-  const rows = (seed: number, input = base(), n = 5) => s.suggest(input, n, opts, createRng(seed)).map((r) => Array.from(r.proportions));
+  const rows = (seed: number, input = base(), n = 5) =>
+    s.suggest(input, n, opts, createRng(seed)).map((r) => Array.from(r.proportions));
 
   it("proposes n mixtures on the simplex inside the constraint box", () => {
     const cons = resolveConstraints(DOMAINS, { minShare: { books: 0.1 }, maxShare: { web: 0.35, code: 0.5 } });
@@ -96,7 +108,8 @@ describe.each(Object.keys(suggesters))("suggester %s", (name) => {
 
   if (s.needsRuns) {
     it("refuses to run without the runs so far", () => {
-      expect(() => s.suggest({ domains: DOMAINS, constraints: resolveConstraints(DOMAINS) }, 2, opts, createRng(0))).toThrow(InputError);
+      const noRuns = { domains: DOMAINS, constraints: resolveConstraints(DOMAINS) };
+      expect(() => s.suggest(noRuns, 2, opts, createRng(0))).toThrow(InputError);
     });
   }
 });
@@ -116,14 +129,16 @@ describe("suggester specifics", () => {
     expect(free.some((r) => r.proportions[0]! < 0.3)).toBe(true);
     // A natural prior that caps books at 15 × 0.001 = 0.015 cannot meet a 0.1 minimum.
     const prior = Float64Array.from([0.6, 0.3, 0.099, 0.001]);
-    expect(() => d.suggest({ domains: DOMAINS, prior, constraints: resolveConstraints(DOMAINS, { minShare: { books: 0.1 } }) }, 3, o, createRng(0))).toThrowErrorMatchingInlineSnapshot(
+    const minBooks = resolveConstraints(DOMAINS, { minShare: { books: 0.1 } });
+    expect(() => d.suggest({ domains: DOMAINS, prior, constraints: minBooks }, 3, o, createRng(0))).toThrowErrorMatchingInlineSnapshot(
       `[InputError: caps: books: expected a maximum share (0.01500) at least the minimum share, got a minimum of 0.1000]`,
     );
   });
 
   it("bayesopt proposes near the known minimum of its runs' law, with a prediction per row", () => {
     const b = suggesters.bayesopt!;
-    const out = b.suggest({ domains: DOMAINS, constraints: resolveConstraints(DOMAINS), ...runsSoFar() }, 2, b.parseOptions(cases.bayesopt!.options), createRng(0));
+    const input = { domains: DOMAINS, constraints: resolveConstraints(DOMAINS), ...runsSoFar() };
+    const out = b.suggest(input, 2, b.parseOptions(cases.bayesopt!.options), createRng(0));
     for (const r of out) {
       expect(Number.isFinite(r.predicted)).toBe(true);
       expect(r.predictedSd! >= 0).toBe(true);

@@ -480,7 +480,7 @@ const cases = (): Record<string, Case> => ({
   // --- predict -------------------------------------------------------------------------------
   "predict: model missing": {
     args: ["predict", p("none.json"), p("mix.csv")],
-    names: /none\.json: expected a saved law \(JSON\), got ENOENT/,
+    names: /none\.json: expected a readable file, got ENOENT/,
   },
   "predict: model not JSON": {
     args: ["predict", p("notjson.json"), p("mix.csv")],
@@ -488,7 +488,7 @@ const cases = (): Record<string, Case> => ({
   },
   "predict: model is a folder": {
     args: ["predict", p("adir"), p("mix.csv")],
-    names: /adir: expected a saved law \(JSON\), got EISDIR/,
+    names: /adir: expected a readable file, got EISDIR/,
   },
   "predict: model wrong format": {
     args: ["predict", p("t-format.json"), p("mix.csv")],
@@ -903,6 +903,14 @@ const cases = (): Record<string, Case> => ({
     args: ["sample", "--corpus", TRAIN, "--proportions", p("corpus-ok.json"), "--budget-tokens", "-5"],
     names: /--budget-tokens <n>' argument '-5' is invalid/,
   },
+  "sample: two budgets": {
+    args: ["sample", "--corpus", TRAIN, "--proportions", p("corpus-ok.json"), "--budget-samples", "100", "--budget-tokens", "1000"],
+    names: /--budget-samples, --budget-tokens: expected one budget, got both \(100 samples and 1000 tokens\)/,
+  },
+  "sample: --max-epochs without a budget": {
+    args: ["sample", "--corpus", TRAIN, "--proportions", p("corpus-ok.json"), "--max-epochs", "2"],
+    names: /--max-epochs: expected --budget-samples or --budget-tokens with it/,
+  },
   "sample: --seed text": {
     args: ["sample", "--corpus", TRAIN, "--proportions", p("corpus-ok.json"), "--seed", "x"],
     names: /--seed <n>' argument 'x' is invalid/,
@@ -1035,6 +1043,31 @@ const cases = (): Record<string, Case> => ({
     args: ["datasets", "stats", CORPUS, "--tokenizer", "no-such-tokenizer-pkg"],
     names: /--tokenizer: expected an installed npm package with an encode\(text\) export, got "no-such-tokenizer-pkg"/,
   },
+  "datasets build: --out is a file": {
+    args: ["datasets", "build", "--out", p("runs.csv"), "--domains", "legal"],
+    names: /--out: expected a folder \(made when missing\), got the file ".*runs\.csv"/,
+  },
+  "datasets build: --cache is a file": {
+    args: ["datasets", "build", "--out", p("built"), "--cache", p("runs.csv"), "--domains", "legal"],
+    names: /--cache: expected a folder \(made when missing\), got the file ".*runs\.csv"/,
+    absent: ["built"],
+  },
+  "datasets build: unknown domain": {
+    args: ["datasets", "build", "--out", p("built"), "--domains", "nosuch"],
+    names: /--domains: expected some of .*got unknown nosuch/,
+  },
+  "datasets list: unknown --split": {
+    args: ["datasets", "list", CORPUS, "--split", "test"],
+    names: /--split <s>' argument 'test' is invalid\. expected train or heldout, got "test"/,
+  },
+  "datasets stats: unknown --split": {
+    args: ["datasets", "stats", CORPUS, "--split", "valid"],
+    names: /--split <s>' argument 'valid' is invalid\. expected train or heldout/,
+  },
+  "datasets list: a file, not a folder": {
+    args: ["datasets", "list", p("runs.csv")],
+    names: /runs\.csv: expected a corpus directory, got ENOTDIR/,
+  },
   "datasets build: --max-mb 0": {
     args: ["datasets", "build", "--max-mb", "0"],
     names: /--max-mb <n>' argument '0' is invalid/,
@@ -1092,6 +1125,19 @@ describe("bad input, in-process", () => {
     expect(r.stderr).not.toMatch(/^\s+at /m);
     expect(r.stderr).toMatch(/^error: /);
     for (const f of c.absent ?? []) expect(existsSync(p(f)), f).toBe(false);
+  });
+});
+
+describe("odd but valid input is accepted", () => {
+  it("a byte-order mark before a saved law or a proportions file", async () => {
+    writeFileSync(p("bom-law.json"), `\ufeff${readFileSync(p("law-regmix.json"), "utf8")}`);
+    const pr = await cli(["predict", p("bom-law.json"), p("mix.csv")]);
+    expect(pr.stderr).not.toMatch(/error/);
+    expect(pr.code).toBe(0);
+    writeFileSync(p("bom-p.json"), `\ufeff${readFileSync(p("ok.json"), "utf8")}`);
+    const ex = await cli(["export", p("bom-p.json"), "--format", "megatron"]);
+    expect(ex.code).toBe(0);
+    expect(ex.stdout).toBe("0.5 web_text_document 0.5 code_text_document\n");
   });
 });
 

@@ -18,6 +18,7 @@ beforeAll(() => {
   copyFileSync(join(REGMIX, "train_mixture_1m.csv"), join(dir, "mixtures.csv"));
   copyFileSync(join(REGMIX, "train_pile_loss_1m.csv"), join(dir, "losses.csv"));
   copyFileSync(join(REGMIX, "test_mixture_1B.csv"), join(dir, "candidates.csv"));
+  writeFileSync(join(dir, "bad-free.csv"), "run_id,w.web,w.code,w.math,loss.web\na,0.2,0.3,0.5,3\nb,0.5,0.25,0.25,2.9\n");
 });
 
 describe("mixlab CLI", () => {
@@ -70,6 +71,28 @@ describe("mixlab CLI", () => {
       expect(Math.abs(s[0]! + s[1]! + s[2]! - 1)).toBeLessThan(1e-12);
       expect(s[2]!).toBeLessThanOrEqual(Math.min(1, (15 * 2e8) / 6.2e9) + 1e-12);
     }
+  });
+
+  it("suggest --method dirichlet honours --min-share and --max-share", () => {
+    const r = run(["suggest", "--domains", "web,code,math", "--n", "30", "--min-share", "web=0.3", "--max-share", "code=0.2", "--seed", "2"], dir);
+    expect(r.status).toBe(0);
+    const rows = r.stdout.trim().split("\n").slice(1).map((l) => l.split(",").slice(1, 4).map(Number));
+    expect(rows).toHaveLength(30);
+    for (const [web, code, math] of rows) {
+      expect(web!).toBeGreaterThanOrEqual(0.3);
+      expect(code!).toBeLessThanOrEqual(0.2);
+      expect(Math.abs(web! + code! + math! - 1)).toBeLessThan(1e-12);
+    }
+  });
+
+  it("fit --method unimax reads --budget and --max-epochs", () => {
+    const r = run(["fit", "bad-free.csv", "--method", "unimax", "--target", "loss.web", "--tokens", "web=1e10,code=5e9,math=1e8", "--budget", "3e9", "--max-epochs", "2"], dir);
+    expect(r.stderr).not.toMatch(/error/);
+    expect(r.status).toBe(0);
+    const doc = JSON.parse(r.stdout);
+    // math: 2 epochs × 1e8 = 2e8 of the 3e9 budget; web and code share the rest equally.
+    expect(doc.domains.math * 3e9).toBeCloseTo(2e8, 0);
+    expect(doc.domains.web).toBeCloseTo(doc.domains.code, 12);
   });
 
   it("bad input: one message listing every problem, exit code 2", () => {

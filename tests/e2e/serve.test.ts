@@ -3,17 +3,16 @@
 
 import { describe, expect, it, beforeAll, afterAll } from "vitest";
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { writeTokenShard } from "../../src/sampler/sources.js";
 import { createSampler } from "../../src/sampler/sampler.js";
 import { decodeBatch } from "../../src/serve/session.js";
-import { ROOT } from "../helpers.js";
+import { ROOT, tmp } from "../helpers.js";
 
 let dir: string;
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), "mixlab-serve-e2e-"));
+  dir = tmp();
   await writeTokenShard(join(dir, "x"), Array.from({ length: 64 }, (_, i) => [i, i + 1, i + 2]));
   await writeTokenShard(join(dir, "y"), Array.from({ length: 64 }, (_, i) => [200 + (i % 50), 7]));
 });

@@ -4,6 +4,8 @@
 import { describe, expect, it } from "vitest";
 import { parseProportions } from "../../src/export/proportions.js";
 import { exportProportions } from "../../src/export/formats.js";
+import { tokenWeightedAverage } from "../../src/cli/commands/train-online.js";
+import type { OnlineRunResult } from "../../src/proxy/online.js";
 
 const doc = parseProportions(
   JSON.stringify({
@@ -48,5 +50,16 @@ describe("schedules in the exporters", () => {
   it("the online object is checked by the schema", () => {
     const bad = { format: "mixlab.proportions/v1", domains: { a: 1 }, online: { method: "odm", options: {}, seed: 1, trajectory: [{ step: -1, tokens: 0, proportions: { a: 1 } }] } };
     expect(() => parseProportions(JSON.stringify(bad), "p.json")).toThrow("p.json: online.trajectory.0.step:");
+  });
+
+  it("--online-answer average: the mixtures trained with, weighted by the tokens of each step", () => {
+    const trajectory = [
+      { step: 0, tokens: 0, proportions: { a: 0.5, b: 0.5 } },
+      { step: 1, tokens: 100, proportions: { a: 1, b: 0 } },
+      { step: 2, tokens: 400, proportions: { a: 0, b: 1 } },
+    ];
+    const avg = tokenWeightedAverage({ trajectory } as unknown as OnlineRunResult);
+    expect(avg.a).toBeCloseTo(0.25, 12);
+    expect(avg.b).toBeCloseTo(0.75, 12);
   });
 });

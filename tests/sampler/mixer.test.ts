@@ -5,7 +5,9 @@ import { describe, expect, it } from "vitest";
 import { createSampler, type Sampler, type SamplerState, type TokenBatch } from "../../src/sampler/sampler.js";
 import { MemorySource } from "../../src/sampler/sources.js";
 import { createChaser, mergeStats } from "./mixer-fixture.js";
-import type { OnlineMixer } from "../../mixers/types.js";
+import type { OnlineMixer, OnlineMixerState } from "../../mixers/types.js";
+import { createOnlineMixer } from "../../mixers/online.js";
+import { mergeDomainStats } from "../../mixers/common/domain-stats.js";
 
 const NAMES = ["a", "b", "c"];
 /** Records whose tokens encode (domain, record), so a row's simulated loss depends on what was drawn. */
@@ -112,5 +114,42 @@ describe("sampler + online mixer", () => {
       expect(bs.flatMap((b) => [...b.indexPerRow]).sort((x, y) => x - y)).toEqual([...b1.indexPerRow]);
     }
     expect(all.sort((x, y) => x - y)).toEqual(Array.from({ length: 80 }, (_, i) => i));
+  });
+
+  it("ODM on two ranks (merged with mergeDomainStats) equals ODM on one rank; a mid-run restore from sampler.state() continues it", async () => {
+    const odm = (state?: OnlineMixerState) => createOnlineMixer("odm", { domains: NAMES, seed: 4, options: { totalSteps: 40 }, ...(state ? { state } : {}) });
+    const base = { corpus: corpus(), proportions: { a: 1 / 3, b: 1 / 3, c: 1 / 3 }, blockSize: 8, unit: "samples" as const, seed: 9 };
+    const single = await createSampler({ ...base, mixer: odm });
+    const one = single.batches({ batchSize: 8, seqLen: 16 });
+    let ranks = await Promise.all([0, 1].map((rank) => createSampler({ ...base, rank, worldSize: 2, mixer: odm })));
+    let its = ranks.map((s) => s.batches({ batchSize: 4, seqLen: 16 }));
+    const seen: number[] = [];
+    for (let step = 0; step < 40; step++) {
+      if (step === 25) {
+        // Every rank saves its sampler (with the mixer inside) and resumes from it.
+        const saved = ranks.map((s) => JSON.parse(JSON.stringify(s.state())) as SamplerState);
+        for (const it of its) await it.return(undefined);
+        ranks = await Promise.all([0, 1].map((rank) => createSampler({ ...base, rank, worldSize: 2, mixer: odm, state: saved[rank]! })));
+        its = ranks.map((s) => s.batches({ batchSize: 4, seqLen: 16 }));
+      }
+      const bs = await Promise.all(its.map(async (it) => (await it.next()).value as TokenBatch));
+      const perRank = bs.map((b) => {
+        const st = stats(b);
+        return { lossSum: Object.fromEntries(Object.keys(st.loss).map((d) => [d, st.loss[d]! * st.tokens[d]!])), tokens: st.tokens };
+      });
+      const merged = mergeDomainStats(perRank);
+      for (const r of ranks) (r.onlineMixer as OnlineMixer).observe({ kind: "train", step, ...merged });
+      const b1 = (await one.next()).value as TokenBatch;
+      (single.onlineMixer as OnlineMixer).observe({ kind: "train", step, ...stats(b1) });
+      const p0 = (ranks[0]!.onlineMixer as OnlineMixer).proportions();
+      expect((ranks[1]!.onlineMixer as OnlineMixer).proportions()).toEqual(p0);
+      for (const d of NAMES) expect(p0[d]!).toBeCloseTo((single.onlineMixer as OnlineMixer).proportions()[d]!, 12);
+      expect(bs.flatMap((b) => [...b.indexPerRow]).sort((x, y) => x - y)).toEqual([...b1.indexPerRow]);
+      seen.push(...bs.flatMap((b) => [...b.indexPerRow]));
+    }
+    expect(seen.sort((x, y) => x - y)).toEqual(Array.from({ length: 320 }, (_, i) => i));
+    // ODM moved off uniform toward the hardest domain (c).
+    const p = (single.onlineMixer as OnlineMixer).proportions();
+    expect(p.c!).toBeGreaterThan(p.a!);
   });
 });

@@ -3,8 +3,8 @@
 // server still serves a valid session.
 
 import { describe, expect, it, beforeAll, afterAll } from "vitest";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { rmSync } from "node:fs";
+import { tmp } from "../helpers.js";
 import { join } from "node:path";
 import { writeTokenShard } from "../../src/sampler/sources.js";
 import { startServer, type RunningServer } from "../../src/serve/server.js";
@@ -13,7 +13,7 @@ import { createRng, type Rng } from "../../src/rng/index.js";
 
 let dir: string;
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), "mixlab-serve-err-"));
+  dir = tmp();
   await writeTokenShard(join(dir, "a"), Array.from({ length: 30 }, (_, i) => [i % 7, 1, 2, 3]));
   await writeTokenShard(join(dir, "b"), Array.from({ length: 30 }, (_, i) => [i % 5, 9, 9]));
 });

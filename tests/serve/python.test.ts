@@ -5,20 +5,19 @@
 import { describe, expect, it, beforeAll, afterAll } from "vitest";
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { writeTokenShard } from "../../src/sampler/sources.js";
 import { createSampler } from "../../src/sampler/sampler.js";
 import { startServer, type RunningServer } from "../../src/serve/server.js";
-import { ROOT } from "../helpers.js";
+import { ROOT, tmp } from "../helpers.js";
 
 const PYTHON = ["/usr/bin/python3", "python3"].find((p) => !p.startsWith("/") || existsSync(p))!;
 let dir: string;
 let server: RunningServer;
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), "mixlab-serve-py-"));
+  dir = tmp();
   await writeTokenShard(join(dir, "a"), Array.from({ length: 50 }, (_, i) => Array.from({ length: 2 + (i % 9) }, (_, j) => (i * 31 + j) % 250)));
   await writeTokenShard(join(dir, "b"), Array.from({ length: 40 }, (_, i) => Array.from({ length: 3 + (i % 5) }, (_, j) => 1000 + i + j)));
   server = await startServer({ corpora: [{ name: "toy", dir }], warn: () => {} });

@@ -3,8 +3,8 @@
 // on request timing, and bad requests get 4xx JSON errors without hurting the server.
 
 import { describe, expect, it, beforeAll, afterAll } from "vitest";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { rmSync } from "node:fs";
+import { tmp } from "../helpers.js";
 import { join } from "node:path";
 import { writeTokenShard } from "../../src/sampler/sources.js";
 import { createSampler, type TokenBatch } from "../../src/sampler/sampler.js";
@@ -16,7 +16,7 @@ let dir: string;
 const DOMAINS = ["a", "b", "c"];
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), "mixlab-serve-"));
+  dir = tmp();
   // Three domains of token sequences of varied lengths; domain c uses ids above 255 (2-byte width).
   for (const [d, name] of DOMAINS.entries()) {
     const seqs: number[][] = [];

@@ -2,7 +2,9 @@
 // and inspect any corpus directory.
 
 import type { Command } from "commander";
-import { existsSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
+import { InvalidArgumentError } from "commander";
+import { InputError } from "../../errors.js";
 import { join } from "node:path";
 import { buildCorpus } from "../../datasets/build.js";
 import { DOMAINS } from "../../datasets/domains.js";
@@ -10,6 +12,19 @@ import { corpusStats } from "../../datasets/stats.js";
 import { openCorpus } from "../../sampler/corpus.js";
 import { listFlag, positiveNumber, seedFlag } from "../flags.js";
 import { log, table } from "../output.js";
+
+/** `--split`: train or heldout. */
+function splitFlag(raw: string): string {
+  if (raw !== "train" && raw !== "heldout") throw new InvalidArgumentError(`expected train or heldout, got ${JSON.stringify(raw)}`);
+  return raw;
+}
+
+/** A folder flag (`--out`, `--cache`): missing (it is made) or a folder, never a file. */
+function checkFolder(path: string | undefined, flag: string): void {
+  if (path !== undefined && existsSync(path) && !statSync(path).isDirectory()) {
+    throw new InputError(flag, `expected a folder (made when missing), got the file ${JSON.stringify(path)}`);
+  }
+}
 
 /** A built corpus folder holds train/ and heldout/; a plain corpus directory is used as is. */
 function corpusDir(dir: string, split: string): string {
@@ -30,6 +45,8 @@ export function datasetsCommand(program: Command): void {
     .option("--seed <n>", "seed of the size caps", seedFlag, 0)
     .addHelpText("after", "\nExample:\n  $ mixlab datasets build --out corpus --domains legal,speeches --max-mb 4")
     .action(async (f: { out: string; domains?: string[]; maxMb: number; cache?: string; compress?: boolean; shippableOnly?: boolean; force?: boolean; seed: number }) => {
+      checkFolder(f.out, "--out");
+      checkFolder(f.cache, "--cache");
       const t0 = performance.now();
       const m = await buildCorpus({ out: f.out, maxMb: f.maxMb, seed: f.seed, ...(f.domains ? { domains: f.domains } : {}), ...(f.cache ? { cache: f.cache } : {}), ...(f.compress ? { compress: true } : {}), ...(f.shippableOnly ? { shippableOnly: true } : {}), ...(f.force ? { force: true } : {}) });
       log(`built ${m.domains.length} domains in ${((performance.now() - t0) / 1000).toFixed(1)} s into ${f.out}${m.notBuilt.length ? `; ${m.notBuilt.length} not built here` : ""}`);
@@ -37,7 +54,7 @@ export function datasetsCommand(program: Command): void {
   ds.command("list")
     .argument("<dir>", "a corpus directory (or a built corpus folder: its train/ split)")
     .summary("domains, files and records of a corpus")
-    .option("--split <s>", "train or heldout, for a built corpus folder", "train")
+    .option("--split <s>", "train or heldout, for a built corpus folder", splitFlag, "train")
     .addHelpText("after", "\nExample:\n  $ mixlab datasets list datasets/corpus")
     .action(async (dir: string, f: { split: string }) => {
       const c = await openCorpus(corpusDir(dir, f.split));
@@ -47,7 +64,7 @@ export function datasetsCommand(program: Command): void {
   ds.command("stats")
     .argument("<dir>", "a corpus directory (or a built corpus folder: its train/ split)")
     .summary("records, bytes, tokens and pairwise Jensen–Shannon divergence of domains")
-    .option("--split <s>", "train or heldout, for a built corpus folder", "train")
+    .option("--split <s>", "train or heldout, for a built corpus folder", splitFlag, "train")
     .option("--tokenizer <name>", "also count tokens with gpt-tokenizer's encode (if installed)")
     .addHelpText("after", "\nExample:\n  $ mixlab datasets stats datasets/corpus")
     .action(async (dir: string, f: { split: string; tokenizer?: string }) => {
@@ -57,7 +74,7 @@ export function datasetsCommand(program: Command): void {
           const mod = (await import(f.tokenizer)) as { encode: (t: string) => number[] };
           other = (t) => Int32Array.from(mod.encode(t));
         } catch {
-          throw new (await import("../../errors.js")).InputError("--tokenizer", `expected an installed npm package with an encode(text) export, got ${JSON.stringify(f.tokenizer)}`);
+          throw new InputError("--tokenizer", `expected an installed npm package with an encode(text) export, got ${JSON.stringify(f.tokenizer)}`);
         }
       }
       const c = await openCorpus(corpusDir(dir, f.split));

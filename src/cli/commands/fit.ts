@@ -5,11 +5,11 @@ import type { Command } from "commander";
 import { addRunsFlags, loadRuns, seedFlag, costsFlag, priorFlag, tokensFlag, shareOrMapFlag, positiveNumber, jsonObjectFlag, nonNegativeInt, positiveInt, type RunsFlags } from "../flags.js";
 import { InputError, MixError } from "../../errors.js";
 import { InvalidArgumentError } from "commander";
-import { checkOutputPaths, writeOutputFile } from "../../io/output.js";
+import { checkOutputPaths, writeOutputFiles } from "../../io/output.js";
 import { fitRuns, AUTO, RISK_DEFAULT, type Risk } from "../../fit.js";
 import { laws } from "../../../mixers/index.js";
 import { PROPORTIONS_FORMAT, proportionsRecord } from "../../export/proportions.js";
-import { log, table, writeResult, f4 } from "../output.js";
+import { log, table, f4 } from "../output.js";
 import { VERSION } from "../../version.js";
 
 interface FitFlags extends RunsFlags {
@@ -100,6 +100,11 @@ Example (RegMix's released runs, target Pile-CC):
         `expected at most ${Math.floor(runsTable.numRuns / 2)} folds for ${runsTable.numRuns} runs (two runs per fold at least), got ${f.cvFolds}`,
       );
     }
+    if (!explicitFolds && law?.learns && f.cvFolds > 0 && runsTable.numRuns < 2 * f.cvFolds) {
+      const most = Math.floor(runsTable.numRuns / 2);
+      const how = most >= 2 ? ` (--cv-folds 2…${most} to choose)` : "";
+      log(`note: no cross-validation: ${f.cvFolds} folds need at least ${2 * f.cvFolds} runs, got ${runsTable.numRuns}${how}`);
+    }
     if (runsTable.renormalised.rows > 0) log(`note: ${runsTable.renormalised.rows} of ${runsTable.numRuns} rows summed to 1 only within rounding (largest gap ${runsTable.renormalised.maxGap.toPrecision(3)}) and were renormalised`);
     const t0 = performance.now();
     const res = fitRuns({
@@ -149,10 +154,15 @@ Example (RegMix's released runs, target Pile-CC):
       details: { ...rec.details, fit: res.law.info },
       provenance: { runs: runs, ...(f.losses ? { losses: f.losses } : {}), runsSha256: sha256, numRuns: runsTable.numRuns, seed: f.seed, options: res.options, mixlab: VERSION, seconds: Number(seconds.toFixed(3)) },
     };
-    writeResult(`${JSON.stringify(doc, null, 2)}\n`, f.out);
+    const text = `${JSON.stringify(doc, null, 2)}\n`;
+    if (!f.out) process.stdout.write(text);
+    // -o and --save-model are written together or not at all.
+    const outputs: [string, string][] = f.out ? [[f.out, text]] : [];
     if (f.saveModel) {
-      writeOutputFile(f.saveModel, `${JSON.stringify({ format: "mixlab.law/v1", method: res.method, domains, target: res.target.spec, params: res.law.toParams() })}\n`);
+      const saved = { format: "mixlab.law/v1", method: res.method, domains, target: res.target.spec, params: res.law.toParams() };
+      outputs.push([f.saveModel, `${JSON.stringify(saved)}\n`]);
     }
+    writeOutputFiles(outputs);
     // Summary on stderr.
     const cap = res.withoutEpochCaps;
     const rows = domains.map((d, i) => [d, f4(rec.proportions[i]!), ...(cap ? [f4(cap.proportions[i]!)] : []), ...(res.epochs ? [res.epochs[i]!.toFixed(2)] : [])]);

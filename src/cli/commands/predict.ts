@@ -2,7 +2,7 @@
 // every input column is kept and a `predicted` column appended.
 
 import type { Command } from "commander";
-import { readFileSync } from "node:fs";
+import { readInputText } from "../../io/read.js";
 import { z } from "zod";
 import { laws, type Law, type FittedLaw } from "../../../mixers/index.js";
 import { addRunsFlags, loadRuns, type RunsFlags } from "../flags.js";
@@ -57,11 +57,12 @@ export function predictCommand(program: Command): void {
   cmd.action(async (modelPath: string, mixturesPath: string, f: PredictFlags) => {
     checkOutputPaths([["--out", f.out]], [modelPath, mixturesPath, f.losses]);
     const format = f.out ? formatOf(f.out, "--out") : "csv";
+    const text = readInputText(modelPath);
     let raw: unknown;
     try {
-      raw = JSON.parse(readFileSync(modelPath, "utf8"));
+      raw = JSON.parse(text);
     } catch (e) {
-      throw new InputError(modelPath, `expected a saved law (JSON), got ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      throw new InputError(modelPath, `expected a saved law (JSON), got invalid JSON (${(e as Error).message})`);
     }
     const parsed = SavedLawSchema.safeParse(raw);
     if (!parsed.success) throw new InputError(modelPath, parsed.error.issues.map((i) => ({ path: i.path.join(".") || "document", message: i.message })));

@@ -8,10 +8,9 @@ import { readFileSync } from "node:fs";
 import { createSampler, formatPlanTable, parseSamplerState, type SamplerState } from "../../sampler/sampler.js";
 import { parseProportions } from "../../export/proportions.js";
 import { InputError, MixError } from "../../errors.js";
-import { writeFileAtomic } from "../../io/atomic.js";
 import { numberFlag, seedFlag } from "../flags.js";
 import { log } from "../output.js";
-import { checkOutputPath } from "../../io/output.js";
+import { checkOutputPath, writeOutputFile } from "../../io/output.js";
 
 const safeInt = (min: number, max = Number.MAX_SAFE_INTEGER) =>
   numberFlag(
@@ -208,7 +207,7 @@ export function sampleCommand(program: Command): void {
           }
         }
         // Saved only after everything it counts was written: the state never runs ahead of the output.
-        if (f.stateOut) writeFileAtomic(f.stateOut, `${JSON.stringify(sampler.state(), null, 2)}\n`);
+        if (f.stateOut) writeOutputFile(f.stateOut, `${JSON.stringify(sampler.state(), null, 2)}\n`);
       } finally {
         await sampler.close();
       }
