@@ -47,5 +47,5 @@ export { mergeDomainStats, type RankDomainStats, type MergedDomainStats } from "
 export type { MixerEvent, OnlineMixer, OnlineMixerState, OnlineMixerInit, OnlineMixerFamily } from "../mixers/types.js";
 export type { DoReMiMixer } from "../mixers/doremi/index.js";
 export type { AioliMixer } from "../mixers/aioli/index.js";
-export { buildReport, reportHtml, writeReportFile, renderSvg, countMarks, parseReportProportions, domainColors, fitSpec, recommendationSpec } from "./report/index.js";
+export { buildReport, reportHtml, writeReportFile, renderSvg, countMarks, parseReportProportions, domainColors, fitSpec, recommendationSpec, weightsOverTokensSpec, lossesOverTokensSpec } from "./report/index.js";
 export type { Report, ReportOptions, ReportSection, ReportFigure, ReportProportions, OnlineRun, Diagnostic, VegaLiteSpec, MixtureSeries, FitPlot, RecommendationPlot } from "./report/index.js";

@@ -480,6 +480,15 @@ const exercises: Record<string, () => unknown> = {
     const spec = api.recommendationSpec({ domains: ["a", "b"], recommended: { a: 0.7, b: 0.3 }, references: [{ name: "uniform", shares: { a: 0.5, b: 0.5 } }] });
     expect(api.countMarks(await api.renderSvg(spec))).toBe(4); // two bars and two reference marks
   },
+  weightsOverTokensSpec: async () => {
+    const rows = [0, 100].flatMap((tokens) => [{ tokens, domain: "a", share: 0.6 }, { tokens, domain: "b", share: 0.4 }]);
+    expect(api.countMarks(await api.renderSvg(api.weightsOverTokensSpec({ domains: ["a", "b"], method: "odm", rows })))).toBe(2); // one area per domain
+  },
+  lossesOverTokensSpec: async () => {
+    const rows = [0, 100].flatMap((tokens) => [{ tokens, domain: "a", loss: 3 }, { tokens, domain: "b", loss: 2 }]);
+    const spec = api.lossesOverTokensSpec({ domains: ["a", "b"], title: "loss", axis: "loss (nats/token)", rows });
+    expect(api.countMarks(await api.renderSvg(spec))).toBe(2 + 4); // a line per domain and its points
+  },
   parseReportProportions: () => {
     const doc = { format: "mixlab.proportions/v1", domains: { a: 0.5, b: 0.5 }, diagnostics: [{ code: "X", message: "m" }] };
     expect(api.parseReportProportions(JSON.stringify(doc), "p.json").diagnostics).toEqual([{ code: "X", message: "m" }]);

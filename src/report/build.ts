@@ -4,6 +4,7 @@
 // an online run's trajectory, and the fit's diagnostics. Sections appear only where the data has
 // them; when one cannot be drawn the report says why instead of leaving it out silently.
 
+import { z } from "zod";
 import { laws } from "../../mixers/index.js";
 import type { FittedLaw, SavedLaw } from "../../mixers/types.js";
 import { crossValidate, fitInputOf, fitRuns, valuesByDomain } from "../fit.js";
@@ -230,6 +231,25 @@ async function runsSection(c: Context): Promise<ReportSection> {
   return { id: "runs", title: "Runs", html, figures: [await figure("runs-mixtures", caption, mixturesSpec(c.domains, shares))] };
 }
 
+/** The laws `mixlab fit --method auto` compared (its `fitQuality.auto.candidates`), when recorded. */
+const AutoCandidates = z.object({ auto: z.object({ candidates: z.array(z.object({ law: z.string(), chosen: z.boolean().optional() })) }) });
+
+/**
+ * Laws to fit when none are named: the proportions' method (when it learns) first, then the other
+ * registered laws its `fit --method auto` compared (at most four in all, to bound the time);
+ * else RegMix.
+ */
+function defaultMethods(props: ReportProportions | undefined): string[] {
+  const out: string[] = [];
+  if (props?.method && laws[props.method]?.learns) out.push(props.method);
+  const auto = AutoCandidates.safeParse(props?.fitQuality ?? {});
+  if (auto.success) {
+    const sorted = [...auto.data.auto.candidates].sort((a, b) => Number(b.chosen ?? false) - Number(a.chosen ?? false));
+    for (const c of sorted) if (laws[c.law]?.learns && !out.includes(c.law) && out.length < 4) out.push(c.law);
+  }
+  return out.length ? out : ["regmix"];
+}
+
 /** Fits the laws (or loads the saved one) and cross-validates them. */
 function fitLaws(c: Context): Fits {
   const { o, ok, domains, seed } = c;
@@ -264,7 +284,7 @@ function fitLaws(c: Context): Fits {
     return { target, law, lawName, quality, recommendation, notes };
   }
   const props = o.proportions;
-  const methods = o.methods?.length ? o.methods : props?.method && laws[props.method]?.learns ? [props.method] : ["regmix"];
+  const methods = o.methods?.length ? o.methods : defaultMethods(props);
   const needed = Math.max(2 * folds, k + 2);
   if (!o.methods?.length && ok.numRuns < needed) {
     notes.push(
@@ -418,19 +438,20 @@ async function responseSection(c: Context, f: Fits, recShares: Readonly<Record<s
 async function matrixSection(c: Context, f: Fits): Promise<ReportSection | null> {
   const { domains, ok } = c;
   const k = domains.length;
-  const online = c.o.proportions?.online;
-  const A = online?.diagnostics?.A as Record<string, Record<string, number>> | undefined;
+  const props = c.o.proportions;
+  const A = props?.interaction;
   type Cellv = { train: string; eval: string; value: number };
   let m: { title: string; subtitle: string; legend: string; evalDomains: string[]; rows: Cellv[]; html: string } | null = null;
-  if (A && typeof A === "object") {
-    const evals = Object.keys(A);
+  if (A) {
+    // Rows and columns in the proportions document's domain order.
+    const order = props!.orderedDomains;
     m = {
-      title: `Interaction matrix A (${online!.method})`,
+      title: `Interaction matrix A (${props!.online?.method ?? props!.method ?? "online mixer"})`,
       subtitle: "the online mixer's estimate: effect of training on a domain on each eval domain's loss",
       legend: "A",
-      evalDomains: evals,
-      rows: evals.flatMap((e) => domains.map((d) => ({ train: d, eval: e, value: Number(A[e]![d] ?? NaN) }))),
-      html: "<p>The interaction matrix the online mixer estimated last (from its diagnostics).</p>",
+      evalDomains: [...order],
+      rows: order.flatMap((e, i) => order.map((d, j) => ({ train: d, eval: e, value: A[i]![j]! }))),
+      html: "<p>The interaction matrix the online mixer estimated last (<code>details.diagnostics.A</code>).</p>",
     };
   } else if (f.law && f.law.method === "dml") {
     const comps = f.law.toParams().components as { name: string; t: Record<string, number> }[];

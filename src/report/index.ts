@@ -3,7 +3,7 @@ export { buildReport, escapeHtml, type Report, type ReportOptions, type ReportSe
 export { reportHtml, REPORT_CSP } from "./html.js";
 export { renderSvg, countMarks, type VegaLiteSpec } from "./render.js";
 export { DOMAIN_PALETTE, domainColors } from "./palette.js";
-export { parseReportProportions, parseSavedLaw, OnlineRunSchema, DiagnosticSchema } from "./inputs.js";
+export { parseReportProportions, parseSavedLaw, DiagnosticSchema } from "./inputs.js";
 export type { OnlineRun, Diagnostic, ReportProportions } from "./inputs.js";
 export { writeReportFile } from "./write.js";
 export { mixturesSpec, fitSpec, recommendationSpec, responseSpec, matrixSpec, weightsOverTokensSpec } from "./specs.js";

@@ -1,40 +1,27 @@
 // What `mixlab report` reads besides the runs table: a proportions.json (mixlab.proportions/v1)
-// with the optional `diagnostics` list (written by `mixlab fit`) and `online` trajectory (written
-// by `mixlab train --online`), validated here with strict schemas so a malformed file is named
-// field by field rather than drawn wrongly.
+// with the optional `diagnostics` list (warnings of the fit) and `online` trajectory (written by
+// `mixlab train --online`, validated by the proportions schema), plus the checks a plot needs:
+// trajectory shares over the document's domains summing to 1, tokens non-decreasing, and an
+// online mixer's interaction matrix (`details.diagnostics.A`, Aioli) of the right shape.
 
 import { z } from "zod";
-import { InputError } from "../errors.js";
+import { InputError, type InputIssue } from "../errors.js";
 import { parseProportions, type Proportions } from "../export/proportions.js";
 
-const PerDomain = z.record(z.string(), z.number());
-
-/** One step of an online run's trajectory. */
-export const TrajectoryPointSchema = z.strictObject({
-  step: z.number().int().min(0),
-  tokens: z.number(),
-  proportions: z.record(z.string(), z.number().min(0)),
-  trainLoss: PerDomain.optional(),
-  evalLoss: PerDomain.optional(),
-});
-
 /** The `online` block of a proportions document written by `mixlab train --online`. */
-export const OnlineRunSchema = z.object({
-  method: z.string(),
-  options: z.record(z.string(), z.unknown()).optional(),
-  seed: z.number().int().min(0).optional(),
-  trajectory: z.array(TrajectoryPointSchema).min(1),
-  /** Mixer diagnostics; Aioli's interaction matrix as `A: { evalDomain: { trainDomain: value } }`. */
-  diagnostics: z.record(z.string(), z.unknown()).optional(),
-});
-export type OnlineRun = z.infer<typeof OnlineRunSchema>;
+export type OnlineRun = NonNullable<Proportions["online"]>;
 
 /** One diagnostic (a warning the fit raised): a stable code, a sentence, and any detail fields. */
 export const DiagnosticSchema = z.looseObject({ code: z.string(), message: z.string() });
 export type Diagnostic = z.infer<typeof DiagnosticSchema>;
 
 /** A proportions document as the report reads it. */
-export type ReportProportions = Omit<Proportions, "online" | "diagnostics"> & { orderedDomains: string[]; online?: OnlineRun; diagnostics?: Diagnostic[] };
+export type ReportProportions = Omit<Proportions, "diagnostics"> & {
+  orderedDomains: string[];
+  diagnostics?: Diagnostic[] | undefined;
+  /** An online mixer's last interaction matrix (row = eval domain, column = trained domain), domain order. */
+  interaction?: number[][];
+};
 
 /**
  * Parses a proportions document, its `online` trajectory and its `diagnostics`.
@@ -52,32 +39,34 @@ export function parseReportProportions(text: string, source: string): ReportProp
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
     throw new InputError(source, `expected a JSON object, got ${Array.isArray(raw) ? "an array" : JSON.stringify(raw)}`);
   }
-  const { online, diagnostics, ...rest } = raw as Record<string, unknown>;
-  const issues: { path: string; message: string }[] = [];
-  const o = online === undefined ? undefined : OnlineRunSchema.safeParse(online);
-  if (o && !o.success) for (const i of o.error.issues) issues.push({ path: ["online", ...i.path].join("."), message: i.message });
+  const { diagnostics, ...rest } = raw as Record<string, unknown>;
+  const issues: InputIssue[] = [];
   const g = diagnostics === undefined ? undefined : z.array(DiagnosticSchema).safeParse(diagnostics);
   if (g && !g.success) for (const i of g.error.issues) issues.push({ path: ["diagnostics", ...i.path].join("."), message: i.message });
   if (issues.length) throw new InputError(source, issues);
   const doc = parseProportions(JSON.stringify(rest), source);
-  if (o?.success) {
-    const names = doc.orderedDomains;
-    o.data.trajectory.forEach((p, i) => {
-      const keys = Object.keys(p.proportions);
-      const wrong = keys.filter((k) => !names.includes(k));
-      const missing = names.filter((k) => p.proportions[k] === undefined);
-      const at = `online.trajectory.${i}`;
-      if (wrong.length || missing.length) issues.push({ path: `${at}.proportions`, message: `expected the domains ${names.join(", ")}, got ${keys.join(", ")}` });
-      const s = keys.reduce((a, k) => a + p.proportions[k]!, 0);
-      if (Math.abs(s - 1) > 1e-6) issues.push({ path: `${at}.proportions`, message: `expected proportions summing to 1 (± 1e-6), got ${s}` });
-      const before = i > 0 ? o.data.trajectory[i - 1]!.tokens : 0;
-      if (!(p.tokens >= 0)) issues.push({ path: `${at}.tokens`, message: `expected a token count ≥ 0, got ${p.tokens}` });
-      else if (p.tokens < before) issues.push({ path: `${at}.tokens`, message: `expected tokens non-decreasing, got ${p.tokens} after ${before}` });
-    });
-    if (issues.length) throw new InputError(source, issues);
+  const names = doc.orderedDomains;
+  const trajectory = doc.online?.trajectory ?? [];
+  if (doc.online && trajectory.length === 0) issues.push({ path: "online.trajectory", message: "expected at least one step, got none" });
+  trajectory.forEach((p, i) => {
+    const keys = Object.keys(p.proportions);
+    const at = `online.trajectory.${i}`;
+    const wrong = keys.filter((k) => !names.includes(k));
+    const missing = names.filter((k) => p.proportions[k] === undefined);
+    if (wrong.length || missing.length) issues.push({ path: `${at}.proportions`, message: `expected the domains ${names.join(", ")}, got ${keys.join(", ")}` });
+    const s = keys.reduce((a, k) => a + p.proportions[k]!, 0);
+    if (Math.abs(s - 1) > 1e-6) issues.push({ path: `${at}.proportions`, message: `expected proportions summing to 1 (± 1e-6), got ${s}` });
+    const before = i > 0 ? trajectory[i - 1]!.tokens : 0;
+    if (p.tokens < before) issues.push({ path: `${at}.tokens`, message: `expected tokens non-decreasing, got ${p.tokens} after ${before}` });
+  });
+  const A = (doc.details?.diagnostics as Record<string, unknown> | undefined)?.A;
+  const k = names.length;
+  const square = Array.isArray(A) && A.length === k && A.every((r) => Array.isArray(r) && r.length === k && r.every((v) => typeof v === "number" && Number.isFinite(v)));
+  if (A !== undefined && A !== null && !square) {
+    issues.push({ path: "details.diagnostics.A", message: `expected a ${k} × ${k} matrix of numbers (rows and columns in domain order), got ${JSON.stringify(A).slice(0, 80)}` });
   }
-  const { online: _none, diagnostics: _parsed, ...plain } = doc; // `online` was taken out of `rest` above and parsed here
-  return { ...plain, ...(o?.success ? { online: o.data } : {}), ...(g?.success ? { diagnostics: g.data } : {}) };
+  if (issues.length) throw new InputError(source, issues);
+  return { ...doc, ...(g?.success ? { diagnostics: g.data } : {}), ...(square ? { interaction: A as number[][] } : {}) };
 }
 
 const SavedLawSchema = z.strictObject({

@@ -1100,6 +1100,22 @@ const cases = (): Record<string, Case> => ({
     args: ["demo", "--quick", "--corpus", CORPUS, "--out", p("runs.csv")],
     names: /--out: expected a folder \(made when missing\), got the file ".*runs\.csv"/,
   },
+  "report: -o onto its runs table": {
+    args: ["report", p("runs.csv"), "-o", p("runs.csv")],
+    names: /--out: .*runs\.csv: expected a different file from the input .*runs\.csv, got the same path/,
+  },
+  "report: --law and --method": { args: ["report", p("runs.csv"), "--law", p("law.json"), "--method", "dml"], names: /--law: expected either --law or --method, got both/ },
+  "report: --method unknown": { args: ["report", p("runs.csv"), "--method", "regmx", "-o", p("r.html")], names: /--method: expected one of regmix, .*got "regmx"/, absent: ["r.html"] },
+  "report: --proportions missing": {
+    args: ["report", p("runs.csv"), "--proportions", p("nope.json"), "-o", p("r.html")],
+    names: /--proportions: expected a readable file, got ".*nope\.json" \(ENOENT\)/,
+    absent: ["r.html"],
+  },
+  "report: --target missing column": {
+    args: ["report", p("runs.csv"), "--target", "loss.nosuch", "-o", p("r.html")],
+    names: /--target: expected a column "loss\.nosuch" in .*runs\.csv, got no such column/,
+    absent: ["r.html"],
+  },
   "train: --backend unknown": {
     args: ["train", "--weights", "code=1", "--corpus", CORPUS, "--backend", "quantum"],
     names: /--backend: expected one of auto, tensorflow, webgpu, blas, wasm, cpu, got "quantum"/,

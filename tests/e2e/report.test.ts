@@ -48,7 +48,8 @@ describe("mixlab report", () => {
 
   it("rejects bad input with exit 2 before fitting, and writes nothing", () => {
     const cases: [string[], string][] = [
-      [["report", "mixtures.csv", ...REGMIX_FLAGS, "-o", "missing/report.html"], `error: --out: expected a file in an existing folder, got "missing/report.html" (no folder "${join(dir, "missing")}")\n`],
+      [["report", "mixtures.csv", ...REGMIX_FLAGS, "-o", "missing/report.html"], 'error: --out: missing/report.html: expected a writable file in an existing folder, got no folder "missing" (ENOENT)\n'],
+      [["report", "mixtures.csv", ...REGMIX_FLAGS, "-o", "losses.csv"], "error: --out: losses.csv: expected a different file from the input losses.csv, got the same path\n"],
       [["report", "mixtures.csv", ...REGMIX_FLAGS, "--law", "law.json", "--method", "dml"], "error: --law: expected either --law or --method, got both\n"],
       [["report", "mixtures.csv", ...REGMIX_FLAGS, "--options", "{}"], "error: --options: expected exactly one --method to apply them to, got 0\n"],
       [["report", "mixtures.csv", ...REGMIX_FLAGS, "--proportions", "nope.json"], 'error: --proportions: expected a readable file, got "nope.json" (ENOENT)\n'],

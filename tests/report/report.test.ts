@@ -100,6 +100,19 @@ describe("report on the demo's runs table", () => {
   }, 60_000);
 });
 
+describe("laws compared by fit --method auto", () => {
+  it("draws one panel per registered law the proportions' auto selection compared, the chosen one first", async () => {
+    const table = await demoTable();
+    const doc = JSON.parse(read(join(DEMO, "proportions.json")));
+    doc.method = "dml";
+    doc.fitQuality = { auto: { candidates: [{ law: "regmix", chosen: false }, { law: "ensemble(gp+trees)", chosen: false }, { law: "dml", chosen: true }, { law: "loglinear" }] } };
+    const proportions = parseReportProportions(JSON.stringify(doc), "auto.json");
+    const r = await buildReport({ table, proportions, optionsByMethod: DEMO_OPTIONS });
+    expect(r.sections.find((s) => s.id === "fit")!.figures.map((f) => f.id)).toEqual(["fit-dml", "fit-regmix", "fit-loglinear"]);
+    expectDrawn(r, reportHtml(r));
+  }, 60_000);
+});
+
 describe("report on an online run", () => {
   it("draws the weights over tokens (stacked) and the per-domain losses, and the mixer's A matrix", async () => {
     const table = buildRunsTable(await readFrameAsync(join(FIX, "online-run.csv")));
@@ -155,11 +168,13 @@ describe("bad input", () => {
   it("names the file and field of a malformed online trajectory", () => {
     const doc = JSON.parse(read(join(FIX, "online-run.json")));
     doc.online.trajectory[2].proportions.code += 0.5;
-    doc.online.trajectory[3].tokens = -1;
+    doc.online.trajectory[3].tokens = doc.online.trajectory[2].tokens - 1;
+    doc.details.diagnostics.A = [[1, 2]];
     expect(() => parseReportProportions(JSON.stringify(doc), "run.json")).toThrowErrorMatchingInlineSnapshot(`
-      [InputError: run.json: 2 problems:
+      [InputError: run.json: 3 problems:
         online.trajectory.2.proportions: expected proportions summing to 1 (± 1e-6), got 1.5000000000000002
-        online.trajectory.3.tokens: expected a token count ≥ 0, got -1]
+        online.trajectory.3.tokens: expected tokens non-decreasing, got 5119 after 5120
+        details.diagnostics.A: expected a 8 × 8 matrix of numbers (rows and columns in domain order), got [[1,2]]]
     `);
   });
 

@@ -3,13 +3,12 @@
 // Inputs and the output folder are checked before any fit starts.
 
 import type { Command } from "commander";
-import { existsSync, readFileSync, statSync } from "node:fs";
-import { dirname, resolve } from "node:path";
+import { readFileSync } from "node:fs";
 import { addRunsFlags, loadRuns, seedFlag, domainMapFlag, jsonObjectFlag, listFlag, nonNegativeInt, type RunsFlags } from "../flags.js";
 import { laws } from "../../../mixers/index.js";
 import { InputError } from "../../errors.js";
 import { buildReport, reportHtml, parseReportProportions, parseSavedLaw } from "../../report/index.js";
-import { writeFileAtomic } from "../../io/atomic.js";
+import { checkOutputPaths, writeOutputFile } from "../../io/output.js";
 import { log } from "../output.js";
 
 interface ReportFlags extends RunsFlags {
@@ -76,11 +75,8 @@ export function reportCommand(program: Command): void {
     for (const m of f.method ?? []) {
       if (!laws[m]) throw new InputError("--method", `expected one of ${Object.keys(laws).join(", ")}, got ${JSON.stringify(m)}`);
     }
-    const outDir = dirname(resolve(f.out));
-    if (!existsSync(outDir) || !statSync(outDir).isDirectory()) {
-      throw new InputError("--out", `expected a file in an existing folder, got ${JSON.stringify(f.out)} (no folder ${JSON.stringify(outDir)})`);
-    }
-    if (existsSync(f.out) && statSync(f.out).isDirectory()) throw new InputError("--out", `expected a file, got the folder ${JSON.stringify(f.out)}`);
+    // The page must not land on an input (report runs.csv -o runs.csv) or where it cannot be written.
+    checkOutputPaths([["--out", f.out]], [runs, f.losses, f.law, f.proportions]);
     const law = f.law ? parseSavedLaw(readText(f.law, "--law"), f.law) : undefined;
     const proportions = f.proportions ? parseReportProportions(readText(f.proportions, "--proportions"), f.proportions) : undefined;
     const { table } = await loadRuns(runs, f);
@@ -97,7 +93,7 @@ export function reportCommand(program: Command): void {
       ...(f.tokens ? { tokensPerDomain: f.tokens } : {}),
     });
     const html = reportHtml(report);
-    writeFileAtomic(f.out, html);
+    writeOutputFile(f.out, html);
     const plots = report.sections.reduce((a, s) => a + s.figures.length, 0);
     const mb = (Buffer.byteLength(html) / 1e6).toFixed(2);
     const seconds = ((performance.now() - t0) / 1000).toFixed(1);

@@ -153,5 +153,5 @@ export async function trainOnlineCli(f: TrainOnlineFlags, createMixer: CreateMix
     const a = await appendRuns(f.runs, [row]);
     log(a.appended.length ? `appended run ${id} to ${f.runs}` : `run ${id} is already in ${f.runs}; not written twice`);
   } else process.stdout.write(`${JSON.stringify(Object.fromEntries(row))}\n`);
-  if (f.out) log(`next: mixlab report ${f.runs ?? "RUNS"} --proportions ${f.out} -o report.html   (draws the trajectory and the schedule)`);
+  if (f.out) log(`next: mixlab report ${f.runs ?? "RUNS"} --proportions ${f.out}   (draws the trajectory and the schedule)`);
 }
