@@ -74,7 +74,7 @@ class StatefulMixer extends CountingMixer {
   readonly domains = DOMAINS;
   state() {
     const data = { observed: this.observed };
-    return { format: "test.counting/v1", method: this.method, domains: this.domains, data };
+    return { format: "mixlab.online-mixer/v1", method: this.method, domains: this.domains, data };
   }
 }
 
