@@ -513,6 +513,43 @@ const exercises: Record<string, () => unknown> = {
   parseQueueUrl: () => expect(api.parseQueueUrl("redis://:pw@h:7000/3").label).toBe("redis://h:7000/3"),
   queueNameFor: () => expect(api.queueNameFor("/x/runs.csv")).toMatch(/^mixlab-[0-9a-f]{16}$/),
   QueueError: () => expect(new api.QueueError("lost Redis").code).toBe("E_QUEUE"),
+  // recommendations (fit --method auto, diagnostics, D-CPT, ensembles, synthetic worlds)
+  AUTO: () => expect(api.AUTO).toBe("auto"),
+  RISK_DEFAULT: () => expect(["mean", "pessimistic"]).toContain(api.RISK_DEFAULT),
+  selectionReport: () => {
+    // A law that ranks the runs perfectly: ρ = 1 and no regret on its top runs.
+    const r = api.selectionReport(Float64Array.from([1, 2, 3, 4, 5]), Float64Array.from([10, 20, 30, 40, 50]));
+    expect([r.spearman, r.topDecileRegret, r.firstRegret]).toEqual([1, 0, 0]);
+  },
+  CRITERION: () => expect(api.CRITERION).toMatch(/within one standard error/),
+  chooseByCriterion: () => {
+    const good = api.selectionReport(Float64Array.from([1, 2, 3, 4, 5, 6, 7, 8]), Float64Array.from([1, 2, 3, 4, 5, 6, 7, 8]));
+    const bad = api.selectionReport(Float64Array.from([8, 7, 6, 5, 4, 3, 2, 1]), Float64Array.from([1, 2, 3, 4, 5, 6, 7, 8]));
+    expect(api.chooseByCriterion(new Map([["bad", bad], ["good", good]])).chosen).toBe("good");
+  },
+  supportDiagnostics: () => {
+    // Runs all near (0.5, 0.5); a recommendation at a corner far from them is flagged.
+    const weights = Float64Array.from([0.5, 0.5, 0.45, 0.55, 0.55, 0.45, 0.4, 0.6, 0.6, 0.4]);
+    const d = api.supportDiagnostics({
+      domains: ["a", "b"], weights, target: Float64Array.from([1, 1.1, 0.9, 1.2, 0.8]), recommendation: Float64Array.from([1, 0]),
+      predicted: 0.5, cvRmse: 0.05, cvSpearman: 0.9, box: { lower: Float64Array.from([0, 0]), upper: Float64Array.from([1, 1]) }, nextStep: "",
+    });
+    expect(d.map((x) => x.code)).toContain("far-from-runs");
+  },
+  createWorld: () => expect(api.createWorld("bowl", 3, api.createRng(0)).numDomains).toBe(3),
+  worldTarget: () => {
+    const w = api.createWorld("bowl", 3, api.createRng(0));
+    expect(api.worldTarget(w, [1 / 3, 1 / 3, 1 / 3])).toBeCloseTo(Array.from(w.losses([1 / 3, 1 / 3, 1 / 3])).reduce((a, b) => a + b, 0) / 3, 12);
+  },
+  optimumOf: () => {
+    const w = api.createWorld("bowl", 3, api.createRng(0));
+    const o = api.optimumOf(w, api.createRng(1));
+    expect(o.value).toBeLessThanOrEqual(api.worldTarget(w, [1 / 3, 1 / 3, 1 / 3]) + 1e-12);
+  },
+  WORLD_FORMS: () => expect(api.WORLD_FORMS).toContain("bowl"),
+  dcpt: () => expect(api.dcpt.name).toBe("dcpt"),
+  DcptOptionsSchema: () => expect(() => api.DcptOptionsSchema.parse({ nosuch: 1 })).toThrow(),
+  EnsembleOptionsSchema: () => expect(api.EnsembleOptionsSchema.parse({}).members).toEqual(["regmix", "dml"]),
   VERSION: () => expect(api.VERSION).toBe(JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")).version),
 };
 
