@@ -3,7 +3,9 @@
 
 import { InvalidArgumentError, type Command } from "commander";
 import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { readFrameAsync } from "../runs/frame.js";
 import { buildRunsTable, failedRunsNote, joinFrames, type RunsTable } from "../runs/table.js";
 import { InputError } from "../errors.js";
@@ -160,14 +162,28 @@ export function proxyConfig(f: ProxyFlags): ProxyConfig {
   return f.untiedHead ? { ...preset, untiedHead: true } : preset;
 }
 
+/** The package's root: the nearest folder above this module with a package.json (from src/ or dist/src/). */
+function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, "package.json")) && dirname(dir) !== dir) dir = dirname(dir);
+  return dir;
+}
+
+/** The corpus shipped with the package (datasets/corpus), wherever mixlab is run from. */
+export const EMBEDDED_CORPUS = join(packageRoot(), "datasets", "corpus");
+
+/** Sequences per proxy step: a bound checked before any backend loads (a proxy batch is a few MB a row). */
+export const MAX_BATCH_SIZE = 4096;
+const batchSizeFlag = numberFlag(`an integer in [1, ${MAX_BATCH_SIZE}]`, (x) => Number.isInteger(x) && x >= 1 && x <= MAX_BATCH_SIZE);
+
 /** Declares the proxy-training flags on a command. */
 export function addProxyFlags(cmd: Command, models: readonly string[]): Command {
   return cmd
-    .option("--corpus <dir>", "a built corpus folder (train/ + heldout/); default the embedded sample", "datasets/corpus")
+    .option("--corpus <dir>", "a built corpus folder (train/ + heldout/); default the embedded sample", EMBEDDED_CORPUS)
     .option("--heldout <dir>", "held-out corpus directory, when --corpus is a plain directory")
     .option("--model <preset>", `model preset: ${models.join(", ")}`, "tiny")
     .option("--steps <n>", "optimizer steps per run", positiveInt, 100)
-    .option("--batch-size <n>", "sequences per step", positiveInt, 16)
+    .option("--batch-size <n>", `sequences per step (at most ${MAX_BATCH_SIZE})`, batchSizeFlag, 16)
     .option("--lr <x>", "peak learning rate", positiveNumber, 3e-3)
     .option("--seed <n>", "seed of every run", seedFlag, 0)
     .option("--backend <name>", "auto, tensorflow, webgpu, blas, wasm or cpu (auto: the first that loads, in that order)", "auto")

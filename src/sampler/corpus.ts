@@ -65,6 +65,11 @@ export async function discoverCorpus(dir: string): Promise<CorpusLayout> {
     );
     return { dir, domains: r.data.domains.map((d) => ({ name: d.name, files: d.files.map((f) => join(dir, f)) })) };
   }
+  // A corpus built by `mixlab datasets build` holds its domains in train/ and heldout/: reading its
+  // root would take those two folders for domains.
+  if (["manifest.json", "train", "heldout"].every((e) => entries.includes(e))) {
+    throw new InputError(dir, `expected a folder of domains, got a built corpus (manifest.json, train/, heldout/); pass ${JSON.stringify(join(dir, "train"))} (or heldout/)`);
+  }
   const byDomain = new Map<string, string[]>();
   const add = (name: string, files: string[]): void => {
     if (byDomain.has(name)) {

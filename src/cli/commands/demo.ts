@@ -1,16 +1,13 @@
 // `mixlab demo [--quick] [--out DIR]`: the whole loop on the embedded corpus.
 
 import type { Command } from "commander";
-import { join, dirname } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { runDemo } from "../../demo.js";
-import { seedFlag } from "../flags.js";
+import { EMBEDDED_CORPUS, seedFlag } from "../flags.js";
 import { log, table, f4 } from "../output.js";
 import { BACKENDS, type BackendName } from "../../proxy/backend.js";
 import { existsSync, statSync } from "node:fs";
 import { InputError } from "../../errors.js";
-
-const EMBEDDED = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..", "..", "datasets", "corpus");
 
 export function demoCommand(program: Command): void {
   program
@@ -18,7 +15,7 @@ export function demoCommand(program: Command): void {
     .summary("the whole loop on the embedded corpus: swarm → proxies → fit → recommend → measure")
     .option("--quick", "a smaller swarm and shorter runs (under a minute)")
     .option("--out <dir>", "output folder (runs.arrow, proportions.json)", "mixlab-demo")
-    .option("--corpus <dir>", "a built corpus folder (default: the embedded sample)", EMBEDDED)
+    .option("--corpus <dir>", "a built corpus folder (default: the embedded sample)", EMBEDDED_CORPUS)
     .option("--seed <n>", "seed", seedFlag, 0)
     .option("--backend <name>", "auto, tensorflow, webgpu, blas, wasm or cpu (auto: the first that loads, in that order)", "auto")
     .addHelpText("after", "\nExample:\n  $ npx mixlab demo --quick")
