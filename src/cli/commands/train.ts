@@ -33,7 +33,7 @@ export function trainCommand(program: Command): void {
     .command("train")
     .summary("train one proxy model on a mixture; append its per-domain losses to a runs table")
     .option("--mixture <file>", "proportions JSON (mixlab.proportions/v1)")
-    .option("--weights <map>", "proportions as domain=share pairs, e.g. code=0.3,legal=0.7", domainMapFlag)
+    .option("--weights <map>", "weights as domain=value pairs, normalised to proportions (a note says so when they do not sum to 1), e.g. code=0.3,legal=0.7", domainMapFlag)
     .option("--runs <file>", "append the run's row to this runs table (.csv, .jsonl, .arrow, .parquet)")
     .option("--eval-every <n>", "also evaluate every domain's held-out split every N steps (printed)", positiveInt)
     .option("--threads <n>", "data-parallel threads for the step on the CPU backends (1.4–1.9× on 2 cores, measured); results depend on the count, so it is recorded in the row (default 1)", positiveInt)
@@ -62,6 +62,11 @@ export function trainCommand(program: Command): void {
         const s = Object.values(w).reduce((a, b) => a + b, 0);
         if (Object.values(w).some((v) => v < 0) || !(s > 0)) throw new InputError("--weights", `expected shares ≥ 0 with a positive sum, got ${JSON.stringify(w)}`);
         proportions = Object.fromEntries(Object.entries(w).map(([k, v]) => [k, v / s]));
+        // Weights are unnormalised by definition; a sum away from 1 is said, never hidden.
+        if (Math.abs(s - 1) > 1e-9) {
+          const shown = Object.entries(proportions).map(([k, v]) => `${k}=${v.toFixed(4)}`).join(",");
+          process.stderr.write(`note: --weights sum to ${s}; trained on the proportions ${shown}\n`);
+        }
       }
       const splits = corpusSplits(f.corpus, f.heldout);
       // Everything that could make the finished run unusable is checked before training.
