@@ -30,7 +30,7 @@ execute() { # execute MODE NB…
   local nbs=("$@")
   [ ${#nbs[@]} -gt 0 ] || mapfile -t nbs < <(ls notebooks/*.ipynb | sort)
   local out="" failed=0
-  if [ "$mode" = check ]; then out=$(mktemp -d); trap 'rm -rf "$out"' EXIT; fi
+  if [ "$mode" = check ]; then out=$(mktemp -d); trap "rm -rf -- '$out'" EXIT; fi
   for nb in "${nbs[@]}"; do
     local t0=$SECONDS dest=(--inplace)
     [ "$mode" = check ] && dest=(--output-dir "$out")
