@@ -25,7 +25,9 @@ describe("mixlab train", () => {
     // The same run again: said, not trained, not appended.
     const again = run(["train", "--corpus", corpus, "--weights", "code=1,legal=1", "--steps", "4", "--batch-size", "4", "--backend", "wasm", "--runs", "runs.csv"], dir);
     expect(again.status).toBe(0);
-    expect(again.stderr).toMatch(/^run [0-9a-f]{16} \(this mixture with these settings\) is already in runs.csv; not training it again\n$/);
+    expect(again.stderr).toMatch(
+      /^note: --weights sum to 2; trained on the proportions code=0\.5000,legal=0\.5000\nrun [0-9a-f]{16} \(this mixture with these settings\) is already in runs.csv; not training it again\n$/,
+    );
     const f = await readFrameAsync(join(dir, "runs.csv"));
     expect(f.numRows).toBe(2);
     expect(f.cells.get("threads")).toEqual([1, 2]);
