@@ -138,14 +138,16 @@ export function buildApp(o: { corpora: Map<string, ServedCorpus>; token?: string
     if (err instanceof ConflictError) return sendError(reply, 409, err.code, err.message);
     if (err instanceof MixError) return sendError(reply, 422, err.code, err.message);
     const status = err.statusCode ?? 500;
-    const framework: Record<string, string> = {
-      FST_ERR_CTP_INVALID_JSON_BODY: "body: expected a JSON document, got text that does not parse as JSON",
-      FST_ERR_CTP_EMPTY_JSON_BODY: "body: expected a JSON document, got an empty body",
-      FST_ERR_CTP_BODY_TOO_LARGE: `body: expected at most ${l.maxBodyBytes} bytes, got more`,
-      FST_ERR_CTP_INVALID_MEDIA_TYPE: `content-type: expected application/json, got ${showValue(_req.headers["content-type"] ?? "none")}`,
-      FST_ERR_CTP_INVALID_CONTENT_LENGTH: "content-length: expected the length of the body, got another",
+    // Fastify's own body errors, in the API's codes and message shape.
+    const framework: Record<string, [string, string]> = {
+      FST_ERR_CTP_INVALID_JSON_BODY: ["E_JSON", "body: expected a JSON document, got text that does not parse as JSON"],
+      FST_ERR_CTP_EMPTY_JSON_BODY: ["E_JSON", "body: expected a JSON document, got an empty body"],
+      FST_ERR_CTP_BODY_TOO_LARGE: ["E_BODY_TOO_LARGE", `body: expected at most ${l.maxBodyBytes} bytes, got more`],
+      FST_ERR_CTP_INVALID_MEDIA_TYPE: ["E_MEDIA_TYPE", `content-type: expected application/json, got ${showValue(_req.headers["content-type"] ?? "none")}`],
+      FST_ERR_CTP_INVALID_CONTENT_LENGTH: ["E_CONTENT_LENGTH", "content-length: expected the length of the body, got another"],
     };
-    if (err.code && framework[err.code]) return sendError(reply, status, err.code, framework[err.code]!);
+    const known = err.code ? framework[err.code] : undefined;
+    if (known) return sendError(reply, status, known[0], known[1]);
     if (status >= 400 && status < 500) return sendError(reply, status, err.code ?? "E_REQUEST", err.message);
     o.warn(`internal error: ${err.stack ?? err.message}`);
     return sendError(reply, 500, "E_INTERNAL", `internal error: ${err.message}`);

@@ -469,6 +469,10 @@ const cases = (): Record<string, Case> => ({
     args: [...FIT(), "--budget", "1e9"],
     names: /--budget: expected --max-epochs with it/,
   },
+  "export: --phase with --static": {
+    args: ["export", p("ok.json"), "--format", "megatron", "--phase", "1", "--static"],
+    names: /--phase: expected either --phase or --static \(one stage, or the static answer\), got --phase 1 with --static/,
+  },
   "export: -o over the input": {
     args: ["export", p("ok.json"), "-o", p("ok.json")],
     names: /--out: .*ok\.json: expected a different file from the input/,

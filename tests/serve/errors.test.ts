@@ -69,7 +69,9 @@ describe("mixlab serve: bad requests", () => {
         expect([r.status, r.body.error?.message ?? r.body], JSON.stringify(body)).toEqual([status, message || r.body.error.message]);
       }
       const text = await send(`${s.url}/v1/sessions`, { method: "POST", headers: { "content-type": "text/plain" }, body: "hi" });
-      expect([text.status, text.body.error.message]).toEqual([415, 'content-type: expected application/json, got "text/plain"']);
+      expect([text.status, text.body.error.code, text.body.error.message]).toEqual([415, "E_MEDIA_TYPE", 'content-type: expected application/json, got "text/plain"']);
+      const notJson = await postJson(`${s.url}/v1/sessions`, "{not json");
+      expect(notJson.body.error.code).toBe("E_JSON");
       const id = (await postJson(`${s.url}/v1/sessions`, VALID)).body.id;
       const q = async (query: string) => send(`${s.url}/v1/sessions/${id}/batches${query}`);
       expect((await q("")).body.error.message).toBe("querystring.rank: expected a value, got nothing");
@@ -108,7 +110,7 @@ describe("mixlab serve: bad requests", () => {
       const third = await postJson(`${s.url}/v1/sessions`, VALID);
       expect([third.status, third.body.error.message]).toEqual([429, "sessions: expected at most 2 open, got 2; close one (DELETE /v1/sessions/{id})"]);
       const big = await postJson(`${s.url}/v1/sessions`, { ...VALID, pad: "x".repeat(5000) });
-      expect([big.status, big.body.error.message]).toEqual([413, "body: expected at most 4096 bytes, got more"]);
+      expect([big.status, big.body.error.code, big.body.error.message]).toEqual([413, "E_BODY_TOO_LARGE", "body: expected at most 4096 bytes, got more"]);
     }, { limits: { maxSessions: 2, maxBodyBytes: 4096 } });
   });
 

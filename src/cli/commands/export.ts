@@ -24,6 +24,7 @@ export function exportCommand(program: Command): void {
     .addHelpText("after", "\nExample:\n  $ mixlab export proportions.json --format megatron --path-prefix /data/pile/")
     .action((path: string, f: { format: string; pathPrefix?: string; maxEpochs?: number; out?: string; phase?: number; static?: boolean; seqLen?: number }) => {
       if (!(EXPORT_FORMATS as readonly string[]).includes(f.format)) throw new InputError("--format", `expected one of ${EXPORT_FORMATS.join(", ")}, got ${JSON.stringify(f.format)}`);
+      if (f.phase !== undefined && f.static) throw new InputError("--phase", `expected either --phase or --static (one stage, or the static answer), got --phase ${f.phase} with --static`);
       // Flags a format does not read are refused, not ignored.
       const usesPrefix = ["megatron", "streaming", "olmo"];
       if (f.pathPrefix !== undefined && !usesPrefix.includes(f.format)) {
