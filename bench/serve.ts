@@ -10,12 +10,13 @@
 
 import { spawn, type ChildProcess } from "node:child_process";
 import { Agent, request } from "node:http";
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createRng } from "../src/rng/index.js";
 import { createSampler } from "../src/sampler/sampler.js";
+import { writeTokenShard } from "../src/sampler/sources.js";
 import { decodeBatch } from "../src/serve/session.js";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -25,27 +26,12 @@ const DOMAINS = 4;
 const DOCS = 2000; // per domain: 4 × 2000 × 2048 × 2 bytes = 33 MB
 const now = (): number => performance.now();
 
-/** A token-shard corpus of DOMAINS domains of DOCS documents of DOC_TOKENS random uint16 ids. */
-function corpus(dir: string): void {
+/** A token-shard corpus of DOMAINS domains of DOCS documents of DOC_TOKENS random ids below 2^15. */
+async function corpus(dir: string): Promise<void> {
   const rng = createRng(1);
-  const data = Buffer.alloc(DOCS * DOC_TOKENS * 2);
   for (let d = 0; d < DOMAINS; d++) {
-    for (let i = 0; i < data.length; i += 4) data.writeUInt32LE(rng.nextUint32() & 0x7fff7fff, i);
-    const fd = openSync(join(dir, `d${d}.bin`), "w");
-    writeSync(fd, data);
-    closeSync(fd);
-    const idx = Buffer.alloc(34 + 12 * DOCS + 8 * (DOCS + 1));
-    Buffer.from("MMIDIDX\x00\x00", "latin1").copy(idx, 0);
-    idx.writeBigUInt64LE(1n, 9);
-    idx.writeUInt8(8, 17);
-    idx.writeBigUInt64LE(BigInt(DOCS), 18);
-    idx.writeBigUInt64LE(BigInt(DOCS + 1), 26);
-    for (let i = 0; i < DOCS; i++) {
-      idx.writeInt32LE(DOC_TOKENS, 34 + 4 * i);
-      idx.writeBigInt64LE(BigInt(i * DOC_TOKENS * 2), 34 + 4 * DOCS + 8 * i);
-    }
-    for (let i = 0; i <= DOCS; i++) idx.writeBigInt64LE(BigInt(i), 34 + 12 * DOCS + 8 * i);
-    writeFileSync(join(dir, `d${d}.idx`), idx);
+    const docs = Array.from({ length: DOCS }, () => Uint16Array.from({ length: DOC_TOKENS }, () => rng.nextUint32() & 0x7fff));
+    await writeTokenShard(join(dir, `d${d}`), docs, "uint16");
   }
 }
 
@@ -147,7 +133,8 @@ const rssMiB = (pid: number): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSyn
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "mixlab-bench-serve-"));
-  const { child, url } = await serve((corpus(dir), dir));
+  await corpus(dir);
+  const { child, url } = await serve(dir);
   try {
     const N = 300;
     await inProcess(dir, 50); // warm the page cache
