@@ -1,4 +1,4 @@
-"""Client of `mixlab serve` for training loops in Python: standard library only.
+"""Client of `mixlab serve` for training loops in Python: standard library only (http.client).
 
     from mixlab_client import Client
     client = Client("http://127.0.0.1:8470", token=None)
@@ -9,21 +9,29 @@
     checkpoint = session.state()              # one JSON-safe dict: sampler + mixer state
     session = client.resume(checkpoint)       # on any server with the same corpus
 
+`batches` asks for `count` batches a request (about 2^20 tokens by default) and keeps the next request in flight
+while the loop trains on this one's (static sessions); `state()` checkpoints at the batch the loop
+reached, not at what was fetched ahead, and a request that fails on the network is sent again for
+the same steps (the server answers the same bytes).
+
 With an online mixer (`mixer={"method": "odm"}`), post each step's per-domain loss sums and token
 counts from every rank with `session.observe(rank, step, loss_sum, tokens)`. When torch can be
 imported, `MixlabIterableDataset` wraps a session as a `torch.utils.data.IterableDataset`.
 The wire format is described in the mixlab README and at /v1/openapi.json.
 """
 
+import http.client
 import json
 import struct
 import sys
-import urllib.error
+import threading
+import time
 import urllib.parse
-import urllib.request
 from array import array
+from concurrent.futures import ThreadPoolExecutor
 
 BATCH_MEDIA_TYPE = "application/vnd.mixlab.batch.v1"
+
 
 _SPEC_NAMES = {
     "batch_size": "batchSize",
@@ -71,22 +79,25 @@ class Batch:
         return self.tokens[i * self.seq_len:(i + 1) * self.seq_len]
 
 
-def decode_batch(body):
-    """Decodes the body of GET /v1/sessions/{id}/batches (bytes) into a Batch."""
-    (length,) = struct.unpack_from("<I", body, 0)
-    header = json.loads(body[4:4 + length].decode("utf-8"))
-    offset = (4 + length + 3) & ~3
+def _decode_at(body, at):
+    """Decodes the batch starting at byte `at` of `body`; returns it and where the next one starts."""
+    if len(body) - at < 4:
+        raise MixlabError(200, "E_TRUNCATED", "batch at byte %d: expected a 4-byte header length, got %d bytes" % (at, len(body) - at))
+    (length,) = struct.unpack_from("<I", body, at)
+    header = json.loads(bytes(body[at + 4:at + 4 + length]).decode("utf-8"))
+    offset = at + ((4 + length + 3) & ~3)
     b = Batch()
     b.rows = header["rows"]
     b.seq_len = header["seqLen"]
     b.width = header["width"]
     n = b.rows * b.seq_len
+    end = offset + n * b.width
+    if end > len(body):
+        raise MixlabError(200, "E_TRUNCATED", "batch at byte %d: expected %d token ids, got %d bytes" % (at, n, max(0, len(body) - offset)))
     tokens = array(_typecode(b.width))
-    tokens.frombytes(body[offset:offset + n * b.width])
+    tokens.frombytes(body[offset:end])
     if sys.byteorder == "big" and b.width > 1:
         tokens.byteswap()
-    if len(tokens) != n:
-        raise MixlabError(200, "E_TRUNCATED", "batch: expected %d token ids, got %d" % (n, len(tokens)))
     b.tokens = tokens
     b.step = header.get("step")
     b.rank = header.get("rank")
@@ -96,37 +107,108 @@ def decode_batch(body):
     b.pad_tokens = header["padTokens"]
     b.proportions = header.get("proportions")
     b.eval_due = header.get("evalDue", False)
-    return b
+    return b, min(len(body), (end + 3) & ~3)
+
+
+def decode_batch(body):
+    """Decodes the (first) batch of a body of GET /v1/sessions/{id}/batches (bytes) into a Batch."""
+    return _decode_at(memoryview(body), 0)[0]
+
+
+def decode_batches(body):
+    """Decodes every batch of a body of GET /v1/sessions/{id}/batches?count=n (they lie back to back)."""
+    view = memoryview(body)
+    out, at = [], 0
+    while at < len(view):
+        b, at = _decode_at(view, at)
+        out.append(b)
+    return out
 
 
 class Client:
     """A connection to one `mixlab serve` (its base URL, e.g. http://127.0.0.1:8470)."""
 
-    def __init__(self, url, token=None, timeout=300.0):
+    def __init__(self, url, token=None, timeout=300.0, retries=3):
         self.url = url.rstrip("/")
         self.token = token
         self.timeout = timeout
+        self.retries = retries
+        parts = urllib.parse.urlsplit(self.url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("url: expected http://HOST:PORT or https://HOST:PORT, got %r" % url)
+        self._https = parts.scheme == "https"
+        self._host = parts.hostname
+        self._port = parts.port
+        self._prefix = parts.path
+        # One keep-alive connection per thread: a connection a request would leave sockets in
+        # TIME_WAIT by the thousand over a long run (and costs a handshake every time).
+        self._local = threading.local()
 
-    def _request(self, method, path, body=None, raw=False):
+    def _connection(self):
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            cls = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
+            conn = self._local.conn = cls(self._host, self._port, timeout=self.timeout)
+        return conn
+
+    def _drop(self):
+        conn = getattr(self._local, "conn", None)
+        self._local.conn = None
+        if conn is not None:
+            conn.close()
+
+    def _request(self, method, path, body=None, raw=False, retry=False):
+        """One request; with `retry`, network failures (not HTTP errors) are retried with backoff."""
+        for attempt in range(self.retries + 1 if retry else 1):
+            try:
+                return self._request_once(method, path, body, raw)
+            except (OSError, http.client.HTTPException):
+                if attempt == (self.retries if retry else 0):
+                    raise
+                time.sleep(0.5 * 2 ** attempt)
+        raise AssertionError("unreachable")
+
+    def _request_once(self, method, path, body, raw):
         data = None if body is None else json.dumps(body).encode("utf-8")
-        req = urllib.request.Request(self.url + path, data=data, method=method)
+        headers = {}
         if data is not None:
-            req.add_header("Content-Type", "application/json")
+            headers["Content-Type"] = "application/json"
         if self.token:
-            req.add_header("Authorization", "Bearer " + self.token)
+            headers["Authorization"] = "Bearer " + self.token
+        reused = getattr(self._local, "conn", None) is not None
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as r:
+            conn = self._connection()
+            conn.request(method, self._prefix + path, body=data, headers=headers)
+            r = conn.getresponse()
+            payload = r.read()
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            self._drop()
+            if not reused:
+                raise
+            # The server closed the idle connection before this request reached it: once more, anew.
+            conn = self._connection()
+            try:
+                conn.request(method, self._prefix + path, body=data, headers=headers)
+                r = conn.getresponse()
                 payload = r.read()
-                if r.status == 204:
-                    return None
-                return payload if raw else json.loads(payload.decode("utf-8"))
-        except urllib.error.HTTPError as e:
-            text = e.read().decode("utf-8", "replace")
+            except BaseException:
+                self._drop()
+                raise
+        except BaseException:
+            self._drop()
+            raise
+        if r.will_close:
+            self._drop()
+        if r.status >= 400:
+            text = payload.decode("utf-8", "replace")
             try:
                 err = json.loads(text)["error"]
             except (ValueError, KeyError, TypeError):
-                raise MixlabError(e.code, "E_HTTP", text or str(e)) from None
-            raise MixlabError(e.code, err.get("code", "E_HTTP"), err.get("message", text), err.get("field")) from None
+                raise MixlabError(r.status, "E_HTTP", text or r.reason) from None
+            raise MixlabError(r.status, err.get("code", "E_HTTP"), err.get("message", text), err.get("field")) from None
+        if r.status == 204:
+            return None
+        return payload if raw else json.loads(payload.decode("utf-8"))
 
     def health(self):
         """GET /v1/health."""
@@ -161,45 +243,95 @@ class Session:
         self.world_size = info["worldSize"]
         self.batch_size = info["batchSize"]
         self.seq_len = info["seqLen"]
-        self._next_step = list(info["steps"])
+        self.online = info.get("online") is not None
+        # rank -> the next step this object hands to the training loop (ranks it has read).
+        self._consumed = {}
 
     def _path(self, tail=""):
         return "/v1/sessions/%s%s" % (urllib.parse.quote(self.id), tail)
 
-    def next_batch(self, rank, step=None):
-        """The next batch of `rank` (or the same one again with step = the last step), None at the end."""
-        query = {"rank": str(rank)}
+    def fetch(self, rank, step=None, count=1):
+        """Up to `count` batches of `rank` from `step` in one request, [] at the end of the stream.
+
+        Fewer than `count` come at the end and, online, when later steps are not decided yet.
+        `step` defaults to the step this object reached; a step of the rank's last two responses
+        fetches those batches again (the same bytes). Does not move `state()`'s step."""
+        if step is None:
+            step = self._consumed.get(rank)
+        query = {"rank": str(rank), "count": str(count)}
         if step is not None:
             query["step"] = str(step)
-        body = self.client._request("GET", self._path("/batches?" + urllib.parse.urlencode(query)), raw=True)
-        if body is None:
+        body = self.client._request("GET", self._path("/batches?" + urllib.parse.urlencode(query)), raw=True,
+                                    retry=step is not None)
+        return [] if body is None else decode_batches(body)
+
+    def next_batch(self, rank, step=None):
+        """The next batch of `rank` (or an earlier one again, with its step), None at the end."""
+        got = self.fetch(rank, step, 1)
+        if not got:
             return None
-        b = decode_batch(body)
-        self._next_step[rank] = b.step + 1
-        return b
+        self._consumed[rank] = got[0].step + 1
+        return got[0]
 
-    def batches(self, rank=0):
-        """Iterates this rank's batches until the stream ends."""
-        while True:
-            b = self.next_batch(rank)
-            if b is None:
-                return
-            yield b
+    def batches(self, rank=0, count=None, prefetch=None):
+        """Iterates this rank's batches until the stream ends, `count` a request.
 
-    def observe(self, rank, step, loss_sum, tokens, kind="train", reference_sum=None):
+        `count` defaults to about 2^20 tokens a request (32 batches of 16 x 2048), at most 256.
+        With `prefetch` (default: static sessions), the next request is in flight while the loop
+        trains on this one's batches. Online sessions fetch only steps already decided, so a
+        request ahead would wait for statistics the loop has not posted yet."""
+        if count is None:
+            count = max(1, min(256, (1 << 20) // (self.batch_size * self.seq_len)))
+        if prefetch is None:
+            prefetch = not self.online
+        if rank not in self._consumed:
+            self._consumed[rank] = self.describe()["steps"][rank]
+        pool = ThreadPoolExecutor(max_workers=1) if prefetch else None
+        ahead = None
+        try:
+            got = self.fetch(rank, self._consumed[rank], count)
+            while got:
+                nxt = got[-1].step + 1
+                if pool is not None:
+                    ahead = pool.submit(self.fetch, rank, nxt, count)
+                for b in got:
+                    self._consumed[rank] = b.step + 1
+                    yield b
+                if ahead is not None:
+                    got, ahead = ahead.result(), None
+                else:
+                    got = self.fetch(rank, nxt, count)
+        finally:
+            if ahead is not None:  # left early: let the request in flight finish before the next one
+                try:
+                    ahead.result()
+                except Exception:  # noqa: BLE001 - its batches are fetched again from `_consumed`
+                    pass
+            if pool is not None:
+                pool.shutdown(wait=True)
+
+    def observe(self, rank, step, loss_sum, tokens, kind="train", reference_sum=None, excess_sum=None):
         """Posts one rank's per-domain loss sums (nats) and token counts of a step (online mixers)."""
         body = {"rank": rank, "step": step, "kind": kind, "lossSum": dict(loss_sum), "tokens": dict(tokens)}
         if reference_sum is not None:
             body["referenceSum"] = dict(reference_sum)
+        if excess_sum is not None:
+            body["excessSum"] = dict(excess_sum)
         return self.client._request("POST", self._path("/stats"), body)
 
     def describe(self):
         """The session's facts and, online, the mixer's progress."""
         return self.client._request("GET", self._path())
 
-    def state(self):
-        """The checkpoint (sampler + mixer state, one dict); every rank must be at the same step."""
-        return self.client._request("GET", self._path("/checkpoint"))
+    def state(self, step=None):
+        """The checkpoint (sampler + mixer state, one dict) at `step`.
+
+        `step` defaults to the step this object handed the loop (when the ranks it read agree), so
+        batches fetched ahead are read again after `resume`; every rank must have fetched it."""
+        if step is None and len(set(self._consumed.values())) == 1:
+            step = next(iter(self._consumed.values()))
+        tail = "/checkpoint" if step is None else "/checkpoint?step=%d" % step
+        return self.client._request("GET", self._path(tail))
 
     def table(self):
         """Requested vs achieved shares per domain."""

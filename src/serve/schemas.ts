@@ -15,6 +15,10 @@ export interface ServeLimits {
   readonly maxSeqLen: number;
   /** Tokens of one batch, rows × seqLen (default 2^24). */
   readonly maxBatchTokens: number;
+  /** Batches of one response, `count` (default 256). */
+  readonly maxBatchesPerResponse: number;
+  /** Tokens of one response, count × rows × seqLen (default 2^24; one batch is always allowed). */
+  readonly maxResponseTokens: number;
   /** Ranks of one session (default 1024). */
   readonly maxWorldSize: number;
   /** How long a batch request waits for the statistics its step needs, in ms (default 60,000). */
@@ -27,6 +31,8 @@ export const DEFAULT_LIMITS: ServeLimits = {
   maxBatchRows: 4096,
   maxSeqLen: 131072,
   maxBatchTokens: 1 << 24,
+  maxBatchesPerResponse: 256,
+  maxResponseTokens: 1 << 24,
   maxWorldSize: 1024,
   waitMs: 60_000,
 };
@@ -157,7 +163,17 @@ export const batchQuery = {
   type: "object",
   additionalProperties: false,
   required: ["rank"],
-  properties: { rank: { type: "string", pattern: "^[0-9]{1,9}$" }, step: { type: "string", pattern: "^[0-9]{1,15}$" } },
+  properties: {
+    rank: { type: "string", pattern: "^[0-9]{1,9}$" },
+    step: { type: "string", pattern: "^[0-9]{1,15}$" },
+    count: { type: "string", pattern: "^[0-9]{1,9}$" },
+  },
+} as const;
+
+export const checkpointQuery = {
+  type: "object",
+  additionalProperties: false,
+  properties: { step: { type: "string", pattern: "^[0-9]{1,15}$" } },
 } as const;
 
 const errorBody = {
@@ -195,14 +211,22 @@ export function openApi(l: ServeLimits): Record<string, unknown> {
       },
       "/v1/sessions/{id}/batches": {
         get: {
-          summary: "the next packed batch of a rank",
+          summary: "the next packed batches of a rank",
           description:
-            "Body (application/vnd.mixlab.batch.v1): a uint32 little-endian header length, the UTF-8 JSON header " +
-            "(step, rank, rows, seqLen, width, domainPerRow, indexPerRow, truncatedTokens, padTokens; online: " +
-            "proportions, evalDue), zero padding to a multiple of 4 bytes, then rows × seqLen token ids as " +
-            "little-endian unsigned integers of `width` bytes (1, 2 or 4). 204 at the end of the stream. `step` " +
-            "(optional) must be the rank's next step, or its last one to fetch the same batch again.",
-          parameters: [...id, { name: "rank", in: "query", required: true, schema: { type: "integer" } }, { name: "step", in: "query", schema: { type: "integer" } }],
+            "Body (application/vnd.mixlab.batch.v1): one or more batches back to back (header x-mixlab-batches says " +
+            "how many). A batch: a uint32 little-endian header length, the UTF-8 JSON header (step, rank, rows, " +
+            "seqLen, width, domainPerRow, indexPerRow, truncatedTokens, padTokens; online: proportions, evalDue), " +
+            "zero padding to a multiple of 4 bytes, rows × seqLen token ids as little-endian unsigned integers of " +
+            "`width` bytes (1, 2 or 4), zero padding to a multiple of 4 bytes. 204 at the end of the stream. " +
+            "`count` (default 1) asks for that many consecutive batches: fewer come at the end of the stream and, " +
+            "online, when later steps are not decided yet. `step` (optional) must be the rank's next step, or a step " +
+            "of its last response to fetch those batches again (a retry).",
+          parameters: [
+            ...id,
+            { name: "rank", in: "query", required: true, schema: { type: "integer" } },
+            { name: "step", in: "query", schema: { type: "integer" } },
+            { name: "count", in: "query", schema: { type: "integer", minimum: 1, maximum: l.maxBatchesPerResponse } },
+          ],
           responses: { "200": { description: "a batch", content: { "application/vnd.mixlab.batch.v1": {} } }, "204": { description: "the stream ended" }, "409": { description: "a step out of order, or the statistics it needs did not arrive in time" }, ...errors },
         },
       },
@@ -210,7 +234,12 @@ export function openApi(l: ServeLimits): Record<string, unknown> {
         post: { summary: "one rank's per-domain statistics of a step (online sessions)", parameters: id, requestBody: { required: true, ...json(statsSchema) }, responses: { "200": { description: "observed and decided step counts" }, "409": { description: "posted twice, or a step already observed" }, ...errors } },
       },
       "/v1/sessions/{id}/checkpoint": {
-        get: { summary: "sampler + mixer state in one JSON, given back as `state` to resume", parameters: id, responses: { "200": { description: "the checkpoint", ...json(checkpointSchema) }, "409": { description: "ranks at different steps" }, ...errors } },
+        get: {
+          summary: "sampler + mixer state in one JSON, given back as `state` to resume",
+          description: "`step` (optional): checkpoint at that step, which every rank must have fetched and still hold in its last response (a loader that fetched ahead checkpoints where it trained up to).",
+          parameters: [...id, { name: "step", in: "query", schema: { type: "integer" } }],
+          responses: { "200": { description: "the checkpoint", ...json(checkpointSchema) }, "409": { description: "ranks at different steps, or a step no rank holds" }, ...errors },
+        },
       },
       "/v1/sessions/{id}/table": {
         get: { summary: "requested vs achieved shares per domain", parameters: id, responses: { "200": { description: "rows" }, ...errors } },

@@ -7,7 +7,7 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import { InputError, MixError, showValue } from "../errors.js";
 import { openCorpus, type Corpus } from "../sampler/corpus.js";
 import { VERSION } from "../version.js";
-import { batchQuery, checkpointSchema, DEFAULT_LIMITS, idParams, openApi, sessionSchema, statsSchema, type ServeLimits } from "./schemas.js";
+import { batchQuery, checkpointQuery, checkpointSchema, DEFAULT_LIMITS, idParams, openApi, sessionSchema, statsSchema, type ServeLimits } from "./schemas.js";
 import { BATCH_MEDIA_TYPE, ConflictError, Session, type MixerFactory, type RankStats, type ServedCorpus, type SessionCheckpoint, type SessionSpec, type StatsMerger } from "./session.js";
 
 /** Options of `startServer`. */
@@ -202,14 +202,37 @@ export function buildApp(o: { corpora: Map<string, ServedCorpus>; token?: string
 
   app.get("/v1/sessions/:id/batches", { schema: { params: idParams, querystring: batchQuery } }, async (req, reply) => {
     const s = session(req);
-    const q = req.query as { rank: string; step?: string };
-    const batch = await s.next(Number(q.rank), q.step === undefined ? undefined : Number(q.step));
-    if (!batch) return reply.code(204).header("x-mixlab-done", "1").send();
-    return reply.type(BATCH_MEDIA_TYPE).send(batch.body);
+    const q = req.query as { rank: string; step?: string; count?: string };
+    const count = q.count === undefined ? 1 : Number(q.count);
+    const tokens = s.spec.batchSize * s.spec.seqLen;
+    const most = Math.max(1, Math.min(l.maxBatchesPerResponse, Math.floor(l.maxResponseTokens / tokens)));
+    if (!(count >= 1 && count <= most)) {
+      throw new InputError("count", `expected an integer in [1, ${most}] (at most ${l.maxBatchesPerResponse} batches and ${l.maxResponseTokens} tokens a response; a batch here has ${tokens}), got ${q.count}`);
+    }
+    const res = reply.raw;
+    // true once every byte was handed to the socket, false if the connection closed first.
+    const sent = new Promise<boolean>((r) => {
+      res.once("finish", () => r(true));
+      res.once("close", () => r(res.writableFinished));
+    });
+    const batches = await s.take(Number(q.rank), { ...(q.step === undefined ? {} : { step: Number(q.step) }), count, sent });
+    if (!batches.length) return reply.code(204).header("x-mixlab-done", "1").send();
+    // The batches' own buffers go to the socket in one gathered write, without a joined copy.
+    let length = 0;
+    for (const b of batches) length += b.body.length;
+    reply.hijack();
+    res.writeHead(200, { "content-type": BATCH_MEDIA_TYPE, "content-length": length, "x-mixlab-batches": batches.length });
+    res.cork();
+    for (const b of batches) res.write(b.body);
+    res.end();
+    return reply;
   });
 
   app.post("/v1/sessions/:id/stats", { schema: { params: idParams, body: statsSchema } }, async (req) => session(req).observe(req.body as RankStats));
-  app.get("/v1/sessions/:id/checkpoint", { schema: { params: idParams } }, async (req) => session(req).checkpoint());
+  app.get("/v1/sessions/:id/checkpoint", { schema: { params: idParams, querystring: checkpointQuery } }, async (req) => {
+    const q = req.query as { step?: string };
+    return session(req).checkpoint(q.step === undefined ? undefined : Number(q.step));
+  });
   app.get("/v1/sessions/:id/table", { schema: { params: idParams } }, async (req) => ({ rows: session(req).table() }));
 
   app.addHook("onClose", async () => {

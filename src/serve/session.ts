@@ -224,19 +224,70 @@ class OnlineSchedule {
   }
 }
 
+/** A batch handed out, kept so that a retried request gets the same bytes. */
+interface Delivered {
+  readonly batch: EncodedBatch;
+  /** Rank 0 only: the sampler's state before this batch (a checkpoint at this step). */
+  readonly before: SamplerState | null;
+  /** The pooled memory under `batch.body`, while it may go back to the pool. */
+  slab: Buffer | null;
+  /** Responses carrying it that have not left yet. */
+  sending: number;
+  /** In the rank's window or made ahead. */
+  held: boolean;
+}
+
+/**
+ * Memory for encoded batches, given back once a batch has left the rank's window and every
+ * response carrying it was handed to the socket: a session reuses a few buffers instead of
+ * allocating (and collecting) one per batch.
+ */
+class FramePool {
+  private readonly free: Buffer[] = [];
+  constructor(private readonly most: number) {}
+  /** A buffer of `size` bytes and the slab under it. */
+  take(size: number): { body: Buffer; slab: Buffer } {
+    const i = this.free.findIndex((b) => b.length >= size);
+    const slab = i >= 0 ? this.free.splice(i, 1)[0]! : Buffer.allocUnsafeSlow((size + 4095) & ~4095);
+    return { body: slab.subarray(0, size), slab };
+  }
+  give(slab: Buffer): void {
+    if (this.free.length < this.most) this.free.push(slab);
+  }
+}
+
+/** Gives a batch's memory back when nothing refers to it any more. */
+function release(d: Delivered, pool: FramePool): void {
+  if (d.slab && !d.held && d.sending === 0) {
+    pool.give(d.slab);
+    d.slab = null;
+  }
+}
+
 /** Per-rank reading state. */
 interface RankReader {
   readonly sampler: Sampler;
   /** Batches handed out to this rank. */
   step: number;
-  /** The last batch, kept so that a retried request for the same step gets the same bytes. */
-  last: EncodedBatch | null;
+  /**
+   * The batches of the rank's last two responses that made new ones (steps step − recent.length
+   * … step − 1): a request may fetch them again (a retry), and a checkpoint may be taken at any of
+   * them — what a loader with one request in flight needs.
+   */
+  recent: Delivered[];
+  /** The first step of the last response that made new batches. */
+  lastStart: number;
+  /** Batches made ahead, not handed out yet (steps step … step + ahead.length − 1; static sessions). */
+  ahead: Delivered[];
+  /** Why making batches ahead failed (given to the next request). */
+  failure: unknown;
   /** Long-lived iterator (static sessions). */
   iterator: AsyncGenerator<TokenBatch> | null;
   /** The proportions (JSON of the domain-ordered vector) this rank's sampler uses now (online). */
   applied: string;
-  /** Serialises this rank's requests. */
+  /** Serialises this rank's requests (and the making ahead that follows each). */
   queue: Promise<unknown>;
+  /** The sampler has no more batches (those in `ahead` are still to be handed out). */
   done: boolean;
 }
 
@@ -249,6 +300,11 @@ export interface OpenSessionOptions {
   readonly mergeStats?: StatsMerger;
   /** How long a batch request waits for the observations its step needs (default 60 s). */
   readonly waitMs?: number;
+  /**
+   * Static sessions: after each response, make the rank's next response ahead (as many batches)
+   * while this one travels and the client uses it (default true).
+   */
+  readonly readAhead?: boolean;
   readonly warn?: (m: string) => void;
 }
 
@@ -256,6 +312,7 @@ export interface OpenSessionOptions {
 export class Session {
   readonly id: string;
   private readonly waiters = new Waiters();
+  private readonly pool: FramePool;
   private closed = false;
 
   private constructor(
@@ -264,8 +321,12 @@ export class Session {
     private readonly readers: RankReader[],
     private readonly schedule: OnlineSchedule | null,
     private readonly waitMs: number,
+    private readonly readAhead: boolean,
+    /** Every id lies in [0, maxId] when the corpus's storage type says so (see `encodeBatch`). */
+    private readonly maxId: number | undefined,
   ) {
     this.id = randomUUID();
+    this.pool = new FramePool(4 * readers.length);
   }
 
   /** Opens a session (validating the spec against the corpus) or resumes one from its checkpoint. */
@@ -309,14 +370,16 @@ export class Session {
       const sampler = await createSampler({ ...base, rank: r });
       const current = cp?.sampler.appended.at(-1)?.proportions ?? ("proportions" in base ? base.proportions : null);
       const applied = current ? JSON.stringify(names.map((d) => current[d] ?? 0)) : "";
-      readers.push({ sampler, step: cp?.step ?? 0, last: null, iterator: null, applied, queue: Promise.resolve(), done: false });
+      readers.push({ sampler, step: cp?.step ?? 0, recent: [], lastStart: cp?.step ?? 0, ahead: [], failure: null, iterator: null, applied, queue: Promise.resolve(), done: false });
     }
     const lag = spec.lag ?? (mixer?.accepts.includes("eval") ? 0 : 1);
     if (mixer && mixer.accepts.includes("eval") && lag !== 0) {
       throw new InputError("lag", `expected 0 for mixer ${JSON.stringify(mixer.method)} (it takes evaluations, and whether step t needs one depends on every step before it), got ${lag}`);
     }
     const schedule = mixer ? new OnlineSchedule(mixer, o.mergeStats ?? mergeStatsForMixer, lag, world, cp?.step ?? 0, cp?.decided ?? []) : null;
-    return new Session(spec, names, readers, schedule, o.waitMs ?? 60_000);
+    const bounds = o.corpus.sources.map((x) => x.maxTokenId);
+    const maxId = bounds.every((x) => x !== undefined) ? Math.max(spec.padId ?? 0, ...bounds) : undefined;
+    return new Session(spec, names, readers, schedule, o.waitMs ?? 60_000, o.readAhead ?? true, maxId);
   }
 
   get worldSize(): number {
@@ -330,13 +393,49 @@ export class Session {
 
   /**
    * The next batch of `rank`, encoded (see `encodeBatch`), or null at the end of the stream.
-   * `step`, when given, must be the rank's next step or its last one (a retry: the same bytes).
+   * `step`, when given, must be the rank's next step or one of its last response's (a retry).
    */
-  next(rank: number, step?: number): Promise<EncodedBatch | null> {
+  async next(rank: number, step?: number): Promise<EncodedBatch | null> {
+    return (await this.take(rank, { ...(step !== undefined ? { step } : {}), count: 1 }))[0] ?? null;
+  }
+
+  /**
+   * Up to `count` consecutive batches of `rank` ([] at the end of the stream), from `step` when
+   * given: the rank's next step, or a step of its last two responses (those are sent again, the
+   * same bytes, then new ones follow). Static sessions give `count` unless the stream ends; online
+   * sessions wait for the first batch's proportions, then add only steps already decided.
+   */
+  take(rank: number, o: { step?: number; count?: number; sent?: Promise<boolean> } = {}): Promise<EncodedBatch[]> {
     const reader = this.reader(rank);
-    const run = reader.queue.then(() => this.nextNow(reader, rank, step));
+    const count = o.count ?? 1;
+    if (!(Number.isInteger(count) && count >= 1)) throw new InputError("count", `expected an integer ≥ 1, got ${count}`);
+    const run = reader.queue.then(() => this.takeNow(reader, rank, o.step, count));
     reader.queue = run.catch(() => undefined);
-    return run;
+    const sent = o.sent;
+    const out = run.then((ds) => {
+      for (const d of ds) {
+        if (!sent) d.slab = null; // the caller keeps the buffers: never reuse them
+        else d.sending++;
+      }
+      if (sent) void sent.then((whole) => {
+        for (const d of ds) {
+          d.sending--;
+          if (!whole) d.slab = null; // a write may still refer to it
+          release(d, this.pool);
+        }
+      });
+      return ds.map((d) => d.batch);
+    });
+    if (this.readAhead && !this.schedule) {
+      // Once this response has left (`sent`, or the current turn of the event loop), make the next:
+      // making it earlier would slow this one's transfer, which the client is waiting for.
+      const left: Promise<unknown> = sent ?? new Promise<void>((r) => setImmediate(r));
+      reader.queue = reader.queue
+        .then(() => left)
+        .then(() => this.makeAhead(reader, rank, count))
+        .catch((e: unknown) => (reader.failure = e));
+    }
+    return out;
   }
 
   private reader(rank: number): RankReader {
@@ -344,17 +443,69 @@ export class Session {
     return this.readers[rank]!;
   }
 
-  private async nextNow(reader: RankReader, rank: number, step: number | undefined): Promise<EncodedBatch | null> {
+  private async takeNow(reader: RankReader, rank: number, step: number | undefined, count: number): Promise<Delivered[]> {
     if (this.closed) throw new ConflictError("the session is closed");
-    if (step !== undefined && step !== reader.step) {
-      if (step === reader.step - 1 && reader.last) return reader.last;
-      throw new ConflictError(`rank ${rank}: expected step ${reader.step}${reader.step > 0 ? ` (or ${reader.step - 1}, a retry)` : ""}, got ${step}`);
+    if (reader.failure) {
+      const e = reader.failure;
+      reader.failure = null;
+      throw e;
     }
+    const first = reader.step - reader.recent.length;
+    let replay: Delivered[] = [];
+    if (step !== undefined && step !== reader.step) {
+      if (step < first || step > reader.step) {
+        const retry = reader.recent.length ? ` (or ${first === reader.step - 1 ? first : `${first}…${reader.step - 1}`}, a retry)` : "";
+        throw new ConflictError(`rank ${rank}: expected step ${reader.step}${retry}, got ${step}`);
+      }
+      replay = reader.recent.slice(step - first, step - first + count);
+      // Only sent again: the window stays as it is.
+      if (replay.length === count) return replay;
+    }
+    const fresh: Delivered[] = [];
+    while (replay.length + fresh.length < count) {
+      // The first batch of a response may wait for its proportions; later ones are added only if decided.
+      const d = reader.ahead.shift() ?? (await this.produce(reader, rank, reader.step, replay.length + fresh.length === 0));
+      if (!d) break;
+      fresh.push(d);
+      reader.step++;
+    }
+    if (fresh.length) {
+      const start = reader.step - fresh.length - replay.length;
+      const keepFrom = Math.min(start, reader.lastStart);
+      const all = [...reader.recent, ...fresh];
+      const cut = Math.max(0, all.length - (reader.step - keepFrom));
+      for (const d of all.slice(0, cut)) {
+        d.held = false;
+        release(d, this.pool);
+      }
+      reader.recent = all.slice(cut);
+      reader.lastStart = start;
+    }
+    return [...replay, ...fresh];
+  }
+
+  /** Makes up to `count` batches after those made ahead already (static sessions). */
+  private async makeAhead(reader: RankReader, rank: number, count: number): Promise<void> {
+    while (!this.closed && reader.ahead.length < count) {
+      const d = await this.produce(reader, rank, reader.step + reader.ahead.length, false);
+      if (!d) return;
+      reader.ahead.push(d);
+      // Between batches, let the event loop take requests.
+      await new Promise<void>((r) => setImmediate(r));
+    }
+  }
+
+  /**
+   * Makes batch `t` (the rank's next to make); null at the end of the stream, or (online, when
+   * `wait` is false) when the step's proportions are not decided yet.
+   */
+  private async produce(reader: RankReader, rank: number, t: number, wait: boolean): Promise<Delivered | null> {
     if (reader.done) return null;
-    const t = reader.step;
     let proportions: Record<string, number> | null = null;
+    const before = rank === 0 ? reader.sampler.state() : null;
     if (this.schedule) {
       const sch = this.schedule;
+      if (!wait && sch.decided.length <= t) return null;
       await this.waiters.wait(() => sch.decided.length > t || this.closed, this.waitMs, () => new ConflictError(`rank ${rank}: waited ${this.waitMs} ms for step ${t}'s proportions: ${sch.missingFor(t)}`));
       if (this.closed) throw new ConflictError("the session is closed");
       proportions = sch.decided[t]!;
@@ -366,7 +517,7 @@ export class Session {
     }
     const it = this.schedule
       ? reader.sampler.batches({ batchSize: this.spec.batchSize, seqLen: this.spec.seqLen, padId: this.spec.padId ?? 0, limit: 1 })
-      : (reader.iterator ??= reader.sampler.batches({ batchSize: this.spec.batchSize, seqLen: this.spec.seqLen, padId: this.spec.padId ?? 0 }));
+      : (reader.iterator ??= reader.sampler.batches({ batchSize: this.spec.batchSize, seqLen: this.spec.seqLen, padId: this.spec.padId ?? 0, reuse: true }));
     const r = await it.next();
     if (this.schedule) await it.return(undefined);
     if (r.done) {
@@ -378,10 +529,13 @@ export class Session {
       header.proportions = proportions;
       header.evalDue = this.schedule!.mixer.accepts.includes("eval") && this.schedule!.mixer.evalDue(t);
     }
-    const enc = encodeBatch(r.value, this.spec.seqLen, header);
-    reader.step = t + 1;
-    reader.last = enc;
-    return enc;
+    let slab: Buffer | null = null;
+    const batch = encodeBatch(r.value, this.spec.seqLen, header, this.maxId, (size) => {
+      const got = this.pool.take(size);
+      slab = got.slab;
+      return got.body;
+    });
+    return { batch, before, slab, sending: 0, held: true };
   }
 
   /** Posts one rank's statistics of a step (online sessions). */
@@ -402,13 +556,24 @@ export class Session {
   }
 
   /**
-   * The session's checkpoint. Every rank must be at the same step and, online, every step before
-   * it observed; otherwise a ConflictError says which rank or step is behind.
+   * The session's checkpoint at `step` (default: where the ranks are). Every rank must have
+   * fetched `step` batches and still hold it in its last response (a loader that fetched ahead
+   * checkpoints at the step it trained up to); online, every step before it must be observed.
+   * Otherwise a ConflictError says which rank or step is behind.
    */
-  checkpoint(): SessionCheckpoint {
+  checkpoint(step?: number): SessionCheckpoint {
     const steps = this.steps();
-    const t = steps[0]!;
-    if (steps.some((s) => s !== t)) throw new ConflictError(`expected every rank at the same step, got ${steps.map((s, r) => `rank ${r} at ${s}`).join(", ")}; checkpoint after every rank has fetched the same number of batches`);
+    const t = step ?? steps[0]!;
+    if (step === undefined && steps.some((s) => s !== t)) {
+      throw new ConflictError(`expected every rank at the same step, got ${steps.map((s, r) => `rank ${r} at ${s}`).join(", ")}; checkpoint after every rank has fetched the same number of batches, or name the step (?step=)`);
+    }
+    const off = this.readers.map((r) => ({ from: r.step - r.recent.length, to: r.step }));
+    const out = off.findIndex((w) => t < w.from || t > w.to);
+    if (out >= 0) {
+      const w = off[out]!;
+      const held = w.from === w.to ? `step ${w.to} (it has fetched ${w.to} batches)` : `steps ${w.from}…${w.to} (it has fetched ${w.to} batches and holds its last two responses)`;
+      throw new ConflictError(`step ${t}: rank ${out} can be checkpointed at ${held}, got ${t}`);
+    }
     let mixer: OnlineMixerState | null = null;
     let decided: Record<string, number>[] = [];
     if (this.schedule) {
@@ -416,7 +581,9 @@ export class Session {
       mixer = this.schedule.mixer.state();
       decided = this.schedule.decided.slice(t);
     }
-    return { format: "mixlab.serve-checkpoint/v1", spec: this.spec, step: t, sampler: this.readers[0]!.sampler.state(), mixer, decided };
+    const r0 = this.readers[0]!;
+    const sampler = t === r0.step ? (r0.ahead[0]?.before ?? r0.sampler.state()) : r0.recent[t - off[0]!.from]!.before!;
+    return { format: "mixlab.serve-checkpoint/v1", spec: this.spec, step: t, sampler, mixer, decided };
   }
 
   /** The requested-vs-achieved table (over the budget, or the first block without one). */
@@ -459,21 +626,40 @@ export const BATCH_MEDIA_TYPE = "application/vnd.mixlab.batch.v1";
  * Encodes a batch for the wire: a 4-byte little-endian header length, the UTF-8 JSON header
  * (rows, seqLen, width, domainPerRow, indexPerRow, truncatedTokens, padTokens and `extra`),
  * zero padding to a multiple of 4 bytes, then rows × seqLen token ids as little-endian unsigned
- * integers of the smallest width (1, 2 or 4 bytes) that holds the batch's largest id.
+ * integers of the smallest width (1, 2 or 4 bytes) that holds the batch's largest id, and zero
+ * padding to a multiple of 4 bytes again (so that batches sent back to back stay aligned).
+ * `maxId`, when the corpus's storage type bounds the ids, spares the scan for the largest one;
+ * `alloc` gives the memory.
  */
-export function encodeBatch(b: TokenBatch, seqLen: number, extra: Record<string, unknown>): EncodedBatch {
+export function encodeBatch(
+  b: TokenBatch,
+  seqLen: number,
+  extra: Record<string, unknown>,
+  maxId?: number,
+  alloc: (size: number) => Buffer = (size) => Buffer.allocUnsafe(size),
+): EncodedBatch {
   const rows = b.domainPerRow.length;
   const n = rows * seqLen;
-  let max = 0;
-  let min = 0;
   const t = b.tokens;
-  for (let i = 0; i < n; i++) {
-    const v = t[i]!;
-    if (v > max) max = v;
-    if (v < min) min = v;
+  let width = 1;
+  if (maxId !== undefined && maxId < 65536) {
+    // Ids known to lie in [0, maxId] (8- or 16-bit token shards): only "is one above 255?" is open,
+    // and a real vocabulary answers it within the first few ids.
+    if (maxId > 255) for (let i = 0; i < n; i++) if (t[i]! > 255) {
+      width = 2;
+      break;
+    }
+  } else {
+    let max = 0;
+    let min = 0;
+    for (let i = 0; i < n; i++) {
+      const v = t[i]!;
+      if (v > max) max = v;
+      if (v < min) min = v;
+    }
+    if (min < 0) throw new MixError("E_TOKENS", `expected token ids ≥ 0, got ${min}`);
+    width = max < 256 ? 1 : max < 65536 ? 2 : 4;
   }
-  if (min < 0) throw new MixError("E_TOKENS", `expected token ids ≥ 0, got ${min}`);
-  const width = max < 256 ? 1 : max < 65536 ? 2 : 4;
   const header = Buffer.from(JSON.stringify({
     ...extra,
     rows,
@@ -486,9 +672,12 @@ export function encodeBatch(b: TokenBatch, seqLen: number, extra: Record<string,
   }));
   const headerEnd = 4 + header.length;
   const offset = (headerEnd + 3) & ~3;
-  const body = Buffer.alloc(offset + n * width);
+  const idsEnd = offset + n * width;
+  const body = alloc((idsEnd + 3) & ~3);
   body.writeUInt32LE(header.length, 0);
   header.copy(body, 4);
+  body.fill(0, headerEnd, offset);
+  body.fill(0, idsEnd);
   const ids = t.subarray(0, n);
   // Typed-array views convert in bulk; `offset` is a multiple of 4, so every view is aligned.
   if (width === 1) body.set(ids, offset);
@@ -499,18 +688,70 @@ export function encodeBatch(b: TokenBatch, seqLen: number, extra: Record<string,
   return { body, rows, tokens: n };
 }
 
-/** Decodes `encodeBatch`'s output (the Node client and the tests). */
-export function decodeBatch(body: Uint8Array): { header: Record<string, unknown> & { rows: number; seqLen: number; width: number; domainPerRow: number[]; indexPerRow: number[] }; tokens: Int32Array } {
-  const buf = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
-  const len = buf.readUInt32LE(0);
-  const header = JSON.parse(buf.subarray(4, 4 + len).toString("utf8"));
-  const offset = (4 + len + 3) & ~3;
+/** A decoded batch (the Node client and the tests). */
+export interface DecodedBatch {
+  readonly header: Record<string, unknown> & { rows: number; seqLen: number; width: number; domainPerRow: number[]; indexPerRow: number[] };
+  readonly tokens: Int32Array;
+}
+
+/** Decodes one batch of `encodeBatch`'s output starting at byte `at`; `end` is where it ends. */
+function decodeAt(buf: Buffer, at: number): DecodedBatch & { end: number } {
+  if (buf.length - at < 4) throw new MixError("E_TRUNCATED", `batch at byte ${at}: expected a 4-byte header length, got ${buf.length - at} bytes`);
+  const len = buf.readUInt32LE(at);
+  if (buf.length - at - 4 < len) throw new MixError("E_TRUNCATED", `batch at byte ${at}: expected a ${len}-byte header, got ${buf.length - at - 4} bytes`);
+  const header = JSON.parse(buf.subarray(at + 4, at + 4 + len).toString("utf8"));
+  const offset = at + ((4 + len + 3) & ~3);
   const n = header.rows * header.seqLen;
-  const tokens = new Int32Array(n);
   const w = header.width as number;
-  const at = buf.byteOffset + offset;
-  if (w === 1) tokens.set(buf.subarray(offset, offset + n));
-  else if (LITTLE_ENDIAN && at % w === 0) tokens.set(w === 2 ? new Uint16Array(buf.buffer, at, n) : new Uint32Array(buf.buffer, at, n));
+  const idsEnd = offset + n * w;
+  if (idsEnd > buf.length) throw new MixError("E_TRUNCATED", `batch at byte ${at}: expected ${n} token ids of ${w} bytes, got ${Math.max(0, buf.length - offset)} bytes`);
+  const tokens = new Int32Array(n);
+  const p = buf.byteOffset + offset;
+  if (w === 1) tokens.set(buf.subarray(offset, idsEnd));
+  else if (LITTLE_ENDIAN && p % w === 0) tokens.set(w === 2 ? new Uint16Array(buf.buffer, p, n) : new Uint32Array(buf.buffer, p, n));
   else for (let i = 0; i < n; i++) tokens[i] = w === 2 ? buf.readUInt16LE(offset + 2 * i) : buf.readUInt32LE(offset + 4 * i);
+  return { header, tokens, end: Math.min(buf.length, (idsEnd + 3) & ~3) };
+}
+
+/** Decodes the first batch of a body (the Node client and the tests). */
+export function decodeBatch(body: Uint8Array): DecodedBatch {
+  const { header, tokens } = decodeAt(Buffer.from(body.buffer, body.byteOffset, body.byteLength), 0);
   return { header, tokens };
+}
+
+/**
+ * Every batch of a body with its ids as little-endian views of the body at their wire width (no
+ * copy; a copy only where the body is not aligned or the machine is big-endian).
+ */
+export function viewBatches(body: Uint8Array): { header: DecodedBatch["header"]; tokens: Uint8Array | Uint16Array | Uint32Array }[] {
+  const buf = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  const out: { header: DecodedBatch["header"]; tokens: Uint8Array | Uint16Array | Uint32Array }[] = [];
+  for (let at = 0; at < buf.length; ) {
+    const len = buf.readUInt32LE(at);
+    const header = JSON.parse(buf.subarray(at + 4, at + 4 + len).toString("utf8")) as DecodedBatch["header"];
+    const offset = at + ((4 + len + 3) & ~3);
+    const n = header.rows * header.seqLen;
+    const w = header.width;
+    const p = buf.byteOffset + offset;
+    if (w === 1) out.push({ header, tokens: buf.subarray(offset, offset + n) });
+    else if (LITTLE_ENDIAN && p % w === 0) out.push({ header, tokens: w === 2 ? new Uint16Array(buf.buffer, p, n) : new Uint32Array(buf.buffer, p, n) });
+    else {
+      const { tokens } = decodeAt(buf, at);
+      out.push({ header, tokens: Uint32Array.from(tokens) });
+    }
+    at = Math.min(buf.length, (offset + n * w + 3) & ~3);
+  }
+  return out;
+}
+
+/** Decodes every batch of a body (`GET …/batches?count=n` sends their encodings back to back). */
+export function decodeBatches(body: Uint8Array): DecodedBatch[] {
+  const buf = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  const out: DecodedBatch[] = [];
+  for (let at = 0; at < buf.length; ) {
+    const { header, tokens, end } = decodeAt(buf, at);
+    out.push({ header, tokens });
+    at = end;
+  }
+  return out;
 }

@@ -76,6 +76,44 @@ print(json.dumps(out))
     expect(got.error).toEqual([400, "E_VALIDATION", "body.batchSize", "body.batchSize: expected a number ≥ 1, got 0"]);
   });
 
+  it("fetches several batches a request with one in flight, and checkpoints where the loop stopped", async () => {
+    const got = await python(`
+import json, sys
+from mixlab_client import Client
+c = Client(sys.argv[1])
+spec = dict(corpus="toy", proportions={"a": 0.7, "b": 0.3}, seed=11, block_size=10, budget_samples=60, batch_size=4, seq_len=6, world_size=2)
+out = {"whole": [[], []], "split": [[], []]}
+s = c.open_session(**spec)
+for r in range(2):
+    for b in s.batches(r, count=3):
+        out["whole"][r].append(list(b.tokens))
+s2 = c.open_session(**spec)
+for r in range(2):
+    for i, b in enumerate(s2.batches(r, count=4)):
+        out["split"][r].append(list(b.tokens))
+        if i == 2:
+            break  # the loop stops at step 3; the server has handed out 8 (two responses)
+out["steps"] = s2.describe()["steps"]
+state = json.loads(json.dumps(s2.state()))
+out["state_step"] = state["step"]
+s3 = c.resume(state)
+for r in range(2):
+    for b in s3.batches(r, count=5, prefetch=False):
+        out["split"][r].append(list(b.tokens))
+print(json.dumps(out))
+`);
+    for (let r = 0; r < 2; r++) {
+      const s = await createSampler({ corpus: dir, ...SPEC, rank: r, worldSize: 2, warn: () => {} });
+      const want: number[][] = [];
+      for await (const b of s.batches({ batchSize: 4, seqLen: 6 })) want.push(Array.from(b.tokens));
+      await s.close();
+      expect(got.whole[r]).toEqual(want);
+      expect(got.split[r]).toEqual(want);
+    }
+    expect(got.steps).toEqual([8, 8]);
+    expect(got.state_step).toBe(3);
+  });
+
   it("wraps a session as a torch IterableDataset where torch can be imported", async (ctx) => {
     const has = await python(`import json\ntry:\n    import torch\n    print(json.dumps(True))\nexcept ImportError:\n    print(json.dumps(False))`);
     if (!has) {

@@ -5,24 +5,17 @@
 import { describe, expect, it, beforeAll, afterAll } from "vitest";
 import { rmSync } from "node:fs";
 import { tmp } from "../helpers.js";
-import { join } from "node:path";
-import { writeTokenShard } from "../../src/sampler/sources.js";
 import { createSampler, type TokenBatch } from "../../src/sampler/sampler.js";
 import { startServer, type RunningServer } from "../../src/serve/server.js";
-import { decodeBatch } from "../../src/serve/session.js";
+import type { DecodedBatch } from "../../src/serve/session.js";
 import type { MixerEvent, OnlineMixer, OnlineMixerState } from "../../mixers/types.js";
+import { DOMAINS, fetchBatch, post, writeToyCorpus } from "./fixture.js";
 
 let dir: string;
-const DOMAINS = ["a", "b", "c"];
 
 beforeAll(async () => {
   dir = tmp();
-  // Three domains of token sequences of varied lengths; domain c uses ids above 255 (2-byte width).
-  for (const [d, name] of DOMAINS.entries()) {
-    const seqs: number[][] = [];
-    for (let i = 0; i < 40 + 10 * d; i++) seqs.push(Array.from({ length: 3 + ((i * 7) % 13) }, (_, j) => (d === 2 ? 300 + i + j : 10 * d + ((i + j) % 10))));
-    await writeTokenShard(join(dir, name), seqs, "uint16");
-  }
+  await writeToyCorpus(dir);
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -33,18 +26,6 @@ async function withServer<T>(f: (s: RunningServer) => Promise<T>, extra: Partial
   } finally {
     await s.close();
   }
-}
-
-async function post(url: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: any }> {
-  const r = await fetch(url, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify(body) });
-  return { status: r.status, json: await r.json() };
-}
-
-async function fetchBatch(base: string, id: string, rank: number, step?: number): Promise<ReturnType<typeof decodeBatch> | null> {
-  const r = await fetch(`${base}/v1/sessions/${id}/batches?rank=${rank}${step === undefined ? "" : `&step=${step}`}`);
-  if (r.status === 204) return null;
-  if (r.status !== 200) throw new Error(`${r.status}: ${await r.text()}`);
-  return decodeBatch(new Uint8Array(await r.arrayBuffer()));
 }
 
 const SPEC = { corpus: "toy", proportions: { a: 0.5, b: 0.3, c: 0.2 }, seed: 7, blockSize: 16, budgetSamples: 120, batchSize: 4, seqLen: 8 };
@@ -76,7 +57,7 @@ describe("mixlab serve: static sessions", () => {
         const seen: number[] = [];
         for (let r = 0; r < world; r++) {
           const want = await inProcess(r, world);
-          const got: ReturnType<typeof decodeBatch>[] = [];
+          const got: DecodedBatch[] = [];
           for (let b; (b = await fetchBatch(s.url, open.json.id, r)); ) got.push(b);
           expect(got.length).toBe(want.length);
           for (let i = 0; i < want.length; i++) {
@@ -183,7 +164,7 @@ function mergeTest(perRank: readonly { step: number; kind: "train" | "eval"; los
 const online = { createMixer: (_m: string, init: { domains: readonly string[]; state?: OnlineMixerState }) => testMixer(init.domains, init.state), mergeStats: mergeTest };
 
 /** A fake training step's per-domain statistics: a loss that depends on the batch's tokens. */
-function statsOf(b: ReturnType<typeof decodeBatch>, rank: number, step: number) {
+function statsOf(b: DecodedBatch, rank: number, step: number) {
   const lossSum: Record<string, number> = {};
   const tokens: Record<string, number> = {};
   b.header.domainPerRow.forEach((d, row) => {

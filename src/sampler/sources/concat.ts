@@ -7,6 +7,7 @@ export class ConcatSource implements DomainSource {
   readonly files: string[];
   readonly numRecords: number;
   readonly totalBytes: number;
+  readonly maxTokenId?: number;
   private readonly starts: Float64Array;
   constructor(private readonly parts: DomainSource[]) {
     this.files = parts.flatMap((p) => [...p.files]);
@@ -18,6 +19,7 @@ export class ConcatSource implements DomainSource {
     });
     this.numRecords = this.starts[parts.length]!;
     this.totalBytes = b;
+    if (parts.every((p) => p.maxTokenId !== undefined)) this.maxTokenId = Math.max(...parts.map((p) => p.maxTokenId!));
     if (parts.every((p) => p.tokensOf)) this.tokensOf = (i: number) => this.locate(i, (p, j) => p.tokensOf!(j));
     if (parts.every((p) => p.readInto)) this.readInto = (i, out, offset, max) => this.locate(
       i,

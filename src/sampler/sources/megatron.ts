@@ -26,6 +26,7 @@ export class TokenShardSource implements DomainSource {
   readonly files: string[];
   readonly numRecords: number;
   readonly totalBytes: number;
+  readonly maxTokenId?: number;
   private constructor(
     private readonly binPath: string,
     idxPath: string,
@@ -40,6 +41,8 @@ export class TokenShardSource implements DomainSource {
     let t = 0;
     for (const l of lengths) t += l;
     this.totalBytes = t * DTYPES[dtype]!.size;
+    if (dtype === 1) this.maxTokenId = 0xff;
+    if (dtype === 8) this.maxTokenId = 0xffff;
   }
 
   /** Opens `<prefix>.bin` + `<prefix>.idx`, validating the index against the data file's size. */

@@ -17,6 +17,11 @@ export interface DomainSource {
   tokensOf?(i: number): number;
   /** Bytes of record i's stored text or tokens (for statistics). */
   readonly totalBytes: number;
+  /**
+   * When the storage type bounds the ids (unsigned 8- or 16-bit token shards): every id is an
+   * integer in [0, maxTokenId]. Undefined when ids may be negative or wider.
+   */
+  readonly maxTokenId?: number;
   read(i: number): Promise<SourceRecord>;
   /**
    * Optional fast path for pre-tokenised sources: writes record i's first `max` tokens into

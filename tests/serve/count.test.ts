@@ -1,0 +1,165 @@
+// Several batches a request (`GET …/batches?count=n`): the same stream as one batch a request and
+// as the in-process sampler, whatever the counts; retries of any step of a rank's last two
+// responses; checkpoints at the step a loader reached when it fetched ahead; the limits.
+
+import { describe, expect, it, beforeAll, afterAll } from "vitest";
+import { rmSync } from "node:fs";
+import { tmp } from "../helpers.js";
+import { createRng } from "../../src/rng/index.js";
+import { createSampler } from "../../src/sampler/sampler.js";
+import { startServer, type RunningServer } from "../../src/serve/server.js";
+import { fetchBatch, fetchBatches, post, writeToyCorpus } from "./fixture.js";
+
+let dir: string;
+
+beforeAll(async () => {
+  dir = tmp();
+  await writeToyCorpus(dir);
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+async function withServer<T>(f: (s: RunningServer) => Promise<T>, extra: Partial<Parameters<typeof startServer>[0]> = {}): Promise<T> {
+  const s = await startServer({ corpora: [{ name: "toy", dir }], warn: () => {}, ...extra });
+  try {
+    return await f(s);
+  } finally {
+    await s.close();
+  }
+}
+
+const SPEC = { corpus: "toy", proportions: { a: 0.5, b: 0.3, c: 0.2 }, seed: 7, blockSize: 16, budgetSamples: 120, batchSize: 4, seqLen: 8 };
+
+/** The in-process stream of a rank: tokens and global indices per batch. */
+async function inProcess(rank: number, world: number): Promise<{ tokens: number[]; index: number[] }[]> {
+  const s = await createSampler({ corpus: dir, proportions: SPEC.proportions, seed: SPEC.seed, blockSize: SPEC.blockSize, budgetSamples: SPEC.budgetSamples, rank, worldSize: world, warn: () => {} });
+  const out: { tokens: number[]; index: number[] }[] = [];
+  for await (const b of s.batches({ batchSize: SPEC.batchSize, seqLen: SPEC.seqLen })) out.push({ tokens: Array.from(b.tokens), index: Array.from(b.indexPerRow) });
+  await s.close();
+  return out;
+}
+
+describe("mixlab serve: several batches a request", () => {
+  it("reads the in-process stream whatever the counts, with retries of the last two responses", async () => {
+    const world = 2;
+    const want = [await inProcess(0, world), await inProcess(1, world)];
+    await withServer(async (s) => {
+      for (const seed of [1, 2, 3]) {
+        const rng = createRng(seed);
+        const open = await post(`${s.url}/v1/sessions`, { ...SPEC, worldSize: world });
+        expect(open.status).toBe(201);
+        for (let r = 0; r < world; r++) {
+          const got: { tokens: number[]; index: number[] }[] = [];
+          const starts: number[] = [];
+          for (;;) {
+            const count = 1 + rng.nextInt(7);
+            // Now and then fetch again from a step of the last two responses (a retry) and check the bytes.
+            if (starts.length >= 2 && rng.next() < 0.3) {
+              const from = starts.at(-2)! + rng.nextInt(got.length - starts.at(-2)! + 1);
+              const again = await fetchBatches(s.url, open.json.id, r, count, from);
+              const have = Math.min(count, got.length - from);
+              expect(again.slice(0, have).map((b) => Array.from(b.tokens))).toEqual(got.slice(from, from + have).map((b) => b.tokens));
+              for (const b of again.slice(have)) got.push({ tokens: Array.from(b.tokens), index: b.header.indexPerRow });
+              if (again.length > have) starts.push(from);
+              if (!again.length) break;
+              continue;
+            }
+            const batch = await fetchBatches(s.url, open.json.id, r, count);
+            if (!batch.length) break;
+            expect(batch.map((b) => b.header.step)).toEqual(batch.map((_, i) => got.length + i));
+            starts.push(got.length);
+            for (const b of batch) got.push({ tokens: Array.from(b.tokens), index: b.header.indexPerRow });
+          }
+          expect(got).toEqual(want[r]);
+        }
+      }
+    });
+  });
+
+  it("checkpoints at the step a loader reached and resumes it exactly; refuses steps it no longer holds", async () => {
+    const world = 2;
+    const want = [await inProcess(0, world), await inProcess(1, world)];
+    let checkpoint: unknown;
+    let atEnd: unknown;
+    await withServer(async (s) => {
+      const open = await post(`${s.url}/v1/sessions`, { ...SPEC, worldSize: world });
+      const id = open.json.id;
+      // Each rank fetched three responses of 4 (steps 0–11), the loop trained up to step 6.
+      for (let r = 0; r < world; r++) for (let i = 0; i < 3; i++) expect((await fetchBatches(s.url, id, r, 4)).length).toBe(4);
+      const old = await fetch(`${s.url}/v1/sessions/${id}/checkpoint?step=3`);
+      expect(old.status).toBe(409);
+      expect((await old.json()).error.message).toBe("step 3: rank 0 can be checkpointed at steps 4…12 (it has fetched 12 batches and holds its last two responses), got 3");
+      const ahead = await fetch(`${s.url}/v1/sessions/${id}/checkpoint?step=13`);
+      expect(ahead.status).toBe(409);
+      const behind = await fetch(`${s.url}/v1/sessions/${id}/checkpoint`);
+      expect(behind.status).toBe(200); // every rank at 12 (and 4 more made ahead): the default step
+      atEnd = await behind.json();
+      expect((atEnd as { step: number }).step).toBe(12);
+      const r = await fetch(`${s.url}/v1/sessions/${id}/checkpoint?step=6`);
+      expect(r.status).toBe(200);
+      checkpoint = await r.json();
+      expect((checkpoint as { step: number }).step).toBe(6);
+    });
+    await withServer(async (s) => {
+      for (const [state, from] of [[checkpoint, 6], [atEnd, 12]] as const) {
+        const open = await post(`${s.url}/v1/sessions`, { state });
+        expect(open.json.steps).toEqual([from, from]);
+        for (let r = 0; r < world; r++) {
+          const rest: number[][] = [];
+          for (let b; (b = await fetchBatches(s.url, open.json.id, r, 5)).length; ) rest.push(...b.map((x) => Array.from(x.tokens)));
+          expect(rest).toEqual(want[r]!.slice(from).map((b) => b.tokens));
+        }
+      }
+    });
+  });
+
+  it("bounds count and names it", async () => {
+    await withServer(async (s) => {
+      const open = await post(`${s.url}/v1/sessions`, SPEC);
+      const too = await fetch(`${s.url}/v1/sessions/${open.json.id}/batches?rank=0&count=9`);
+      expect(too.status).toBe(400);
+      expect(await too.json()).toEqual({ error: { code: "E_INPUT", field: "count", message: "count: expected an integer in [1, 8] (at most 256 batches and 256 tokens a response; a batch here has 32), got 9" } });
+      const zero = await fetch(`${s.url}/v1/sessions/${open.json.id}/batches?rank=0&count=0`);
+      expect(zero.status).toBe(400);
+      expect((await zero.json()).error.field).toBe("count");
+      const word = await fetch(`${s.url}/v1/sessions/${open.json.id}/batches?rank=0&count=two`);
+      expect(word.status).toBe(400);
+      expect((await word.json()).error.message).toBe('querystring.count: expected a string matching ^[0-9]{1,9}$, got "two"');
+      expect((await fetchBatches(s.url, open.json.id, 0, 8)).length).toBe(8);
+    }, { limits: { maxResponseTokens: 256 } });
+  });
+
+  it("online: a response holds only decided steps, and the stream is that of one batch a request", async () => {
+    const spec = { corpus: "toy", mixer: { method: "odm", seed: 4, options: { totalSteps: 20, warmupSteps: 0 } }, seed: 9, budgetSamples: 80, batchSize: 4, seqLen: 8, lag: 1 };
+    const run = async (count: number): Promise<{ tokens: number[][]; sizes: number[] }> =>
+      withServer(async (s) => {
+        const open = await post(`${s.url}/v1/sessions`, spec);
+        const id = open.json.id;
+        const tokens: number[][] = [];
+        const sizes: number[] = [];
+        let observed = 0;
+        for (;;) {
+          const got = count === 1 ? [await fetchBatch(s.url, id, 0)].filter((b) => b !== null) : await fetchBatches(s.url, id, 0, count);
+          if (!got.length) break;
+          sizes.push(got.length);
+          for (const b of got) {
+            tokens.push(Array.from(b.tokens));
+            // The loop trains on it, then posts its statistics.
+            const lossSum: Record<string, number> = {};
+            const tok: Record<string, number> = {};
+            b.header.domainPerRow.forEach((d, row) => {
+              const name = ["a", "b", "c"][d]!;
+              lossSum[name] = (lossSum[name] ?? 0) + 1 + (b.tokens[row * 8]! % 7) / 3;
+              tok[name] = (tok[name] ?? 0) + 8;
+            });
+            expect((await post(`${s.url}/v1/sessions/${id}/stats`, { rank: 0, step: observed++, kind: "train", lossSum, tokens: tok })).status).toBe(200);
+          }
+        }
+        return { tokens, sizes };
+      });
+    const one = await run(1);
+    const many = await run(8);
+    expect(many.tokens).toEqual(one.tokens);
+    // lag 1: a response holds the lag + 1 steps decided by the statistics posted before it.
+    expect(many.sizes.slice(0, -1).every((n) => n === 2)).toBe(true);
+  });
+});
