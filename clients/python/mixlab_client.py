@@ -146,6 +146,9 @@ class Client:
 
     def _connection(self):
         conn = getattr(self._local, "conn", None)
+        if conn is not None and time.monotonic() - getattr(self._local, "used", 0.0) > 30.0:
+            self._drop()  # idle long enough that the server may be closing it (Fastify: after 72 s)
+            conn = None
         if conn is None:
             cls = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
             conn = self._local.conn = cls(self._host, self._port, timeout=self.timeout)
@@ -176,6 +179,7 @@ class Client:
         if self.token:
             headers["Authorization"] = "Bearer " + self.token
         reused = getattr(self._local, "conn", None) is not None
+        self._local.used = time.monotonic()
         try:
             conn = self._connection()
             conn.request(method, self._prefix + path, body=data, headers=headers)
@@ -183,8 +187,8 @@ class Client:
             payload = r.read()
         except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
             self._drop()
-            if not reused:
-                raise
+            if not reused or method != "GET":
+                raise  # a POST may have been handled: sending it again is the caller's decision
             # The server closed the idle connection before this request reached it: once more, anew.
             conn = self._connection()
             try:

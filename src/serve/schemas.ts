@@ -219,8 +219,10 @@ export function openApi(l: ServeLimits): Record<string, unknown> {
             "zero padding to a multiple of 4 bytes, rows × seqLen token ids as little-endian unsigned integers of " +
             "`width` bytes (1, 2 or 4), zero padding to a multiple of 4 bytes. 204 at the end of the stream. " +
             "`count` (default 1) asks for that many consecutive batches: fewer come at the end of the stream and, " +
-            "online, when later steps are not decided yet. `step` (optional) must be the rank's next step, or a step " +
-            "of its last response to fetch those batches again (a retry).",
+            `online, when later steps are not decided yet; at most ${l.maxBatchesPerResponse} batches and ` +
+            `${l.maxResponseTokens} tokens a response (one batch always). ` +
+            "`step` (optional) must be the rank's next step, or a step of its last two responses to fetch those " +
+            "batches again (a retry).",
           parameters: [
             ...id,
             { name: "rank", in: "query", required: true, schema: { type: "integer" } },
@@ -236,9 +238,15 @@ export function openApi(l: ServeLimits): Record<string, unknown> {
       "/v1/sessions/{id}/checkpoint": {
         get: {
           summary: "sampler + mixer state in one JSON, given back as `state` to resume",
-          description: "`step` (optional): checkpoint at that step, which every rank must have fetched and still hold in its last response (a loader that fetched ahead checkpoints where it trained up to).",
+          description:
+            "`step` (optional): checkpoint at that step, which every rank must have fetched and still hold in its " +
+            "last two responses (a loader that fetched ahead checkpoints where its loop is).",
           parameters: [...id, { name: "step", in: "query", schema: { type: "integer" } }],
-          responses: { "200": { description: "the checkpoint", ...json(checkpointSchema) }, "409": { description: "ranks at different steps, or a step no rank holds" }, ...errors },
+          responses: {
+            "200": { description: "the checkpoint", ...json(checkpointSchema) },
+            "409": { description: "ranks at different steps, or a step a rank does not hold" },
+            ...errors,
+          },
         },
       },
       "/v1/sessions/{id}/table": {

@@ -207,7 +207,8 @@ export function buildApp(o: { corpora: Map<string, ServedCorpus>; token?: string
     const tokens = s.spec.batchSize * s.spec.seqLen;
     const most = Math.max(1, Math.min(l.maxBatchesPerResponse, Math.floor(l.maxResponseTokens / tokens)));
     if (!(count >= 1 && count <= most)) {
-      throw new InputError("count", `expected an integer in [1, ${most}] (at most ${l.maxBatchesPerResponse} batches and ${l.maxResponseTokens} tokens a response; a batch here has ${tokens}), got ${q.count}`);
+      const limits = `at most ${l.maxBatchesPerResponse} batches and ${l.maxResponseTokens} tokens a response`;
+      throw new InputError("count", `expected an integer in [1, ${most}] (${limits}; a batch here has ${tokens}), got ${q.count}`);
     }
     const res = reply.raw;
     // true once every byte was handed to the socket, false if the connection closed first.
@@ -215,13 +216,18 @@ export function buildApp(o: { corpora: Map<string, ServedCorpus>; token?: string
       res.once("finish", () => r(true));
       res.once("close", () => r(res.writableFinished));
     });
-    const batches = await s.take(Number(q.rank), { ...(q.step === undefined ? {} : { step: Number(q.step) }), count, sent });
+    const step = q.step === undefined ? {} : { step: Number(q.step) };
+    const batches = await s.take(Number(q.rank), { ...step, count, sent });
     if (!batches.length) return reply.code(204).header("x-mixlab-done", "1").send();
     // The batches' own buffers go to the socket in one gathered write, without a joined copy.
     let length = 0;
     for (const b of batches) length += b.body.length;
     reply.hijack();
-    res.writeHead(200, { "content-type": BATCH_MEDIA_TYPE, "content-length": length, "x-mixlab-batches": batches.length });
+    res.writeHead(200, {
+      "content-type": BATCH_MEDIA_TYPE,
+      "content-length": length,
+      "x-mixlab-batches": batches.length,
+    });
     res.cork();
     for (const b of batches) res.write(b.body);
     res.end();
@@ -229,7 +235,8 @@ export function buildApp(o: { corpora: Map<string, ServedCorpus>; token?: string
   });
 
   app.post("/v1/sessions/:id/stats", { schema: { params: idParams, body: statsSchema } }, async (req) => session(req).observe(req.body as RankStats));
-  app.get("/v1/sessions/:id/checkpoint", { schema: { params: idParams, querystring: checkpointQuery } }, async (req) => {
+  const checkpointRoute = { schema: { params: idParams, querystring: checkpointQuery } };
+  app.get("/v1/sessions/:id/checkpoint", checkpointRoute, async (req) => {
     const q = req.query as { step?: string };
     return session(req).checkpoint(q.step === undefined ? undefined : Number(q.step));
   });

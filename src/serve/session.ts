@@ -281,6 +281,8 @@ interface RankReader {
   ahead: Delivered[];
   /** Why making batches ahead failed (given to the next request). */
   failure: unknown;
+  /** Rank 0: the sampler's state before the batch being made now, if one is. */
+  making: SamplerState | null;
   /** Long-lived iterator (static sessions). */
   iterator: AsyncGenerator<TokenBatch> | null;
   /** The proportions (JSON of the domain-ordered vector) this rank's sampler uses now (online). */
@@ -370,7 +372,11 @@ export class Session {
       const sampler = await createSampler({ ...base, rank: r });
       const current = cp?.sampler.appended.at(-1)?.proportions ?? ("proportions" in base ? base.proportions : null);
       const applied = current ? JSON.stringify(names.map((d) => current[d] ?? 0)) : "";
-      readers.push({ sampler, step: cp?.step ?? 0, recent: [], lastStart: cp?.step ?? 0, ahead: [], failure: null, iterator: null, applied, queue: Promise.resolve(), done: false });
+      const step = cp?.step ?? 0;
+      readers.push({
+        sampler, step, recent: [], lastStart: step, ahead: [], failure: null, making: null, iterator: null, applied,
+        queue: Promise.resolve(), done: false,
+      });
     }
     const lag = spec.lag ?? (mixer?.accepts.includes("eval") ? 0 : 1);
     if (mixer && mixer.accepts.includes("eval") && lag !== 0) {
@@ -408,7 +414,9 @@ export class Session {
   take(rank: number, o: { step?: number; count?: number; sent?: Promise<boolean> } = {}): Promise<EncodedBatch[]> {
     const reader = this.reader(rank);
     const count = o.count ?? 1;
-    if (!(Number.isInteger(count) && count >= 1)) throw new InputError("count", `expected an integer ≥ 1, got ${count}`);
+    if (!(Number.isInteger(count) && count >= 1)) {
+      throw new InputError("count", `expected an integer ≥ 1, got ${count}`);
+    }
     const run = reader.queue.then(() => this.takeNow(reader, rank, o.step, count));
     reader.queue = run.catch(() => undefined);
     const sent = o.sent;
@@ -443,7 +451,12 @@ export class Session {
     return this.readers[rank]!;
   }
 
-  private async takeNow(reader: RankReader, rank: number, step: number | undefined, count: number): Promise<Delivered[]> {
+  private async takeNow(
+    reader: RankReader,
+    rank: number,
+    step: number | undefined,
+    count: number,
+  ): Promise<Delivered[]> {
     if (this.closed) throw new ConflictError("the session is closed");
     if (reader.failure) {
       const e = reader.failure;
@@ -454,21 +467,26 @@ export class Session {
     let replay: Delivered[] = [];
     if (step !== undefined && step !== reader.step) {
       if (step < first || step > reader.step) {
-        const retry = reader.recent.length ? ` (or ${first === reader.step - 1 ? first : `${first}…${reader.step - 1}`}, a retry)` : "";
+        const held = first === reader.step - 1 ? `${first}` : `${first}…${reader.step - 1}`;
+        const retry = reader.recent.length ? ` (or ${held}, a retry)` : "";
         throw new ConflictError(`rank ${rank}: expected step ${reader.step}${retry}, got ${step}`);
       }
       replay = reader.recent.slice(step - first, step - first + count);
       // Only sent again: the window stays as it is.
       if (replay.length === count) return replay;
     }
-    const fresh: Delivered[] = [];
-    while (replay.length + fresh.length < count) {
+    // What is missing is made into `ahead` first (a checkpoint taken meanwhile reads the state
+    // before it there); the rank's step and window then change together, at once.
+    const need = count - replay.length;
+    while (reader.ahead.length < need) {
       // The first batch of a response may wait for its proportions; later ones are added only if decided.
-      const d = reader.ahead.shift() ?? (await this.produce(reader, rank, reader.step, replay.length + fresh.length === 0));
+      const opening = replay.length === 0 && reader.ahead.length === 0;
+      const d = await this.produce(reader, rank, reader.step + reader.ahead.length, opening);
       if (!d) break;
-      fresh.push(d);
-      reader.step++;
+      reader.ahead.push(d);
     }
+    const fresh = reader.ahead.splice(0, need);
+    reader.step += fresh.length;
     if (fresh.length) {
       const start = reader.step - fresh.length - replay.length;
       const keepFrom = Math.min(start, reader.lastStart);
@@ -501,8 +519,25 @@ export class Session {
    */
   private async produce(reader: RankReader, rank: number, t: number, wait: boolean): Promise<Delivered | null> {
     if (reader.done) return null;
-    let proportions: Record<string, number> | null = null;
     const before = rank === 0 ? reader.sampler.state() : null;
+    // While the batch is made the sampler counts its rows one by one (asynchronous sources): a
+    // checkpoint meanwhile takes the state from before it.
+    reader.making = before;
+    try {
+      return await this.make(reader, rank, t, wait, before);
+    } finally {
+      reader.making = null;
+    }
+  }
+
+  private async make(
+    reader: RankReader,
+    rank: number,
+    t: number,
+    wait: boolean,
+    before: SamplerState | null,
+  ): Promise<Delivered | null> {
+    let proportions: Record<string, number> | null = null;
     if (this.schedule) {
       const sch = this.schedule;
       if (!wait && sch.decided.length <= t) return null;
@@ -571,7 +606,9 @@ export class Session {
     const out = off.findIndex((w) => t < w.from || t > w.to);
     if (out >= 0) {
       const w = off[out]!;
-      const held = w.from === w.to ? `step ${w.to} (it has fetched ${w.to} batches)` : `steps ${w.from}…${w.to} (it has fetched ${w.to} batches and holds its last two responses)`;
+      const held = w.from === w.to
+        ? `step ${w.to} (it has fetched ${w.to} batches)`
+        : `steps ${w.from}…${w.to} (it has fetched ${w.to} batches and holds its last two responses)`;
       throw new ConflictError(`step ${t}: rank ${out} can be checkpointed at ${held}, got ${t}`);
     }
     let mixer: OnlineMixerState | null = null;
@@ -582,7 +619,10 @@ export class Session {
       decided = this.schedule.decided.slice(t);
     }
     const r0 = this.readers[0]!;
-    const sampler = t === r0.step ? (r0.ahead[0]?.before ?? r0.sampler.state()) : r0.recent[t - off[0]!.from]!.before!;
+    // The state before batch t: made ahead, current, or kept with a batch of the window.
+    const sampler = t === r0.step
+      ? (r0.ahead[0]?.before ?? r0.making ?? r0.sampler.state())
+      : r0.recent[t - off[0]!.from]!.before!;
     return { format: "mixlab.serve-checkpoint/v1", spec: this.spec, step: t, sampler, mixer, decided };
   }
 
@@ -688,23 +728,34 @@ export function encodeBatch(
   return { body, rows, tokens: n };
 }
 
+/** The JSON header of an encoded batch. */
+export type BatchHeader = Record<string, unknown> & {
+  rows: number;
+  seqLen: number;
+  width: number;
+  domainPerRow: number[];
+  indexPerRow: number[];
+};
+
 /** A decoded batch (the Node client and the tests). */
 export interface DecodedBatch {
-  readonly header: Record<string, unknown> & { rows: number; seqLen: number; width: number; domainPerRow: number[]; indexPerRow: number[] };
+  readonly header: BatchHeader;
   readonly tokens: Int32Array;
 }
 
 /** Decodes one batch of `encodeBatch`'s output starting at byte `at`; `end` is where it ends. */
 function decodeAt(buf: Buffer, at: number): DecodedBatch & { end: number } {
-  if (buf.length - at < 4) throw new MixError("E_TRUNCATED", `batch at byte ${at}: expected a 4-byte header length, got ${buf.length - at} bytes`);
+  const cut = (what: string, got: number): MixError =>
+    new MixError("E_TRUNCATED", `batch at byte ${at}: expected ${what}, got ${Math.max(0, got)} bytes`);
+  if (buf.length - at < 4) throw cut("a 4-byte header length", buf.length - at);
   const len = buf.readUInt32LE(at);
-  if (buf.length - at - 4 < len) throw new MixError("E_TRUNCATED", `batch at byte ${at}: expected a ${len}-byte header, got ${buf.length - at - 4} bytes`);
+  if (buf.length - at - 4 < len) throw cut(`a ${len}-byte header`, buf.length - at - 4);
   const header = JSON.parse(buf.subarray(at + 4, at + 4 + len).toString("utf8"));
   const offset = at + ((4 + len + 3) & ~3);
   const n = header.rows * header.seqLen;
   const w = header.width as number;
   const idsEnd = offset + n * w;
-  if (idsEnd > buf.length) throw new MixError("E_TRUNCATED", `batch at byte ${at}: expected ${n} token ids of ${w} bytes, got ${Math.max(0, buf.length - offset)} bytes`);
+  if (idsEnd > buf.length) throw cut(`${n} token ids of ${w} bytes`, buf.length - offset);
   const tokens = new Int32Array(n);
   const p = buf.byteOffset + offset;
   if (w === 1) tokens.set(buf.subarray(offset, idsEnd));
@@ -723,12 +774,12 @@ export function decodeBatch(body: Uint8Array): DecodedBatch {
  * Every batch of a body with its ids as little-endian views of the body at their wire width (no
  * copy; a copy only where the body is not aligned or the machine is big-endian).
  */
-export function viewBatches(body: Uint8Array): { header: DecodedBatch["header"]; tokens: Uint8Array | Uint16Array | Uint32Array }[] {
+export function viewBatches(body: Uint8Array): { header: BatchHeader; tokens: Uint8Array | Uint16Array | Uint32Array }[] {
   const buf = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
-  const out: { header: DecodedBatch["header"]; tokens: Uint8Array | Uint16Array | Uint32Array }[] = [];
+  const out: { header: BatchHeader; tokens: Uint8Array | Uint16Array | Uint32Array }[] = [];
   for (let at = 0; at < buf.length; ) {
     const len = buf.readUInt32LE(at);
-    const header = JSON.parse(buf.subarray(at + 4, at + 4 + len).toString("utf8")) as DecodedBatch["header"];
+    const header = JSON.parse(buf.subarray(at + 4, at + 4 + len).toString("utf8")) as BatchHeader;
     const offset = at + ((4 + len + 3) & ~3);
     const n = header.rows * header.seqLen;
     const w = header.width;

@@ -3,7 +3,8 @@
 // responses; checkpoints at the step a loader reached when it fetched ahead; the limits.
 
 import { describe, expect, it, beforeAll, afterAll } from "vitest";
-import { rmSync } from "node:fs";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { tmp } from "../helpers.js";
 import { createRng } from "../../src/rng/index.js";
 import { createSampler } from "../../src/sampler/sampler.js";
@@ -39,6 +40,46 @@ async function inProcess(rank: number, world: number): Promise<{ tokens: number[
 }
 
 describe("mixlab serve: several batches a request", () => {
+  it("checkpoints exactly while batches of an asynchronous (JSONL) corpus are being made", async () => {
+    // Text sources are read asynchronously: the sampler counts a batch's rows while it is made,
+    // during which a checkpoint must still give the state before it.
+    const text = join(dir, "text");
+    mkdirSync(text);
+    const rng = createRng(5);
+    for (const d of ["web", "code", "math"]) {
+      const lines = Array.from({ length: 300 }, (_, i) => JSON.stringify({ text: `${d} ${i} ` + "x".repeat(5 + rng.nextInt(300)) }));
+      writeFileSync(join(text, `${d}.jsonl`), lines.join("\n") + "\n");
+    }
+    const spec = { corpus: "text", proportions: { web: 0.4, code: 0.3, math: 0.3 }, seed: 11, batchSize: 64, seqLen: 16, blockSize: 64, budgetSamples: 64 * 24 };
+    const s0 = await createSampler({ corpus: text, proportions: spec.proportions, seed: 11, blockSize: 64, budgetSamples: spec.budgetSamples, warn: () => {} });
+    const want: number[][] = [];
+    for await (const b of s0.batches({ batchSize: 64, seqLen: 16 })) want.push(Array.from(b.indexPerRow));
+    await s0.close();
+    const s = await startServer({ corpora: [{ name: "text", dir: text }], warn: () => {} });
+    try {
+      for (let trial = 0; trial < 6; trial++) {
+        const id = (await post(`${s.url}/v1/sessions`, spec)).json.id;
+        // (a) right after a response, while the next is made ahead
+        await fetchBatches(s.url, id, 0, 1 + (trial % 3));
+        const a = await (await fetch(`${s.url}/v1/sessions/${id}/checkpoint`)).json();
+        // (b) while a response of 8 is being made
+        const more = fetchBatches(s.url, id, 0, 8);
+        await new Promise((r) => setTimeout(r, trial));
+        const rb = await fetch(`${s.url}/v1/sessions/${id}/checkpoint?step=${a.step + 1}`);
+        const b = rb.status === 200 ? await rb.json() : null;
+        if (!b) expect((await rb.json()).error.message).toMatch(new RegExp(`^step ${a.step + 1}: rank 0 can be checkpointed at step`));
+        await more;
+        for (const cp of [a, b].filter((x) => x !== null)) {
+          const resumed = (await post(`${s.url}/v1/sessions`, { state: cp })).json.id;
+          const next = await fetchBatches(s.url, resumed, 0, 1);
+          expect(next[0]!.header.indexPerRow).toEqual(want[cp.step]);
+        }
+      }
+    } finally {
+      await s.close();
+    }
+  });
+
   it("reads the in-process stream whatever the counts, with retries of the last two responses", async () => {
     const world = 2;
     const want = [await inProcess(0, world), await inProcess(1, world)];
