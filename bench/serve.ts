@@ -149,7 +149,7 @@ async function main(): Promise<void> {
   try {
     const N = 960;
     const COUNT = 32;
-    const ROUNDS = 7;
+    const ROUNDS = 9;
     await inProcess(dir, 50); // warm the page cache
     await client(url, await open(url, 99), 64, COUNT, true); // warm the server
     const timed = async (f: () => Promise<{ tokens: number; latencies: number[] }>) => {
