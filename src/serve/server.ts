@@ -8,6 +8,7 @@ import { InputError, MixError, showValue } from "../errors.js";
 import { openCorpus, type Corpus } from "../sampler/corpus.js";
 import { VERSION } from "../version.js";
 import { batchQuery, checkpointQuery, checkpointSchema, DEFAULT_LIMITS, idParams, openApi, sessionSchema, statsSchema, type ServeLimits } from "./schemas.js";
+import { Makers } from "./maker.js";
 import { BATCH_MEDIA_TYPE, ConflictError, Session, type MixerFactory, type RankStats, type ServedCorpus, type SessionCheckpoint, type SessionSpec, type StatsMerger } from "./session.js";
 
 /** Options of `startServer`. */
@@ -26,6 +27,11 @@ export interface ServeOptions {
   readonly mergeStats?: StatsMerger;
   /** Where warnings go (default stderr). */
   readonly warn?: (m: string) => void;
+  /**
+   * Threads that make the batches of static sessions while the server's thread writes responses
+   * (default: one per core beyond the server's, at most 4; 0 makes them on the server's thread).
+   */
+  readonly threads?: number;
 }
 
 /** A running server. */
@@ -107,7 +113,15 @@ function describeValidation(context: string, e: AjvError): { field: string; mess
 }
 
 /** Builds the Fastify app over opened corpora (exported for in-process tests). */
-export function buildApp(o: { corpora: Map<string, ServedCorpus>; token?: string; limits: ServeLimits; createMixer?: MixerFactory; mergeStats?: StatsMerger; warn: (m: string) => void }): FastifyInstance {
+export function buildApp(o: {
+  corpora: Map<string, ServedCorpus>;
+  token?: string;
+  limits: ServeLimits;
+  createMixer?: MixerFactory;
+  mergeStats?: StatsMerger;
+  makers?: Makers;
+  warn: (m: string) => void;
+}): FastifyInstance {
   const l = o.limits;
   const sessions = new Map<string, Session>();
   const app = Fastify({
@@ -185,6 +199,7 @@ export function buildApp(o: { corpora: Map<string, ServedCorpus>; token?: string
       ...(state ? { checkpoint: state } : {}),
       ...(o.createMixer ? { createMixer: o.createMixer } : {}),
       ...(o.mergeStats ? { mergeStats: o.mergeStats } : {}),
+      ...(o.makers ? { makers: o.makers } : {}),
       waitMs: l.waitMs,
       warn: o.warn,
     });
@@ -271,6 +286,7 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
   const limits = { ...DEFAULT_LIMITS, ...(o.limits ?? {}) };
   const opened: Corpus[] = [];
   const corpora = new Map<string, ServedCorpus>();
+  let makers: Makers | null = null;
   try {
     for (const c of o.corpora) {
       if (corpora.has(c.name)) throw new InputError("--corpus", `expected each corpus name once, got ${JSON.stringify(c.name)} twice`);
@@ -278,8 +294,20 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
       opened.push(corpus);
       corpora.set(c.name, { name: c.name, names: corpus.names, sources: corpus.sources });
     }
-    const app = buildApp({ corpora, ...(o.token ? { token: o.token } : {}), limits, ...(o.createMixer ? { createMixer: o.createMixer } : {}), ...(o.mergeStats ? { mergeStats: o.mergeStats } : {}), warn: o.warn ?? ((m) => process.stderr.write(`warning: ${m}\n`)) });
+    const threads = o.threads ?? Makers.defaultThreads();
+    if (threads > 0) makers = await Makers.start(threads, o.corpora);
+    const app = buildApp({
+      corpora,
+      ...(o.token ? { token: o.token } : {}),
+      limits,
+      ...(o.createMixer ? { createMixer: o.createMixer } : {}),
+      ...(o.mergeStats ? { mergeStats: o.mergeStats } : {}),
+      ...(makers ? { makers } : {}),
+      warn: o.warn ?? ((m) => process.stderr.write(`warning: ${m}\n`)),
+    });
+    const started = makers;
     app.addHook("onClose", async () => {
+      await started?.stop();
       for (const c of opened) await c.close();
     });
     await app.listen({ host, port: o.port ?? 0 });
@@ -288,6 +316,7 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
     const shown = host.includes(":") ? `[${host}]` : host;
     return { url: `http://${shown}:${port}`, app, close: () => app.close() };
   } catch (e) {
+    await makers?.stop();
     for (const c of opened) await c.close();
     throw e;
   }

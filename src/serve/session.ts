@@ -4,13 +4,18 @@
 // maps requests onto these methods, tests drive them directly.
 
 import { randomUUID } from "node:crypto";
-import { endianness } from "node:os";
 import { InputError, MixError } from "../errors.js";
 import { createSampler, type Sampler, type SamplerState, type TokenBatch } from "../sampler/sampler.js";
 import type { DomainSource } from "../sampler/sources.js";
 import type { MixerEvent, OnlineMixer, OnlineMixerState } from "../../mixers/types.js";
 import { createOnlineMixer } from "../../mixers/online.js";
 import { mergeDomainStats } from "../../mixers/common/domain-stats.js";
+import { encodeBatch, type EncodedBatch } from "./encode.js";
+import type { Makers } from "./maker.js";
+import type { Worker } from "node:worker_threads";
+
+export { BATCH_MEDIA_TYPE, decodeBatch, decodeBatches, encodeBatch, viewBatches } from "./encode.js";
+export type { BatchHeader, DecodedBatch, EncodedBatch } from "./encode.js";
 
 /** What a client asks for when it opens a session (the JSON body of `POST /v1/sessions`). */
 export interface SessionSpec {
@@ -105,12 +110,6 @@ export function mergeStatsForMixer(perRank: readonly RankStats[]): MixerEvent {
   return { kind: first.kind, step: first.step, ...m };
 }
 
-/** One encoded batch and what the header says about it. */
-export interface EncodedBatch {
-  readonly body: Buffer;
-  readonly rows: number;
-  readonly tokens: number;
-}
 
 /** Waits a bounded time for a condition signalled by `notify()`. */
 class Waiters {
@@ -281,8 +280,13 @@ interface RankReader {
   ahead: Delivered[];
   /** Why making batches ahead failed (given to the next request). */
   failure: unknown;
-  /** Rank 0: the sampler's state before the batch being made now, if one is. */
+  /**
+   * Rank 0: the sampler's state before the batch being made now, if one is (on a batch-making
+   * thread: before the next batch it will make).
+   */
   making: SamplerState | null;
+  /** The batch-making thread and its sampler's key, when a thread makes this rank's batches. */
+  remote: { readonly worker: Worker; readonly key: string } | null;
   /** Long-lived iterator (static sessions). */
   iterator: AsyncGenerator<TokenBatch> | null;
   /** The proportions (JSON of the domain-ordered vector) this rank's sampler uses now (online). */
@@ -307,17 +311,19 @@ export interface OpenSessionOptions {
    * while this one travels and the client uses it (default true).
    */
   readonly readAhead?: boolean;
+  /** Threads that make the batches of static sessions (default: the server's own thread). */
+  readonly makers?: Makers;
   readonly warn?: (m: string) => void;
 }
 
 /** A live session. */
 export class Session {
-  readonly id: string;
   private readonly waiters = new Waiters();
   private readonly pool: FramePool;
   private closed = false;
 
   private constructor(
+    readonly id: string,
     readonly spec: SessionSpec,
     readonly domains: readonly string[],
     private readonly readers: RankReader[],
@@ -326,8 +332,8 @@ export class Session {
     private readonly readAhead: boolean,
     /** Every id lies in [0, maxId] when the corpus's storage type says so (see `encodeBatch`). */
     private readonly maxId: number | undefined,
+    private readonly makers: Makers | null,
   ) {
-    this.id = randomUUID();
     this.pool = new FramePool(4 * readers.length);
   }
 
@@ -374,7 +380,7 @@ export class Session {
       const applied = current ? JSON.stringify(names.map((d) => current[d] ?? 0)) : "";
       const step = cp?.step ?? 0;
       readers.push({
-        sampler, step, recent: [], lastStart: step, ahead: [], failure: null, making: null, iterator: null, applied,
+        sampler, step, recent: [], lastStart: step, ahead: [], failure: null, making: null, remote: null, iterator: null, applied,
         queue: Promise.resolve(), done: false,
       });
     }
@@ -385,7 +391,21 @@ export class Session {
     const schedule = mixer ? new OnlineSchedule(mixer, o.mergeStats ?? mergeStatsForMixer, lag, world, cp?.step ?? 0, cp?.decided ?? []) : null;
     const bounds = o.corpus.sources.map((x) => x.maxTokenId);
     const maxId = bounds.every((x) => x !== undefined) ? Math.max(spec.padId ?? 0, ...bounds) : undefined;
-    return new Session(spec, names, readers, schedule, o.waitMs ?? 60_000, o.readAhead ?? true, maxId);
+    const id = randomUUID();
+    const makers = o.makers;
+    if (makers && makers.size > 0 && !schedule) {
+      // A thread keeps a sampler of each rank made from the same options, and makes its batches.
+      const { corpus: _c, warn: _w, ...options } = base;
+      const batch = { batchSize: spec.batchSize, seqLen: spec.seqLen, padId: spec.padId ?? 0 };
+      for (const [r, reader] of readers.entries()) {
+        const worker = makers.pick();
+        const key = `${id}/${r}`;
+        await makers.open(worker, { key, corpus: o.corpus.name, options: { ...options, rank: r }, batch, maxId });
+        reader.remote = { worker, key };
+        reader.making = r === 0 ? reader.sampler.state() : null;
+      }
+    }
+    return new Session(id, spec, names, readers, schedule, o.waitMs ?? 60_000, o.readAhead ?? true, maxId, makers ?? null);
   }
 
   get worldSize(): number {
@@ -435,12 +455,14 @@ export class Session {
       return ds.map((d) => d.batch);
     });
     if (this.readAhead && !this.schedule) {
-      // Once this response has left (`sent`, or the current turn of the event loop), make the next:
-      // making it earlier would slow this one's transfer, which the client is waiting for.
-      const left: Promise<unknown> = sent ?? new Promise<void>((r) => setImmediate(r));
+      // On this thread: once this response has left (`sent`, or the current turn of the event
+      // loop), make the next; making it earlier would slow this one's transfer, which the client
+      // is waiting for. A batch-making thread starts at once, on the next two responses.
+      const left: Promise<unknown> = (reader.remote ? null : sent) ?? new Promise<void>((r) => setImmediate(r));
+      const depth = reader.remote ? 2 * count : count;
       reader.queue = reader.queue
         .then(() => left)
-        .then(() => this.makeAhead(reader, rank, count))
+        .then(() => this.makeAhead(reader, rank, depth))
         .catch((e: unknown) => (reader.failure = e));
     }
     return out;
@@ -478,7 +500,11 @@ export class Session {
     // What is missing is made into `ahead` first (a checkpoint taken meanwhile reads the state
     // before it there); the rank's step and window then change together, at once.
     const need = count - replay.length;
-    while (reader.ahead.length < need) {
+    while (reader.ahead.length < need && !(reader.remote && reader.done)) {
+      if (reader.remote) {
+        await this.makeRemote(reader, need - reader.ahead.length);
+        continue;
+      }
       // The first batch of a response may wait for its proportions; later ones are added only if decided.
       const opening = replay.length === 0 && reader.ahead.length === 0;
       const d = await this.produce(reader, rank, reader.step + reader.ahead.length, opening);
@@ -504,6 +530,10 @@ export class Session {
 
   /** Makes up to `count` batches after those made ahead already (static sessions). */
   private async makeAhead(reader: RankReader, rank: number, count: number): Promise<void> {
+    if (reader.remote) {
+      if (!this.closed && !reader.done && reader.ahead.length < count) await this.makeRemote(reader, count - reader.ahead.length);
+      return;
+    }
     while (!this.closed && reader.ahead.length < count) {
       const d = await this.produce(reader, rank, reader.step + reader.ahead.length, false);
       if (!d) return;
@@ -511,6 +541,18 @@ export class Session {
       // Between batches, let the event loop take requests.
       await new Promise<void>((r) => setImmediate(r));
     }
+  }
+
+  /** Has the rank's thread make `count` more batches into `ahead` (static sessions). */
+  private async makeRemote(reader: RankReader, count: number): Promise<void> {
+    const { worker, key } = reader.remote!;
+    const made = await this.makers!.make(worker, key, reader.step + reader.ahead.length, count);
+    const rank0 = reader.making !== null;
+    for (const f of made.frames) {
+      reader.ahead.push({ batch: { body: f.body, rows: f.rows, tokens: f.tokens }, before: rank0 ? f.before : null, slab: null, sending: 0, held: true });
+    }
+    if (rank0) reader.making = made.after;
+    if (made.done || made.frames.length < count) reader.done = true;
   }
 
   /**
@@ -653,156 +695,7 @@ export class Session {
     for (const r of this.readers) {
       await r.iterator?.return(undefined);
       await r.sampler.close();
+      if (r.remote) await this.makers!.close(r.remote.worker, r.remote.key).catch(() => undefined);
     }
   }
-}
-
-const LITTLE_ENDIAN = endianness() === "LE";
-
-/** Media type of an encoded batch. */
-export const BATCH_MEDIA_TYPE = "application/vnd.mixlab.batch.v1";
-
-/**
- * Encodes a batch for the wire: a 4-byte little-endian header length, the UTF-8 JSON header
- * (rows, seqLen, width, domainPerRow, indexPerRow, truncatedTokens, padTokens and `extra`),
- * zero padding to a multiple of 4 bytes, then rows × seqLen token ids as little-endian unsigned
- * integers of the smallest width (1, 2 or 4 bytes) that holds the batch's largest id, and zero
- * padding to a multiple of 4 bytes again (so that batches sent back to back stay aligned).
- * `maxId`, when the corpus's storage type bounds the ids, spares the scan for the largest one;
- * `alloc` gives the memory.
- */
-export function encodeBatch(
-  b: TokenBatch,
-  seqLen: number,
-  extra: Record<string, unknown>,
-  maxId?: number,
-  alloc: (size: number) => Buffer = (size) => Buffer.allocUnsafe(size),
-): EncodedBatch {
-  const rows = b.domainPerRow.length;
-  const n = rows * seqLen;
-  const t = b.tokens;
-  let width = 1;
-  if (maxId !== undefined && maxId < 65536) {
-    // Ids known to lie in [0, maxId] (8- or 16-bit token shards): only "is one above 255?" is open,
-    // and a real vocabulary answers it within the first few ids.
-    if (maxId > 255) for (let i = 0; i < n; i++) if (t[i]! > 255) {
-      width = 2;
-      break;
-    }
-  } else {
-    let max = 0;
-    let min = 0;
-    for (let i = 0; i < n; i++) {
-      const v = t[i]!;
-      if (v > max) max = v;
-      if (v < min) min = v;
-    }
-    if (min < 0) throw new MixError("E_TOKENS", `expected token ids ≥ 0, got ${min}`);
-    width = max < 256 ? 1 : max < 65536 ? 2 : 4;
-  }
-  const header = Buffer.from(JSON.stringify({
-    ...extra,
-    rows,
-    seqLen,
-    width,
-    domainPerRow: Array.from(b.domainPerRow),
-    indexPerRow: Array.from(b.indexPerRow),
-    truncatedTokens: b.truncatedTokens,
-    padTokens: b.padTokens,
-  }));
-  const headerEnd = 4 + header.length;
-  const offset = (headerEnd + 3) & ~3;
-  const idsEnd = offset + n * width;
-  const body = alloc((idsEnd + 3) & ~3);
-  body.writeUInt32LE(header.length, 0);
-  header.copy(body, 4);
-  body.fill(0, headerEnd, offset);
-  body.fill(0, idsEnd);
-  const ids = t.subarray(0, n);
-  // Typed-array views convert in bulk; `offset` is a multiple of 4, so every view is aligned.
-  if (width === 1) body.set(ids, offset);
-  else if (LITTLE_ENDIAN && width === 2) new Uint16Array(body.buffer, body.byteOffset + offset, n).set(ids);
-  else if (LITTLE_ENDIAN) new Uint32Array(body.buffer, body.byteOffset + offset, n).set(ids);
-  else if (width === 2) for (let i = 0; i < n; i++) body.writeUInt16LE(ids[i]!, offset + 2 * i);
-  else for (let i = 0; i < n; i++) body.writeUInt32LE(ids[i]!, offset + 4 * i);
-  return { body, rows, tokens: n };
-}
-
-/** The JSON header of an encoded batch. */
-export type BatchHeader = Record<string, unknown> & {
-  rows: number;
-  seqLen: number;
-  width: number;
-  domainPerRow: number[];
-  indexPerRow: number[];
-};
-
-/** A decoded batch (the Node client and the tests). */
-export interface DecodedBatch {
-  readonly header: BatchHeader;
-  readonly tokens: Int32Array;
-}
-
-/** Decodes one batch of `encodeBatch`'s output starting at byte `at`; `end` is where it ends. */
-function decodeAt(buf: Buffer, at: number): DecodedBatch & { end: number } {
-  const cut = (what: string, got: number): MixError =>
-    new MixError("E_TRUNCATED", `batch at byte ${at}: expected ${what}, got ${Math.max(0, got)} bytes`);
-  if (buf.length - at < 4) throw cut("a 4-byte header length", buf.length - at);
-  const len = buf.readUInt32LE(at);
-  if (buf.length - at - 4 < len) throw cut(`a ${len}-byte header`, buf.length - at - 4);
-  const header = JSON.parse(buf.subarray(at + 4, at + 4 + len).toString("utf8"));
-  const offset = at + ((4 + len + 3) & ~3);
-  const n = header.rows * header.seqLen;
-  const w = header.width as number;
-  const idsEnd = offset + n * w;
-  if (idsEnd > buf.length) throw cut(`${n} token ids of ${w} bytes`, buf.length - offset);
-  const tokens = new Int32Array(n);
-  const p = buf.byteOffset + offset;
-  if (w === 1) tokens.set(buf.subarray(offset, idsEnd));
-  else if (LITTLE_ENDIAN && p % w === 0) tokens.set(w === 2 ? new Uint16Array(buf.buffer, p, n) : new Uint32Array(buf.buffer, p, n));
-  else for (let i = 0; i < n; i++) tokens[i] = w === 2 ? buf.readUInt16LE(offset + 2 * i) : buf.readUInt32LE(offset + 4 * i);
-  return { header, tokens, end: Math.min(buf.length, (idsEnd + 3) & ~3) };
-}
-
-/** Decodes the first batch of a body (the Node client and the tests). */
-export function decodeBatch(body: Uint8Array): DecodedBatch {
-  const { header, tokens } = decodeAt(Buffer.from(body.buffer, body.byteOffset, body.byteLength), 0);
-  return { header, tokens };
-}
-
-/**
- * Every batch of a body with its ids as little-endian views of the body at their wire width (no
- * copy; a copy only where the body is not aligned or the machine is big-endian).
- */
-export function viewBatches(body: Uint8Array): { header: BatchHeader; tokens: Uint8Array | Uint16Array | Uint32Array }[] {
-  const buf = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
-  const out: { header: BatchHeader; tokens: Uint8Array | Uint16Array | Uint32Array }[] = [];
-  for (let at = 0; at < buf.length; ) {
-    const len = buf.readUInt32LE(at);
-    const header = JSON.parse(buf.subarray(at + 4, at + 4 + len).toString("utf8")) as BatchHeader;
-    const offset = at + ((4 + len + 3) & ~3);
-    const n = header.rows * header.seqLen;
-    const w = header.width;
-    const p = buf.byteOffset + offset;
-    if (w === 1) out.push({ header, tokens: buf.subarray(offset, offset + n) });
-    else if (LITTLE_ENDIAN && p % w === 0) out.push({ header, tokens: w === 2 ? new Uint16Array(buf.buffer, p, n) : new Uint32Array(buf.buffer, p, n) });
-    else {
-      const { tokens } = decodeAt(buf, at);
-      out.push({ header, tokens: Uint32Array.from(tokens) });
-    }
-    at = Math.min(buf.length, (offset + n * w + 3) & ~3);
-  }
-  return out;
-}
-
-/** Decodes every batch of a body (`GET …/batches?count=n` sends their encodings back to back). */
-export function decodeBatches(body: Uint8Array): DecodedBatch[] {
-  const buf = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
-  const out: DecodedBatch[] = [];
-  for (let at = 0; at < buf.length; ) {
-    const { header, tokens, end } = decodeAt(buf, at);
-    out.push({ header, tokens });
-    at = end;
-  }
-  return out;
 }

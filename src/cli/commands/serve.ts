@@ -18,6 +18,7 @@ interface ServeFlags {
   tokenFile?: string;
   maxSessions: number;
   waitMs: number;
+  threads?: number;
 }
 
 /** `name=DIR` or `DIR` (named after its folder); repeatable. */
@@ -51,6 +52,11 @@ export function serveCommand(program: Command): void {
     .option("--token-file <file>", "file whose first line is the bearer token every request must carry")
     .option("--max-sessions <n>", "open sessions at most", positiveInt, DEFAULT_LIMITS.maxSessions)
     .option("--wait-ms <ms>", "how long a batch request waits for the statistics its step needs", positiveInt, DEFAULT_LIMITS.waitMs)
+    .option(
+      "--threads <n>",
+      "threads making the batches of static sessions (default: one per core beyond the server's, at most 4; 0: none)",
+      numberFlag("an integer in [0, 64]", (x) => Number.isInteger(x) && x >= 0 && x <= 64),
+    )
     .addHelpText("after", "\nExample:\n  $ mixlab serve --corpus web=data/web-corpus --corpus code=data/code --port 8470")
     .action(async (f: ServeFlags) => {
       const token = f.tokenFile ? readToken(f.tokenFile) : undefined;
@@ -60,6 +66,7 @@ export function serveCommand(program: Command): void {
         port: f.port,
         ...(token ? { token } : {}),
         limits: { maxSessions: f.maxSessions, waitMs: f.waitMs },
+        ...(f.threads !== undefined ? { threads: f.threads } : {}),
       });
       log(`listening on ${server.url}`);
       await new Promise<void>((done) => {

@@ -1,0 +1,195 @@
+// Batches of static sessions made on worker threads: the server's thread writes one response
+// while a worker makes the next. A worker opens the corpora itself and keeps one sampler per
+// session rank, created from the same options (and state) as the session's own, so it reads the
+// same stream; frames come back as transferred buffers with the sampler state before each.
+
+import { existsSync } from "node:fs";
+import { availableParallelism } from "node:os";
+import { fileURLToPath } from "node:url";
+import { Worker, isMainThread, parentPort, workerData } from "node:worker_threads";
+import { openCorpus, type Corpus } from "../sampler/corpus.js";
+import { createSampler, type Sampler, type SamplerOptions, type SamplerState, type TokenBatch } from "../sampler/sampler.js";
+import { encodeBatch } from "./encode.js";
+
+/** What a worker is asked to open: sampler options without the corpus (named instead). */
+export type MakerSamplerOptions = Omit<SamplerOptions, "corpus" | "warn" | "report" | "mixer" | "tokenizer" | "open">;
+
+interface OpenRequest {
+  readonly op: "open";
+  readonly key: string;
+  readonly corpus: string;
+  readonly options: MakerSamplerOptions;
+  readonly batch: { readonly batchSize: number; readonly seqLen: number; readonly padId: number };
+  readonly maxId: number | undefined;
+}
+interface MakeRequest {
+  readonly op: "make";
+  readonly key: string;
+  /** Step of the first batch (for its header). */
+  readonly step: number;
+  readonly count: number;
+}
+interface CloseRequest {
+  readonly op: "close";
+  readonly key: string;
+}
+type Request = (OpenRequest | MakeRequest | CloseRequest) & { readonly id: number };
+
+/** Batches made by a worker: frames, the sampler's state before each and after the last. */
+export interface Made {
+  readonly frames: { readonly body: Buffer; readonly rows: number; readonly tokens: number; readonly before: SamplerState }[];
+  readonly after: SamplerState;
+  /** The stream ended. */
+  readonly done: boolean;
+}
+
+type Reply =
+  | { readonly id: number; readonly ok: true; readonly made?: { frames: { body: ArrayBuffer; rows: number; tokens: number; before: SamplerState }[]; after: SamplerState; done: boolean } }
+  | { readonly id: number; readonly ok: false; readonly error: string };
+
+/** The worker threads of one server, and the requests in flight to them. */
+export class Makers {
+  private readonly workers: Worker[] = [];
+  private readonly pending = new Map<number, { resolve: (r: Reply) => void; reject: (e: Error) => void; worker: Worker }>();
+  private nextId = 1;
+  private turn = 0;
+  private failure: Error | null = null;
+
+  private constructor() {}
+
+  /** Starts `threads` workers over the corpora (name → folder); resolves once they accept requests. */
+  static async start(threads: number, corpora: readonly { readonly name: string; readonly dir: string }[]): Promise<Makers> {
+    const m = new Makers();
+    const script = new URL("./maker.js", import.meta.url);
+    for (let i = 0; i < threads; i++) {
+      const w = new Worker(script, { workerData: { corpora } });
+      w.unref();
+      w.on("message", (r: Reply) => {
+        const p = m.pending.get(r.id);
+        if (!p) return;
+        m.pending.delete(r.id);
+        p.resolve(r);
+      });
+      const die = (e: Error): void => {
+        m.failure ??= new Error(`a thread making batches stopped: ${e.message}`);
+        for (const [id, p] of m.pending) if (p.worker === w) {
+          m.pending.delete(id);
+          p.reject(m.failure);
+        }
+      };
+      w.on("error", die);
+      w.on("exit", (code) => die(new Error(`exit code ${code}`)));
+      m.workers.push(w);
+    }
+    await Promise.all(m.workers.map((w) => m.call(w, { op: "close", key: "" })));
+    return m;
+  }
+
+  /**
+   * The default number of threads: one per core beyond the server's own, at most 4; none where
+   * the worker's compiled script is missing (running from the TypeScript sources, as the tests do).
+   */
+  static defaultThreads(): number {
+    if (!existsSync(fileURLToPath(new URL("./maker.js", import.meta.url)))) return 0;
+    return Math.max(0, Math.min(4, availableParallelism() - 1));
+  }
+
+  get size(): number {
+    return this.workers.length;
+  }
+
+  /** A worker for a new session rank (in turn). */
+  pick(): Worker {
+    return this.workers[this.turn++ % this.workers.length]!;
+  }
+
+  private call(w: Worker, req: Omit<OpenRequest, "id"> | Omit<MakeRequest, "id"> | Omit<CloseRequest, "id">): Promise<Reply> {
+    if (this.failure) return Promise.reject(this.failure);
+    const id = this.nextId++;
+    return new Promise<Reply>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject, worker: w });
+      w.postMessage({ ...req, id });
+    }).then((r) => {
+      if (!r.ok) throw new Error(r.error);
+      return r;
+    });
+  }
+
+  async open(w: Worker, req: Omit<OpenRequest, "id" | "op">): Promise<void> {
+    await this.call(w, { op: "open", ...req });
+  }
+
+  async make(w: Worker, key: string, step: number, count: number): Promise<Made> {
+    const r = await this.call(w, { op: "make", key, step, count });
+    const made = (r as Extract<Reply, { ok: true }>).made!;
+    return {
+      frames: made.frames.map((f) => ({ body: Buffer.from(f.body), rows: f.rows, tokens: f.tokens, before: f.before })),
+      after: made.after,
+      done: made.done,
+    };
+  }
+
+  async close(w: Worker, key: string): Promise<void> {
+    if (this.failure) return;
+    await this.call(w, { op: "close", key });
+  }
+
+  async stop(): Promise<void> {
+    this.failure ??= new Error("the server is closing");
+    await Promise.all(this.workers.map((w) => w.terminate()));
+  }
+}
+
+/** The worker: opens the corpora, then answers requests in order. */
+async function serveRequests(): Promise<void> {
+  const port = parentPort!;
+  const { corpora } = workerData as { corpora: { name: string; dir: string }[] };
+  const opened = new Map<string, Corpus>();
+  const ranks = new Map<string, { sampler: Sampler; it: AsyncGenerator<TokenBatch>; seqLen: number; rank: number; maxId: number | undefined }>();
+  let queue: Promise<unknown> = (async () => {
+    for (const c of corpora) opened.set(c.name, await openCorpus(c.dir));
+  })();
+  const handle = async (req: Request): Promise<Reply> => {
+    if (req.op === "open") {
+      const c = opened.get(req.corpus)!;
+      const sampler = await createSampler({ ...req.options, corpus: { names: c.names, sources: c.sources }, warn: () => {} });
+      const it = sampler.batches({ ...req.batch, reuse: true });
+      ranks.set(req.key, { sampler, it, seqLen: req.batch.seqLen, rank: req.options.rank ?? 0, maxId: req.maxId });
+      return { id: req.id, ok: true };
+    }
+    const r = ranks.get(req.key);
+    if (req.op === "close") {
+      if (r) {
+        ranks.delete(req.key);
+        await r.it.return(undefined);
+        await r.sampler.close();
+      }
+      return { id: req.id, ok: true };
+    }
+    if (!r) return { id: req.id, ok: false, error: `no sampler ${req.key}` };
+    const frames: { body: ArrayBuffer; rows: number; tokens: number; before: SamplerState }[] = [];
+    let done = false;
+    for (let i = 0; i < req.count; i++) {
+      const before = r.sampler.state();
+      const n = await r.it.next();
+      if (n.done) {
+        done = true;
+        break;
+      }
+      const enc = encodeBatch(n.value, r.seqLen, { step: req.step + i, rank: r.rank }, r.maxId, (size) => Buffer.from(new ArrayBuffer(size)));
+      frames.push({ body: enc.body.buffer as ArrayBuffer, rows: enc.rows, tokens: enc.tokens, before });
+    }
+    return { id: req.id, ok: true, made: { frames, after: r.sampler.state(), done } };
+  };
+  port.on("message", (req: Request) => {
+    queue = queue
+      .then(() => handle(req))
+      .catch((e: unknown) => ({ id: req.id, ok: false, error: e instanceof Error ? e.message : String(e) }) as Reply)
+      .then((reply) => {
+        const transfer = reply.ok && reply.made ? reply.made.frames.map((f) => f.body) : [];
+        port.postMessage(reply, transfer);
+      });
+  });
+}
+
+if (!isMainThread && (workerData as { corpora?: unknown } | null)?.corpora) await serveRequests();
