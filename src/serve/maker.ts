@@ -58,9 +58,12 @@ export class Makers {
   private constructor() {}
 
   /** Starts `threads` workers over the corpora (name → folder); resolves once they accept requests. */
-  static async start(threads: number, corpora: readonly { readonly name: string; readonly dir: string }[]): Promise<Makers> {
+  static async start(
+    threads: number,
+    corpora: readonly { readonly name: string; readonly dir: string }[],
+    script: URL = new URL("./maker.js", import.meta.url),
+  ): Promise<Makers> {
     const m = new Makers();
-    const script = new URL("./maker.js", import.meta.url);
     for (let i = 0; i < threads; i++) {
       const w = new Worker(script, { workerData: { corpora } });
       w.unref();

@@ -32,6 +32,8 @@ export interface ServeOptions {
    * (default: one per core beyond the server's, at most 4; 0 makes them on the server's thread).
    */
   readonly threads?: number;
+  /** The compiled worker script (default: maker.js beside this module; tests running from the sources pass dist's). */
+  readonly threadScript?: URL;
 }
 
 /** A running server. */
@@ -295,7 +297,7 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
       corpora.set(c.name, { name: c.name, names: corpus.names, sources: corpus.sources });
     }
     const threads = o.threads ?? Makers.defaultThreads();
-    if (threads > 0) makers = await Makers.start(threads, o.corpora);
+    if (threads > 0) makers = await Makers.start(threads, o.corpora, o.threadScript);
     const app = buildApp({
       corpora,
       ...(o.token ? { token: o.token } : {}),

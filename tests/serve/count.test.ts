@@ -5,7 +5,8 @@
 import { describe, expect, it, beforeAll, afterAll } from "vitest";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { tmp } from "../helpers.js";
+import { pathToFileURL } from "node:url";
+import { ROOT, tmp } from "../helpers.js";
 import { createRng } from "../../src/rng/index.js";
 import { createSampler } from "../../src/sampler/sampler.js";
 import { startServer, type RunningServer } from "../../src/serve/server.js";
@@ -19,8 +20,15 @@ beforeAll(async () => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+/** Batch-making threads of the server under test: none, or one running the built worker. */
+const THREADS = [
+  { threads: 0 },
+  { threads: 1, threadScript: pathToFileURL(join(ROOT, "dist", "src", "serve", "maker.js")) },
+];
+let threading: (typeof THREADS)[number] = THREADS[0]!;
+
 async function withServer<T>(f: (s: RunningServer) => Promise<T>, extra: Partial<Parameters<typeof startServer>[0]> = {}): Promise<T> {
-  const s = await startServer({ corpora: [{ name: "toy", dir }], warn: () => {}, ...extra });
+  const s = await startServer({ corpora: [{ name: "toy", dir }], warn: () => {}, ...threading, ...extra });
   try {
     return await f(s);
   } finally {
@@ -39,11 +47,15 @@ async function inProcess(rank: number, world: number): Promise<{ tokens: number[
   return out;
 }
 
-describe("mixlab serve: several batches a request", () => {
+describe.each(THREADS)("mixlab serve: several batches a request (threads: $threads)", (t) => {
+  beforeAll(() => {
+    threading = t;
+  });
+
   it("checkpoints exactly while batches of an asynchronous (JSONL) corpus are being made", async () => {
     // Text sources are read asynchronously: the sampler counts a batch's rows while it is made,
     // during which a checkpoint must still give the state before it.
-    const text = join(dir, "text");
+    const text = join(dir, `text-${t.threads}`);
     mkdirSync(text);
     const rng = createRng(5);
     for (const d of ["web", "code", "math"]) {
@@ -55,7 +67,7 @@ describe("mixlab serve: several batches a request", () => {
     const want: number[][] = [];
     for await (const b of s0.batches({ batchSize: 64, seqLen: 16 })) want.push(Array.from(b.indexPerRow));
     await s0.close();
-    const s = await startServer({ corpora: [{ name: "text", dir: text }], warn: () => {} });
+    const s = await startServer({ corpora: [{ name: "text", dir: text }], warn: () => {}, ...threading });
     try {
       for (let trial = 0; trial < 6; trial++) {
         const id = (await post(`${s.url}/v1/sessions`, spec)).json.id;
