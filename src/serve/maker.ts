@@ -138,7 +138,7 @@ export class Makers {
   }
 
   async stop(): Promise<void> {
-    this.failure ??= new Error("the server is closing");
+    this.failure ??= Object.assign(new Error("the server is closing"), { statusCode: 503, code: "E_CLOSING" });
     await Promise.all(this.workers.map((w) => w.terminate()));
   }
 }

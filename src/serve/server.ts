@@ -132,6 +132,9 @@ export function buildApp(o: {
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false, verbose: true } },
     onProtoPoisoning: "error",
     onConstructorPoisoning: "error",
+    // Closing ends every connection at once: a keep-alive connection whose request finished during
+    // the close would otherwise hold it open until its idle timeout (seconds).
+    forceCloseConnections: true,
   });
   app.removeContentTypeParser("text/plain"); // JSON only: anything else is a 415
   const tokenDigest = o.token ? createHash("sha256").update(o.token).digest() : null;
@@ -165,6 +168,7 @@ export function buildApp(o: {
     const known = err.code ? framework[err.code] : undefined;
     if (known) return sendError(reply, status, known[0], known[1]);
     if (status >= 400 && status < 500) return sendError(reply, status, err.code ?? "E_REQUEST", err.message);
+    if (status === 503) return sendError(reply, 503, err.code ?? "E_UNAVAILABLE", err.message); // closing
     o.warn(`internal error: ${err.stack ?? err.message}`);
     return sendError(reply, 500, "E_INTERNAL", `internal error: ${err.message}`);
   });
