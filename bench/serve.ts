@@ -147,7 +147,7 @@ async function main(): Promise<void> {
   await corpus(dir);
   const { child, url } = await serve(dir);
   try {
-    const N = 960;
+    const N = 1920;
     const COUNT = 32;
     const ROUNDS = 9;
     await inProcess(dir, 50); // warm the page cache

@@ -285,6 +285,8 @@ interface RankReader {
    * thread: before the next batch it will make).
    */
   making: SamplerState | null;
+  /** The chunk of batches being made now (true if it made any). */
+  chunk: Promise<boolean> | null;
   /** The batch-making thread and its sampler's key, when a thread makes this rank's batches. */
   remote: { readonly worker: Worker; readonly key: string } | null;
   /** Long-lived iterator (static sessions). */
@@ -380,7 +382,7 @@ export class Session {
       const applied = current ? JSON.stringify(names.map((d) => current[d] ?? 0)) : "";
       const step = cp?.step ?? 0;
       readers.push({
-        sampler, step, recent: [], lastStart: step, ahead: [], failure: null, making: null, remote: null, iterator: null, applied,
+        sampler, step, recent: [], lastStart: step, ahead: [], failure: null, making: null, chunk: null, remote: null, iterator: null, applied,
         queue: Promise.resolve(), done: false,
       });
     }
@@ -457,13 +459,14 @@ export class Session {
     if (this.readAhead && !this.schedule) {
       // On this thread: once this response has left (`sent`, or the current turn of the event
       // loop), make the next; making it earlier would slow this one's transfer, which the client
-      // is waiting for. A batch-making thread starts at once, on the next two responses.
+      // is waiting for. A batch-making thread starts at once, on the next two responses. This
+      // runs beside the rank's requests: the next one waits only for the batches it takes.
       const left: Promise<unknown> = (reader.remote ? null : sent) ?? new Promise<void>((r) => setImmediate(r));
       const depth = reader.remote ? 2 * count : count;
-      reader.queue = reader.queue
-        .then(() => left)
-        .then(() => this.makeAhead(reader, rank, depth))
-        .catch((e: unknown) => (reader.failure = e));
+      void run.then(
+        () => left.then(() => this.fill(reader, rank, depth, count, false, true)).catch((e: unknown) => (reader.failure = e)),
+        () => undefined, // the request failed: nothing to make ahead for it
+      );
     }
     return out;
   }
@@ -500,17 +503,7 @@ export class Session {
     // What is missing is made into `ahead` first (a checkpoint taken meanwhile reads the state
     // before it there); the rank's step and window then change together, at once.
     const need = count - replay.length;
-    while (reader.ahead.length < need && !(reader.remote && reader.done)) {
-      if (reader.remote) {
-        await this.makeRemote(reader, need - reader.ahead.length);
-        continue;
-      }
-      // The first batch of a response may wait for its proportions; later ones are added only if decided.
-      const opening = replay.length === 0 && reader.ahead.length === 0;
-      const d = await this.produce(reader, rank, reader.step + reader.ahead.length, opening);
-      if (!d) break;
-      reader.ahead.push(d);
-    }
+    await this.fill(reader, rank, need, need, replay.length === 0, false);
     const fresh = reader.ahead.splice(0, need);
     reader.step += fresh.length;
     if (fresh.length) {
@@ -529,22 +522,36 @@ export class Session {
   }
 
   /** Makes up to `count` batches after those made ahead already (static sessions). */
-  private async makeAhead(reader: RankReader, rank: number, count: number): Promise<void> {
-    if (reader.remote) {
-      if (!this.closed && !reader.done && reader.ahead.length < count) await this.makeRemote(reader, count - reader.ahead.length);
-      return;
-    }
-    while (!this.closed && reader.ahead.length < count) {
-      const d = await this.produce(reader, rank, reader.step + reader.ahead.length, false);
-      if (!d) return;
-      reader.ahead.push(d);
-      // Between batches, let the event loop take requests.
-      await new Promise<void>((r) => setImmediate(r));
+  /**
+   * Makes batches into `ahead` until it holds `target`, the stream ends or (online) the next step
+   * is not decided; `opening`: the first batch may wait for its proportions. One chunk (a batch,
+   * or `chunk` batches on a thread) is made at a time, whoever asks: a request waiting for
+   * batches waits for the chunk in progress, not for all the making ahead. `background` yields to
+   * the event loop between chunks.
+   */
+  private async fill(reader: RankReader, rank: number, target: number, chunk: number, opening: boolean, background: boolean): Promise<void> {
+    while (!this.closed && reader.ahead.length < target && !reader.done) {
+      if (reader.chunk) {
+        if (!(await reader.chunk)) return;
+        continue;
+      }
+      const n = Math.min(chunk, target - reader.ahead.length);
+      const first = opening && reader.ahead.length === 0;
+      reader.chunk = (reader.remote ? this.makeRemote(reader, n) : this.makeLocal(reader, rank, first)).finally(() => (reader.chunk = null));
+      if (!(await reader.chunk)) return;
+      if (background && !reader.remote) await new Promise<void>((r) => setImmediate(r));
     }
   }
 
+  /** Makes the rank's next batch on this thread into `ahead`; false when there is none now. */
+  private async makeLocal(reader: RankReader, rank: number, wait: boolean): Promise<boolean> {
+    const d = await this.produce(reader, rank, reader.step + reader.ahead.length, wait);
+    if (d) reader.ahead.push(d);
+    return d !== null;
+  }
+
   /** Has the rank's thread make `count` more batches into `ahead` (static sessions). */
-  private async makeRemote(reader: RankReader, count: number): Promise<void> {
+  private async makeRemote(reader: RankReader, count: number): Promise<boolean> {
     const { worker, key } = reader.remote!;
     const made = await this.makers!.make(worker, key, reader.step + reader.ahead.length, count);
     const rank0 = reader.making !== null;
@@ -553,6 +560,7 @@ export class Session {
     }
     if (rank0) reader.making = made.after;
     if (made.done || made.frames.length < count) reader.done = true;
+    return made.frames.length > 0;
   }
 
   /**
