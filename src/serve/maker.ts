@@ -41,11 +41,22 @@ export interface Made {
   readonly after: SamplerState;
   /** The stream ended. */
   readonly done: boolean;
+  /** Why making stopped before `count` (the frames made before it are kept). */
+  readonly error?: string;
 }
 
+type Frame = { body: ArrayBuffer; rows: number; tokens: number; before: SamplerState };
 type Reply =
-  | { readonly id: number; readonly ok: true; readonly made?: { frames: { body: ArrayBuffer; rows: number; tokens: number; before: SamplerState }[]; after: SamplerState; done: boolean } }
+  | { readonly id: number; readonly ok: true; readonly made?: { frames: Frame[]; after: SamplerState; done: boolean; error?: string } }
   | { readonly id: number; readonly ok: false; readonly error: string };
+
+/** The thread a request went to has stopped (its samplers are gone). */
+export class ThreadStopped extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ThreadStopped";
+  }
+}
 
 /** The worker threads of one server, and the requests in flight to them. */
 export class Makers {
@@ -53,7 +64,9 @@ export class Makers {
   private readonly pending = new Map<number, { resolve: (r: Reply) => void; reject: (e: Error) => void; worker: Worker }>();
   private nextId = 1;
   private turn = 0;
-  private failure: Error | null = null;
+  /** Workers that stopped, and why. */
+  private readonly dead = new Map<Worker, Error>();
+  private stopping: Error | null = null;
 
   private constructor() {}
 
@@ -74,10 +87,11 @@ export class Makers {
         p.resolve(r);
       });
       const die = (e: Error): void => {
-        m.failure ??= new Error(`a thread making batches stopped: ${e.message}`);
+        if (!m.dead.has(w)) m.dead.set(w, new ThreadStopped(`a thread making batches stopped: ${e.message}`));
+        const why = m.stopping ?? m.dead.get(w)!;
         for (const [id, p] of m.pending) if (p.worker === w) {
           m.pending.delete(id);
-          p.reject(m.failure);
+          p.reject(why);
         }
       };
       w.on("error", die);
@@ -101,13 +115,15 @@ export class Makers {
     return this.workers.length;
   }
 
-  /** A worker for a new session rank (in turn). */
-  pick(): Worker {
-    return this.workers[this.turn++ % this.workers.length]!;
+  /** A live worker for a new session rank (in turn), or null when none is left. */
+  pick(): Worker | null {
+    const live = this.workers.filter((w) => !this.dead.has(w));
+    return live.length ? live[this.turn++ % live.length]! : null;
   }
 
   private call(w: Worker, req: Omit<OpenRequest, "id"> | Omit<MakeRequest, "id"> | Omit<CloseRequest, "id">): Promise<Reply> {
-    if (this.failure) return Promise.reject(this.failure);
+    const why = this.stopping ?? this.dead.get(w);
+    if (why) return Promise.reject(why);
     const id = this.nextId++;
     return new Promise<Reply>((resolve, reject) => {
       this.pending.set(id, { resolve, reject, worker: w });
@@ -129,16 +145,17 @@ export class Makers {
       frames: made.frames.map((f) => ({ body: Buffer.from(f.body), rows: f.rows, tokens: f.tokens, before: f.before })),
       after: made.after,
       done: made.done,
+      ...(made.error !== undefined ? { error: made.error } : {}),
     };
   }
 
   async close(w: Worker, key: string): Promise<void> {
-    if (this.failure) return;
+    if (this.stopping || this.dead.has(w)) return;
     await this.call(w, { op: "close", key });
   }
 
   async stop(): Promise<void> {
-    this.failure ??= Object.assign(new Error("the server is closing"), { statusCode: 503, code: "E_CLOSING" });
+    this.stopping ??= Object.assign(new Error("the server is closing"), { statusCode: 503, code: "E_CLOSING" });
     await Promise.all(this.workers.map((w) => w.terminate()));
   }
 }
@@ -148,7 +165,14 @@ async function serveRequests(): Promise<void> {
   const port = parentPort!;
   const { corpora } = workerData as { corpora: { name: string; dir: string }[] };
   const opened = new Map<string, Corpus>();
-  const ranks = new Map<string, { sampler: Sampler; it: AsyncGenerator<TokenBatch>; seqLen: number; rank: number; maxId: number | undefined }>();
+  const ranks = new Map<string, {
+    sampler: Sampler;
+    it: AsyncGenerator<TokenBatch>;
+    batch: OpenRequest["batch"];
+    seqLen: number;
+    rank: number;
+    maxId: number | undefined;
+  }>();
   let queue: Promise<unknown> = (async () => {
     for (const c of corpora) opened.set(c.name, await openCorpus(c.dir));
   })();
@@ -157,7 +181,7 @@ async function serveRequests(): Promise<void> {
       const c = opened.get(req.corpus)!;
       const sampler = await createSampler({ ...req.options, corpus: { names: c.names, sources: c.sources }, warn: () => {} });
       const it = sampler.batches({ ...req.batch, reuse: true });
-      ranks.set(req.key, { sampler, it, seqLen: req.batch.seqLen, rank: req.options.rank ?? 0, maxId: req.maxId });
+      ranks.set(req.key, { sampler, it, batch: req.batch, seqLen: req.batch.seqLen, rank: req.options.rank ?? 0, maxId: req.maxId });
       return { id: req.id, ok: true };
     }
     const r = ranks.get(req.key);
@@ -170,11 +194,20 @@ async function serveRequests(): Promise<void> {
       return { id: req.id, ok: true };
     }
     if (!r) return { id: req.id, ok: false, error: `no sampler ${req.key}` };
-    const frames: { body: ArrayBuffer; rows: number; tokens: number; before: SamplerState }[] = [];
+    const frames: Frame[] = [];
     let done = false;
+    let error: string | undefined;
     for (let i = 0; i < req.count; i++) {
       const before = r.sampler.state();
-      const n = await r.it.next();
+      let n: IteratorResult<TokenBatch>;
+      try {
+        n = await r.it.next();
+      } catch (e) {
+        // A generator that threw is finished: a new one starts where the sampler stands.
+        r.it = r.sampler.batches({ ...r.batch, reuse: true });
+        error = e instanceof Error ? e.message : String(e);
+        break;
+      }
       if (n.done) {
         done = true;
         break;
@@ -182,7 +215,7 @@ async function serveRequests(): Promise<void> {
       const enc = encodeBatch(n.value, r.seqLen, { step: req.step + i, rank: r.rank }, r.maxId, (size) => Buffer.from(new ArrayBuffer(size)));
       frames.push({ body: enc.body.buffer as ArrayBuffer, rows: enc.rows, tokens: enc.tokens, before });
     }
-    return { id: req.id, ok: true, made: { frames, after: r.sampler.state(), done } };
+    return { id: req.id, ok: true, made: { frames, after: r.sampler.state(), done, ...(error !== undefined ? { error } : {}) } };
   };
   port.on("message", (req: Request) => {
     queue = queue

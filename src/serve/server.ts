@@ -9,7 +9,7 @@ import { openCorpus, type Corpus } from "../sampler/corpus.js";
 import { VERSION } from "../version.js";
 import { batchQuery, checkpointQuery, checkpointSchema, DEFAULT_LIMITS, idParams, openApi, sessionSchema, statsSchema, type ServeLimits } from "./schemas.js";
 import { Makers } from "./maker.js";
-import { BATCH_MEDIA_TYPE, ConflictError, Session, type MixerFactory, type RankStats, type ServedCorpus, type SessionCheckpoint, type SessionSpec, type StatsMerger } from "./session.js";
+import { BATCH_MEDIA_TYPE, ConflictError, CorpusError, Session, type MixerFactory, type RankStats, type ServedCorpus, type SessionCheckpoint, type SessionSpec, type StatsMerger } from "./session.js";
 
 /** Options of `startServer`. */
 export interface ServeOptions {
@@ -32,6 +32,8 @@ export interface ServeOptions {
    * (default: one per core beyond the server's, at most 4; 0 makes them on the server's thread).
    */
   readonly threads?: number;
+  /** Make each static session's next response while the last one travels (default true). */
+  readonly readAhead?: boolean;
   /** The compiled worker script (default: maker.js beside this module; tests running from the sources pass dist's). */
   readonly threadScript?: URL;
 }
@@ -122,6 +124,7 @@ export function buildApp(o: {
   createMixer?: MixerFactory;
   mergeStats?: StatsMerger;
   makers?: Makers;
+  readAhead?: boolean;
   warn: (m: string) => void;
 }): FastifyInstance {
   const l = o.limits;
@@ -155,6 +158,10 @@ export function buildApp(o: {
     }
     if (err instanceof InputError) return sendError(reply, 400, "E_INPUT", err.message, err.source);
     if (err instanceof ConflictError) return sendError(reply, 409, err.code, err.message);
+    if (err instanceof CorpusError) {
+      o.warn(err.message);
+      return sendError(reply, 500, err.code, err.message);
+    }
     if (err instanceof MixError) return sendError(reply, 422, err.code, err.message);
     const status = err.statusCode ?? 500;
     // Fastify's own body errors, in the API's codes and message shape.
@@ -206,6 +213,7 @@ export function buildApp(o: {
       ...(o.createMixer ? { createMixer: o.createMixer } : {}),
       ...(o.mergeStats ? { mergeStats: o.mergeStats } : {}),
       ...(o.makers ? { makers: o.makers } : {}),
+      ...(o.readAhead !== undefined ? { readAhead: o.readAhead } : {}),
       waitMs: l.waitMs,
       warn: o.warn,
     });
@@ -309,6 +317,7 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
       ...(o.createMixer ? { createMixer: o.createMixer } : {}),
       ...(o.mergeStats ? { mergeStats: o.mergeStats } : {}),
       ...(makers ? { makers } : {}),
+      ...(o.readAhead !== undefined ? { readAhead: o.readAhead } : {}),
       warn: o.warn ?? ((m) => process.stderr.write(`warning: ${m}\n`)),
     });
     const started = makers;

@@ -5,13 +5,13 @@
 
 import { randomUUID } from "node:crypto";
 import { InputError, MixError } from "../errors.js";
-import { createSampler, type Sampler, type SamplerState, type TokenBatch } from "../sampler/sampler.js";
+import { createSampler, type Sampler, type SamplerOptions, type SamplerState, type TokenBatch } from "../sampler/sampler.js";
 import type { DomainSource } from "../sampler/sources.js";
 import type { MixerEvent, OnlineMixer, OnlineMixerState } from "../../mixers/types.js";
 import { createOnlineMixer } from "../../mixers/online.js";
 import { mergeDomainStats } from "../../mixers/common/domain-stats.js";
 import { encodeBatch, type EncodedBatch } from "./encode.js";
-import type { Makers } from "./maker.js";
+import { ThreadStopped, type Makers } from "./maker.js";
 import type { Worker } from "node:worker_threads";
 
 export { BATCH_MEDIA_TYPE, decodeBatch, decodeBatches, encodeBatch, viewBatches } from "./encode.js";
@@ -140,6 +140,20 @@ export class ConflictError extends MixError {
   }
 }
 
+/** The corpus could not be read while making a batch: the server's data, not the request. */
+export class CorpusError extends MixError {
+  constructor(message: string) {
+    super("E_CORPUS", message);
+    this.name = "CorpusError";
+  }
+}
+
+/** A failure while making a batch, as a CorpusError (unless it is one, or the session's own error). */
+export function corpusError(e: unknown): Error {
+  if (e instanceof CorpusError || e instanceof ConflictError) return e;
+  return new CorpusError(`making a batch: ${e instanceof Error ? e.message : String(e)}`);
+}
+
 /**
  * The online schedule: which proportions step t uses, decided so that timing cannot change them.
  * Rule: the proportions of step t are the mixer's answer after it has observed exactly the merged
@@ -265,7 +279,7 @@ function release(d: Delivered, pool: FramePool): void {
 
 /** Per-rank reading state. */
 interface RankReader {
-  readonly sampler: Sampler;
+  sampler: Sampler;
   /** Batches handed out to this rank. */
   step: number;
   /**
@@ -335,6 +349,8 @@ export class Session {
     /** Every id lies in [0, maxId] when the corpus's storage type says so (see `encodeBatch`). */
     private readonly maxId: number | undefined,
     private readonly makers: Makers | null,
+    /** What each rank's sampler was made from (without its rank). */
+    private readonly samplerOptions: Omit<SamplerOptions, "rank">,
   ) {
     this.pool = new FramePool(4 * readers.length);
   }
@@ -401,13 +417,19 @@ export class Session {
       const batch = { batchSize: spec.batchSize, seqLen: spec.seqLen, padId: spec.padId ?? 0 };
       for (const [r, reader] of readers.entries()) {
         const worker = makers.pick();
+        if (!worker) break; // every thread stopped: this thread makes the batches
         const key = `${id}/${r}`;
-        await makers.open(worker, { key, corpus: o.corpus.name, options: { ...options, rank: r }, batch, maxId });
+        try {
+          await makers.open(worker, { key, corpus: o.corpus.name, options: { ...options, rank: r }, batch, maxId });
+        } catch (e) {
+          if (e instanceof ThreadStopped) continue; // that thread stopped: this one makes the rank's batches
+          throw e;
+        }
         reader.remote = { worker, key };
-        reader.making = r === 0 ? reader.sampler.state() : null;
+        reader.making = reader.sampler.state();
       }
     }
-    return new Session(id, spec, names, readers, schedule, o.waitMs ?? 60_000, o.readAhead ?? true, maxId, makers ?? null);
+    return new Session(id, spec, names, readers, schedule, o.waitMs ?? 60_000, o.readAhead ?? true, maxId, makers ?? null, base);
   }
 
   get worldSize(): number {
@@ -537,7 +559,8 @@ export class Session {
       }
       const n = Math.min(chunk, target - reader.ahead.length);
       const first = opening && reader.ahead.length === 0;
-      reader.chunk = (reader.remote ? this.makeRemote(reader, n) : this.makeLocal(reader, rank, first)).finally(() => (reader.chunk = null));
+      const making = reader.remote ? this.makeRemote(reader, rank, n) : this.makeLocal(reader, rank, first);
+      reader.chunk = making.finally(() => (reader.chunk = null));
       if (!(await reader.chunk)) return;
       if (background && !reader.remote) await new Promise<void>((r) => setImmediate(r));
     }
@@ -550,15 +573,31 @@ export class Session {
     return d !== null;
   }
 
-  /** Has the rank's thread make `count` more batches into `ahead` (static sessions). */
-  private async makeRemote(reader: RankReader, count: number): Promise<boolean> {
+  /**
+   * Has the rank's thread make `count` more batches into `ahead` (static sessions). Batches made
+   * before a failure are kept; if the thread died, the rank goes on on this thread from the state
+   * before its next batch.
+   */
+  private async makeRemote(reader: RankReader, rank: number, count: number): Promise<boolean> {
     const { worker, key } = reader.remote!;
-    const made = await this.makers!.make(worker, key, reader.step + reader.ahead.length, count);
-    const rank0 = reader.making !== null;
-    for (const f of made.frames) {
-      reader.ahead.push({ batch: { body: f.body, rows: f.rows, tokens: f.tokens }, before: rank0 ? f.before : null, slab: null, sending: 0, held: true });
+    let made;
+    try {
+      made = await this.makers!.make(worker, key, reader.step + reader.ahead.length, count);
+    } catch (e) {
+      if (!(e instanceof ThreadStopped) || this.closed) throw e;
+      reader.remote = null;
+      reader.iterator = null;
+      const stale = reader.sampler;
+      reader.sampler = await createSampler({ ...this.samplerOptions, rank, state: reader.making! });
+      await stale.close();
+      reader.making = null;
+      return this.makeLocal(reader, rank, false);
     }
-    if (rank0) reader.making = made.after;
+    for (const f of made.frames) {
+      reader.ahead.push({ batch: { body: f.body, rows: f.rows, tokens: f.tokens }, before: rank === 0 ? f.before : null, slab: null, sending: 0, held: true });
+    }
+    reader.making = made.after;
+    if (made.error) throw new CorpusError(`making a batch: ${made.error}`);
     if (made.done || made.frames.length < count) reader.done = true;
     return made.frames.length > 0;
   }
@@ -603,7 +642,15 @@ export class Session {
     const it = this.schedule
       ? reader.sampler.batches({ batchSize: this.spec.batchSize, seqLen: this.spec.seqLen, padId: this.spec.padId ?? 0, limit: 1 })
       : (reader.iterator ??= reader.sampler.batches({ batchSize: this.spec.batchSize, seqLen: this.spec.seqLen, padId: this.spec.padId ?? 0, reuse: true }));
-    const r = await it.next();
+    let r: IteratorResult<TokenBatch>;
+    try {
+      r = await it.next();
+    } catch (e) {
+      // A generator that threw is finished: the next request starts a new one where the sampler
+      // stands (the failed batch's rows are not counted), instead of reading an end of stream.
+      reader.iterator = null;
+      throw corpusError(e);
+    }
     if (this.schedule) await it.return(undefined);
     if (r.done) {
       reader.done = true;

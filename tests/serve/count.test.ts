@@ -3,7 +3,7 @@
 // responses; checkpoints at the step a loader reached when it fetched ahead; the limits.
 
 import { describe, expect, it, beforeAll, afterAll } from "vitest";
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { ROOT, tmp } from "../helpers.js";
@@ -55,8 +55,7 @@ describe.each(THREADS)("mixlab serve: several batches a request (threads: $threa
   it("checkpoints exactly while batches of an asynchronous (JSONL) corpus are being made", async () => {
     // Text sources are read asynchronously: the sampler counts a batch's rows while it is made,
     // during which a checkpoint must still give the state before it.
-    const text = join(dir, `text-${t.threads}`);
-    mkdirSync(text);
+    const text = tmp();
     const rng = createRng(5);
     for (const d of ["web", "code", "math"]) {
       const lines = Array.from({ length: 300 }, (_, i) => JSON.stringify({ text: `${d} ${i} ` + "x".repeat(5 + rng.nextInt(300)) }));
@@ -87,6 +86,38 @@ describe.each(THREADS)("mixlab serve: several batches a request (threads: $threa
           expect(next[0]!.header.indexPerRow).toEqual(want[cp.step]);
         }
       }
+    } finally {
+      await s.close();
+    }
+  });
+
+  it("answers a failed read with E_CORPUS, and goes on with the exact stream once the file is back", async () => {
+    const own = tmp(); // its own folder: a folder inside the shared corpus would be read as a domain
+    await writeToyCorpus(own);
+    const spec = { corpus: "toy", proportions: { a: 0.5, b: 0.3, c: 0.2 }, seed: 3, blockSize: 16, batchSize: 4, seqLen: 8 };
+    const s0 = await createSampler({ corpus: own, proportions: spec.proportions, seed: 3, blockSize: 16, warn: () => {} });
+    const want: number[][] = [];
+    for await (const b of s0.batches({ batchSize: 4, seqLen: 8, limit: 40 })) want.push(Array.from(b.tokens));
+    await s0.close();
+    const bin = join(own, "b.bin");
+    const bytes = readFileSync(bin);
+    const s = await startServer({ corpora: [{ name: "toy", dir: own }], warn: () => {}, ...threading, readAhead: false });
+    try {
+      const id = (await post(`${s.url}/v1/sessions`, spec)).json.id;
+      const got: number[][] = (await fetchBatches(s.url, id, 0, 2)).map((b) => Array.from(b.tokens));
+      truncateSync(bin, 3);
+      const bad = await fetch(`${s.url}/v1/sessions/${id}/batches?rank=0&count=8`);
+      expect(bad.status).toBe(500);
+      const body = await bad.json();
+      expect(body.error.code).toBe("E_CORPUS");
+      expect(body.error.message).toMatch(/^making a batch: .*b\.bin.*truncated shard/);
+      writeFileSync(bin, bytes);
+      while (got.length < 40) {
+        const more = await fetchBatches(s.url, id, 0, 8);
+        expect(more.length).toBeGreaterThan(0); // never a false end of stream
+        got.push(...more.map((b) => Array.from(b.tokens)));
+      }
+      expect(got.slice(0, 40)).toEqual(want);
     } finally {
       await s.close();
     }
@@ -204,7 +235,8 @@ describe.each(THREADS)("mixlab serve: several batches a request (threads: $threa
               lossSum[name] = (lossSum[name] ?? 0) + 1 + (b.tokens[row * 8]! % 7) / 3;
               tok[name] = (tok[name] ?? 0) + 8;
             });
-            expect((await post(`${s.url}/v1/sessions/${id}/stats`, { rank: 0, step: observed++, kind: "train", lossSum, tokens: tok })).status).toBe(200);
+            const posted = await post(`${s.url}/v1/sessions/${id}/stats`, { rank: 0, step: observed++, kind: "train", lossSum, tokens: tok });
+            expect(posted.status, JSON.stringify(posted.json)).toBe(200);
           }
         }
         return { tokens, sizes };
@@ -214,5 +246,25 @@ describe.each(THREADS)("mixlab serve: several batches a request (threads: $threa
     expect(many.tokens).toEqual(one.tokens);
     // lag 1: a response holds the lag + 1 steps decided by the statistics posted before it.
     expect(many.sizes.slice(0, -1).every((n) => n === 2)).toBe(true);
+  });
+});
+
+describe("mixlab serve: a batch-making thread that stops", () => {
+  it("moves its sessions' ranks to the server's thread from the state before their next batch", async () => {
+    const want = [await inProcess(0, 2), await inProcess(1, 2)];
+    const dying = pathToFileURL(join(ROOT, "tests", "serve", "dying-maker.mjs"));
+    await withServer(async (s) => {
+      const id = (await post(`${s.url}/v1/sessions`, { ...SPEC, worldSize: 2 })).json.id;
+      const got: number[][][] = [[], []];
+      for (let r = 0; r < 2; r++) got[r]!.push(...(await fetchBatches(s.url, id, r, 3)).map((b) => Array.from(b.tokens)));
+      // Asking for 7 stops the thread in the middle of the request.
+      for (let r = 0; r < 2; r++) got[r]!.push(...(await fetchBatches(s.url, id, r, 7)).map((b) => Array.from(b.tokens)));
+      for (let r = 0; r < 2; r++) for (let b; (b = await fetchBatches(s.url, id, r, 5)).length; ) got[r]!.push(...b.map((x) => Array.from(x.tokens)));
+      for (let r = 0; r < 2; r++) expect(got[r]).toEqual(want[r]!.map((b) => b.tokens));
+      // New sessions work too (on the server's thread).
+      const again = (await post(`${s.url}/v1/sessions`, SPEC));
+      expect(again.status).toBe(201);
+      expect((await fetchBatches(s.url, again.json.id, 0, 4)).length).toBe(4);
+    }, { threads: 1, threadScript: dying, readAhead: false });
   });
 });
