@@ -179,7 +179,24 @@ export function buildApp(o: {
     o.warn(`internal error: ${err.stack ?? err.message}`);
     return sendError(reply, 500, "E_INTERNAL", `internal error: ${err.message}`);
   });
-  app.setNotFoundHandler((req, reply) => sendError(reply, 404, "E_NOT_FOUND", `${req.method} ${req.url.split("?")[0]}: expected a route of /v1/openapi.json, got none`));
+  // Routes by path pattern, so that a known path asked with another method gets 405 and Allow.
+  const methods = new Map<string, { re: RegExp; allow: Set<string> }>();
+  app.addHook("onRoute", (r) => {
+    const re = new RegExp(`^${r.url.replace(/[.*+?^${}()|[\]\\]/g, "\\$&").replace(/:[A-Za-z]+/g, "[^/]+")}$`);
+    const entry = methods.get(r.url) ?? { re, allow: new Set<string>() };
+    for (const m of [r.method].flat()) if (m !== "HEAD") entry.allow.add(m);
+    methods.set(r.url, entry);
+  });
+  app.setNotFoundHandler((req, reply) => {
+    const path = req.url.split("?")[0]!;
+    const known = [...methods.values()].find((e) => e.re.test(path));
+    if (known) {
+      const allow = [...known.allow].sort().join(", ");
+      reply.header("allow", allow);
+      return sendError(reply, 405, "E_METHOD", `${req.method} ${path}: expected one of ${allow}, got ${req.method}`);
+    }
+    return sendError(reply, 404, "E_NOT_FOUND", `${req.method} ${path}: expected a route of /v1/openapi.json, got none`);
+  });
 
   const session = (req: FastifyRequest): Session => {
     const id = (req.params as { id: string }).id;

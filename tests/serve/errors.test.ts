@@ -30,11 +30,11 @@ async function withServer<T>(f: (s: RunningServer) => Promise<T>, extra: Partial
 
 const VALID = { corpus: "toy", proportions: { a: 0.6, b: 0.4 }, batchSize: 2, seqLen: 4, budgetSamples: 40 };
 
-async function send(url: string, init: RequestInit = {}): Promise<{ status: number; body: any; type: string }> {
+async function send(url: string, init: RequestInit = {}): Promise<{ status: number; body: any; type: string; allow: string | null }> {
   const r = await fetch(url, init);
   const type = r.headers.get("content-type") ?? "";
   const text = await r.text();
-  return { status: r.status, type, body: type.includes("json") ? JSON.parse(text) : text };
+  return { status: r.status, type, body: type.includes("json") ? JSON.parse(text) : text, allow: r.headers.get("allow") };
 }
 const postJson = (url: string, body: unknown, headers: Record<string, string> = {}) =>
   send(url, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: typeof body === "string" ? body : JSON.stringify(body) });
@@ -82,6 +82,11 @@ describe("mixlab serve: bad requests", () => {
       expect([none.status, none.body.error.message]).toEqual([404, 'session "00000000-0000-0000-0000-000000000000": expected an open session, got none (closed, expired or never opened)']);
       const route = await send(`${s.url}/v2/health`);
       expect([route.status, route.body.error.message]).toEqual([404, "GET /v2/health: expected a route of /v1/openapi.json, got none"]);
+      const put = await send(`${s.url}/v1/sessions/${id}/batches?rank=0`, { method: "PUT" });
+      expect([put.status, put.body.error.code, put.body.error.message]).toEqual([405, "E_METHOD", `PUT /v1/sessions/${id}/batches: expected one of GET, got PUT`]);
+      expect(put.allow).toBe("GET");
+      const patch = await send(`${s.url}/v1/sessions/${id}`, { method: "PATCH" });
+      expect([patch.status, patch.body.error.message]).toEqual([405, `PATCH /v1/sessions/${id}: expected one of DELETE, GET, got PATCH`]);
       const stats = await postJson(`${s.url}/v1/sessions/${id}/stats`, { rank: 0, step: 0, kind: "train", lossSum: {}, tokens: {} });
       expect([stats.status, stats.body.error.message]).toEqual([400, "mixer: expected a session with an online mixer, got one without: statistics have nowhere to go"]);
     });
