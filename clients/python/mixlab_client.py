@@ -145,14 +145,17 @@ class Client:
         self._local = threading.local()
 
     def _connection(self):
+        """This thread's connection, and whether it was used before (a fresh one if idle > 30 s)."""
         conn = getattr(self._local, "conn", None)
         if conn is not None and time.monotonic() - getattr(self._local, "used", 0.0) > 30.0:
             self._drop()  # idle long enough that the server may be closing it (Fastify: after 72 s)
             conn = None
+        reused = conn is not None
         if conn is None:
             cls = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
             conn = self._local.conn = cls(self._host, self._port, timeout=self.timeout)
-        return conn
+        self._local.used = time.monotonic()
+        return conn, reused
 
     def _drop(self):
         conn = getattr(self._local, "conn", None)
@@ -178,29 +181,22 @@ class Client:
             headers["Content-Type"] = "application/json"
         if self.token:
             headers["Authorization"] = "Bearer " + self.token
-        reused = getattr(self._local, "conn", None) is not None
-        self._local.used = time.monotonic()
-        try:
-            conn = self._connection()
-            conn.request(method, self._prefix + path, body=data, headers=headers)
-            r = conn.getresponse()
-            payload = r.read()
-        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
-            self._drop()
-            if not reused or method != "GET":
-                raise  # a POST may have been handled: sending it again is the caller's decision
-            # The server closed the idle connection before this request reached it: once more, anew.
-            conn = self._connection()
+        for attempt in (0, 1):
+            conn, reused = self._connection()
             try:
                 conn.request(method, self._prefix + path, body=data, headers=headers)
                 r = conn.getresponse()
                 payload = r.read()
+                break
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                self._drop()
+                # A GET on a connection the server closed while idle is sent once more, anew; a POST
+                # may have been handled, so sending it again is the caller's decision.
+                if attempt or not reused or method != "GET":
+                    raise
             except BaseException:
                 self._drop()
                 raise
-        except BaseException:
-            self._drop()
-            raise
         if r.will_close:
             self._drop()
         if r.status >= 400:

@@ -98,31 +98,63 @@ export interface DecodedBatch {
   readonly tokens: Int32Array;
 }
 
-/** Decodes one batch of `encodeBatch`'s output starting at byte `at`; `end` is where it ends. */
-function decodeAt(buf: Buffer, at: number): DecodedBatch & { end: number } {
+/** One batch of a body: its header, where its ids lie, and where the next batch starts. */
+interface Frame {
+  readonly header: BatchHeader;
+  readonly offset: number;
+  readonly n: number;
+  readonly width: number;
+  /** The ids viewed in place at their width (null where the body is unaligned or big-endian). */
+  readonly view: Uint8Array | Uint16Array | Uint32Array | null;
+  readonly end: number;
+}
+
+/** The batch of `encodeBatch`'s output starting at byte `at`, checked against the body's length. */
+function frameAt(buf: Buffer, at: number): Frame {
   const cut = (what: string, got: number): MixError =>
     new MixError("E_TRUNCATED", `batch at byte ${at}: expected ${what}, got ${Math.max(0, got)} bytes`);
   if (buf.length - at < 4) throw cut("a 4-byte header length", buf.length - at);
   const len = buf.readUInt32LE(at);
   if (buf.length - at - 4 < len) throw cut(`a ${len}-byte header`, buf.length - at - 4);
-  const header = JSON.parse(buf.subarray(at + 4, at + 4 + len).toString("utf8"));
+  const header = JSON.parse(buf.subarray(at + 4, at + 4 + len).toString("utf8")) as BatchHeader;
   const offset = at + ((4 + len + 3) & ~3);
   const n = header.rows * header.seqLen;
-  const w = header.width as number;
-  const idsEnd = offset + n * w;
-  if (idsEnd > buf.length) throw cut(`${n} token ids of ${w} bytes`, buf.length - offset);
-  const tokens = new Int32Array(n);
+  const width = header.width;
+  const idsEnd = offset + n * width;
+  if (idsEnd > buf.length) throw cut(`${n} token ids of ${width} bytes`, buf.length - offset);
   const p = buf.byteOffset + offset;
-  if (w === 1) tokens.set(buf.subarray(offset, idsEnd));
-  else if (LITTLE_ENDIAN && p % w === 0) tokens.set(w === 2 ? new Uint16Array(buf.buffer, p, n) : new Uint32Array(buf.buffer, p, n));
-  else for (let i = 0; i < n; i++) tokens[i] = w === 2 ? buf.readUInt16LE(offset + 2 * i) : buf.readUInt32LE(offset + 4 * i);
-  return { header, tokens, end: Math.min(buf.length, (idsEnd + 3) & ~3) };
+  const view = width === 1
+    ? buf.subarray(offset, idsEnd)
+    : LITTLE_ENDIAN && p % width === 0
+      ? width === 2 ? new Uint16Array(buf.buffer, p, n) : new Uint32Array(buf.buffer, p, n)
+      : null;
+  return { header, offset, n, width, view, end: Math.min(buf.length, (idsEnd + 3) & ~3) };
 }
+
+/** A frame's ids as 32-bit integers (a copy). */
+function widen(buf: Buffer, f: Frame): Int32Array {
+  const tokens = new Int32Array(f.n);
+  if (f.view) tokens.set(f.view);
+  else for (let i = 0; i < f.n; i++) tokens[i] = f.width === 2 ? buf.readUInt16LE(f.offset + 2 * i) : buf.readUInt32LE(f.offset + 4 * i);
+  return tokens;
+}
+
+/** The frames of a body, back to back. */
+function* framesOf(buf: Buffer): Generator<Frame> {
+  for (let at = 0; at < buf.length; ) {
+    const f = frameAt(buf, at);
+    yield f;
+    at = f.end;
+  }
+}
+
+const asBuffer = (body: Uint8Array): Buffer => Buffer.from(body.buffer, body.byteOffset, body.byteLength);
 
 /** Decodes the first batch of a body (the Node client and the tests). */
 export function decodeBatch(body: Uint8Array): DecodedBatch {
-  const { header, tokens } = decodeAt(Buffer.from(body.buffer, body.byteOffset, body.byteLength), 0);
-  return { header, tokens };
+  const buf = asBuffer(body);
+  const f = frameAt(buf, 0);
+  return { header: f.header, tokens: widen(buf, f) };
 }
 
 /**
@@ -130,34 +162,12 @@ export function decodeBatch(body: Uint8Array): DecodedBatch {
  * copy; a copy only where the body is not aligned or the machine is big-endian).
  */
 export function viewBatches(body: Uint8Array): { header: BatchHeader; tokens: Uint8Array | Uint16Array | Uint32Array }[] {
-  const buf = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
-  const out: { header: BatchHeader; tokens: Uint8Array | Uint16Array | Uint32Array }[] = [];
-  for (let at = 0; at < buf.length; ) {
-    const len = buf.readUInt32LE(at);
-    const header = JSON.parse(buf.subarray(at + 4, at + 4 + len).toString("utf8")) as BatchHeader;
-    const offset = at + ((4 + len + 3) & ~3);
-    const n = header.rows * header.seqLen;
-    const w = header.width;
-    const p = buf.byteOffset + offset;
-    if (w === 1) out.push({ header, tokens: buf.subarray(offset, offset + n) });
-    else if (LITTLE_ENDIAN && p % w === 0) out.push({ header, tokens: w === 2 ? new Uint16Array(buf.buffer, p, n) : new Uint32Array(buf.buffer, p, n) });
-    else {
-      const { tokens } = decodeAt(buf, at);
-      out.push({ header, tokens: Uint32Array.from(tokens) });
-    }
-    at = Math.min(buf.length, (offset + n * w + 3) & ~3);
-  }
-  return out;
+  const buf = asBuffer(body);
+  return [...framesOf(buf)].map((f) => ({ header: f.header, tokens: f.view ?? Uint32Array.from(widen(buf, f)) }));
 }
 
 /** Decodes every batch of a body (`GET …/batches?count=n` sends their encodings back to back). */
 export function decodeBatches(body: Uint8Array): DecodedBatch[] {
-  const buf = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
-  const out: DecodedBatch[] = [];
-  for (let at = 0; at < buf.length; ) {
-    const { header, tokens, end } = decodeAt(buf, at);
-    out.push({ header, tokens });
-    at = end;
-  }
-  return out;
+  const buf = asBuffer(body);
+  return [...framesOf(buf)].map((f) => ({ header: f.header, tokens: widen(buf, f) }));
 }

@@ -11,6 +11,9 @@ import { openCorpus, type Corpus } from "../sampler/corpus.js";
 import { createSampler, type Sampler, type SamplerOptions, type SamplerState, type TokenBatch } from "../sampler/sampler.js";
 import { encodeBatch } from "./encode.js";
 
+/** The compiled worker: this module, once built. */
+const SCRIPT = new URL("./maker.js", import.meta.url);
+
 /** What a worker is asked to open: sampler options without the corpus (named instead). */
 export type MakerSamplerOptions = Omit<SamplerOptions, "corpus" | "warn" | "report" | "mixer" | "tokenizer" | "open">;
 
@@ -74,7 +77,7 @@ export class Makers {
   static async start(
     threads: number,
     corpora: readonly { readonly name: string; readonly dir: string }[],
-    script: URL = new URL("./maker.js", import.meta.url),
+    script: URL = SCRIPT,
   ): Promise<Makers> {
     const m = new Makers();
     for (let i = 0; i < threads; i++) {
@@ -98,6 +101,7 @@ export class Makers {
       w.on("exit", (code) => die(new Error(`exit code ${code}`)));
       m.workers.push(w);
     }
+    // A worker answers in order, once its corpora are open: an empty close says it is ready.
     await Promise.all(m.workers.map((w) => m.call(w, { op: "close", key: "" })));
     return m;
   }
@@ -107,7 +111,7 @@ export class Makers {
    * the worker's compiled script is missing (running from the TypeScript sources, as the tests do).
    */
   static defaultThreads(): number {
-    if (!existsSync(fileURLToPath(new URL("./maker.js", import.meta.url)))) return 0;
+    if (!existsSync(fileURLToPath(SCRIPT))) return 0;
     return Math.max(0, Math.min(4, availableParallelism() - 1));
   }
 
@@ -169,7 +173,6 @@ async function serveRequests(): Promise<void> {
     sampler: Sampler;
     it: AsyncGenerator<TokenBatch>;
     batch: OpenRequest["batch"];
-    seqLen: number;
     rank: number;
     maxId: number | undefined;
   }>();
@@ -181,7 +184,7 @@ async function serveRequests(): Promise<void> {
       const c = opened.get(req.corpus)!;
       const sampler = await createSampler({ ...req.options, corpus: { names: c.names, sources: c.sources }, warn: () => {} });
       const it = sampler.batches({ ...req.batch, reuse: true });
-      ranks.set(req.key, { sampler, it, batch: req.batch, seqLen: req.batch.seqLen, rank: req.options.rank ?? 0, maxId: req.maxId });
+      ranks.set(req.key, { sampler, it, batch: req.batch, rank: req.options.rank ?? 0, maxId: req.maxId });
       return { id: req.id, ok: true };
     }
     const r = ranks.get(req.key);
@@ -212,7 +215,7 @@ async function serveRequests(): Promise<void> {
         done = true;
         break;
       }
-      const enc = encodeBatch(n.value, r.seqLen, { step: req.step + i, rank: r.rank }, r.maxId, (size) => Buffer.from(new ArrayBuffer(size)));
+      const enc = encodeBatch(n.value, r.batch.seqLen, { step: req.step + i, rank: r.rank }, r.maxId, (size) => Buffer.from(new ArrayBuffer(size)));
       frames.push({ body: enc.body.buffer as ArrayBuffer, rows: enc.rows, tokens: enc.tokens, before });
     }
     return { id: req.id, ok: true, made: { frames, after: r.sampler.state(), done, ...(error !== undefined ? { error } : {}) } };

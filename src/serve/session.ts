@@ -110,7 +110,6 @@ export function mergeStatsForMixer(perRank: readonly RankStats[]): MixerEvent {
   return { kind: first.kind, step: first.step, ...m };
 }
 
-
 /** Waits a bounded time for a condition signalled by `notify()`. */
 class Waiters {
   private list: { check: () => boolean; resolve: () => void }[] = [];
@@ -307,7 +306,7 @@ interface RankReader {
   iterator: AsyncGenerator<TokenBatch> | null;
   /** The proportions (JSON of the domain-ordered vector) this rank's sampler uses now (online). */
   applied: string;
-  /** Serialises this rank's requests (and the making ahead that follows each). */
+  /** Serialises this rank's requests (making ahead runs beside them, see `fill`). */
   queue: Promise<unknown>;
   /** The sampler has no more batches (those in `ahead` are still to be handed out). */
   done: boolean;
@@ -351,6 +350,8 @@ export class Session {
     private readonly makers: Makers | null,
     /** What each rank's sampler was made from (without its rank). */
     private readonly samplerOptions: Omit<SamplerOptions, "rank">,
+    /** Rows, tokens a row and pad id of every batch. */
+    private readonly batch: { readonly batchSize: number; readonly seqLen: number; readonly padId: number },
   ) {
     this.pool = new FramePool(4 * readers.length);
   }
@@ -411,10 +412,10 @@ export class Session {
     const maxId = bounds.every((x) => x !== undefined) ? Math.max(spec.padId ?? 0, ...bounds) : undefined;
     const id = randomUUID();
     const makers = o.makers;
+    const batch = { batchSize: spec.batchSize, seqLen: spec.seqLen, padId: spec.padId ?? 0 };
     if (makers && makers.size > 0 && !schedule) {
       // A thread keeps a sampler of each rank made from the same options, and makes its batches.
       const { corpus: _c, warn: _w, ...options } = base;
-      const batch = { batchSize: spec.batchSize, seqLen: spec.seqLen, padId: spec.padId ?? 0 };
       for (const [r, reader] of readers.entries()) {
         const worker = makers.pick();
         if (!worker) break; // every thread stopped: this thread makes the batches
@@ -429,7 +430,7 @@ export class Session {
         reader.making = reader.sampler.state();
       }
     }
-    return new Session(id, spec, names, readers, schedule, o.waitMs ?? 60_000, o.readAhead ?? true, maxId, makers ?? null, base);
+    return new Session(id, spec, names, readers, schedule, o.waitMs ?? 60_000, o.readAhead ?? true, maxId, makers ?? null, base, batch);
   }
 
   get worldSize(): number {
@@ -443,7 +444,7 @@ export class Session {
 
   /**
    * The next batch of `rank`, encoded (see `encodeBatch`), or null at the end of the stream.
-   * `step`, when given, must be the rank's next step or one of its last response's (a retry).
+   * `step`, when given, must be the rank's next step or one of its last two responses' (a retry).
    */
   async next(rank: number, step?: number): Promise<EncodedBatch | null> {
     return (await this.take(rank, { ...(step !== undefined ? { step } : {}), count: 1 }))[0] ?? null;
@@ -543,7 +544,6 @@ export class Session {
     return [...replay, ...fresh];
   }
 
-  /** Makes up to `count` batches after those made ahead already (static sessions). */
   /**
    * Makes batches into `ahead` until it holds `target`, the stream ends or (online) the next step
    * is not decided; `opening`: the first batch may wait for its proportions. One chunk (a batch,
@@ -640,8 +640,8 @@ export class Session {
       }
     }
     const it = this.schedule
-      ? reader.sampler.batches({ batchSize: this.spec.batchSize, seqLen: this.spec.seqLen, padId: this.spec.padId ?? 0, limit: 1 })
-      : (reader.iterator ??= reader.sampler.batches({ batchSize: this.spec.batchSize, seqLen: this.spec.seqLen, padId: this.spec.padId ?? 0, reuse: true }));
+      ? reader.sampler.batches({ ...this.batch, limit: 1 })
+      : (reader.iterator ??= reader.sampler.batches({ ...this.batch, reuse: true }));
     let r: IteratorResult<TokenBatch>;
     try {
       r = await it.next();
