@@ -18,31 +18,17 @@ import { openCorpus } from "../sampler/corpus.js";
 import type { DomainSource, OpenOptions } from "../sampler/sources.js";
 import { FitError, InputError, UnsupportedError } from "../errors.js";
 import type { MixerEvent, OnlineMixer, OnlineMixerState } from "../../mixers/types.js";
-import { createEnsemble, defaultKernels, parameterCount, tokenLosses, type Kernels, type ProxyConfig, type ProxyModel } from "./model.js";
-import { cpuAdamW, heldoutWindows, learningRate, windowOffset } from "./train.js";
+import { createEnsemble, defaultKernels, parameterCount, tokenLosses, type Kernels, type ProxyModel } from "./model.js";
+import { cpuAdamW, heldoutWindows, learningRate, windowOffset, type ProxyRunOptions } from "./train.js";
 import { prepareCheckpointPath, readCheckpoint, writeCheckpoint } from "./checkpoint.js";
 
 type Tf = typeof tfTypes;
 type Corpus = string | { names: readonly string[]; sources: readonly DomainSource[] };
 
 /** Options of an online proxy run (the offline run's options, plus the mixer and the checkpoint). */
-export interface OnlineTrainOptions {
-  readonly tf: Tf;
-  readonly backend: string;
-  readonly config: ProxyConfig;
-  readonly train: Corpus;
-  readonly heldout: Corpus;
-  readonly steps: number;
+export interface OnlineTrainOptions extends ProxyRunOptions {
   /** Sequences per optimizer step; also the sampler's block size, so the mixer is asked once a step. */
   readonly batchSize: number;
-  readonly seed: number;
-  readonly lr?: number;
-  readonly warmup?: number;
-  readonly schedule?: "cosine" | "linear";
-  readonly weightDecay?: number;
-  readonly clip?: number;
-  /** Held-out windows per domain: the fixed subsample every evaluation uses (default 24). */
-  readonly evalWindows?: number;
   /** Also evaluate every N steps for the trajectory (default: only when the mixer asks, and at the end). */
   readonly evalEvery?: number;
   /**

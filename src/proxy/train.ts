@@ -18,8 +18,8 @@ import { adamw, sumSquares } from "./kernels.js";
 
 type Tf = typeof tfTypes;
 
-/** Options of a proxy run. */
-export interface TrainOptions {
+/** What every proxy run is given, offline (`trainProxy`) or online (`trainOnline`). */
+export interface ProxyRunOptions {
   readonly tf: Tf;
   readonly backend: string;
   readonly config: ProxyConfig;
@@ -27,7 +27,6 @@ export interface TrainOptions {
   readonly train: string | { names: readonly string[]; sources: readonly DomainSource[] };
   /** Held-out corpus (same domains): a directory or sources. */
   readonly heldout: string | { names: readonly string[]; sources: readonly DomainSource[] };
-  readonly proportions: Readonly<Record<string, number>>;
   readonly steps: number;
   readonly batchSize: number;
   readonly seed: number;
@@ -37,8 +36,13 @@ export interface TrainOptions {
   readonly schedule?: "cosine" | "linear";
   readonly weightDecay?: number;
   readonly clip?: number;
-  /** Held-out windows per domain (default 24). */
+  /** Held-out windows per domain: the fixed subsample every evaluation uses (default 24). */
   readonly evalWindows?: number;
+}
+
+/** Options of a proxy run. */
+export interface TrainOptions extends ProxyRunOptions {
+  readonly proportions: Readonly<Record<string, number>>;
   readonly open?: OpenOptions;
   /** Evaluate the held-out splits every this many steps too (default: only at the end). */
   readonly evalEvery?: number;
