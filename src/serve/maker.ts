@@ -1,7 +1,8 @@
 // Batches of static sessions made on worker threads: the server's thread writes one response
 // while a worker makes the next. A worker opens the corpora itself and keeps one sampler per
 // session rank, created from the same options (and state) as the session's own, so it reads the
-// same stream; frames come back as transferred buffers with the sampler state before each.
+// same stream; frames come back as transferred buffers with the sampler state before each, and the
+// server's thread gives a frame's buffer back (with a later request) once it was sent.
 
 import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
@@ -10,6 +11,7 @@ import { Worker, isMainThread, parentPort, workerData } from "node:worker_thread
 import { openCorpus, type Corpus } from "../sampler/corpus.js";
 import { createSampler, type Sampler, type SamplerOptions, type SamplerState, type TokenBatch } from "../sampler/sampler.js";
 import { encodeBatch } from "./encode.js";
+import { FramePool } from "./frames.js";
 
 /** The compiled worker: this module, once built. */
 const SCRIPT = new URL("./maker.js", import.meta.url);
@@ -31,6 +33,8 @@ interface MakeRequest {
   /** Step of the first batch (for its header). */
   readonly step: number;
   readonly count: number;
+  /** Buffers of sent frames, for the thread's pool (transferred). */
+  readonly give: ArrayBuffer[];
 }
 interface CloseRequest {
   readonly op: "close";
@@ -40,7 +44,14 @@ type Request = (OpenRequest | MakeRequest | CloseRequest) & { readonly id: numbe
 
 /** Batches made by a worker: frames, the sampler's state before each and after the last. */
 export interface Made {
-  readonly frames: { readonly body: Buffer; readonly rows: number; readonly tokens: number; readonly before: SamplerState }[];
+  readonly frames: {
+    readonly body: Buffer;
+    /** The memory under `body`, to give back with `recycle` once nothing refers to it. */
+    readonly slab: ArrayBuffer;
+    readonly rows: number;
+    readonly tokens: number;
+    readonly before: SamplerState;
+  }[];
   readonly after: SamplerState;
   /** The stream ended. */
   readonly done: boolean;
@@ -48,7 +59,7 @@ export interface Made {
   readonly error?: string;
 }
 
-type Frame = { body: ArrayBuffer; rows: number; tokens: number; before: SamplerState };
+type Frame = { slab: ArrayBuffer; size: number; rows: number; tokens: number; before: SamplerState };
 type Reply =
   | { readonly id: number; readonly ok: true; readonly made?: { frames: Frame[]; after: SamplerState; done: boolean; error?: string } }
   | { readonly id: number; readonly ok: false; readonly error: string };
@@ -70,6 +81,8 @@ export class Makers {
   /** Workers that stopped, and why. */
   private readonly dead = new Map<Worker, Error>();
   private stopping: Error | null = null;
+  /** Buffers of sent frames, given back to the thread that made them with its next request. */
+  private readonly returns = new Map<Worker, ArrayBuffer[]>();
 
   private constructor() {}
 
@@ -125,13 +138,17 @@ export class Makers {
     return live.length ? live[this.turn++ % live.length]! : null;
   }
 
-  private call(w: Worker, req: Omit<OpenRequest, "id"> | Omit<MakeRequest, "id"> | Omit<CloseRequest, "id">): Promise<Reply> {
+  private call(
+    w: Worker,
+    req: Omit<OpenRequest, "id"> | Omit<MakeRequest, "id"> | Omit<CloseRequest, "id">,
+    transfer: ArrayBuffer[] = [],
+  ): Promise<Reply> {
     const why = this.stopping ?? this.dead.get(w);
     if (why) return Promise.reject(why);
     const id = this.nextId++;
     return new Promise<Reply>((resolve, reject) => {
       this.pending.set(id, { resolve, reject, worker: w });
-      w.postMessage({ ...req, id });
+      w.postMessage({ ...req, id }, transfer);
     }).then((r) => {
       if (!r.ok) throw new Error(r.error);
       return r;
@@ -143,14 +160,24 @@ export class Makers {
   }
 
   async make(w: Worker, key: string, step: number, count: number): Promise<Made> {
-    const r = await this.call(w, { op: "make", key, step, count });
+    const give = this.returns.get(w) ?? [];
+    this.returns.delete(w);
+    const r = await this.call(w, { op: "make", key, step, count, give }, give);
     const made = (r as Extract<Reply, { ok: true }>).made!;
     return {
-      frames: made.frames.map((f) => ({ body: Buffer.from(f.body), rows: f.rows, tokens: f.tokens, before: f.before })),
+      frames: made.frames.map((f) => ({ body: Buffer.from(f.slab, 0, f.size), slab: f.slab, rows: f.rows, tokens: f.tokens, before: f.before })),
       after: made.after,
       done: made.done,
       ...(made.error !== undefined ? { error: made.error } : {}),
     };
+  }
+
+  /** Gives the memory of a frame `w` made back to it, once nothing on this thread refers to it. */
+  recycle(w: Worker, slab: ArrayBuffer): void {
+    if (this.stopping || this.dead.has(w)) return;
+    const list = this.returns.get(w);
+    if (list) list.push(slab);
+    else this.returns.set(w, [slab]);
   }
 
   async close(w: Worker, key: string): Promise<void> {
@@ -169,6 +196,7 @@ async function serveRequests(): Promise<void> {
   const port = parentPort!;
   const { corpora } = workerData as { corpora: { name: string; dir: string }[] };
   const opened = new Map<string, Corpus>();
+  const pool = new FramePool();
   const ranks = new Map<string, {
     sampler: Sampler;
     it: AsyncGenerator<TokenBatch>;
@@ -196,6 +224,7 @@ async function serveRequests(): Promise<void> {
       }
       return { id: req.id, ok: true };
     }
+    for (const slab of req.give) pool.give(slab);
     if (!r) return { id: req.id, ok: false, error: `no sampler ${req.key}` };
     const frames: Frame[] = [];
     let done = false;
@@ -215,8 +244,13 @@ async function serveRequests(): Promise<void> {
         done = true;
         break;
       }
-      const enc = encodeBatch(n.value, r.batch.seqLen, { step: req.step + i, rank: r.rank }, r.maxId, (size) => Buffer.from(new ArrayBuffer(size)));
-      frames.push({ body: enc.body.buffer as ArrayBuffer, rows: enc.rows, tokens: enc.tokens, before });
+      let slab: ArrayBuffer | null = null;
+      const enc = encodeBatch(n.value, r.batch.seqLen, { step: req.step + i, rank: r.rank }, r.maxId, (size) => {
+        const got = pool.take(size);
+        slab = got.slab;
+        return got.body;
+      });
+      frames.push({ slab: slab!, size: enc.body.length, rows: enc.rows, tokens: enc.tokens, before });
     }
     return { id: req.id, ok: true, made: { frames, after: r.sampler.state(), done, ...(error !== undefined ? { error } : {}) } };
   };
@@ -225,7 +259,7 @@ async function serveRequests(): Promise<void> {
       .then(() => handle(req))
       .catch((e: unknown) => ({ id: req.id, ok: false, error: e instanceof Error ? e.message : String(e) }) as Reply)
       .then((reply) => {
-        const transfer = reply.ok && reply.made ? reply.made.frames.map((f) => f.body) : [];
+        const transfer = reply.ok && reply.made ? reply.made.frames.map((f) => f.slab) : [];
         port.postMessage(reply, transfer);
       });
   });

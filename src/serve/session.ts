@@ -11,6 +11,7 @@ import type { MixerEvent, OnlineMixer, OnlineMixerState } from "../../mixers/typ
 import { createOnlineMixer } from "../../mixers/online.js";
 import { mergeDomainStats } from "../../mixers/common/domain-stats.js";
 import { encodeBatch, type EncodedBatch } from "./encode.js";
+import { FramePool } from "./frames.js";
 import { ThreadStopped, type Makers } from "./maker.js";
 import type { Worker } from "node:worker_threads";
 
@@ -241,39 +242,14 @@ interface Delivered {
   readonly batch: EncodedBatch;
   /** Rank 0 only: the sampler's state before this batch (a checkpoint at this step). */
   readonly before: SamplerState | null;
-  /** The pooled memory under `batch.body`, while it may go back to the pool. */
-  slab: Buffer | null;
+  /** The pooled memory under `batch.body`, while it may go back to its pool. */
+  slab: ArrayBuffer | null;
+  /** The thread that made it (its pool takes the memory back), or null: this session's pool. */
+  readonly maker: Worker | null;
   /** Responses carrying it that have not left yet. */
   sending: number;
   /** In the rank's window or made ahead. */
   held: boolean;
-}
-
-/**
- * Memory for encoded batches, given back once a batch has left the rank's window and every
- * response carrying it was handed to the socket: a session reuses a few buffers instead of
- * allocating (and collecting) one per batch.
- */
-class FramePool {
-  private readonly free: Buffer[] = [];
-  constructor(private readonly most: number) {}
-  /** A buffer of `size` bytes and the slab under it. */
-  take(size: number): { body: Buffer; slab: Buffer } {
-    const i = this.free.findIndex((b) => b.length >= size);
-    const slab = i >= 0 ? this.free.splice(i, 1)[0]! : Buffer.allocUnsafeSlow((size + 4095) & ~4095);
-    return { body: slab.subarray(0, size), slab };
-  }
-  give(slab: Buffer): void {
-    if (this.free.length < this.most) this.free.push(slab);
-  }
-}
-
-/** Gives a batch's memory back when nothing refers to it any more. */
-function release(d: Delivered, pool: FramePool): void {
-  if (d.slab && !d.held && d.sending === 0) {
-    pool.give(d.slab);
-    d.slab = null;
-  }
 }
 
 /** Per-rank reading state. */
@@ -353,7 +329,7 @@ export class Session {
     /** Rows, tokens a row and pad id of every batch. */
     private readonly batch: { readonly batchSize: number; readonly seqLen: number; readonly padId: number },
   ) {
-    this.pool = new FramePool(4 * readers.length);
+    this.pool = new FramePool();
   }
 
   /** Opens a session (validating the spec against the corpus) or resumes one from its checkpoint. */
@@ -474,7 +450,7 @@ export class Session {
         for (const d of ds) {
           d.sending--;
           if (!whole) d.slab = null; // a write may still refer to it
-          release(d, this.pool);
+          this.release(d);
         }
       });
       return ds.map((d) => d.batch);
@@ -492,6 +468,14 @@ export class Session {
       );
     }
     return out;
+  }
+
+  /** Gives a batch's memory back to its pool when nothing refers to it any more. */
+  private release(d: Delivered): void {
+    if (!d.slab || d.held || d.sending > 0) return;
+    if (d.maker) this.makers!.recycle(d.maker, d.slab);
+    else this.pool.give(d.slab);
+    d.slab = null;
   }
 
   private reader(rank: number): RankReader {
@@ -536,7 +520,7 @@ export class Session {
       const cut = Math.max(0, all.length - (reader.step - keepFrom));
       for (const d of all.slice(0, cut)) {
         d.held = false;
-        release(d, this.pool);
+        this.release(d);
       }
       reader.recent = all.slice(cut);
       reader.lastStart = start;
@@ -594,7 +578,7 @@ export class Session {
       return this.makeLocal(reader, rank, false);
     }
     for (const f of made.frames) {
-      reader.ahead.push({ batch: { body: f.body, rows: f.rows, tokens: f.tokens }, before: rank === 0 ? f.before : null, slab: null, sending: 0, held: true });
+      reader.ahead.push({ batch: { body: f.body, rows: f.rows, tokens: f.tokens }, before: rank === 0 ? f.before : null, slab: f.slab, maker: worker, sending: 0, held: true });
     }
     reader.making = made.after;
     if (made.error) throw new CorpusError(`making a batch: ${made.error}`);
@@ -661,13 +645,13 @@ export class Session {
       header.proportions = proportions;
       header.evalDue = this.schedule!.mixer.accepts.includes("eval") && this.schedule!.mixer.evalDue(t);
     }
-    let slab: Buffer | null = null;
+    let slab: ArrayBuffer | null = null;
     const batch = encodeBatch(r.value, this.spec.seqLen, header, this.maxId, (size) => {
       const got = this.pool.take(size);
       slab = got.slab;
       return got.body;
     });
-    return { batch, before, slab, sending: 0, held: true };
+    return { batch, before, slab, maker: null, sending: 0, held: true };
   }
 
   /** Posts one rank's statistics of a step (online sessions). */

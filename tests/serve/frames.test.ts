@@ -1,0 +1,42 @@
+// The pool of frame buffers: reuses the smallest buffer that fits, keeps no more than its bound,
+// and never takes a buffer that was transferred away (detached).
+
+import { describe, expect, it } from "vitest";
+import { FramePool } from "../../src/serve/frames.js";
+
+describe("FramePool", () => {
+  it("hands out page-rounded buffers and reuses the smallest free one that fits", () => {
+    const pool = new FramePool();
+    const a = pool.take(5000);
+    expect(a.body.length).toBe(5000);
+    expect(a.slab.byteLength).toBe(8192);
+    const b = pool.take(70_000);
+    expect(b.slab.byteLength).toBe(73_728);
+    pool.give(b.slab);
+    pool.give(a.slab);
+    expect(pool.held).toBe(8192 + 73_728);
+    const c = pool.take(6000);
+    expect(c.slab).toBe(a.slab);
+    expect(c.body.buffer).toBe(a.slab);
+    const d = pool.take(9000);
+    expect(d.slab).toBe(b.slab);
+    expect(pool.held).toBe(0);
+    expect(pool.take(100).slab).not.toBe(a.slab);
+  });
+
+  it("keeps at most maxBytes free and ignores detached buffers", () => {
+    const pool = new FramePool(10_000);
+    const a = pool.take(4096).slab;
+    const b = pool.take(4096).slab;
+    const c = pool.take(4096).slab;
+    pool.give(a);
+    pool.give(b);
+    pool.give(c); // over the bound: dropped
+    expect(pool.held).toBe(8192);
+    const gone = pool.take(4096).slab;
+    structuredClone(gone, { transfer: [gone] });
+    expect(gone.byteLength).toBe(0);
+    pool.give(gone);
+    expect(pool.held).toBe(4096);
+  });
+});
