@@ -45,15 +45,13 @@ export function encodeBatch(
       break;
     }
   } else {
-    let max = 0;
-    let min = 0;
-    for (let i = 0; i < n; i++) {
-      const v = t[i]!;
-      if (v > max) max = v;
-      if (v < min) min = v;
+    const or = bitsOf(t, n);
+    if (or < 0) {
+      let min = 0;
+      for (let i = 0; i < n; i++) if (t[i]! < min) min = t[i]!;
+      throw new MixError("E_TOKENS", `expected token ids ≥ 0, got ${min}`);
     }
-    if (min < 0) throw new MixError("E_TOKENS", `expected token ids ≥ 0, got ${min}`);
-    width = max < 256 ? 1 : max < 65536 ? 2 : 4;
+    width = or < 256 ? 1 : or < 65536 ? 2 : 4;
   }
   // `extra`'s fields first, then the batch's: the JSON of one object, built without a spread
   // (an object spread made the header cost twice the token copy).
@@ -85,6 +83,16 @@ export function encodeBatch(
   else if (width === 2) for (let i = 0; i < n; i++) body.writeUInt16LE(ids[i]!, offset + 2 * i);
   else for (let i = 0; i < n; i++) body.writeUInt32LE(ids[i]!, offset + 4 * i);
   return { body, rows, tokens: n };
+}
+
+/**
+ * The bitwise OR of the first `n` ids: every id is below 2^k exactly when it is, and it is
+ * negative when one is.
+ */
+function bitsOf(t: Int32Array, n: number): number {
+  let or = 0;
+  for (let i = 0; i < n; i++) or |= t[i]!;
+  return or;
 }
 
 /** A typed array's values as a plain array (for JSON). */
