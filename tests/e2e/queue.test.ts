@@ -34,6 +34,21 @@ class Proc {
       await new Promise((r) => setTimeout(r, 50));
     }
   }
+  /** The exit code, or an error carrying the output when the process is still running after `ms`. */
+  async exitedWithin(ms: number, others: Proc[] = []): Promise<number | null> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const theirs = others.map((p, i) => `\n--- process ${i + 1} (${p.child.spawnargs.slice(2, 3).join(" ")}):\n${p.out}`).join("");
+        reject(new Error(`still running after ${ms} ms:\n${this.out}${theirs}`));
+      }, ms);
+    });
+    try {
+      return await Promise.race([this.exited, late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
   async stop(signal: NodeJS.Signals = "SIGTERM"): Promise<number | null> {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
     return this.exited;
@@ -175,7 +190,7 @@ describe.skipIf(REDIS_SKIP !== null)("mixlab sweep --queue", () => {
     await c.waitFor(/lost Redis at 127\.0\.0\.1:\d+; reconnecting/);
     await new Promise((r) => setTimeout(r, 1_500));
     await redis.start();
-    expect(await c.exited, c.out).toBe(0);
+    expect(await c.exitedWithin(150_000, [w]), c.out).toBe(0);
     expect(c.out).toMatch(/Redis at 127\.0\.0\.1:\d+ is back/);
     expect(await w.stop()).toBe(0);
     expectExactlyK(await rowsOf(d));
