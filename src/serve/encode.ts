@@ -154,7 +154,8 @@ function frameAt(buf: Buffer, at: number): Frame {
 function widen(buf: Buffer, f: Frame): Int32Array {
   const tokens = new Int32Array(f.n);
   if (f.view) tokens.set(f.view);
-  else for (let i = 0; i < f.n; i++) tokens[i] = f.width === 2 ? buf.readUInt16LE(f.offset + 2 * i) : buf.readUInt32LE(f.offset + 4 * i);
+  else if (f.width === 2) for (let i = 0; i < f.n; i++) tokens[i] = buf.readUInt16LE(f.offset + 2 * i);
+  else for (let i = 0; i < f.n; i++) tokens[i] = buf.readUInt32LE(f.offset + 4 * i);
   return tokens;
 }
 
@@ -180,7 +181,9 @@ export function decodeBatch(body: Uint8Array): DecodedBatch {
  * Every batch of a body with its ids as little-endian views of the body at their wire width (no
  * copy; a copy only where the body is not aligned or the machine is big-endian).
  */
-export function viewBatches(body: Uint8Array): { header: BatchHeader; tokens: Uint8Array | Uint16Array | Uint32Array }[] {
+export function viewBatches(
+  body: Uint8Array,
+): { header: BatchHeader; tokens: Uint8Array | Uint16Array | Uint32Array }[] {
   const buf = asBuffer(body);
   return [...framesOf(buf)].map((f) => ({ header: f.header, tokens: f.view ?? Uint32Array.from(widen(buf, f)) }));
 }

@@ -9,7 +9,13 @@ import { availableParallelism } from "node:os";
 import { fileURLToPath } from "node:url";
 import { Worker, isMainThread, parentPort, workerData } from "node:worker_threads";
 import { openCorpus, type Corpus } from "../sampler/corpus.js";
-import { createSampler, type Sampler, type SamplerOptions, type SamplerState, type TokenBatch } from "../sampler/sampler.js";
+import {
+  createSampler,
+  type Sampler,
+  type SamplerOptions,
+  type SamplerState,
+  type TokenBatch,
+} from "../sampler/sampler.js";
 import { encodeBatch } from "./encode.js";
 import { FramePool } from "./frames.js";
 
@@ -61,7 +67,11 @@ export interface Made {
 
 type Frame = { slab: ArrayBuffer; size: number; rows: number; tokens: number; before: SamplerState };
 type Reply =
-  | { readonly id: number; readonly ok: true; readonly made?: { frames: Frame[]; after: SamplerState; done: boolean; error?: string } }
+  | {
+    readonly id: number;
+    readonly ok: true;
+    readonly made?: { frames: Frame[]; after: SamplerState; done: boolean; error?: string };
+  }
   | { readonly id: number; readonly ok: false; readonly error: string };
 
 /** The thread a request went to has stopped (its samplers are gone). */
@@ -75,7 +85,10 @@ export class ThreadStopped extends Error {
 /** The worker threads of one server, and the requests in flight to them. */
 export class Makers {
   private readonly workers: Worker[] = [];
-  private readonly pending = new Map<number, { resolve: (r: Reply) => void; reject: (e: Error) => void; worker: Worker }>();
+  private readonly pending = new Map<
+    number,
+    { resolve: (r: Reply) => void; reject: (e: Error) => void; worker: Worker }
+  >();
   private nextId = 1;
   private turn = 0;
   /** Workers that stopped, and why. */
@@ -165,7 +178,13 @@ export class Makers {
     const r = await this.call(w, { op: "make", key, step, count, give }, give);
     const made = (r as Extract<Reply, { ok: true }>).made!;
     return {
-      frames: made.frames.map((f) => ({ body: Buffer.from(f.slab, 0, f.size), slab: f.slab, rows: f.rows, tokens: f.tokens, before: f.before })),
+      frames: made.frames.map((f) => ({
+        body: Buffer.from(f.slab, 0, f.size),
+        slab: f.slab,
+        rows: f.rows,
+        tokens: f.tokens,
+        before: f.before,
+      })),
       after: made.after,
       done: made.done,
       ...(made.error !== undefined ? { error: made.error } : {}),
@@ -210,7 +229,8 @@ async function serveRequests(): Promise<void> {
   const handle = async (req: Request): Promise<Reply> => {
     if (req.op === "open") {
       const c = opened.get(req.corpus)!;
-      const sampler = await createSampler({ ...req.options, corpus: { names: c.names, sources: c.sources }, warn: () => {} });
+      const corpus = { names: c.names, sources: c.sources };
+      const sampler = await createSampler({ ...req.options, corpus, warn: () => {} });
       const it = sampler.batches({ ...req.batch, reuse: true });
       ranks.set(req.key, { sampler, it, batch: req.batch, rank: req.options.rank ?? 0, maxId: req.maxId });
       return { id: req.id, ok: true };
@@ -252,7 +272,8 @@ async function serveRequests(): Promise<void> {
       });
       frames.push({ slab: slab!, size: enc.body.length, rows: enc.rows, tokens: enc.tokens, before });
     }
-    return { id: req.id, ok: true, made: { frames, after: r.sampler.state(), done, ...(error !== undefined ? { error } : {}) } };
+    const made = { frames, after: r.sampler.state(), done, ...(error !== undefined ? { error } : {}) };
+    return { id: req.id, ok: true, made };
   };
   port.on("message", (req: Request) => {
     queue = queue

@@ -5,7 +5,13 @@
 
 import { randomUUID } from "node:crypto";
 import { InputError, MixError } from "../errors.js";
-import { createSampler, type Sampler, type SamplerOptions, type SamplerState, type TokenBatch } from "../sampler/sampler.js";
+import {
+  createSampler,
+  type Sampler,
+  type SamplerOptions,
+  type SamplerState,
+  type TokenBatch,
+} from "../sampler/sampler.js";
 import type { DomainSource } from "../sampler/sources.js";
 import type { MixerEvent, OnlineMixer, OnlineMixerState } from "../../mixers/types.js";
 import { createOnlineMixer } from "../../mixers/online.js";
@@ -25,9 +31,18 @@ export interface SessionSpec {
   /** One mixture (token or sample shares by domain) … */
   readonly proportions?: Readonly<Record<string, number>>;
   /** … or a schedule of stages … */
-  readonly stages?: readonly { readonly untilSamples?: number; readonly untilTokens?: number; readonly proportions: Readonly<Record<string, number>> }[];
+  readonly stages?: readonly {
+    readonly untilSamples?: number;
+    readonly untilTokens?: number;
+    readonly proportions: Readonly<Record<string, number>>;
+  }[];
   /** … or an online mixer that decides the proportions of every step. */
-  readonly mixer?: { readonly method: string; readonly options?: Record<string, unknown>; readonly seed?: number; readonly initial?: Readonly<Record<string, number>> };
+  readonly mixer?: {
+    readonly method: string;
+    readonly options?: Record<string, unknown>;
+    readonly seed?: number;
+    readonly initial?: Readonly<Record<string, number>>;
+  };
   readonly seed?: number;
   readonly unit?: "tokens" | "samples";
   readonly order?: "shuffle" | "smooth";
@@ -185,13 +200,21 @@ class OnlineSchedule {
 
   /** Records one rank's statistics; observes every step that is now complete, in order. */
   post(s: RankStats): void {
-    if (s.step < this.observed) throw new ConflictError(`step ${s.step}: already observed (the mixer is at step ${this.observed}); statistics are posted once per rank and step`);
-    if (!this.mixer.accepts.includes(s.kind)) throw new InputError("kind", `expected ${this.mixer.accepts.map((k) => JSON.stringify(k)).join(" or ")} for mixer ${this.mixer.method}, got ${JSON.stringify(s.kind)}`);
+    if (s.step < this.observed) throw new ConflictError(
+      `step ${s.step}: already observed (the mixer is at step ${this.observed}); ` +
+        "statistics are posted once per rank and step",
+    );
+    if (!this.mixer.accepts.includes(s.kind)) {
+      const kinds = this.mixer.accepts.map((k) => JSON.stringify(k)).join(" or ");
+      throw new InputError("kind", `expected ${kinds} for mixer ${this.mixer.method}, got ${JSON.stringify(s.kind)}`);
+    }
     let byKind = this.pending.get(s.step);
     if (!byKind) this.pending.set(s.step, (byKind = new Map()));
     let byRank = byKind.get(s.kind);
     if (!byRank) byKind.set(s.kind, (byRank = new Map()));
-    if (byRank.has(s.rank)) throw new ConflictError(`rank ${s.rank}, step ${s.step}: ${s.kind} statistics already posted`);
+    if (byRank.has(s.rank)) {
+      throw new ConflictError(`rank ${s.rank}, step ${s.step}: ${s.kind} statistics already posted`);
+    }
     byRank.set(s.rank, s);
     this.drain();
   }
@@ -231,7 +254,8 @@ class OnlineSchedule {
       const have = byKind?.get(k);
       const ranks: number[] = [];
       for (let r = 0; r < this.worldSize; r++) if (!have?.has(r)) ranks.push(r);
-      if (ranks.length) missing.push(`${k} statistics of step ${this.observed} from rank${ranks.length > 1 ? "s" : ""} ${ranks.join(", ")}`);
+      const plural = ranks.length > 1 ? "s" : "";
+      if (ranks.length) missing.push(`${k} statistics of step ${this.observed} from rank${plural} ${ranks.join(", ")}`);
     }
     return `step ${t} uses observations up to step ${step}; still missing: ${missing.join("; ") || "nothing"}`;
   }
@@ -349,8 +373,12 @@ export class Session {
       mixer = (o.createMixer ?? createOnlineMixer)(spec.mixer.method, init);
       // The first stage of the plan is the mixer's answer before any observation, fixed in the
       // spec so that a resumed session (whose mixer has moved on) rebuilds the same plan.
-      if (!spec.mixer.initial && !spec.proportions) spec = { ...spec, mixer: { ...spec.mixer, initial: mixer.proportions() } };
-    } else if (cp?.mixer) throw new InputError("state.mixer", "expected no mixer state for a session without a mixer, got one");
+      if (!spec.mixer.initial && !spec.proportions) {
+        spec = { ...spec, mixer: { ...spec.mixer, initial: mixer.proportions() } };
+      }
+    } else if (cp?.mixer) {
+      throw new InputError("state.mixer", "expected no mixer state for a session without a mixer, got one");
+    }
     const global = world * spec.batchSize;
     const blockSize = mixer ? global : spec.blockSize;
     const base = {
@@ -363,7 +391,9 @@ export class Session {
       ...(spec.budgetTokens !== undefined ? { budgetTokens: spec.budgetTokens } : {}),
       ...(spec.maxEpochs !== undefined ? { maxEpochs: spec.maxEpochs } : {}),
       ...(spec.onExceed ? { onExceed: spec.onExceed } : {}),
-      ...(spec.stages ? { stages: spec.stages } : { proportions: spec.proportions ?? spec.mixer?.initial ?? mixer!.proportions() }),
+      ...(spec.stages
+        ? { stages: spec.stages }
+        : { proportions: spec.proportions ?? spec.mixer?.initial ?? mixer!.proportions() }),
       worldSize: world,
       ...(cp ? { state: cp.sampler } : {}),
       ...(o.warn ? { warn: o.warn } : {}),
@@ -375,15 +405,20 @@ export class Session {
       const applied = current ? JSON.stringify(names.map((d) => current[d] ?? 0)) : "";
       const step = cp?.step ?? 0;
       readers.push({
-        sampler, step, recent: [], lastStart: step, ahead: [], failure: null, making: null, chunk: null, remote: null, iterator: null, applied,
-        queue: Promise.resolve(), done: false,
+        sampler, step, recent: [], lastStart: step, ahead: [], failure: null, making: null, chunk: null,
+        remote: null, iterator: null, applied, queue: Promise.resolve(), done: false,
       });
     }
     const lag = spec.lag ?? (mixer?.accepts.includes("eval") ? 0 : 1);
     if (mixer && mixer.accepts.includes("eval") && lag !== 0) {
-      throw new InputError("lag", `expected 0 for mixer ${JSON.stringify(mixer.method)} (it takes evaluations, and whether step t needs one depends on every step before it), got ${lag}`);
+      throw new InputError(
+        "lag",
+        `expected 0 for mixer ${JSON.stringify(mixer.method)} (it takes evaluations, and whether step t needs ` +
+          `one depends on every step before it), got ${lag}`,
+      );
     }
-    const schedule = mixer ? new OnlineSchedule(mixer, o.mergeStats ?? mergeStatsForMixer, lag, world, cp?.step ?? 0, cp?.decided ?? []) : null;
+    const merge = o.mergeStats ?? mergeStatsForMixer;
+    const schedule = mixer ? new OnlineSchedule(mixer, merge, lag, world, cp?.step ?? 0, cp?.decided ?? []) : null;
     const bounds = o.corpus.sources.map((x) => x.maxTokenId);
     const maxId = bounds.every((x) => x !== undefined) ? Math.max(spec.padId ?? 0, ...bounds) : undefined;
     const id = randomUUID();
@@ -406,7 +441,9 @@ export class Session {
         reader.making = reader.sampler.state();
       }
     }
-    return new Session(id, spec, names, readers, schedule, o.waitMs ?? 60_000, o.readAhead ?? true, maxId, makers ?? null, base, batch);
+    const waitMs = o.waitMs ?? 60_000;
+    const readAhead = o.readAhead ?? true;
+    return new Session(id, spec, names, readers, schedule, waitMs, readAhead, maxId, makers ?? null, base, batch);
   }
 
   get worldSize(): number {
@@ -463,7 +500,9 @@ export class Session {
       const left: Promise<unknown> = (reader.remote ? null : sent) ?? new Promise<void>((r) => setImmediate(r));
       const depth = reader.remote ? 2 * count : count;
       void run.then(
-        () => left.then(() => this.fill(reader, rank, depth, count, false, true)).catch((e: unknown) => (reader.failure = e)),
+        () => left
+          .then(() => this.fill(reader, rank, depth, count, false, true))
+          .catch((e: unknown) => (reader.failure = e)),
         () => undefined, // the request failed: nothing to make ahead for it
       );
     }
@@ -479,7 +518,9 @@ export class Session {
   }
 
   private reader(rank: number): RankReader {
-    if (!(Number.isInteger(rank) && rank >= 0 && rank < this.readers.length)) throw new InputError("rank", `expected an integer in [0, ${this.readers.length}), got ${rank}`);
+    if (!(Number.isInteger(rank) && rank >= 0 && rank < this.readers.length)) {
+      throw new InputError("rank", `expected an integer in [0, ${this.readers.length}), got ${rank}`);
+    }
     return this.readers[rank]!;
   }
 
@@ -535,7 +576,14 @@ export class Session {
    * batches waits for the chunk in progress, not for all the making ahead. `background` yields to
    * the event loop between chunks.
    */
-  private async fill(reader: RankReader, rank: number, target: number, chunk: number, opening: boolean, background: boolean): Promise<void> {
+  private async fill(
+    reader: RankReader,
+    rank: number,
+    target: number,
+    chunk: number,
+    opening: boolean,
+    background: boolean,
+  ): Promise<void> {
     while (!this.closed && reader.ahead.length < target && !reader.done) {
       if (reader.chunk) {
         if (!(await reader.chunk)) return;
@@ -578,7 +626,14 @@ export class Session {
       return this.makeLocal(reader, rank, false);
     }
     for (const f of made.frames) {
-      reader.ahead.push({ batch: { body: f.body, rows: f.rows, tokens: f.tokens }, before: rank === 0 ? f.before : null, slab: f.slab, maker: worker, sending: 0, held: true });
+      reader.ahead.push({
+        batch: { body: f.body, rows: f.rows, tokens: f.tokens },
+        before: rank === 0 ? f.before : null,
+        slab: f.slab,
+        maker: worker,
+        sending: 0,
+        held: true,
+      });
     }
     reader.making = made.after;
     if (made.error) throw new CorpusError(`making a batch: ${made.error}`);
@@ -614,7 +669,9 @@ export class Session {
     if (this.schedule) {
       const sch = this.schedule;
       if (!wait && sch.decided.length <= t) return null;
-      await this.waiters.wait(() => sch.decided.length > t || this.closed, this.waitMs, () => new ConflictError(`rank ${rank}: waited ${this.waitMs} ms for step ${t}'s proportions: ${sch.missingFor(t)}`));
+      const late = (): ConflictError =>
+        new ConflictError(`rank ${rank}: waited ${this.waitMs} ms for step ${t}'s proportions: ${sch.missingFor(t)}`);
+      await this.waiters.wait(() => sch.decided.length > t || this.closed, this.waitMs, late);
       if (this.closed) throw new ConflictError("the session is closed");
       proportions = sch.decided[t]!;
       const key = JSON.stringify(this.domains.map((d) => proportions![d] ?? 0));
@@ -656,16 +713,29 @@ export class Session {
 
   /** Posts one rank's statistics of a step (online sessions). */
   observe(s: RankStats): { observed: number; decided: number } {
-    if (!this.schedule) throw new InputError("mixer", "expected a session with an online mixer, got one without: statistics have nowhere to go");
+    if (!this.schedule) throw new InputError(
+      "mixer",
+      "expected a session with an online mixer, got one without: statistics have nowhere to go",
+    );
     this.reader(s.rank);
-    for (const key of ["lossSum", "tokens", ...(s.referenceSum ? ["referenceSum"] : []), ...(s.excessSum ? ["excessSum"] : [])] as const) {
+    const keys = ["lossSum", "tokens"];
+    if (s.referenceSum) keys.push("referenceSum");
+    if (s.excessSum) keys.push("excessSum");
+    for (const key of keys) {
       const m = (s as unknown as Record<string, Record<string, number>>)[key]!;
       for (const [d, v] of Object.entries(m)) {
-        if (!this.domains.includes(d)) throw new InputError(`${key}.${d}`, `expected one of the session's domains (${this.domains.join(", ")}), got ${JSON.stringify(d)}`);
-        if (!Number.isFinite(v) || v < 0) throw new InputError(`${key}.${d}`, `expected a finite number ≥ 0, got ${v}`);
+        if (!this.domains.includes(d)) throw new InputError(
+          `${key}.${d}`,
+          `expected one of the session's domains (${this.domains.join(", ")}), got ${JSON.stringify(d)}`,
+        );
+        if (!Number.isFinite(v) || v < 0) {
+          throw new InputError(`${key}.${d}`, `expected a finite number ≥ 0, got ${v}`);
+        }
       }
     }
-    for (const d of Object.keys(s.lossSum)) if (!(d in s.tokens)) throw new InputError(`tokens.${d}`, `expected a token count beside lossSum.${d}, got none`);
+    for (const d of Object.keys(s.lossSum)) {
+      if (!(d in s.tokens)) throw new InputError(`tokens.${d}`, `expected a token count beside lossSum.${d}, got none`);
+    }
     this.schedule.post(s);
     this.waiters.notify();
     return { observed: this.schedule.observed, decided: this.schedule.decided.length };
@@ -681,7 +751,11 @@ export class Session {
     const steps = this.steps();
     const t = step ?? steps[0]!;
     if (step === undefined && steps.some((s) => s !== t)) {
-      throw new ConflictError(`expected every rank at the same step, got ${steps.map((s, r) => `rank ${r} at ${s}`).join(", ")}; checkpoint after every rank has fetched the same number of batches, or name the step (?step=)`);
+      const at = steps.map((s, r) => `rank ${r} at ${s}`).join(", ");
+      throw new ConflictError(
+        `expected every rank at the same step, got ${at}; checkpoint after every rank has fetched the same number ` +
+          "of batches, or name the step (?step=)",
+      );
     }
     const off = this.readers.map((r) => ({ from: r.step - r.recent.length, to: r.step }));
     const out = off.findIndex((w) => t < w.from || t > w.to);
@@ -695,7 +769,11 @@ export class Session {
     let mixer: OnlineMixerState | null = null;
     let decided: Record<string, number>[] = [];
     if (this.schedule) {
-      if (this.schedule.observed !== t) throw new ConflictError(`expected the statistics of every step before ${t} observed, got ${this.schedule.observed} observed: ${this.schedule.missingFor(this.schedule.observed + 1 + this.schedule.lag)}`);
+      const sch = this.schedule;
+      if (sch.observed !== t) throw new ConflictError(
+        `expected the statistics of every step before ${t} observed, got ${sch.observed} observed: ` +
+          sch.missingFor(sch.observed + 1 + sch.lag),
+      );
       mixer = this.schedule.mixer.state();
       decided = this.schedule.decided.slice(t);
     }
@@ -724,7 +802,15 @@ export class Session {
       seqLen: this.spec.seqLen,
       budgetSamples: Number.isFinite(s.budgetSamples) ? s.budgetSamples : null,
       steps: this.steps(),
-      online: this.schedule ? { method: this.schedule.mixer.method, lag: this.schedule.lag, observed: this.schedule.observed, decided: this.schedule.decided.length, proportions: this.schedule.mixer.proportions() } : null,
+      online: this.schedule
+        ? {
+          method: this.schedule.mixer.method,
+          lag: this.schedule.lag,
+          observed: this.schedule.observed,
+          decided: this.schedule.decided.length,
+          proportions: this.schedule.mixer.proportions(),
+        }
+        : null,
     };
   }
 
