@@ -2,11 +2,14 @@
 // session's own pool on the server's thread, and one per batch-making thread, to which the
 // server's thread gives the buffers of sent batches back.
 
+/** Bytes of free frame memory a pool keeps by default. */
+export const FRAME_POOL_BYTES = 64 * 2 ** 20;
+
 /** Free buffers for batch frames, at most `maxBytes` of them kept. */
 export class FramePool {
   private readonly free: ArrayBuffer[] = [];
   private bytes = 0;
-  constructor(private readonly maxBytes = 64 * 2 ** 20) {}
+  constructor(private readonly maxBytes = FRAME_POOL_BYTES) {}
 
   /** A buffer of `size` bytes and the memory under it (to give back with `give`). */
   take(size: number): { body: Buffer; slab: ArrayBuffer } {

@@ -17,7 +17,7 @@ import {
   type TokenBatch,
 } from "../sampler/sampler.js";
 import { encodeBatch } from "./encode.js";
-import { FramePool } from "./frames.js";
+import { FRAME_POOL_BYTES, FramePool } from "./frames.js";
 
 /** The compiled worker: this module, once built. */
 const SCRIPT = new URL("./maker.js", import.meta.url);
@@ -95,7 +95,7 @@ export class Makers {
   private readonly dead = new Map<Worker, Error>();
   private stopping: Error | null = null;
   /** Buffers of sent frames, given back to the thread that made them with its next request. */
-  private readonly returns = new Map<Worker, ArrayBuffer[]>();
+  private readonly returns = new Map<Worker, { slabs: ArrayBuffer[]; bytes: number }>();
 
   private constructor() {}
 
@@ -173,7 +173,7 @@ export class Makers {
   }
 
   async make(w: Worker, key: string, step: number, count: number): Promise<Made> {
-    const give = this.returns.get(w) ?? [];
+    const give = this.returns.get(w)?.slabs ?? [];
     this.returns.delete(w);
     const r = await this.call(w, { op: "make", key, step, count, give }, give);
     const made = (r as Extract<Reply, { ok: true }>).made!;
@@ -194,9 +194,12 @@ export class Makers {
   /** Gives the memory of a frame `w` made back to it, once nothing on this thread refers to it. */
   recycle(w: Worker, slab: ArrayBuffer): void {
     if (this.stopping || this.dead.has(w)) return;
-    const list = this.returns.get(w);
-    if (list) list.push(slab);
-    else this.returns.set(w, [slab]);
+    let r = this.returns.get(w);
+    if (!r) this.returns.set(w, (r = { slabs: [], bytes: 0 }));
+    // As much as the thread's pool keeps: more would wait here for a request that may not come.
+    if (r.bytes + slab.byteLength > FRAME_POOL_BYTES) return;
+    r.slabs.push(slab);
+    r.bytes += slab.byteLength;
   }
 
   async close(w: Worker, key: string): Promise<void> {
