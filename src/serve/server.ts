@@ -7,9 +7,30 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import { InputError, MixError, showValue } from "../errors.js";
 import { openCorpus, type Corpus } from "../sampler/corpus.js";
 import { VERSION } from "../version.js";
-import { batchQuery, checkpointQuery, checkpointSchema, DEFAULT_LIMITS, idParams, openApi, sessionSchema, statsSchema, type ServeLimits } from "./schemas.js";
+import {
+  batchQuery,
+  checkpointQuery,
+  checkpointSchema,
+  DEFAULT_LIMITS,
+  idParams,
+  openApi,
+  sessionSchema,
+  statsSchema,
+  type ServeLimits,
+} from "./schemas.js";
 import { Makers } from "./maker.js";
-import { BATCH_MEDIA_TYPE, ConflictError, CorpusError, Session, type MixerFactory, type RankStats, type ServedCorpus, type SessionCheckpoint, type SessionSpec, type StatsMerger } from "./session.js";
+import {
+  BATCH_MEDIA_TYPE,
+  ConflictError,
+  CorpusError,
+  Session,
+  type MixerFactory,
+  type RankStats,
+  type ServedCorpus,
+  type SessionCheckpoint,
+  type SessionSpec,
+  type StatsMerger,
+} from "./session.js";
 
 /** Options of `startServer`. */
 export interface ServeOptions {
@@ -22,7 +43,10 @@ export interface ServeOptions {
   /** Bearer token every request must carry; required for a non-loopback host. */
   readonly token?: string;
   readonly limits?: Partial<ServeLimits>;
-  /** Online mixers: creation and the merge of per-rank statistics (defaults: mixlab's registry and mergeDomainStats). */
+  /**
+   * Online mixers: creation and the merge of per-rank statistics (defaults: mixlab's registry and
+   * mergeDomainStats).
+   */
   readonly createMixer?: MixerFactory;
   readonly mergeStats?: StatsMerger;
   /** Where warnings go (default stderr). */
@@ -132,7 +156,15 @@ export function buildApp(o: {
   const app = Fastify({
     logger: false,
     bodyLimit: l.maxBodyBytes,
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false, verbose: true } },
+    ajv: {
+      customOptions: {
+        removeAdditional: false,
+        coerceTypes: false,
+        useDefaults: false,
+        allErrors: false,
+        verbose: true,
+      },
+    },
     onProtoPoisoning: "error",
     onConstructorPoisoning: "error",
     // Closing ends every connection at once: a keep-alive connection whose request finished during
@@ -147,11 +179,13 @@ export function buildApp(o: {
     const h = req.headers.authorization;
     const given = typeof h === "string" && h.startsWith("Bearer ") ? h.slice(7) : "";
     const ok = timingSafeEqual(createHash("sha256").update(given).digest(), tokenDigest);
-    if (!ok) return sendError(reply, 401, "E_AUTH", "authorization: expected a valid bearer token, got " + (given ? "another" : "none"));
+    const got = given ? "another" : "none";
+    if (!ok) return sendError(reply, 401, "E_AUTH", `authorization: expected a valid bearer token, got ${got}`);
     return undefined;
   });
 
-  app.setErrorHandler((err: Error & { validation?: AjvError[]; validationContext?: string; statusCode?: number; code?: string }, _req, reply) => {
+  type Failure = Error & { validation?: AjvError[]; validationContext?: string; statusCode?: number; code?: string };
+  app.setErrorHandler((err: Failure, _req, reply) => {
     if (err.validation && err.validation.length) {
       const d = describeValidation(err.validationContext ?? "body", err.validation[0]!);
       return sendError(reply, 400, "E_VALIDATION", d.message, d.field);
@@ -169,8 +203,14 @@ export function buildApp(o: {
       FST_ERR_CTP_INVALID_JSON_BODY: ["E_JSON", "body: expected a JSON document, got text that does not parse as JSON"],
       FST_ERR_CTP_EMPTY_JSON_BODY: ["E_JSON", "body: expected a JSON document, got an empty body"],
       FST_ERR_CTP_BODY_TOO_LARGE: ["E_BODY_TOO_LARGE", `body: expected at most ${l.maxBodyBytes} bytes, got more`],
-      FST_ERR_CTP_INVALID_MEDIA_TYPE: ["E_MEDIA_TYPE", `content-type: expected application/json, got ${showValue(_req.headers["content-type"] ?? "none")}`],
-      FST_ERR_CTP_INVALID_CONTENT_LENGTH: ["E_CONTENT_LENGTH", "content-length: expected the length of the body, got another"],
+      FST_ERR_CTP_INVALID_MEDIA_TYPE: [
+        "E_MEDIA_TYPE",
+        `content-type: expected application/json, got ${showValue(_req.headers["content-type"] ?? "none")}`,
+      ],
+      FST_ERR_CTP_INVALID_CONTENT_LENGTH: [
+        "E_CONTENT_LENGTH",
+        "content-length: expected the length of the body, got another",
+      ],
     };
     const known = err.code ? framework[err.code] : undefined;
     if (known) return sendError(reply, status, known[0], known[1]);
@@ -195,33 +235,60 @@ export function buildApp(o: {
       reply.header("allow", allow);
       return sendError(reply, 405, "E_METHOD", `${req.method} ${path}: expected one of ${allow}, got ${req.method}`);
     }
-    return sendError(reply, 404, "E_NOT_FOUND", `${req.method} ${path}: expected a route of /v1/openapi.json, got none`);
+    const message = `${req.method} ${path}: expected a route of /v1/openapi.json, got none`;
+    return sendError(reply, 404, "E_NOT_FOUND", message);
   });
 
   const session = (req: FastifyRequest): Session => {
     const id = (req.params as { id: string }).id;
     const s = sessions.get(id);
-    if (!s) throw Object.assign(new Error(`session ${JSON.stringify(id)}: expected an open session, got none (closed, expired or never opened)`), { statusCode: 404, code: "E_NO_SESSION" });
+    if (!s) throw Object.assign(
+      new Error(`session ${JSON.stringify(id)}: expected an open session, got none (closed, expired or never opened)`),
+      { statusCode: 404, code: "E_NO_SESSION" },
+    );
     return s;
   };
 
-  app.get("/v1/health", async () => ({ status: "ok", version: VERSION, sessions: sessions.size, corpora: [...o.corpora.keys()] }));
+  app.get("/v1/health", async () => ({
+    status: "ok",
+    version: VERSION,
+    sessions: sessions.size,
+    corpora: [...o.corpora.keys()],
+  }));
   app.get("/v1/openapi.json", async () => openApi(l));
   app.get("/v1/corpora", async () => ({
-    corpora: [...o.corpora.values()].map((c) => ({ name: c.name, domains: c.names, records: c.sources.map((s) => s.numRecords) })),
+    corpora: [...o.corpora.values()].map((c) => ({
+      name: c.name,
+      domains: c.names,
+      records: c.sources.map((s) => s.numRecords),
+    })),
   }));
 
   app.post("/v1/sessions", { schema: { body: sessionSchema(l) } }, async (req, reply) => {
-    if (sessions.size >= l.maxSessions) return sendError(reply, 429, "E_TOO_MANY_SESSIONS", `sessions: expected at most ${l.maxSessions} open, got ${sessions.size}; close one (DELETE /v1/sessions/{id})`);
+    if (sessions.size >= l.maxSessions) {
+      const message = `sessions: expected at most ${l.maxSessions} open, got ${sessions.size}; ` +
+        "close one (DELETE /v1/sessions/{id})";
+      return sendError(reply, 429, "E_TOO_MANY_SESSIONS", message);
+    }
     const body = req.body as SessionSpec & { state?: SessionCheckpoint };
     const { state, ...given } = body;
     const spec = resolveSpec(given, state);
     const corpus = o.corpora.get(spec.corpus);
-    if (!corpus) throw new InputError("corpus", `expected one of ${[...o.corpora.keys()].map((c) => JSON.stringify(c)).join(", ")}, got ${JSON.stringify(spec.corpus)}`);
+    if (!corpus) {
+      const names = [...o.corpora.keys()].map((c) => JSON.stringify(c)).join(", ");
+      throw new InputError("corpus", `expected one of ${names}, got ${JSON.stringify(spec.corpus)}`);
+    }
     const world = spec.worldSize ?? 1;
-    if (spec.batchSize * spec.seqLen > l.maxBatchTokens) throw new InputError("batchSize", `expected batchSize × seqLen ≤ ${l.maxBatchTokens} tokens, got ${spec.batchSize} × ${spec.seqLen}`);
+    if (spec.batchSize * spec.seqLen > l.maxBatchTokens) throw new InputError(
+      "batchSize",
+      `expected batchSize × seqLen ≤ ${l.maxBatchTokens} tokens, got ${spec.batchSize} × ${spec.seqLen}`,
+    );
     if (spec.mixer && spec.blockSize !== undefined && spec.blockSize !== world * spec.batchSize) {
-      throw new InputError("blockSize", `expected worldSize × batchSize = ${world * spec.batchSize} with an online mixer (it decides every step), got ${spec.blockSize}`);
+      throw new InputError(
+        "blockSize",
+        `expected worldSize × batchSize = ${world * spec.batchSize} with an online mixer (it decides every step), ` +
+          `got ${spec.blockSize}`,
+      );
     }
     const s = await Session.open({
       corpus,
@@ -254,7 +321,10 @@ export function buildApp(o: {
     const most = Math.max(1, Math.min(l.maxBatchesPerResponse, Math.floor(l.maxResponseTokens / tokens)));
     if (!(count >= 1 && count <= most)) {
       const limits = `at most ${l.maxBatchesPerResponse} batches and ${l.maxResponseTokens} tokens a response`;
-      throw new InputError("count", `expected an integer in [1, ${most}] (${limits}; a batch here has ${tokens}), got ${q.count}`);
+      throw new InputError(
+        "count",
+        `expected an integer in [1, ${most}] (${limits}; a batch here has ${tokens}), got ${q.count}`,
+      );
     }
     const res = reply.raw;
     // true once every byte was handed to the socket, false if the connection closed first.
@@ -280,7 +350,8 @@ export function buildApp(o: {
     return reply;
   });
 
-  app.post("/v1/sessions/:id/stats", { schema: { params: idParams, body: statsSchema } }, async (req) => session(req).observe(req.body as RankStats));
+  const statsRoute = { schema: { params: idParams, body: statsSchema } };
+  app.post("/v1/sessions/:id/stats", statsRoute, async (req) => session(req).observe(req.body as RankStats));
   const checkpointRoute = { schema: { params: idParams, querystring: checkpointQuery } };
   app.get("/v1/sessions/:id/checkpoint", checkpointRoute, async (req) => {
     const q = req.query as { step?: string };
@@ -298,14 +369,20 @@ export function buildApp(o: {
 /** The spec of a new session: the body, or the checkpoint's spec when resuming (they must agree). */
 function resolveSpec(given: Partial<SessionSpec>, state: SessionCheckpoint | undefined): SessionSpec {
   if (!state) {
-    for (const f of ["corpus", "batchSize", "seqLen"] as const) if (given[f] === undefined) throw new InputError(`body.${f}`, "expected a value, got nothing");
+    for (const f of ["corpus", "batchSize", "seqLen"] as const) {
+      if (given[f] === undefined) throw new InputError(`body.${f}`, "expected a value, got nothing");
+    }
     const n = (given.proportions ? 1 : 0) + (given.stages ? 1 : 0) + (given.mixer ? 1 : 0);
-    if (n !== 1) throw new InputError("body", `expected exactly one of proportions, stages or mixer, got ${n === 0 ? "none" : "several"}`);
+    const got = n === 0 ? "none" : "several";
+    if (n !== 1) throw new InputError("body", `expected exactly one of proportions, stages or mixer, got ${got}`);
     return given as SessionSpec;
   }
   const saved = state.spec as unknown as Record<string, unknown>;
   for (const [k, v] of Object.entries(given)) {
-    if (JSON.stringify(saved[k]) !== JSON.stringify(v)) throw new InputError(`body.${k}`, `expected the checkpoint's value ${showValue(saved[k])} (or leave it out), got ${showValue(v)}`);
+    if (JSON.stringify(saved[k]) !== JSON.stringify(v)) throw new InputError(
+      `body.${k}`,
+      `expected the checkpoint's value ${showValue(saved[k])} (or leave it out), got ${showValue(v)}`,
+    );
   }
   return state.spec;
 }
@@ -313,14 +390,20 @@ function resolveSpec(given: Partial<SessionSpec>, state: SessionCheckpoint | und
 /** Opens the corpora, binds, and resolves once the server accepts requests. */
 export async function startServer(o: ServeOptions): Promise<RunningServer> {
   const host = o.host ?? "127.0.0.1";
-  if (!isLoopback(host) && !o.token) throw new InputError("--host", `expected a loopback address (127.0.0.1, ::1, localhost) without --token-file, got ${JSON.stringify(host)}: binding another address needs a token`);
+  if (!isLoopback(host) && !o.token) throw new InputError(
+    "--host",
+    `expected a loopback address (127.0.0.1, ::1, localhost) without --token-file, got ${JSON.stringify(host)}: ` +
+      "binding another address needs a token",
+  );
   const limits = { ...DEFAULT_LIMITS, ...(o.limits ?? {}) };
   const opened: Corpus[] = [];
   const corpora = new Map<string, ServedCorpus>();
   let makers: Makers | null = null;
   try {
     for (const c of o.corpora) {
-      if (corpora.has(c.name)) throw new InputError("--corpus", `expected each corpus name once, got ${JSON.stringify(c.name)} twice`);
+      if (corpora.has(c.name)) {
+        throw new InputError("--corpus", `expected each corpus name once, got ${JSON.stringify(c.name)} twice`);
+      }
       const corpus = await openCorpus(c.dir);
       opened.push(corpus);
       corpora.set(c.name, { name: c.name, names: corpus.names, sources: corpus.sources });
