@@ -62,7 +62,11 @@ export function sessionSchema(l: ServeLimits) {
           type: "object",
           additionalProperties: false,
           required: ["proportions"],
-          properties: { untilSamples: { type: "integer", minimum: 1 }, untilTokens: { type: "number", exclusiveMinimum: 0 }, proportions: shares },
+          properties: {
+            untilSamples: { type: "integer", minimum: 1 },
+            untilTokens: { type: "number", exclusiveMinimum: 0 },
+            proportions: shares,
+          },
         },
       },
       mixer: {
@@ -82,7 +86,12 @@ export function sessionSchema(l: ServeLimits) {
       blockSize: { type: "integer", minimum: 1, maximum: 1 << 20 },
       budgetSamples: { type: "integer", minimum: 1, maximum: Number.MAX_SAFE_INTEGER },
       budgetTokens: { type: "number", exclusiveMinimum: 0, maximum: Number.MAX_SAFE_INTEGER },
-      maxEpochs: { anyOf: [{ type: "number", exclusiveMinimum: 0 }, { type: "object", minProperties: 1, additionalProperties: { type: "number", exclusiveMinimum: 0 } }] },
+      maxEpochs: {
+        anyOf: [
+          { type: "number", exclusiveMinimum: 0 },
+          { type: "object", minProperties: 1, additionalProperties: { type: "number", exclusiveMinimum: 0 } },
+        ],
+      },
       onExceed: { enum: ["error", "redistribute"] },
       worldSize: { type: "integer", minimum: 1, maximum: l.maxWorldSize },
       batchSize: { type: "integer", minimum: 1, maximum: l.maxBatchRows },
@@ -104,7 +113,12 @@ const samplerState = {
     consumed: { type: "integer", minimum: 0 },
     appended: {
       type: "array",
-      items: { type: "object", additionalProperties: false, required: ["start", "proportions"], properties: { start: { type: "integer", minimum: 0 }, proportions: shares } },
+      items: {
+        type: "object",
+        additionalProperties: false,
+        required: ["start", "proportions"],
+        properties: { start: { type: "integer", minimum: 0 }, proportions: shares },
+      },
     },
   },
 } as const;
@@ -126,7 +140,12 @@ export const checkpointSchema = {
           type: "object",
           additionalProperties: false,
           required: ["format", "method", "domains", "data"],
-          properties: { format: { const: "mixlab.online-mixer/v1" }, method: { type: "string" }, domains: { type: "array", items: { type: "string" } }, data: { type: "object" } },
+          properties: {
+            format: { const: "mixlab.online-mixer/v1" },
+            method: { type: "string" },
+            domains: { type: "array", items: { type: "string" } },
+            data: { type: "object" },
+          },
         },
       ],
     },
@@ -148,7 +167,10 @@ export const statsSchema = {
     lossSum: { ...counts, description: "sum of the loss (nats) over the rank's tokens of each domain" },
     tokens: { ...counts, description: "tokens behind each lossSum" },
     referenceSum: { ...counts, description: "DoReMi: the reference model's loss sum over the same tokens" },
-    excessSum: { ...counts, description: "DoReMi: the sum of per-token clipped excess losses max(loss − reference, 0)" },
+    excessSum: {
+      ...counts,
+      description: "DoReMi: the sum of per-token clipped excess losses max(loss − reference, 0)",
+    },
   },
 } as const;
 
@@ -178,7 +200,12 @@ export const checkpointQuery = {
 
 const errorBody = {
   type: "object",
-  properties: { error: { type: "object", properties: { code: { type: "string" }, message: { type: "string" }, field: { type: "string" } } } },
+  properties: {
+    error: {
+      type: "object",
+      properties: { code: { type: "string" }, message: { type: "string" }, field: { type: "string" } },
+    },
+  },
 } as const;
 
 /** The OpenAPI 3.1 description of the API. */
@@ -188,7 +215,13 @@ export function openApi(l: ServeLimits): Record<string, unknown> {
     "400": { description: "bad request: the field, what was expected and what was found", ...json(errorBody) },
     "401": { description: "missing or wrong bearer token", ...json(errorBody) },
     "404": { description: "no such session or route", ...json(errorBody) },
+    "405": {
+      description: "a known path asked with another method (header Allow lists its methods)",
+      ...json(errorBody),
+    },
+    "503": { description: "the server is closing (E_CLOSING)", ...json(errorBody) },
   };
+  const ok = { "200": { description: "ok" } };
   const id = [{ name: "id", in: "path", required: true, schema: { type: "string" } }];
   return {
     openapi: "3.1.0",
@@ -196,18 +229,30 @@ export function openApi(l: ServeLimits): Record<string, unknown> {
     components: { securitySchemes: { bearer: { type: "http", scheme: "bearer" } } },
     security: [{ bearer: [] }],
     paths: {
-      "/v1/health": { get: { summary: "liveness, version, corpora and session count", responses: { "200": { description: "ok" } } } },
-      "/v1/corpora": { get: { summary: "the corpora this server serves, with their domains", responses: { "200": { description: "ok" } } } },
+      "/v1/health": { get: { summary: "liveness, version, corpora and session count", responses: ok } },
+      "/v1/corpora": { get: { summary: "the corpora this server serves, with their domains", responses: ok } },
       "/v1/sessions": {
         post: {
           summary: "open a sampling session (or resume one from `state`, a checkpoint)",
           requestBody: { required: true, ...json(sessionSchema(l)) },
-          responses: { "201": { description: "the session: id, domains, world size, budget" }, "429": { description: `more than ${l.maxSessions} sessions` }, ...errors },
+          responses: {
+            "201": { description: "the session: id, domains, world size, budget" },
+            "429": { description: `more than ${l.maxSessions} sessions`, ...json(errorBody) },
+            ...errors,
+          },
         },
       },
       "/v1/sessions/{id}": {
-        get: { summary: "the session's facts and, online, the mixer's progress", parameters: id, responses: { "200": { description: "ok" }, ...errors } },
-        delete: { summary: "close the session", parameters: id, responses: { "204": { description: "closed" }, ...errors } },
+        get: {
+          summary: "the session's facts and, online, the mixer's progress",
+          parameters: id,
+          responses: { ...ok, ...errors },
+        },
+        delete: {
+          summary: "close the session",
+          parameters: id,
+          responses: { "204": { description: "closed" }, ...errors },
+        },
       },
       "/v1/sessions/{id}/batches": {
         get: {
@@ -229,11 +274,32 @@ export function openApi(l: ServeLimits): Record<string, unknown> {
             { name: "step", in: "query", schema: { type: "integer" } },
             { name: "count", in: "query", schema: { type: "integer", minimum: 1, maximum: l.maxBatchesPerResponse } },
           ],
-          responses: { "200": { description: "a batch", content: { "application/vnd.mixlab.batch.v1": {} } }, "204": { description: "the stream ended" }, "409": { description: "a step out of order, or the statistics it needs did not arrive in time" }, ...errors },
+          responses: {
+            "200": { description: "the batches", content: { "application/vnd.mixlab.batch.v1": {} } },
+            "204": { description: "the stream ended" },
+            "409": {
+              description: "a step out of order, or the statistics it needs did not arrive in time",
+              ...json(errorBody),
+            },
+            "500": {
+              description: "a corpus file could not be read (E_CORPUS); the same request succeeds once it can be",
+              ...json(errorBody),
+            },
+            ...errors,
+          },
         },
       },
       "/v1/sessions/{id}/stats": {
-        post: { summary: "one rank's per-domain statistics of a step (online sessions)", parameters: id, requestBody: { required: true, ...json(statsSchema) }, responses: { "200": { description: "observed and decided step counts" }, "409": { description: "posted twice, or a step already observed" }, ...errors } },
+        post: {
+          summary: "one rank's per-domain statistics of a step (online sessions)",
+          parameters: id,
+          requestBody: { required: true, ...json(statsSchema) },
+          responses: {
+            "200": { description: "observed and decided step counts" },
+            "409": { description: "posted twice, or a step already observed", ...json(errorBody) },
+            ...errors,
+          },
+        },
       },
       "/v1/sessions/{id}/checkpoint": {
         get: {
@@ -244,13 +310,17 @@ export function openApi(l: ServeLimits): Record<string, unknown> {
           parameters: [...id, { name: "step", in: "query", schema: { type: "integer" } }],
           responses: {
             "200": { description: "the checkpoint", ...json(checkpointSchema) },
-            "409": { description: "ranks at different steps, or a step a rank does not hold" },
+            "409": { description: "ranks at different steps, or a step a rank does not hold", ...json(errorBody) },
             ...errors,
           },
         },
       },
       "/v1/sessions/{id}/table": {
-        get: { summary: "requested vs achieved shares per domain", parameters: id, responses: { "200": { description: "rows" }, ...errors } },
+        get: {
+          summary: "requested vs achieved shares per domain",
+          parameters: id,
+          responses: { "200": { description: "rows" }, ...errors },
+        },
       },
     },
   };

@@ -46,6 +46,10 @@ describe("mixlab serve: static sessions", () => {
       const api = await (await fetch(`${s.url}/v1/openapi.json`)).json();
       expect(api.openapi).toBe("3.1.0");
       expect(Object.keys(api.paths)).toContain("/v1/sessions/{id}/batches");
+      // Every status the batch route answers (see errors.test.ts and count.test.ts) is described.
+      const batchStatuses = Object.keys(api.paths["/v1/sessions/{id}/batches"].get.responses).sort();
+      expect(batchStatuses).toEqual(["200", "204", "400", "401", "404", "405", "409", "500", "503"]);
+      expect(Object.keys(api.paths["/v1/sessions"].post.responses).sort()).toEqual(["201", "400", "401", "404", "405", "429", "503"]);
     });
   });
 
