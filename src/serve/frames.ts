@@ -13,11 +13,12 @@ export class FramePool {
 
   /** A buffer of `size` bytes and the memory under it (to give back with `give`). */
   take(size: number): { body: Buffer; slab: ArrayBuffer } {
-    // The smallest free buffer that fits (frames of one session are all about one size).
+    // The smallest free buffer that fits (frames of one session are all about one size), unless
+    // it is over twice the size: a small frame does not hold on to a large buffer.
     let best = -1;
     for (let i = 0; i < this.free.length; i++) {
       const n = this.free[i]!.byteLength;
-      if (n >= size && (best < 0 || n < this.free[best]!.byteLength)) best = i;
+      if (n >= size && n <= 2 * size + 4096 && (best < 0 || n < this.free[best]!.byteLength)) best = i;
     }
     let slab: ArrayBuffer;
     if (best >= 0) {

@@ -18,10 +18,18 @@ describe("FramePool", () => {
     const c = pool.take(6000);
     expect(c.slab).toBe(a.slab);
     expect(c.body.buffer).toBe(a.slab);
-    const d = pool.take(9000);
+    const d = pool.take(40_000);
     expect(d.slab).toBe(b.slab);
     expect(pool.held).toBe(0);
     expect(pool.take(100).slab).not.toBe(a.slab);
+  });
+
+  it("does not hand a buffer over twice the size (plus a page) to a small frame", () => {
+    const pool = new FramePool();
+    const big = pool.take(100_000).slab;
+    pool.give(big);
+    expect(pool.take(1000).slab).not.toBe(big);
+    expect(pool.take(50_000).slab).toBe(big);
   });
 
   it("keeps at most maxBytes free and ignores detached buffers", () => {
