@@ -24,7 +24,19 @@ describe("FramePool", () => {
     expect(pool.take(100).slab).not.toBe(a.slab);
   });
 
-  it("does not hand a buffer over twice the size (plus a page) to a small frame", () => {
+  it("gives back each of many small buffers once", () => {
+    const pool = new FramePool();
+    const slabs = Array.from({ length: 15_000 }, () => pool.take(4000).slab);
+    for (const s of slabs) pool.give(s);
+    expect(pool.held).toBe(15_000 * 4096);
+    const again = new Set(Array.from({ length: 15_000 }, () => pool.take(4000).slab));
+    expect(again.size).toBe(15_000);
+    const given = new Set(slabs);
+    expect([...again].every((s) => given.has(s))).toBe(true);
+    expect(pool.held).toBe(0);
+  });
+
+  it("does not hand a buffer over twice the size to a small frame", () => {
     const pool = new FramePool();
     const big = pool.take(100_000).slab;
     pool.give(big);
