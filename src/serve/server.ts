@@ -313,7 +313,9 @@ export function buildApp(o: {
     return reply.code(204).send();
   });
 
-  app.get("/v1/sessions/:id/batches", { schema: { params: idParams, querystring: batchQuery } }, async (req, reply) => {
+  // No HEAD: a request for batches moves the rank's stream on, which a HEAD must not do.
+  const batchRoute = { schema: { params: idParams, querystring: batchQuery }, exposeHeadRoute: false };
+  app.get("/v1/sessions/:id/batches", batchRoute, async (req, reply) => {
     const s = session(req);
     const q = req.query as { rank: string; step?: string; count?: string };
     const count = q.count === undefined ? 1 : Number(q.count);

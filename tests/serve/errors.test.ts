@@ -85,6 +85,10 @@ describe("mixlab serve: bad requests", () => {
       const put = await send(`${s.url}/v1/sessions/${id}/batches?rank=0`, { method: "PUT" });
       expect([put.status, put.body.error.code, put.body.error.message]).toEqual([405, "E_METHOD", `PUT /v1/sessions/${id}/batches: expected one of GET, got PUT`]);
       expect(put.allow).toBe("GET");
+      // HEAD would move the rank's stream on like a GET, without the batches: refused, nothing moves.
+      const head = await fetch(`${s.url}/v1/sessions/${id}/batches?rank=0&count=5`, { method: "HEAD" });
+      expect([head.status, head.headers.get("allow")]).toEqual([405, "GET"]);
+      expect((await (await fetch(`${s.url}/v1/sessions/${id}`)).json()).steps).toEqual([0]);
       const patch = await send(`${s.url}/v1/sessions/${id}`, { method: "PATCH" });
       expect([patch.status, patch.body.error.message]).toEqual([405, `PATCH /v1/sessions/${id}: expected one of DELETE, GET, got PATCH`]);
       const stats = await postJson(`${s.url}/v1/sessions/${id}/stats`, { rank: 0, step: 0, kind: "train", lossSum: {}, tokens: {} });
