@@ -35,7 +35,8 @@ const now = (): number => performance.now();
 async function corpus(dir: string): Promise<void> {
   const rng = createRng(1);
   for (let d = 0; d < DOMAINS; d++) {
-    const docs = Array.from({ length: DOCS }, () => Uint16Array.from({ length: DOC_TOKENS }, () => rng.nextUint32() & 0x7fff));
+    const docs = Array.from({ length: DOCS }, () =>
+      Uint16Array.from({ length: DOC_TOKENS }, () => rng.nextUint32() & 0x7fff));
     await writeTokenShard(join(dir, `d${d}`), docs, "uint16");
   }
 }
@@ -53,21 +54,25 @@ async function inProcess(dir: string, batches: number): Promise<number> {
 }
 
 function serve(dir: string): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [join(ROOT, "bin", "mixlab.js"), "serve", "--corpus", `bench=${dir}`, "--port", "0"], { stdio: ["ignore", "ignore", "pipe"] });
+  const args = [join(ROOT, "bin", "mixlab.js"), "serve", "--corpus", `bench=${dir}`, "--port", "0"];
+  const child = spawn(process.execPath, args, { stdio: ["ignore", "ignore", "pipe"] });
   let err = "";
   return new Promise((resolve, reject) => {
     child.stderr!.on("data", (d: Buffer) => {
       err += d.toString();
       const m = /listening on (http:\/\/\S+)/.exec(err);
       if (m) resolve({ child, url: m[1]! });
-      if (m && err.length > m.index + m[0].length + 1) process.stderr.write(`serve: ${err.slice(m.index + m[0].length)}`);
+      const after = m ? err.slice(m.index + m[0].length) : "";
+      if (after.length > 1) process.stderr.write(`serve: ${after}`);
     });
     child.on("exit", (code) => reject(new Error(`serve exited ${code}: ${err}`)));
   });
 }
 
 async function open(url: string, seed: number): Promise<string> {
-  const r = await fetch(`${url}/v1/sessions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ corpus: "bench", proportions: PROPORTIONS, seed, batchSize: ROWS, seqLen: DOC_TOKENS }) });
+  const body = JSON.stringify({ corpus: "bench", proportions: PROPORTIONS, seed, batchSize: ROWS, seqLen: DOC_TOKENS });
+  const headers = { "content-type": "application/json" };
+  const r = await fetch(`${url}/v1/sessions`, { method: "POST", headers, body });
   if (r.status !== 201) throw new Error(await r.text());
   return ((await r.json()) as { id: string }).id;
 }
@@ -81,8 +86,10 @@ function get(url: string): Promise<{ body: Buffer; n: number }> {
       const parts: Buffer[] = [];
       res.on("data", (d: Buffer) => parts.push(d));
       res.on("end", () => {
-        if (res.statusCode !== 200 && res.statusCode !== 204) reject(new Error(`GET ${url}: ${res.statusCode} ${Buffer.concat(parts)}`));
-        resolve({ body: parts.length === 1 ? parts[0]! : Buffer.concat(parts), n: Number(res.headers["x-mixlab-batches"] ?? 0) });
+        const body = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+        const ok = res.statusCode === 200 || res.statusCode === 204;
+        if (!ok) reject(new Error(`GET ${url}: ${res.statusCode} ${body}`));
+        resolve({ body, n: Number(res.headers["x-mixlab-batches"] ?? 0) });
       });
       res.on("error", reject);
     }).on("error", (e) => reject(new Error(`GET ${url}: ${e.message}`))).end();
@@ -94,7 +101,13 @@ function get(url: string): Promise<{ body: Buffer; n: number }> {
  * sent as soon as a response has arrived, before its batches are decoded and used (what the
  * Python client's `batches()` does). Returns tokens and per-response latencies (ms).
  */
-async function client(url: string, id: string, batches: number, count: number, ahead: boolean): Promise<{ tokens: number; latencies: number[] }> {
+async function client(
+  url: string,
+  id: string,
+  batches: number,
+  count: number,
+  ahead: boolean,
+): Promise<{ tokens: number; latencies: number[] }> {
   const latencies: number[] = [];
   const fetchFrom = async (step: number): Promise<{ body: Buffer; n: number }> => {
     const t0 = now();
@@ -119,10 +132,15 @@ async function client(url: string, id: string, batches: number, count: number, a
   return { tokens, latencies };
 }
 
-const pct = (xs: number[], p: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
-const rssMiB = (pid: number): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]) / 1024;
+const pct = (xs: number[], p: number): number =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
+const rssMiB = (pid: number): number =>
+  Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]) / 1024;
 
-/** Tokens/s the Python client (Debian python3, stdlib) reads with its defaults, timed inside Python; null without python3. */
+/**
+ * Tokens/s the Python client (Debian python3, stdlib) reads with its defaults, timed inside Python;
+ * null without python3.
+ */
 function python(url: string, id: string, batches: number): Promise<number | null> {
   const exe = ["/usr/bin/python3"].find((p) => existsSync(p));
   if (!exe) return Promise.resolve(null);
@@ -137,7 +155,9 @@ function python(url: string, id: string, batches: number): Promise<number | null
     "print(tokens / (time.perf_counter() - t0))",
   ].join("\n");
   return new Promise((resolve, reject) => {
-    execFile(exe, ["-c", script, url, id, String(batches)], { env: { ...process.env, PYTHONPATH: join(ROOT, "clients", "python") } }, (e, out) => (e ? reject(e) : resolve(Number(out.trim()))));
+    const env = { ...process.env, PYTHONPATH: join(ROOT, "clients", "python") };
+    const args = ["-c", script, url, id, String(batches)];
+    execFile(exe, args, { env }, (e, out) => (e ? reject(e) : resolve(Number(out.trim()))));
   });
 }
 
@@ -183,20 +203,36 @@ async function main(): Promise<void> {
     // (dense bf16) and 40% model FLOPs utilisation trains ≈ 66,000 tokens/s.
     const gpu = (989e12 * 0.4) / 6e9;
     const m = (x: number): string => `${(x / 1e6).toFixed(1)}M`;
-    const ratios = (xs: number[]): string => `${median(xs).toFixed(2)}× (rounds ${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed(2)})`;
-    const lat = (xs: number[], per: number): string => `p50 ${pct(xs, 50).toFixed(1)} ms  p99 ${pct(xs, 99).toFixed(1)} ms a response of ${per}`;
+    const ratios = (xs: number[]): string =>
+      `${median(xs).toFixed(2)}× (rounds ${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed(2)})`;
+    const lat = (xs: number[], per: number): string =>
+      `p50 ${pct(xs, 50).toFixed(1)} ms  p99 ${pct(xs, 99).toFixed(1)} ms a response of ${per}`;
+    const row = (what: string, rate: number, rest: string): void =>
+      console.log(`${what.padEnd(44)}${m(rate)} tokens/s  ${rest}`);
     const oneRate = median(rounds.map((r) => r.one));
-    console.log(`packed batches of ${ROWS} × ${DOC_TOKENS} tokens, token-shard corpus of ${DOMAINS} domains (${(DOMAINS * DOCS * DOC_TOKENS * 2 / 2 ** 20).toFixed(0)} MiB); medians of ${ROUNDS} rounds`);
-    console.log(`in-process sampler                        ${m(base)} tokens/s (rounds ${rounds.map((r) => m(r.base)).join(", ")})`);
-    if (rounds[0]!.py !== null) console.log(`python client (stdlib), its defaults      ${m(median(rounds.map((r) => r.py!)))} tokens/s  ${ratios(rounds.map((r) => r.py! / r.base))} in-process; target ≥ 0.5`);
-    console.log(`node client, ${COUNT} a request + 1 ahead    ${m(oneRate)} tokens/s  ${ratios(rounds.map((r) => r.one / r.base))}  ${lat(rounds.flatMap((r) => r.lat), COUNT)}`);
-    console.log(`serve, 1 client, 1 batch a request        ${m(single.rate)} tokens/s  (${(single.rate / base).toFixed(2)}×)  ${lat(single.latencies, 1)}`);
-    console.log(`serve, 1 client, ${COUNT} a request, none ahead ${m(many.rate)} tokens/s  (${(many.rate / base).toFixed(2)}×)  ${lat(many.latencies, COUNT)}`);
-    console.log(`serve, 8 clients (8 sessions), ${COUNT} + 1 ahead ${m(eightRate)} tokens/s in all  (${(eightRate / base).toFixed(2)}×)  ${lat(lat8, COUNT)}`);
-    console.log(`server RSS with ${8 + 3} sessions open: ${rss.toFixed(0)} MiB`);
     const pyRate = rounds[0]!.py !== null ? median(rounds.map((r) => r.py!)) : null;
-    const headroom = pyRate !== null ? `the Python client gets ${(pyRate / gpu).toFixed(0)}×` : `the Node client gets ${(oneRate / gpu).toFixed(0)}×`;
-    console.log(`headroom: one GPU training a 1B model consumes ≈ ${(gpu / 1e3).toFixed(0)}k tokens/s; ${headroom} that`);
+    const mib = (DOMAINS * DOCS * DOC_TOKENS * 2) / 2 ** 20;
+    console.log(
+      `packed batches of ${ROWS} × ${DOC_TOKENS} tokens, token-shard corpus of ${DOMAINS} domains ` +
+        `(${mib.toFixed(0)} MiB); medians of ${ROUNDS} rounds`,
+    );
+    row("in-process sampler", base, `(rounds ${rounds.map((r) => m(r.base)).join(", ")})`);
+    if (pyRate !== null) {
+      const py = ratios(rounds.map((r) => r.py! / r.base));
+      row("python client (stdlib), its defaults", pyRate, `${py} in-process; target ≥ 0.5`);
+    }
+    const one = ratios(rounds.map((r) => r.one / r.base));
+    row(`node client, ${COUNT} a request + 1 ahead`, oneRate, `${one}  ${lat(rounds.flatMap((r) => r.lat), COUNT)}`);
+    const x = (rate: number): string => `(${(rate / base).toFixed(2)}×)`;
+    row("node client, 1 batch a request", single.rate, `${x(single.rate)}  ${lat(single.latencies, 1)}`);
+    row(`node client, ${COUNT} a request, none ahead`, many.rate, `${x(many.rate)}  ${lat(many.latencies, COUNT)}`);
+    row(`8 node clients (8 sessions), ${COUNT} + 1 ahead`, eightRate, `in all  ${x(eightRate)}  ${lat(lat8, COUNT)}`);
+    console.log(`server RSS with ${8 + 3} sessions open: ${rss.toFixed(0)} MiB`);
+    const headroom = pyRate !== null
+      ? `the Python client gets ${(pyRate / gpu).toFixed(0)}×`
+      : `the Node client gets ${(oneRate / gpu).toFixed(0)}×`;
+    const perGpu = `${(gpu / 1e3).toFixed(0)}k`;
+    console.log(`headroom: one GPU training a 1B model consumes ≈ ${perGpu} tokens/s; ${headroom} that`);
   } finally {
     agent.destroy();
     child.kill("SIGTERM");
