@@ -17,7 +17,11 @@ export interface FitInput {
    * The target's component columns (`mean:loss.a,loss.b` has two), their values per run, and the
    * weights that aggregate them (`wmean:`; normalised; absent = equal weights).
    */
-  readonly components?: { readonly names: readonly string[]; readonly values: readonly Float64Array[]; readonly weights?: Float64Array };
+  readonly components?: {
+    readonly names: readonly string[];
+    readonly values: readonly Float64Array[];
+    readonly weights?: Float64Array;
+  };
   /** Fidelity per run in (0, 1] (1 = the target scale), for multi-fidelity laws (bayesopt). */
   readonly fidelity?: Float64Array;
   /** Training amount per run (tokens or steps), for laws that model it (BiMix). */

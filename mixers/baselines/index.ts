@@ -12,23 +12,39 @@ import { repairMultiplicative, normalize } from "../../src/core/simplex.js";
 import { InputError } from "../../src/errors.js";
 
 function needTokens(input: FitInput, method: string): Float64Array {
-  if (!input.tokensPerDomain) throw new InputError(method, "expected token counts per domain (--tokens web=1.2e9,code=3e8,… or a corpus), got none");
+  if (!input.tokensPerDomain) throw new InputError(
+    method,
+    "expected token counts per domain (--tokens web=1.2e9,code=3e8,… or a corpus), got none",
+  );
   return input.tokensPerDomain;
 }
 
-function staticLaw(method: string, domains: readonly string[], base: Float64Array, params: Record<string, unknown>, info: Record<string, unknown> = {}): FittedLaw {
+function staticLaw(
+  method: string,
+  domains: readonly string[],
+  base: Float64Array,
+  params: Record<string, unknown>,
+  info: Record<string, unknown> = {},
+): FittedLaw {
   const k = domains.length;
   return {
     method,
     domains,
     info,
     predict: (mixtures, out = new Float64Array(mixtures.length / k)) => out.fill(NaN),
-    recommend: (c: ResolvedConstraints) => ({ proportions: repairMultiplicative(base, c.box), predicted: NaN, details: { unconstrained: Array.from(base) } }),
+    recommend: (c: ResolvedConstraints) => ({
+      proportions: repairMultiplicative(base, c.box),
+      predicted: NaN,
+      details: { unconstrained: Array.from(base) },
+    }),
     toParams: () => ({ ...params, proportions: Object.fromEntries(domains.map((d, i) => [d, base[i]!])) }),
   };
 }
 
-const SavedStaticSchema = z.strictObject({ proportions: z.record(z.string(), z.number().min(0)), options: z.unknown().optional() });
+const SavedStaticSchema = z.strictObject({
+  proportions: z.record(z.string(), z.number().min(0)),
+  options: z.unknown().optional(),
+});
 
 function loadStatic(method: string, domains: readonly string[], params: Record<string, unknown>): FittedLaw {
   const p = parseParams(SavedStaticSchema, params, domains);
@@ -37,7 +53,10 @@ function loadStatic(method: string, domains: readonly string[], params: Record<s
   if (missing.length) {
     throw new InputError(
       "model",
-      missing.map((d) => ({ path: `params.proportions.${d}`, message: "expected a proportion for this domain, got none" })),
+      missing.map((d) => ({
+        path: `params.proportions.${d}`,
+        message: "expected a proportion for this domain, got none",
+      })),
     );
   }
   domains.forEach((d, i) => (base[i] = p.proportions[d]!));
@@ -60,7 +79,8 @@ export const uniform: Law<Record<string, never>> = {
   paper: "— (Aioli, ICLR 2025, reports it as a strong baseline)",
   learns: false,
   parseOptions: (raw) => parseOptions(NoOptions, raw, "uniform") as Record<string, never>,
-  fit: (input) => staticLaw("uniform", input.domains, new Float64Array(input.domains.length).fill(1 / input.domains.length), {}),
+  fit: (input) =>
+    staticLaw("uniform", input.domains, new Float64Array(input.domains.length).fill(1 / input.domains.length), {}),
   load: (domains, params) => loadStatic("uniform", domains, params),
 };
 
@@ -104,7 +124,11 @@ export const UniMaxOptionsSchema = z.strictObject({
  * UniMax's allocation (Chung et al. 2023, Algorithm 1): domains in ascending size; each gets
  * min(E·n_i, remaining / domains left). Returns the token allocation and whether the budget is met.
  */
-export function unimaxAllocation(tokens: Float64Array, budget: number, maxEpochs: number): { proportions: Float64Array; allocated: Float64Array; budgetMet: boolean } {
+export function unimaxAllocation(
+  tokens: Float64Array,
+  budget: number,
+  maxEpochs: number,
+): { proportions: Float64Array; allocated: Float64Array; budgetMet: boolean } {
   const k = tokens.length;
   const order = Array.from({ length: k }, (_, i) => i).sort((a, b) => tokens[a]! - tokens[b]! || a - b);
   const allocated = new Float64Array(k);
@@ -123,7 +147,9 @@ export function unimaxAllocation(tokens: Float64Array, budget: number, maxEpochs
 export const unimax: Law<z.infer<typeof UniMaxOptionsSchema>> = {
   name: "unimax",
   summary: "UniMax: uniform over domains with an epoch cap at the target budget",
-  paper: "Chung et al., UniMax: Fairer and More Effective Language Sampling for Large-Scale Multilingual Pretraining, ICLR 2023",
+  paper:
+    "Chung et al., UniMax: Fairer and More Effective Language Sampling for Large-Scale Multilingual Pretraining, " +
+    "ICLR 2023",
   learns: false,
   parseOptions: (raw) => parseOptions(UniMaxOptionsSchema, raw, "unimax"),
   fit(input, o) {
@@ -135,10 +161,23 @@ export const unimax: Law<z.infer<typeof UniMaxOptionsSchema>> = {
       for (const n of tokens) supply += o.maxEpochs * n;
       throw new InputError(
         "unimax",
-        [{ path: "budgetTokens (--budget)", message: `expected at most ${supply.toPrecision(6)} tokens (${o.maxEpochs} epochs of every domain's tokens), got ${o.budgetTokens}; raise maxEpochs (--max-epochs) or lower the budget` }],
+        [
+          {
+            path: "budgetTokens (--budget)",
+            message:
+              `expected at most ${supply.toPrecision(6)} tokens (${o.maxEpochs} epochs of every domain's tokens), ` +
+              `got ${o.budgetTokens}; raise maxEpochs (--max-epochs) or lower the budget`,
+          },
+        ],
       );
     }
-    return staticLaw("unimax", input.domains, r.proportions, { options: o }, { budgetMet: r.budgetMet, allocatedTokens: Array.from(r.allocated) });
+    return staticLaw(
+      "unimax",
+      input.domains,
+      r.proportions,
+      { options: o },
+      { budgetMet: r.budgetMet, allocatedTokens: Array.from(r.allocated) },
+    );
   },
   load: (domains, params) => loadStatic("unimax", domains, params),
 };

@@ -12,7 +12,10 @@ const LOG_SQRT_2PI = 0.5 * Math.log(2 * Math.PI);
 export function erfcx(x: number): number {
   if (x < 0) return 2 * Math.exp(x * x) - erfcx(-x);
   const t = 1 / (1 + 0.5 * x);
-  return t * Math.exp(-1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))));
+  return t * Math.exp(
+    -1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 +
+      t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))),
+  );
 }
 
 /** Standard normal density and distribution function. */
@@ -29,7 +32,8 @@ export function normalCdf(z: number): number {
  */
 export function logH(z: number): number {
   if (z > -8) {
-    const h = z >= 0 ? normalPdf(z) + z * normalCdf(z) : normalPdf(z) * (1 + z * Math.sqrt(Math.PI / 2) * erfcx(-z / SQRT2));
+    const h =
+      z >= 0 ? normalPdf(z) + z * normalCdf(z) : normalPdf(z) * (1 + z * Math.sqrt(Math.PI / 2) * erfcx(-z / SQRT2));
     return Math.log(Math.max(h, 1e-300));
   }
   const z2 = z * z;
@@ -57,7 +61,13 @@ export function lowerConfidenceBound(mu: number, sigma: number, beta: number): n
  * Huang et al.'s augmented EI at fidelity z, in log form: log EI at the target fidelity +
  * log corr(f(x, z), f(x, 1)) + log(1 − σ_n / √(var(x, z) + σ_n²)) + log(cost(1) / cost(z)).
  */
-export function logAugmentedEi(logEiTarget: number, correlation: number, varianceAtZ: number, noiseVariance: number, costRatio: number): number {
+export function logAugmentedEi(
+  logEiTarget: number,
+  correlation: number,
+  varianceAtZ: number,
+  noiseVariance: number,
+  costRatio: number,
+): number {
   const corr = Math.max(correlation, 1e-12);
   const noiseTerm = 1 - Math.sqrt(noiseVariance) / Math.sqrt(varianceAtZ + noiseVariance);
   return logEiTarget + Math.log(corr) + Math.log(Math.max(noiseTerm, 1e-12)) + Math.log(costRatio);

@@ -71,7 +71,12 @@ export function choleskyInverse(l: Float64Array, n: number): Float64Array {
 }
 
 /** Solves L y = b (forward substitution), in place into `out`. */
-export function forwardSolve(l: Float64Array, n: number, b: Float64Array, out: Float64Array = new Float64Array(n)): Float64Array {
+export function forwardSolve(
+  l: Float64Array,
+  n: number,
+  b: Float64Array,
+  out: Float64Array = new Float64Array(n),
+): Float64Array {
   for (let i = 0; i < n; i++) {
     let s = b[i]!;
     const li = i * n;
@@ -82,7 +87,12 @@ export function forwardSolve(l: Float64Array, n: number, b: Float64Array, out: F
 }
 
 /** Solves Lᵀ x = y (back substitution). */
-export function backSolve(l: Float64Array, n: number, y: Float64Array, out: Float64Array = new Float64Array(n)): Float64Array {
+export function backSolve(
+  l: Float64Array,
+  n: number,
+  y: Float64Array,
+  out: Float64Array = new Float64Array(n),
+): Float64Array {
   for (let i = n - 1; i >= 0; i--) {
     let s = y[i]!;
     for (let k = i + 1; k < n; k++) s -= l[k * n + i]! * out[k]!;
@@ -135,7 +145,17 @@ function fidelityFactor(z1: number, z2: number, power: number): number {
 }
 
 /** Kernel value between feature rows i of a (fidelity za) and j of b (fidelity zb). */
-export function kernel(a: Float64Array, i: number, za: number, b: Float64Array, j: number, zb: number, d: number, h: GpHyper, mf: boolean): number {
+export function kernel(
+  a: Float64Array,
+  i: number,
+  za: number,
+  b: Float64Array,
+  j: number,
+  zb: number,
+  d: number,
+  h: GpHyper,
+  mf: boolean,
+): number {
   let r2 = 0;
   for (let t = 0; t < d; t++) {
     const u = (a[i * d + t]! - b[j * d + t]!) / h.lengthscales[t]!;
@@ -157,13 +177,31 @@ function unpack(theta: Float64Array, d: number, mf: boolean): GpHyper {
 }
 
 /** Weak priors (MAP): log-normal on length scales (median 0.5 in √p units), variances, noise, power. */
-const PRIOR = { logLengthMean: Math.log(0.5), logLengthSd: 1.2, logVarMean: 0, logVarSd: 2, logNoiseMean: Math.log(1e-2), logNoiseSd: 2.5, logPowerMean: 0, logPowerSd: 1 };
+const PRIOR = {
+  logLengthMean: Math.log(0.5),
+  logLengthSd: 1.2,
+  logVarMean: 0,
+  logVarSd: 2,
+  logNoiseMean: Math.log(1e-2),
+  logNoiseSd: 2.5,
+  logPowerMean: 0,
+  logPowerSd: 1,
+};
 
 /**
  * Negative log marginal likelihood (plus the negative log prior) and its gradient in θ.
  * ∂/∂θ log p(y) = ½ tr((ααᵀ − K⁻¹) ∂K/∂θ) (Rasmussen & Williams 2006, eq. 5.9).
  */
-export function gpObjective(theta: Float64Array, grad: Float64Array, x: Float64Array, z: Float64Array, y: Float64Array, n: number, d: number, mf: boolean): number {
+export function gpObjective(
+  theta: Float64Array,
+  grad: Float64Array,
+  x: Float64Array,
+  z: Float64Array,
+  y: Float64Array,
+  n: number,
+  d: number,
+  mf: boolean,
+): number {
   const h = unpack(theta, d, mf);
   const K = new Float64Array(n * n);
   const M = new Float64Array(n * n); // Matérn correlations
@@ -257,7 +295,17 @@ export interface GpFitOptions {
 }
 
 /** Builds the posterior for given hyperparameters. */
-export function conditionGp(x: Float64Array, z: Float64Array, y: Float64Array, dims: number, mf: boolean, hyper: GpHyper, yMean: number, yStd: number, lml = NaN): Gp {
+export function conditionGp(
+  x: Float64Array,
+  z: Float64Array,
+  y: Float64Array,
+  dims: number,
+  mf: boolean,
+  hyper: GpHyper,
+  yMean: number,
+  yStd: number,
+  lml = NaN,
+): Gp {
   const n = y.length;
   const K = new Float64Array(n * n);
   const ys = Float64Array.from(y, (v) => (v - yMean) / yStd);
@@ -271,14 +319,34 @@ export function conditionGp(x: Float64Array, z: Float64Array, y: Float64Array, d
   }
   const { l } = cholesky(K, n);
   const alpha = backSolve(l, n, forwardSolve(l, n, ys));
-  return { dims, multiFidelity: mf, x, z, n, y: Float64Array.from(y), hyper, yMean, yStd, l, alpha, logMarginalLikelihood: lml };
+  return {
+    dims,
+    multiFidelity: mf,
+    x,
+    z,
+    n,
+    y: Float64Array.from(y),
+    hyper,
+    yMean,
+    yStd,
+    l,
+    alpha,
+    logMarginalLikelihood: lml,
+  };
 }
 
 /**
  * Fits a GP to features x (n × dims), fidelities z (or null) and outcomes y.
  * @throws FitError when there are fewer than 2 observations or every restart fails
  */
-export function fitGp(x: Float64Array, z: Float64Array | null, y: Float64Array, dims: number, rng: Rng, options: GpFitOptions = {}): Gp {
+export function fitGp(
+  x: Float64Array,
+  z: Float64Array | null,
+  y: Float64Array,
+  dims: number,
+  rng: Rng,
+  options: GpFitOptions = {},
+): Gp {
   const n = y.length;
   if (n < 2) throw new FitError(`a GP needs at least 2 observations, got ${n}`);
   const mf = z !== null;
@@ -317,7 +385,8 @@ export function fitGp(x: Float64Array, z: Float64Array | null, y: Float64Array, 
   const restarts = options.restarts ?? 1;
   for (let s = 0; s <= restarts; s++) {
     const theta0 = new Float64Array(p);
-    for (let t = 0; t < dims; t++) theta0[t] = s === 0 ? PRIOR.logLengthMean : PRIOR.logLengthMean + PRIOR.logLengthSd * rng.nextNormal();
+    for (let t = 0; t < dims; t++)
+      theta0[t] = s === 0 ? PRIOR.logLengthMean : PRIOR.logLengthMean + PRIOR.logLengthSd * rng.nextNormal();
     theta0[dims] = s === 0 ? 0 : 0.5 * rng.nextNormal();
     theta0[dims + 1] = s === 0 ? Math.log(1e-2) : Math.log(1e-2) + rng.nextNormal();
     if (mf) {
@@ -334,8 +403,17 @@ export function fitGp(x: Float64Array, z: Float64Array | null, y: Float64Array, 
   return conditionGp(x, zz, y, dims, mf, unpack(best.x, dims, mf), mean, sd, -best.value);
 }
 
-/** Posterior mean and variance (original units) at feature rows xs (m × dims), fidelities zs; an empty `outVar` skips the variance (O(n) instead of O(n²) a row). */
-export function predictGp(gp: Gp, xs: Float64Array, zs: Float64Array | null, outMean: Float64Array, outVar: Float64Array): void {
+/**
+ * Posterior mean and variance (original units) at feature rows xs (m × dims), fidelities zs; an empty
+ * `outVar` skips the variance (O(n) instead of O(n²) a row).
+ */
+export function predictGp(
+  gp: Gp,
+  xs: Float64Array,
+  zs: Float64Array | null,
+  outMean: Float64Array,
+  outVar: Float64Array,
+): void {
   const { n, dims, hyper, multiFidelity: mf } = gp;
   const m = xs.length / dims;
   const ks = new Float64Array(n);

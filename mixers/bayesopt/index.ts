@@ -74,7 +74,10 @@ function fitOn(data: BoData, o: BayesOptOptions, rng: Rng): { gp: Gp; done: numb
   const done: number[] = [];
   const pending: number[] = [];
   for (let i = 0; i < n; i++) (Number.isFinite(data.y[i]!) ? done : pending).push(i);
-  if (done.length < 2) throw new FitError(`Bayesian optimisation needs at least 2 finished runs, got ${done.length}; start with a swarm (mixlab suggest --method dirichlet)`);
+  if (done.length < 2) throw new FitError(
+    `Bayesian optimisation needs at least 2 finished runs, got ${done.length}; ` +
+      "start with a swarm (mixlab suggest --method dirichlet)",
+  );
   const x = new Float64Array(done.length * k);
   const y = new Float64Array(done.length);
   const zz = data.fidelity ? new Float64Array(done.length) : null;
@@ -109,7 +112,14 @@ function withFantasies(gp: Gp, xs: Float64Array[], zs: number[]): Gp {
 }
 
 /** Candidate mixtures (rows × k) on the simplex, inside the box. */
-function candidates(data: BoData, prior: Float64Array, box: Box, num: number, rng: Rng, incumbents: Float64Array[]): Float64Array {
+function candidates(
+  data: BoData,
+  prior: Float64Array,
+  box: Box,
+  num: number,
+  rng: Rng,
+  incumbents: Float64Array[],
+): Float64Array {
   const k = data.domains.length;
   const out = new Float64Array(num * k);
   const alpha = new Float64Array(k);
@@ -137,7 +147,14 @@ function candidates(data: BoData, prior: Float64Array, box: Box, num: number, rn
  * concentration that grows as 50·2^(step/halving) (shrinking steps), keep improvements.
  * `better(p)` returns a score to maximise, or null to reject the point (e.g. a duplicate).
  */
-function hillClimb<S extends { value: number }>(start: { p: Float64Array; s: S }, score: (p: Float64Array) => S | null, box: Box, steps: number, halving: number, rng: Rng): { p: Float64Array; s: S } {
+function hillClimb<S extends { value: number }>(
+  start: { p: Float64Array; s: S },
+  score: (p: Float64Array) => S | null,
+  box: Box,
+  steps: number,
+  halving: number,
+  rng: Rng,
+): { p: Float64Array; s: S } {
   const k = start.p.length;
   const alpha = new Float64Array(k);
   const row = new Float64Array(k);
@@ -155,7 +172,13 @@ function hillClimb<S extends { value: number }>(start: { p: Float64Array; s: S }
 }
 
 /** The suggester (library API): `suggest(data, n, constraints, rng)` → proposals. */
-export function suggestBayesOpt(data: BoData, n: number, constraints: ResolvedConstraints, options: Partial<BayesOptOptions>, rng: Rng): Proposal[] {
+export function suggestBayesOpt(
+  data: BoData,
+  n: number,
+  constraints: ResolvedConstraints,
+  options: Partial<BayesOptOptions>,
+  rng: Rng,
+): Proposal[] {
   const o = parseOptions(BayesOptOptionsSchema, options, "bayesopt");
   const k = data.domains.length;
   const prior = data.prior ?? new Float64Array(k).fill(1 / k);
@@ -192,7 +215,8 @@ export function suggestBayesOpt(data: BoData, n: number, constraints: ResolvedCo
       const v = new Float64Array(1);
       predictGp(gp, f, mf ? Float64Array.of(TARGET) : null, m, v);
       const sd = Math.sqrt(v[0]!);
-      const base = o.acquisition === "lcb" ? -lowerConfidenceBound(m[0]!, sd, o.beta) : logExpectedImprovement(m[0]!, sd, best);
+      const base =
+        o.acquisition === "lcb" ? -lowerConfidenceBound(m[0]!, sd, o.beta) : logExpectedImprovement(m[0]!, sd, best);
       if (!mf) return { value: base, fidelity: TARGET, mean: m[0]!, sd };
       // Augmented EI over fidelities (uses log EI at the target regardless of `acquisition`).
       const logEi = logExpectedImprovement(m[0]!, sd, best);
@@ -211,7 +235,10 @@ export function suggestBayesOpt(data: BoData, n: number, constraints: ResolvedCo
       }
       return { value: bestValue, fidelity: bestZ, mean: m[0]!, sd };
     };
-    const cand = candidates(data, prior, constraints.box, o.numCandidates, crng, [...incumbents, ...proposals.map((p) => p.proportions)]);
+    const cand = candidates(data, prior, constraints.box, o.numCandidates, crng, [
+      ...incumbents,
+      ...proposals.map((p) => p.proportions),
+    ]);
     const scored: { p: Float64Array; s: ReturnType<typeof score> }[] = [];
     for (let c = 0; c < o.numCandidates; c++) {
       const p = cand.slice(c * k, (c + 1) * k);
@@ -223,10 +250,23 @@ export function suggestBayesOpt(data: BoData, n: number, constraints: ResolvedCo
     let winner = scored[0];
     if (!winner) throw new FitError("no candidate mixture differs from the runs already in the table");
     for (const start of scored.slice(0, o.numRefine)) {
-      const cur = hillClimb(start, (p) => (taken.some((t) => l1Distance(t, p) < 1e-6) ? null : score(p)), constraints.box, o.refineSteps, 12, crng);
+      const cur = hillClimb(
+        start,
+        (p) => (taken.some((t) => l1Distance(t, p) < 1e-6) ? null : score(p)),
+        constraints.box,
+        o.refineSteps,
+        12,
+        crng,
+      );
       if (cur.s.value > winner.s.value) winner = cur;
     }
-    proposals.push({ proportions: tidy(winner.p, constraints.box), fidelity: winner.s.fidelity, acquisition: winner.s.value, predictedMean: winner.s.mean, predictedSd: winner.s.sd });
+    proposals.push({
+      proportions: tidy(winner.p, constraints.box),
+      fidelity: winner.s.fidelity,
+      acquisition: winner.s.value,
+      predictedMean: winner.s.mean,
+      predictedSd: winner.s.sd,
+    });
     const chosen = proposals[proposals.length - 1]!.proportions;
     taken.push(chosen);
     gp = withFantasies(gp, [features(chosen)], [winner.s.fidelity]);
@@ -275,11 +315,23 @@ function posteriorCorrelation(gp: Gp, f: Float64Array, zf: number): number {
 // As a Law (`mixlab fit --method bayesopt`): the GP posterior mean at the target fidelity, and
 // its minimum over the box by candidate search + refinement.
 
-function bayesLaw(domains: readonly string[], gp: Gp, prior: Float64Array, priorSource: string, o: BayesOptOptions): FittedLaw & { readonly hyper: GpHyper } {
+function bayesLaw(
+  domains: readonly string[],
+  gp: Gp,
+  prior: Float64Array,
+  priorSource: string,
+  o: BayesOptOptions,
+): FittedLaw & { readonly hyper: GpHyper } {
   const k = domains.length;
   const predict = (mixtures: Float64Array, out: Float64Array = new Float64Array(mixtures.length / k)): Float64Array => {
     const m = mixtures.length / k;
-    predictGp(gp, features(mixtures), gp.multiFidelity ? new Float64Array(m).fill(TARGET) : null, out, new Float64Array(0));
+    predictGp(
+      gp,
+      features(mixtures),
+      gp.multiFidelity ? new Float64Array(m).fill(TARGET) : null,
+      out,
+      new Float64Array(0),
+    );
     return out;
   };
   const predictSd = (mixtures: Float64Array): Float64Array => {
@@ -295,7 +347,12 @@ function bayesLaw(domains: readonly string[], gp: Gp, prior: Float64Array, prior
     domains,
     hyper: gp.hyper,
     predictSd,
-    info: { observations: gp.n, lengthscales: Array.from(gp.hyper.lengthscales), noiseVariance: gp.hyper.noiseVariance, multiFidelity: gp.multiFidelity },
+    info: {
+      observations: gp.n,
+      lengthscales: Array.from(gp.hyper.lengthscales),
+      noiseVariance: gp.hyper.noiseVariance,
+      multiFidelity: gp.multiFidelity,
+    },
     predict,
     recommend(constraints: ResolvedConstraints, rng: Rng) {
       // Minimise a pessimistic bound μ + σ at the target fidelity (a common final-recommendation
@@ -314,7 +371,14 @@ function bayesLaw(domains: readonly string[], gp: Gp, prior: Float64Array, prior
       let bi = 0;
       for (let i = 1; i < scored.bound.length; i++) if (scored.bound[i]! < scored.bound[bi]!) bi = i;
       const start = cand.slice(bi * k, (bi + 1) * k);
-      const climbed = hillClimb({ p: start, s: { value: -scored.bound[bi]! } }, (p) => ({ value: -pessimistic(p).bound[0]! }), constraints.box, 200, 25, rng);
+      const climbed = hillClimb(
+        { p: start, s: { value: -scored.bound[bi]! } },
+        (p) => ({ value: -pessimistic(p).bound[0]! }),
+        constraints.box,
+        200,
+        25,
+        rng,
+      );
       let cur = climbed.p;
       let curB = -climbed.s.value;
       // The observed mixtures inside the box, at the target fidelity, compete on the same bound.
@@ -330,7 +394,8 @@ function bayesLaw(domains: readonly string[], gp: Gp, prior: Float64Array, prior
         }
         for (let t = 0; t < k; t++) p[t] = p[t]! / s;
         let inside = true;
-        for (let t = 0; t < k; t++) if (p[t]! < constraints.box.lower[t]! - 1e-12 || p[t]! > constraints.box.upper[t]! + 1e-12) inside = false;
+        for (let t = 0; t < k; t++)
+          if (p[t]! < constraints.box.lower[t]! - 1e-12 || p[t]! > constraints.box.upper[t]! + 1e-12) inside = false;
         if (!inside) continue;
         const b = pessimistic(p).bound[0]!;
         if (b < curB) {
@@ -339,7 +404,18 @@ function bayesLaw(domains: readonly string[], gp: Gp, prior: Float64Array, prior
           source = `observed run ${i + 1}`;
         }
       }
-      return { proportions: cur, predicted: predict(cur)[0]!, details: { search: `minimum of ${sdWeight ? "μ + σ" : "μ"} at the target fidelity over candidates, a Dirichlet hill-climb and the observed runs`, chosen: source, prior: priorSource, predictedSd: predictSd(cur)[0] } };
+      return {
+        proportions: cur,
+        predicted: predict(cur)[0]!,
+        details: {
+          search:
+            `minimum of ${sdWeight ? "μ + σ" : "μ"} at the target fidelity over candidates, ` +
+            "a Dirichlet hill-climb and the observed runs",
+          chosen: source,
+          prior: priorSource,
+          predictedSd: predictSd(cur)[0],
+        },
+      };
     },
     toParams: () => ({
       options: o,
@@ -350,7 +426,13 @@ function bayesLaw(domains: readonly string[], gp: Gp, prior: Float64Array, prior
       yMean: gp.yMean,
       yStd: gp.yStd,
       multiFidelity: gp.multiFidelity,
-      hyper: { lengthscales: Array.from(gp.hyper.lengthscales), outputVariance: gp.hyper.outputVariance, noiseVariance: gp.hyper.noiseVariance, biasVariance: gp.hyper.biasVariance, power: gp.hyper.power },
+      hyper: {
+        lengthscales: Array.from(gp.hyper.lengthscales),
+        outputVariance: gp.hyper.outputVariance,
+        noiseVariance: gp.hyper.noiseVariance,
+        biasVariance: gp.hyper.biasVariance,
+        power: gp.hyper.power,
+      },
       // Outcomes in original units; loading re-conditions on exactly these.
       y: Array.from(gp.y),
     }),
@@ -365,13 +447,23 @@ const SavedBayesOptSchema = z.strictObject({
   yMean: finite,
   yStd: z.number().positive(),
   multiFidelity: z.boolean(),
-  hyper: z.strictObject({ lengthscales: z.array(z.number().positive()), outputVariance: z.number().positive(), noiseVariance: z.number().positive(), biasVariance: z.number().min(0), power: finite }),
+  hyper: z.strictObject({
+    lengthscales: z.array(z.number().positive()),
+    outputVariance: z.number().positive(),
+    noiseVariance: z.number().positive(),
+    biasVariance: z.number().min(0),
+    power: finite,
+  }),
 });
 
 export const bayesopt: Law<BayesOptOptions> = {
   name: "bayesopt",
-  summary: "Bayesian optimisation: GP (Matérn-5/2 ARD on √p, multi-fidelity kernel) — fit recommends the minimum of μ + σ at the target fidelity; suggest proposes the next runs",
-  paper: "Chen et al., ADMIRE-BayesOpt (arXiv 2508.11551); Wu et al. 2019 (multi-fidelity kernel); Huang et al. 2006 (augmented EI)",
+  summary:
+    "Bayesian optimisation: GP (Matérn-5/2 ARD on √p, multi-fidelity kernel) — fit recommends the minimum of " +
+    "μ + σ at the target fidelity; suggest proposes the next runs",
+  paper:
+    "Chen et al., ADMIRE-BayesOpt (arXiv 2508.11551); Wu et al. 2019 (multi-fidelity kernel); " +
+    "Huang et al. 2006 (augmented EI)",
   learns: true,
   parseOptions: (raw) => parseOptions(BayesOptOptionsSchema, raw, "bayesopt"),
   minRuns: () => 3,
@@ -380,14 +472,19 @@ export const bayesopt: Law<BayesOptOptions> = {
     const n = input.target.length;
     if (n < 3) throw new InputError("bayesopt", `expected at least 3 runs with a target, got ${n}`);
     const x = features(input.weights);
-    const gp = fitGp(x, input.fidelity ?? null, input.target, k, rng, { restarts: o.restarts, maxFitPoints: o.maxFitPoints });
+    const gp = fitGp(x, input.fidelity ?? null, input.target, k, rng, {
+      restarts: o.restarts,
+      maxFitPoints: o.maxFitPoints,
+    });
     const { prior, source } = priorOf(input);
     return bayesLaw(input.domains, gp, prior, source, o);
   },
   refit(previous, input, o, rng) {
     const hyper = (previous as FittedLaw & { hyper?: GpHyper }).hyper;
     if (!hyper) return bayesopt.fit(input, o, rng);
-    const gp = fitGp(features(input.weights), input.fidelity ?? null, input.target, input.domains.length, rng, { hyper });
+    const gp = fitGp(features(input.weights), input.fidelity ?? null, input.target, input.domains.length, rng, {
+      hyper,
+    });
     const { prior, source } = priorOf(input);
     return bayesLaw(input.domains, gp, prior, source, o);
   },
@@ -396,11 +493,32 @@ export const bayesopt: Law<BayesOptOptions> = {
     const o = parseOptions(BayesOptOptionsSchema, p.options, "bayesopt");
     const k = domains.length;
     const n = p.y.length;
-    const sizes: [string, number, number][] = [["params.hyper.lengthscales", p.hyper.lengthscales.length, k], ["params.x", p.x.length, n * k], ["params.z", p.z.length, n]];
+    const sizes: [string, number, number][] = [
+      ["params.hyper.lengthscales", p.hyper.lengthscales.length, k],
+      ["params.x", p.x.length, n * k],
+      ["params.z", p.z.length, n],
+    ];
     const wrong = sizes.filter(([, got, want]) => got !== want);
-    if (wrong.length) throw new InputError("model", wrong.map(([path, got, want]) => ({ path, message: `expected ${want} numbers (${n} runs over ${k} domains), got ${got}` })));
+    if (wrong.length) throw new InputError(
+      "model",
+      wrong.map(([path, got, want]) => ({
+        path,
+        message: `expected ${want} numbers (${n} runs over ${k} domains), got ${got}`,
+      })),
+    );
     const hyper: GpHyper = { ...p.hyper, lengthscales: Float64Array.from(p.hyper.lengthscales) };
-    const gp = loadField("params", () => conditionGp(Float64Array.from(p.x), Float64Array.from(p.z), Float64Array.from(p.y), k, p.multiFidelity, hyper, p.yMean, p.yStd));
+    const gp = loadField("params", () =>
+      conditionGp(
+        Float64Array.from(p.x),
+        Float64Array.from(p.z),
+        Float64Array.from(p.y),
+        k,
+        p.multiFidelity,
+        hyper,
+        p.yMean,
+        p.yStd,
+      ),
+    );
     return bayesLaw(domains, gp, Float64Array.from(p.prior), p.priorSource, o);
   },
 };
@@ -428,7 +546,12 @@ export function createBayesOpt(session: BayesOptSession) {
   const weights: number[] = [];
   const ys: number[] = [];
   const zs: number[] = [];
-  const constraints = session.constraints ?? { box: { lower: new Float64Array(k), upper: new Float64Array(k).fill(1) }, boxWithoutEpochCaps: { lower: new Float64Array(k), upper: new Float64Array(k).fill(1) }, epochCapped: new Array(k).fill(false), description: {} };
+  const constraints = session.constraints ?? {
+    box: { lower: new Float64Array(k), upper: new Float64Array(k).fill(1) },
+    boxWithoutEpochCaps: { lower: new Float64Array(k), upper: new Float64Array(k).fill(1) },
+    epochCapped: new Array(k).fill(false),
+    description: {},
+  };
   const data = (): BoData => ({
     domains: session.domains,
     weights: Float64Array.from(weights),
@@ -436,18 +559,28 @@ export function createBayesOpt(session: BayesOptSession) {
     fidelity: session.multiFidelity ? Float64Array.from(zs) : null,
     ...(session.prior ? { prior: session.prior } : {}),
   });
-  const rngFor = async (what: string) => (await import("../../src/rng/index.js")).createRng(session.seed ?? 0).derive(`${what}:${ys.length}`);
+  const rngFor = async (what: string) =>
+    (await import("../../src/rng/index.js")).createRng(session.seed ?? 0).derive(`${what}:${ys.length}`);
   return {
     /** Records a run: its mixture, its loss (NaN while pending) and, multi-fidelity, its fidelity in (0, 1]. */
     observe(proportions: ArrayLike<number>, loss: number, fidelity = TARGET): void {
-      if (proportions.length !== k) throw new InputError("observe", `expected ${k} proportions, got ${proportions.length}`);
+      if (proportions.length !== k) throw new InputError(
+        "observe",
+        `expected ${k} proportions, got ${proportions.length}`,
+      );
       let s = 0;
       for (let i = 0; i < k; i++) {
-        if (!(proportions[i]! >= 0)) throw new InputError("observe", `proportion ${i}: expected a number ≥ 0, got ${proportions[i]}`);
+        if (!(proportions[i]! >= 0)) throw new InputError(
+          "observe",
+          `proportion ${i}: expected a number ≥ 0, got ${proportions[i]}`,
+        );
         s += proportions[i]!;
       }
       if (Math.abs(s - 1) > 1e-6) throw new InputError("observe", `expected proportions summing to 1, got ${s}`);
-      if (!(fidelity > 0 && fidelity <= 1)) throw new InputError("observe", `fidelity: expected a number in (0, 1], got ${fidelity}`);
+      if (!(fidelity > 0 && fidelity <= 1)) throw new InputError(
+        "observe",
+        `fidelity: expected a number in (0, 1], got ${fidelity}`,
+      );
       for (let i = 0; i < k; i++) weights.push(proportions[i]!);
       ys.push(loss);
       zs.push(fidelity);
@@ -462,8 +595,18 @@ export function createBayesOpt(session: BayesOptSession) {
       const done = Array.from(d.y.keys()).filter((i) => Number.isFinite(d.y[i]!));
       const w = new Float64Array(done.length * k);
       done.forEach((r, i) => w.set(d.weights.subarray(r * k, (r + 1) * k), i * k));
-      const input: FitInput = { domains: session.domains, weights: w, target: Float64Array.from(done, (r) => d.y[r]!), ...(d.fidelity ? { fidelity: Float64Array.from(done, (r) => d.fidelity![r]!) } : {}), ...(session.prior ? { prior: session.prior } : {}) };
-      const fitted = bayesopt.fit(input, parseOptions(BayesOptOptionsSchema, session.options ?? {}, "bayesopt"), await rngFor("fit"));
+      const input: FitInput = {
+        domains: session.domains,
+        weights: w,
+        target: Float64Array.from(done, (r) => d.y[r]!),
+        ...(d.fidelity ? { fidelity: Float64Array.from(done, (r) => d.fidelity![r]!) } : {}),
+        ...(session.prior ? { prior: session.prior } : {}),
+      };
+      const fitted = bayesopt.fit(
+        input,
+        parseOptions(BayesOptOptionsSchema, session.options ?? {}, "bayesopt"),
+        await rngFor("fit"),
+      );
       return fitted.recommend(constraints, await rngFor("recommend"));
     },
   };

@@ -48,11 +48,20 @@ export interface BiMixComponent {
 
 const EPSILONS = Array.from({ length: 16 }, (_, i) => 1e-5 * 10 ** (i * (Math.log10(0.3 / 1e-5) / 15)));
 
-function fitComponent(name: string, domain: number, r: Float64Array, y: Float64Array, amount: Float64Array | null): BiMixComponent {
+function fitComponent(
+  name: string,
+  domain: number,
+  r: Float64Array,
+  y: Float64Array,
+  amount: Float64Array | null,
+): BiMixComponent {
   const n = y.length;
   const ly = new Float64Array(n);
   for (let i = 0; i < n; i++) {
-    if (!(y[i]! > 0)) throw new InputError("bimix", `component ${name}, run ${i + 1}: expected a positive loss, got ${y[i]}`);
+    if (!(y[i]! > 0)) throw new InputError(
+      "bimix",
+      `component ${name}, run ${i + 1}: expected a positive loss, got ${y[i]}`,
+    );
     ly[i] = Math.log(y[i]!);
   }
   // Closed form per ε: ly = a − α x with x = log(r + ε).
@@ -77,7 +86,8 @@ function fitComponent(name: string, domain: number, r: Float64Array, y: Float64A
     if (sse < best.sse) best = { sse, alpha: -slope, logK: a, eps };
   }
   const distinct = amount ? new Set(Array.from(amount)).size : 1;
-  if (!amount || distinct < 3) return { name, domain, alpha: best.alpha, epsilon: best.eps, p: 0, q: Math.exp(best.logK), beta: 0 };
+  if (!amount || distinct < 3)
+    return { name, domain, alpha: best.alpha, epsilon: best.eps, p: 0, q: Math.exp(best.logK), beta: 0 };
   // Several amounts: θ = (log P, log Q, β) with α and ε from the closed form, then all refined.
   const eps = best.eps;
   const f = (th: Float64Array, g: Float64Array): number => {
@@ -102,10 +112,26 @@ function fitComponent(name: string, domain: number, r: Float64Array, y: Float64A
   };
   const start = Float64Array.from([best.logK - 1, best.logK - 0.1, 0.3, best.alpha]);
   const res = lbfgs(f, start, { maxIterations: 500 });
-  return { name, domain, alpha: res.x[3]!, epsilon: eps, p: Math.exp(res.x[0]!), q: Math.exp(res.x[1]!), beta: res.x[2]! };
+  return {
+    name,
+    domain,
+    alpha: res.x[3]!,
+    epsilon: eps,
+    p: Math.exp(res.x[0]!),
+    q: Math.exp(res.x[1]!),
+    beta: res.x[2]!,
+  };
 }
 
-function bimixLaw(domains: readonly string[], comps: BiMixComponent[], agg: Float64Array, amount: number, prior: Float64Array, priorSource: string, o: BiMixOptions): FittedLaw {
+function bimixLaw(
+  domains: readonly string[],
+  comps: BiMixComponent[],
+  agg: Float64Array,
+  amount: number,
+  prior: Float64Array,
+  priorSource: string,
+  o: BiMixOptions,
+): FittedLaw {
   const k = domains.length;
   const scale = comps.map((c) => c.p * amount ** -c.beta + c.q);
   const predict = (mixtures: Float64Array, out: Float64Array = new Float64Array(mixtures.length / k)): Float64Array => {
@@ -135,15 +161,38 @@ function bimixLaw(domains: readonly string[], comps: BiMixComponent[], agg: Floa
     domains,
     info: { targetAmount: amount },
     predict,
-    recommend: (constraints, rng) => recommendSmooth(objective, (rows) => predict(rows), prior, constraints, rng, { numCandidates: o.numCandidates, numStarts: 4 }),
-    toParams: () => ({ options: o, prior: Array.from(prior), priorSource, targetAmount: amount, components: comps.map((c, ci) => ({ ...c, domain: domains[c.domain], weight: agg[ci] })) }),
+    recommend: (constraints, rng) =>
+      recommendSmooth(objective, (rows) => predict(rows), prior, constraints, rng, {
+        numCandidates: o.numCandidates,
+        numStarts: 4,
+      }),
+    toParams: () => ({
+      options: o,
+      prior: Array.from(prior),
+      priorSource,
+      targetAmount: amount,
+      components: comps.map((c, ci) => ({ ...c, domain: domains[c.domain], weight: agg[ci] })),
+    }),
   };
 }
 
 const SavedBiMixSchema = z.strictObject({
   ...savedLawShape,
   targetAmount: z.number().positive(),
-  components: z.array(z.strictObject({ name: z.string(), domain: z.string(), weight: z.number().positive().optional(), alpha: finite, epsilon: z.number().positive(), p: finite, q: finite, beta: finite })).min(1),
+  components: z
+    .array(
+      z.strictObject({
+        name: z.string(),
+        domain: z.string(),
+        weight: z.number().positive().optional(),
+        alpha: finite,
+        epsilon: z.number().positive(),
+        p: finite,
+        q: finite,
+        beta: finite,
+      }),
+    )
+    .min(1),
 });
 
 export const bimix: Law<BiMixOptions> = {
@@ -158,16 +207,27 @@ export const bimix: Law<BiMixOptions> = {
     const comps = input.components ?? { names: ["target"], values: [input.target] };
     const unmatched = comps.names.filter((c) => ownDomain(c, input.domains) < 0);
     if (unmatched.length) {
-      throw new InputError("bimix", `expected eval losses named loss.<domain> for training domains, got ${unmatched.map((u) => JSON.stringify(u)).join(", ")}; BiMix models each eval domain from its own share`);
+      throw new InputError(
+        "bimix",
+        "expected eval losses named loss.<domain> for training domains, " +
+          `got ${unmatched.map((u) => JSON.stringify(u)).join(", ")}; BiMix models each eval domain from its own share`,
+      );
     }
     const n = input.target.length;
     // α, ε and K per eval domain: three parameters need four runs.
-    if (n < 4) throw new InputError("bimix", `expected at least 4 runs (the law fits 3 parameters per eval domain: α, ε, K), got ${n}`);
+    if (n < 4) throw new InputError(
+      "bimix",
+      `expected at least 4 runs (the law fits 3 parameters per eval domain: α, ε, K), got ${n}`,
+    );
     const fits = comps.values.map((y, ci) => {
       const d = ownDomain(comps.names[ci]!, input.domains);
       const r = new Float64Array(n);
       for (let i = 0; i < n; i++) r[i] = input.weights[i * k + d]!;
-      if (new Set(r).size < 2) throw new InputError("bimix", `component ${comps.names[ci]}: expected runs that vary the share of ${input.domains[d]} (BiMix fits a loss from its own share), got ${r[0]} in every run`);
+      if (new Set(r).size < 2) throw new InputError(
+        "bimix",
+        `component ${comps.names[ci]}: expected runs that vary the share of ${input.domains[d]} ` +
+          `(BiMix fits a loss from its own share), got ${r[0]} in every run`,
+      );
       return fitComponent(comps.names[ci]!, d, r, y, input.amount ?? null);
     });
     let amount = o.targetAmount ?? 1;
@@ -181,7 +241,12 @@ export const bimix: Law<BiMixOptions> = {
     const agg = Float64Array.from(p.components, (c) => c.weight ?? 1 / p.components.length);
     const comps = p.components.map(({ weight: _w, ...c }, ci) => {
       const d = domains.indexOf(c.domain);
-      if (d < 0) throw new InputError("model", [{ path: `params.components.${ci}.domain`, message: `expected one of the model's domains (${domains.join(", ")}), got ${JSON.stringify(c.domain)}` }]);
+      if (d < 0) throw new InputError("model", [
+        {
+          path: `params.components.${ci}.domain`,
+          message: `expected one of the model's domains (${domains.join(", ")}), got ${JSON.stringify(c.domain)}`,
+        },
+      ]);
       return { ...c, domain: d };
     });
     return bimixLaw(domains, comps, agg, p.targetAmount, Float64Array.from(p.prior), p.priorSource, o);

@@ -48,7 +48,13 @@ function isTrivial(box: Box): boolean {
  * change the result (candidates are drawn in one sequence and ties keep the earlier one).
  * @param prior (dims) proportions the Dirichlet is centred on; zero entries are floored at 1e-12
  */
-export function candidateSearch(prior: Float64Array, box: Box, options: CandidateSearchOptions, rng: Rng, score: ChunkScorer): CandidateSearchResult {
+export function candidateSearch(
+  prior: Float64Array,
+  box: Box,
+  options: CandidateSearchOptions,
+  rng: Rng,
+  score: ChunkScorer,
+): CandidateSearchResult {
   const dims = prior.length;
   const alpha = new Float64Array(dims);
   for (let i = 0; i < dims; i++) alpha[i] = Math.max(prior[i]! * options.concentration, 1e-12);

@@ -25,7 +25,10 @@ export function parseOptions<S extends z.ZodType>(schema: S, raw: unknown, metho
     `options of ${method}`,
     r.error.issues.map((i) => ({
       path: i.path.length ? i.path.join(".") : "options",
-      message: i.code === "unrecognized_keys" ? `unknown option${i.keys.length > 1 ? "s" : ""} ${i.keys.map((k) => JSON.stringify(k)).join(", ")}` : i.message,
+      message:
+        i.code === "unrecognized_keys"
+          ? `unknown option${i.keys.length > 1 ? "s" : ""} ${i.keys.map((k) => JSON.stringify(k)).join(", ")}`
+          : i.message,
     })),
   );
 }

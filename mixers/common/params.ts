@@ -29,7 +29,9 @@ export function parseParams<S extends z.ZodType>(schema: S, params: unknown, dom
       r.error.issues.map((i) => ({
         path: ["params", ...i.path.map(String)].join("."),
         message:
-          i.code === "unrecognized_keys" ? `expected no field ${i.keys.map((k) => JSON.stringify(k)).join(", ")}, got one` : i.message,
+          i.code === "unrecognized_keys"
+            ? `expected no field ${i.keys.map((k) => JSON.stringify(k)).join(", ")}, got one`
+            : i.message,
       })),
     );
   }

@@ -5,7 +5,10 @@
 import type { FitInput } from "../types.js";
 
 /** The prior of a fit input, with where it came from. */
-export function priorOf(input: FitInput): { prior: Float64Array; source: "tokens" | "given" | "mean of the training mixtures" } {
+export function priorOf(input: FitInput): {
+  prior: Float64Array;
+  source: "tokens" | "given" | "mean of the training mixtures";
+} {
   const k = input.domains.length;
   if (input.prior) return { prior: Float64Array.from(input.prior), source: "given" };
   if (input.tokensPerDomain) {
@@ -22,7 +25,10 @@ export function priorOf(input: FitInput): { prior: Float64Array; source: "tokens
 }
 
 /** The weights that aggregate a fit input's components (a `wmean:` target's, else equal). */
-export function aggregationWeights(comps: { readonly values: readonly Float64Array[]; readonly weights?: Float64Array | undefined }): Float64Array {
+export function aggregationWeights(comps: {
+  readonly values: readonly Float64Array[];
+  readonly weights?: Float64Array | undefined;
+}): Float64Array {
   const m = comps.values.length;
   return comps.weights ? Float64Array.from(comps.weights) : new Float64Array(m).fill(1 / m);
 }

@@ -29,10 +29,16 @@ export function recommendSmooth(
   options: SmoothRecommendOptions = { numCandidates: 20_000, numStarts: 8 },
 ): Recommendation {
   const k = prior.length;
-  const search = candidateSearch(prior, constraints.box, { numCandidates: options.numCandidates, topK: options.numStarts, concentration: 1 }, rng, (chunk, collector) => {
-    const v = predictRows(chunk);
-    for (let i = 0; i < v.length; i++) collector.offer(v[i]!, chunk, i * k);
-  });
+  const search = candidateSearch(
+    prior,
+    constraints.box,
+    { numCandidates: options.numCandidates, topK: options.numStarts, concentration: 1 },
+    rng,
+    (chunk, collector) => {
+      const v = predictRows(chunk);
+      for (let i = 0; i < v.length; i++) collector.offer(v[i]!, chunk, i * k);
+    },
+  );
   const starts: Float64Array[] = [Float64Array.from(prior), new Float64Array(k).fill(1 / k)];
   for (let i = 0; i < search.topValues.length; i++) starts.push(search.topVectors.slice(i * k, (i + 1) * k));
   let best: { p: Float64Array; value: number; iterations: number } | null = null;
@@ -48,6 +54,12 @@ export function recommendSmooth(
   return {
     proportions: b.p,
     predicted: b.value,
-    details: { search: "dirichlet candidates + projected gradient", numCandidates: options.numCandidates, numStarts: starts.length, winningStart: winner === 0 ? "prior" : winner === 1 ? "uniform" : `candidate ${winner - 2}`, iterations: b.iterations },
+    details: {
+      search: "dirichlet candidates + projected gradient",
+      numCandidates: options.numCandidates,
+      numStarts: starts.length,
+      winningStart: winner === 0 ? "prior" : winner === 1 ? "uniform" : `candidate ${winner - 2}`,
+      iterations: b.iterations,
+    },
   };
 }

@@ -52,14 +52,31 @@ export interface DcptComponent {
 
 /** θ = (e, log b, log η, log c, log γ[, log β]). */
 function unpack(t: Float64Array, name: string, domainShare: boolean, withD: boolean): DcptComponent {
-  return { name, domainShare, e: t[0]!, b: Math.exp(t[1]!), eta: Math.exp(t[2]!), c: Math.exp(t[3]!), gamma: Math.exp(t[4]!), beta: withD ? Math.exp(t[5]!) : 0 };
+  return {
+    name,
+    domainShare,
+    e: t[0]!,
+    b: Math.exp(t[1]!),
+    eta: Math.exp(t[2]!),
+    c: Math.exp(t[3]!),
+    gamma: Math.exp(t[4]!),
+    beta: withD ? Math.exp(t[5]!) : 0,
+  };
 }
 
 function value(c: DcptComponent, s: number, d: number, eps: number): number {
   return c.e + c.b * d ** -c.beta * s ** c.eta + c.c * (s + eps) ** -c.gamma;
 }
 
-function fitComponent(name: string, domainShare: boolean, s: Float64Array, y: Float64Array, amount: Float64Array | null, o: DcptOptions, rng: Rng): { comp: DcptComponent; loss: number } {
+function fitComponent(
+  name: string,
+  domainShare: boolean,
+  s: Float64Array,
+  y: Float64Array,
+  amount: Float64Array | null,
+  o: DcptOptions,
+  rng: Rng,
+): { comp: DcptComponent; loss: number } {
   const n = y.length;
   const withD = amount !== null;
   const p = withD ? 6 : 5;
@@ -100,7 +117,8 @@ function fitComponent(name: string, domainShare: boolean, s: Float64Array, y: Fl
   const span = Math.max(maxY - minY, 1e-6);
   // Grid of initialisations: floor E below the smallest loss, γ and η over two decades.
   const grid: number[][] = [];
-  for (const ef of [0.5, 0.9, 0.99]) for (const gamma of [0.05, 0.3, 1]) for (const eta of [0.3, 1]) grid.push([minY * ef, gamma, eta]);
+  for (const ef of [0.5, 0.9, 0.99])
+    for (const gamma of [0.05, 0.3, 1]) for (const eta of [0.3, 1]) grid.push([minY * ef, gamma, eta]);
   const res = multiStart(
     f,
     p,
@@ -120,7 +138,15 @@ function fitComponent(name: string, domainShare: boolean, s: Float64Array, y: Fl
   return { comp: unpack(res.x, name, domainShare, withD), loss: res.value };
 }
 
-function dcptLaw(domains: readonly string[], d: number, general: Float64Array, comps: DcptComponent[], agg: Float64Array, amount: number, o: DcptOptions): FittedLaw {
+function dcptLaw(
+  domains: readonly string[],
+  d: number,
+  general: Float64Array,
+  comps: DcptComponent[],
+  agg: Float64Array,
+  amount: number,
+  o: DcptOptions,
+): FittedLaw {
   const k = domains.length;
   const at = (r: number): number => {
     let s = 0;
@@ -166,35 +192,67 @@ function dcptLaw(domains: readonly string[], d: number, general: Float64Array, c
       }
       const r = at((a + b) / 2) < bestV ? (a + b) / 2 : best;
       const p = mixtureAt(r, constraints);
-      return { proportions: p, predicted: at(p[d]!), details: { search: "1-D grid over the domain share + golden section", domain: domains[d], domainShare: p[d] } };
+      return {
+        proportions: p,
+        predicted: at(p[d]!),
+        details: { search: "1-D grid over the domain share + golden section", domain: domains[d], domainShare: p[d] },
+      };
     },
-    toParams: () => ({ options: o, domain: domains[d], general: Array.from(general), targetAmount: amount, components: comps.map((c, i) => ({ ...c, weight: agg[i] })) }),
+    toParams: () => ({
+      options: o,
+      domain: domains[d],
+      general: Array.from(general),
+      targetAmount: amount,
+      components: comps.map((c, i) => ({ ...c, weight: agg[i] })),
+    }),
   };
 }
 
 export const dcpt: Law<DcptOptions> = {
   name: "dcpt",
-  summary: "D-CPT law: L = E + B·r^η/D^β + C/(r+ε)^γ in the share r of one domain corpus (the rest general data), Huber + L-BFGS grid",
-  paper: "Que et al., D-CPT Law: Domain-specific Continual Pre-Training Scaling Law for LLMs, NeurIPS 2024 (arXiv 2406.01375)",
+  summary:
+    "D-CPT law: L = E + B·r^η/D^β + C/(r+ε)^γ in the share r of one domain corpus (the rest general data), " +
+    "Huber + L-BFGS grid",
+  paper:
+    "Que et al., D-CPT Law: Domain-specific Continual Pre-Training Scaling Law for LLMs, NeurIPS 2024 " +
+    "(arXiv 2406.01375)",
   learns: true,
   parseOptions: (raw) => parseOptions(DcptOptionsSchema, raw, "dcpt"),
   minRuns: () => 6,
   fit(input: FitInput, o, rng) {
     const k = input.domains.length;
     const n = input.target.length;
-    if (n < 6) throw new InputError("dcpt", `expected at least 6 runs (the law fits 5 parameters per eval loss), got ${n}`);
+    if (n < 6) throw new InputError(
+      "dcpt",
+      `expected at least 6 runs (the law fits 5 parameters per eval loss), got ${n}`,
+    );
     const comps = input.components ?? { names: ["target"], values: [input.target] };
-    const dName = o.domain ?? (ownDomain(comps.names[0]!, input.domains) >= 0 ? input.domains[ownDomain(comps.names[0]!, input.domains)] : undefined);
-    if (dName === undefined) throw new InputError("options of dcpt", `domain: expected the domain-specific corpus (one of ${input.domains.join(", ")}) when the target is not loss.<domain>, got none`);
+    const dName =
+      o.domain ??
+      (ownDomain(comps.names[0]!, input.domains) >= 0
+        ? input.domains[ownDomain(comps.names[0]!, input.domains)]
+        : undefined);
+    if (dName === undefined) throw new InputError(
+      "options of dcpt",
+      `domain: expected the domain-specific corpus (one of ${input.domains.join(", ")}) ` +
+        "when the target is not loss.<domain>, got none",
+    );
     const d = input.domains.indexOf(dName);
-    if (d < 0) throw new InputError("options of dcpt", `domain: expected one of ${input.domains.join(", ")}, got ${JSON.stringify(dName)}`);
+    if (d < 0) throw new InputError(
+      "options of dcpt",
+      `domain: expected one of ${input.domains.join(", ")}, got ${JSON.stringify(dName)}`,
+    );
     const r = Float64Array.from({ length: n }, (_, i) => input.weights[i * k + d]!);
-    if (new Set(r).size < 2) throw new InputError("dcpt", `expected runs that vary the share of ${dName}, got ${r[0]} in every run`);
+    if (new Set(r).size < 2) throw new InputError(
+      "dcpt",
+      `expected runs that vary the share of ${dName}, got ${r[0]} in every run`,
+    );
     // General data: the other domains in their average proportions among the runs' general part.
     const general = new Float64Array(k);
     for (let i = 0; i < n; i++) {
       const rest = 1 - r[i]!;
-      if (rest > 1e-12) for (let j = 0; j < k; j++) if (j !== d) general[j] = general[j]! + input.weights[i * k + j]! / rest;
+      if (rest > 1e-12)
+        for (let j = 0; j < k; j++) if (j !== d) general[j] = general[j]! + input.weights[i * k + j]! / rest;
     }
     let gs = 0;
     for (const v of general) gs += v;
@@ -213,8 +271,19 @@ export const dcpt: Law<DcptOptions> = {
   load(domains, params) {
     const o = parseOptions(DcptOptionsSchema, params.options, "dcpt");
     const d = domains.indexOf(String(params.domain));
-    if (d < 0) throw new InputError("model", `expected domain ${JSON.stringify(params.domain)} among the model's domains, got none`);
+    if (d < 0) throw new InputError(
+      "model",
+      `expected domain ${JSON.stringify(params.domain)} among the model's domains, got none`,
+    );
     const raw = params.components as (DcptComponent & { weight: number })[];
-    return dcptLaw(domains, d, Float64Array.from(params.general as number[]), raw.map(({ weight: _w, ...c }) => c), Float64Array.from(raw, (c) => c.weight), params.targetAmount as number, o);
+    return dcptLaw(
+      domains,
+      d,
+      Float64Array.from(params.general as number[]),
+      raw.map(({ weight: _w, ...c }) => c),
+      Float64Array.from(raw, (c) => c.weight),
+      params.targetAmount as number,
+      o,
+    );
   },
 };

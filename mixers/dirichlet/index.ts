@@ -102,7 +102,8 @@ export function designSwarm(req: SwarmRequest, options: DirichletSwarmOptions, r
     if (lowerUnits[i]! / total > caps[i]! + 1e-12) {
       throw new InputError(
         "caps",
-        `${req.domains[i]}: expected a maximum share (${caps[i]!.toPrecision(4)}) at least the minimum share, got a minimum of ${(lowerUnits[i]! / total).toPrecision(4)}`,
+        `${req.domains[i]}: expected a maximum share (${caps[i]!.toPrecision(4)}) at least the minimum share, ` +
+          `got a minimum of ${(lowerUnits[i]! / total).toPrecision(4)}`,
       );
     }
   }
@@ -120,7 +121,12 @@ export function designSwarm(req: SwarmRequest, options: DirichletSwarmOptions, r
   }
   const free = total - lowerSum;
   const lambdas = Array.from({ length: o.numConcentrations }, (_, i) =>
-    o.numConcentrations === 1 ? o.minConcentration : Math.exp(Math.log(o.minConcentration) + (i * (Math.log(o.maxConcentration) - Math.log(o.minConcentration))) / (o.numConcentrations - 1)),
+    o.numConcentrations === 1
+      ? o.minConcentration
+      : Math.exp(
+          Math.log(o.minConcentration) +
+            (i * (Math.log(o.maxConcentration) - Math.log(o.minConcentration))) / (o.numConcentrations - 1),
+        ),
   );
   const want = req.n * o.oversample;
   const accepted: Float64Array[] = [];
@@ -138,7 +144,8 @@ export function designSwarm(req: SwarmRequest, options: DirichletSwarmOptions, r
       if (++rejections > o.maxRejectionsPerDraw * (accepted.length + 1)) {
         throw new InputError(
           "caps",
-          `expected caps that Dirichlet draws around the prior can satisfy, got ${rejections} rejections for ${accepted.length} accepted draws; loosen --max-share, --max-epochs or maxUsage`,
+          `expected caps that Dirichlet draws around the prior can satisfy, got ${rejections} rejections for ` +
+            `${accepted.length} accepted draws; loosen --max-share, --max-epochs or maxUsage`,
         );
       }
       continue;
@@ -199,7 +206,9 @@ export const dirichletSwarm: Suggester<DirichletSwarmOptions> = {
     const prior = input.prior ?? new Float64Array(k).fill(1 / k);
     const c = input.constraints;
     const epochCaps = c.epochCapped.some((x) => x);
-    const caps = Float64Array.from(c.box.upper, (u, i) => (epochCaps ? u : Math.min(u, options.maxUsage * prior[i]!, 1)));
+    const caps = Float64Array.from(c.box.upper, (u, i) =>
+      (epochCaps ? u : Math.min(u, options.maxUsage * prior[i]!, 1)),
+    );
     const w = designSwarm({ domains: input.domains, n, prior, caps, lower: c.box.lower }, options, rng);
     return Array.from({ length: n }, (_, i) => ({ proportions: w.slice(i * k, (i + 1) * k) }));
   },

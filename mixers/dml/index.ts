@@ -41,7 +41,14 @@ export function ownDomain(component: string, domains: readonly string[]): number
   return domains.indexOf(d);
 }
 
-function fitComponent(x: Float64Array, y: Float64Array, k: number, own: number, o: DmlOptions, rng: Rng): { params: Params; value: number; winningStart: number } {
+function fitComponent(
+  x: Float64Array,
+  y: Float64Array,
+  k: number,
+  own: number,
+  o: DmlOptions,
+  rng: Rng,
+): { params: Params; value: number; winningStart: number } {
   const n = y.length;
   const e = new Float64Array(n);
   const f = (p: Float64Array, g: Float64Array): number => {
@@ -101,7 +108,16 @@ function fitComponent(x: Float64Array, y: Float64Array, k: number, own: number, 
   return { params: res.x, value: res.value, winningStart: res.winningStart };
 }
 
-function dmlLaw(domains: readonly string[], components: readonly string[], params: Params[], agg: Float64Array, prior: Float64Array, priorSource: string, o: DmlOptions, info: Record<string, unknown>): FittedLaw {
+function dmlLaw(
+  domains: readonly string[],
+  components: readonly string[],
+  params: Params[],
+  agg: Float64Array,
+  prior: Float64Array,
+  priorSource: string,
+  o: DmlOptions,
+  info: Record<string, unknown>,
+): FittedLaw {
   const k = domains.length;
   const predict = (mixtures: Float64Array, out: Float64Array = new Float64Array(mixtures.length / k)): Float64Array => {
     const n = mixtures.length / k;
@@ -133,33 +149,72 @@ function dmlLaw(domains: readonly string[], components: readonly string[], param
     domains,
     info,
     predict,
-    recommend: (constraints, rng) => recommendSmooth(objective, (rows) => predict(rows), prior, constraints, rng, { numCandidates: o.numCandidates, numStarts: 8 }),
+    recommend: (constraints, rng) =>
+      recommendSmooth(objective, (rows) => predict(rows), prior, constraints, rng, {
+        numCandidates: o.numCandidates,
+        numStarts: 8,
+      }),
     toParams: () => ({
       options: o,
       prior: Array.from(prior),
       priorSource,
-      components: components.map((c, i) => ({ name: c, weight: agg[i], c: Math.exp(params[i]![0]!), t: Object.fromEntries(domains.map((d, j) => [d, params[i]![1 + j]!])) })),
+      components: components.map((c, i) => ({
+        name: c,
+        weight: agg[i],
+        c: Math.exp(params[i]![0]!),
+        t: Object.fromEntries(domains.map((d, j) => [d, params[i]![1 + j]!])),
+      })),
     }),
   };
 }
 
-const SavedDmlSchema = z.strictObject({ ...savedLawShape, components: z.array(z.strictObject({ name: z.string(), weight: z.number().positive().optional(), c: z.number().positive(), t: z.record(z.string(), finite) })).min(1) });
+const SavedDmlSchema = z.strictObject({
+  ...savedLawShape,
+  components: z
+    .array(
+      z.strictObject({
+        name: z.string(),
+        weight: z.number().positive().optional(),
+        c: z.number().positive(),
+        t: z.record(z.string(), finite),
+      }),
+    )
+    .min(1),
+});
 
 export const dml: Law<DmlOptions> = {
   name: "dml",
   summary: "Data Mixing Laws, exponential form per eval domain: L_i = c_i + exp(t_i · r), Huber + L-BFGS multi-start",
-  paper: "Ye et al., Data Mixing Laws: Optimizing Data Mixtures by Predicting Language Modeling Performance, ICLR 2025 (arXiv 2403.16952)",
+  paper:
+    "Ye et al., Data Mixing Laws: Optimizing Data Mixtures by Predicting Language Modeling Performance, " +
+    "ICLR 2025 (arXiv 2403.16952)",
   learns: true,
   parseOptions: (raw) => parseOptions(DmlOptionsSchema, raw, "dml"),
   minRuns: (k) => k + 2,
   fit(input: FitInput, o, rng) {
     const k = input.domains.length;
-    if (input.target.length < k + 2) throw new InputError("dml", `expected at least ${k + 2} runs (the law has ${k + 1} parameters per eval domain), got ${input.target.length}`);
+    if (input.target.length < k + 2) throw new InputError(
+      "dml",
+      `expected at least ${k + 2} runs (the law has ${k + 1} parameters per eval domain), got ${input.target.length}`,
+    );
     const comps = input.components ?? { names: ["target"], values: [input.target] };
-    const fits = comps.values.map((y, i) => fitComponent(input.weights, y, k, ownDomain(comps.names[i]!, input.domains), o, rng.derive(`dml:${comps.names[i]}`)));
+    const fits = comps.values.map((y, i) =>
+      fitComponent(
+        input.weights,
+        y,
+        k,
+        ownDomain(comps.names[i]!, input.domains),
+        o,
+        rng.derive(`dml:${comps.names[i]}`),
+      ),
+    );
     const { prior, source } = priorOf(input);
     return dmlLaw(input.domains, comps.names, fits.map((f) => f.params), aggregationWeights(comps), prior, source, o, {
-      components: comps.names.map((c, i) => ({ name: c, huberLoss: fits[i]!.value, winningStart: fits[i]!.winningStart })),
+      components: comps.names.map((c, i) => ({
+        name: c,
+        huberLoss: fits[i]!.value,
+        winningStart: fits[i]!.winningStart,
+      })),
     });
   },
   load(domains, params) {
@@ -169,11 +224,25 @@ export const dml: Law<DmlOptions> = {
       const v = new Float64Array(domains.length + 1);
       v[0] = Math.log(c.c);
       domains.forEach((d, j) => {
-        if (typeof c.t[d] !== "number") throw new InputError("model", [{ path: `params.components.${ci}.t.${d}`, message: `expected a coefficient for domain ${JSON.stringify(d)}, got none` }]);
+        if (typeof c.t[d] !== "number") throw new InputError("model", [
+          {
+            path: `params.components.${ci}.t.${d}`,
+            message: `expected a coefficient for domain ${JSON.stringify(d)}, got none`,
+          },
+        ]);
         v[1 + j] = c.t[d]!;
       });
       return v;
     });
-    return dmlLaw(domains, p.components.map((c) => c.name), ps, Float64Array.from(p.components, (c) => c.weight ?? 1 / p.components.length), Float64Array.from(p.prior), p.priorSource, o, {});
+    return dmlLaw(
+      domains,
+      p.components.map((c) => c.name),
+      ps,
+      Float64Array.from(p.components, (c) => c.weight ?? 1 / p.components.length),
+      Float64Array.from(p.prior),
+      p.priorSource,
+      o,
+      {},
+    );
   },
 };

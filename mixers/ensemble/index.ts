@@ -44,7 +44,14 @@ function meanPredict(members: readonly FittedLaw[], k: number) {
  * Minimises `score` over the box: candidates around the prior (concentrations 1, 5, 20) and
  * around each start (concentration 50), the mean of the `topK` best against the single best.
  */
-export function searchAround(score: (rows: Float64Array) => Float64Array, prior: Float64Array, starts: readonly Float64Array[], constraints: ResolvedConstraints, o: { numCandidates: number; topK: number }, rng: Rng): { proportions: Float64Array; value: number; chosen: string } {
+export function searchAround(
+  score: (rows: Float64Array) => Float64Array,
+  prior: Float64Array,
+  starts: readonly Float64Array[],
+  constraints: ResolvedConstraints,
+  o: { numCandidates: number; topK: number },
+  rng: Rng,
+): { proportions: Float64Array; value: number; chosen: string } {
   const k = prior.length;
   const n = o.numCandidates;
   const rows = new Float64Array(n * k);
@@ -68,15 +75,25 @@ export function searchAround(score: (rows: Float64Array) => Float64Array, prior:
   for (let i = 0; i < n; i++) top.offer(v[i]!, rows, i * k);
   const { values, vectors } = top.results();
   const avg = new Float64Array(k);
-  for (let i = 0; i < values.length; i++) for (let j = 0; j < k; j++) avg[j] = avg[j]! + vectors[i * k + j]! / values.length;
+  for (let i = 0; i < values.length; i++)
+    for (let j = 0; j < k; j++) avg[j] = avg[j]! + vectors[i * k + j]! / values.length;
   let s = 0;
   for (const x of avg) s += x;
   for (let j = 0; j < k; j++) avg[j] = avg[j]! / s;
   const avgValue = score(avg)[0]!;
-  return avgValue <= values[0]! ? { proportions: avg, value: avgValue, chosen: `mean of the best ${values.length}` } : { proportions: vectors.slice(0, k), value: values[0]!, chosen: "best candidate" };
+  return avgValue <= values[0]!
+    ? { proportions: avg, value: avgValue, chosen: `mean of the best ${values.length}` }
+    : { proportions: vectors.slice(0, k), value: values[0]!, chosen: "best candidate" };
 }
 
-function ensembleLaw(domains: readonly string[], names: readonly string[], members: FittedLaw[], prior: Float64Array, priorSource: string, o: EnsembleOptions): FittedLaw & { readonly members: readonly FittedLaw[] } {
+function ensembleLaw(
+  domains: readonly string[],
+  names: readonly string[],
+  members: FittedLaw[],
+  prior: Float64Array,
+  priorSource: string,
+  o: EnsembleOptions,
+): FittedLaw & { readonly members: readonly FittedLaw[] } {
   const k = domains.length;
   const predict = meanPredict(members, k);
   return {
@@ -88,9 +105,23 @@ function ensembleLaw(domains: readonly string[], names: readonly string[], membe
     recommend(constraints, rng) {
       const starts = members.map((m, i) => m.recommend(constraints, rng.derive(`member ${names[i]}`)).proportions);
       const r = searchAround((rows) => predict(rows), prior, starts, constraints, o, rng.derive("search"));
-      return { proportions: r.proportions, predicted: r.value, details: { search: "Dirichlet candidates around the prior and each member's recommendation, mean of the best", chosen: r.chosen, members: names, prior: priorSource } };
+      return {
+        proportions: r.proportions,
+        predicted: r.value,
+        details: {
+          search: "Dirichlet candidates around the prior and each member's recommendation, mean of the best",
+          chosen: r.chosen,
+          members: names,
+          prior: priorSource,
+        },
+      };
     },
-    toParams: () => ({ options: o, prior: Array.from(prior), priorSource, members: names.map((n, i) => ({ method: n, params: members[i]!.toParams() })) }),
+    toParams: () => ({
+      options: o,
+      prior: Array.from(prior),
+      priorSource,
+      members: names.map((n, i) => ({ method: n, params: members[i]!.toParams() })),
+    }),
   };
 }
 
@@ -98,30 +129,52 @@ function ensembleLaw(domains: readonly string[], names: readonly string[], membe
 export function createEnsembleLaw(registry: () => Readonly<Record<string, Law<any>>>): Law<EnsembleOptions> {
   const memberLaw = (name: string): Law<any> => {
     const law = registry()[name];
-    if (!law || name === "ensemble" || !law.learns) throw new InputError("options of ensemble", `members: expected laws that learn (${Object.entries(registry()).filter(([n, l]) => l.learns && n !== "ensemble").map(([n]) => n).join(", ")}), got ${JSON.stringify(name)}`);
+    if (!law || name === "ensemble" || !law.learns) throw new InputError(
+      "options of ensemble",
+      "members: expected laws that learn (" +
+        `${Object.entries(registry())
+          .filter(([n, l]) => l.learns && n !== "ensemble")
+          .map(([n]) => n)
+          .join(", ")}), got ${JSON.stringify(name)}`,
+    );
     return law;
   };
   return {
     name: "ensemble",
-    summary: "Equal-weight ensemble of laws: mean prediction, minimised by a Dirichlet search around the prior and the members' answers",
+    summary:
+      "Equal-weight ensemble of laws: mean prediction, minimised by a Dirichlet search around the prior " +
+      "and the members' answers",
     paper: "— (model averaging; chosen by cross-validation in --method auto)",
     learns: true,
     parseOptions(raw) {
       const o = parseOptions(EnsembleOptionsSchema, raw, "ensemble");
       o.members.forEach(memberLaw);
-      if (new Set(o.members).size !== o.members.length) throw new InputError("options of ensemble", `members: expected each law once, got ${JSON.stringify(o.members)}`);
+      if (new Set(o.members).size !== o.members.length) throw new InputError(
+        "options of ensemble",
+        `members: expected each law once, got ${JSON.stringify(o.members)}`,
+      );
       for (const [name, opts] of Object.entries(o.memberOptions)) {
-        if (!o.members.includes(name)) throw new InputError("options of ensemble", `memberOptions: expected keys among the members (${o.members.join(", ")}), got ${JSON.stringify(name)}`);
+        if (!o.members.includes(name)) throw new InputError(
+          "options of ensemble",
+          `memberOptions: expected keys among the members (${o.members.join(", ")}), got ${JSON.stringify(name)}`,
+        );
         try {
           memberLaw(name).parseOptions(opts);
         } catch (e) {
           if (!(e instanceof InputError)) throw e;
-          throw new InputError("options of ensemble", e.issues.map((i) => ({ path: `memberOptions.${name}${i.path && i.path !== "options" ? `.${i.path}` : ""}`, message: i.message })));
+          throw new InputError(
+            "options of ensemble",
+            e.issues.map((i) => ({
+              path: `memberOptions.${name}${i.path && i.path !== "options" ? `.${i.path}` : ""}`,
+              message: i.message,
+            })),
+          );
         }
       }
       return o;
     },
-    minRuns: (k, m) => Math.max(...[2, ...EnsembleOptionsSchema.parse({}).members.map((n) => registry()[n]?.minRuns?.(k, m) ?? 2)]),
+    minRuns: (k, m) =>
+      Math.max(...[2, ...EnsembleOptionsSchema.parse({}).members.map((n) => registry()[n]?.minRuns?.(k, m) ?? 2)]),
     fit(input: FitInput, o, rng) {
       const members = o.members.map((n) => {
         const law = memberLaw(n);
@@ -145,7 +198,14 @@ export function createEnsembleLaw(registry: () => Readonly<Record<string, Law<an
       const o = parseOptions(EnsembleOptionsSchema, params.options, "ensemble");
       const saved = params.members as { method: string; params: Record<string, unknown> }[];
       const members = saved.map((m) => memberLaw(m.method).load(domains, m.params));
-      return ensembleLaw(domains, saved.map((m) => m.method), members, Float64Array.from(params.prior as number[]), String(params.priorSource), o);
+      return ensembleLaw(
+        domains,
+        saved.map((m) => m.method),
+        members,
+        Float64Array.from(params.prior as number[]),
+        String(params.priorSource),
+        o,
+      );
     },
   };
 }

@@ -22,7 +22,15 @@ export const LogLinearOptionsSchema = z.strictObject({
 });
 export type LogLinearOptions = z.infer<typeof LogLinearOptionsSchema>;
 
-function logLinearLaw(domains: readonly string[], components: readonly string[], coef: Float64Array[], agg: Float64Array, prior: Float64Array, priorSource: string, o: LogLinearOptions): FittedLaw {
+function logLinearLaw(
+  domains: readonly string[],
+  components: readonly string[],
+  coef: Float64Array[],
+  agg: Float64Array,
+  prior: Float64Array,
+  priorSource: string,
+  o: LogLinearOptions,
+): FittedLaw {
   const k = domains.length;
   const predict = (mixtures: Float64Array, out: Float64Array = new Float64Array(mixtures.length / k)): Float64Array => {
     const n = mixtures.length / k;
@@ -54,17 +62,45 @@ function logLinearLaw(domains: readonly string[], components: readonly string[],
     domains,
     info: {},
     predict,
-    recommend: (constraints, rng) => recommendSmooth(objective, (rows) => predict(rows), prior, constraints, rng, { numCandidates: o.numCandidates, numStarts: 4 }),
-    toParams: () => ({ options: o, prior: Array.from(prior), priorSource, components: components.map((name, i) => ({ name, weight: agg[i], intercept: coef[i]![0], beta: Object.fromEntries(domains.map((d, j) => [d, coef[i]![1 + j]!])) })) }),
+    recommend: (constraints, rng) =>
+      recommendSmooth(objective, (rows) => predict(rows), prior, constraints, rng, {
+        numCandidates: o.numCandidates,
+        numStarts: 4,
+      }),
+    toParams: () => ({
+      options: o,
+      prior: Array.from(prior),
+      priorSource,
+      components: components.map((name, i) => ({
+        name,
+        weight: agg[i],
+        intercept: coef[i]![0],
+        beta: Object.fromEntries(domains.map((d, j) => [d, coef[i]![1 + j]!])),
+      })),
+    }),
   };
 }
 
-const SavedLogLinearSchema = z.strictObject({ ...savedLawShape, components: z.array(z.strictObject({ name: z.string(), weight: z.number().positive().optional(), intercept: finite, beta: z.record(z.string(), finite) })).min(1) });
+const SavedLogLinearSchema = z.strictObject({
+  ...savedLawShape,
+  components: z
+    .array(
+      z.strictObject({
+        name: z.string(),
+        weight: z.number().positive().optional(),
+        intercept: finite,
+        beta: z.record(z.string(), finite),
+      }),
+    )
+    .min(1),
+});
 
 export const loglinear: Law<LogLinearOptions> = {
   name: "loglinear",
   summary: "Log-linear law: log L_i = b_i + β_i · r per eval domain (closed-form least squares; DML without a floor)",
-  paper: "Ye et al., Data Mixing Laws, ICLR 2025 (the c = 0 case); Chen et al., Aioli, ICLR 2025 (§3, static log-linear law)",
+  paper:
+    "Ye et al., Data Mixing Laws, ICLR 2025 (the c = 0 case); " +
+    "Chen et al., Aioli, ICLR 2025 (§3, static log-linear law)",
   learns: true,
   parseOptions: (raw) => parseOptions(LogLinearOptionsSchema, raw, "loglinear"),
   minRuns: (k) => k + 1,
@@ -81,7 +117,11 @@ export const loglinear: Law<LogLinearOptions> = {
     const coef = comps.values.map((y, ci) => {
       const ly = new Float64Array(n);
       for (let i = 0; i < n; i++) {
-        if (!(y[i]! > 0)) throw new InputError("loglinear", `component ${comps.names[ci]}, run ${i + 1}: expected a positive loss (the law fits its logarithm), got ${y[i]}`);
+        if (!(y[i]! > 0)) throw new InputError(
+          "loglinear",
+          `component ${comps.names[ci]}, run ${i + 1}: ` +
+            `expected a positive loss (the law fits its logarithm), got ${y[i]}`,
+        );
         ly[i] = Math.log(y[i]!);
       }
       return leastSquares({ data: x, rows: n, cols: k + 1 }, ly, o.ridge);
@@ -96,11 +136,24 @@ export const loglinear: Law<LogLinearOptions> = {
       const v = new Float64Array(domains.length + 1);
       v[0] = c.intercept;
       domains.forEach((d, j) => {
-        if (typeof c.beta[d] !== "number") throw new InputError("model", [{ path: `params.components.${ci}.beta.${d}`, message: `expected a coefficient for domain ${JSON.stringify(d)}, got none` }]);
+        if (typeof c.beta[d] !== "number") throw new InputError("model", [
+          {
+            path: `params.components.${ci}.beta.${d}`,
+            message: `expected a coefficient for domain ${JSON.stringify(d)}, got none`,
+          },
+        ]);
         v[1 + j] = c.beta[d]!;
       });
       return v;
     });
-    return logLinearLaw(domains, p.components.map((c) => c.name), coef, Float64Array.from(p.components, (c) => c.weight ?? 1 / p.components.length), Float64Array.from(p.prior), p.priorSource, o);
+    return logLinearLaw(
+      domains,
+      p.components.map((c) => c.name),
+      coef,
+      Float64Array.from(p.components, (c) => c.weight ?? 1 / p.components.length),
+      Float64Array.from(p.prior),
+      p.priorSource,
+      o,
+    );
   },
 };

@@ -31,7 +31,10 @@ export interface GbdtOptions {
   readonly lambdaL2: number;
   /** Minimum gain to split (default 0). */
   readonly minGainToSplit: number;
-  /** Rounds without improvement on the held-out split before stopping (default 3, RegMix's setting; 0 disables early stopping). */
+  /**
+   * Rounds without improvement on the held-out split before stopping (default 3, RegMix's setting; 0 disables
+   * early stopping).
+   */
   readonly earlyStoppingRounds: number;
   /** Share of training runs held out for early stopping (default 0.2). */
   readonly validationFraction: number;
@@ -334,13 +337,17 @@ function boost(
       for (let i = 0; i < valRows.length; i++) {
         const r = valRows[i]!;
         let node = root;
-        while (store.feature[node]! >= 0) node = x[r * k + store.feature[node]!]! <= store.threshold[node]! ? store.left[node]! : store.right[node]!;
+        while (store.feature[node]! >= 0)
+          node = x[r * k + store.feature[node]!]! <= store.threshold[node]! ? store.left[node]! : store.right[node]!;
         valPred[i] = valPred[i]! + store.value[node]!;
         l2 += (valPred[i]! - y[r]!) ** 2;
       }
       l2 /= valRows.length;
       curve.push(l2);
-      if (!Number.isFinite(l2)) throw new FitError("GBDT: the held-out loss is not finite", { iteration: round, lastLoss: l2 });
+      if (!Number.isFinite(l2)) throw new FitError("GBDT: the held-out loss is not finite", {
+        iteration: round,
+        lastLoss: l2,
+      });
       if (l2 < best) {
         best = l2;
         bestRound = round + 1;
@@ -356,7 +363,13 @@ function boost(
  * @param x (numRows × k) features, row-major; @param y targets
  * @param rng used only for the early-stopping split
  */
-export function fitGbdt(x: Float64Array, y: Float64Array, k: number, options: Partial<GbdtOptions>, rng: Rng): GbdtModel {
+export function fitGbdt(
+  x: Float64Array,
+  y: Float64Array,
+  k: number,
+  options: Partial<GbdtOptions>,
+  rng: Rng,
+): GbdtModel {
   const o: GbdtOptions = { ...GBDT_DEFAULTS, ...options };
   const n = y.length;
   const edges: Float64Array[] = [];
@@ -389,7 +402,14 @@ export function fitGbdt(x: Float64Array, y: Float64Array, k: number, options: Pa
   return packModel(result.store, result.roots, result.initScore, k, rounds, curve);
 }
 
-function packModel(store: NodeStore, roots: number[], initScore: number, k: number, bestRound: number, curve: number[]): GbdtModel {
+function packModel(
+  store: NodeStore,
+  roots: number[],
+  initScore: number,
+  k: number,
+  bestRound: number,
+  curve: number[],
+): GbdtModel {
   // Renumber nodes reachable from the kept roots into contiguous arrays (tree by tree).
   const map = new Map<number, number>();
   const keep: number[] = [];
@@ -420,7 +440,18 @@ function packModel(store: NodeStore, roots: number[], initScore: number, k: numb
     right[i] = feature[i]! >= 0 ? map.get(store.right[nd]!)! : -1;
     value[i] = store.value[nd]!;
   });
-  return { numFeatures: k, initScore, treeRoots, feature, threshold, left, right, value, bestRound, validationCurve: curve };
+  return {
+    numFeatures: k,
+    initScore,
+    treeRoots,
+    feature,
+    threshold,
+    left,
+    right,
+    value,
+    bestRound,
+    validationCurve: curve,
+  };
 }
 
 /** Rows predicted per chunk: small enough that a chunk of features stays in L2 cache. */
@@ -430,7 +461,11 @@ const CHUNK_ROWS = 2048;
  * Predicts (numRows × k) inputs. Tree-major inside cache-sized chunks of rows: each tree's nodes
  * stay hot while a chunk of rows walks it. No allocation in the loop.
  */
-export function predictGbdt(model: GbdtModel, x: Float64Array, out: Float64Array = new Float64Array(x.length / model.numFeatures)): Float64Array {
+export function predictGbdt(
+  model: GbdtModel,
+  x: Float64Array,
+  out: Float64Array = new Float64Array(x.length / model.numFeatures),
+): Float64Array {
   const k = model.numFeatures;
   const n = x.length / k;
   const { treeRoots, feature, threshold, left, right, value } = model;
@@ -479,7 +514,8 @@ export function gbdtToJSON(m: GbdtModel): Record<string, unknown> {
 export function gbdtFromJSON(j: Record<string, unknown>): GbdtModel {
   const arr = (key: string): number[] => {
     const v = j[key];
-    if (!Array.isArray(v) || !v.every((e) => typeof e === "number")) throw new TypeError(`GBDT model: field ${key} must be an array of numbers`);
+    if (!Array.isArray(v) || !v.every((e) => typeof e === "number"))
+      throw new TypeError(`GBDT model: field ${key} must be an array of numbers`);
     return v as number[];
   };
   const feature = Int32Array.from(arr("feature"));
@@ -490,13 +526,28 @@ export function gbdtFromJSON(j: Record<string, unknown>): GbdtModel {
   const value = Float64Array.from(arr("value"));
   const treeRoots = Int32Array.from(arr("treeRoots"));
   const numFeatures = j.numFeatures as number;
-  if ([left, right, threshold, value].some((a) => a.length !== m)) throw new TypeError("GBDT model: node arrays differ in length");
+  if ([left, right, threshold, value].some((a) => a.length !== m))
+    throw new TypeError("GBDT model: node arrays differ in length");
   for (let i = 0; i < m; i++) {
-    if (feature[i]! >= numFeatures) throw new TypeError(`GBDT model: node ${i} splits on feature ${feature[i]} ≥ ${numFeatures}`);
-    if (feature[i]! >= 0 && !(left[i]! > i && left[i]! < m && right[i]! > i && right[i]! < m)) throw new TypeError(`GBDT model: node ${i} has children outside the tree`);
+    if (feature[i]! >= numFeatures)
+      throw new TypeError(`GBDT model: node ${i} splits on feature ${feature[i]} ≥ ${numFeatures}`);
+    if (feature[i]! >= 0 && !(left[i]! > i && left[i]! < m && right[i]! > i && right[i]! < m))
+      throw new TypeError(`GBDT model: node ${i} has children outside the tree`);
   }
-  for (const r of treeRoots) if (!(r >= 0 && r < m)) throw new TypeError(`GBDT model: tree root ${r} outside the node arrays`);
-  return { numFeatures, initScore: j.initScore as number, bestRound: (j.bestRound as number) ?? treeRoots.length, treeRoots, feature, threshold, left, right, value, validationCurve: [] };
+  for (const r of treeRoots)
+    if (!(r >= 0 && r < m)) throw new TypeError(`GBDT model: tree root ${r} outside the node arrays`);
+  return {
+    numFeatures,
+    initScore: j.initScore as number,
+    bestRound: (j.bestRound as number) ?? treeRoots.length,
+    treeRoots,
+    feature,
+    threshold,
+    left,
+    right,
+    value,
+    validationCurve: [],
+  };
 }
 
 /** Tree indices at which the early-exit search checks its bound (then every 400 trees). */
@@ -511,7 +562,12 @@ const STAGES = [0, 16, 32, 64, 128, 256, 400];
  * order, so ties resolve as with a full prediction.
  * @returns the number of (row, tree) evaluations done, for the benchmark's report
  */
-export function offerGbdtTopK(model: GbdtModel, x: Float64Array, collector: { threshold(): number; offer(value: number, src: Float64Array, offset: number): void }, scratch: GbdtScratch): number {
+export function offerGbdtTopK(
+  model: GbdtModel,
+  x: Float64Array,
+  collector: { threshold(): number; offer(value: number, src: Float64Array, offset: number): void },
+  scratch: GbdtScratch,
+): number {
   const k = model.numFeatures;
   const n = x.length / k;
   const { treeRoots, feature, threshold, left, right, value } = model;

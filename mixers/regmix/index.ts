@@ -16,7 +16,16 @@ import { parseOptions, candidateOptionsShape } from "../common/options.js";
 import { priorOf } from "../common/prior.js";
 import { parseParams, savedLawShape, finite, numbers, loadField } from "../common/params.js";
 import { candidateSearch } from "../common/candidates.js";
-import { fitGbdt, predictGbdt, gbdtToJSON, gbdtFromJSON, offerGbdtTopK, GbdtScratch, GBDT_DEFAULTS, type GbdtModel } from "./gbdt.js";
+import {
+  fitGbdt,
+  predictGbdt,
+  gbdtToJSON,
+  gbdtFromJSON,
+  offerGbdtTopK,
+  GbdtScratch,
+  GBDT_DEFAULTS,
+  type GbdtModel,
+} from "./gbdt.js";
 import { leastSquares } from "../../src/core/linalg.js";
 import { InputError } from "../../src/errors.js";
 
@@ -49,7 +58,15 @@ function requireRuns(input: FitInput, method: string, min: number): void {
 }
 
 /** Shared recommendation wrapper: candidate search with a scorer, then the law's prediction at the mean. */
-function recommendWith(law: FittedLaw, prior: Float64Array, priorSource: string, opts: { numCandidates: number; topK: number; concentration: number }, constraints: ResolvedConstraints, rng: Rng, score: Parameters<typeof candidateSearch>[4]) {
+function recommendWith(
+  law: FittedLaw,
+  prior: Float64Array,
+  priorSource: string,
+  opts: { numCandidates: number; topK: number; concentration: number },
+  constraints: ResolvedConstraints,
+  rng: Rng,
+  score: Parameters<typeof candidateSearch>[4],
+) {
   const res = candidateSearch(prior, constraints.box, opts, rng, score);
   const predicted = law.predict(res.proportions)[0]!;
   return {
@@ -68,14 +85,24 @@ function recommendWith(law: FittedLaw, prior: Float64Array, priorSource: string,
   };
 }
 
-function gbdtLaw(domains: readonly string[], model: GbdtModel, opts: RegMixOptions, prior: Float64Array, priorSource: string, info: Record<string, unknown>): FittedLaw {
+function gbdtLaw(
+  domains: readonly string[],
+  model: GbdtModel,
+  opts: RegMixOptions,
+  prior: Float64Array,
+  priorSource: string,
+  info: Record<string, unknown>,
+): FittedLaw {
   const scratch = new GbdtScratch();
   const law: FittedLaw = {
     method: "regmix",
     domains,
     info,
     predict: (mixtures, out) => predictGbdt(model, mixtures, out),
-    recommend: (constraints, rng) => recommendWith(law, prior, priorSource, opts, constraints, rng, (chunk, collector) => offerGbdtTopK(model, chunk, collector, scratch)),
+    recommend: (constraints, rng) =>
+      recommendWith(law, prior, priorSource, opts, constraints, rng, (chunk, collector) =>
+        offerGbdtTopK(model, chunk, collector, scratch),
+      ),
     toParams: () => ({ options: opts, prior: Array.from(prior), priorSource, model: gbdtToJSON(model) }),
   };
   return law;
@@ -83,13 +110,28 @@ function gbdtLaw(domains: readonly string[], model: GbdtModel, opts: RegMixOptio
 
 const SavedRegMixSchema = z.strictObject({
   ...savedLawShape,
-  model: z.strictObject({ numFeatures: z.number().int().min(1), initScore: finite, bestRound: z.number().int().min(0), treeRoots: numbers, feature: numbers, threshold: numbers, left: numbers, right: numbers, value: numbers }),
+  model: z.strictObject({
+    numFeatures: z.number().int().min(1),
+    initScore: finite,
+    bestRound: z.number().int().min(0),
+    treeRoots: numbers,
+    feature: numbers,
+    threshold: numbers,
+    left: numbers,
+    right: numbers,
+    value: numbers,
+  }),
 });
-const SavedRegMixLinearSchema = z.strictObject({ ...savedLawShape, intercept: finite, coefficients: z.record(z.string(), finite) });
+const SavedRegMixLinearSchema = z.strictObject({
+  ...savedLawShape,
+  intercept: finite,
+  coefficients: z.record(z.string(), finite),
+});
 
 export const regmix: Law<RegMixOptions> = {
   name: "regmix",
-  summary: "RegMix: gradient-boosted trees from mixture to target, then the mean of the top-k of many Dirichlet candidates",
+  summary:
+    "RegMix: gradient-boosted trees from mixture to target, then the mean of the top-k of many Dirichlet candidates",
   paper: "Liu et al., RegMix: Data Mixture as Regression for Language Model Pre-training, ICLR 2025 (arXiv 2407.01492)",
   learns: true,
   parseOptions: (raw) => parseOptions(RegMixOptionsSchema, raw, "regmix"),
@@ -99,23 +141,44 @@ export const regmix: Law<RegMixOptions> = {
     const k = input.domains.length;
     const model = fitGbdt(input.weights, input.target, k, opts, rng.derive("gbdt-early-stopping"));
     const { prior, source } = priorOf(input);
-    return gbdtLaw(input.domains, model, opts, prior, source, { trees: model.treeRoots.length, nodes: model.feature.length, bestRound: model.bestRound, earlyStoppedAt: model.validationCurve.length || null });
+    return gbdtLaw(input.domains, model, opts, prior, source, {
+      trees: model.treeRoots.length,
+      nodes: model.feature.length,
+      bestRound: model.bestRound,
+      earlyStoppedAt: model.validationCurve.length || null,
+    });
   },
   // Folds and bootstrap replicates keep the full fit's round count instead of early-stopping again.
   refit(previous, input, opts, rng) {
     const rounds = previous.info.bestRound;
-    return regmix.fit(input, typeof rounds === "number" && rounds > 0 ? { ...opts, numRounds: rounds, earlyStoppingRounds: 0 } : opts, rng);
+    return regmix.fit(
+      input,
+      typeof rounds === "number" && rounds > 0 ? { ...opts, numRounds: rounds, earlyStoppingRounds: 0 } : opts,
+      rng,
+    );
   },
   load(domains, params) {
     const p = parseParams(SavedRegMixSchema, params, domains);
     const opts = parseOptions(RegMixOptionsSchema, p.options, "regmix");
     const model = loadField("params.model", () => gbdtFromJSON(p.model));
-    if (model.numFeatures !== domains.length) throw new InputError("model", [{ path: "params.model.numFeatures", message: `expected a model over ${domains.length} domains, got ${model.numFeatures} features` }]);
+    if (model.numFeatures !== domains.length) throw new InputError("model", [
+      {
+        path: "params.model.numFeatures",
+        message: `expected a model over ${domains.length} domains, got ${model.numFeatures} features`,
+      },
+    ]);
     return gbdtLaw(domains, model, opts, Float64Array.from(p.prior), p.priorSource, { trees: model.treeRoots.length });
   },
 };
 
-function linearLaw(domains: readonly string[], coef: Float64Array, opts: RegMixLinearOptions, prior: Float64Array, priorSource: string, info: Record<string, unknown>): FittedLaw {
+function linearLaw(
+  domains: readonly string[],
+  coef: Float64Array,
+  opts: RegMixLinearOptions,
+  prior: Float64Array,
+  priorSource: string,
+  info: Record<string, unknown>,
+): FittedLaw {
   const k = domains.length;
   const predict = (mixtures: Float64Array, out: Float64Array = new Float64Array(mixtures.length / k)): Float64Array => {
     const n = mixtures.length / k;
@@ -138,7 +201,13 @@ function linearLaw(domains: readonly string[], coef: Float64Array, opts: RegMixL
         const n = chunk.length / k;
         for (let i = 0; i < n; i++) collector.offer(p[i]!, chunk, i * k);
       }),
-    toParams: () => ({ options: opts, prior: Array.from(prior), priorSource, intercept: coef[0], coefficients: Object.fromEntries(domains.map((d, j) => [d, coef[j + 1]!])) }),
+    toParams: () => ({
+      options: opts,
+      prior: Array.from(prior),
+      priorSource,
+      intercept: coef[0],
+      coefficients: Object.fromEntries(domains.map((d, j) => [d, coef[j + 1]!])),
+    }),
   };
   return law;
 }
@@ -170,7 +239,9 @@ export const regmixLinear: Law<RegMixLinearOptions> = {
     const coef = new Float64Array(domains.length + 1);
     coef[0] = p.intercept;
     domains.forEach((d, j) => {
-      if (typeof c[d] !== "number") throw new InputError("model", [{ path: `params.coefficients.${d}`, message: "expected a coefficient for this domain, got none" }]);
+      if (typeof c[d] !== "number") throw new InputError("model", [
+        { path: `params.coefficients.${d}`, message: "expected a coefficient for this domain, got none" },
+      ]);
       coef[j + 1] = c[d]!;
     });
     return linearLaw(domains, coef, opts, Float64Array.from(p.prior), p.priorSource, {});
