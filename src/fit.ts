@@ -6,7 +6,13 @@ import { laws } from "../mixers/index.js";
 import type { FitInput, FittedLaw, Recommendation } from "../mixers/types.js";
 import { createRng, type Rng } from "./rng/index.js";
 import { agreement, std, type AgreementReport } from "./core/stats.js";
-import { selectionReport, chooseByCriterion, meanPredictions, CRITERION, type SelectionReport } from "./core/selection.js";
+import {
+  selectionReport,
+  chooseByCriterion,
+  meanPredictions,
+  CRITERION,
+  type SelectionReport,
+} from "./core/selection.js";
 import { supportDiagnostics, type Diagnostic } from "./core/diagnostics.js";
 import { searchAround } from "../mixers/ensemble/index.js";
 import { boxInfeasibility } from "./core/simplex.js";
@@ -34,7 +40,10 @@ export interface FitRequest {
   readonly tokensPerDomain?: Readonly<Record<string, number>>;
   /** Folds of the cross-validation (default 5; 0 disables). */
   readonly cvFolds?: number;
-  /** Column holding each run's training amount (tokens or steps), for BiMix (default: tokens, then steps, when present). */
+  /**
+   * Column holding each run's training amount (tokens or steps), for BiMix (default: tokens, then
+   * steps, when present).
+   */
   readonly amountColumn?: string;
   /** Cost per fidelity label (`1m=0.001,60m=0.06,1b=1`); the `fidelity` column then becomes z = cost / max cost. */
   readonly fidelityCosts?: Readonly<Record<string, number>>;
@@ -61,7 +70,12 @@ export interface AutoSelection {
   readonly chosen: string;
   readonly reason: string;
   /** Per candidate (laws and ensembles): the cross-validated metrics and whether it passed the rank filter. */
-  readonly candidates: readonly { readonly law: string; readonly report: SelectionReport; readonly kept: boolean; readonly chosen: boolean }[];
+  readonly candidates: readonly {
+    readonly law: string;
+    readonly report: SelectionReport;
+    readonly kept: boolean;
+    readonly chosen: boolean;
+  }[];
   /** Laws that do not apply to this table, and why. */
   readonly skipped: readonly { readonly law: string; readonly reason: string }[];
 }
@@ -80,7 +94,10 @@ export interface Uncertainty {
  * (z = cost / the largest cost), or numbers scaled by the largest. Null when there is no column.
  * @throws InputError naming rows whose label has no cost or whose value is not positive
  */
-export function fidelityOf(table: RunsTable, costs?: Readonly<Record<string, number>>): { z: Float64Array; labels: string[] } | null {
+export function fidelityOf(
+  table: RunsTable,
+  costs?: Readonly<Record<string, number>>,
+): { z: Float64Array; labels: string[] } | null {
   const cells = table.frame.cells.get("fidelity");
   if (!cells) {
     if (costs) throw new InputError("--fidelity-costs", `expected a "fidelity" column in ${table.source}, got none`);
@@ -93,13 +110,21 @@ export function fidelityOf(table: RunsTable, costs?: Readonly<Record<string, num
     const max = Math.max(...Object.values(costs));
     labels.forEach((l, i) => {
       const c = costs[l];
-      if (c === undefined || !(c > 0)) issues.push({ path: `row ${i + 1}, column "fidelity"`, message: `expected one of ${Object.keys(costs).join(", ")} (the labels of --fidelity-costs), got ${JSON.stringify(l)}` });
+      if (c === undefined || !(c > 0)) issues.push({
+        path: `row ${i + 1}, column "fidelity"`,
+        message:
+          `expected one of ${Object.keys(costs).join(", ")} (the labels of --fidelity-costs), ` +
+          `got ${JSON.stringify(l)}`,
+      });
       else z[i] = c / max;
     });
   } else {
     let max = 0;
     cells.forEach((c, i) => {
-      if (typeof c !== "number" || !(c > 0)) issues.push({ path: `row ${i + 1}, column "fidelity"`, message: `expected a positive number (or labels with --fidelity-costs), got ${JSON.stringify(c)}` });
+      if (typeof c !== "number" || !(c > 0)) issues.push({
+        path: `row ${i + 1}, column "fidelity"`,
+        message: `expected a positive number (or labels with --fidelity-costs), got ${JSON.stringify(c)}`,
+      });
       else max = Math.max(max, c);
     });
     cells.forEach((c, i) => (z[i] = (c as number) / max));
@@ -140,14 +165,29 @@ export interface FitResult {
  * and no other. Undefined in, undefined out.
  * @throws InputError listing unknown and missing domains, naming the flag
  */
-export function valuesByDomain(domains: readonly string[], map: Readonly<Record<string, number>>, flag: string): Float64Array;
-export function valuesByDomain(domains: readonly string[], map: Readonly<Record<string, number>> | undefined, flag: string): Float64Array | undefined;
-export function valuesByDomain(domains: readonly string[], map: Readonly<Record<string, number>> | undefined, flag: string): Float64Array | undefined {
+export function valuesByDomain(
+  domains: readonly string[],
+  map: Readonly<Record<string, number>>,
+  flag: string,
+): Float64Array;
+export function valuesByDomain(
+  domains: readonly string[],
+  map: Readonly<Record<string, number>> | undefined,
+  flag: string,
+): Float64Array | undefined;
+export function valuesByDomain(
+  domains: readonly string[],
+  map: Readonly<Record<string, number>> | undefined,
+  flag: string,
+): Float64Array | undefined {
   if (!map) return undefined;
   const unknown = Object.keys(map).filter((d) => !domains.includes(d));
   const missing = domains.filter((d) => map[d] === undefined);
   const issues = [
-    ...unknown.map((d) => ({ path: flag, message: `expected one of the domains (${domains.join(", ")}), got ${JSON.stringify(d)}` })),
+    ...unknown.map((d) => ({
+      path: flag,
+      message: `expected one of the domains (${domains.join(", ")}), got ${JSON.stringify(d)}`,
+    })),
     ...missing.map((d) => ({ path: flag, message: `expected a value for domain ${JSON.stringify(d)}, got none` })),
   ];
   if (issues.length) throw new InputError(flag, issues);
@@ -155,15 +195,29 @@ export function valuesByDomain(domains: readonly string[], map: Readonly<Record<
 }
 
 /** Builds the law's input from a table and a resolved target (rows with a target only). */
-export function fitInputOf(table: RunsTable, target: Target, extra: { prior?: Float64Array | undefined; tokensPerDomain?: Float64Array | undefined; amountColumn?: string | undefined; fidelityCosts?: Readonly<Record<string, number>> | undefined }): FitInput {
+export function fitInputOf(
+  table: RunsTable,
+  target: Target,
+  extra: {
+    prior?: Float64Array | undefined;
+    tokensPerDomain?: Float64Array | undefined;
+    amountColumn?: string | undefined;
+    fidelityCosts?: Readonly<Record<string, number>> | undefined;
+  },
+): FitInput {
   const fid = fidelityOf(table, extra.fidelityCosts);
-  const amountName = extra.amountColumn ?? (table.frame.cells.has("tokens") ? "tokens" : table.frame.cells.has("steps") ? "steps" : undefined);
+  const amountName = extra.amountColumn ??
+    (table.frame.cells.has("tokens") ? "tokens" : table.frame.cells.has("steps") ? "steps" : undefined);
   let amount: Float64Array | undefined;
   if (amountName) {
     const cells = table.frame.cells.get(amountName);
     if (!cells) throw new InputError("--amount-column", `expected a column ${JSON.stringify(amountName)}, got none`);
     amount = Float64Array.from(cells.map((v, i) => {
-      if (typeof v !== "number" || !(v > 0)) throw new InputError(table.source, `row ${i + 1}, column ${JSON.stringify(amountName)}: expected a positive training amount, got ${v === null ? "an empty cell" : JSON.stringify(v)}`);
+      if (typeof v !== "number" || !(v > 0)) throw new InputError(
+        table.source,
+        `row ${i + 1}, column ${JSON.stringify(amountName)}: expected a positive training amount, ` +
+          `got ${v === null ? "an empty cell" : JSON.stringify(v)}`,
+      );
       return v;
     }));
   }
@@ -171,7 +225,11 @@ export function fitInputOf(table: RunsTable, target: Target, extra: { prior?: Fl
     domains: table.domains,
     weights: table.weights,
     target: target.values,
-    components: { names: target.columns, values: target.components, ...(target.weights ? { weights: target.weights } : {}) },
+    components: {
+      names: target.columns,
+      values: target.components,
+      ...(target.weights ? { weights: target.weights } : {}),
+    },
     ...(amount ? { amount } : {}),
     ...(fid ? { fidelity: fid.z } : {}),
     ...(extra.prior ? { prior: extra.prior } : {}),
@@ -208,7 +266,10 @@ function rowsOf(weights: Float64Array, rows: Int32Array, k: number): Float64Arra
 /** Fold assignment of n runs: a seeded permutation, run perm[i] in fold i mod folds. */
 function foldsOf(n: number, folds: number, rng: Rng): { train: Int32Array; test: Int32Array }[] {
   const perm = rng.shuffle(Int32Array.from({ length: n }, (_, i) => i)) as Int32Array;
-  return Array.from({ length: folds }, (_, f) => ({ test: perm.filter((_, i) => i % folds === f).sort(), train: perm.filter((_, i) => i % folds !== f).sort() }));
+  return Array.from({ length: folds }, (_, f) => ({
+    test: perm.filter((_, i) => i % folds === f).sort(),
+    train: perm.filter((_, i) => i % folds !== f).sort(),
+  }));
 }
 
 function fitWith(law: Law<any>, input: FitInput, options: unknown, rng: Rng, previous: FittedLaw | null): FittedLaw {
@@ -216,7 +277,14 @@ function fitWith(law: Law<any>, input: FitInput, options: unknown, rng: Rng, pre
 }
 
 /** Out-of-fold predictions of a law (each run predicted by the law fitted without its fold). */
-function outOfFold(law: Law<any>, input: FitInput, options: unknown, split: { train: Int32Array; test: Int32Array }[], rng: Rng, previous: FittedLaw | null): Float64Array {
+function outOfFold(
+  law: Law<any>,
+  input: FitInput,
+  options: unknown,
+  split: { train: Int32Array; test: Int32Array }[],
+  rng: Rng,
+  previous: FittedLaw | null,
+): Float64Array {
   const k = input.domains.length;
   const pred = new Float64Array(input.target.length);
   split.forEach(({ train, test }, f) => {
@@ -231,7 +299,14 @@ function outOfFold(law: Law<any>, input: FitInput, options: unknown, split: { tr
  * k-fold cross-validation: out-of-fold predictions of a law, scored against the target. Pass
  * `predictions` (length numRuns) to keep the out-of-fold predictions (the report plots them).
  */
-export function crossValidate(method: string, input: FitInput, options: Record<string, unknown>, folds: number, rng: Rng, predictions?: Float64Array): SelectionReport & { folds: number } {
+export function crossValidate(
+  method: string,
+  input: FitInput,
+  options: Record<string, unknown>,
+  folds: number,
+  rng: Rng,
+  predictions?: Float64Array,
+): SelectionReport & { folds: number } {
   const law = laws[method]!;
   const pred = outOfFold(law, input, law.parseOptions(options), foldsOf(input.target.length, folds, rng), rng, null);
   predictions?.set(pred);
@@ -259,9 +334,13 @@ function inapplicable(name: string, law: Law<any>, input: FitInput, folds: numbe
   const m = input.components?.names.length ?? 1;
   const min = law.minRuns?.(k, m) ?? 2;
   const smallest = n - Math.ceil(n / folds);
-  if (smallest < min) return `needs at least ${min} runs in each training fold, got ${smallest} (${n} runs, ${folds} folds)`;
+  if (smallest < min) return `needs at least ${min} runs in each training fold, ` +
+    `got ${smallest} (${n} runs, ${folds} folds)`;
   const names = input.components?.names ?? [];
-  if ((name === "bimix" || name === "dcpt") && (names.length === 0 || names.some((c) => !input.domains.includes(c.startsWith("loss.") ? c.slice(5) : c)))) return "needs a target of loss.<domain> columns for training domains";
+  if (
+    (name === "bimix" || name === "dcpt") &&
+    (names.length === 0 || names.some((c) => !input.domains.includes(c.startsWith("loss.") ? c.slice(5) : c)))
+  ) return "needs a target of loss.<domain> columns for training domains";
   if (name === "bimix" || name === "dcpt") {
     for (const c of names) {
       const d = input.domains.indexOf(c.startsWith("loss.") ? c.slice(5) : c);
@@ -284,14 +363,23 @@ function constantDomains(input: FitInput): number[] {
   const out: number[] = [];
   for (let j = 0; j < k; j++) {
     let same = true;
-    for (let i = 1; i < n && same; i++) if (Math.abs(input.weights[i * k + j]! - input.weights[j]!) > 1e-12) same = false;
+    for (let i = 1; i < n && same; i++) if (
+      Math.abs(input.weights[i * k + j]! - input.weights[j]!) > 1e-12
+    ) same = false;
     if (same) out.push(j);
   }
   return out;
 }
 
 /** Bootstrap replicates of a fitted law: the law refitted on runs drawn with replacement. */
-function bootstrapLaws(law: Law<any>, input: FitInput, options: unknown, replicates: number, rng: Rng, previous: FittedLaw): FittedLaw[] {
+function bootstrapLaws(
+  law: Law<any>,
+  input: FitInput,
+  options: unknown,
+  replicates: number,
+  rng: Rng,
+  previous: FittedLaw,
+): FittedLaw[] {
   const n = input.target.length;
   const out: FittedLaw[] = [];
   for (let b = 0; b < replicates; b++) {
@@ -328,7 +416,10 @@ function describeTarget(t: Target): string {
 export function fitRuns(req: FitRequest): FitResult {
   const auto = req.method === AUTO;
   const direct = auto ? null : laws[req.method];
-  if (!auto && !direct) throw new InputError("--method", `expected auto or one of ${Object.keys(laws).join(", ")}, got ${JSON.stringify(req.method)}`);
+  if (!auto && !direct) throw new InputError(
+    "--method",
+    `expected auto or one of ${Object.keys(laws).join(", ")}, got ${JSON.stringify(req.method)}`,
+  );
   const seed = req.seed ?? 0;
   const risk = req.risk ?? RISK_DEFAULT;
   const root = createRng(seed);
@@ -336,7 +427,12 @@ export function fitRuns(req: FitRequest): FitResult {
   const domains = req.table.domains;
   const k = domains.length;
   const tokens = valuesByDomain(domains, req.tokensPerDomain, "--tokens");
-  const input = fitInputOf(req.table, target, { prior: valuesByDomain(domains, req.prior, "--prior"), tokensPerDomain: tokens, amountColumn: req.amountColumn, fidelityCosts: req.fidelityCosts });
+  const input = fitInputOf(req.table, target, {
+    prior: valuesByDomain(domains, req.prior, "--prior"),
+    tokensPerDomain: tokens,
+    amountColumn: req.amountColumn,
+    fidelityCosts: req.fidelityCosts,
+  });
   const n = target.values.length;
   const learns = auto || direct!.learns;
   const diagnostics: Diagnostic[] = [];
@@ -344,17 +440,35 @@ export function fitRuns(req: FitRequest): FitResult {
   const constant = learns ? constantDomains(input) : [];
   if (learns) {
     if (n >= 2 && std(target.values) === 0) {
-      throw new InputError(req.table.source, [{ path: `target ${JSON.stringify(describeTarget(target))}`, message: `expected values that differ between runs (a law has nothing to rank otherwise), got ${target.values[0]} in all ${n} runs` }]);
+      throw new InputError(req.table.source, [{
+        path: `target ${JSON.stringify(describeTarget(target))}`,
+        message:
+          "expected values that differ between runs (a law has nothing to rank otherwise), " +
+          `got ${target.values[0]} in all ${n} runs`,
+      }]);
     }
     if (n >= 2 && constant.length === k) {
-      throw new InputError(req.table.source, [{ path: "the w.<domain> columns", message: `expected mixtures that differ between runs, got the same mixture in all ${n} runs; train runs on other mixtures first (mixlab suggest --method dirichlet)` }]);
+      throw new InputError(req.table.source, [{
+        path: "the w.<domain> columns",
+        message:
+          `expected mixtures that differ between runs, got the same mixture in all ${n} runs; ` +
+          "train runs on other mixtures first (mixlab suggest --method dirichlet)",
+      }]);
     }
     if (direct) {
       const min = direct.minRuns?.(k, target.columns.length) ?? 2;
-      if (n < min) throw new InputError(`--method ${req.method}`, `expected at least ${min} runs with a target (the law's parameters need them), got ${n}`);
+      if (n < min) throw new InputError(
+        `--method ${req.method}`,
+        `expected at least ${min} runs with a target (the law's parameters need them), got ${n}`,
+      );
     }
   }
-  const spec: ConstraintSpec = { ...req.constraints, ...(req.tokensPerDomain && req.constraints?.tokensPerDomain === undefined ? { tokensPerDomain: req.tokensPerDomain } : {}) };
+  const spec: ConstraintSpec = {
+    ...req.constraints,
+    ...(req.tokensPerDomain && req.constraints?.tokensPerDomain === undefined
+      ? { tokensPerDomain: req.tokensPerDomain }
+      : {}),
+  };
   let constraints = resolveConstraints(domains, spec);
   // A domain no run varies keeps the share the runs had: no law has seen it move.
   if (constant.length) {
@@ -364,7 +478,11 @@ export function fitRuns(req: FitRequest): FitResult {
       for (const j of constant) {
         const c = input.weights[j]!;
         if (flag && (c < lower[j]! - 1e-12 || c > upper[j]! + 1e-12)) {
-          throw new InputError("--min-share/--max-share", `domain ${JSON.stringify(domains[j])}: expected bounds that allow ${c}, the share every run had (no run varies it, so no law can move it), got [${lower[j]}, ${upper[j]}]`);
+          throw new InputError(
+            "--min-share/--max-share",
+            `domain ${JSON.stringify(domains[j])}: expected bounds that allow ${c}, the share every run had ` +
+              `(no run varies it, so no law can move it), got [${lower[j]}, ${upper[j]}]`,
+          );
         }
         lower[j] = c;
         upper[j] = c;
@@ -377,7 +495,10 @@ export function fitRuns(req: FitRequest): FitResult {
     constraints = { ...constraints, box, boxWithoutEpochCaps: fix(constraints.boxWithoutEpochCaps, false) };
     diagnostics.push({
       code: "domain-not-varied",
-      message: `${constant.map((j) => `${domains[j]} is ${input.weights[j]} in every run`).join("; ")}: kept at that share (no run tells how the target responds to it); to learn it, train runs that vary it (mixlab suggest --method dirichlet)`,
+      message:
+        `${constant.map((j) => `${domains[j]} is ${input.weights[j]} in every run`).join("; ")}: ` +
+        "kept at that share (no run tells how the target responds to it); " +
+        "to learn it, train runs that vary it (mixlab suggest --method dirichlet)",
       domains: constant.map((j) => ({ domain: domains[j], share: input.weights[j] })),
     });
   }
@@ -390,7 +511,11 @@ export function fitRuns(req: FitRequest): FitResult {
   let crossValidation: (SelectionReport & { folds: number }) | null = null;
   let fitted: FittedLaw | null = null;
   if (auto) {
-    if (!canCv) throw new InputError("--method auto", `expected at least ${2 * Math.max(folds, 2)} runs for ${Math.max(folds, 2)}-fold cross-validation (--cv-folds), got ${n}; name a law with --method`);
+    if (!canCv) throw new InputError(
+      "--method auto",
+      `expected at least ${2 * Math.max(folds, 2)} runs for ${Math.max(folds, 2)}-fold cross-validation ` +
+        `(--cv-folds), got ${n}; name a law with --method`,
+    );
     const split = foldsOf(n, folds, root.derive("cv"));
     const skipped: { law: string; reason: string }[] = [];
     const oof = new Map<string, Float64Array>();
@@ -404,7 +529,10 @@ export function fitRuns(req: FitRequest): FitResult {
         skipped.push({ law: name, reason: why });
         continue;
       }
-      const o = { ...autoOptions(name, n, risk), ...((req.options?.[name] as Record<string, unknown> | undefined) ?? {}) };
+      const o = {
+        ...autoOptions(name, n, risk),
+        ...((req.options?.[name] as Record<string, unknown> | undefined) ?? {}),
+      };
       const parsed = law.parseOptions(o);
       try {
         // Laws that refit cheaply (the GP) are fitted once on every run; folds reuse its choices.
@@ -416,13 +544,24 @@ export function fitRuns(req: FitRequest): FitResult {
         reports.set(name, selectionReport(pred, input.target));
         opts.set(name, o);
       } catch (e) {
-        if (e instanceof InputError || e instanceof Error) skipped.push({ law: name, reason: `fit failed: ${e.message.split("\n")[0]}` });
+        if (e instanceof InputError || e instanceof Error) skipped.push({
+          law: name,
+          reason: `fit failed: ${e.message.split("\n")[0]}`,
+        });
       }
     }
-    if (reports.size === 0) throw new InputError("--method auto", `expected at least one law that applies to this table, got none (${skipped.map((s) => `${s.law}: ${s.reason}`).join("; ")})`);
+    if (reports.size === 0) throw new InputError(
+      "--method auto",
+      "expected at least one law that applies to this table, " +
+        `got none (${skipped.map((s) => `${s.law}: ${s.reason}`).join("; ")})`,
+    );
     // Ensembles of the 2 and 3 best single laws (by the criterion's own order).
     const single = chooseByCriterion(reports);
-    const ranked = [...reports.keys()].sort((a, b) => Number(single.rankFiltered.includes(b)) - Number(single.rankFiltered.includes(a)) || reports.get(a)!.topDecileRegret - reports.get(b)!.topDecileRegret);
+    const ranked = [...reports.keys()].sort(
+      (a, b) =>
+        Number(single.rankFiltered.includes(b)) - Number(single.rankFiltered.includes(a)) ||
+        reports.get(a)!.topDecileRegret - reports.get(b)!.topDecileRegret,
+    );
     const ensembles = new Map<string, string[]>();
     for (const size of [2, 3]) {
       if (ranked.length < size) continue;
@@ -437,7 +576,12 @@ export function fitRuns(req: FitRequest): FitResult {
       folds,
       chosen: choice.chosen,
       reason: choice.reason,
-      candidates: [...reports.entries()].map(([law, report]) => ({ law, report, kept: choice.rankFiltered.includes(law), chosen: law === choice.chosen })),
+      candidates: [...reports.entries()].map(([law, report]) => ({
+        law,
+        report,
+        kept: choice.rankFiltered.includes(law),
+        chosen: law === choice.chosen,
+      })),
       skipped,
     };
     crossValidation = { ...reports.get(choice.chosen)!, folds };
@@ -481,13 +625,36 @@ export function fitRuns(req: FitRequest): FitResult {
         { numCandidates: 4096, topK: 16 },
         root.derive("pessimistic"),
       );
-      recommendation = { proportions: r.proportions, predicted: fitted.predict(r.proportions)[0]!, details: { ...meanRec.details, risk: "pessimistic: minimum of prediction + bootstrap sd over candidates around the prior and the law's own answer", pessimisticBound: r.value, meanCriterionAnswer: Array.from(meanRec.proportions) } };
+      recommendation = {
+        proportions: r.proportions,
+        predicted: fitted.predict(r.proportions)[0]!,
+        details: {
+          ...meanRec.details,
+          risk:
+            "pessimistic: minimum of prediction + bootstrap sd over candidates around the prior " +
+            "and the law's own answer",
+          pessimisticBound: r.value,
+          meanCriterionAnswer: Array.from(meanRec.proportions),
+        },
+      };
     }
-    uncertainty = { sd: replicateSd(reps, recommendation.proportions, k)[0]!, source: "bootstrap over runs", replicates };
+    uncertainty = {
+      sd: replicateSd(reps, recommendation.proportions, k)[0]!,
+      source: "bootstrap over runs",
+      replicates,
+    };
   }
   const anyCap = constraints.epochCapped.some((c) => c);
-  const withoutEpochCaps = anyCap ? fitted.recommend({ ...constraints, box: constraints.boxWithoutEpochCaps }, root.derive("recommend")) : null;
-  const epochs = spec.maxEpochs !== undefined && spec.tokensPerDomain && spec.budgetTokens ? impliedEpochs(recommendation.proportions, Float64Array.from(domains.map((d) => spec.tokensPerDomain![d]!)), spec.budgetTokens) : null;
+  const withoutEpochCaps = anyCap
+    ? fitted.recommend({ ...constraints, box: constraints.boxWithoutEpochCaps }, root.derive("recommend"))
+    : null;
+  const epochs = spec.maxEpochs !== undefined && spec.tokensPerDomain && spec.budgetTokens
+    ? impliedEpochs(
+        recommendation.proportions,
+        Float64Array.from(domains.map((d) => spec.tokensPerDomain![d]!)),
+        spec.budgetTokens,
+      )
+    : null;
   const inSample = law.learns ? agreement(fitted.predict(req.table.weights), target.values) : null;
   if (law.learns) {
     const shares = domains.map((d, j) => `${d}=${recommendation.proportions[j]!.toFixed(3)}`).join(",");
@@ -501,9 +668,27 @@ export function fitRuns(req: FitRequest): FitResult {
         cvRmse: crossValidation?.rmse ?? NaN,
         cvSpearman: crossValidation?.spearman ?? NaN,
         box: constraints.box,
-        nextStep: `to test it, train runs around it: mixlab suggest ${req.table.source} --method bayesopt --target '${target.spec}' --n 4 --prior ${shares}`,
+        nextStep:
+          `to test it, train runs around it: mixlab suggest ${req.table.source} --method bayesopt ` +
+          `--target '${target.spec}' --n 4 --prior ${shares}`,
       }),
     );
   }
-  return { law: fitted, method, target, options: parsed as Record<string, unknown>, recommendation, withoutEpochCaps, epochs, crossValidation, selection, uncertainty, risk, diagnostics, inSample, constraints, seed };
+  return {
+    law: fitted,
+    method,
+    target,
+    options: parsed as Record<string, unknown>,
+    recommendation,
+    withoutEpochCaps,
+    epochs,
+    crossValidation,
+    selection,
+    uncertainty,
+    risk,
+    diagnostics,
+    inSample,
+    constraints,
+    seed,
+  };
 }

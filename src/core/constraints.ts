@@ -20,12 +20,20 @@ export interface ConstraintSpec {
   readonly budgetTokens?: number;
 }
 
-function perDomain(domains: readonly string[], v: number | Readonly<Record<string, number>> | undefined, fallback: number, flag: string): Float64Array {
+function perDomain(
+  domains: readonly string[],
+  v: number | Readonly<Record<string, number>> | undefined,
+  fallback: number,
+  flag: string,
+): Float64Array {
   const out = new Float64Array(domains.length).fill(fallback);
   if (v === undefined) return out;
   if (typeof v === "number") return out.fill(v);
   const unknown = Object.keys(v).filter((d) => !domains.includes(d));
-  if (unknown.length) throw new InputError(flag, `expected domains among ${domains.join(", ")}, got unknown ${unknown.map((u) => JSON.stringify(u)).join(", ")}`);
+  if (unknown.length) throw new InputError(
+    flag,
+    `expected domains among ${domains.join(", ")}, got unknown ${unknown.map((u) => JSON.stringify(u)).join(", ")}`,
+  );
   domains.forEach((d, i) => {
     if (v[d] !== undefined) out[i] = v[d]!;
   });
@@ -41,8 +49,14 @@ export function resolveConstraints(domains: readonly string[], spec: ConstraintS
   const lower = perDomain(domains, spec.minShare, 0, "--min-share");
   const upper = perDomain(domains, spec.maxShare, 1, "--max-share");
   for (let i = 0; i < k; i++) {
-    if (!(lower[i]! >= 0 && lower[i]! <= 1)) throw new InputError("--min-share", `${domains[i]}: expected a share in [0, 1], got ${lower[i]}`);
-    if (!(upper[i]! >= 0 && upper[i]! <= 1)) throw new InputError("--max-share", `${domains[i]}: expected a share in [0, 1], got ${upper[i]}`);
+    if (!(lower[i]! >= 0 && lower[i]! <= 1)) throw new InputError(
+      "--min-share",
+      `${domains[i]}: expected a share in [0, 1], got ${lower[i]}`,
+    );
+    if (!(upper[i]! >= 0 && upper[i]! <= 1)) throw new InputError(
+      "--max-share",
+      `${domains[i]}: expected a share in [0, 1], got ${upper[i]}`,
+    );
   }
   const capped = new Float64Array(upper);
   const epochCapped: boolean[] = new Array(k).fill(false);
@@ -51,13 +65,25 @@ export function resolveConstraints(domains: readonly string[], spec: ConstraintS
   if (spec.maxShare !== undefined) description.maxShare = spec.maxShare;
   if (spec.maxEpochs !== undefined) {
     if (!(spec.maxEpochs > 0)) throw new InputError("--max-epochs", `expected a number > 0, got ${spec.maxEpochs}`);
-    if (!spec.tokensPerDomain) throw new InputError("--max-epochs", "expected --tokens with the tokens available per domain, got none");
-    if (!(spec.budgetTokens !== undefined && spec.budgetTokens > 0)) throw new InputError("--max-epochs", `expected --budget with the target run's tokens (> 0), got ${spec.budgetTokens ?? "none"}`);
+    if (!spec.tokensPerDomain) throw new InputError(
+      "--max-epochs",
+      "expected --tokens with the tokens available per domain, got none",
+    );
+    if (!(spec.budgetTokens !== undefined && spec.budgetTokens > 0)) throw new InputError(
+      "--max-epochs",
+      `expected --budget with the target run's tokens (> 0), got ${spec.budgetTokens ?? "none"}`,
+    );
     const missing = domains.filter((d) => spec.tokensPerDomain![d] === undefined);
-    if (missing.length) throw new InputError("--tokens", `expected a token count for every domain, got none for ${missing.join(", ")}`);
+    if (missing.length) throw new InputError(
+      "--tokens",
+      `expected a token count for every domain, got none for ${missing.join(", ")}`,
+    );
     domains.forEach((d, i) => {
       const n = spec.tokensPerDomain![d]!;
-      if (!(n >= 0) || !Number.isFinite(n)) throw new InputError("--tokens", `${d}: expected a token count ≥ 0, got ${n}`);
+      if (!(n >= 0) || !Number.isFinite(n)) throw new InputError(
+        "--tokens",
+        `${d}: expected a token count ≥ 0, got ${n}`,
+      );
       const cap = Math.min(1, (spec.maxEpochs! * n) / spec.budgetTokens!);
       if (cap < capped[i]!) {
         capped[i] = cap;

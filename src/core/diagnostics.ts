@@ -108,7 +108,10 @@ export function supportDiagnostics(s: SupportInput): Diagnostic[] {
     if (nearest > FAR_FACTOR * typical) {
       out.push({
         code: "far-from-runs",
-        message: `the recommendation is ${nearest.toFixed(3)} from the nearest run (run ${nearestRun + 1}), ${(nearest / Math.max(typical, 1e-12)).toFixed(1)}× the median distance between neighbouring runs (${typical.toFixed(3)}): the law extrapolates there${hint}`,
+        message:
+          `the recommendation is ${nearest.toFixed(3)} from the nearest run (run ${nearestRun + 1}), ` +
+          `${(nearest / Math.max(typical, 1e-12)).toFixed(1)}× the median distance between neighbouring runs ` +
+          `(${typical.toFixed(3)}): the law extrapolates there${hint}`,
         nearestRunDistance: nearest,
         nearestRun: nearestRun + 1,
         typicalNeighbourDistance: typical,
@@ -126,13 +129,23 @@ export function supportDiagnostics(s: SupportInput): Diagnostic[] {
       if (v < lo) lo = v;
       if (v > hi) hi = v;
     }
-    if (rec[j]! > hi + RANGE_SLACK || rec[j]! < lo - RANGE_SLACK) outside.push({ domain: s.domains[j]!, share: rec[j]!, min: lo, max: hi });
+    if (rec[j]! > hi + RANGE_SLACK || rec[j]! < lo - RANGE_SLACK) outside.push({
+      domain: s.domains[j]!,
+      share: rec[j]!,
+      min: lo,
+      max: hi,
+    });
   }
   if (outside.length) {
     beyondRuns = true;
     out.push({
       code: "outside-range",
-      message: `${outside.length === 1 ? "domain" : "domains"} ${outside.map((o) => `${o.domain} at ${o.share.toFixed(3)} (runs: ${o.min.toFixed(3)}–${o.max.toFixed(3)})`).join(", ")} outside the range the runs cover${hint}`,
+      message:
+        `${outside.length === 1 ? "domain" : "domains"} ` +
+        `${outside
+          .map((o) => `${o.domain} at ${o.share.toFixed(3)} (runs: ${o.min.toFixed(3)}–${o.max.toFixed(3)})`)
+          .join(", ")}` +
+        ` outside the range the runs cover${hint}`,
       domains: outside,
     });
   }
@@ -142,7 +155,15 @@ export function supportDiagnostics(s: SupportInput): Diagnostic[] {
   let runMax = 0;
   for (let i = 0; i < n; i++) runMax = Math.max(runMax, s.weights[i * k + top]!);
   if (rec[top]! >= CORNER_SHARE && runMax < rec[top]! - RANGE_SLACK) {
-    out.push({ code: "corner-solution", message: `${(rec[top]! * 100).toFixed(1)}% of the mixture on ${s.domains[top]} (at most ${(runMax * 100).toFixed(1)}% in any run): a monotone law's vertex, not a measured optimum${hint}`, domain: s.domains[top], share: rec[top]!, runMax });
+    out.push({
+      code: "corner-solution",
+      message:
+        `${(rec[top]! * 100).toFixed(1)}% of the mixture on ${s.domains[top]} ` +
+        `(at most ${(runMax * 100).toFixed(1)}% in any run): a monotone law's vertex, not a measured optimum${hint}`,
+      domain: s.domains[top],
+      share: rec[top]!,
+      runMax,
+    });
   }
   const pinned: string[] = [];
   for (let j = 0; j < k; j++) {
@@ -151,7 +172,13 @@ export function supportDiagnostics(s: SupportInput): Diagnostic[] {
     if (atUpper || atLower) pinned.push(s.domains[j]!);
   }
   if (pinned.length >= Math.max(2, Math.ceil(k / 2))) {
-    out.push({ code: "pinned-at-bounds", message: `${pinned.length} of ${k} shares sit exactly on a bound (${pinned.join(", ")}): the constraints, not the law, chose them${hint}`, domains: pinned });
+    out.push({
+      code: "pinned-at-bounds",
+      message:
+        `${pinned.length} of ${k} shares sit exactly on a bound (${pinned.join(", ")}): ` +
+        `the constraints, not the law, chose them${hint}`,
+      domains: pinned,
+    });
   }
   // 4. A predicted gain over the best run that the cross-validated error does not support.
   if (Number.isFinite(s.predicted) && Number.isFinite(s.cvRmse) && n > 0) {
@@ -161,7 +188,10 @@ export function supportDiagnostics(s: SupportInput): Diagnostic[] {
     if (gain > GAIN_RMSE_FACTOR * s.cvRmse && beyondRuns) {
       out.push({
         code: "gain-unsupported",
-        message: `predicted ${s.predicted.toPrecision(5)}, ${gain.toPrecision(3)} below the best run (${best.toPrecision(5)}), more than ${GAIN_RMSE_FACTOR}× the cross-validated error (RMSE ${s.cvRmse.toPrecision(3)}), where the runs do not reach${hint}`,
+        message:
+          `predicted ${s.predicted.toPrecision(5)}, ${gain.toPrecision(3)} below the best run ` +
+          `(${best.toPrecision(5)}), more than ${GAIN_RMSE_FACTOR}× the cross-validated error ` +
+          `(RMSE ${s.cvRmse.toPrecision(3)}), where the runs do not reach${hint}`,
         predicted: s.predicted,
         bestObserved: best,
         gain,
@@ -171,7 +201,14 @@ export function supportDiagnostics(s: SupportInput): Diagnostic[] {
   }
   // 5. A law that ranks held-out runs poorly cannot be trusted to rank candidate mixtures.
   if (n > 0 && !(s.cvSpearman >= WEAK_SPEARMAN) && !Number.isNaN(s.cvRmse)) {
-    out.push({ code: "weak-ranking", message: `the law ranks held-out runs poorly (cross-validated Spearman ${Number.isFinite(s.cvSpearman) ? s.cvSpearman.toFixed(3) : "undefined"} < ${WEAK_SPEARMAN}): its recommendation is close to a guess${hint}`, cvSpearman: s.cvSpearman });
+    out.push({
+      code: "weak-ranking",
+      message:
+        "the law ranks held-out runs poorly (cross-validated Spearman " +
+        `${Number.isFinite(s.cvSpearman) ? s.cvSpearman.toFixed(3) : "undefined"} < ${WEAK_SPEARMAN}): ` +
+        `its recommendation is close to a guess${hint}`,
+      cvSpearman: s.cvSpearman,
+    });
   }
   return out;
 }

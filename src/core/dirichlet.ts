@@ -61,7 +61,11 @@ function normal32(rng: Rng): number {
  * to zero, as P5 requires.
  * @param alpha concentration per component, each > 0
  */
-export function sampleDirichlet(alpha: ArrayLike<number>, rng: Rng, out: Float64Array = new Float64Array(alpha.length)): Float64Array {
+export function sampleDirichlet(
+  alpha: ArrayLike<number>,
+  rng: Rng,
+  out: Float64Array = new Float64Array(alpha.length),
+): Float64Array {
   const k = alpha.length;
   for (let attempt = 0; attempt < 1000; attempt++) {
     let s = 0;
@@ -82,7 +86,12 @@ export function sampleDirichlet(alpha: ArrayLike<number>, rng: Rng, out: Float64
  * Many Dirichlet draws into one flat row-major matrix (numDraws × k).
  * @returns the filled matrix
  */
-export function sampleDirichletMany(alpha: ArrayLike<number>, numDraws: number, rng: Rng, out: Float64Array = new Float64Array(numDraws * alpha.length)): Float64Array {
+export function sampleDirichletMany(
+  alpha: ArrayLike<number>,
+  numDraws: number,
+  rng: Rng,
+  out: Float64Array = new Float64Array(numDraws * alpha.length),
+): Float64Array {
   const k = alpha.length;
   const row = new Float64Array(k);
   for (let r = 0; r < numDraws; r++) {

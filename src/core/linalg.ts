@@ -32,7 +32,9 @@ export function leastSquares(x: DenseMatrix, y: Float64Array, ridge = 0, rcond =
   const u = svd.leftSingularVectors;
   const v = svd.rightSingularVectors;
   const smax = Math.max(...s);
-  if (!(smax > 0) || !Number.isFinite(smax)) throw new FitError("least squares: the design matrix is zero or non-finite");
+  if (!(smax > 0) || !Number.isFinite(smax)) throw new FitError(
+    "least squares: the design matrix is zero or non-finite",
+  );
   const b = new Float64Array(x.cols);
   for (let k = 0; k < s.length; k++) {
     const sk = s[k]!;
@@ -42,6 +44,8 @@ export function leastSquares(x: DenseMatrix, y: Float64Array, ridge = 0, rcond =
     const f = sk / (sk * sk + ridge);
     for (let j = 0; j < x.cols; j++) b[j] = b[j]! + v.get(j, k) * f * uty;
   }
-  for (let j = 0; j < b.length; j++) if (!Number.isFinite(b[j]!)) throw new FitError("least squares produced a non-finite coefficient");
+  for (let j = 0; j < b.length; j++) if (!Number.isFinite(b[j]!)) throw new FitError(
+    "least squares produced a non-finite coefficient",
+  );
   return b;
 }

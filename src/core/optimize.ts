@@ -44,7 +44,10 @@ export function lbfgs(f: ValueAndGradient, x0: Float64Array, options: LbfgsOptio
   const x = Float64Array.from(x0);
   const g = new Float64Array(n);
   let fx = f(x, g);
-  if (!Number.isFinite(fx)) throw new FitError("L-BFGS: the objective is not finite at the start point", { iteration: 0, lastLoss: fx });
+  if (!Number.isFinite(fx)) throw new FitError(
+    "L-BFGS: the objective is not finite at the start point",
+    { iteration: 0, lastLoss: fx },
+  );
   const sHist: Float64Array[] = [];
   const yHist: Float64Array[] = [];
   const rhoHist: number[] = [];

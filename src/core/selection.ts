@@ -75,7 +75,9 @@ export interface Choice {
 
 /** The criterion in words (for the JSON's `fitQuality.criterion`). */
 export const CRITERION =
-  "keep the laws whose out-of-fold Spearman ρ is within one standard error of the best (Fisher z ≥ z_best − 1/√(n−3)); among them, the lowest top-decile regret (true target of the runs the law ranks best, minus the best runs', in target sd); ties to the lower out-of-fold RMSE";
+  "keep the laws whose out-of-fold Spearman ρ is within one standard error of the best " +
+  "(Fisher z ≥ z_best − 1/√(n−3)); among them, the lowest top-decile regret (true target of the runs " +
+  "the law ranks best, minus the best runs', in target sd); ties to the lower out-of-fold RMSE";
 
 /**
  * Applies the documented criterion to cross-validated reports.
@@ -99,12 +101,19 @@ export function chooseByCriterion(reports: ReadonlyMap<string, SelectionReport>)
   for (const name of kept) {
     const a = reports.get(name)!;
     const b = reports.get(chosen)!;
-    if (a.topDecileRegret < b.topDecileRegret - 1e-9 || (Math.abs(a.topDecileRegret - b.topDecileRegret) <= 1e-9 && a.rmse < b.rmse)) chosen = name;
+    if (
+      a.topDecileRegret < b.topDecileRegret - 1e-9 ||
+      (Math.abs(a.topDecileRegret - b.topDecileRegret) <= 1e-9 && a.rmse < b.rmse)
+    ) chosen = name;
   }
   const c = reports.get(chosen)!;
   const reason =
-    `${chosen}: Spearman ${c.spearman.toFixed(4)} ${chosen === bestName ? "(the best)" : `(within one standard error of ${bestName}'s ${reports.get(bestName)!.spearman.toFixed(4)})`}` +
-    ` and the lowest top-decile regret among ${kept.length === 1 ? "the laws kept" : kept.join(", ")} (${c.topDecileRegret.toFixed(3)} sd)`;
+    `${chosen}: Spearman ${c.spearman.toFixed(4)} ` +
+    `${chosen === bestName
+      ? "(the best)"
+      : `(within one standard error of ${bestName}'s ${reports.get(bestName)!.spearman.toFixed(4)})`}` +
+    ` and the lowest top-decile regret among ${kept.length === 1 ? "the laws kept" : kept.join(", ")} ` +
+    `(${c.topDecileRegret.toFixed(3)} sd)`;
   return { chosen, rankFiltered: kept, reason };
 }
 

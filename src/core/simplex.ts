@@ -22,7 +22,9 @@ export function normalize(w: ArrayLike<number>, out: Float64Array = new Float64A
   let s = 0;
   for (let i = 0; i < w.length; i++) {
     const v = w[i]!;
-    if (!(v >= 0) || !Number.isFinite(v)) throw new RangeError(`normalize: entry ${i} must be a finite number ≥ 0, got ${v}`);
+    if (!(v >= 0) || !Number.isFinite(v)) throw new RangeError(
+      `normalize: entry ${i} must be a finite number ≥ 0, got ${v}`,
+    );
     s += v;
   }
   if (!(s > 0)) throw new RangeError(`normalize: weights must have a positive sum, got ${s}`);
@@ -74,12 +76,14 @@ export function boxInfeasibility(box: Box): string | null {
   let sl = 0;
   let su = 0;
   for (let i = 0; i < k; i++) {
-    if (box.lower[i]! > box.upper[i]! + 1e-15) return `domain ${i}: minimum ${box.lower[i]} exceeds maximum ${box.upper[i]}`;
+    if (box.lower[i]! > box.upper[i]! + 1e-15) return `domain ${i}: minimum ${box.lower[i]} ` +
+      `exceeds maximum ${box.upper[i]}`;
     sl += box.lower[i]!;
     su += Math.min(1, box.upper[i]!);
   }
   if (sl > 1 + 1e-12) return `the minimum shares sum to ${sl.toPrecision(6)} > 1`;
-  if (su < 1 - 1e-12) return `the maximum shares (after epoch caps) sum to ${su.toPrecision(6)} < 1: no mixture can use the whole token budget`;
+  if (su < 1 - 1e-12) return `the maximum shares (after epoch caps) sum to ${su.toPrecision(6)} < 1: ` +
+    "no mixture can use the whole token budget";
   return null;
 }
 
@@ -90,7 +94,11 @@ export function boxInfeasibility(box: Box): string | null {
  * the Euclidean repair instead.
  * @param p a mixture (on the simplex); @param box a feasible box (see boxInfeasibility)
  */
-export function repairMultiplicative(p: ArrayLike<number>, box: Box, out: Float64Array = new Float64Array(p.length)): Float64Array {
+export function repairMultiplicative(
+  p: ArrayLike<number>,
+  box: Box,
+  out: Float64Array = new Float64Array(p.length),
+): Float64Array {
   const k = p.length;
   const fixed = new Uint8Array(k);
   for (let i = 0; i < k; i++) out[i] = p[i]!;
@@ -130,7 +138,11 @@ export function repairMultiplicative(p: ArrayLike<number>, box: Box, out: Float6
  * P4, Euclidean variant: the point of the box ∩ simplex closest to p in L2, found as
  * clip(p + τ, lower, upper) with τ by bisection so that the entries sum to 1.
  */
-export function repairEuclidean(p: ArrayLike<number>, box: Box, out: Float64Array = new Float64Array(p.length)): Float64Array {
+export function repairEuclidean(
+  p: ArrayLike<number>,
+  box: Box,
+  out: Float64Array = new Float64Array(p.length),
+): Float64Array {
   const k = p.length;
   let lo = -1;
   let hi = 1;
@@ -200,7 +212,11 @@ export function klDivergence(p: ArrayLike<number>, q: ArrayLike<number>): number
  * simplex in k dimensions to R^(k−1) isometrically for the Aitchison geometry. Zero entries are
  * replaced by `zeroFloor` before the logs (compositional data cannot hold exact zeros).
  */
-export function ilr(p: ArrayLike<number>, zeroFloor = 1e-6, out: Float64Array = new Float64Array(p.length - 1)): Float64Array {
+export function ilr(
+  p: ArrayLike<number>,
+  zeroFloor = 1e-6,
+  out: Float64Array = new Float64Array(p.length - 1),
+): Float64Array {
   const k = p.length;
   let cumLog = 0;
   for (let j = 1; j < k; j++) {
@@ -225,7 +241,11 @@ export function ilrInverse(z: ArrayLike<number>, out: Float64Array = new Float64
 }
 
 /** Mixture → implied epochs over each domain at a token budget: e_i = p_i N / n_i. */
-export function impliedEpochs(p: ArrayLike<number>, tokensPerDomain: ArrayLike<number>, budgetTokens: number): Float64Array {
+export function impliedEpochs(
+  p: ArrayLike<number>,
+  tokensPerDomain: ArrayLike<number>,
+  budgetTokens: number,
+): Float64Array {
   const out = new Float64Array(p.length);
   for (let i = 0; i < p.length; i++) {
     const n = tokensPerDomain[i]!;

@@ -57,7 +57,11 @@ export function createWorld(form: WorldForm, k: number, rng: Rng, center?: Float
     }
     case "saturating": {
       const a = Float64Array.from({ length: k }, () => 0.1 + 0.3 * u());
-      return { name: form, numDomains: k, losses: (p) => Float64Array.from({ length: k }, (_, i) => c[i]! - a[i]! * Math.log(0.05 + mix(p, i))) };
+      return {
+        name: form,
+        numDomains: k,
+        losses: (p) => Float64Array.from({ length: k }, (_, i) => c[i]! - a[i]! * Math.log(0.05 + mix(p, i))),
+      };
     }
     case "bowl": {
       const star = center ?? (() => {
@@ -80,7 +84,11 @@ export function createWorld(form: WorldForm, k: number, rng: Rng, center?: Float
     case "power": {
       const alpha = Float64Array.from({ length: k }, () => 0.05 + 0.2 * u());
       const eps = Float64Array.from({ length: k }, () => 0.01 + 0.05 * u());
-      return { name: form, numDomains: k, losses: (p) => Float64Array.from({ length: k }, (_, i) => c[i]! * (eps[i]! + mix(p, i)) ** -alpha[i]!) };
+      return {
+        name: form,
+        numDomains: k,
+        losses: (p) => Float64Array.from({ length: k }, (_, i) => c[i]! * (eps[i]! + mix(p, i)) ** -alpha[i]!),
+      };
     }
   }
 }

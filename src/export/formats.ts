@@ -35,13 +35,22 @@ function stageRanges(doc: Doc): { start: number; end: number | null; domains: Re
   });
 }
 
-/** The document a format renders: one phase, the static answer, or the schedule; refuses a schedule a format cannot hold. */
+/**
+ * The document a format renders: one phase, the static answer, or the schedule; refuses a schedule a
+ * format cannot hold.
+ */
 function resolveSchedule(doc: Doc, format: ExportFormat, opts: ScheduleExportOptions): Doc {
   const stages = doc.stages ?? [];
   if (opts.phase !== undefined) {
-    if (!(Number.isInteger(opts.phase) && opts.phase >= 1 && opts.phase <= stages.length)) throw new InputError("--phase", `expected a stage number in 1..${stages.length} (the document has ${stages.length} stages), got ${opts.phase}`);
+    if (!(Number.isInteger(opts.phase) && opts.phase >= 1 && opts.phase <= stages.length)) throw new InputError(
+      "--phase",
+      `expected a stage number in 1..${stages.length} (the document has ${stages.length} stages), got ${opts.phase}`,
+    );
     const st = stages[opts.phase - 1]!;
-    if (stages.some((x) => x.untilTokens === undefined && x.untilSamples !== undefined)) throw new InputError("--phase", "expected stages bounded by untilTokens, got untilSamples");
+    if (stages.some((x) => x.untilTokens === undefined && x.untilSamples !== undefined)) throw new InputError(
+      "--phase",
+      "expected stages bounded by untilTokens, got untilSamples",
+    );
     const domains = Object.fromEntries(doc.orderedDomains.map((d) => [d, st.domains[d] ?? 0]));
     const { stages: _drop, ...rest } = doc;
     return { ...rest, domains };
@@ -50,8 +59,16 @@ function resolveSchedule(doc: Doc, format: ExportFormat, opts: ScheduleExportOpt
     const { stages: _drop, ...rest } = doc;
     return rest;
   }
-  if (stages.length > 1 && !SCHEDULE_FORMATS.includes(format)) throw new InputError("--format", `${format}: expected a format that holds a schedule (${SCHEDULE_FORMATS.join(", ")}) for a document with ${stages.length} stages, got ${format}, which holds one mixture; pass --phase N (1..${stages.length}) for one phase's blend or --static for the static answer \`domains\``);
-  if (stages.length > 1 && stages.slice(0, -1).some((x) => x.untilTokens === undefined)) throw new InputError("stages", `${format}: expected every stage but the last to end at untilTokens, got one bounded by samples`);
+  if (stages.length > 1 && !SCHEDULE_FORMATS.includes(format)) throw new InputError(
+    "--format",
+    `${format}: expected a format that holds a schedule (${SCHEDULE_FORMATS.join(", ")}) ` +
+      `for a document with ${stages.length} stages, got ${format}, which holds one mixture; ` +
+      `pass --phase N (1..${stages.length}) for one phase's blend or --static for the static answer \`domains\``,
+  );
+  if (stages.length > 1 && stages.slice(0, -1).some((x) => x.untilTokens === undefined)) throw new InputError(
+    "stages",
+    `${format}: expected every stage but the last to end at untilTokens, got one bounded by samples`,
+  );
   return doc;
 }
 
@@ -71,7 +88,11 @@ const num = (x: number): string => String(x);
  * - olmo: OLMo-core source mixture list (`source_name`, `target_ratio`, `max_repetition_ratio`).
  * - levanter: Levanter `train_weights` mapping (with stages as `[[step_or_tokens, weights], …]`).
  */
-export function exportProportions(input: Doc, format: ExportFormat, opts: { pathPrefix?: string; maxEpochs?: number } & ScheduleExportOptions = {}): string {
+export function exportProportions(
+  input: Doc,
+  format: ExportFormat,
+  opts: { pathPrefix?: string; maxEpochs?: number } & ScheduleExportOptions = {},
+): string {
   const doc = resolveSchedule(input, format, opts);
   const entries = nonZero(doc);
   switch (format) {
@@ -101,18 +122,42 @@ export function exportProportions(input: Doc, format: ExportFormat, opts: { path
       return `${entries.map(([, w], i) => `${num(w)} ${paths[i]}`).join(" ")}\n`;
     }
     case "hf":
-      return `${JSON.stringify({ datasets: entries.map(([d]) => d), probabilities: entries.map(([, w]) => w), stopping_strategy: "all_exhausted" }, null, 2)}\n`;
+      return `${JSON.stringify(
+        {
+          datasets: entries.map(([d]) => d),
+          probabilities: entries.map(([, w]) => w),
+          stopping_strategy: "all_exhausted",
+        },
+        null,
+        2,
+      )}\n`;
     case "streaming": {
       const root = opts.pathPrefix ?? "";
       const streams: Record<string, unknown> = {};
-      for (const [d, w] of entries) streams[d] = { remote: `${root}${d}`, local: `/tmp/mixlab-streaming/${d}`, proportion: w };
+      for (const [d, w] of entries) streams[d] = {
+        remote: `${root}${d}`,
+        local: `/tmp/mixlab-streaming/${d}`,
+        proportion: w,
+      };
       return `${JSON.stringify({ streams }, null, 2)}\n`;
     }
     case "olmo": {
-      const sources = (pairs: [string, number][]) => pairs.map(([d, w]) => ({ source_name: d, target_ratio: w, max_repetition_ratio: opts.maxEpochs ?? (doc.constraints?.maxEpochs as number | undefined) ?? 1, paths: [`${opts.pathPrefix ?? ""}${d}/*.npy`] }));
+      const sources = (pairs: [string, number][]) => pairs.map(([d, w]) => ({
+        source_name: d,
+        target_ratio: w,
+        max_repetition_ratio: opts.maxEpochs ?? (doc.constraints?.maxEpochs as number | undefined) ?? 1,
+        paths: [`${opts.pathPrefix ?? ""}${d}/*.npy`],
+      }));
       if (doc.stages && doc.stages.length > 1) {
         // A stage list: one source mixture per stage with its token range (OLMo trains stages as successive runs).
-        const stages = stageRanges(doc).map((r, i) => ({ name: `stage-${i + 1}`, start_tokens: r.start, ...(r.end !== null ? { max_tokens: r.end - r.start } : {}), source_configs: sources(doc.orderedDomains.map((d) => [d, r.domains[d] ?? 0] as [string, number]).filter(([, w]) => w > 0)) }));
+        const stages = stageRanges(doc).map((r, i) => ({
+          name: `stage-${i + 1}`,
+          start_tokens: r.start,
+          ...(r.end !== null ? { max_tokens: r.end - r.start } : {}),
+          source_configs: sources(
+            doc.orderedDomains.map((d) => [d, r.domains[d] ?? 0] as [string, number]).filter(([, w]) => w > 0),
+          ),
+        }));
         return `${JSON.stringify({ stages }, null, 2)}\n`;
       }
       return `${JSON.stringify({ source_configs: sources(entries) }, null, 2)}\n`;
@@ -122,8 +167,17 @@ export function exportProportions(input: Doc, format: ExportFormat, opts: { path
       if (doc.stages && doc.stages.length > 1) {
         // Levanter's stages start at sequence indices: tokens / seqLen.
         const seqLen = opts.seqLen;
-        if (seqLen === undefined) throw new InputError("--seq-len", `levanter: expected the tokens per sequence to turn the ${doc.stages.length} stages' token bounds into sequence indices, got none`);
-        const stages = stageRanges(doc).map((r) => [Math.round(r.start / seqLen), Object.fromEntries(doc.orderedDomains.map((d) => [d, r.domains[d] ?? 0] as [string, number]).filter(([, w]) => w > 0))]);
+        if (seqLen === undefined) throw new InputError(
+          "--seq-len",
+          `levanter: expected the tokens per sequence to turn the ${doc.stages.length} stages' token bounds ` +
+            "into sequence indices, got none",
+        );
+        const stages = stageRanges(doc).map((r) => [
+          Math.round(r.start / seqLen),
+          Object.fromEntries(
+            doc.orderedDomains.map((d) => [d, r.domains[d] ?? 0] as [string, number]).filter(([, w]) => w > 0),
+          ),
+        ]);
         return `${JSON.stringify({ train_weights: stages }, null, 2)}\n`;
       }
       return `${JSON.stringify({ train_weights: weights }, null, 2)}\n`;

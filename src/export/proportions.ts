@@ -7,7 +7,11 @@ import { InputError } from "../errors.js";
 
 export const PROPORTIONS_FORMAT = "mixlab.proportions/v1";
 
-const Stage = z.strictObject({ untilTokens: z.number().positive().optional(), untilSamples: z.number().positive().optional(), domains: z.record(z.string(), z.number().min(0)) });
+const Stage = z.strictObject({
+  untilTokens: z.number().positive().optional(),
+  untilSamples: z.number().positive().optional(),
+  domains: z.record(z.string(), z.number().min(0)),
+});
 
 /** Per-domain values (shares or losses) by domain name. */
 const ByDomain = z.record(z.string(), z.number());
@@ -17,7 +21,13 @@ const Online = z.strictObject({
   method: z.string(),
   options: z.record(z.string(), z.unknown()),
   seed: z.number().int().min(0),
-  trajectory: z.array(z.strictObject({ step: z.number().int().min(0), tokens: z.number().min(0), proportions: ByDomain, trainLoss: ByDomain.optional(), evalLoss: ByDomain.optional() })),
+  trajectory: z.array(z.strictObject({
+    step: z.number().int().min(0),
+    tokens: z.number().min(0),
+    proportions: ByDomain,
+    trainLoss: ByDomain.optional(),
+    evalLoss: ByDomain.optional(),
+  })),
 });
 
 export const ProportionsSchema = z.strictObject({
@@ -39,7 +49,10 @@ export const ProportionsSchema = z.strictObject({
   /** Support diagnostics: `{ code, message, …numbers }` each. */
   diagnostics: z.array(z.looseObject({ code: z.string(), message: z.string() })).optional(),
   predicted: z.record(z.string(), z.number().nullable()).optional(),
-  withoutEpochCaps: z.strictObject({ domains: z.record(z.string(), z.number()), predicted: z.number().nullable() }).optional(),
+  withoutEpochCaps: z.strictObject({
+    domains: z.record(z.string(), z.number()),
+    predicted: z.number().nullable(),
+  }).optional(),
   epochs: z.record(z.string(), z.number()).optional(),
   constraints: z.record(z.string(), z.unknown()).optional(),
   fitQuality: z.record(z.string(), z.unknown()).optional(),
@@ -68,12 +81,21 @@ export function parseProportions(text: string, source: string): Proportions & { 
     throw new InputError(source, `expected JSON, got invalid JSON (${(e as Error).message})`);
   }
   const r = ProportionsSchema.safeParse(raw);
-  if (!r.success) throw new InputError(source, r.error.issues.map((i) => ({ path: i.path.join(".") || "document", message: i.message })));
+  if (!r.success) throw new InputError(
+    source,
+    r.error.issues.map((i) => ({ path: i.path.join(".") || "document", message: i.message })),
+  );
   const doc = r.data;
   const names = doc.order ?? Object.keys(doc.domains);
   const extra = Object.keys(doc.domains).filter((d) => !names.includes(d));
-  if (extra.length || names.some((d) => doc.domains[d] === undefined)) throw new InputError(source, "order: expected the same domains as `domains`");
+  if (extra.length || names.some((d) => doc.domains[d] === undefined)) throw new InputError(
+    source,
+    "order: expected the same domains as `domains`",
+  );
   const s = names.reduce((a, d) => a + doc.domains[d]!, 0);
-  if (Math.abs(s - 1) > 1e-6) throw new InputError(source, `domains: expected proportions summing to 1 (± 1e-6), got ${s}`);
+  if (Math.abs(s - 1) > 1e-6) throw new InputError(
+    source,
+    `domains: expected proportions summing to 1 (± 1e-6), got ${s}`,
+  );
   return { ...doc, orderedDomains: names };
 }

@@ -38,7 +38,9 @@ export class StepArena {
   read(t: Tensor): Float32Array {
     if (!this.pooling || t.dtype !== "float32") return t.dataSync() as Float32Array;
     // wasm kernels run synchronously, so the tensor's values are in the heap now.
-    const view = (this.tf.backend() as unknown as WasmBackend).typedArrayFromHeap(t as unknown as { shape: number[]; dtype: string; dataId: object }) as Float32Array;
+    const view = (this.tf.backend() as unknown as WasmBackend).typedArrayFromHeap(
+      t as unknown as { shape: number[]; dtype: string; dataId: object },
+    ) as Float32Array;
     const out = this.f32(view.length);
     out.set(view);
     return out;

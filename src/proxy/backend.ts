@@ -36,7 +36,10 @@ interface WebGpuAdapter {
  * driver). Sets the package's globals first, as STACK.md describes.
  */
 async function requestWebGpu(): Promise<{ gpu: unknown; adapter: WebGpuAdapter } | null> {
-  const pkg = (await optional("webgpu")) as { create: (o: string[]) => { requestAdapter(): Promise<WebGpuAdapter | null> }; globals: Record<string, unknown> };
+  const pkg = (await optional("webgpu")) as {
+    create: (o: string[]) => { requestAdapter(): Promise<WebGpuAdapter | null> };
+    globals: Record<string, unknown>;
+  };
   Object.assign(globalThis, pkg.globals);
   const gpu = pkg.create([]);
   const adapter = await gpu.requestAdapter();
@@ -44,23 +47,40 @@ async function requestWebGpu(): Promise<{ gpu: unknown; adapter: WebGpuAdapter }
 }
 
 /** Loads tfjs on a backend; returns the namespace, the backend used and why others were skipped. */
-export async function loadTf(requested: BackendName, log: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): Promise<{ tf: typeof tfTypes; backend: string; skipped: string[] }> {
-  if (!BACKENDS.includes(requested)) throw new InputError("--backend", `expected one of ${BACKENDS.join(", ")}, got ${JSON.stringify(requested)}`);
+export async function loadTf(
+  requested: BackendName,
+  log: (line: string) => void = (l) => process.stderr.write(`${l}\n`),
+): Promise<{ tf: typeof tfTypes; backend: string; skipped: string[] }> {
+  if (!BACKENDS.includes(requested)) throw new InputError(
+    "--backend",
+    `expected one of ${BACKENDS.join(", ")}, got ${JSON.stringify(requested)}`,
+  );
   const skipped: string[] = [];
-  const order: Exclude<BackendName, "auto">[] = requested === "auto" ? ["tensorflow", "webgpu", "blas", "wasm", "cpu"] : [requested];
+  const order: Exclude<BackendName, "auto">[] = requested === "auto"
+    ? ["tensorflow", "webgpu", "blas", "wasm", "cpu"]
+    : [requested];
   setActiveBlas(null);
   for (const b of order) {
     try {
       if (b === "tensorflow") {
-        const pkg = installed("@tensorflow/tfjs-node-gpu") ? "@tensorflow/tfjs-node-gpu" : installed("@tensorflow/tfjs-node") ? "@tensorflow/tfjs-node" : null;
-        if (!pkg) throw new UnsupportedError("@tensorflow/tfjs-node-gpu and @tensorflow/tfjs-node are not installed (optional; their installers download libtensorflow)");
+        const pkg = installed("@tensorflow/tfjs-node-gpu")
+          ? "@tensorflow/tfjs-node-gpu"
+          : installed("@tensorflow/tfjs-node")
+            ? "@tensorflow/tfjs-node"
+            : null;
+        if (!pkg) throw new UnsupportedError(
+          "@tensorflow/tfjs-node-gpu and @tensorflow/tfjs-node are not installed " +
+            "(optional; their installers download libtensorflow)",
+        );
         const tf = (await import(pkg)) as typeof tfTypes;
         await tf.ready();
         log(`backend: tensorflow (${pkg})${skipped.length ? `; skipped ${skipped.join("; ")}` : ""}`);
         return { tf, backend: "tensorflow", skipped };
       }
       if (b === "webgpu") {
-        if (!installed("webgpu") || !installed("@tensorflow/tfjs-backend-webgpu")) throw new UnsupportedError("the webgpu and @tensorflow/tfjs-backend-webgpu packages are not installed");
+        if (!installed("webgpu") || !installed("@tensorflow/tfjs-backend-webgpu")) throw new UnsupportedError(
+          "the webgpu and @tensorflow/tfjs-backend-webgpu packages are not installed",
+        );
         const found = await requestWebGpu();
         if (!found) throw new UnsupportedError("no WebGPU adapter (no GPU, or no Vulkan driver)");
         Object.defineProperty(globalThis, "navigator", { value: { gpu: found.gpu }, configurable: true });
@@ -76,10 +96,15 @@ export async function loadTf(requested: BackendName, log: (line: string) => void
         const { blas, why } = loadBlas();
         if (!blas) throw new UnsupportedError(why);
         await import("@tensorflow/tfjs-backend-wasm");
-        if (!(await tf.setBackend("wasm"))) throw new UnsupportedError("tfjs could not start the wasm backend it runs on");
+        if (!(await tf.setBackend("wasm"))) throw new UnsupportedError(
+          "tfjs could not start the wasm backend it runs on",
+        );
         await tf.ready();
         setActiveBlas(blas);
-        log(`backend: blas (${blas.library} for the matrix products, tfjs wasm for the rest)${skipped.length ? `; skipped ${skipped.join("; ")}` : ""}`);
+        log(
+          `backend: blas (${blas.library} for the matrix products, tfjs wasm for the rest)` +
+            `${skipped.length ? `; skipped ${skipped.join("; ")}` : ""}`,
+        );
         return { tf, backend: b, skipped };
       }
       if (b === "wasm") {
@@ -103,8 +128,13 @@ export async function loadTf(requested: BackendName, log: (line: string) => void
  * sizes ensembles with it; the workers load the backend). For WebGPU it also reports the
  * adapter's maxStorageBufferBindingSize.
  */
-export async function probeBackend(requested: BackendName): Promise<{ backend: Exclude<BackendName, "auto">; maxBindingBytes?: number }> {
-  if (!BACKENDS.includes(requested)) throw new InputError("--backend", `expected one of ${BACKENDS.join(", ")}, got ${JSON.stringify(requested)}`);
+export async function probeBackend(
+  requested: BackendName,
+): Promise<{ backend: Exclude<BackendName, "auto">; maxBindingBytes?: number }> {
+  if (!BACKENDS.includes(requested)) throw new InputError(
+    "--backend",
+    `expected one of ${BACKENDS.join(", ")}, got ${JSON.stringify(requested)}`,
+  );
   const tensorflow = installed("@tensorflow/tfjs-node-gpu") || installed("@tensorflow/tfjs-node");
   if (requested === "tensorflow" || (requested === "auto" && tensorflow)) return { backend: "tensorflow" };
   if (requested === "webgpu" || requested === "auto") {

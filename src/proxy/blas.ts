@@ -13,8 +13,29 @@ import { fileURLToPath } from "node:url";
 import type * as kern from "./kernels.js";
 
 /** The kernels the addon also provides in C (src/native/kernels.c), with kernels.ts's arguments. */
-export type NativeKernels = Pick<typeof kern, "layerNormForward" | "layerNormBackward" | "biasGeluForward" | "biasGeluBackward" | "causalSoftmax" | "causalSoftmaxBackward" | "crossEntropyForward" | "crossEntropyBackward" | "sumRows">;
-export const NATIVE_KERNELS: readonly (keyof NativeKernels)[] = ["layerNormForward", "layerNormBackward", "biasGeluForward", "biasGeluBackward", "causalSoftmax", "causalSoftmaxBackward", "crossEntropyForward", "crossEntropyBackward", "sumRows"];
+export type NativeKernels = Pick<
+  typeof kern,
+  | "layerNormForward"
+  | "layerNormBackward"
+  | "biasGeluForward"
+  | "biasGeluBackward"
+  | "causalSoftmax"
+  | "causalSoftmaxBackward"
+  | "crossEntropyForward"
+  | "crossEntropyBackward"
+  | "sumRows"
+>;
+export const NATIVE_KERNELS: readonly (keyof NativeKernels)[] = [
+  "layerNormForward",
+  "layerNormBackward",
+  "biasGeluForward",
+  "biasGeluBackward",
+  "causalSoftmax",
+  "causalSoftmaxBackward",
+  "crossEntropyForward",
+  "crossEntropyBackward",
+  "sumRows",
+];
 
 /**
  * Row-major single-precision GEMM on Float32Arrays: C = alpha·op(A)·op(B) + beta·C (offsets and
@@ -23,7 +44,24 @@ export const NATIVE_KERNELS: readonly (keyof NativeKernels)[] = ["layerNormForwa
 export interface Blas extends NativeKernels {
   /** The shared library that provides the product. */
   readonly library: string;
-  gemm(transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number, A: Float32Array, aOff: number, lda: number, B: Float32Array, bOff: number, ldb: number, beta: number, C: Float32Array, cOff: number, ldc: number): void;
+  gemm(
+    transA: boolean,
+    transB: boolean,
+    M: number,
+    N: number,
+    K: number,
+    alpha: number,
+    A: Float32Array,
+    aOff: number,
+    lda: number,
+    B: Float32Array,
+    bOff: number,
+    ldb: number,
+    beta: number,
+    C: Float32Array,
+    cOff: number,
+    ldc: number,
+  ): void;
 }
 
 /** Libraries tried in order (MIXLAB_BLAS, a path or soname, first when set). */
@@ -36,21 +74,46 @@ export function loadBlas(): { blas: Blas | null; why: string } {
   if (cached) return cached;
   const here = dirname(fileURLToPath(import.meta.url));
   // dist/src/proxy → dist/native; tests run src/proxy → dist/native too.
-  const addon = [join(here, "..", "..", "native", "mixlab_blas.node"), join(here, "..", "..", "dist", "native", "mixlab_blas.node")].find((p) => existsSync(p));
-  if (!addon) return (cached = { blas: null, why: "the native addon is not built (npm run build needs a C compiler and Node's headers)" });
+  const addon = [
+    join(here, "..", "..", "native", "mixlab_blas.node"),
+    join(here, "..", "..", "dist", "native", "mixlab_blas.node"),
+  ].find((p) => existsSync(p));
+  if (!addon) return (cached = {
+    blas: null,
+    why: "the native addon is not built (npm run build needs a C compiler and Node's headers)",
+  });
   let native: { load(c: string[]): string | null } & Omit<Blas, "library">;
   try {
     native = createRequire(import.meta.url)(addon) as typeof native;
   } catch (e) {
     // Built for another platform, or a broken build: say so, and the trainer uses wasm.
-    return (cached = { blas: null, why: `the native addon ${addon} does not load (${(e as Error).message.split("\n")[0]}); rebuild it with npm run build` });
+    return (cached = {
+      blas: null,
+      why:
+        `the native addon ${addon} does not load (${(e as Error).message.split("\n")[0]}); ` +
+        "rebuild it with npm run build",
+    });
   }
-  const missing = ["gemm", ...NATIVE_KERNELS].filter((f) => typeof (native as unknown as Record<string, unknown>)[f] !== "function");
-  if (missing.length) return (cached = { blas: null, why: `the native addon is out of date (no ${missing.join(", ")}; run npm run build)` });
+  const missing = ["gemm", ...NATIVE_KERNELS].filter(
+    (f) => typeof (native as unknown as Record<string, unknown>)[f] !== "function",
+  );
+  if (missing.length) return (cached = {
+    blas: null,
+    why: `the native addon is out of date (no ${missing.join(", ")}; run npm run build)`,
+  });
   const candidates = [...(process.env.MIXLAB_BLAS ? [process.env.MIXLAB_BLAS] : []), ...BLAS_LIBRARIES];
   const library = native.load(candidates);
-  if (!library) return (cached = { blas: null, why: `no BLAS library could be loaded (tried ${candidates.join(", ")}; on Debian: apt-get install libopenblas0-pthread)` });
-  const blas: Blas = { library, gemm: native.gemm, ...Object.fromEntries(NATIVE_KERNELS.map((f) => [f, native[f]])) } as Blas;
+  if (!library) return (cached = {
+    blas: null,
+    why:
+      `no BLAS library could be loaded (tried ${candidates.join(", ")}; ` +
+      "on Debian: apt-get install libopenblas0-pthread)",
+  });
+  const blas: Blas = {
+    library,
+    gemm: native.gemm,
+    ...Object.fromEntries(NATIVE_KERNELS.map((f) => [f, native[f]])),
+  } as Blas;
   return (cached = { blas, why: "" });
 }
 

@@ -25,8 +25,19 @@ export interface CheckpointHeader {
 }
 
 /** Writes a checkpoint atomically: magic, header length (uint32 LE), header JSON, then the arrays. */
-export function writeCheckpoint(path: string, header: Omit<CheckpointHeader, "format" | "arrays">, arrays: readonly { name: string; data: Float32Array }[]): void {
-  const head = Buffer.from(JSON.stringify({ format: CHECKPOINT_FORMAT, ...header, arrays: arrays.map((a) => ({ name: a.name, length: a.data.length })) }), "utf8");
+export function writeCheckpoint(
+  path: string,
+  header: Omit<CheckpointHeader, "format" | "arrays">,
+  arrays: readonly { name: string; data: Float32Array }[],
+): void {
+  const head = Buffer.from(
+    JSON.stringify({
+      format: CHECKPOINT_FORMAT,
+      ...header,
+      arrays: arrays.map((a) => ({ name: a.name, length: a.data.length })),
+    }),
+    "utf8",
+  );
   // Pad the header so the arrays start on a 4-byte boundary.
   const pad = (4 - ((MAGIC.length + 4 + head.length) % 4)) % 4;
   const total = MAGIC.length + 4 + head.length + pad + arrays.reduce((a, x) => a + 4 * x.data.length, 0);
@@ -49,7 +60,10 @@ export function writeCheckpoint(path: string, header: Omit<CheckpointHeader, "fo
  */
 export function readCheckpoint(path: string): { header: CheckpointHeader; arrays: Map<string, Float32Array> } {
   const buf = readFileSync(path);
-  if (buf.length < MAGIC.length + 4 || buf.toString("latin1", 0, MAGIC.length) !== MAGIC) throw new InputError(path, `expected a mixlab proxy checkpoint (${CHECKPOINT_FORMAT}), got another file`);
+  if (buf.length < MAGIC.length + 4 || buf.toString("latin1", 0, MAGIC.length) !== MAGIC) throw new InputError(
+    path,
+    `expected a mixlab proxy checkpoint (${CHECKPOINT_FORMAT}), got another file`,
+  );
   const len = buf.readUInt32LE(MAGIC.length);
   let header: CheckpointHeader;
   try {
@@ -57,11 +71,17 @@ export function readCheckpoint(path: string): { header: CheckpointHeader; arrays
   } catch (e) {
     throw new InputError(path, `header: expected JSON, got invalid JSON (${(e as Error).message})`);
   }
-  if (header.format !== CHECKPOINT_FORMAT) throw new InputError(path, `format: expected ${CHECKPOINT_FORMAT}, got ${JSON.stringify(header.format)}`);
+  if (header.format !== CHECKPOINT_FORMAT) throw new InputError(
+    path,
+    `format: expected ${CHECKPOINT_FORMAT}, got ${JSON.stringify(header.format)}`,
+  );
   const arrays = new Map<string, Float32Array>();
   let off = MAGIC.length + 4 + len;
   for (const a of header.arrays) {
-    if (off + 4 * a.length > buf.length) throw new InputError(path, `${a.name}: expected ${a.length} float32 values, got a file cut short`);
+    if (off + 4 * a.length > buf.length) throw new InputError(
+      path,
+      `${a.name}: expected ${a.length} float32 values, got a file cut short`,
+    );
     const data = new Float32Array(a.length);
     Buffer.from(data.buffer).set(buf.subarray(off, off + 4 * a.length));
     arrays.set(a.name, data);
@@ -78,8 +98,14 @@ export function readCheckpoint(path: string): { header: CheckpointHeader; arrays
  */
 export function prepareCheckpointPath(path: string, flag = "--checkpoint"): void {
   const dir = dirname(resolve(path));
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new InputError(flag, `expected a file in an existing folder, got ${JSON.stringify(path)} (no folder ${JSON.stringify(dir)})`);
-  if (existsSync(path) && statSync(path).isDirectory()) throw new InputError(flag, `expected a file, got the folder ${JSON.stringify(path)}`);
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new InputError(
+    flag,
+    `expected a file in an existing folder, got ${JSON.stringify(path)} (no folder ${JSON.stringify(dir)})`,
+  );
+  if (existsSync(path) && statSync(path).isDirectory()) throw new InputError(
+    flag,
+    `expected a file, got the folder ${JSON.stringify(path)}`,
+  );
   const stale = new RegExp(`^\\.${basename(path).replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}\\.(\\d+)\\.tmp$`);
   for (const f of readdirSync(dir)) {
     const m = stale.exec(f);

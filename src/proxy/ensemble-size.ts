@@ -33,14 +33,30 @@ export interface EnsembleChoice {
  * The ensemble size for a backend: `maxBindingBytes` is the WebGPU adapter's
  * maxStorageBufferBindingSize (when known), `freeBytes` the memory free for activations.
  */
-export function chooseEnsemble(backend: string, c: ProxyConfig, batch: number, limits: { maxBindingBytes?: number; freeBytes: number }): EnsembleChoice {
-  if (backend !== "webgpu" && backend !== "tensorflow") return { size: 1, why: `${backend} steps are compute-bound; an ensemble measured 0.84–1.32× one proxy's aggregate tokens/s, while one proxy per worker keeps resumption per mixture` };
+export function chooseEnsemble(
+  backend: string,
+  c: ProxyConfig,
+  batch: number,
+  limits: { maxBindingBytes?: number; freeBytes: number },
+): EnsembleChoice {
+  if (backend !== "webgpu" && backend !== "tensorflow") return {
+    size: 1,
+    why:
+      `${backend} steps are compute-bound; an ensemble measured 0.84–1.32× one proxy's aggregate tokens/s, ` +
+      "while one proxy per worker keeps resumption per mixture",
+  };
   const perMember = activationBytes(c, batch);
   // Half the free memory for activations (the gradients and optimiser state need the rest).
   const byMemory = Math.floor((0.5 * limits.freeBytes) / perMember);
   const largest = largestBufferBytes(c, batch);
   const byBinding = limits.maxBindingBytes !== undefined ? Math.floor(limits.maxBindingBytes / largest) : Infinity;
   const size = Math.max(1, Math.min(MAX_DEFAULT_ENSEMBLE, byMemory, byBinding));
-  const bound = size === MAX_DEFAULT_ENSEMBLE ? `the cap of ${MAX_DEFAULT_ENSEMBLE}` : byBinding <= byMemory ? `the ${(limits.maxBindingBytes! / 2 ** 20).toFixed(0)} MiB binding limit over ${(largest / 2 ** 20).toFixed(1)} MiB per member` : `half of ${(limits.freeBytes / 2 ** 30).toFixed(1)} GiB free over ${(perMember / 2 ** 20).toFixed(0)} MiB of activations per member`;
+  const bound = size === MAX_DEFAULT_ENSEMBLE
+    ? `the cap of ${MAX_DEFAULT_ENSEMBLE}`
+    : byBinding <= byMemory
+      ? `the ${(limits.maxBindingBytes! / 2 ** 20).toFixed(0)} MiB binding limit ` +
+        `over ${(largest / 2 ** 20).toFixed(1)} MiB per member`
+      : `half of ${(limits.freeBytes / 2 ** 30).toFixed(1)} GiB free ` +
+        `over ${(perMember / 2 ** 20).toFixed(0)} MiB of activations per member`;
   return { size, why: `${backend}: limited by ${bound}` };
 }

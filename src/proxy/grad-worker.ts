@@ -27,7 +27,10 @@ port.on("message", (m: Message) => {
       return;
     }
     const r = shardGradients(model, m.batch);
-    port.postMessage({ ok: true, losses: r.losses, grads: r.grads }, [r.losses.buffer as ArrayBuffer, ...r.grads.map((g) => g.buffer as ArrayBuffer)]);
+    port.postMessage(
+      { ok: true, losses: r.losses, grads: r.grads },
+      [r.losses.buffer as ArrayBuffer, ...r.grads.map((g) => g.buffer as ArrayBuffer)],
+    );
   } catch (e) {
     port.postMessage({ ok: false, error: (e as Error).message });
   }

@@ -12,7 +12,17 @@
  * Layer norm over the last axis of (K × rows × d), gains and biases per member (K × d); writes y
  * and the per-row mean and 1/σ for the backward pass.
  */
-export function layerNormForward(x: Float32Array, g: Float32Array, b: Float32Array, K: number, rows: number, d: number, y: Float32Array, mean: Float32Array, rstd: Float32Array): void {
+export function layerNormForward(
+  x: Float32Array,
+  g: Float32Array,
+  b: Float32Array,
+  K: number,
+  rows: number,
+  d: number,
+  y: Float32Array,
+  mean: Float32Array,
+  rstd: Float32Array,
+): void {
   for (let k = 0; k < K; k++) {
     const go = k * d;
     for (let r = 0; r < rows; r++) {
@@ -35,7 +45,19 @@ export function layerNormForward(x: Float32Array, g: Float32Array, b: Float32Arr
 }
 
 /** Layer norm backward: dx, and dg, db (K × d) accumulated over rows. */
-export function layerNormBackward(x: Float32Array, g: Float32Array, mean: Float32Array, rstd: Float32Array, dy: Float32Array, K: number, rows: number, d: number, dx: Float32Array, dg: Float32Array, db: Float32Array): void {
+export function layerNormBackward(
+  x: Float32Array,
+  g: Float32Array,
+  mean: Float32Array,
+  rstd: Float32Array,
+  dy: Float32Array,
+  K: number,
+  rows: number,
+  d: number,
+  dx: Float32Array,
+  dg: Float32Array,
+  db: Float32Array,
+): void {
   dg.fill(0);
   db.fill(0);
   for (let k = 0; k < K; k++) {
@@ -72,7 +94,16 @@ const GELU_C = Math.sqrt(2 / Math.PI);
  * tanh-approximate GELU (GPT-2) of x + bias (bias per member, K × f, broadcast over rows); keeps
  * x + bias in `pre` and the tanh in `th` for the backward pass.
  */
-export function biasGeluForward(x: Float32Array, bias: Float32Array, K: number, rows: number, f: number, pre: Float32Array, th: Float32Array, y: Float32Array): void {
+export function biasGeluForward(
+  x: Float32Array,
+  bias: Float32Array,
+  K: number,
+  rows: number,
+  f: number,
+  pre: Float32Array,
+  th: Float32Array,
+  y: Float32Array,
+): void {
   for (let k = 0; k < K; k++) {
     const bo = k * f;
     for (let r = 0; r < rows; r++) {
@@ -89,7 +120,16 @@ export function biasGeluForward(x: Float32Array, bias: Float32Array, K: number, 
 }
 
 /** Backward of biasGeluForward: dx (= d pre) and dbias (K × f). */
-export function biasGeluBackward(pre: Float32Array, th: Float32Array, dy: Float32Array, K: number, rows: number, f: number, dx: Float32Array, dbias: Float32Array): void {
+export function biasGeluBackward(
+  pre: Float32Array,
+  th: Float32Array,
+  dy: Float32Array,
+  K: number,
+  rows: number,
+  f: number,
+  dx: Float32Array,
+  dbias: Float32Array,
+): void {
   dbias.fill(0);
   for (let k = 0; k < K; k++) {
     const bo = k * f;
@@ -133,7 +173,13 @@ export function causalSoftmax(scores: Float32Array, T: number, scale: number): v
 }
 
 /** The softmax backward of one head: from P and dP (T × T) writes dS = scale·P ⊙ (dP − rowsum(P ⊙ dP)). */
-export function causalSoftmaxBackward(p: Float32Array, dp: Float32Array, T: number, scale: number, ds: Float32Array): void {
+export function causalSoftmaxBackward(
+  p: Float32Array,
+  dp: Float32Array,
+  T: number,
+  scale: number,
+  ds: Float32Array,
+): void {
   for (let i = 0; i < T; i++) {
     const o = i * T;
     let dot = 0;
@@ -158,7 +204,18 @@ export function sumRows(dy: Float32Array, K: number, rows: number, n: number, ou
  * Token + position embedding: y[k, b·T + t] = wte[k, tokens[k, b, t]] + wpe[k, t]; tokens
  * (K × B × T), wte (K × V × d), wpe (K × Tmax × d).
  */
-export function embedForward(tokens: Int32Array, wte: Float32Array, wpe: Float32Array, K: number, B: number, T: number, V: number, Tmax: number, d: number, y: Float32Array): void {
+export function embedForward(
+  tokens: Int32Array,
+  wte: Float32Array,
+  wpe: Float32Array,
+  K: number,
+  B: number,
+  T: number,
+  V: number,
+  Tmax: number,
+  d: number,
+  y: Float32Array,
+): void {
   for (let k = 0; k < K; k++) {
     for (let b = 0; b < B; b++) {
       for (let t = 0; t < T; t++) {
@@ -174,7 +231,18 @@ export function embedForward(tokens: Int32Array, wte: Float32Array, wpe: Float32
 }
 
 /** Embedding backward: scatter-add into dwte (K × V × d), sum over the batch into dwpe (K × Tmax × d). */
-export function embedBackward(tokens: Int32Array, dy: Float32Array, K: number, B: number, T: number, V: number, Tmax: number, d: number, dwte: Float32Array, dwpe: Float32Array): void {
+export function embedBackward(
+  tokens: Int32Array,
+  dy: Float32Array,
+  K: number,
+  B: number,
+  T: number,
+  V: number,
+  Tmax: number,
+  d: number,
+  dwte: Float32Array,
+  dwpe: Float32Array,
+): void {
   dwte.fill(0);
   dwpe.fill(0);
   for (let k = 0; k < K; k++) {
@@ -195,7 +263,14 @@ export function embedBackward(tokens: Int32Array, dy: Float32Array, K: number, B
 }
 
 /** Cross-entropy of rows of logits (rows × V) against targets: losses (nats) and log-sum-exp per row. */
-export function crossEntropyForward(logits: Float32Array, targets: Int32Array, rows: number, V: number, losses: Float32Array, lse: Float32Array): void {
+export function crossEntropyForward(
+  logits: Float32Array,
+  targets: Int32Array,
+  rows: number,
+  V: number,
+  losses: Float32Array,
+  lse: Float32Array,
+): void {
   for (let r = 0; r < rows; r++) {
     const o = r * V;
     let max = -Infinity;
@@ -209,7 +284,15 @@ export function crossEntropyForward(logits: Float32Array, targets: Int32Array, r
 }
 
 /** Cross-entropy backward: dlogits = dloss · (softmax − onehot(target)). */
-export function crossEntropyBackward(logits: Float32Array, targets: Int32Array, lse: Float32Array, dloss: Float32Array, rows: number, V: number, dlogits: Float32Array): void {
+export function crossEntropyBackward(
+  logits: Float32Array,
+  targets: Int32Array,
+  lse: Float32Array,
+  dloss: Float32Array,
+  rows: number,
+  V: number,
+  dlogits: Float32Array,
+): void {
   for (let r = 0; r < rows; r++) {
     const o = r * V;
     const g = dloss[r]!;
@@ -224,7 +307,21 @@ export function crossEntropyBackward(logits: Float32Array, targets: Int32Array, 
  * + wd·p), with the gradient scaled by `gscale` (global-norm clipping). Moments in float32, the
  * arithmetic in float64.
  */
-export function adamw(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, from: number, to: number, gscale: number, lr: number, b1: number, b2: number, c1: number, c2: number, wd: number): void {
+export function adamw(
+  p: Float32Array,
+  g: Float32Array,
+  m: Float32Array,
+  v: Float32Array,
+  from: number,
+  to: number,
+  gscale: number,
+  lr: number,
+  b1: number,
+  b2: number,
+  c1: number,
+  c2: number,
+  wd: number,
+): void {
   for (let i = from; i < to; i++) {
     const gi = g[i]! * gscale;
     const mi = b1 * m[i]! + (1 - b1) * gi;

@@ -47,8 +47,21 @@ export const PRESETS: Readonly<Record<string, ProxyConfig>> = {
 
 /** Number of trainable parameters. */
 export function parameterCount(c: ProxyConfig): number {
-  const block = 2 * 2 * c.dModel + c.dModel * 3 * c.dModel + 3 * c.dModel + c.dModel * c.dModel + c.dModel + c.dModel * c.dFF + c.dFF + c.dFF * c.dModel + c.dModel;
-  return c.vocab * c.dModel + c.seqLen * c.dModel + c.nLayers * block + 2 * c.dModel + (c.untiedHead ? c.dModel * c.vocab : 0);
+  const block =
+    2 * 2 * c.dModel +
+    c.dModel * 3 * c.dModel +
+    3 * c.dModel +
+    c.dModel * c.dModel +
+    c.dModel +
+    c.dModel * c.dFF +
+    c.dFF +
+    c.dFF * c.dModel +
+    c.dModel;
+  return c.vocab * c.dModel +
+    c.seqLen * c.dModel +
+    c.nLayers * block +
+    2 * c.dModel +
+    (c.untiedHead ? c.dModel * c.vocab : 0);
 }
 
 /**
@@ -93,7 +106,13 @@ let nextModel = 0;
  * single model would draw them, so member k equals a proxy trained alone with that rng.
  * N(0, 0.02²) weights; residual projections scaled by 1/√(2·layers), as GPT-2.
  */
-export function createEnsemble(tf: Tf, config: ProxyConfig, rngs: readonly Rng[], kernels: Kernels = defaultKernels(tf.getBackend()), blas: Blas | null = kernels === "fused" ? activeBlas() : null): ProxyModel {
+export function createEnsemble(
+  tf: Tf,
+  config: ProxyConfig,
+  rngs: readonly Rng[],
+  kernels: Kernels = defaultKernels(tf.getBackend()),
+  blas: Blas | null = kernels === "fused" ? activeBlas() : null,
+): ProxyModel {
   const K = rngs.length;
   // tfjs keeps one registry of variable names per process: a scope per model lets several live at once.
   const scope = `proxy${nextModel++}/`;
@@ -180,7 +199,10 @@ function makeLinear(tf: Tf): (x: Tensor, w: Tensor) => Tensor {
       value: bmm(x as tfTypes.Tensor3D, w as tfTypes.Tensor3D),
       gradFunc: (dy: Tensor, saved: Tensor[]) => {
         const [sx, sw] = saved as [tfTypes.Tensor3D, tfTypes.Tensor3D];
-        return [bmm(dy as tfTypes.Tensor3D, tf.transpose(sw, [0, 2, 1])), bmm(tf.transpose(sx, [0, 2, 1]), dy as tfTypes.Tensor3D)];
+        return [
+          bmm(dy as tfTypes.Tensor3D, tf.transpose(sw, [0, 2, 1])),
+          bmm(tf.transpose(sx, [0, 2, 1]), dy as tfTypes.Tensor3D),
+        ];
       },
     };
   };
@@ -199,7 +221,8 @@ function linearOf(tf: Tf): (x: Tensor, w: Tensor) => Tensor {
 }
 
 type GradFn = (...args: unknown[]) => { value: Tensor; gradFunc: (dy: Tensor, saved: Tensor[]) => Tensor[] };
-const custom = (tf: Tf, f: GradFn): ((...xs: Tensor[]) => Tensor) => tf.customGrad(f as never) as unknown as (...xs: Tensor[]) => Tensor;
+const custom = (tf: Tf, f: GradFn): ((...xs: Tensor[]) => Tensor) =>
+  tf.customGrad(f as never) as unknown as (...xs: Tensor[]) => Tensor;
 
 // The fused parts of a step as tfjs custom-gradient ops: kernels.ts does the work on copies of
 // the tensors' data, matMuls stay tfjs kernels. Activations are (K × N × n), per-member vectors
@@ -269,7 +292,12 @@ function nativeLinear(model: ProxyModel, blas: Blas, x: Tensor, w: Tensor, trans
     const ws = ar.read(wt);
     const y = ar.f32(K * N * b);
     // w is (a × b) row-major, or (b × a) when transposed.
-    for (let k = 0; k < K; k++) blas.gemm(false, transposed, N, b, a, 1, xs, k * N * a, a, ws, k * a * b, transposed ? a : b, 0, y, k * N * b, b);
+    for (let k = 0; k < K; k++) blas.gemm(
+      false, transposed, N, b, a, 1,
+      xs, k * N * a, a,
+      ws, k * a * b, transposed ? a : b,
+      0, y, k * N * b, b,
+    );
     return {
       value: tf.tensor3d(y, [K, N, b]),
       gradFunc: (dy) => {
@@ -278,7 +306,12 @@ function nativeLinear(model: ProxyModel, blas: Blas, x: Tensor, w: Tensor, trans
         const dw = ar.f32(K * a * b);
         for (let k = 0; k < K; k++) {
           // dx = dy · wᵀ (or dy · w); dw = xᵀ · dy (or dyᵀ · x when transposed).
-          blas.gemm(false, !transposed, N, a, b, 1, g, k * N * b, b, ws, k * a * b, transposed ? a : b, 0, dx, k * N * a, a);
+          blas.gemm(
+            false, !transposed, N, a, b, 1,
+            g, k * N * b, b,
+            ws, k * a * b, transposed ? a : b,
+            0, dx, k * N * a, a,
+          );
           if (transposed) blas.gemm(true, false, b, a, N, 1, g, k * N * b, b, xs, k * N * a, a, 0, dw, k * a * b, a);
           else blas.gemm(true, false, a, b, N, 1, xs, k * N * a, a, g, k * N * b, b, 0, dw, k * a * b, b);
         }
@@ -348,10 +381,19 @@ type Gemm = Blas["gemm"];
  * product is added into C.
  */
 function tfGemm(tf: Tf, ar: StepArena): Gemm {
-  const dense = (src: Float32Array, off: number, ld: number, rows: number, cols: number, trans: boolean): Float32Array => {
+  const dense = (
+    src: Float32Array,
+    off: number,
+    ld: number,
+    rows: number,
+    cols: number,
+    trans: boolean,
+  ): Float32Array => {
     // op(src) as a contiguous (rows × cols) matrix; src holds it as (rows × cols), or (cols × rows) when trans.
     const out = ar.f32(rows * cols);
-    for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) out[i * cols + j] = trans ? src[off + j * ld + i]! : src[off + i * ld + j]!;
+    for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) out[i * cols + j] = trans
+      ? src[off + j * ld + i]!
+      : src[off + i * ld + j]!;
     return out;
   };
   return (transA, transB, M, N, K, alpha, A, aOff, lda, B, bOff, ldb, beta, C, cOff, ldc) => {
@@ -362,7 +404,8 @@ function tfGemm(tf: Tf, ar: StepArena): Gemm {
     x.dispose();
     y.dispose();
     z.dispose();
-    for (let i = 0; i < M; i++) for (let j = 0; j < N; j++) C[cOff + i * ldc + j] = alpha * prod[i * N + j]! + (beta === 0 ? 0 : beta * C[cOff + i * ldc + j]!);
+    for (let i = 0; i < M; i++) for (let j = 0; j < N; j++) C[cOff + i * ldc + j] =
+      alpha * prod[i * N + j]! + (beta === 0 ? 0 : beta * C[cOff + i * ldc + j]!);
   };
 }
 
@@ -391,7 +434,8 @@ function fusedAttention(model: ProxyModel, gemm: Gemm, qkv: Tensor, B: number, T
         const po = (s * H + h) * T * T;
         gemm(false, true, T, T, hd, 1, src, row + h * hd, d3, src, row + d + h * hd, d3, 0, probs, po, T); // Q Kᵀ
         kn.causalSoftmax(probs.subarray(po, po + T * T), T, scale);
-        gemm(false, false, T, hd, T, 1, probs, po, T, src, row + 2 * d + h * hd, d3, 0, out, s * T * d + h * hd, d); // P V
+        // P V
+        gemm(false, false, T, hd, T, 1, probs, po, T, src, row + 2 * d + h * hd, d3, 0, out, s * T * d + h * hd, d);
       }
     }
     return {
@@ -409,7 +453,8 @@ function fusedAttention(model: ProxyModel, gemm: Gemm, qkv: Tensor, B: number, T
             gemm(false, true, T, T, hd, 1, g, go, d, src, row + 2 * d + h * hd, d3, 0, dp, 0, T); // dP = dO Vᵀ
             kn.causalSoftmaxBackward(probs.subarray(po, po + T * T), dp, T, scale, ds);
             gemm(false, false, T, hd, T, 1, ds, 0, T, src, row + d + h * hd, d3, 0, dq, row + h * hd, d3); // dQ = dS K
-            gemm(true, false, T, hd, T, 1, ds, 0, T, src, row + h * hd, d3, 0, dq, row + d + h * hd, d3); // dK = dSᵀ Q
+            // dK = dSᵀ Q
+            gemm(true, false, T, hd, T, 1, ds, 0, T, src, row + h * hd, d3, 0, dq, row + d + h * hd, d3);
             gemm(true, false, T, hd, T, 1, probs, po, T, g, go, d, 0, dq, row + 2 * d + h * hd, d3); // dV = Pᵀ dO
           }
         }
@@ -461,7 +506,11 @@ function tokenLossesFused(model: ProxyModel, inputs: Tensor, targets: Tensor): T
     x = tf.add(x, fusedLinearBias(model, m, v(`h${l}.out.w`), v(`h${l}.out.b`)));
   }
   const hf = fusedLayerNorm(model, x, v("lnf.g"), v("lnf.b"));
-  const logits = model.config.untiedHead ? product(model, hf, v("head.w")) : blas ? nativeLinear(model, blas, hf, v("wte"), true) : linear(hf, tf.transpose(v("wte"), [0, 2, 1]));
+  const logits = model.config.untiedHead
+    ? product(model, hf, v("head.w"))
+    : blas
+      ? nativeLinear(model, blas, hf, v("wte"), true)
+      : linear(hf, tf.transpose(v("wte"), [0, 2, 1]));
   return tf.reshape(fusedCrossEntropy(model, logits, targets.dataSync() as Int32Array), [K, B, T]);
 }
 
@@ -521,7 +570,8 @@ export function tokenLosses(model: ProxyModel, inputs: Tensor, targets: Tensor):
   for (let l = 0; l < L; l++) {
     const h = layerNorm(tf, x, v(`h${l}.ln1.g`), v(`h${l}.ln1.b`));
     const qkv = tf.add(linear(h, v(`h${l}.attn.w`)), v(`h${l}.attn.b`)); // (K, N, 3d)
-    const split = (i: number) => tf.transpose(tf.reshape(tf.slice(qkv, [0, 0, i * d], [K, N, d]), [K * B, T, H, hd]), [0, 2, 1, 3]); // (K·B, H, T, hd)
+    const split = (i: number) => // (K·B, H, T, hd)
+      tf.transpose(tf.reshape(tf.slice(qkv, [0, 0, i * d], [K, N, d]), [K * B, T, H, hd]), [0, 2, 1, 3]);
     const q = split(0);
     const k = split(1);
     const vv = split(2);
@@ -538,6 +588,9 @@ export function tokenLosses(model: ProxyModel, inputs: Tensor, targets: Tensor):
   const hf = layerNorm(tf, x, v("lnf.g"), v("lnf.b"));
   const logits = linear(hf, model.config.untiedHead ? v("head.w") : tf.transpose(v("wte"), [0, 2, 1])); // (K, N, V)
   const logp = tf.logSoftmax(logits, -1);
-  const picked = tf.sum(tf.mul(logp, tf.oneHot(tf.reshape(targets, [K * N]) as tfTypes.Tensor1D, V).reshape([K, N, V])), -1);
+  const picked = tf.sum(
+    tf.mul(logp, tf.oneHot(tf.reshape(targets, [K * N]) as tfTypes.Tensor1D, V).reshape([K, N, V])),
+    -1,
+  );
   return tf.reshape(tf.neg(picked), [K, B, T]);
 }

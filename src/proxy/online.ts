@@ -123,7 +123,12 @@ export interface OnlineRunResult {
 const encoder = new TextEncoder();
 
 /** Mean loss per domain and tokens per domain of one batch, from per-row loss sums and token counts. */
-export function domainStats(domains: readonly string[], domainPerRow: Int32Array, rowLossSum: Float64Array, rowTokens: Float64Array): { loss: Record<string, number>; tokens: Record<string, number> } {
+export function domainStats(
+  domains: readonly string[],
+  domainPerRow: Int32Array,
+  rowLossSum: Float64Array,
+  rowTokens: Float64Array,
+): { loss: Record<string, number>; tokens: Record<string, number> } {
   const sum = new Float64Array(domains.length);
   const tok = new Float64Array(domains.length);
   for (let r = 0; r < domainPerRow.length; r++) {
@@ -162,7 +167,10 @@ function carried(mixer: OnlineMixer, names: readonly string[], B: number, carry:
         used += counts[i]!;
       });
       // Hand out the rows left by largest fractional part (ties: domain order), weighted domains only.
-      const order = names.map((_, i) => i).filter((i) => p[names[i]!]! > 0).sort((a, b) => target[b]! - counts[b]! - (target[a]! - counts[a]!) || a - b);
+      const order = names
+        .map((_, i) => i)
+        .filter((i) => p[names[i]!]! > 0)
+        .sort((a, b) => target[b]! - counts[b]! - (target[a]! - counts[a]!) || a - b);
       for (let j = 0; used < B && order.length; j = (j + 1) % order.length, used++) counts[order[j]!]!++;
       while (used > B) {
         const i = counts.indexOf(Math.max(...counts));
@@ -182,7 +190,17 @@ function carried(mixer: OnlineMixer, names: readonly string[], B: number, carry:
 
 /** A mixer that always answers `p` and observes nothing (a static run through the carried counts). */
 function constantMixer(names: readonly string[], p: Readonly<Record<string, number>>): OnlineMixer {
-  return { method: "static", domains: names, accepts: [], proportions: () => ({ ...p }), observe: () => {}, evalDue: () => false, summary: () => ({ ...p }), diagnostics: () => ({}), state: () => ({ format: "mixlab.online-mixer/v1", method: "static", domains: [...names], data: {} }) };
+  return {
+    method: "static",
+    domains: names,
+    accepts: [],
+    proportions: () => ({ ...p }),
+    observe: () => {},
+    evalDue: () => false,
+    summary: () => ({ ...p }),
+    diagnostics: () => ({}),
+    state: () => ({ format: "mixlab.online-mixer/v1", method: "static", domains: [...names], data: {} }),
+  };
 }
 
 /** Uniform proportions over the domains. */
@@ -191,7 +209,13 @@ export function uniformOver(domains: readonly string[]): Record<string, number> 
 }
 
 /** Mean held-out loss per domain of a one-member model on fixed windows. */
-function evaluateModel(tf: Tf, model: ProxyModel, names: readonly string[], windows: Map<string, Int32Array[]>, T: number): Record<string, number> {
+function evaluateModel(
+  tf: Tf,
+  model: ProxyModel,
+  names: readonly string[],
+  windows: Map<string, Int32Array[]>,
+  T: number,
+): Record<string, number> {
   const out: Record<string, number> = {};
   for (const name of names) {
     const w = windows.get(name)!;
@@ -201,7 +225,11 @@ function evaluateModel(tf: Tf, model: ProxyModel, names: readonly string[], wind
       inp.set(win.subarray(0, T), i * T);
       tgt.set(win.subarray(1, T + 1), i * T);
     });
-    const meanT = tf.tidy(() => tf.mean(tokenLosses(model, tf.tensor3d(inp, [1, w.length, T], "int32"), tf.tensor3d(tgt, [1, w.length, T], "int32"))));
+    const meanT = tf.tidy(() => tf.mean(tokenLosses(
+      model,
+      tf.tensor3d(inp, [1, w.length, T], "int32"),
+      tf.tensor3d(tgt, [1, w.length, T], "int32"),
+    )));
     out[name] = meanT.dataSync()[0]!;
     meanT.dispose();
     model.arena.reset();
@@ -222,13 +250,21 @@ export async function trainOnline(o: OnlineTrainOptions): Promise<OnlineRunResul
   const B = o.batchSize;
   const t0 = performance.now();
   const kernels = o.kernels ?? defaultKernels(tf.getBackend());
-  if (kernels !== "fused") throw new UnsupportedError(`online training runs on the CPU backends (wasm, blas, cpu) with the fused kernels, got the ${o.backend} backend`);
-  if (!(Number.isInteger(o.steps) && o.steps >= 1)) throw new InputError("steps", `expected an integer ≥ 1, got ${o.steps}`);
+  if (kernels !== "fused") throw new UnsupportedError(
+    `online training runs on the CPU backends (wasm, blas, cpu) with the fused kernels, got the ${o.backend} backend`,
+  );
+  if (!(Number.isInteger(o.steps) && o.steps >= 1)) throw new InputError(
+    "steps",
+    `expected an integer ≥ 1, got ${o.steps}`,
+  );
   if (!(Number.isInteger(B) && B >= 1)) throw new InputError("batchSize", `expected an integer ≥ 1, got ${B}`);
   const every = o.checkpointEvery ?? 0;
   if (o.checkpoint !== undefined) {
     prepareCheckpointPath(o.checkpoint);
-    if (!(Number.isInteger(every) && every >= 1)) throw new InputError("--checkpoint-every", `expected an integer ≥ 1 with --checkpoint, got ${o.checkpointEvery}`);
+    if (!(Number.isInteger(every) && every >= 1)) throw new InputError(
+      "--checkpoint-every",
+      `expected an integer ≥ 1 with --checkpoint, got ${o.checkpointEvery}`,
+    );
   }
   const trainCorpus = typeof o.train === "string" ? await openCorpus(o.train, o.open ?? {}) : null;
   const heldCorpus = typeof o.heldout === "string" ? await openCorpus(o.heldout, o.open ?? {}) : null;
@@ -236,24 +272,67 @@ export async function trainOnline(o: OnlineTrainOptions): Promise<OnlineRunResul
   const heldSet = heldCorpus ?? (o.heldout as { names: readonly string[]; sources: readonly DomainSource[] });
   const names = trainSet.names;
   const missing = names.filter((n) => !heldSet.names.includes(n));
-  if (missing.length) throw new InputError("held-out corpus", `expected a held-out split for every domain, got none for ${missing.join(", ")}`);
+  if (missing.length) throw new InputError(
+    "held-out corpus",
+    `expected a held-out split for every domain, got none for ${missing.join(", ")}`,
+  );
   const base = o.proportions ?? uniformOver(names);
   const identity = createHash("sha256")
-    .update(JSON.stringify({ cfg, names, steps: o.steps, B, seed: o.seed, lr: o.lr ?? null, warmup: o.warmup ?? null, schedule: o.schedule ?? null, wd: o.weightDecay ?? null, clip: o.clip ?? null, evalWindows: o.evalWindows ?? null, evalEvery: o.evalEvery ?? null, evalFirst: !!o.evalFirst, testWindows: o.testWindows ?? null, base, reference: !!o.reference, identity: o.identity ?? null }))
+    .update(JSON.stringify({
+      cfg,
+      names,
+      steps: o.steps,
+      B,
+      seed: o.seed,
+      lr: o.lr ?? null,
+      warmup: o.warmup ?? null,
+      schedule: o.schedule ?? null,
+      wd: o.weightDecay ?? null,
+      clip: o.clip ?? null,
+      evalWindows: o.evalWindows ?? null,
+      evalEvery: o.evalEvery ?? null,
+      evalFirst: !!o.evalFirst,
+      testWindows: o.testWindows ?? null,
+      base,
+      reference: !!o.reference,
+      identity: o.identity ?? null,
+    }))
     .digest("hex");
   let restored: ReturnType<typeof readCheckpoint> | null = null;
   if (o.checkpoint !== undefined && existsSync(o.checkpoint)) {
     restored = readCheckpoint(o.checkpoint);
-    if (restored.header.fingerprint !== identity) throw new InputError(o.checkpoint, `expected a checkpoint of this run (fingerprint ${identity.slice(0, 12)}…), got one of another run (${restored.header.fingerprint.slice(0, 12)}…): model, data, steps, batch size, seed, mixer or its options differ; delete it or pass another --checkpoint`);
+    if (restored.header.fingerprint !== identity) throw new InputError(
+      o.checkpoint,
+      `expected a checkpoint of this run (fingerprint ${identity.slice(0, 12)}…), ` +
+        `got one of another run (${restored.header.fingerprint.slice(0, 12)}…): ` +
+        "model, data, steps, batch size, seed, mixer or its options differ; delete it or pass another --checkpoint",
+    );
   }
-  const saved = restored?.header.state as { sampler: SamplerState; tokens: number[]; trajectory: TrajectoryPoint[]; stages: UsedStage[]; lastLoss: number; carry: number[] } | undefined;
+  const saved = restored?.header.state as {
+    sampler: SamplerState;
+    tokens: number[];
+    trajectory: TrajectoryPoint[];
+    stages: UsedStage[];
+    lastLoss: number;
+    carry: number[];
+  } | undefined;
   // Per-batch counts by largest remainder with the fractional remainder carried to the next batch
   // (ALGORITHMS.md §0.3 b): a share below 1/B still gets its samples over several batches.
   const carry = new Float64Array(names.length);
   saved?.carry.forEach((x, d) => (carry[d] = x));
   // The mixer lives in the sampler, which restores it with its own state from one checkpoint.
   let mixer: OnlineMixer | null = null;
-  const factory = o.mixer === undefined ? undefined : typeof o.mixer === "function" ? o.mixer : ((s?: OnlineMixerState) => { if (s) throw new InputError("mixer", "expected a factory to restore the mixer from the checkpoint, got a mixer instance"); return o.mixer as OnlineMixer; });
+  const factory = o.mixer === undefined
+    ? undefined
+    : typeof o.mixer === "function"
+      ? o.mixer
+      : ((s?: OnlineMixerState) => {
+          if (s) throw new InputError(
+            "mixer",
+            "expected a factory to restore the mixer from the checkpoint, got a mixer instance",
+          );
+          return o.mixer as OnlineMixer;
+        });
   const sampler = await createSampler({
     corpus: trainSet,
     proportions: base,
@@ -263,7 +342,12 @@ export async function trainOnline(o: OnlineTrainOptions): Promise<OnlineRunResul
     ...(o.open ? { open: o.open } : {}),
     warn: () => {},
     // Without a mixer a constant one stands in, so a static mixture gets the same carried counts.
-    mixer: (s?: MixerStateLike) => carried(factory ? (mixer = factory(s as OnlineMixerState | undefined)) : constantMixer(names, base), names, B, carry),
+    mixer: (s?: MixerStateLike) => carried(
+      factory ? (mixer = factory(s as OnlineMixerState | undefined)) : constantMixer(names, base),
+      names,
+      B,
+      carry,
+    ),
     ...(saved ? { state: saved.sampler } : {}),
   });
   const windows = await heldoutWindows(heldSet.names, heldSet.sources, T, o.evalWindows ?? 24);
@@ -272,7 +356,10 @@ export async function trainOnline(o: OnlineTrainOptions): Promise<OnlineRunResul
     const { skip, count } = o.testWindows;
     const all = await heldoutWindows(heldSet.names, heldSet.sources, T, skip + count);
     testWindows = new Map([...all].map(([d, w]) => {
-      if (w.length < skip + count) throw new InputError(d, `held-out split: expected ${skip + count} windows of ${T + 1} tokens for the test windows, got ${w.length}`);
+      if (w.length < skip + count) throw new InputError(
+        d,
+        `held-out split: expected ${skip + count} windows of ${T + 1} tokens for the test windows, got ${w.length}`,
+      );
       return [d, w.slice(skip)];
     }));
   }
@@ -291,7 +378,10 @@ export async function trainOnline(o: OnlineTrainOptions): Promise<OnlineRunResul
     model.names.forEach((n, i) => {
       for (const [arr, key] of [[adam.params, "p"], [adam.ms, "m"], [adam.vs, "v"]] as const) {
         const a = restored!.arrays.get(`${key}:${n}`);
-        if (!a || a.length !== arr[i]!.length) throw new InputError(o.checkpoint!, `${key}:${n}: expected ${arr[i]!.length} values, got ${a?.length ?? "none"}`);
+        if (!a || a.length !== arr[i]!.length) throw new InputError(
+          o.checkpoint!,
+          `${key}:${n}: expected ${arr[i]!.length} values, got ${a?.length ?? "none"}`,
+        );
         arr[i]!.set(a);
       }
       const t = tf.tensor(adam.params[i]!.slice(), model.variables[i]!.shape);
@@ -328,11 +418,20 @@ export async function trainOnline(o: OnlineTrainOptions): Promise<OnlineRunResul
     return r;
   };
   const totalTokens = (): number => tokensPerDomain.reduce((a, b) => a + b, 0);
-  const withWeights = (): { lossWeights?: () => Record<string, number>; weights?: () => Record<string, number> } => (mixer ?? {}) as never;
+  const withWeights = (): {
+    lossWeights?: () => Record<string, number>;
+    weights?: () => Record<string, number>;
+  } => (mixer ?? {}) as never;
   /** What the trajectory records: DoReMi's α_t (its `weights()`), else the mixture. */
-  const proportionsNow = (): Record<string, number> => (mixer ? timed(() => (withWeights().weights ? withWeights().weights!() : mixer!.proportions())) : { ...base });
+  const proportionsNow = (): Record<string, number> => (mixer
+    ? timed(() => (withWeights().weights ? withWeights().weights!() : mixer!.proportions()))
+    : { ...base });
   /** Per-row loss sums → per-domain statistics → the mixer's train event (with the reference's, if any). */
-  const observeStep = (step: number, tl: Float32Array, ref: Float32Array | null): { loss: Record<string, number>; tokens: Record<string, number> } => {
+  const observeStep = (
+    step: number,
+    tl: Float32Array,
+    ref: Float32Array | null,
+  ): { loss: Record<string, number>; tokens: Record<string, number> } => {
     for (let b = 0; b < B; b++) {
       let s = 0;
       let r = 0;
@@ -351,7 +450,12 @@ export async function trainOnline(o: OnlineTrainOptions): Promise<OnlineRunResul
     }
     const st = domainStats(names, rowDomain, rowLoss, rowTokens);
     if (mixer && mixer.accepts.includes("train")) {
-      const extra = ref ? { reference: domainStats(names, rowDomain, rowRef, rowTokens).loss, excess: domainStats(names, rowDomain, rowExcess, rowTokens).loss } : {};
+      const extra = ref
+        ? {
+            reference: domainStats(names, rowDomain, rowRef, rowTokens).loss,
+            excess: domainStats(names, rowDomain, rowExcess, rowTokens).loss,
+          }
+        : {};
       const event = { kind: "train", step, loss: st.loss, tokens: st.tokens, ...extra } as MixerEvent;
       timed(() => mixer!.observe(event));
     }
@@ -397,7 +501,11 @@ export async function trainOnline(o: OnlineTrainOptions): Promise<OnlineRunResul
       // The reference's per-token losses on the same rows (DoReMi), before the proxy's step.
       let ref: Float32Array | null = null;
       if (o.reference) {
-        const refT = tf.tidy(() => tokenLosses(o.reference!, tf.tensor3d(xs, [1, B, T], "int32"), tf.tensor3d(ys, [1, B, T], "int32")));
+        const refT = tf.tidy(() => tokenLosses(
+          o.reference!,
+          tf.tensor3d(xs, [1, B, T], "int32"),
+          tf.tensor3d(ys, [1, B, T], "int32"),
+        ));
         ref = Float32Array.from(refT.dataSync() as Float32Array);
         refT.dispose();
         o.reference.arena.reset();
@@ -434,21 +542,39 @@ export async function trainOnline(o: OnlineTrainOptions): Promise<OnlineRunResul
       let weighted = 0;
       for (let b = 0; b < B; b++) weighted += rowWeight[b]! * rowLoss[b]!;
       const stepLoss = weighted / denom;
-      if (!Number.isFinite(stepLoss)) throw new FitError(`training loss is not finite at step ${step + 1}`, { iteration: step + 1, lastLoss: stepLoss });
+      if (!Number.isFinite(stepLoss)) throw new FitError(
+        `training loss is not finite at step ${step + 1}`,
+        { iteration: step + 1, lastLoss: stepLoss },
+      );
       adam.step(grads, learningRate(step, o.steps, peak, warmup, o.schedule ?? "cosine"), step);
       lastLoss = stepLoss;
       for (let b = 0; b < B; b++) tokensPerDomain[rowDomain[b]!] = tokensPerDomain[rowDomain[b]!]! + rowTokens[b]!;
       // DoReMi's α_t is the one its step was weighted with (updated from this step's statistics).
-      trajectory.push({ step: step + 1, tokens: totalTokens(), proportions: withWeights().weights ? proportionsNow() : used, trainLoss: st.loss });
+      trajectory.push({
+        step: step + 1,
+        tokens: totalTokens(),
+        proportions: withWeights().weights ? proportionsNow() : used,
+        trainLoss: st.loss,
+      });
       // The sampling schedule: consecutive steps with the same mixture form one stage.
       const sp = Object.fromEntries(names.map((d, i) => [d, stageP[i]!]));
       const lastStage = stages[stages.length - 1];
-      if (lastStage && names.every((d) => lastStage.domains[d] === sp[d])) stages[stages.length - 1] = { untilTokens: totalTokens(), domains: lastStage.domains };
+      if (lastStage && names.every((d) => lastStage.domains[d] === sp[d])) stages[stages.length - 1] = {
+        untilTokens: totalTokens(),
+        domains: lastStage.domains,
+      };
       else stages.push({ untilTokens: totalTokens(), domains: sp });
       trained++;
       if (o.onStep && (step + 1) % (o.logEvery ?? 10) === 0) o.onStep(step + 1, stepLoss);
       if (o.checkpoint !== undefined && (step + 1) % every === 0 && step + 1 < o.steps) {
-        const state = { sampler: sampler.state(), tokens: Array.from(tokensPerDomain), trajectory, stages, lastLoss, carry: Array.from(carry) };
+        const state = {
+          sampler: sampler.state(),
+          tokens: Array.from(tokensPerDomain),
+          trajectory,
+          stages,
+          lastLoss,
+          carry: Array.from(carry),
+        };
         const arrays = model.names.flatMap((n, i) => [
           { name: `p:${n}`, data: adam.params[i]! },
           { name: `m:${n}`, data: adam.ms[i]! },
@@ -498,7 +624,10 @@ export async function trainOnline(o: OnlineTrainOptions): Promise<OnlineRunResul
 // from k short single-domain runs, DoReMi's reference model(s) and iterated rounds.
 
 /** How a mixer is created (mixers/online.ts `createOnlineMixer`; injected so src/proxy stays below mixers/). */
-export type CreateMixer = (name: string, init: { domains: readonly string[]; seed: number; options?: Record<string, unknown>; state?: OnlineMixerState }) => OnlineMixer;
+export type CreateMixer = (
+  name: string,
+  init: { domains: readonly string[]; seed: number; options?: Record<string, unknown>; state?: OnlineMixerState },
+) => OnlineMixer;
 
 /** Options of `trainWithMethod`. */
 export interface MethodRunOptions extends Omit<OnlineTrainOptions, "mixer" | "reference" | "keepModel" | "evalFirst"> {
@@ -510,7 +639,10 @@ export interface MethodRunOptions extends Omit<OnlineTrainOptions, "mixer" | "re
    */
   readonly mixerOptions?: Record<string, unknown>;
   readonly createMixer: CreateMixer;
-  /** DoReMi: rounds of (reference, proxy); round r > 1 uses round r − 1's time average as reference mixture (default 1). */
+  /**
+   * DoReMi: rounds of (reference, proxy); round r > 1 uses round r − 1's time average as reference
+   * mixture (default 1).
+   */
   readonly rounds?: number;
   /** DoReMi: the first reference model's mixture (default natural token shares of the corpus). */
   readonly referenceProportions?: Readonly<Record<string, number>>;
@@ -550,10 +682,20 @@ export async function naturalShares(train: Corpus, open?: OpenOptions): Promise<
  * Skill-It's skills graph from k short single-domain runs: G[j][i] = (L_i(start) − L_i(after)) /
  * L_i(start) after training only on domain j (ALGORITHMS.md §3.3, Aioli's construction).
  */
-export async function skillsGraph(o: Omit<OnlineTrainOptions, "mixer" | "proportions" | "reference" | "keepModel" | "checkpoint" | "checkpointEvery" | "stopAfter">, names: readonly string[]): Promise<number[][]> {
+export async function skillsGraph(
+  o: Omit<
+    OnlineTrainOptions,
+    "mixer" | "proportions" | "reference" | "keepModel" | "checkpoint" | "checkpointEvery" | "stopAfter"
+  >,
+  names: readonly string[],
+): Promise<number[][]> {
   const G: number[][] = [];
   for (const j of names) {
-    const r = await trainOnline({ ...o, proportions: Object.fromEntries(names.map((d) => [d, d === j ? 1 : 0])), evalFirst: true });
+    const r = await trainOnline({
+      ...o,
+      proportions: Object.fromEntries(names.map((d) => [d, d === j ? 1 : 0])),
+      evalFirst: true,
+    });
     const before = r.trajectory[0]!.evalLoss!;
     G.push(names.map((i) => (before[i]! - r.lossPerDomain[i]!) / before[i]!));
   }
@@ -568,14 +710,24 @@ export async function skillsGraph(o: Omit<OnlineTrainOptions, "mixer" | "proport
  * when a run resumes.
  */
 export async function trainWithMethod(o: MethodRunOptions): Promise<MethodRunResult> {
-  if (!(Number.isInteger(o.rounds ?? 1) && (o.rounds ?? 1) >= 1)) throw new InputError("--rounds", `expected an integer ≥ 1, got ${o.rounds}`);
-  if ((o.rounds ?? 1) > 1 && o.method !== "doremi") throw new InputError("--rounds", `expected 1 for ${o.method} (rounds are iterated DoReMi), got ${o.rounds}`);
+  if (!(Number.isInteger(o.rounds ?? 1) && (o.rounds ?? 1) >= 1)) throw new InputError(
+    "--rounds",
+    `expected an integer ≥ 1, got ${o.rounds}`,
+  );
+  if ((o.rounds ?? 1) > 1 && o.method !== "doremi") throw new InputError(
+    "--rounds",
+    `expected 1 for ${o.method} (rounds are iterated DoReMi), got ${o.rounds}`,
+  );
   if (o.checkpoint !== undefined) prepareCheckpointPath(o.checkpoint); // before any phase trains
   // Corpora opened once for every phase (reference, graph runs, the steered run).
   const trainCorpus = typeof o.train === "string" ? await openCorpus(o.train, o.open ?? {}) : null;
   const heldCorpus = typeof o.heldout === "string" ? await openCorpus(o.heldout, o.open ?? {}) : null;
   try {
-    return await methodPhases({ ...o, ...(trainCorpus ? { train: trainCorpus } : {}), ...(heldCorpus ? { heldout: heldCorpus } : {}) });
+    return await methodPhases({
+      ...o,
+      ...(trainCorpus ? { train: trainCorpus } : {}),
+      ...(heldCorpus ? { heldout: heldCorpus } : {}),
+    });
   } finally {
     await trainCorpus?.close();
     await heldCorpus?.close();
@@ -588,13 +740,26 @@ async function methodPhases(o: MethodRunOptions): Promise<MethodRunResult> {
   let options: Record<string, unknown> = { ...(mixerOptions ?? {}) };
   let extraSteps = 0;
   // The phases before the steered run: no checkpoint, no trajectory evaluations, the mixer's windows.
-  const { checkpoint: _c, checkpointEvery: _e, stopAfter: _s, onEval: _v, evalEvery: _ee, testWindows: _t, ...phase } = train;
+  const {
+    checkpoint: _c,
+    checkpointEvery: _e,
+    stopAfter: _s,
+    onEval: _v,
+    evalEvery: _ee,
+    testWindows: _t,
+    ...phase
+  } = train;
   // What mixlab knows of the run: its length (ODM's warm-up, Aioli's and Skill-It's rounds scale
   // with it) and Aioli's batch size (its probe batches are apportioned in sequences).
-  if (["odm", "aioli", "skillit"].includes(method) && options.totalSteps === undefined) options = { ...options, totalSteps: o.steps };
+  if (["odm", "aioli", "skillit"].includes(method) && options.totalSteps === undefined) options = {
+    ...options,
+    totalSteps: o.steps,
+  };
   if (method === "aioli" && options.batchSize === undefined) options = { ...options, batchSize: o.batchSize };
   // Validate the options once before any training (the family's schema); Skill-It's graph comes later.
-  const placeholder = method === "skillit" && options.graph === undefined ? { graph: names.map((_, j) => names.map((__, i) => (i === j ? 1 : 0))) } : {};
+  const placeholder = method === "skillit" && options.graph === undefined
+    ? { graph: names.map((_, j) => names.map((__, i) => (i === j ? 1 : 0))) }
+    : {};
   createMixer(method, { domains: names, seed: o.seed, options: { ...options, ...placeholder } });
   let graph: number[][] | undefined;
   if (method === "skillit" && options.graph === undefined) {
@@ -604,22 +769,37 @@ async function methodPhases(o: MethodRunOptions): Promise<MethodRunResult> {
     extraSteps += names.length * gs;
     options = { ...options, graph };
   }
-  const factory = (s?: OnlineMixerState) => createMixer(method, { domains: names, seed: o.seed, options, ...(s ? { state: s } : {}) });
+  const factory = (s?: OnlineMixerState) => createMixer(
+    method,
+    { domains: names, seed: o.seed, options, ...(s ? { state: s } : {}) },
+  );
   if (method !== "doremi") {
-    const run = await trainOnline({ ...train, mixer: factory, identity: { method, options, ...(train.identity ?? {}) } });
+    const run = await trainOnline({
+      ...train,
+      mixer: factory,
+      identity: { method, options, ...(train.identity ?? {}) },
+    });
     return { run, options, ...(graph ? { graph } : {}), extraSteps };
   }
   let reference = referenceProportions ? { ...referenceProportions } : await naturalShares(o.train, o.open);
   const history: { reference: Record<string, number>; average: Record<string, number> }[] = [];
   for (let round = 1; ; round++) {
-    log?.(`doremi round ${round}/${rounds}: reference proxy on ${Object.entries(reference).map(([d, v]) => `${d} ${v.toFixed(3)}`).join(", ")}`);
+    log?.(
+      `doremi round ${round}/${rounds}: reference proxy on ` +
+        `${Object.entries(reference).map(([d, v]) => `${d} ${v.toFixed(3)}`).join(", ")}`,
+    );
     const ref = await trainOnline({ ...phase, proportions: reference, keepModel: true });
     extraSteps += o.steps;
     try {
       const last = round === rounds;
       const opts = last ? train : phase;
       if (!last) extraSteps += o.steps;
-      const run = await trainOnline({ ...opts, mixer: factory, reference: ref.model!, identity: { method, options, round, reference, ...(train.identity ?? {}) } });
+      const run = await trainOnline({
+        ...opts,
+        mixer: factory,
+        reference: ref.model!,
+        identity: { method, options, round, reference, ...(train.identity ?? {}) },
+      });
       history.push({ reference, average: run.summary! });
       if (last) return { run, options, rounds: history, extraSteps };
       reference = run.summary!;

@@ -42,7 +42,12 @@ export interface GradientPool {
   close(): Promise<void>;
 }
 
-export async function createGradientPool(size: number, backend: BackendName, config: ProxyConfig, seeds: readonly number[]): Promise<GradientPool> {
+export async function createGradientPool(
+  size: number,
+  backend: BackendName,
+  config: ProxyConfig,
+  seeds: readonly number[],
+): Promise<GradientPool> {
   const script = workerScript();
   const workers: Worker[] = [];
   const pending: ((r: Reply) => void)[][] = [];
@@ -55,9 +60,13 @@ export async function createGradientPool(size: number, backend: BackendName, con
     failed.push(null);
     ready.push(
       new Promise((resolve, reject) => {
-        w.once("message", (m: Reply) => (m.ready ? resolve() : reject(new FitError(`gradient worker ${i + 1} did not start: ${m.error ?? "unknown"}`))));
+        w.once("message", (m: Reply) => (m.ready
+          ? resolve()
+          : reject(new FitError(`gradient worker ${i + 1} did not start: ${m.error ?? "unknown"}`))));
         w.once("error", reject);
-        w.once("exit", (code) => reject(new FitError(`gradient worker ${i + 1} exited with code ${code} before it started`)));
+        w.once("exit", (code) => reject(
+          new FitError(`gradient worker ${i + 1} exited with code ${code} before it started`),
+        ));
       }),
     );
     w.on("message", (m: Reply) => {
@@ -87,7 +96,9 @@ export async function createGradientPool(size: number, backend: BackendName, con
           (batch, i) =>
             new Promise<{ losses: Float64Array; grads: Float32Array[] }>((resolve, reject) => {
               if (failed[i]) return reject(new FitError(`gradient worker ${i + 1} failed: ${failed[i]!.message}`));
-              pending[i]!.push((r) => (r.ok ? resolve({ losses: r.losses!, grads: r.grads! }) : reject(new FitError(`gradient worker ${i + 1}: ${r.error}`))));
+              pending[i]!.push((r) => (r.ok
+                ? resolve({ losses: r.losses!, grads: r.grads! })
+                : reject(new FitError(`gradient worker ${i + 1}: ${r.error}`))));
               workers[i]!.postMessage({ type: "step", batch });
             }),
         ),

@@ -45,7 +45,17 @@ export function shardGradients(model: ProxyModel, b: ShardBatch): { losses: Floa
 }
 
 /** Rows [lo, hi) of every member of a (K × B × T) batch, as a shard. */
-export function sliceRows(xs: Int32Array, ys: Int32Array, mask: Float32Array, K: number, B: number, T: number, lo: number, hi: number, denom: Float32Array): ShardBatch {
+export function sliceRows(
+  xs: Int32Array,
+  ys: Int32Array,
+  mask: Float32Array,
+  K: number,
+  B: number,
+  T: number,
+  lo: number,
+  hi: number,
+  denom: Float32Array,
+): ShardBatch {
   const rows = hi - lo;
   if (rows === B) return { xs, ys, mask, rows, denom }; // one shard: the batch itself, no copy
   const sx = new Int32Array(K * rows * T);

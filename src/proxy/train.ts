@@ -10,7 +10,17 @@ import { createSampler, type Sampler } from "../sampler/sampler.js";
 import { openCorpus } from "../sampler/corpus.js";
 import type { DomainSource, OpenOptions } from "../sampler/sources.js";
 import { FitError, InputError } from "../errors.js";
-import { createEnsemble, defaultKernels, memberLosses, parameterCount, tokenLosses, writeVariable, type Kernels, type ProxyConfig, type ProxyModel } from "./model.js";
+import {
+  createEnsemble,
+  defaultKernels,
+  memberLosses,
+  parameterCount,
+  tokenLosses,
+  writeVariable,
+  type Kernels,
+  type ProxyConfig,
+  type ProxyModel,
+} from "./model.js";
 import { shardGradients, sliceRows } from "./shard.js";
 import { createGradientPool, type GradientPool } from "./parallel.js";
 import type { BackendName } from "./backend.js";
@@ -91,7 +101,13 @@ export function windowOffset(seed: number, index: number, room: number): number 
 }
 
 /** Learning rate at a step: linear warm-up, then cosine (or linear) decay to 10% of the peak. */
-export function learningRate(step: number, steps: number, peak: number, warmup: number, schedule: "cosine" | "linear"): number {
+export function learningRate(
+  step: number,
+  steps: number,
+  peak: number,
+  warmup: number,
+  schedule: "cosine" | "linear",
+): number {
   if (step < warmup) return (peak * (step + 1)) / warmup;
   const t = (step - warmup) / Math.max(1, steps - warmup);
   const floor = 0.1 * peak;
@@ -99,7 +115,12 @@ export function learningRate(step: number, steps: number, peak: number, warmup: 
 }
 
 /** Fixed held-out windows per domain: consecutive (seqLen + 1)-token windows from the first records. */
-export async function heldoutWindows(names: readonly string[], sources: readonly DomainSource[], seqLen: number, perDomain: number): Promise<Map<string, Int32Array[]>> {
+export async function heldoutWindows(
+  names: readonly string[],
+  sources: readonly DomainSource[],
+  seqLen: number,
+  perDomain: number,
+): Promise<Map<string, Int32Array[]>> {
   const out = new Map<string, Int32Array[]>();
   for (let d = 0; d < names.length; d++) {
     const windows: Int32Array[] = [];
@@ -107,9 +128,14 @@ export async function heldoutWindows(names: readonly string[], sources: readonly
     for (let i = 0; i < s.numRecords && windows.length < perDomain; i++) {
       const r = await s.read(i);
       const ids = r.tokens ?? Int32Array.from(encoder.encode(r.text ?? ""));
-      for (let o = 0; o + seqLen + 1 <= ids.length && windows.length < perDomain; o += seqLen + 1) windows.push(ids.slice(o, o + seqLen + 1));
+      for (let o = 0; o + seqLen + 1 <= ids.length && windows.length < perDomain; o += seqLen + 1) windows.push(
+        ids.slice(o, o + seqLen + 1),
+      );
     }
-    if (windows.length === 0) throw new InputError(names[d]!, `expected held-out text of at least ${seqLen + 1} tokens, got none`);
+    if (windows.length === 0) throw new InputError(
+      names[d]!,
+      `expected held-out text of at least ${seqLen + 1} tokens, got none`,
+    );
     out.set(names[d]!, windows);
   }
   return out;
@@ -120,7 +146,16 @@ export async function heldoutWindows(names: readonly string[], sources: readonly
  * weights and both moments live in typed arrays, the updated weights are written back to the
  * variables once per step. The same update as the tf-op version below, in one pass per weight.
  */
-export function cpuAdamW(model: ProxyModel, decay: readonly boolean[], h: { b1: number; b2: number; wd: number; clip: number }): { readonly params: Float32Array[]; readonly ms: Float32Array[]; readonly vs: Float32Array[]; step(grads: Float32Array[], lr: number, step: number): void } {
+export function cpuAdamW(
+  model: ProxyModel,
+  decay: readonly boolean[],
+  h: { b1: number; b2: number; wd: number; clip: number },
+): {
+  readonly params: Float32Array[];
+  readonly ms: Float32Array[];
+  readonly vs: Float32Array[];
+  step(grads: Float32Array[], lr: number, step: number): void;
+} {
   const K = model.members;
   const params = model.variables.map((v) => Float32Array.from(v.dataSync() as Float32Array));
   const ms = params.map((p) => new Float32Array(p.length));
@@ -169,7 +204,9 @@ export async function trainProxy(o: TrainOptions): Promise<RunResult> {
  * gets its own loss mean, gradient clipping and (elementwise) AdamW state, so member k equals the
  * proxy trained alone on its mixture and seed.
  */
-export async function trainEnsemble(o: Omit<TrainOptions, "proportions" | "seed"> & { readonly members: readonly Member[] }): Promise<RunResult[]> {
+export async function trainEnsemble(
+  o: Omit<TrainOptions, "proportions" | "seed"> & { readonly members: readonly Member[] },
+): Promise<RunResult[]> {
   const tf = o.tf;
   const cfg = o.config;
   const T = cfg.seqLen;
@@ -178,20 +215,41 @@ export async function trainEnsemble(o: Omit<TrainOptions, "proportions" | "seed"
   const t0 = performance.now();
   const kernels = o.kernels ?? defaultKernels(tf.getBackend());
   const threads = o.threads ?? 1;
-  if (!Number.isInteger(threads) || threads < 1) throw new InputError("threads", `expected a whole number ≥ 1, got ${threads}`);
-  if (threads > 1 && kernels !== "fused") throw new InputError("threads", `data-parallel threads need the fused CPU kernels (wasm, blas or cpu backend), got the ${o.backend} backend`);
+  if (!Number.isInteger(threads) || threads < 1) throw new InputError(
+    "threads",
+    `expected a whole number ≥ 1, got ${threads}`,
+  );
+  if (threads > 1 && kernels !== "fused") throw new InputError(
+    "threads",
+    `data-parallel threads need the fused CPU kernels (wasm, blas or cpu backend), got the ${o.backend} backend`,
+  );
   if (threads > B) throw new InputError("threads", `expected at most the batch size (${B}) threads, got ${threads}`);
   const trainCorpus = typeof o.train === "string" ? await openCorpus(o.train, o.open ?? {}) : null;
   const heldCorpus = typeof o.heldout === "string" ? await openCorpus(o.heldout, o.open ?? {}) : null;
   const trainSet = trainCorpus ?? (o.train as { names: readonly string[]; sources: readonly DomainSource[] });
   const heldSet = heldCorpus ?? (o.heldout as { names: readonly string[]; sources: readonly DomainSource[] });
   const missing = trainSet.names.filter((n) => !heldSet.names.includes(n));
-  if (missing.length) throw new InputError("held-out corpus", `expected a held-out split for every domain, got none for ${missing.join(", ")}`);
+  if (missing.length) throw new InputError(
+    "held-out corpus",
+    `expected a held-out split for every domain, got none for ${missing.join(", ")}`,
+  );
   // Blocks of 4096: per-block counts resolve shares to 1/4096, so nearby swarm mixtures train on different streams.
   const samplers: Sampler[] = [];
-  for (const mb of o.members) samplers.push(await createSampler({ corpus: trainSet, proportions: mb.proportions, seed: mb.seed, blockSize: 4096, ...(o.open ? { open: o.open } : {}), warn: () => {} }));
+  for (const mb of o.members) samplers.push(await createSampler({
+    corpus: trainSet,
+    proportions: mb.proportions,
+    seed: mb.seed,
+    blockSize: 4096,
+    ...(o.open ? { open: o.open } : {}),
+    warn: () => {},
+  }));
   const windows = await heldoutWindows(heldSet.names, heldSet.sources, T, o.evalWindows ?? 24);
-  const model: ProxyModel = createEnsemble(tf, cfg, o.members.map((mb) => createRng(mb.seed).derive("proxy-init")), kernels);
+  const model: ProxyModel = createEnsemble(
+    tf,
+    cfg,
+    o.members.map((mb) => createRng(mb.seed).derive("proxy-init")),
+    kernels,
+  );
   const decay = model.names.map((n) => /\.w$/.test(n)); // matrices decay; gains, biases, embeddings do not
   const zeros = (v: tfTypes.Variable): tfTypes.Variable => {
     const z = tf.zerosLike(v);
@@ -225,7 +283,14 @@ export async function trainEnsemble(o: Omit<TrainOptions, "proportions" | "seed"
           tgt.set(win.subarray(1, T + 1), (k * w.length + i) * T);
         });
       }
-      const meansT = tf.tidy(() => tf.mean(tokenLosses(model, tf.tensor3d(inp, [K, w.length, T], "int32"), tf.tensor3d(tgt, [K, w.length, T], "int32")), [1, 2]));
+      const meansT = tf.tidy(() => tf.mean(
+        tokenLosses(
+          model,
+          tf.tensor3d(inp, [K, w.length, T], "int32"),
+          tf.tensor3d(tgt, [K, w.length, T], "int32"),
+        ),
+        [1, 2],
+      ));
       const means = Float64Array.from(meansT.dataSync());
       meansT.dispose();
       model.arena.reset();
@@ -241,7 +306,12 @@ export async function trainEnsemble(o: Omit<TrainOptions, "proportions" | "seed"
   const lastLoss = new Float64Array(K).fill(NaN);
   const tokens = new Float64Array(K);
   try {
-    if (threads > 1) pool = await createGradientPool(threads - 1, o.backend as BackendName, cfg, o.members.map((mb) => mb.seed));
+    if (threads > 1) pool = await createGradientPool(
+      threads - 1,
+      o.backend as BackendName,
+      cfg,
+      o.members.map((mb) => mb.seed),
+    );
     for (let step = 0; step < o.steps; step++) {
       mask.fill(0);
       xs.fill(0);
@@ -270,7 +340,9 @@ export async function trainEnsemble(o: Omit<TrainOptions, "proportions" | "seed"
       if (cpu) {
         // Fused kernels: the gradients of each shard of rows (shard 0 here, the others on the
         // worker threads at the same time), added in shard order, then AdamW on the CPU.
-        const shards = bounds.slice(0, -1).map((lo, r) => sliceRows(xs, ys, mask, K, B, T, lo, bounds[r + 1]!, denomArr));
+        const shards = bounds.slice(0, -1).map(
+          (lo, r) => sliceRows(xs, ys, mask, K, B, T, lo, bounds[r + 1]!, denomArr),
+        );
         const others = pool ? pool.gradients(shards.slice(1)) : Promise.resolve([]);
         const mine = shardGradients(model, shards[0]!);
         for (const r of await others) {
@@ -317,10 +389,16 @@ export async function trainEnsemble(o: Omit<TrainOptions, "proportions" | "seed"
         keptLosses.dispose();
       }
       for (let k = 0; k < K; k++) {
-        if (!Number.isFinite(perMember[k]!)) throw new FitError(`training loss of member ${k + 1} is not finite at step ${step + 1}`, { iteration: step + 1, lastLoss: perMember[k]! });
+        if (!Number.isFinite(perMember[k]!)) throw new FitError(
+          `training loss of member ${k + 1} is not finite at step ${step + 1}`,
+          { iteration: step + 1, lastLoss: perMember[k]! },
+        );
         lastLoss[k] = perMember[k]!;
       }
-      if (o.onStep && (step + 1) % (o.logEvery ?? 10) === 0) o.onStep(step + 1, perMember.reduce((a, b) => a + b, 0) / K);
+      if (o.onStep && (step + 1) % (o.logEvery ?? 10) === 0) o.onStep(
+        step + 1,
+        perMember.reduce((a, b) => a + b, 0) / K,
+      );
       if (o.evalEvery && (step + 1) % o.evalEvery === 0 && step + 1 < o.steps) {
         const l = evaluate();
         l.forEach((x, k) => curves[k]!.push({ step: step + 1, lossPerDomain: x }));
@@ -329,9 +407,13 @@ export async function trainEnsemble(o: Omit<TrainOptions, "proportions" | "seed"
     }
     // Evaluation on the held-out windows of every domain (the same windows for every member).
     const lossPerDomain = evaluate();
-    const bpb = lossPerDomain.map((l) => Object.fromEntries(Object.entries(l).map(([d, v]) => [d, v / Math.LN2]))); // byte tokens: nats → bits/byte
+    // byte tokens: nats → bits/byte
+    const bpb = lossPerDomain.map((l) => Object.fromEntries(Object.entries(l).map(([d, v]) => [d, v / Math.LN2])));
     const seconds = (performance.now() - t0) / 1000;
-    o.onWeights?.(model.variables.map((v, i) => ({ name: model.names[i]!, values: Float32Array.from(v.dataSync() as Float32Array) })));
+    o.onWeights?.(model.variables.map((v, i) => ({
+      name: model.names[i]!,
+      values: Float32Array.from(v.dataSync() as Float32Array),
+    })));
     return o.members.map((mb, k) => ({
       proportions: { ...mb.proportions },
       lossPerDomain: lossPerDomain[k]!,
