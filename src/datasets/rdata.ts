@@ -10,7 +10,15 @@ import { gunzipSync, inflateSync } from "node:zlib";
 import { UnsupportedError } from "../errors.js";
 
 /** An unserialised R value (only what the corpus needs). */
-export type RValue = null | string | RValue[] | Float64Array | Int32Array | (string | null)[] | { pairlist: { tag: string | null; value: RValue }[] } | { symbol: string };
+export type RValue =
+  | null
+  | string
+  | RValue[]
+  | Float64Array
+  | Int32Array
+  | (string | null)[]
+  | { pairlist: { tag: string | null; value: RValue }[] }
+  | { symbol: string };
 
 class Reader {
   private pos = 0;
@@ -25,7 +33,9 @@ class Reader {
 
   header(): void {
     const magic = this.buf.subarray(0, 2).toString("latin1");
-    if (magic !== "X\n") throw new UnsupportedError(`R serialization: expected the XDR format "X\\n", got ${JSON.stringify(magic)}`);
+    if (magic !== "X\n") throw new UnsupportedError(
+      `R serialization: expected the XDR format "X\\n", got ${JSON.stringify(magic)}`,
+    );
     this.pos = 2;
     const version = this.int();
     this.int(); // writer version

@@ -33,7 +33,11 @@ export function jensenShannon(a: Map<string | number, number>, b: Map<string | n
 }
 
 /** Reads every record of every domain once: statistics and the two distributions per domain. */
-export async function corpusStats(names: readonly string[], sources: readonly DomainSource[], other?: Tokenizer): Promise<{ stats: DomainStats[]; bigram: number[][]; unigram: number[][] }> {
+export async function corpusStats(
+  names: readonly string[],
+  sources: readonly DomainSource[],
+  other?: Tokenizer,
+): Promise<{ stats: DomainStats[]; bigram: number[][]; unigram: number[][] }> {
   const stats: DomainStats[] = [];
   const bigrams: Map<number, number>[] = [];
   const words: Map<string, number>[] = [];
@@ -67,7 +71,11 @@ export async function corpusStats(names: readonly string[], sources: readonly Do
     words.push(wd);
   }
   const k = names.length;
-  const bigram = Array.from({ length: k }, (_, i) => Array.from({ length: k }, (_, j) => (i === j ? 0 : jensenShannon(bigrams[i]!, bigrams[j]!))));
-  const unigram = Array.from({ length: k }, (_, i) => Array.from({ length: k }, (_, j) => (i === j ? 0 : jensenShannon(words[i]!, words[j]!))));
+  const bigram = Array.from({ length: k }, (_, i) =>
+    Array.from({ length: k }, (_, j) => (i === j ? 0 : jensenShannon(bigrams[i]!, bigrams[j]!))),
+  );
+  const unigram = Array.from({ length: k }, (_, i) =>
+    Array.from({ length: k }, (_, j) => (i === j ? 0 : jensenShannon(words[i]!, words[j]!))),
+  );
   return { stats, bigram, unigram };
 }

@@ -11,7 +11,10 @@ export interface CorpusRecord {
   readonly source: string;
 }
 
-/** CRLF → LF, remove backspace overstrikes (x\bx, _\bx) and control characters but \n and \t, trim trailing spaces. */
+/**
+ * CRLF → LF, remove backspace overstrikes (x\bx, _\bx) and control characters but \n and \t, trim trailing
+ * spaces.
+ */
 export function cleanText(s: string): string {
   let t = s.replace(/\r\n?/g, "\n");
   t = t.replace(/[^\n]\x08/g, "");
@@ -47,7 +50,12 @@ export function splitText(text: string, maxBytes: number): string[] {
 }
 
 /** Packs consecutive units of one source into records of at least `minBytes` (joined by blank lines). */
-export function packUnits(units: readonly string[], source: string, minBytes: number, maxBytes: number): CorpusRecord[] {
+export function packUnits(
+  units: readonly string[],
+  source: string,
+  minBytes: number,
+  maxBytes: number,
+): CorpusRecord[] {
   const out: CorpusRecord[] = [];
   let cur: string[] = [];
   let size = 0;

@@ -84,7 +84,12 @@ export interface Report {
 
 /** Escapes text for HTML element content and attribute values. */
 export function escapeHtml(s: string): string {
-  return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;").replace(/'/g, "&#39;");
+  return s
+    .replace(/&/g, "&amp;")
+    .replace(/</g, "&lt;")
+    .replace(/>/g, "&gt;")
+    .replace(/"/g, "&quot;")
+    .replace(/'/g, "&#39;");
 }
 
 const fmt = (x: number, digits = 4): string => (Number.isFinite(x) ? x.toFixed(digits) : String(x));
@@ -140,7 +145,9 @@ export function scopeSvgIds(svg: string, prefix: string): string {
   const ids = new Map<string, string>();
   for (const m of svg.matchAll(/\sid="([^"]+)"/g)) if (!ids.has(m[1]!)) ids.set(m[1]!, `${prefix}-${ids.size}`);
   if (!ids.size) return svg;
-  return svg.replace(/(\sid="|url\(#|href="#)([^")]+)/g, (all, head: string, id: string) => (ids.has(id) ? `${head}${ids.get(id)!}` : all));
+  return svg.replace(/(\sid="|url\(#|href="#)([^")]+)/g, (all, head: string, id: string) =>
+    (ids.has(id) ? `${head}${ids.get(id)!}` : all),
+  );
 }
 
 async function figure(id: string, caption: string, spec: VegaLiteSpec): Promise<ReportFigure> {
@@ -213,9 +220,15 @@ async function runsSection(c: Context): Promise<ReportSection> {
   if (tok !== null) facts.push(["training tokens (finished runs)", `${big(tok)} in total`]);
   const wall = sum("wall_s");
   if (wall !== null) facts.push(["wall time (finished runs)", `${wall.toFixed(1)} s in total`]);
-  if (t.renormalised.rows) facts.push(["renormalised rows", `${t.renormalised.rows} (largest gap ${t.renormalised.maxGap.toPrecision(3)})`]);
+  if (t.renormalised.rows) facts.push([
+    "renormalised rows",
+    `${t.renormalised.rows} (largest gap ${t.renormalised.maxGap.toPrecision(3)})`,
+  ]);
   if (k > DOMAIN_PALETTE.length) {
-    facts.push(["colours", `${k} domains share a ${DOMAIN_PALETTE.length}-colour palette: colours repeat, the order does not`]);
+    facts.push([
+      "colours",
+      `${k} domains share a ${DOMAIN_PALETTE.length}-colour palette: colours repeat, the order does not`,
+    ]);
   }
   let html = htmlTable(null, facts, false);
   if (failedRows.length) {
@@ -226,13 +239,23 @@ async function runsSection(c: Context): Promise<ReportSection> {
   }
   const ok = c.ok;
   const shares: { domain: string; share: number }[] = [];
-  for (let i = 0; i < ok.numRuns; i++) for (let j = 0; j < k; j++) shares.push({ domain: c.domains[j]!, share: ok.weights[i * k + j]! });
-  const caption = "Share of each domain across the finished runs: box from the first to the third quartile, whiskers to the extremes.";
-  return { id: "runs", title: "Runs", html, figures: [await figure("runs-mixtures", caption, mixturesSpec(c.domains, shares))] };
+  for (let i = 0; i < ok.numRuns; i++)
+    for (let j = 0; j < k; j++) shares.push({ domain: c.domains[j]!, share: ok.weights[i * k + j]! });
+  const caption =
+    "Share of each domain across the finished runs: box from the first to the third quartile, " +
+    "whiskers to the extremes.";
+  return {
+    id: "runs",
+    title: "Runs",
+    html,
+    figures: [await figure("runs-mixtures", caption, mixturesSpec(c.domains, shares))],
+  };
 }
 
 /** The laws `mixlab fit --method auto` compared (its `fitQuality.auto.candidates`), when recorded. */
-const AutoCandidates = z.object({ auto: z.object({ candidates: z.array(z.object({ law: z.string(), chosen: z.boolean().optional() })) }) });
+const AutoCandidates = z.object({
+  auto: z.object({ candidates: z.array(z.object({ law: z.string(), chosen: z.boolean().optional() })) }),
+});
 
 /**
  * Laws to fit when none are named: the proportions' method (when it learns) first, then the other
@@ -258,14 +281,19 @@ function fitLaws(c: Context): Fits {
   const notes: string[] = [];
   const spec = ok.numRuns ? defaultTarget(ok, o) : null;
   if (!spec) {
-    notes.push(ok.numRuns ? "No target: the table has no loss column; pass --target." : "No finished run: nothing to fit.");
+    notes.push(
+      ok.numRuns ? "No target: the table has no loss column; pass --target." : "No finished run: nothing to fit.",
+    );
     return { target: null, law: null, lawName: "", quality: [], recommendation: null, notes };
   }
   const target = resolveTarget(ok, spec);
   if (o.law) {
     const saved = o.law;
     const family = laws[saved.method];
-    if (!family) throw new InputError("--law", `method: expected one of ${Object.keys(laws).join(", ")}, got ${JSON.stringify(saved.method)}`);
+    if (!family) throw new InputError(
+      "--law",
+      `method: expected one of ${Object.keys(laws).join(", ")}, got ${JSON.stringify(saved.method)}`,
+    );
     const law = family.load(saved.domains, saved.params);
     const lawName = `${saved.method} (saved law)`;
     // Table column j is the law's column order[j].
@@ -315,7 +343,9 @@ function fitLaws(c: Context): Fits {
       const predicted = new Float64Array(ok.numRuns);
       const cv = crossValidate(m, input, options, folds, createRng(seed).derive("cv"), predicted);
       quality.push({ method: m, cv, predicted, measured: target.values, inSample: false });
-    } else notes.push(`${m}: ${ok.numRuns} finished runs are too few for ${folds}-fold cross-validation (at least ${2 * folds}).`);
+    } else notes.push(
+      `${m}: ${ok.numRuns} finished runs are too few for ${folds}-fold cross-validation (at least ${2 * folds}).`,
+    );
   }
   return { target, law, lawName: methods[0]!, quality, recommendation, notes };
 }
@@ -330,8 +360,12 @@ async function fitSection(f: Fits, seed: number): Promise<ReportSection> {
   const figures: ReportFigure[] = [];
   for (const q of f.quality) {
     const points = Array.from(q.predicted, (p, i) => ({ predicted: p, measured: q.measured[i]! }));
-    const how = q.inSample ? "saved law, in-sample (not cross-validated)" : `${q.cv.folds}-fold cross-validated, ${q.cv.n} runs`;
-    const scores = `Spearman ${fmt(q.cv.spearman, 3)} · Kendall ${fmt(q.cv.kendall, 3)} · pairwise ${fmt(q.cv.pairwiseAccuracy, 3)}`;
+    const how = q.inSample
+      ? "saved law, in-sample (not cross-validated)"
+      : `${q.cv.folds}-fold cross-validated, ${q.cv.n} runs`;
+    const scores =
+      `Spearman ${fmt(q.cv.spearman, 3)} · Kendall ${fmt(q.cv.kendall, 3)} · ` +
+      `pairwise ${fmt(q.cv.pairwiseAccuracy, 3)}`;
     const by = q.inSample ? "by the saved law" : "by a law fitted without it";
     const caption = `${q.method}: each dot is a run, predicted ${by}; dashed: predicted = measured.`;
     const id = `fit-${q.method.replace(/[^a-z0-9]+/gi, "-")}`;
@@ -343,7 +377,11 @@ async function fitSection(f: Fits, seed: number): Promise<ReportSection> {
   return { id: "fit", title: "Fit quality", html: `${intro}${htmlTable(header, rows)}`, figures };
 }
 
-async function recommendationSection(c: Context, f: Fits, recShares: Readonly<Record<string, number>>): Promise<ReportSection> {
+async function recommendationSection(
+  c: Context,
+  f: Fits,
+  recShares: Readonly<Record<string, number>>,
+): Promise<ReportSection> {
   const { domains, ok } = c;
   const k = domains.length;
   const props = c.o.proportions;
@@ -364,7 +402,9 @@ async function recommendationSection(c: Context, f: Fits, recShares: Readonly<Re
     const rc = resolveConstraints(domains, spec);
     const cappedBy = Object.fromEntries(domains.map((d, i) => [d, rc.epochCapped[i] ? "epoch cap" : "share bounds"]));
     bounds = { lower: record(domains, rc.box.lower), upper: record(domains, rc.box.upper), cappedBy };
-    allowed = domains.map((_, i) => `[${fmt(rc.box.lower[i]!, 3)}, ${fmt(rc.box.upper[i]!, 3)}]${rc.epochCapped[i] ? " (epoch cap)" : ""}`);
+    allowed = domains.map(
+      (_, i) => `[${fmt(rc.box.lower[i]!, 3)}, ${fmt(rc.box.upper[i]!, 3)}]${rc.epochCapped[i] ? " (epoch cap)" : ""}`,
+    );
   }
   const law = f.law;
   const predictOf = (shares: Readonly<Record<string, number>>): string => {
@@ -373,9 +413,17 @@ async function recommendationSection(c: Context, f: Fits, recShares: Readonly<Re
   };
   const series = [{ name: "recommended", shares: recShares }, ...refs];
   const epochs = props?.epochs;
-  const header = ["domain", ...series.map((s) => s.name), ...(allowed ? ["allowed"] : []), ...(epochs ? ["epochs"] : [])];
+  const header = [
+    "domain",
+    ...series.map((s) => s.name),
+    ...(allowed ? ["allowed"] : []),
+    ...(epochs ? ["epochs"] : []),
+  ];
   const rows = domains.map((d, i) => [
-    d, ...series.map((s) => fmt(s.shares[d]!)), ...(allowed ? [allowed[i]!] : []), ...(epochs ? [fmt(epochs[d] ?? NaN, 2)] : []),
+    d,
+    ...series.map((s) => fmt(s.shares[d]!)),
+    ...(allowed ? [allowed[i]!] : []),
+    ...(epochs ? [fmt(epochs[d] ?? NaN, 2)] : []),
   ]);
   if (law) {
     const label = `predicted ${f.target?.spec ?? ""} by ${f.lawName} fitted here`;
@@ -383,7 +431,8 @@ async function recommendationSection(c: Context, f: Fits, recShares: Readonly<Re
   }
   const from = props
     ? `from <code>${escapeHtml(c.propsName)}</code>${props.method ? ` (${escapeHtml(props.method)})` : ""}`
-    : `the unconstrained optimum of ${escapeHtml(f.lawName)} (pass --proportions for the one you wrote with constraints)`;
+    : `the unconstrained optimum of ${escapeHtml(f.lawName)} ` +
+      "(pass --proportions for the one you wrote with constraints)";
   const compared =
     `the mean mixture of the runs, the uniform mixture${c.tokens ? ", the natural token shares" : ""}` +
     (props?.withoutEpochCaps ? " and the optimum without epoch caps" : "");
@@ -400,7 +449,11 @@ async function recommendationSection(c: Context, f: Fits, recShares: Readonly<Re
 }
 
 /** The law along each domain's share (0 → 1), the other domains keeping their recommended ratios. */
-async function responseSection(c: Context, f: Fits, recShares: Readonly<Record<string, number>>): Promise<ReportSection> {
+async function responseSection(
+  c: Context,
+  f: Fits,
+  recShares: Readonly<Record<string, number>>,
+): Promise<ReportSection> {
   const law = f.law!;
   const domains = c.domains;
   const k = domains.length;
@@ -413,7 +466,8 @@ async function responseSection(c: Context, f: Fits, recShares: Readonly<Record<s
     for (let g = 0; g < grid; g++) {
       const s = g / (grid - 1);
       const row = (j * grid + g) * k;
-      for (let i = 0; i < k; i++) w[row + i] = i === j ? s : rest > 1e-12 ? (rec[i]! * (1 - s)) / rest : (1 - s) / (k - 1);
+      for (let i = 0; i < k; i++)
+        w[row + i] = i === j ? s : rest > 1e-12 ? (rec[i]! * (1 - s)) / rest : (1 - s) / (k - 1);
     }
   }
   const y = law.predict(w);
@@ -426,12 +480,18 @@ async function responseSection(c: Context, f: Fits, recShares: Readonly<Record<s
   const dots = domains.map((d) => ({ domain: d, share: recShares[d]!, predicted: at }));
   const spec = f.target!.spec;
   const html =
-    `<p>${escapeHtml(f.lawName)}'s predicted <code>${escapeHtml(spec)}</code> as one domain's share moves from 0 to 1 ` +
+    `<p>${escapeHtml(f.lawName)}'s predicted <code>${escapeHtml(spec)}</code> ` +
+    "as one domain's share moves from 0 to 1 " +
     "and the other domains keep their recommended ratios. A flat curve: the law is indifferent to that domain; " +
     "a minimum away from the dot: the constraints hold the recommendation back.</p>";
   const caption = "Predicted target along each domain's share (lines); the recommendation (dots).";
   const plot = responseSpec({ domains, axis: targetAxis(spec), rows: curve, at: dots });
-  return { id: "response", title: "Response around the recommendation", html, figures: [await figure("response", caption, plot)] };
+  return {
+    id: "response",
+    title: "Response around the recommendation",
+    html,
+    figures: [await figure("response", caption, plot)],
+  };
 }
 
 /** DML's t, an online mixer's A, or rank correlations between shares and losses across runs. */
@@ -441,7 +501,14 @@ async function matrixSection(c: Context, f: Fits): Promise<ReportSection | null>
   const props = c.o.proportions;
   const A = props?.interaction;
   type Cellv = { train: string; eval: string; value: number };
-  let m: { title: string; subtitle: string; legend: string; evalDomains: string[]; rows: Cellv[]; html: string } | null = null;
+  let m: {
+    title: string;
+    subtitle: string;
+    legend: string;
+    evalDomains: string[];
+    rows: Cellv[];
+    html: string;
+  } | null = null;
   if (A) {
     // Rows and columns in the proportions document's domain order.
     const order = props!.orderedDomains;
@@ -466,7 +533,8 @@ async function matrixSection(c: Context, f: Fits): Promise<ReportSection | null>
     };
   } else if (ok.numRuns >= 3) {
     const lossCols = ok.frame.columns.filter((col) => col.startsWith("loss.") && col !== "loss.mean");
-    const complete = (col: string): boolean => ok.frame.cells.get(col)!.every((v) => typeof v === "number" && Number.isFinite(v));
+    const complete = (col: string): boolean =>
+      ok.frame.cells.get(col)!.every((v) => typeof v === "number" && Number.isFinite(v));
     const evals = lossCols.filter(complete);
     const partial = lossCols.filter((col) => !complete(col));
     if (evals.length) {
@@ -480,15 +548,19 @@ async function matrixSection(c: Context, f: Fits): Promise<ReportSection | null>
           rows.push({ train: domains[j]!, eval: e.slice(5), value: Number.isFinite(r) ? r : 0 });
         }
       }
-      const left = partial.length ? ` Left out, for missing values in finished runs: ${escapeHtml(partial.join(", "))}.` : "";
+      const left = partial.length
+        ? ` Left out, for missing values in finished runs: ${escapeHtml(partial.join(", "))}.`
+        : "";
       m = {
         title: "Rank correlation of share and loss",
-        subtitle: `Spearman over ${ok.numRuns} runs: negative — runs with more of the training domain had a lower eval loss`,
+        subtitle:
+          `Spearman over ${ok.numRuns} runs: negative — runs with more of the training domain had a lower eval loss`,
         legend: "Spearman ρ",
         evalDomains: evals.map((e) => e.slice(5)),
         rows,
         html:
-          `<p>Spearman rank correlation, across the ${ok.numRuns} finished runs, between each training domain's share ` +
+          `<p>Spearman rank correlation, across the ${ok.numRuns} finished runs, ` +
+          "between each training domain's share " +
           `and each eval domain's loss (the law has no per-domain matrix of its own).${left}</p>`,
       };
     }
@@ -497,20 +569,34 @@ async function matrixSection(c: Context, f: Fits): Promise<ReportSection | null>
   const caption = "Rows: eval domains (their loss); columns: training domains (their share).";
   const { title, subtitle, legend, evalDomains, rows } = m;
   const plot = matrixSpec({ title, subtitle, legend, trainDomains: domains, evalDomains, rows });
-  return { id: "matrix", title: "Per-domain loss matrix", html: m.html, figures: [await figure("matrix", caption, plot)] };
+  return {
+    id: "matrix",
+    title: "Per-domain loss matrix",
+    html: m.html,
+    figures: [await figure("matrix", caption, plot)],
+  };
 }
 
 async function onlineSection(c: Context): Promise<ReportSection> {
   const on = c.o.proportions!.online!;
   const domains = c.domains;
-  const weights = on.trajectory.flatMap((p) => domains.map((d) => ({ tokens: p.tokens, domain: d, share: p.proportions[d]! })));
+  const weights = on.trajectory.flatMap((p) =>
+    domains.map((d) => ({ tokens: p.tokens, domain: d, share: p.proportions[d]! })),
+  );
   const stacked = weightsOverTokensSpec({ domains, method: on.method, rows: weights });
-  const figures = [await figure("online-weights", "Proportions over training tokens, stacked to 1 in domain order.", stacked)];
-  const kinds = [["evalLoss", "eval", "Validation loss per domain"], ["trainLoss", "train", "Training loss per domain"]] as const;
+  const figures = [
+    await figure("online-weights", "Proportions over training tokens, stacked to 1 in domain order.", stacked),
+  ];
+  const kinds = [
+    ["evalLoss", "eval", "Validation loss per domain"],
+    ["trainLoss", "train", "Training loss per domain"],
+  ] as const;
   for (const [key, id, label] of kinds) {
     const rows = on.trajectory.flatMap((p) => {
       const losses = p[key];
-      return losses ? domains.filter((d) => losses[d] !== undefined).map((d) => ({ tokens: p.tokens, domain: d, loss: losses[d]! })) : [];
+      return losses
+        ? domains.filter((d) => losses[d] !== undefined).map((d) => ({ tokens: p.tokens, domain: d, loss: losses[d]! }))
+        : [];
     });
     if (!rows.length) continue;
     const plot = lossesOverTokensSpec({ domains, title: label, axis: "loss (nats/token)", rows });
@@ -522,7 +608,10 @@ async function onlineSection(c: Context): Promise<ReportSection> {
   const intro =
     `<p>Online mixer <code>${escapeHtml(on.method)}</code>${seedText}: ${on.trajectory.length} recorded steps ` +
     `up to step ${last.step} (${big(last.tokens)} tokens).</p>`;
-  const table = htmlTable(["domain", "first", "last"], domains.map((d) => [d, fmt(first.proportions[d]!), fmt(last.proportions[d]!)]));
+  const table = htmlTable(
+    ["domain", "first", "last"],
+    domains.map((d) => [d, fmt(first.proportions[d]!), fmt(last.proportions[d]!)]),
+  );
   return { id: "online", title: "Online run", html: `${intro}${table}`, figures };
 }
 
@@ -530,7 +619,8 @@ async function onlineSection(c: Context): Promise<ReportSection> {
  * Builds a report: fits (or loads) the law, cross-validates it, renders every plot to SVG.
  * @param o what to report on (see ReportOptions)
  * @returns the sections with their figures, for `reportHtml`
- * @throws InputError for an unknown method, a target the table lacks, or a proportions document or saved law whose domains differ from the table's
+ * @throws InputError for an unknown method, a target the table lacks, or a proportions document or saved law
+ *   whose domains differ from the table's
  */
 export async function buildReport(o: ReportOptions): Promise<Report> {
   const t = o.table;
@@ -542,12 +632,18 @@ export async function buildReport(o: ReportOptions): Promise<Report> {
     const extra = names.filter((d) => !domains.includes(d));
     const missing = domains.filter((d) => !names.includes(d));
     if (!extra.length && !missing.length) return;
-    throw new InputError(source, `domains: expected the runs table's domains (${domains.join(", ")}), got ${names.join(", ")}`);
+    throw new InputError(
+      source,
+      `domains: expected the runs table's domains (${domains.join(", ")}), got ${names.join(", ")}`,
+    );
   };
   if (props) sameDomains(props.orderedDomains, propsName);
   if (o.law) sameDomains(o.law.domains, "--law");
   for (const m of o.methods ?? []) {
-    if (!laws[m]) throw new InputError("--method", `expected one of ${Object.keys(laws).join(", ")}, got ${JSON.stringify(m)}`);
+    if (!laws[m]) throw new InputError(
+      "--method",
+      `expected one of ${Object.keys(laws).join(", ")}, got ${JSON.stringify(m)}`,
+    );
   }
   const tokenSpec = o.tokensPerDomain ?? (props?.constraints?.tokensPerDomain as Record<string, number> | undefined);
   const tokenSource = o.tokensPerDomain ? "--tokens" : `${propsName}: constraints.tokensPerDomain`;
@@ -557,7 +653,8 @@ export async function buildReport(o: ReportOptions): Promise<Report> {
   const status = t.frame.cells.get("status");
   const okRows: number[] = [];
   const failedRows: number[] = [];
-  for (let i = 0; i < t.numRuns; i++) (status && status[i] !== "ok" && status[i] !== null ? failedRows : okRows).push(i);
+  for (let i = 0; i < t.numRuns; i++)
+    (status && status[i] !== "ok" && status[i] !== null ? failedRows : okRows).push(i);
   const c: Context = { o, domains, ok: subsetTable(t, okRows), failedRows, tokens, seed, propsName };
 
   const r0 = performance.now();
@@ -588,5 +685,11 @@ export async function buildReport(o: ReportOptions): Promise<Report> {
   if (f.lawName) meta.push(["law", f.lawName]);
   meta.push(["seed", String(seed)], ["mixlab", VERSION]);
   const title = `mixlab report: ${o.runsName ?? t.source}`;
-  return { title, meta, diagnostics: props?.diagnostics ?? [], sections, seconds: { fit: fitSeconds, render: renderMs / 1000 } };
+  return {
+    title,
+    meta,
+    diagnostics: props?.diagnostics ?? [],
+    sections,
+    seconds: { fit: fitSeconds, render: renderMs / 1000 },
+  };
 }

@@ -37,36 +37,62 @@ export function parseReportProportions(text: string, source: string): ReportProp
     throw new InputError(source, `expected JSON, got invalid JSON (${(e as Error).message})`);
   }
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
-    throw new InputError(source, `expected a JSON object, got ${Array.isArray(raw) ? "an array" : JSON.stringify(raw)}`);
+    throw new InputError(
+      source,
+      `expected a JSON object, got ${Array.isArray(raw) ? "an array" : JSON.stringify(raw)}`,
+    );
   }
   const { diagnostics, ...rest } = raw as Record<string, unknown>;
   const issues: InputIssue[] = [];
   const g = diagnostics === undefined ? undefined : z.array(DiagnosticSchema).safeParse(diagnostics);
-  if (g && !g.success) for (const i of g.error.issues) issues.push({ path: ["diagnostics", ...i.path].join("."), message: i.message });
+  if (g && !g.success)
+    for (const i of g.error.issues) issues.push({ path: ["diagnostics", ...i.path].join("."), message: i.message });
   if (issues.length) throw new InputError(source, issues);
   const doc = parseProportions(JSON.stringify(rest), source);
   const names = doc.orderedDomains;
   const trajectory = doc.online?.trajectory ?? [];
-  if (doc.online && trajectory.length === 0) issues.push({ path: "online.trajectory", message: "expected at least one step, got none" });
+  if (doc.online && trajectory.length === 0)
+    issues.push({ path: "online.trajectory", message: "expected at least one step, got none" });
   trajectory.forEach((p, i) => {
     const keys = Object.keys(p.proportions);
     const at = `online.trajectory.${i}`;
     const wrong = keys.filter((k) => !names.includes(k));
     const missing = names.filter((k) => p.proportions[k] === undefined);
-    if (wrong.length || missing.length) issues.push({ path: `${at}.proportions`, message: `expected the domains ${names.join(", ")}, got ${keys.join(", ")}` });
+    if (wrong.length || missing.length) issues.push({
+      path: `${at}.proportions`,
+      message: `expected the domains ${names.join(", ")}, got ${keys.join(", ")}`,
+    });
     const s = keys.reduce((a, k) => a + p.proportions[k]!, 0);
-    if (Math.abs(s - 1) > 1e-6) issues.push({ path: `${at}.proportions`, message: `expected proportions summing to 1 (± 1e-6), got ${s}` });
+    if (Math.abs(s - 1) > 1e-6) issues.push({
+      path: `${at}.proportions`,
+      message: `expected proportions summing to 1 (± 1e-6), got ${s}`,
+    });
     const before = i > 0 ? trajectory[i - 1]!.tokens : 0;
-    if (p.tokens < before) issues.push({ path: `${at}.tokens`, message: `expected tokens non-decreasing, got ${p.tokens} after ${before}` });
+    if (p.tokens < before) issues.push({
+      path: `${at}.tokens`,
+      message: `expected tokens non-decreasing, got ${p.tokens} after ${before}`,
+    });
   });
   const A = (doc.details?.diagnostics as Record<string, unknown> | undefined)?.A;
   const k = names.length;
-  const square = Array.isArray(A) && A.length === k && A.every((r) => Array.isArray(r) && r.length === k && r.every((v) => typeof v === "number" && Number.isFinite(v)));
+  const square =
+    Array.isArray(A) &&
+    A.length === k &&
+    A.every((r) => Array.isArray(r) && r.length === k && r.every((v) => typeof v === "number" && Number.isFinite(v)));
   if (A !== undefined && A !== null && !square) {
-    issues.push({ path: "details.diagnostics.A", message: `expected a ${k} × ${k} matrix of numbers (rows and columns in domain order), got ${JSON.stringify(A).slice(0, 80)}` });
+    issues.push({
+      path: "details.diagnostics.A",
+      message:
+        `expected a ${k} × ${k} matrix of numbers (rows and columns in domain order), ` +
+        `got ${JSON.stringify(A).slice(0, 80)}`,
+    });
   }
   if (issues.length) throw new InputError(source, issues);
-  return { ...doc, ...(g?.success ? { diagnostics: g.data } : {}), ...(square ? { interaction: A as number[][] } : {}) };
+  return {
+    ...doc,
+    ...(g?.success ? { diagnostics: g.data } : {}),
+    ...(square ? { interaction: A as number[][] } : {}),
+  };
 }
 
 const SavedLawSchema = z.strictObject({
@@ -89,6 +115,9 @@ export function parseSavedLaw(text: string, source: string): z.infer<typeof Save
     throw new InputError(source, `expected a saved law (JSON), got invalid JSON (${(e as Error).message})`);
   }
   const r = SavedLawSchema.safeParse(raw);
-  if (!r.success) throw new InputError(source, r.error.issues.map((i) => ({ path: i.path.join(".") || "document", message: i.message })));
+  if (!r.success) throw new InputError(
+    source,
+    r.error.issues.map((i) => ({ path: i.path.join(".") || "document", message: i.message })),
+  );
   return r.data;
 }

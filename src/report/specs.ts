@@ -17,7 +17,13 @@ const CONFIG = {
 
 /** The colour encoding of a domain field: same order and colour in every plot. */
 export function domainColor(domains: readonly string[], field = "domain", title = "domain"): Record<string, unknown> {
-  return { field, type: "nominal", title, sort: [...domains], scale: { domain: [...domains], range: domainColors(domains) } };
+  return {
+    field,
+    type: "nominal",
+    title,
+    sort: [...domains],
+    scale: { domain: [...domains], range: domainColors(domains) },
+  };
 }
 
 function top(spec: Record<string, unknown>): VegaLiteSpec {
@@ -25,7 +31,10 @@ function top(spec: Record<string, unknown>): VegaLiteSpec {
 }
 
 /** Share of each domain across the runs (box plot per domain). Rows: { domain, share }. */
-export function mixturesSpec(domains: readonly string[], rows: readonly { domain: string; share: number }[]): VegaLiteSpec {
+export function mixturesSpec(
+  domains: readonly string[],
+  rows: readonly { domain: string; share: number }[],
+): VegaLiteSpec {
   return top({
     title: "Training mixtures of the runs",
     width: 520,
@@ -34,7 +43,12 @@ export function mixturesSpec(domains: readonly string[], rows: readonly { domain
     mark: { type: "boxplot", extent: "min-max", size: 12 },
     encoding: {
       y: { field: "domain", type: "nominal", sort: [...domains], title: "domain" },
-      x: { field: "share", type: "quantitative", title: "share of training tokens (fraction)", scale: { domain: [0, 1] } },
+      x: {
+        field: "share",
+        type: "quantitative",
+        title: "share of training tokens (fraction)",
+        scale: { domain: [0, 1] },
+      },
       color: { ...domainColor(domains), legend: null },
     },
   });
@@ -101,7 +115,11 @@ export interface RecommendationPlot {
   readonly recommended: Shares;
   readonly references: readonly MixtureSeries[];
   /** Allowed shares per domain; `cappedBy` names what sets the upper bound ("epoch cap", "share bounds"). */
-  readonly bounds?: { readonly lower: Shares; readonly upper: Shares; readonly cappedBy?: Readonly<Record<string, string>> };
+  readonly bounds?: {
+    readonly lower: Shares;
+    readonly upper: Shares;
+    readonly cappedBy?: Readonly<Record<string, string>>;
+  };
 }
 
 /**
@@ -117,7 +135,14 @@ export function recommendationSpec(o: RecommendationPlot): VegaLiteSpec {
   if (o.bounds) {
     const b = o.bounds;
     layers.push({
-      data: { values: d.map((n) => ({ domain: n, lower: b.lower[n]!, upper: b.upper[n]!, bound: b.cappedBy?.[n] ?? "share bounds" })) },
+      data: {
+        values: d.map((n) => ({
+          domain: n,
+          lower: b.lower[n]!,
+          upper: b.upper[n]!,
+          bound: b.cappedBy?.[n] ?? "share bounds",
+        })),
+      },
       mark: { type: "bar", color: "#e4e4e4", height: { band: 0.95 } },
       encoding: { y, x: { ...x, field: "lower" }, x2: { field: "upper" }, tooltip: [{ field: "bound" }] },
     });
@@ -158,15 +183,25 @@ export interface ResponsePoint {
   readonly predicted: number;
 }
 
-/** The law's prediction along each domain's share (`rows`), the others scaled in proportion; `at`: the recommendation. */
-export function responseSpec(o: { domains: readonly string[]; axis: string; rows: readonly ResponsePoint[]; at: readonly ResponsePoint[] }): VegaLiteSpec {
+/**
+ * The law's prediction along each domain's share (`rows`), the others scaled in proportion; `at`: the
+ * recommendation.
+ */
+export function responseSpec(o: {
+  domains: readonly string[];
+  axis: string;
+  rows: readonly ResponsePoint[];
+  at: readonly ResponsePoint[];
+}): VegaLiteSpec {
   const d = o.domains;
   return top({
     title: {
       text: "Response of the law around the recommendation",
       subtitle: "one domain's share varied, the others scaled in proportion; dot: the recommendation",
     },
-    data: { values: [...o.rows.map((r) => ({ ...r, kind: "curve" })), ...o.at.map((r) => ({ ...r, kind: "recommendation" }))] },
+    data: {
+      values: [...o.rows.map((r) => ({ ...r, kind: "curve" })), ...o.at.map((r) => ({ ...r, kind: "recommendation" }))],
+    },
     facet: { field: "domain", type: "nominal", sort: [...d], title: null, header: { labelFontSize: 12 } },
     columns: Math.min(d.length > 8 ? 5 : 4, d.length),
     spec: {
@@ -177,7 +212,12 @@ export function responseSpec(o: { domains: readonly string[]; axis: string; rows
           transform: [{ filter: "datum.kind === 'curve'" }],
           mark: { type: "line", strokeWidth: 2 },
           encoding: {
-            x: { field: "share", type: "quantitative", title: "share of the domain (fraction)", scale: { domain: [0, 1] } },
+            x: {
+              field: "share",
+              type: "quantitative",
+              title: "share of the domain (fraction)",
+              scale: { domain: [0, 1] },
+            },
             y: { field: "predicted", type: "quantitative", title: `predicted ${o.axis}`, scale: { zero: false } },
             color: { ...domainColor(d), legend: null },
           },
@@ -215,14 +255,25 @@ export function matrixSpec(o: MatrixPlot): VegaLiteSpec {
     height: cell * o.evalDomains.length,
     data: { values: o.rows },
     encoding: {
-      x: { field: "train", type: "nominal", sort: [...o.trainDomains], title: "training domain (share)", axis: { labelAngle: -45 } },
+      x: {
+        field: "train",
+        type: "nominal",
+        sort: [...o.trainDomains],
+        title: "training domain (share)",
+        axis: { labelAngle: -45 },
+      },
       y: { field: "eval", type: "nominal", sort: [...o.evalDomains], title: "eval domain (loss)" },
     },
     layer: [
       {
         mark: { type: "rect" },
         encoding: {
-          color: { field: "value", type: "quantitative", title: o.legend, scale: { scheme: "redblue", domain: [-(m || 1), m || 1], reverse: true } },
+          color: {
+            field: "value",
+            type: "quantitative",
+            title: o.legend,
+            scale: { scheme: "redblue", domain: [-(m || 1), m || 1], reverse: true },
+          },
         },
       },
       {

@@ -10,7 +10,10 @@ import { reportHtml } from "./html.js";
 import { parseReportProportions } from "./inputs.js";
 
 /** Files in and out, and the report's other options. */
-export type ReportFileOptions = { runs: string; proportions?: string; out: string } & Omit<ReportOptions, "table" | "proportions" | "runsName" | "proportionsName">;
+export type ReportFileOptions = { runs: string; proportions?: string; out: string } & Omit<
+  ReportOptions,
+  "table" | "proportions" | "runsName" | "proportionsName"
+>;
 
 /**
  * Reads a runs table in mixlab's own layout (and a proportions file), writes the report.

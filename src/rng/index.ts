@@ -43,7 +43,8 @@ export class Rng {
   }
 
   private refill(): void {
-    if (this.bufferStart + BUFFER_WORDS > MAX_COUNTER) throw new Error("Rng: stream exhausted (2^52 words); split a new stream");
+    if (this.bufferStart + BUFFER_WORDS > MAX_COUNTER)
+      throw new Error("Rng: stream exhausted (2^52 words); split a new stream");
     philoxFill(this.bufferStart / 4, this.k0, this.k1, this.buffer);
     this.pos = 0;
   }
@@ -90,7 +91,8 @@ export class Rng {
 
   /** Uniform integer in [0, n) without modulo bias; n ≤ 2^32. */
   nextInt(n: number): number {
-    if (!(n >= 1 && n <= TWO_POW_32 && Number.isInteger(n))) throw new RangeError(`nextInt: n must be an integer in [1, 2^32], got ${n}`);
+    if (!(n >= 1 && n <= TWO_POW_32 && Number.isInteger(n)))
+      throw new RangeError(`nextInt: n must be an integer in [1, 2^32], got ${n}`);
     const limit = TWO_POW_32 - (TWO_POW_32 % n);
     let x = this.nextUint32();
     while (x >= limit) x = this.nextUint32();
@@ -187,8 +189,14 @@ export function createRng(seed: number): Rng {
 
 /** Rebuilds a generator from `getState()`. */
 export function rngFromState(state: RngState): Rng {
-  if (state.algorithm !== "philox4x32-10") throw new InputError("rng state", `expected algorithm "philox4x32-10", got ${JSON.stringify(state.algorithm)}`);
+  if (state.algorithm !== "philox4x32-10") throw new InputError(
+    "rng state",
+    `expected algorithm "philox4x32-10", got ${JSON.stringify(state.algorithm)}`,
+  );
   const [k0, k1] = state.key;
-  if (!Number.isInteger(state.counter) || state.counter < 0) throw new InputError("rng state", `counter: expected a non-negative integer, got ${state.counter}`);
+  if (!Number.isInteger(state.counter) || state.counter < 0) throw new InputError(
+    "rng state",
+    `counter: expected a non-negative integer, got ${state.counter}`,
+  );
   return new Rng(k0, k1, state.counter);
 }

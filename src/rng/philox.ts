@@ -85,14 +85,16 @@ export function philoxFill(firstBlock: number, k0: number, k1: number, out: Uint
       const t1 = aH * M0_LO;
       const t2 = aL * M0_HI;
       const lo0 = Math.imul(M0, x0) >>> 0;
-      const hi0 = (aH * M0_HI + (t1 >>> 16) + (t2 >>> 16) + (((t0 >>> 16) + (t1 & 0xffff) + (t2 & 0xffff)) >>> 16)) >>> 0;
+      const hi0 =
+        (aH * M0_HI + (t1 >>> 16) + (t2 >>> 16) + (((t0 >>> 16) + (t1 & 0xffff) + (t2 & 0xffff)) >>> 16)) >>> 0;
       const cL = x2 & 0xffff;
       const cH = x2 >>> 16;
       const u0 = cL * M1_LO;
       const u1 = cH * M1_LO;
       const u2 = cL * M1_HI;
       const lo1 = Math.imul(M1, x2) >>> 0;
-      const hi1 = (cH * M1_HI + (u1 >>> 16) + (u2 >>> 16) + (((u0 >>> 16) + (u1 & 0xffff) + (u2 & 0xffff)) >>> 16)) >>> 0;
+      const hi1 =
+        (cH * M1_HI + (u1 >>> 16) + (u2 >>> 16) + (((u0 >>> 16) + (u1 & 0xffff) + (u2 & 0xffff)) >>> 16)) >>> 0;
       x0 = (hi1 ^ x1 ^ a) >>> 0;
       x1 = lo1;
       x2 = (hi0 ^ x3 ^ b) >>> 0;

@@ -55,7 +55,9 @@ export function parseCsv(text: string, source: string): CsvData {
       recordLine = line;
     } else field += ch;
   }
-  if (inQuotes) throw new InputError(source, [{ path: `line ${recordLine}`, message: "expected a closing quote, got the end of the file" }]);
+  if (inQuotes) throw new InputError(source, [
+    { path: `line ${recordLine}`, message: "expected a closing quote, got the end of the file" },
+  ]);
   if (field.length > 0 || record.length > 0) {
     record.push(field);
     records.push(record);
@@ -66,14 +68,23 @@ export function parseCsv(text: string, source: string): CsvData {
   const issues: InputIssue[] = [];
   const seen = new Set<string>();
   header.forEach((h, j) => {
-    if (h === "") issues.push({ path: `header, column ${j + 1}`, message: "expected a column name, got an empty cell" });
-    else if (seen.has(h)) issues.push({ path: `header, column ${j + 1}`, message: `expected unique column names, got ${JSON.stringify(h)} twice` });
+    if (h === "") issues.push({
+      path: `header, column ${j + 1}`,
+      message: "expected a column name, got an empty cell",
+    });
+    else if (seen.has(h)) issues.push({
+      path: `header, column ${j + 1}`,
+      message: `expected unique column names, got ${JSON.stringify(h)} twice`,
+    });
     seen.add(h);
   });
   const rows = records.slice(1);
   rows.forEach((r, k) => {
     if (r.length !== header.length) {
-      issues.push({ path: `row ${k + 1} (line ${lineOfRecord[k + 1]})`, message: `expected ${header.length} cells, got ${r.length}` });
+      issues.push({
+        path: `row ${k + 1} (line ${lineOfRecord[k + 1]})`,
+        message: `expected ${header.length} cells, got ${r.length}`,
+      });
     }
   });
   if (issues.length > 0) throw new InputError(source, issues);

@@ -54,7 +54,10 @@ export function formatOf(path: string, flag = "file"): TableFormat {
     case ".parquet":
       return "parquet";
     default:
-      throw new InputError(flag === "file" ? path : flag, `expected a file ending in .csv, .jsonl, .arrow or .parquet, got ${showValue(ext || path)}`);
+      throw new InputError(
+        flag === "file" ? path : flag,
+        `expected a file ending in .csv, .jsonl, .arrow or .parquet, got ${showValue(ext || path)}`,
+      );
   }
 }
 
@@ -146,7 +149,10 @@ function frameFromJsonl(text: string, source: string): Frame {
     try {
       obj = JSON.parse(line);
     } catch (e) {
-      issues.push({ path: `line ${i + 1}`, message: `expected a JSON object, got invalid JSON (${(e as Error).message})` });
+      issues.push({
+        path: `line ${i + 1}`,
+        message: `expected a JSON object, got invalid JSON (${(e as Error).message})`,
+      });
       return;
     }
     if (typeof obj !== "object" || obj === null || Array.isArray(obj)) {
@@ -199,7 +205,8 @@ export async function serializeFrame(frame: Frame, format: TableFormat): Promise
       // A cell read from CSV is written back as it was written; other cells in their shortest exact form.
       const texts = columns.map((c) => frame.text?.get(c));
       const rows: string[][] = [];
-      for (let i = 0; i < numRows; i++) rows.push(columns.map((c, j) => texts[j]?.[i] ?? formatCell(cells.get(c)![i]!)));
+      for (let i = 0; i < numRows; i++)
+        rows.push(columns.map((c, j) => texts[j]?.[i] ?? formatCell(cells.get(c)![i]!)));
       return Buffer.from(formatCsv(columns, rows));
     }
     case "jsonl": {

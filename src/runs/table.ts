@@ -92,7 +92,10 @@ export function failedRunsNote(table: RunsTable): string | null {
   const why = [...table.failed.errors].map(([e, k]) => `${shown(e)}${k > 1 ? ` (${k} runs)` : ""}`).join("; ");
   const rows = `${table.failed.rows.slice(0, 8).join(", ")}${n > 8 ? ", …" : ""}`;
   const s = n === 1 ? "" : "s";
-  return `note: ${table.source}: ${n} failed run${s} (status "failed"; row${s} ${rows}) kept in the file and left out: ${why}`;
+  return (
+    `note: ${table.source}: ${n} failed run${s} (status "failed"; row${s} ${rows}) ` +
+    `kept in the file and left out: ${why}`
+  );
 }
 
 /** Number of decimals a cell was written with (from its text, else the shortest repr of the number). */
@@ -116,7 +119,10 @@ function rowLabel(frame: Frame, i: number): string {
  * @throws InputError when the pattern lacks `{domain}` or a renamed column would clash
  */
 export function applyLossPattern(frame: Frame, pattern: string): Frame {
-  if (!pattern.includes("{domain}")) throw new InputError("--loss-pattern", `expected a pattern containing {domain}, got ${showValue(pattern)}`);
+  if (!pattern.includes("{domain}")) throw new InputError(
+    "--loss-pattern",
+    `expected a pattern containing {domain}, got ${showValue(pattern)}`,
+  );
   const [before, after] = pattern.split("{domain}") as [string, string];
   const columns: string[] = [];
   const cells = new Map<string, Cell[]>();
@@ -127,14 +133,23 @@ export function applyLossPattern(frame: Frame, pattern: string): Frame {
     if (c.startsWith(before) && c.endsWith(after) && c.length > before.length + after.length) {
       name = `loss.${c.slice(before.length, c.length - after.length)}`;
       matched++;
-      if (frame.cells.has(name)) throw new InputError(frame.source, `column ${showValue(c)}: renaming it to ${showValue(name)} clashes with an existing column`);
+      if (frame.cells.has(name)) throw new InputError(
+        frame.source,
+        `column ${showValue(c)}: renaming it to ${showValue(name)} clashes with an existing column`,
+      );
     }
     columns.push(name);
     cells.set(name, frame.cells.get(c)!);
     if (text) text.set(name, frame.text!.get(c)!);
   }
-  if (matched === 0) throw new InputError("--loss-pattern", `expected columns matching ${showValue(pattern)} in ${frame.source}, got none (columns: ${frame.columns.slice(0, 8).join(", ")}${frame.columns.length > 8 ? ", …" : ""})`);
-  return text ? { source: frame.source, columns, cells, numRows: frame.numRows, text } : { source: frame.source, columns, cells, numRows: frame.numRows };
+  if (matched === 0) throw new InputError(
+    "--loss-pattern",
+    `expected columns matching ${showValue(pattern)} in ${frame.source}, ` +
+      `got none (columns: ${frame.columns.slice(0, 8).join(", ")}${frame.columns.length > 8 ? ", …" : ""})`,
+  );
+  return text
+    ? { source: frame.source, columns, cells, numRows: frame.numRows, text }
+    : { source: frame.source, columns, cells, numRows: frame.numRows };
 }
 
 /**
@@ -146,15 +161,26 @@ export function applyLossPattern(frame: Frame, pattern: string): Frame {
 export function joinFrames(mixtures: Frame, losses: Frame, key: string): Frame {
   const issues: InputIssue[] = [];
   for (const f of [mixtures, losses]) {
-    if (!f.cells.has(key)) issues.push({ path: f.source, message: `expected a key column ${showValue(key)}, got columns ${f.columns.slice(0, 6).join(", ")}${f.columns.length > 6 ? ", …" : ""}` });
+    if (!f.cells.has(key)) issues.push({
+      path: f.source,
+      message:
+        `expected a key column ${showValue(key)}, ` +
+        `got columns ${f.columns.slice(0, 6).join(", ")}${f.columns.length > 6 ? ", …" : ""}`,
+    });
   }
   if (issues.length) throw new InputError(`--join-on ${key}`, issues);
   const keyIndex = (f: Frame): Map<string, number> => {
     const m = new Map<string, number>();
     f.cells.get(key)!.forEach((v, i) => {
       const k = v === null ? "" : String(v);
-      if (k === "") issues.push({ path: `${f.source}: ${rowLabel(f, i)}, column ${showValue(key)}`, message: "expected a key, got an empty cell" });
-      else if (m.has(k)) issues.push({ path: `${f.source}: ${rowLabel(f, i)}, column ${showValue(key)}`, message: `expected unique keys, got ${showValue(k)} again (first in ${rowLabel(f, m.get(k)!)})` });
+      if (k === "") issues.push({
+        path: `${f.source}: ${rowLabel(f, i)}, column ${showValue(key)}`,
+        message: "expected a key, got an empty cell",
+      });
+      else if (m.has(k)) issues.push({
+        path: `${f.source}: ${rowLabel(f, i)}, column ${showValue(key)}`,
+        message: `expected unique keys, got ${showValue(k)} again (first in ${rowLabel(f, m.get(k)!)})`,
+      });
       else m.set(k, i);
     });
     return m;
@@ -162,10 +188,16 @@ export function joinFrames(mixtures: Frame, losses: Frame, key: string): Frame {
   const left = keyIndex(mixtures);
   const right = keyIndex(losses);
   for (const c of losses.columns) {
-    if (c !== key && mixtures.cells.has(c)) issues.push({ path: `${losses.source}: column ${showValue(c)}`, message: `expected columns not already in ${mixtures.source}, got a duplicate` });
+    if (c !== key && mixtures.cells.has(c)) issues.push({
+      path: `${losses.source}: column ${showValue(c)}`,
+      message: `expected columns not already in ${mixtures.source}, got a duplicate`,
+    });
   }
   for (const [k, i] of right) {
-    if (!left.has(k)) issues.push({ path: `${losses.source}: ${rowLabel(losses, i)}`, message: `expected a mixture with ${key} ${showValue(k)} in ${mixtures.source}, got none` });
+    if (!left.has(k)) issues.push({
+      path: `${losses.source}: ${rowLabel(losses, i)}`,
+      message: `expected a mixture with ${key} ${showValue(k)} in ${mixtures.source}, got none`,
+    });
   }
   if (issues.length) throw new InputError(`join of ${mixtures.source} and ${losses.source}`, issues);
   const columns = [...mixtures.columns];
@@ -183,7 +215,9 @@ export function joinFrames(mixtures: Frame, losses: Frame, key: string): Frame {
     }
   }
   const source = `${mixtures.source} ⋈ ${losses.source}`;
-  return text ? { source, columns, cells, numRows: mixtures.numRows, text } : { source, columns, cells, numRows: mixtures.numRows };
+  return text
+    ? { source, columns, cells, numRows: mixtures.numRows, text }
+    : { source, columns, cells, numRows: mixtures.numRows };
 }
 
 /**
@@ -194,14 +228,19 @@ export function joinFrames(mixtures: Frame, losses: Frame, key: string): Frame {
 export function buildRunsTable(input: Frame, options: RunsLayoutOptions = {}): RunsTable {
   const patterned = options.lossPattern ? applyLossPattern(input, options.lossPattern) : input;
   const { frame, failed } =
-    options.failedRuns === "keep" ? { frame: patterned, failed: { rows: [], errors: new Map<string, number>() } } : withoutFailedRuns(patterned);
+    options.failedRuns === "keep"
+      ? { frame: patterned, failed: { rows: [], errors: new Map<string, number>() } }
+      : withoutFailedRuns(patterned);
   const issues: InputIssue[] = [];
   let weightColumns: string[];
   let domains: string[];
   if (options.weights && options.weights.length > 0) {
     weightColumns = [...options.weights];
     for (const c of weightColumns) {
-      if (!frame.cells.has(c)) issues.push({ path: "--weights", message: `expected a column ${showValue(c)}, got no such column` });
+      if (!frame.cells.has(c)) issues.push({
+        path: "--weights",
+        message: `expected a column ${showValue(c)}, got no such column`,
+      });
     }
     const prefix = options.weightsPrefix ?? "w.";
     domains = weightColumns.map((c) => (c.startsWith(prefix) ? c.slice(prefix.length) : c));
@@ -210,18 +249,31 @@ export function buildRunsTable(input: Frame, options: RunsLayoutOptions = {}): R
     weightColumns = frame.columns.filter((c) => c.startsWith(prefix) && c.length > prefix.length);
     domains = weightColumns.map((c) => c.slice(prefix.length));
     if (weightColumns.length === 0) {
-      throw new InputError(frame.source, `expected proportion columns named ${prefix}<domain>, got none (columns: ${frame.columns.slice(0, 8).join(", ")}${frame.columns.length > 8 ? ", …" : ""}); name them with --weights-prefix or --weights`);
+      throw new InputError(
+        frame.source,
+        `expected proportion columns named ${prefix}<domain>, ` +
+          `got none (columns: ${frame.columns.slice(0, 8).join(", ")}${frame.columns.length > 8 ? ", …" : ""}); ` +
+          "name them with --weights-prefix or --weights",
+      );
     }
   }
   const dupDomains = domains.filter((d, i) => domains.indexOf(d) !== i);
-  if (dupDomains.length) issues.push({ path: "domains", message: `expected unique domain names, got ${dupDomains.map((d) => showValue(d)).join(", ")} twice` });
-  if (weightColumns.length < 2 && issues.length === 0) issues.push({ path: "domains", message: `expected at least 2 domains, got ${weightColumns.length}` });
+  if (dupDomains.length) issues.push({
+    path: "domains",
+    message: `expected unique domain names, got ${dupDomains.map((d) => showValue(d)).join(", ")} twice`,
+  });
+  if (weightColumns.length < 2 && issues.length === 0) issues.push({
+    path: "domains",
+    message: `expected at least 2 domains, got ${weightColumns.length}`,
+  });
   if (issues.length) throw new InputError(frame.source, issues);
 
   const k = weightColumns.length;
   const n = frame.numRows;
   if (n === 0) {
-    const got = failed.rows.length ? `one run that did not fail, got ${failed.rows.length} failed runs only` : "one run, got a table with no rows";
+    const got = failed.rows.length
+      ? `one run that did not fail, got ${failed.rows.length} failed runs only`
+      : "one run, got a table with no rows";
     throw new InputError(frame.source, `expected at least ${got}`);
   }
   const weights = new Float64Array(n * k);
@@ -238,12 +290,20 @@ export function buildRunsTable(input: Frame, options: RunsLayoutOptions = {}): R
       const where = `${rowLabel(frame, i)}, column ${showValue(weightColumns[j])}`;
       if (typeof v !== "number" || !Number.isFinite(v)) {
         const shown = texts[j]?.[i] ?? v;
-        issues.push({ path: where, message: `expected a number in [0, 1], got ${shown === null || shown === "" ? "an empty cell" : showValue(shown)}` });
+        issues.push({
+          path: where,
+          message:
+            "expected a number in [0, 1], " +
+            `got ${shown === null || shown === "" ? "an empty cell" : showValue(shown)}`,
+        });
         rowOk = false;
         continue;
       }
       if (v < 0 || v > 1) {
-        issues.push({ path: where, message: `expected a number in [0, 1], got ${texts[j]?.[i] ?? v}${v < 0 ? " (a negative proportion)" : ""}` });
+        issues.push({
+          path: where,
+          message: `expected a number in [0, 1], got ${texts[j]?.[i] ?? v}${v < 0 ? " (a negative proportion)" : ""}`,
+        });
         rowOk = false;
         continue;
       }
@@ -257,7 +317,11 @@ export function buildRunsTable(input: Frame, options: RunsLayoutOptions = {}): R
     if (gap > tolerance || s <= 0) {
       issues.push({
         path: rowLabel(frame, i),
-        message: `expected the proportions to sum to 1 (± ${formatTol(tolerance)}${options.sumTolerance === undefined ? ", the rounding of its printed digits" : ""}), got ${Number(s.toPrecision(10))}${options.sumTolerance === undefined ? "; pass --sum-tolerance to accept a larger gap" : ""}`,
+        message:
+          `expected the proportions to sum to 1 (± ${formatTol(tolerance)}` +
+          `${options.sumTolerance === undefined ? ", the rounding of its printed digits" : ""}), ` +
+          `got ${Number(s.toPrecision(10))}` +
+          `${options.sumTolerance === undefined ? "; pass --sum-tolerance to accept a larger gap" : ""}`,
       });
       continue;
     }
@@ -274,7 +338,10 @@ export function buildRunsTable(input: Frame, options: RunsLayoutOptions = {}): R
       if (v === null) return;
       const id = String(v);
       const f = first.get(id);
-      if (f !== undefined) issues.push({ path: `${rowLabel(frame, i)}, column "run_id"`, message: `expected unique run ids, got ${showValue(id)} again (first in ${rowLabel(frame, f)})` });
+      if (f !== undefined) issues.push({
+        path: `${rowLabel(frame, i)}, column "run_id"`,
+        message: `expected unique run ids, got ${showValue(id)} again (first in ${rowLabel(frame, f)})`,
+      });
       else first.set(id, i);
     });
   }
@@ -315,20 +382,39 @@ export function resolveTarget(table: RunsTable, spec: string, options: { allowMi
   let columns: string[];
   if (trimmed.startsWith("wmean:")) {
     const pairs = trimmed.slice(6).split(",").map((s) => s.trim()).filter((s) => s);
-    const bad = pairs.filter((p) => !/^[^=]+=\s*[0-9.eE+-]+$/.test(p) || !(Number(p.slice(p.lastIndexOf("=") + 1)) > 0));
-    if (pairs.length === 0 || bad.length) throw new InputError("--target", `expected wmean:<col>=<weight>,… with positive weights, got ${showValue(bad[0] ?? spec)}`);
+    const bad = pairs.filter(
+      (p) => !/^[^=]+=\s*[0-9.eE+-]+$/.test(p) || !(Number(p.slice(p.lastIndexOf("=") + 1)) > 0),
+    );
+    if (pairs.length === 0 || bad.length) throw new InputError(
+      "--target",
+      `expected wmean:<col>=<weight>,… with positive weights, got ${showValue(bad[0] ?? spec)}`,
+    );
     columns = pairs.map((p) => p.slice(0, p.lastIndexOf("=")).trim());
     const raw = pairs.map((p) => Number(p.slice(p.lastIndexOf("=") + 1)));
     const total = raw.reduce((a, b) => a + b, 0);
     weights = Float64Array.from(raw, (w) => w / total);
-  } else columns = trimmed.startsWith("mean:") ? trimmed.slice(5).split(",").map((s) => s.trim()).filter((s) => s) : [trimmed];
-  if (columns.length === 0) throw new InputError("--target", `expected a column or mean:<col>,<col>…, got ${showValue(spec)}`);
+  } else
+    columns = trimmed.startsWith("mean:")
+      ? trimmed.slice(5).split(",").map((s) => s.trim()).filter((s) => s)
+      : [trimmed];
+  if (columns.length === 0) throw new InputError(
+    "--target",
+    `expected a column or mean:<col>,<col>…, got ${showValue(spec)}`,
+  );
   const dup = columns.find((c, i) => columns.indexOf(c) !== i);
-  if (weights && dup !== undefined) throw new InputError("--target", `expected each column once in wmean:, got ${showValue(dup)} twice`);
+  if (weights && dup !== undefined) throw new InputError(
+    "--target",
+    `expected each column once in wmean:, got ${showValue(dup)} twice`,
+  );
   const missing = columns.filter((c) => !frame.cells.has(c));
   if (missing.length) {
     const candidates = frame.columns.filter((c) => !table.weightColumns.includes(c) && c !== "run_id");
-    throw new InputError("--target", `expected ${missing.length === 1 ? "a column" : "columns"} ${missing.map((m) => showValue(m)).join(", ")} in ${frame.source}, got no such column; columns there: ${candidates.slice(0, 10).join(", ")}${candidates.length > 10 ? ", …" : ""}`);
+    throw new InputError(
+      "--target",
+      `expected ${missing.length === 1 ? "a column" : "columns"} ${missing.map((m) => showValue(m)).join(", ")} ` +
+        `in ${frame.source}, got no such column; ` +
+        `columns there: ${candidates.slice(0, 10).join(", ")}${candidates.length > 10 ? ", …" : ""}`,
+    );
   }
   const issues: InputIssue[] = [];
   const components = columns.map((c) => {
@@ -341,7 +427,12 @@ export function resolveTarget(table: RunsTable, spec: string, options: { allowMi
       else if ((v === null || (typeof v === "number" && Number.isNaN(v))) && options.allowMissing) out[i] = NaN;
       else {
         const shown = text?.[i] ?? v;
-        issues.push({ path: `${rowLabel(frame, i)}, column ${showValue(c)}`, message: `expected a finite number (the target), got ${shown === null || shown === "" ? "an empty cell (a run with no result yet?)" : showValue(shown)}` });
+        issues.push({
+          path: `${rowLabel(frame, i)}, column ${showValue(c)}`,
+          message:
+            "expected a finite number (the target), " +
+            `got ${shown === null || shown === "" ? "an empty cell (a run with no result yet?)" : showValue(shown)}`,
+        });
       }
     }
     return out;
@@ -366,7 +457,12 @@ export function runWeights(table: RunsTable, i: number): Float64Array {
  * Builds a frame in mixlab's own layout from mixtures: `w.<domain>` columns, then any extra
  * columns given (each an array of cells, one per row).
  */
-export function mixturesFrame(source: string, domains: readonly string[], weights: Float64Array, extra: ReadonlyArray<readonly [string, Cell[]]> = []): Frame {
+export function mixturesFrame(
+  source: string,
+  domains: readonly string[],
+  weights: Float64Array,
+  extra: ReadonlyArray<readonly [string, Cell[]]> = [],
+): Frame {
   const k = domains.length;
   const n = weights.length / k;
   const columns: string[] = [];

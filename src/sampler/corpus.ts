@@ -68,7 +68,11 @@ export async function discoverCorpus(dir: string): Promise<CorpusLayout> {
   // A corpus built by `mixlab datasets build` holds its domains in train/ and heldout/: reading its
   // root would take those two folders for domains.
   if (["manifest.json", "train", "heldout"].every((e) => entries.includes(e))) {
-    throw new InputError(dir, `expected a folder of domains, got a built corpus (manifest.json, train/, heldout/); pass ${JSON.stringify(join(dir, "train"))} (or heldout/)`);
+    throw new InputError(
+      dir,
+      "expected a folder of domains, got a built corpus (manifest.json, train/, heldout/); " +
+        `pass ${JSON.stringify(join(dir, "train"))} (or heldout/)`,
+    );
   }
   const byDomain = new Map<string, string[]>();
   const add = (name: string, files: string[]): void => {

@@ -179,7 +179,14 @@ export const SamplerStateSchema = z.strictObject({
     }),
   ),
   /** The online mixer's state (checked against the mixer by `createSampler`). */
-  mixer: z.strictObject({ format: z.literal("mixlab.online-mixer/v1"), method: z.string(), domains: z.array(z.string()), data: z.record(z.string(), z.unknown()) }).optional(),
+  mixer: z
+    .strictObject({
+      format: z.literal("mixlab.online-mixer/v1"),
+      method: z.string(),
+      domains: z.array(z.string()),
+      data: z.record(z.string(), z.unknown()),
+    })
+    .optional(),
 });
 
 /** The value at `path` inside parsed JSON (undefined where it stops). */
@@ -342,7 +349,12 @@ export class Sampler {
    * `workerIndices` once `advance` marks them. Read-ahead never moves it.
    */
   state(): SamplerState {
-    const base = { format: FORMAT, planSha256: this.planSha256, consumed: this.consumed, appended: this.appended.map((a) => ({ ...a })) } as const;
+    const base = {
+      format: FORMAT,
+      planSha256: this.planSha256,
+      consumed: this.consumed,
+      appended: this.appended.map((a) => ({ ...a })),
+    } as const;
     return this.mixer?.state ? { ...base, mixer: this.mixer.state() } : base;
   }
 
@@ -975,7 +987,21 @@ async function buildSampler(
     start = state.consumed;
   }
   const mixer = resolveMixer(o, names);
-  const sampler = new Sampler(plan, sources, sha, budget, start, rank, world, tokenizer, corpus, maxEpochs, appended, warn, mixer);
+  const sampler = new Sampler(
+    plan,
+    sources,
+    sha,
+    budget,
+    start,
+    rank,
+    world,
+    tokenizer,
+    corpus,
+    maxEpochs,
+    appended,
+    warn,
+    mixer,
+  );
   if (o.report) o.report(formatPlanTable(sampler.table()));
   return sampler;
 }
@@ -983,7 +1009,10 @@ async function buildSampler(
 /** JSON with sorted keys: two states are the same state when these strings are equal. */
 function canonical(x: unknown): string {
   if (Array.isArray(x)) return `[${x.map(canonical).join(",")}]`;
-  if (x && typeof x === "object") return `{${Object.keys(x).sort().map((k) => `${JSON.stringify(k)}:${canonical((x as Record<string, unknown>)[k])}`).join(",")}}`;
+  if (x && typeof x === "object") return `{${Object.keys(x)
+    .sort()
+    .map((k) => `${JSON.stringify(k)}:${canonical((x as Record<string, unknown>)[k])}`)
+    .join(",")}}`;
   return JSON.stringify(x);
 }
 
@@ -991,18 +1020,38 @@ function canonical(x: unknown): string {
 function resolveMixer(o: SamplerOptions, names: readonly string[]): SamplerMixer | null {
   const saved = o.state?.mixer;
   if (!o.mixer) {
-    if (saved) throw new InputError("state", `mixer: expected a mixer to resume this state (it holds a ${JSON.stringify(saved.method)} mixer's state), got none; pass mixer: the same factory or a mixer restored from state.mixer`);
+    if (saved) throw new InputError(
+      "state",
+      `mixer: expected a mixer to resume this state (it holds a ${JSON.stringify(saved.method)} mixer's state), ` +
+        "got none; pass mixer: the same factory or a mixer restored from state.mixer",
+    );
     return null;
   }
-  if (o.blockSize === undefined) throw new InputError("blockSize", "expected the samples per optimizer step (global batch) or a divisor of it with an online mixer, got none (the default 1024 would let a block straddle several updates)");
+  if (o.blockSize === undefined) throw new InputError(
+    "blockSize",
+    "expected the samples per optimizer step (global batch) or a divisor of it with an online mixer, got none " +
+      "(the default 1024 would let a block straddle several updates)",
+  );
   const mixer = typeof o.mixer === "function" ? o.mixer(saved) : o.mixer;
-  if (o.state && !saved && mixer.state) throw new InputError("state", "mixer: expected a state saved with a mixer (sampler.state() of a sampler that had one), got a state without a mixer's state");
+  if (o.state && !saved && mixer.state) throw new InputError(
+    "state",
+    "mixer: expected a state saved with a mixer (sampler.state() of a sampler that had one), " +
+      "got a state without a mixer's state",
+  );
   if (mixer.domains) {
     const missing = names.filter((d) => !mixer.domains!.includes(d));
     const extra = mixer.domains.filter((d) => !names.includes(d));
-    if (missing.length || extra.length) throw new InputError("mixer", `domains: expected the corpus domains (${names.join(", ")}), got ${mixer.domains.join(", ")}`);
+    if (missing.length || extra.length) throw new InputError(
+      "mixer",
+      `domains: expected the corpus domains (${names.join(", ")}), got ${mixer.domains.join(", ")}`,
+    );
   }
-  if (saved && (!mixer.state || canonical(mixer.state()) !== canonical(saved))) throw new InputError("state", `mixer: expected the ${saved.method} mixer restored from this state's mixer state, got a ${mixer.method ?? "stateless"} mixer in another state (create it with state: saved.mixer, or pass a factory)`);
+  if (saved && (!mixer.state || canonical(mixer.state()) !== canonical(saved))) throw new InputError(
+    "state",
+    `mixer: expected the ${saved.method} mixer restored from this state's mixer state, ` +
+      `got a ${mixer.method ?? "stateless"} mixer in another state ` +
+      "(create it with state: saved.mixer, or pass a factory)",
+  );
   return mixer;
 }
 
