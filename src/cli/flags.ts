@@ -15,12 +15,17 @@ import { PRESETS, type ProxyConfig } from "../proxy/model.js";
 export function numberFlag(what: string, check: (x: number) => boolean = () => true) {
   return (raw: string): number => {
     const x = Number(raw.replace(/_/g, ""));
-    if (raw.trim() === "" || !Number.isFinite(x) || !check(x)) throw new InvalidArgumentError(`expected ${what}, got ${JSON.stringify(raw)}`);
+    if (raw.trim() === "" || !Number.isFinite(x) || !check(x)) throw new InvalidArgumentError(
+      `expected ${what}, got ${JSON.stringify(raw)}`,
+    );
     return x;
   };
 }
 
-export const seedFlag = numberFlag("an integer in [0, 4294967295]", (x) => Number.isInteger(x) && x >= 0 && x <= 0xffffffff);
+export const seedFlag = numberFlag(
+  "an integer in [0, 4294967295]",
+  (x) => Number.isInteger(x) && x >= 0 && x <= 0xffffffff,
+);
 export const positiveInt = numberFlag("an integer ≥ 1", (x) => Number.isInteger(x) && x >= 1);
 export const nonNegativeInt = numberFlag("an integer ≥ 0", (x) => Number.isInteger(x) && x >= 0);
 export const positiveNumber = numberFlag("a number > 0", (x) => x > 0);
@@ -31,14 +36,20 @@ export function domainMapFlag(raw: string): Record<string, number> {
   const out: Record<string, number> = {};
   for (const part of raw.split(",").map((s) => s.trim()).filter(Boolean)) {
     const eq = part.lastIndexOf("=");
-    if (eq <= 0) throw new InvalidArgumentError(`expected domain=value pairs separated by commas, got ${JSON.stringify(part)}`);
+    if (eq <= 0) throw new InvalidArgumentError(
+      `expected domain=value pairs separated by commas, got ${JSON.stringify(part)}`,
+    );
     const d = part.slice(0, eq).trim();
     const v = Number(part.slice(eq + 1).trim().replace(/_/g, ""));
-    if (!Number.isFinite(v)) throw new InvalidArgumentError(`${d}: expected a number, got ${JSON.stringify(part.slice(eq + 1))}`);
+    if (!Number.isFinite(v)) throw new InvalidArgumentError(
+      `${d}: expected a number, got ${JSON.stringify(part.slice(eq + 1))}`,
+    );
     if (d in out) throw new InvalidArgumentError(`expected each domain once, got ${JSON.stringify(d)} twice`);
     out[d] = v;
   }
-  if (Object.keys(out).length === 0) throw new InvalidArgumentError(`expected domain=value pairs, got ${JSON.stringify(raw)}`);
+  if (Object.keys(out).length === 0) throw new InvalidArgumentError(
+    `expected domain=value pairs, got ${JSON.stringify(raw)}`,
+  );
   return out;
 }
 
@@ -49,7 +60,9 @@ export function domainMapFlag(raw: string): Record<string, number> {
 export function nonNegativeMapFlag(what: string) {
   return (raw: string): Record<string, number> => {
     const out = domainMapFlag(raw);
-    for (const [d, v] of Object.entries(out)) if (!(v >= 0)) throw new InvalidArgumentError(`${d}: expected ${what} ≥ 0, got ${v}`);
+    for (const [d, v] of Object.entries(out)) if (!(v >= 0)) throw new InvalidArgumentError(
+      `${d}: expected ${what} ≥ 0, got ${v}`,
+    );
     if (!Object.values(out).some((v) => v > 0)) {
       throw new InvalidArgumentError(
         `expected at least one domain with ${what} > 0, got all zero (${JSON.stringify(raw)})`,
@@ -66,7 +79,9 @@ export const priorFlag = nonNegativeMapFlag("a prior share");
 /** `--fidelity-costs`: positive cost per fidelity label. */
 export function costsFlag(raw: string): Record<string, number> {
   const out = domainMapFlag(raw);
-  for (const [d, v] of Object.entries(out)) if (!(v > 0)) throw new InvalidArgumentError(`${d}: expected a cost > 0, got ${v}`);
+  for (const [d, v] of Object.entries(out)) if (!(v > 0)) throw new InvalidArgumentError(
+    `${d}: expected a cost > 0, got ${v}`,
+  );
   return out;
 }
 
@@ -91,7 +106,9 @@ export function jsonObjectFlag(raw: string): Record<string, unknown> {
   } catch (e) {
     throw new InvalidArgumentError(`expected a JSON object, got invalid JSON (${(e as Error).message})`);
   }
-  if (typeof v !== "object" || v === null || Array.isArray(v)) throw new InvalidArgumentError(`expected a JSON object, got ${raw}`);
+  if (typeof v !== "object" || v === null || Array.isArray(v)) throw new InvalidArgumentError(
+    `expected a JSON object, got ${raw}`,
+  );
   return v as Record<string, unknown>;
 }
 
@@ -111,20 +128,38 @@ export function addRunsFlags(cmd: Command): Command {
     .option("--losses <file>", "a second table of losses to join with RUNS (RegMix ships mixtures and losses apart)")
     .option("--join-on <column>", "the key column shared by RUNS and --losses")
     .option("--weights-prefix <prefix>", "prefix of the proportion columns; the rest of the name is the domain", "w.")
-    .option("--weights <columns>", "explicit proportion columns, comma-separated (overrides --weights-prefix)", listFlag)
-    .option("--loss-pattern <pattern>", "rename loss columns to loss.<domain>, e.g. 'metric/the_pile_{domain}_val_loss'")
-    .option("--sum-tolerance <x>", "accept rows whose proportions sum to 1 ± x (default: the rounding of their printed digits)", positiveNumber);
+    .option(
+      "--weights <columns>",
+      "explicit proportion columns, comma-separated (overrides --weights-prefix)",
+      listFlag,
+    )
+    .option(
+      "--loss-pattern <pattern>",
+      "rename loss columns to loss.<domain>, e.g. 'metric/the_pile_{domain}_val_loss'",
+    )
+    .option(
+      "--sum-tolerance <x>",
+      "accept rows whose proportions sum to 1 ± x (default: the rounding of their printed digits)",
+      positiveNumber,
+    );
 }
 
 /**
  * Reads RUNS (and --losses), validates, and returns the table and the SHA-256 of the inputs.
  * Failed runs (status "failed") are left out with one line on stderr, unless `failedRuns` is "keep".
  */
-export async function loadRuns(path: string, f: RunsFlags, o: { failedRuns?: "exclude" | "keep" } = {}): Promise<{ table: RunsTable; sha256: string; files: string[] }> {
+export async function loadRuns(
+  path: string,
+  f: RunsFlags,
+  o: { failedRuns?: "exclude" | "keep" } = {},
+): Promise<{ table: RunsTable; sha256: string; files: string[] }> {
   let frame = await readFrameAsync(path);
   const files = [path];
   if (f.losses) {
-    if (!f.joinOn) throw new InputError("--losses", "expected --join-on <column> naming the key shared by both tables, got none");
+    if (!f.joinOn) throw new InputError(
+      "--losses",
+      "expected --join-on <column> naming the key shared by both tables, got none",
+    );
     frame = joinFrames(frame, await readFrameAsync(f.losses), f.joinOn);
     files.push(f.losses);
   } else if (f.joinOn) throw new InputError("--join-on", "expected --losses <file> to join with, got none");
@@ -158,7 +193,10 @@ export interface ProxyFlags {
 /** The model of --model and --untied-head. */
 export function proxyConfig(f: ProxyFlags): ProxyConfig {
   const preset = PRESETS[f.model];
-  if (!preset) throw new InputError("--model", `expected one of ${Object.keys(PRESETS).join(", ")}, got ${JSON.stringify(f.model)}`);
+  if (!preset) throw new InputError(
+    "--model",
+    `expected one of ${Object.keys(PRESETS).join(", ")}, got ${JSON.stringify(f.model)}`,
+  );
   return f.untiedHead ? { ...preset, untiedHead: true } : preset;
 }
 
@@ -174,7 +212,10 @@ export const EMBEDDED_CORPUS = join(packageRoot(), "datasets", "corpus");
 
 /** Sequences per proxy step: a bound checked before any backend loads (a proxy batch is a few MB a row). */
 export const MAX_BATCH_SIZE = 4096;
-const batchSizeFlag = numberFlag(`an integer in [1, ${MAX_BATCH_SIZE}]`, (x) => Number.isInteger(x) && x >= 1 && x <= MAX_BATCH_SIZE);
+const batchSizeFlag = numberFlag(
+  `an integer in [1, ${MAX_BATCH_SIZE}]`,
+  (x) => Number.isInteger(x) && x >= 1 && x <= MAX_BATCH_SIZE,
+);
 
 /** Declares the proxy-training flags on a command. */
 export function addProxyFlags(cmd: Command, models: readonly string[]): Command {
@@ -186,6 +227,10 @@ export function addProxyFlags(cmd: Command, models: readonly string[]): Command 
     .option("--batch-size <n>", `sequences per step (at most ${MAX_BATCH_SIZE})`, batchSizeFlag, 16)
     .option("--lr <x>", "peak learning rate", positiveNumber, 3e-3)
     .option("--seed <n>", "seed of every run", seedFlag, 0)
-    .option("--backend <name>", "auto, tensorflow, webgpu, blas, wasm or cpu (auto: the first that loads, in that order)", "auto")
+    .option(
+      "--backend <name>",
+      "auto, tensorflow, webgpu, blas, wasm or cpu (auto: the first that loads, in that order)",
+      "auto",
+    )
     .option("--untied-head", "give the model an output head of its own instead of tying it to the token embedding");
 }

@@ -15,7 +15,9 @@ import { log, table } from "../output.js";
 
 /** `--split`: train or heldout. */
 function splitFlag(raw: string): string {
-  if (raw !== "train" && raw !== "heldout") throw new InvalidArgumentError(`expected train or heldout, got ${JSON.stringify(raw)}`);
+  if (raw !== "train" && raw !== "heldout") throw new InvalidArgumentError(
+    `expected train or heldout, got ${JSON.stringify(raw)}`,
+  );
   return raw;
 }
 
@@ -44,12 +46,33 @@ export function datasetsCommand(program: Command): void {
     .option("--force", "rebuild domains that are already up to date")
     .option("--seed <n>", "seed of the size caps", seedFlag, 0)
     .addHelpText("after", "\nExample:\n  $ mixlab datasets build --out corpus --domains legal,speeches --max-mb 4")
-    .action(async (f: { out: string; domains?: string[]; maxMb: number; cache?: string; compress?: boolean; shippableOnly?: boolean; force?: boolean; seed: number }) => {
+    .action(async (f: {
+      out: string;
+      domains?: string[];
+      maxMb: number;
+      cache?: string;
+      compress?: boolean;
+      shippableOnly?: boolean;
+      force?: boolean;
+      seed: number;
+    }) => {
       checkFolder(f.out, "--out");
       checkFolder(f.cache, "--cache");
       const t0 = performance.now();
-      const m = await buildCorpus({ out: f.out, maxMb: f.maxMb, seed: f.seed, ...(f.domains ? { domains: f.domains } : {}), ...(f.cache ? { cache: f.cache } : {}), ...(f.compress ? { compress: true } : {}), ...(f.shippableOnly ? { shippableOnly: true } : {}), ...(f.force ? { force: true } : {}) });
-      log(`built ${m.domains.length} domains in ${((performance.now() - t0) / 1000).toFixed(1)} s into ${f.out}${m.notBuilt.length ? `; ${m.notBuilt.length} not built here` : ""}`);
+      const m = await buildCorpus({
+        out: f.out,
+        maxMb: f.maxMb,
+        seed: f.seed,
+        ...(f.domains ? { domains: f.domains } : {}),
+        ...(f.cache ? { cache: f.cache } : {}),
+        ...(f.compress ? { compress: true } : {}),
+        ...(f.shippableOnly ? { shippableOnly: true } : {}),
+        ...(f.force ? { force: true } : {}),
+      });
+      log(
+        `built ${m.domains.length} domains in ${((performance.now() - t0) / 1000).toFixed(1)} s into ${f.out}` +
+          `${m.notBuilt.length ? `; ${m.notBuilt.length} not built here` : ""}`,
+      );
     });
   ds.command("list")
     .argument("<dir>", "a corpus directory (or a built corpus folder: its train/ split)")
@@ -58,7 +81,15 @@ export function datasetsCommand(program: Command): void {
     .addHelpText("after", "\nExample:\n  $ mixlab datasets list datasets/corpus")
     .action(async (dir: string, f: { split: string }) => {
       const c = await openCorpus(corpusDir(dir, f.split));
-      process.stdout.write(`${table(["domain", "records", "bytes", "files"], c.names.map((n, i) => [n, String(c.sources[i]!.numRecords), String(c.sources[i]!.totalBytes), c.layout.domains[i]!.files.map((x) => x.slice(c.layout.dir.length + 1)).join(" ")]))}\n`);
+      process.stdout.write(`${table(
+        ["domain", "records", "bytes", "files"],
+        c.names.map((n, i) => [
+          n,
+          String(c.sources[i]!.numRecords),
+          String(c.sources[i]!.totalBytes),
+          c.layout.domains[i]!.files.map((x) => x.slice(c.layout.dir.length + 1)).join(" "),
+        ]),
+      )}\n`);
       await c.close();
     });
   ds.command("stats")
@@ -74,15 +105,29 @@ export function datasetsCommand(program: Command): void {
           const mod = (await import(f.tokenizer)) as { encode: (t: string) => number[] };
           other = (t) => Int32Array.from(mod.encode(t));
         } catch {
-          throw new InputError("--tokenizer", `expected an installed npm package with an encode(text) export, got ${JSON.stringify(f.tokenizer)}`);
+          throw new InputError(
+            "--tokenizer",
+            `expected an installed npm package with an encode(text) export, got ${JSON.stringify(f.tokenizer)}`,
+          );
         }
       }
       const c = await openCorpus(corpusDir(dir, f.split));
       const { stats, bigram, unigram } = await corpusStats(c.names, c.sources, other);
-      const rows = stats.map((s) => [s.domain, String(s.records), (s.bytes / 2 ** 20).toFixed(2), String(s.tokens), ...(other ? [String(s.otherTokens)] : [])]);
-      process.stdout.write(`${table(["domain", "records", "MB", "byte tokens", ...(other ? [`${f.tokenizer} tokens`] : [])], rows)}\n`);
+      const rows = stats.map((s) => [
+        s.domain,
+        String(s.records),
+        (s.bytes / 2 ** 20).toFixed(2),
+        String(s.tokens),
+        ...(other ? [String(s.otherTokens)] : []),
+      ]);
+      process.stdout.write(
+        `${table(["domain", "records", "MB", "byte tokens", ...(other ? [`${f.tokenizer} tokens`] : [])], rows)}\n`,
+      );
       const matrix = (title: string, m: number[][]) =>
-        `\n${title}\n${table(["", ...c.names], c.names.map((n, i) => [n, ...m[i]!.map((v, j) => (i === j ? "-" : v.toFixed(2)))]))}\n`;
+        `\n${title}\n${table(
+          ["", ...c.names],
+          c.names.map((n, i) => [n, ...m[i]!.map((v, j) => (i === j ? "-" : v.toFixed(2)))]),
+        )}\n`;
       process.stdout.write(matrix("Jensen–Shannon divergence (bits), byte bigrams", bigram));
       process.stdout.write(matrix("Jensen–Shannon divergence (bits), word unigrams", unigram));
       await c.close();

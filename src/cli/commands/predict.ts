@@ -34,7 +34,12 @@ function loadSavedLaw(law: Law, saved: z.infer<typeof SavedLawSchema>, modelPath
     if (e instanceof InputError) {
       throw new InputError(
         modelPath,
-        e.source === "model" ? e.issues : e.issues.map((i) => ({ path: `params.options${i.path && i.path !== "options" ? `.${i.path}` : ""}`, message: i.message })),
+        e.source === "model"
+          ? e.issues
+          : e.issues.map((i) => ({
+              path: `params.options${i.path && i.path !== "options" ? `.${i.path}` : ""}`,
+              message: i.message,
+            })),
       );
     }
     throw e;
@@ -53,7 +58,11 @@ export function predictCommand(program: Command): void {
     .summary("predict the target of mixtures with a saved law")
     .option("-o, --out <file>", "output table (format by extension; default CSV on stdout)");
   addRunsFlags(cmd);
-  cmd.addHelpText("after", "\nExample:\n  $ mixlab fit runs.csv -m regmix -t loss.web --save-model law.json\n  $ mixlab predict law.json candidates.csv -o scored.csv");
+  cmd.addHelpText(
+    "after",
+    "\nExample:\n  $ mixlab fit runs.csv -m regmix -t loss.web --save-model law.json\n" +
+      "  $ mixlab predict law.json candidates.csv -o scored.csv",
+  );
   cmd.action(async (modelPath: string, mixturesPath: string, f: PredictFlags) => {
     checkOutputPaths([["--out", f.out]], [modelPath, mixturesPath, f.losses]);
     const format = f.out ? formatOf(f.out, "--out") : "csv";
@@ -65,32 +74,54 @@ export function predictCommand(program: Command): void {
       throw new InputError(modelPath, `expected a saved law (JSON), got invalid JSON (${(e as Error).message})`);
     }
     const parsed = SavedLawSchema.safeParse(raw);
-    if (!parsed.success) throw new InputError(modelPath, parsed.error.issues.map((i) => ({ path: i.path.join(".") || "document", message: i.message })));
+    if (!parsed.success) throw new InputError(
+      modelPath,
+      parsed.error.issues.map((i) => ({ path: i.path.join(".") || "document", message: i.message })),
+    );
     const saved = parsed.data;
     const law = laws[saved.method];
-    if (!law) throw new InputError(modelPath, `method: expected one of ${Object.keys(laws).join(", ")}, got ${JSON.stringify(saved.method)}`);
+    if (!law) throw new InputError(
+      modelPath,
+      `method: expected one of ${Object.keys(laws).join(", ")}, got ${JSON.stringify(saved.method)}`,
+    );
     const fitted = loadSavedLaw(law, saved, modelPath);
     const { table } = await loadRuns(mixturesPath, f, { failedRuns: "keep" }); // every input row is scored and kept
     const missing = saved.domains.filter((d) => !table.domains.includes(d));
     const extra = table.domains.filter((d) => !saved.domains.includes(d));
     if (missing.length || extra.length) {
       throw new InputError(mixturesPath, [
-        ...missing.map((d) => ({ path: `domain ${JSON.stringify(d)}`, message: `expected a proportion column for this domain of the model, got none` })),
-        ...extra.map((d) => ({ path: `domain ${JSON.stringify(d)}`, message: `expected only the model's domains (${saved.domains.join(", ")}), got this one too` })),
+        ...missing.map((d) => ({
+          path: `domain ${JSON.stringify(d)}`,
+          message: `expected a proportion column for this domain of the model, got none`,
+        })),
+        ...extra.map((d) => ({
+          path: `domain ${JSON.stringify(d)}`,
+          message: `expected only the model's domains (${saved.domains.join(", ")}), got this one too`,
+        })),
       ]);
     }
     // Reorder columns by name into the model's domain order.
     const k = saved.domains.length;
     const idx = saved.domains.map((d) => table.domains.indexOf(d));
     const w = new Float64Array(table.numRuns * k);
-    for (let i = 0; i < table.numRuns; i++) for (let j = 0; j < k; j++) w[i * k + j] = table.weights[i * table.domains.length + idx[j]!]!;
+    for (let i = 0; i < table.numRuns; i++)
+      for (let j = 0; j < k; j++) w[i * k + j] = table.weights[i * table.domains.length + idx[j]!]!;
     const pred = fitted.predict(w);
     const frame = table.frame;
     const name = frame.cells.has("predicted") ? "predicted.mixlab" : "predicted";
     const cells = new Map(frame.cells);
     cells.set(name, Array.from(pred, (v): Cell => (Number.isFinite(v) ? v : null)));
-    const out = { source: frame.source, columns: [...frame.columns, name], cells, numRows: frame.numRows, ...(frame.text ? { text: frame.text } : {}) }; // cells as written
+    const out = {
+      source: frame.source,
+      columns: [...frame.columns, name],
+      cells,
+      numRows: frame.numRows,
+      ...(frame.text ? { text: frame.text } : {}),
+    }; // cells as written
     writeResult(await serializeFrame(out, format), f.out);
-    log(`predicted ${saved.target} for ${table.numRuns} mixtures with ${saved.method}${f.out ? `; wrote ${f.out}` : ""}`);
+    log(
+      `predicted ${saved.target} for ${table.numRuns} mixtures with ${saved.method}` +
+        `${f.out ? `; wrote ${f.out}` : ""}`,
+    );
   });
 }

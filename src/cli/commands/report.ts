@@ -4,7 +4,16 @@
 
 import type { Command } from "commander";
 import { readFileSync } from "node:fs";
-import { addRunsFlags, loadRuns, seedFlag, domainMapFlag, jsonObjectFlag, listFlag, nonNegativeInt, type RunsFlags } from "../flags.js";
+import {
+  addRunsFlags,
+  loadRuns,
+  seedFlag,
+  domainMapFlag,
+  jsonObjectFlag,
+  listFlag,
+  nonNegativeInt,
+  type RunsFlags,
+} from "../flags.js";
 import { laws } from "../../../mixers/index.js";
 import { InputError } from "../../errors.js";
 import { buildReport, reportHtml, parseReportProportions, parseSavedLaw } from "../../report/index.js";
@@ -36,14 +45,17 @@ export function reportCommand(program: Command): void {
   const cmd = program
     .command("report")
     .argument("<runs>", "runs table (.csv, .jsonl, .arrow, .parquet)")
-    .summary("write one self-contained HTML page of plots: runs, fit quality, recommendation, response, matrix, online run")
+    .summary(
+      "write one self-contained HTML page of plots: runs, fit quality, recommendation, response, matrix, online run",
+    )
     .description(
       "Fit (or load) a law on a runs table and write one offline HTML file: every style and figure inside, " +
         "no script, no network request when opened.",
     )
     .option(
       "-t, --target <spec>",
-      "a numeric column (loss.web) or mean:loss.a,loss.b (default: the proportions' target, else loss.mean, else the mean of the loss.* columns)",
+      "a numeric column (loss.web) or mean:loss.a,loss.b (default: the proportions' target, else loss.mean, " +
+        "else the mean of the loss.* columns)",
     )
     .option(
       "-m, --method <names>",
@@ -54,31 +66,45 @@ export function reportCommand(program: Command): void {
     .option("--law <file>", "a law saved by `mixlab fit --save-model`, used instead of fitting")
     .option(
       "--proportions <file>",
-      "a proportions JSON (mixlab fit, mixlab demo, mixlab train --online): recommendation, constraints, diagnostics, online trajectory",
+      "a proportions JSON (mixlab fit, mixlab demo, mixlab train --online): " +
+        "recommendation, constraints, diagnostics, online trajectory",
     )
     .option("-o, --out <file>", "the HTML file to write", "report.html")
     .option("--options <json>", "options of the (single) --method as a JSON object", jsonObjectFlag)
-    .option("--tokens <map>", "tokens available per domain, for the natural mixture (default: the proportions' constraints)", domainMapFlag)
+    .option(
+      "--tokens <map>",
+      "tokens available per domain, for the natural mixture (default: the proportions' constraints)",
+      domainMapFlag,
+    )
     .option("--seed <n>", "seed of the fits and the cross-validation", seedFlag, 0)
     .option("--cv-folds <k>", "folds of the cross-validation (0 to skip)", nonNegativeInt, 5);
   addRunsFlags(cmd);
   cmd.addHelpText(
     "after",
-    "\nExamples:\n  $ mixlab report mixlab-demo/runs.arrow --proportions mixlab-demo/proportions.json -o report.html\n" +
+    "\nExamples:\n" +
+      "  $ mixlab report mixlab-demo/runs.arrow --proportions mixlab-demo/proportions.json -o report.html\n" +
       "  $ mixlab report runs.csv --method regmix,dml,loglinear --target loss.web",
   );
   cmd.action(async (runs: string, f: ReportFlags) => {
     const t0 = performance.now();
     if (f.law && f.method) throw new InputError("--law", "expected either --law or --method, got both");
     const numMethods = f.method?.length ?? 0;
-    if (f.options && numMethods !== 1) throw new InputError("--options", `expected exactly one --method to apply them to, got ${numMethods}`);
+    if (f.options && numMethods !== 1) throw new InputError(
+      "--options",
+      `expected exactly one --method to apply them to, got ${numMethods}`,
+    );
     for (const m of f.method ?? []) {
-      if (!laws[m]) throw new InputError("--method", `expected one of ${Object.keys(laws).join(", ")}, got ${JSON.stringify(m)}`);
+      if (!laws[m]) throw new InputError(
+        "--method",
+        `expected one of ${Object.keys(laws).join(", ")}, got ${JSON.stringify(m)}`,
+      );
     }
     // The page must not land on an input (report runs.csv -o runs.csv) or where it cannot be written.
     checkOutputPaths([["--out", f.out]], [runs, f.losses, f.law, f.proportions]);
     const law = f.law ? parseSavedLaw(readText(f.law, "--law"), f.law) : undefined;
-    const proportions = f.proportions ? parseReportProportions(readText(f.proportions, "--proportions"), f.proportions) : undefined;
+    const proportions = f.proportions
+      ? parseReportProportions(readText(f.proportions, "--proportions"), f.proportions)
+      : undefined;
     const { table } = await loadRuns(runs, f);
     const report = await buildReport({
       table,

@@ -26,7 +26,12 @@ export function sweepCommand(program: Command): void {
     .option("--mixtures <file>", "a table with w.<domain> columns (e.g. from mixlab suggest)")
     .option("--n <k>", "design a RegMix swarm of K mixtures around the natural shares instead", positiveInt)
     .option("--workers <w>", "worker processes (default: one per core)", positiveInt)
-    .option("--ensemble <k>", "mixtures trained together in one batched step (default: 1 on the CPU backends, where it pays little; on GPU backends as many as the binding limit and free memory allow, up to 32)", positiveInt)
+    .option(
+      "--ensemble <k>",
+      "mixtures trained together in one batched step (default: 1 on the CPU backends, where it pays little; " +
+        "on GPU backends as many as the binding limit and free memory allow, up to 32)",
+      positiveInt,
+    )
     .requiredOption("--runs <file>", "the runs table to append to (.csv, .jsonl, .arrow, .parquet)")
     .option(
       "--queue <url>",
@@ -36,11 +41,18 @@ export function sweepCommand(program: Command): void {
     .option("--redis-timeout <s>", "with --queue: seconds Redis may be away before exit 1 (default 60)", positiveNumber)
     .option("--attempts <n>", "with --queue: tries of a run failing for a reason that may pass (3)", positiveInt);
   addProxyFlags(cmd, Object.keys(PRESETS))
-    .addHelpText("after", "\nExamples:\n  $ mixlab sweep --n 32 --steps 100 --runs runs.arrow\n  $ mixlab sweep --mixtures next.csv --runs runs.arrow --workers 2   # rerun the same command to resume")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  $ mixlab sweep --n 32 --steps 100 --runs runs.arrow\n" +
+        "  $ mixlab sweep --mixtures next.csv --runs runs.arrow --workers 2   # rerun the same command to resume",
+    )
     .action(async (f: ProxyFlags & SweepFlags & QueueFlags) => {
       const config = proxyConfig(f);
       const queue = queueFlags(f);
-      if ((f.mixtures ? 1 : 0) + (f.n ? 1 : 0) !== 1) throw new InputError("--mixtures", "expected exactly one of --mixtures or --n");
+      if ((f.mixtures ? 1 : 0) + (f.n ? 1 : 0) !== 1) throw new InputError(
+        "--mixtures",
+        "expected exactly one of --mixtures or --n",
+      );
       const splits = corpusSplits(f.corpus, f.heldout);
       const corpus = await openCorpus(splits.train);
       const domains = corpus.names;
@@ -48,13 +60,26 @@ export function sweepCommand(program: Command): void {
       if (f.mixtures) {
         const t = buildRunsTable(await readFrameAsync(f.mixtures));
         const unknown = t.domains.filter((d) => !domains.includes(d));
-        if (unknown.length) throw new InputError(f.mixtures, `expected domains of the corpus (${domains.join(", ")}), got unknown ${unknown.join(", ")}`);
-        mixtures = Array.from({ length: t.numRuns }, (_, i) => Object.fromEntries(t.domains.map((d, j) => [d, t.weights[i * t.domains.length + j]!])));
+        if (unknown.length) throw new InputError(
+          f.mixtures,
+          `expected domains of the corpus (${domains.join(", ")}), got unknown ${unknown.join(", ")}`,
+        );
+        mixtures = Array.from(
+          { length: t.numRuns },
+          (_, i) => Object.fromEntries(t.domains.map((d, j) => [d, t.weights[i * t.domains.length + j]!])),
+        );
       } else {
         const bytes = corpus.sources.map((s) => s.totalBytes);
         const total = bytes.reduce((a, b) => a + b, 0);
-        const w = designSwarm({ domains, n: f.n!, prior: Float64Array.from(bytes, (b) => b / total) }, DirichletSwarmOptionsSchema.parse({}), createRng(f.seed).derive("sweep-swarm"));
-        mixtures = Array.from({ length: f.n! }, (_, i) => Object.fromEntries(domains.map((d, j) => [d, w[i * domains.length + j]!])));
+        const w = designSwarm(
+          { domains, n: f.n!, prior: Float64Array.from(bytes, (b) => b / total) },
+          DirichletSwarmOptionsSchema.parse({}),
+          createRng(f.seed).derive("sweep-swarm"),
+        );
+        mixtures = Array.from(
+          { length: f.n! },
+          (_, i) => Object.fromEntries(domains.map((d, j) => [d, w[i * domains.length + j]!])),
+        );
       }
       await corpus.close();
       await checkRunsOutput(f.runs, { flag: "--runs", domains });
@@ -62,9 +87,16 @@ export function sweepCommand(program: Command): void {
       let ensemble = f.ensemble;
       if (ensemble === undefined && !queue) {
         const probe = await probeBackend(f.backend as BackendName);
-        const choice = chooseEnsemble(probe.backend, config, f.batchSize, { ...(probe.maxBindingBytes !== undefined ? { maxBindingBytes: probe.maxBindingBytes } : {}), freeBytes: freemem() });
+        const choice = chooseEnsemble(probe.backend, config, f.batchSize, {
+          ...(probe.maxBindingBytes !== undefined ? { maxBindingBytes: probe.maxBindingBytes } : {}),
+          freeBytes: freemem(),
+        });
         ensemble = Math.min(choice.size, Math.max(1, Math.ceil(mixtures.length / workers)));
-        log(`ensemble: ${ensemble} mixture${ensemble === 1 ? "" : "s"} per batched step (${choice.why}${ensemble < choice.size ? `; fewer, to keep every worker busy` : ""}; --ensemble K to choose)`);
+        log(
+          `ensemble: ${ensemble} mixture${ensemble === 1 ? "" : "s"} per batched step ` +
+            `(${choice.why}${ensemble < choice.size ? `; fewer, to keep every worker busy` : ""}; ` +
+            `--ensemble K to choose)`,
+        );
       }
       // SIGINT/SIGTERM stop the workers (with --queue: the coordinator; queued runs stay queued), keep every
       // finished row and release the claims; a second one exits at once.
@@ -84,7 +116,20 @@ export function sweepCommand(program: Command): void {
         const withQueue = queue ? { queue } : {};
         const withEnsemble = ensemble !== undefined ? { ensemble } : {};
         const pool = { workers, ...withEnsemble, backend, log, signal: stop.signal, ...withQueue };
-        const s = await runSweep({ mixtures, domains, config, model, steps, batchSize, seed, train, heldout, runs, lr, ...pool });
+        const s = await runSweep({
+          mixtures,
+          domains,
+          config,
+          model,
+          steps,
+          batchSize,
+          seed,
+          train,
+          heldout,
+          runs,
+          lr,
+          ...pool,
+        });
         const left = s.heldElsewhere.length ? `, ${s.heldElsewhere.length} left to another sweep` : "";
         const took = `in ${s.seconds.toFixed(1)} s → ${f.runs}`;
         log(`sweep: ${s.finished} finished, ${s.failed} failed, ${s.skipped} already done${left}, ${took}`);

@@ -45,8 +45,14 @@ export interface TrainOnlineFlags extends ProxyFlags {
 function checkOutputPath(flag: string, path: string | undefined): void {
   if (path === undefined) return;
   const dir = dirname(resolve(path));
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new InputError(flag, `expected a file in an existing folder, got ${JSON.stringify(path)} (no folder ${JSON.stringify(dir)})`);
-  if (existsSync(path) && statSync(path).isDirectory()) throw new InputError(flag, `expected a file, got the folder ${JSON.stringify(path)}`);
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new InputError(
+    flag,
+    `expected a file in an existing folder, got ${JSON.stringify(path)} (no folder ${JSON.stringify(dir)})`,
+  );
+  if (existsSync(path) && statSync(path).isDirectory()) throw new InputError(
+    flag,
+    `expected a file, got the folder ${JSON.stringify(path)}`,
+  );
 }
 
 /** The token-weighted average of the mixtures trained with, over the trajectory. */
@@ -67,21 +73,46 @@ export async function trainOnlineCli(f: TrainOnlineFlags, createMixer: CreateMix
   const config = proxyConfig(f);
   const method = f.online;
   const answer = f.onlineAnswer ?? "final";
-  if (answer !== "final" && answer !== "average") throw new InputError("--online-answer", `expected final or average, got ${JSON.stringify(answer)}`);
-  if (method === "doremi" && f.onlineAnswer !== undefined) throw new InputError("--online-answer", "expected no --online-answer with doremi (its answer is the time average of its weights), got one");
-  if (f.threads !== undefined && f.threads !== 1) throw new InputError("--threads", `expected 1 with --online (the online step runs on one thread), got ${f.threads}`);
-  if (f.checkpointEvery !== undefined && f.checkpoint === undefined) throw new InputError("--checkpoint-every", "expected --checkpoint FILE with it, got none");
-  if (f.rounds !== undefined && method !== "doremi") throw new InputError("--rounds", `expected --rounds only with doremi (iterated DoReMi), got --online ${method}`);
-  if (f.graphSteps !== undefined && method !== "skillit") throw new InputError("--graph-steps", `expected --graph-steps only with skillit, got --online ${method}`);
+  if (answer !== "final" && answer !== "average") throw new InputError(
+    "--online-answer",
+    `expected final or average, got ${JSON.stringify(answer)}`,
+  );
+  if (method === "doremi" && f.onlineAnswer !== undefined) throw new InputError(
+    "--online-answer",
+    "expected no --online-answer with doremi (its answer is the time average of its weights), got one",
+  );
+  if (f.threads !== undefined && f.threads !== 1) throw new InputError(
+    "--threads",
+    `expected 1 with --online (the online step runs on one thread), got ${f.threads}`,
+  );
+  if (f.checkpointEvery !== undefined && f.checkpoint === undefined) throw new InputError(
+    "--checkpoint-every",
+    "expected --checkpoint FILE with it, got none",
+  );
+  if (f.rounds !== undefined && method !== "doremi") throw new InputError(
+    "--rounds",
+    `expected --rounds only with doremi (iterated DoReMi), got --online ${method}`,
+  );
+  if (f.graphSteps !== undefined && method !== "skillit") throw new InputError(
+    "--graph-steps",
+    `expected --graph-steps only with skillit, got --online ${method}`,
+  );
   // --mixture / --weights: DoReMi's reference mixture (the others take `initial` in --online-options).
   let reference: Record<string, number> | undefined;
   if (f.mixture || f.weights) {
-    if (method !== "doremi") throw new InputError(f.mixture ? "--mixture" : "--weights", `expected no mixture with --online ${method} (give its starting mixture as "initial" in --online-options), got one`);
+    if (method !== "doremi") throw new InputError(
+      f.mixture ? "--mixture" : "--weights",
+      `expected no mixture with --online ${method} ` +
+        `(give its starting mixture as "initial" in --online-options), got one`,
+    );
     if (f.mixture && f.weights) throw new InputError("--mixture", "expected one of --mixture or --weights, got both");
     if (f.mixture) reference = parseProportions(readInputText(f.mixture), f.mixture).domains;
     else {
       const s = Object.values(f.weights!).reduce((a, b) => a + b, 0);
-      if (Object.values(f.weights!).some((v) => v < 0) || !(s > 0)) throw new InputError("--weights", `expected shares ≥ 0 with a positive sum, got ${JSON.stringify(f.weights)}`);
+      if (Object.values(f.weights!).some((v) => v < 0) || !(s > 0)) throw new InputError(
+        "--weights",
+        `expected shares ≥ 0 with a positive sum, got ${JSON.stringify(f.weights)}`,
+      );
       reference = Object.fromEntries(Object.entries(f.weights!).map(([k, v]) => [k, v / s]));
     }
   }
@@ -90,12 +121,27 @@ export async function trainOnlineCli(f: TrainOnlineFlags, createMixer: CreateMix
   const corpusDomains = (await discoverCorpus(splits.train)).domains.map((d) => d.name);
   if (reference) {
     const unknown = Object.keys(reference).filter((d) => !corpusDomains.includes(d));
-    if (unknown.length) throw new InputError(f.mixture ?? "--weights", `expected domains of the corpus (${corpusDomains.join(", ")}), got unknown ${unknown.map((d) => JSON.stringify(d)).join(", ")}`);
+    if (unknown.length) throw new InputError(
+      f.mixture ?? "--weights",
+      `expected domains of the corpus (${corpusDomains.join(", ")}), ` +
+        `got unknown ${unknown.map((d) => JSON.stringify(d)).join(", ")}`,
+    );
   }
   if (f.runs) await checkRunsOutput(f.runs, { flag: "--runs", domains: corpusDomains });
-  const settings = resolveSettings({ model: f.model, config, steps: f.steps, batchSize: f.batchSize, seed: f.seed, lr: f.lr, corpusSha256: await corpusSha256(splits) });
+  const settings = resolveSettings({
+    model: f.model,
+    config,
+    steps: f.steps,
+    batchSize: f.batchSize,
+    seed: f.seed,
+    lr: f.lr,
+    corpusSha256: await corpusSha256(splits),
+  });
   const { tf, backend } = await loadTf(f.backend as BackendName);
-  log(`training ${f.model} (${parameterCount(config).toLocaleString("en")} parameters) for ${f.steps} steps of ${f.batchSize} × ${config.seqLen} tokens, steered by ${method}`);
+  log(
+    `training ${f.model} (${parameterCount(config).toLocaleString("en")} parameters) for ${f.steps} steps ` +
+      `of ${f.batchSize} × ${config.seqLen} tokens, steered by ${method}`,
+  );
   const res = await trainWithMethod({
     tf,
     backend,
@@ -118,21 +164,54 @@ export async function trainOnlineCli(f: TrainOnlineFlags, createMixer: CreateMix
     ...(f.graphSteps !== undefined ? { graphSteps: f.graphSteps } : {}),
     ...(reference ? { referenceProportions: reference } : {}),
     ...(f.evalEvery !== undefined ? { evalEvery: f.evalEvery } : {}),
-    ...(f.checkpoint !== undefined ? { checkpoint: f.checkpoint, checkpointEvery: f.checkpointEvery ?? Math.max(1, Math.round(f.steps / 10)) } : {}),
+    ...(f.checkpoint !== undefined
+      ? { checkpoint: f.checkpoint, checkpointEvery: f.checkpointEvery ?? Math.max(1, Math.round(f.steps / 10)) }
+      : {}),
     log,
     onStep: (s, l) => log(`  step ${s}: loss ${l.toFixed(3)}`),
     logEvery: Math.max(1, Math.round(f.steps / 5)),
-    onEval: (s, l) => log(`  step ${s}: held-out ${Object.entries(l).map(([d, v]) => `${d} ${v.toFixed(3)}`).join(", ")}`),
+    onEval: (s, l) =>
+      log(`  step ${s}: held-out ${Object.entries(l).map(([d, v]) => `${d} ${v.toFixed(3)}`).join(", ")}`),
   });
   const r = res.run;
   if (r.resumedFrom !== null) log(`resumed from the checkpoint at step ${r.resumedFrom}`);
   const domains = Object.keys(r.lossPerDomain);
   const staticAnswer = method === "doremi" || answer === "final" ? r.summary! : tokenWeightedAverage(r);
-  log(table(["domain", "realised share", "answer", "loss (nats/token)", "bits/byte"], domains.map((d) => [d, f4(r.realisedShare[d]!), f4(staticAnswer[d] ?? 0), f4(r.lossPerDomain[d]!), f4(r.bitsPerBytePerDomain[d]!)])));
-  log(`${r.tokens.toLocaleString("en")} tokens in ${r.seconds.toFixed(1)} s; mixer ${(1000 * r.mixerSeconds / Math.max(1, r.stepsTrained)).toFixed(3)} ms a step; ${r.stages.length} stages${res.extraSteps ? `; ${res.extraSteps} steps of reference/graph runs` : ""}`);
-  const id = createHash("sha256").update(JSON.stringify({ method, options: res.options, settings, reference: reference ?? null, rounds: f.rounds ?? 1 })).digest("hex").slice(0, 16);
+  log(table(
+    ["domain", "realised share", "answer", "loss (nats/token)", "bits/byte"],
+    domains.map((d) => [
+      d,
+      f4(r.realisedShare[d]!),
+      f4(staticAnswer[d] ?? 0),
+      f4(r.lossPerDomain[d]!),
+      f4(r.bitsPerBytePerDomain[d]!),
+    ]),
+  ));
+  log(
+    `${r.tokens.toLocaleString("en")} tokens in ${r.seconds.toFixed(1)} s; ` +
+      `mixer ${(1000 * r.mixerSeconds / Math.max(1, r.stepsTrained)).toFixed(3)} ms a step; ` +
+      `${r.stages.length} stages${res.extraSteps ? `; ${res.extraSteps} steps of reference/graph runs` : ""}`,
+  );
+  const id = createHash("sha256")
+    .update(
+      JSON.stringify({ method, options: res.options, settings, reference: reference ?? null, rounds: f.rounds ?? 1 }),
+    )
+    .digest("hex")
+    .slice(0, 16);
   // The row's w.<domain> are the realised token shares (what the model saw, probe steps included).
-  const asRun: RunResult = { proportions: r.realisedShare, lossPerDomain: r.lossPerDomain, bitsPerBytePerDomain: r.bitsPerBytePerDomain, trainLoss: r.trainLoss, params: r.params, tokens: r.tokens, steps: r.steps, seconds: r.seconds, backend: r.backend, threads: 1, evalCurve: [] };
+  const asRun: RunResult = {
+    proportions: r.realisedShare,
+    lossPerDomain: r.lossPerDomain,
+    bitsPerBytePerDomain: r.bitsPerBytePerDomain,
+    trainLoss: r.trainLoss,
+    params: r.params,
+    tokens: r.tokens,
+    steps: r.steps,
+    seconds: r.seconds,
+    backend: r.backend,
+    threads: 1,
+    evalCurve: [],
+  };
   const row = runRow(id, domains, asRun, settings, { online_method: method });
   if (f.out) {
     const doc = {
@@ -142,16 +221,37 @@ export async function trainOnlineCli(f: TrainOnlineFlags, createMixer: CreateMix
       order: domains,
       stages: r.stages,
       method,
-      details: { answer: method === "doremi" ? "time-average" : answer, realisedShare: r.realisedShare, diagnostics: r.diagnostics, ...(res.rounds ? { rounds: res.rounds } : {}), ...(res.graph ? { graph: res.graph } : {}), extraSteps: res.extraSteps },
-      provenance: { command: "train --online", corpus: splits.train, model: f.model, steps: f.steps, batchSize: f.batchSize, seed: f.seed, runId: id, mixlab: VERSION },
+      details: {
+        answer: method === "doremi" ? "time-average" : answer,
+        realisedShare: r.realisedShare,
+        diagnostics: r.diagnostics,
+        ...(res.rounds ? { rounds: res.rounds } : {}),
+        ...(res.graph ? { graph: res.graph } : {}),
+        extraSteps: res.extraSteps,
+      },
+      provenance: {
+        command: "train --online",
+        corpus: splits.train,
+        model: f.model,
+        steps: f.steps,
+        batchSize: f.batchSize,
+        seed: f.seed,
+        runId: id,
+        mixlab: VERSION,
+      },
       online: { method, options: res.options, seed: f.seed, trajectory: r.trajectory },
     };
     writeResult(`${JSON.stringify(doc, null, 2)}\n`, f.out);
-    log(`wrote the schedule (${r.stages.length} stages), the ${method === "doremi" ? "time-averaged" : answer} answer and the trajectory to ${f.out}`);
+    log(
+      `wrote the schedule (${r.stages.length} stages), the ${method === "doremi" ? "time-averaged" : answer} answer ` +
+        `and the trajectory to ${f.out}`,
+    );
   }
   if (f.runs) {
     const a = await appendRuns(f.runs, [row]);
     log(a.appended.length ? `appended run ${id} to ${f.runs}` : `run ${id} is already in ${f.runs}; not written twice`);
   } else process.stdout.write(`${JSON.stringify(Object.fromEntries(row))}\n`);
-  if (f.out) log(`next: mixlab report ${f.runs ?? "RUNS"} --proportions ${f.out}   (draws the trajectory and the schedule)`);
+  if (f.out) log(
+    `next: mixlab report ${f.runs ?? "RUNS"} --proportions ${f.out}   (draws the trajectory and the schedule)`,
+  );
 }
