@@ -3,7 +3,7 @@
 // expected and what was found. Every problem of one event is reported at once.
 
 import type { z } from "zod";
-import { InputError, showValue, type InputIssue } from "../../src/errors.js";
+import { InputError, showValue, type InputIssue, ZOD_MESSAGES } from "../../src/errors.js";
 import type { MixerEvent, OnlineMixerState } from "../types.js";
 
 /** The on-disk format tag of `OnlineMixer.state()`. */
@@ -217,7 +217,7 @@ export function parseState<S extends z.ZodType>(
     }
   }
   if (issues.length) throw new InputError(source, issues);
-  const r = schema.safeParse(rest);
+  const r = schema.safeParse(rest, ZOD_MESSAGES);
   if (!r.success) {
     throw new InputError(
       source,

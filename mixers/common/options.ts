@@ -2,11 +2,11 @@
 // InputError naming the option (unknown keys are errors, as in nanoGPT's configurator).
 
 import { z } from "zod";
-import { InputError } from "../../src/errors.js";
+import { InputError, ZOD_MESSAGES } from "../../src/errors.js";
 
 /** Parses raw options with a strict zod schema; throws one InputError listing every problem. */
 export function parseOptions<S extends z.ZodType>(schema: S, raw: unknown, method: string): z.infer<S> {
-  const r = schema.safeParse(raw ?? {});
+  const r = schema.safeParse(raw ?? {}, ZOD_MESSAGES);
   if (r.success) {
     // An explicit top-k above the candidates drawn is refused (it would silently average them
     // all); the default top-k shrinks to the number of candidates.

@@ -3,7 +3,7 @@
 // resized fails with an InputError naming the field (`params.model.left`), never a TypeError.
 
 import { z } from "zod";
-import { InputError } from "../../src/errors.js";
+import { InputError, ZOD_MESSAGES } from "../../src/errors.js";
 
 /** A finite number. */
 export const finite = z.number();
@@ -22,7 +22,7 @@ export const savedLawShape = {
  * @throws InputError (source "model") listing every problem with its field path under `params`
  */
 export function parseParams<S extends z.ZodType>(schema: S, params: unknown, domains: readonly string[]): z.infer<S> {
-  const r = schema.safeParse(params);
+  const r = schema.safeParse(params, ZOD_MESSAGES);
   if (!r.success) {
     throw new InputError(
       "model",

@@ -3,7 +3,7 @@
 // strict zod schema; key order of `domains` is not trusted (an explicit `order` list is kept).
 
 import { z } from "zod";
-import { InputError } from "../errors.js";
+import { InputError, ZOD_MESSAGES, zodIssues } from "../errors.js";
 
 export const PROPORTIONS_FORMAT = "mixlab.proportions/v1";
 
@@ -80,11 +80,8 @@ export function parseProportions(text: string, source: string): Proportions & { 
   } catch (e) {
     throw new InputError(source, `expected JSON, got invalid JSON (${(e as Error).message})`);
   }
-  const r = ProportionsSchema.safeParse(raw);
-  if (!r.success) throw new InputError(
-    source,
-    r.error.issues.map((i) => ({ path: i.path.join(".") || "document", message: i.message })),
-  );
+  const r = ProportionsSchema.safeParse(raw, ZOD_MESSAGES);
+  if (!r.success) throw new InputError(source, zodIssues(r.error.issues));
   const doc = r.data;
   const names = doc.order ?? Object.keys(doc.domains);
   const extra = Object.keys(doc.domains).filter((d) => !names.includes(d));

@@ -5,7 +5,7 @@
 // online mixer's interaction matrix (`details.diagnostics.A`, Aioli) of the right shape.
 
 import { z } from "zod";
-import { InputError, type InputIssue } from "../errors.js";
+import { InputError, type InputIssue, ZOD_MESSAGES, zodIssues } from "../errors.js";
 import { parseProportions, type Proportions } from "../export/proportions.js";
 
 /** The `online` block of a proportions document written by `mixlab train --online`. */
@@ -44,9 +44,8 @@ export function parseReportProportions(text: string, source: string): ReportProp
   }
   const { diagnostics, ...rest } = raw as Record<string, unknown>;
   const issues: InputIssue[] = [];
-  const g = diagnostics === undefined ? undefined : z.array(DiagnosticSchema).safeParse(diagnostics);
-  if (g && !g.success)
-    for (const i of g.error.issues) issues.push({ path: ["diagnostics", ...i.path].join("."), message: i.message });
+  const g = diagnostics === undefined ? undefined : z.array(DiagnosticSchema).safeParse(diagnostics, ZOD_MESSAGES);
+  if (g && !g.success) issues.push(...zodIssues(g.error.issues, "diagnostics", ["diagnostics"]));
   if (issues.length) throw new InputError(source, issues);
   const doc = parseProportions(JSON.stringify(rest), source);
   const names = doc.orderedDomains;
@@ -114,10 +113,7 @@ export function parseSavedLaw(text: string, source: string): z.infer<typeof Save
   } catch (e) {
     throw new InputError(source, `expected a saved law (JSON), got invalid JSON (${(e as Error).message})`);
   }
-  const r = SavedLawSchema.safeParse(raw);
-  if (!r.success) throw new InputError(
-    source,
-    r.error.issues.map((i) => ({ path: i.path.join(".") || "document", message: i.message })),
-  );
+  const r = SavedLawSchema.safeParse(raw, ZOD_MESSAGES);
+  if (!r.success) throw new InputError(source, zodIssues(r.error.issues));
   return r.data;
 }

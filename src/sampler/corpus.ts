@@ -7,7 +7,7 @@
 import { readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
-import { InputError } from "../errors.js";
+import { InputError, ZOD_MESSAGES, zodIssues } from "../errors.js";
 import {
   openDomain,
   SHARD_PATTERN,
@@ -52,11 +52,8 @@ export async function discoverCorpus(dir: string): Promise<CorpusLayout> {
     } catch (e) {
       throw new InputError(path, `expected JSON, got ${(e as Error).message}`);
     }
-    const r = ManifestSchema.safeParse(raw);
-    if (!r.success) throw new InputError(
-      path,
-      r.error.issues.map((i) => ({ path: i.path.join(".") || "document", message: i.message })),
-    );
+    const r = ManifestSchema.safeParse(raw, ZOD_MESSAGES);
+    if (!r.success) throw new InputError(path, zodIssues(r.error.issues));
     const names = r.data.domains.map((d) => d.name);
     const dup = names.filter((n, i) => names.indexOf(n) !== i);
     if (dup.length) throw new InputError(

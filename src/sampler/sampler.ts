@@ -7,7 +7,7 @@
 
 import { createHash } from "node:crypto";
 import { z } from "zod";
-import { InputError, UnsupportedError, showValue } from "../errors.js";
+import { InputError, UnsupportedError, showValue, ZOD_MESSAGES, zodIssues } from "../errors.js";
 import { normalize } from "../core/simplex.js";
 import { createRng } from "../rng/index.js";
 import { Plan, tokensPerBlock, type Location, type PlanSpec, type StageSpec } from "./plan.js";
@@ -170,7 +170,9 @@ const FORMAT = "mixlab.sampler-state/v1";
 /** The schema of a saved `SamplerState` (JSON). */
 export const SamplerStateSchema = z.strictObject({
   format: z.literal(FORMAT),
-  planSha256: z.string().regex(/^[0-9a-f]{64}$/, "expected 64 lowercase hex digits"),
+  planSha256: z.string().regex(/^[0-9a-f]{64}$/, {
+    error: (i) => `expected 64 lowercase hex digits, got ${showValue(i.input)}`,
+  }),
   consumed: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
   appended: z.array(
     z.strictObject({
@@ -189,12 +191,6 @@ export const SamplerStateSchema = z.strictObject({
     .optional(),
 });
 
-/** The value at `path` inside parsed JSON (undefined where it stops). */
-function valueAt(raw: unknown, path: readonly PropertyKey[]): unknown {
-  let v = raw;
-  for (const k of path) v = v !== null && typeof v === "object" ? (v as Record<PropertyKey, unknown>)[k] : undefined;
-  return v;
-}
 
 /**
  * Checks a saved sampler state (parsed JSON) against `SamplerStateSchema`.
@@ -202,16 +198,8 @@ function valueAt(raw: unknown, path: readonly PropertyKey[]): unknown {
  * @throws InputError naming the source and every bad field, with what was expected and found
  */
 export function parseSamplerState(raw: unknown, source = "state"): SamplerState {
-  const r = SamplerStateSchema.safeParse(raw);
-  if (!r.success) {
-    throw new InputError(
-      source,
-      r.error.issues.map((i) => {
-        const got = i.path.length ? `; got ${showValue(valueAt(raw, i.path))}` : "";
-        return { path: i.path.join(".") || "document", message: `${i.message}${got}` };
-      }),
-    );
-  }
+  const r = SamplerStateSchema.safeParse(raw, ZOD_MESSAGES);
+  if (!r.success) throw new InputError(source, zodIssues(r.error.issues));
   return r.data;
 }
 

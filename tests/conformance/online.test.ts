@@ -82,9 +82,9 @@ const cases: Record<string, Case> = {
     steps: 80,
     random: true,
     badOptions: [
-      [{ beta: 1 }, "options of odm: beta: Too big: expected number to be <1"],
+      [{ beta: 1 }, "options of odm: beta: expected a number < 1, got 1"],
       [{ varient: "exp3" }, 'options of odm: options: unknown option "varient"'],
-      [{ variant: "exp4" }, 'options of odm: variant: Invalid option: expected one of "smoothed-mean"|"exp3"|"mixed"'],
+      [{ variant: "exp4" }, 'options of odm: variant: expected one of "smoothed-mean", "exp3", "mixed", got "exp4"'],
       [{ initial: { web: 0.5, code: 0.5 } }, "options of odm: initial.math: expected a finite number > 0, got nothing"],
     ],
     validEvent: trainEvent,
@@ -108,13 +108,13 @@ const cases: Record<string, Case> = {
     steps: 60,
     random: false,
     badOptions: [
-      [{ eta: 0 }, "options of doremi: eta: Too small: expected number to be >0"],
-      [{ clip: "tokens" }, 'options of doremi: clip: Invalid option: expected one of "token"|"domain"'],
+      [{ eta: 0 }, "options of doremi: eta: expected a number > 0, got 0"],
+      [{ clip: "tokens" }, 'options of doremi: clip: expected one of "token", "domain", got "tokens"'],
       [
         { sampling: { web: 0.5, code: 0.5, math: 0 } },
         "options of doremi: sampling.math: expected a finite number > 0, got 0",
       ],
-      [{ smoothing: 2 }, "options of doremi: smoothing: Too big: expected number to be <=1"],
+      [{ smoothing: 2 }, "options of doremi: smoothing: expected a number ≤ 1, got 2"],
     ],
     validEvent: trainEvent,
     // The proxy samples uniformly and weights each domain's loss by α/s: it learns as if trained on α.
@@ -147,7 +147,7 @@ const cases: Record<string, Case> = {
     steps: 60,
     random: false,
     badOptions: [
-      [{ roundSteps: 7 }, "options of skillit: graph: Invalid input: expected array, received undefined"],
+      [{ roundSteps: 7 }, "options of skillit: graph: expected an array, got nothing"],
       [
         {
           graph: [
@@ -157,8 +157,8 @@ const cases: Record<string, Case> = {
         },
         "options of skillit: 3 problems:\n  graph: expected 3 rows (one per domain), got 2",
       ],
-      [{ graph: GRAPH, window: 0 }, "options of skillit: window: Too small: expected number to be >=1"],
-      [{ graph: GRAPH, eta: -1 }, "options of skillit: eta: Too small: expected number to be >0"],
+      [{ graph: GRAPH, window: 0 }, "options of skillit: window: expected a number ≥ 1, got 0"],
+      [{ graph: GRAPH, eta: -1 }, "options of skillit: eta: expected a number > 0, got -1"],
     ],
     validEvent: (m) => {
       const step = m.diagnostics().nextEvalStep as number;
@@ -189,7 +189,7 @@ const cases: Record<string, Case> = {
     steps: 100,
     random: true,
     badOptions: [
-      [{}, "options of aioli: batchSize: Invalid input: expected number, received undefined"],
+      [{}, "options of aioli: batchSize: expected a number, got nothing"],
       [{ batchSize: 2 }, "options of aioli: batchSize: expected an integer ≥ 3 (the number of domains), got 2"],
       [
         { batchSize: 64, oneHotFactor: 1 / 3 },
@@ -201,10 +201,10 @@ const cases: Record<string, Case> = {
         "options of aioli: roundSteps: expected rounds longer than their 12 probe steps " +
           "(k·lpRounds·lpSteps = 3·2·2), got rounds of 12 steps",
       ],
-      [{ batchSize: 64, ema: 1 }, "options of aioli: ema: Too big: expected number to be <1"],
+      [{ batchSize: 64, ema: 1 }, "options of aioli: ema: expected a number < 1, got 1"],
       [
         { batchSize: 64, egBase: "flat" },
-        'options of aioli: egBase: Invalid option: expected one of "prior"|"uniform"',
+        'options of aioli: egBase: expected one of "prior", "uniform", got "flat"',
       ],
     ],
     validEvent: (m) => {

@@ -293,11 +293,11 @@ describe("mixlab sample", () => {
       ],
       [
         ["--state-in", "fields.json"],
-        'error: fields.json: 5 problems:\n  planSha256: expected 64 lowercase hex digits; got "abc"\n  consumed: Too small: expected number to be >=0; got -3\n  appended.0.start: Invalid input: expected int, received number; got 1.5\n  appended.0.proportions.web: Too small: expected number to be >=0; got -1\n  document: Unrecognized key: "extra"\n',
+        'error: fields.json: 5 problems:\n  planSha256: expected 64 lowercase hex digits, got "abc"\n  consumed: expected a number ≥ 0, got -3\n  appended.0.start: expected an integer, got 1.5\n  appended.0.proportions.web: expected a number ≥ 0, got -1\n  document: expected no field "extra" (not part of the format), got one\n',
       ],
       [
         ["--state-in", "fmt.json"],
-        'error: fmt.json: format: Invalid input: expected "mixlab.sampler-state/v1"; got "v0"\n',
+        'error: fmt.json: format: expected "mixlab.sampler-state/v1", got "v0"\n',
       ],
       [
         ["--state-in", "stage.json", "--seed", "1"],

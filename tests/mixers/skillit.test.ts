@@ -102,7 +102,7 @@ describe("skillit", () => {
       "options of skillit: graph[1]: expected 2 entries (one per domain), got 1",
     );
     expect(() => make({ graph: [[1, 0], [0, Number.NaN]] })).toThrow(
-      "options of skillit: graph.1.1: Invalid input: expected number, received NaN",
+      "options of skillit: graph.1.1: expected a number, got NaN",
     );
     const m = createOnlineMixer("skillit", { domains: D, seed: 0, options: { graph: G, totalSteps: 40_000 } });
     expect(m.diagnostics().roundSteps).toBe(400);

@@ -274,10 +274,10 @@ describe("sampler", () => {
     };
     await expect(createSampler({ ...opts, state: bad as never })).rejects.toThrowErrorMatchingInlineSnapshot(`
       [InputError: state: 2 problems:
-        consumed: Invalid input: expected int, received number; got 2.5
-        appended.0.proportions.d0: Invalid input: expected number, received string; got "x"]
+        consumed: expected an integer, got 2.5
+        appended.0.proportions.d0: expected a number, got "x"]
     `);
-    await expect(createSampler({ ...opts, state: null as never, stateSource: "ckpt.json" })).rejects.toThrowErrorMatchingInlineSnapshot(`[InputError: ckpt.json: document: Invalid input: expected object, received null]`);
+    await expect(createSampler({ ...opts, state: null as never, stateSource: "ckpt.json" })).rejects.toThrowErrorMatchingInlineSnapshot(`[InputError: ckpt.json: document: expected an object, got null]`);
     const s = await createSampler({ corpus: c, proportions: { d0: 0.5, d1: 0.5 }, blockSize: 8 });
     const st = { ...s.state(), appended: [{ start: 3, proportions: { d0: 1 } }] };
     await expect(createSampler({ corpus: c, proportions: { d0: 0.5, d1: 0.5 }, blockSize: 8, state: st, stateSource: "ckpt.json" })).rejects.toThrowErrorMatchingInlineSnapshot(`[InputError: ckpt.json: appended.0.start: expected a multiple of the block size 8, got 3]`);

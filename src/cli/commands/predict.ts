@@ -6,7 +6,7 @@ import { readInputText } from "../../io/read.js";
 import { z } from "zod";
 import { laws, type Law, type FittedLaw } from "../../../mixers/index.js";
 import { addRunsFlags, loadRuns, type RunsFlags } from "../flags.js";
-import { InputError } from "../../errors.js";
+import { InputError, ZOD_MESSAGES, zodIssues } from "../../errors.js";
 import { formatOf, serializeFrame, type Cell } from "../../runs/frame.js";
 import { writeResult, log } from "../output.js";
 import { checkOutputPaths } from "../../io/output.js";
@@ -73,11 +73,8 @@ export function predictCommand(program: Command): void {
     } catch (e) {
       throw new InputError(modelPath, `expected a saved law (JSON), got invalid JSON (${(e as Error).message})`);
     }
-    const parsed = SavedLawSchema.safeParse(raw);
-    if (!parsed.success) throw new InputError(
-      modelPath,
-      parsed.error.issues.map((i) => ({ path: i.path.join(".") || "document", message: i.message })),
-    );
+    const parsed = SavedLawSchema.safeParse(raw, ZOD_MESSAGES);
+    if (!parsed.success) throw new InputError(modelPath, zodIssues(parsed.error.issues));
     const saved = parsed.data;
     const law = laws[saved.method];
     if (!law) throw new InputError(

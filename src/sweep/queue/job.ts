@@ -3,13 +3,16 @@
 // connection URL, a password or a TLS setting.
 
 import { z } from "zod";
+import { showValue } from "../../errors.js";
 import type { RunSettings } from "../plan.js";
 import type { RunResult } from "../../proxy/train.js";
 
 /** Format tag of job data. */
 export const JOB_FORMAT = "mixlab.sweep-job/v1";
 
-const finite = z.number().refine(Number.isFinite, "expected a finite number");
+const finite = z.number().refine(Number.isFinite, {
+  error: (i) => `expected a finite number, got ${showValue(i.input)}`,
+});
 
 /** Job data: one run of the sweep plan. */
 export const SweepJobSchema = z.strictObject({

@@ -7,7 +7,7 @@ import { hostname } from "node:os";
 import { isAbsolute, join, resolve } from "node:path";
 import { Worker, UnrecoverableError, WaitingError, type Job } from "bullmq";
 import type { Redis } from "ioredis";
-import { InputError } from "../../errors.js";
+import { InputError, ZOD_MESSAGES } from "../../errors.js";
 import { connectRedis, watchConnection } from "./connection.js";
 import { parseQueueUrl, redact, QueueError, QUEUE_REGISTRY, checkQueueName } from "./url.js";
 import { corpusSha256 } from "../corpus-hash.js";
@@ -99,7 +99,7 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
   };
 
   const handle = async (name: string, job: Job, token: string | undefined): Promise<SweepJobResult> => {
-    const parsed = SweepJobSchema.safeParse(job.data);
+    const parsed = SweepJobSchema.safeParse(job.data, ZOD_MESSAGES);
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!;
       throw new UnrecoverableError(`job data: ${issue.path.join(".") || "document"}: ${issue.message}`);
