@@ -11,8 +11,8 @@ export class FramePool {
   private bytes = 0;
   constructor(private readonly maxBytes = FRAME_POOL_BYTES) {}
 
-  /** A buffer of `size` bytes and the memory under it (to give back with `give`). */
-  take(size: number): { body: Buffer; slab: ArrayBuffer } {
+  /** A buffer of `size` bytes; its `buffer` is the pooled memory, to give back with `give`. */
+  take(size: number): Buffer {
     const want = (size + 4095) & ~4095;
     // A buffer of the frame's own length, else the smallest that fits unless it is over twice the
     // size (a small frame does not hold on to a large buffer). The lengths in use are few: the
@@ -29,7 +29,7 @@ export class FramePool {
       if (list.length === 0) this.free.delete(slab.byteLength);
       this.bytes -= slab.byteLength;
     } else slab = new ArrayBuffer(want);
-    return { body: Buffer.from(slab, 0, size), slab };
+    return Buffer.from(slab, 0, size);
   }
 
   /** Takes a buffer back once nothing refers to it; kept while the pool holds under its bound. */

@@ -51,9 +51,8 @@ type Request = (OpenRequest | MakeRequest | CloseRequest) & { readonly id: numbe
 /** Batches made by a worker: frames, the sampler's state before each and after the last. */
 export interface Made {
   readonly frames: {
+    /** A view of a whole transferred buffer, to give back with `recycle` once nothing refers to it. */
     readonly body: Buffer;
-    /** The memory under `body`, to give back with `recycle` once nothing refers to it. */
-    readonly slab: ArrayBuffer;
     readonly rows: number;
     readonly tokens: number;
     readonly before: SamplerState;
@@ -180,7 +179,6 @@ export class Makers {
     return {
       frames: made.frames.map((f) => ({
         body: Buffer.from(f.slab, 0, f.size),
-        slab: f.slab,
         rows: f.rows,
         tokens: f.tokens,
         before: f.before,
@@ -267,13 +265,10 @@ async function serveRequests(): Promise<void> {
         done = true;
         break;
       }
-      let slab: ArrayBuffer | null = null;
-      const enc = encodeBatch(n.value, r.batch.seqLen, { step: req.step + i, rank: r.rank }, r.maxId, (size) => {
-        const got = pool.take(size);
-        slab = got.slab;
-        return got.body;
-      });
-      frames.push({ slab: slab!, size: enc.body.length, rows: enc.rows, tokens: enc.tokens, before });
+      const header = { step: req.step + i, rank: r.rank };
+      const enc = encodeBatch(n.value, r.batch.seqLen, header, r.maxId, (size) => pool.take(size));
+      const slab = enc.body.buffer as ArrayBuffer;
+      frames.push({ slab, size: enc.body.length, rows: enc.rows, tokens: enc.tokens, before });
     }
     const made = { frames, after: r.sampler.state(), done, ...(error !== undefined ? { error } : {}) };
     return { id: req.id, ok: true, made };

@@ -629,7 +629,7 @@ export class Session {
       reader.ahead.push({
         batch: { body: f.body, rows: f.rows, tokens: f.tokens },
         before: rank === 0 ? f.before : null,
-        slab: f.slab,
+        slab: f.body.buffer as ArrayBuffer,
         maker: worker,
         sending: 0,
         held: true,
@@ -702,13 +702,8 @@ export class Session {
       header.proportions = proportions;
       header.evalDue = this.schedule!.mixer.accepts.includes("eval") && this.schedule!.mixer.evalDue(t);
     }
-    let slab: ArrayBuffer | null = null;
-    const batch = encodeBatch(r.value, this.spec.seqLen, header, this.maxId, (size) => {
-      const got = this.pool.take(size);
-      slab = got.slab;
-      return got.body;
-    });
-    return { batch, before, slab, maker: null, sending: 0, held: true };
+    const batch = encodeBatch(r.value, this.spec.seqLen, header, this.maxId, (size) => this.pool.take(size));
+    return { batch, before, slab: batch.body.buffer as ArrayBuffer, maker: null, sending: 0, held: true };
   }
 
   /** Posts one rank's statistics of a step (online sessions). */
