@@ -211,15 +211,14 @@ const errorBody = {
 /** The OpenAPI 3.1 description of the API. */
 export function openApi(l: ServeLimits): Record<string, unknown> {
   const json = (schema: unknown) => ({ content: { "application/json": { schema } } });
+  /** An error answer: its description and the JSON error body. */
+  const failure = (description: string) => ({ description, ...json(errorBody) });
   const errors = {
-    "400": { description: "bad request: the field, what was expected and what was found", ...json(errorBody) },
-    "401": { description: "missing or wrong bearer token", ...json(errorBody) },
-    "404": { description: "no such session or route", ...json(errorBody) },
-    "405": {
-      description: "a known path asked with another method (header Allow lists its methods)",
-      ...json(errorBody),
-    },
-    "503": { description: "the server is closing (E_CLOSING)", ...json(errorBody) },
+    "400": failure("bad request: the field, what was expected and what was found"),
+    "401": failure("missing or wrong bearer token"),
+    "404": failure("no such session or route"),
+    "405": failure("a known path asked with another method (header Allow lists its methods)"),
+    "503": failure("the server is closing (E_CLOSING)"),
   };
   const ok = { "200": { description: "ok" } };
   const id = [{ name: "id", in: "path", required: true, schema: { type: "string" } }];
@@ -237,7 +236,7 @@ export function openApi(l: ServeLimits): Record<string, unknown> {
           requestBody: { required: true, ...json(sessionSchema(l)) },
           responses: {
             "201": { description: "the session: id, domains, world size, budget" },
-            "429": { description: `more than ${l.maxSessions} sessions`, ...json(errorBody) },
+            "429": failure(`more than ${l.maxSessions} sessions`),
             ...errors,
           },
         },
@@ -277,14 +276,8 @@ export function openApi(l: ServeLimits): Record<string, unknown> {
           responses: {
             "200": { description: "the batches", content: { "application/vnd.mixlab.batch.v1": {} } },
             "204": { description: "the stream ended" },
-            "409": {
-              description: "a step out of order, or the statistics it needs did not arrive in time",
-              ...json(errorBody),
-            },
-            "500": {
-              description: "a corpus file could not be read (E_CORPUS); the same request succeeds once it can be",
-              ...json(errorBody),
-            },
+            "409": failure("a step out of order, or the statistics it needs did not arrive in time"),
+            "500": failure("a corpus file could not be read (E_CORPUS); the same request succeeds once it can be"),
             ...errors,
           },
         },
@@ -296,7 +289,7 @@ export function openApi(l: ServeLimits): Record<string, unknown> {
           requestBody: { required: true, ...json(statsSchema) },
           responses: {
             "200": { description: "observed and decided step counts" },
-            "409": { description: "posted twice, or a step already observed", ...json(errorBody) },
+            "409": failure("posted twice, or a step already observed"),
             ...errors,
           },
         },
@@ -310,7 +303,7 @@ export function openApi(l: ServeLimits): Record<string, unknown> {
           parameters: [...id, { name: "step", in: "query", schema: { type: "integer" } }],
           responses: {
             "200": { description: "the checkpoint", ...json(checkpointSchema) },
-            "409": { description: "ranks at different steps, or a step a rank does not hold", ...json(errorBody) },
+            "409": failure("ranks at different steps, or a step a rank does not hold"),
             ...errors,
           },
         },
