@@ -29,7 +29,7 @@ export interface TestRedis {
   readonly url: string;
   /** Stops the server (SIGTERM, no save) and waits for it to exit. */
   stop(): Promise<void>;
-  /** Starts it again on the same port (after stop). */
+  /** Starts it again on the same port (after stop; nothing when it is running). */
   start(): Promise<void>;
   /** Stops it for good and removes its folder. */
   close(): Promise<void>;
@@ -43,6 +43,7 @@ export async function startRedis(options: { password?: string } = {}): Promise<T
   const args = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir];
   if (options.password) args.push("--requirepass", options.password);
   const start = async (): Promise<void> => {
+    if (child && child.exitCode === null && child.signalCode === null) return;
     const c = spawn("redis-server", args, { stdio: ["ignore", "pipe", "pipe"] });
     child = c;
     await new Promise<void>((resolve, reject) => {

@@ -49,6 +49,11 @@ class Proc {
       clearTimeout(timer);
     }
   }
+  /** Signals the process and returns its exit code, or fails with its output when it is still running after `ms`. */
+  async stopWithin(ms: number, signal: NodeJS.Signals = "SIGTERM"): Promise<number | null> {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
+    return this.exitedWithin(ms);
+  }
   async stop(signal: NodeJS.Signals = "SIGTERM"): Promise<number | null> {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
     return this.exited;
@@ -96,6 +101,7 @@ describe.skipIf(REDIS_SKIP !== null)("mixlab sweep --queue", () => {
   // Each scenario starts from an empty Redis with none of the previous one's processes left.
   afterEach(async () => {
     for (const p of procs.splice(0)) await p.stop("SIGKILL");
+    await redis.start();
     spawnSync("redis-cli", ["-p", String(redis.port), "--no-auth-warning", "-a", "hunter2-pw", "FLUSHALL"]);
   });
 
@@ -192,10 +198,40 @@ describe.skipIf(REDIS_SKIP !== null)("mixlab sweep --queue", () => {
     await redis.start();
     expect(await c.exitedWithin(150_000, [w]), c.out).toBe(0);
     expect(c.out).toMatch(/Redis at 127\.0\.0\.1:\d+ is back/);
-    expect(await w.stop()).toBe(0);
+    // The worker may have stopped serving the queue while Redis had lost it; it still stops when asked.
+    expect(await w.stopWithin(30_000)).toBe(0);
     expectExactlyK(await rowsOf(d));
     expect(c.out + w.out).not.toContain("hunter2");
   }, 180_000);
+
+  it("workers signalled while Redis is away: idle, one stops at once (0); with a run in progress, one waits "
+    + "for Redis, then exits 1 naming it, its trainer gone", async () => {
+    const d = dir();
+    const idle = run(["worker", "--queue", redis.url, "--queue-name", "idle-test", ...FAST], d);
+    const sweep = ["sweep", "--corpus", CORPUS, "--n", "1", "--steps", "5000", "--batch-size", "4"];
+    const queued = ["--queue", redis.url, "--queue-name", "busy-test", "--redis-timeout"];
+    const c = run([...sweep, "--backend", "wasm", "--runs", "runs.csv", ...queued, "9"], d);
+    await c.waitFor(/1 runs in queue busy-test/);
+    const busy = run(["worker", ...queued, "6", ...FAST], d);
+    await busy.waitFor(/run [0-9a-f]{16} started/);
+    await idle.waitFor(/serving queue idle-test/);
+    const children = spawnSync("pgrep", ["-P", String(busy.child.pid)], { encoding: "utf8" }).stdout;
+    const trainers = children.trim().split("\n").map(Number);
+    expect(trainers.length).toBeGreaterThan(0);
+    await redis.stop();
+    await idle.waitFor(/lost Redis/);
+    await busy.waitFor(/lost Redis/);
+    const [idleCode, busyCode] = await Promise.all([idle.stopWithin(20_000), busy.stopWithin(30_000)]);
+    expect(idleCode, idle.out).toBe(0);
+    expect(idle.out).toMatch(/worker: stopped; 0 runs done, 0 failed\n$/);
+    expect(busyCode, busy.out).toBe(1);
+    const lost = /error: lost Redis at 127\.0\.0\.1:\d+ for 6 s \(limit 6 s\); stopping\n$/;
+    expect(busy.out).toMatch(new RegExp(`stopping after the current run[^]*${lost.source}`));
+    for (const pid of trainers) expect(() => process.kill(pid, 0)).toThrow(/ESRCH/);
+    expect(await c.exitedWithin(30_000), c.out).toBe(1);
+    expect(c.out).toMatch(/error: lost Redis at [\d.:]+ for 9 s \(limit 9 s\); every collected run is in runs\.csv/);
+    await redis.start();
+  }, 120_000);
 
   it("a worker whose corpus differs refuses the sweep's jobs, naming both hashes and its path (exit 2)", async () => {
     const d = dir();

@@ -15,6 +15,7 @@ import { runKey } from "../plan.js";
 import type { BackendName } from "../../proxy/backend.js";
 import { SweepJobSchema, keyOfJobId, mixtureProblem, type SweepJob, type SweepJobResult } from "./job.js";
 import { TrainerPool } from "./trainer-pool.js";
+import { closeWorker } from "./close-worker.js";
 
 /** Options of a queue worker. */
 export interface WorkerQueueOptions {
@@ -77,9 +78,10 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
   const redis = await connectRedis(target);
   const pool = new TrainerPool(concurrency);
   const host = hostname();
-  const workers = new Map<string, Worker>();
-  // BullMQ leaves connections it was given open: they are closed here after the workers.
-  const connections = new Map<Worker, Redis>();
+  const served = new Map<string, Served>();
+  // Workers of queues gone from the registry, closing; every worker ever made is closed before this returns.
+  const retiring = new Set<Served>();
+  const closing = new Map<Served, Promise<void>>();
   const refused = new Map<string, InputError>();
   const hashes = new Map<string, Promise<string>>();
   let completed = 0;
@@ -122,7 +124,8 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
         const err = new InputError(source, why);
         refused.set(name, err);
         log(`worker: ${err.message}`);
-        void workers.get(name)?.close().then(() => wake());
+        const queue = served.get(name);
+        if (queue) void close(queue).then(() => wake());
       }
       await job.moveToWait(token);
       throw new WaitingError();
@@ -149,9 +152,20 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
   };
 
   const serve = (name: string): void => {
-    if (workers.has(name) || refused.has(name) || stopping) return;
+    if (served.has(name) || refused.has(name) || stopping) return;
     const connection = redis.duplicate();
-    const w = new Worker(name, (job, token) => handle(name, job, token), {
+    const inHand = new Set<string>();
+    const take = async (job: Job, token: string | undefined): Promise<SweepJobResult> => {
+      inHand.add(job.id ?? "");
+      try {
+        return await handle(name, job, token);
+      } catch (e) {
+        // Handed back to the queue: nothing of it is left to record.
+        if (e instanceof WaitingError) inHand.delete(job.id ?? "");
+        throw e;
+      }
+    };
+    const w = new Worker(name, take, {
       connection,
       concurrency,
       lockDuration: lockMs,
@@ -160,17 +174,18 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
       autorun: true,
     });
     w.on("completed", (job) => {
+      inHand.delete(job.id ?? "");
       completed++;
       log(`worker: ${name}: run ${keyOfJobId(job.id) ?? job.id} done (${completed} done, ${failed} failed)`);
     });
     w.on("failed", (job, err) => {
+      inHand.delete(job?.id ?? "");
       if (err instanceof WaitingError || err.name === "WaitingError") return;
       failed++;
       log(`worker: ${name}: run ${keyOfJobId(job?.id) ?? job?.id ?? "?"} failed: ${err.message}`);
     });
     w.on("error", (err) => log(`worker: ${name}: ${err.message}`));
-    workers.set(name, w);
-    connections.set(w, connection);
+    served.set(name, { worker: w, connection, inHand });
     log(`worker: serving queue ${name}`);
   };
 
@@ -196,6 +211,10 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
   };
   let hardStop: () => void = () => {};
   const hard = new Promise<void>((r) => (hardStop = r));
+  const close = (s: Served): Promise<void> => {
+    if (!closing.has(s)) closing.set(s, closeWorker(s.worker, { inHand: s.inHand, now: hard }));
+    return closing.get(s)!;
+  };
   const stopHard = (): void => {
     interrupted = true;
     stopping = true;
@@ -215,12 +234,13 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
           const names = (await redis.smembers(QUEUE_REGISTRY)).sort();
           for (const name of names) serve(name);
           // A sweep that finished (its coordinator removed it from the registry): stop serving it once idle.
-          for (const [name, w] of workers) {
+          for (const [name, s] of served) {
             if (!names.includes(name)) {
-              workers.delete(name);
-              void w.close().then(() => {
-                connections.get(w)?.disconnect();
-                connections.delete(w);
+              served.delete(name);
+              retiring.add(s);
+              void close(s).then(() => {
+                s.connection.disconnect();
+                retiring.delete(s);
                 log(`worker: queue ${name} is gone from ${target.label}; no longer serving it`);
               });
             }
@@ -237,22 +257,16 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
       });
     }
   } finally {
-    // Gently: wait for the runs in progress, unless a second signal (or losing Redis) comes meanwhile.
-    if (!interrupted && fatal === null) {
-      await Promise.race([Promise.all([...workers.values()].map((w) => w.close())), hard]);
-    }
+    // Gently: the runs in progress finish and are recorded, unless a second signal (or losing Redis) comes
+    // meanwhile. At once: stop taking jobs, then kill the trainers (workers first, so a killed trainer is not
+    // recorded as a failed try); the jobs in progress keep their locks until those expire, and stalled-job
+    // detection hands them to another worker.
+    if (interrupted || fatal !== null) hardStop();
+    const all = [...served.values(), ...retiring];
+    await Promise.all(all.map(close));
     stopWatching();
-    if (interrupted || fatal !== null) {
-      // At once: stop taking jobs, then kill the trainers (workers first, so a killed trainer is not recorded
-      // as a failed try); the jobs in progress keep their locks until those expire, and stalled-job
-      // detection hands them to another worker.
-      await Promise.all([...workers.values()].map((w) => Promise.race([w.close(true), delay(1_000)])));
-      for (const c of connections.values()) c.disconnect();
-      await pool.close(true);
-    } else {
-      await pool.close();
-    }
-    for (const c of connections.values()) c.disconnect();
+    for (const s of all) s.connection.disconnect();
+    await pool.close(interrupted || fatal !== null);
     redis.disconnect();
   }
   if (fatal !== null) throw fatal;
@@ -262,6 +276,10 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
   return { completed, failed, refused: [...refused.keys()], interrupted };
 }
 
-function delay(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms).unref());
+/** A queue's BullMQ worker, its connection (BullMQ leaves a connection it was given open) and its jobs taken. */
+interface Served {
+  readonly worker: Worker;
+  readonly connection: Redis;
+  /** Jobs taken whose outcome BullMQ has not yet recorded (closing waits for them unless stopped at once). */
+  readonly inHand: Set<string>;
 }
