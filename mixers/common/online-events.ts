@@ -223,10 +223,7 @@ export function parseState<S extends z.ZodType>(
       source,
       r.error.issues.map((i) => ({
         path: ["data", ...i.path].join("."),
-        message:
-          i.code === "unrecognized_keys"
-            ? `unknown field${i.keys.length > 1 ? "s" : ""} ${i.keys.map((k) => JSON.stringify(k)).join(", ")}`
-            : i.message,
+        message: i.message,
       })),
     );
   }

@@ -26,8 +26,8 @@ export function parseOptions<S extends z.ZodType>(schema: S, raw: unknown, metho
     r.error.issues.map((i) => ({
       path: i.path.length ? i.path.join(".") : "options",
       message:
-        i.code === "unrecognized_keys"
-          ? `unknown option${i.keys.length > 1 ? "s" : ""} ${i.keys.map((k) => JSON.stringify(k)).join(", ")}`
+        i.code === "unrecognized_keys" && i.path.length === 0 && schema instanceof z.ZodObject
+          ? `expected one of ${quoted(Object.keys(schema.shape))}, got ${quoted(i.keys)}`
           : i.message,
     })),
   );
@@ -42,3 +42,5 @@ export const candidateOptionsShape = {
   /** Total Dirichlet concentration around the prior (default 1). */
   concentration: z.number().positive().default(1),
 };
+
+const quoted = (keys: readonly string[]): string => keys.map((k) => JSON.stringify(k)).join(", ");

@@ -28,10 +28,7 @@ export function parseParams<S extends z.ZodType>(schema: S, params: unknown, dom
       "model",
       r.error.issues.map((i) => ({
         path: ["params", ...i.path.map(String)].join("."),
-        message:
-          i.code === "unrecognized_keys"
-            ? `expected no field ${i.keys.map((k) => JSON.stringify(k)).join(", ")}, got one`
-            : i.message,
+        message: i.message,
       })),
     );
   }

@@ -220,7 +220,7 @@ const cases = (): Record<string, Case> => ({
   },
   "fit: --options unknown key": {
     args: [...FIT(), "--options", '{"nosuch": 1}'],
-    names: /options of regmix-linear: options: unknown option "nosuch"/,
+    names: /options of regmix-linear: options: expected one of "[a-zA-Z]+"(, "[a-zA-Z]+")*, got "nosuch"/,
   },
   "fit: --options out of range": {
     args: ["fit", p("runs.csv"), "--method", "regmix", "--target", "loss.web", "--options", '{"numCandidates": 0}'],
@@ -732,7 +732,7 @@ const cases = (): Record<string, Case> => ({
   },
   "suggest: --options unknown key": {
     args: [...SUGGEST, "--options", '{"nosuch": 1}'],
-    names: /options of dirichlet: options: unknown option "nosuch"/,
+    names: /options of dirichlet: options: expected one of "[a-zA-Z]+"(, "[a-zA-Z]+")*, got "nosuch"/,
   },
   "suggest: --options out of range": {
     args: [...SUGGEST, "--options", '{"priorTemperature": 2}'],
