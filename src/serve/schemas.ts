@@ -276,7 +276,9 @@ export function openApi(l: ServeLimits): Record<string, unknown> {
           responses: {
             "200": { description: "the batches", content: { "application/vnd.mixlab.batch.v1": {} } },
             "204": { description: "the stream ended" },
-            "409": failure("a step out of order, or the statistics it needs did not arrive in time"),
+            "409": failure(
+              "a step out of order, the statistics it needs did not arrive in time, or the session closed meanwhile",
+            ),
             "500": failure("a corpus file could not be read (E_CORPUS); the same request succeeds once it can be"),
             ...errors,
           },

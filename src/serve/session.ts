@@ -552,6 +552,8 @@ export class Session {
     // before it there); the rank's step and window then change together, at once.
     const need = count - replay.length;
     await this.fill(reader, rank, need, need, replay.length === 0, false);
+    // Closed meanwhile (DELETE): the batches made so far are not the ones asked for.
+    if (this.closed) throw new ConflictError("the session is closed");
     const fresh = reader.ahead.splice(0, need);
     reader.step += fresh.length;
     if (fresh.length) {

@@ -196,6 +196,34 @@ describe.each(THREADS)("mixlab serve: several batches a request (threads: $threa
     });
   });
 
+  it("a request racing the session's DELETE gets all its batches, 409 or 404, never fewer", async () => {
+    // A text corpus: its reads are asynchronous, so a DELETE can arrive while a response is being made.
+    const text = tmp();
+    for (const d of ["web", "code"]) {
+      const lines = Array.from({ length: 400 }, (_, i) => JSON.stringify({ text: `${d} ${i} ${"y".repeat(i % 97)}` }));
+      writeFileSync(join(text, `${d}.jsonl`), lines.join("\n") + "\n");
+    }
+    const spec = { corpus: "text", proportions: { web: 0.5, code: 0.5 }, seed: 3, batchSize: 16, seqLen: 16 };
+    const s = await startServer({ corpora: [{ name: "text", dir: text }], warn: () => {}, ...threading });
+    try {
+      for (let i = 0; i < 24; i++) {
+        const { json } = await post(`${s.url}/v1/sessions`, spec);
+        const session = `${s.url}/v1/sessions/${json.id}`;
+        const [r] = await Promise.all([
+          fetch(`${session}/batches?rank=0&count=64`).then(async (r) => ({ r, body: await r.text() })),
+          new Promise((d) => setTimeout(d, i % 10)).then(() => fetch(session, { method: "DELETE" })),
+        ]);
+        const status = r.r.status;
+        if (status === 200) expect(r.r.headers.get("x-mixlab-batches")).toBe("64");
+        else if (status === 404) expect(r.body).toMatch(/expected an open session, got none/);
+        else expect([status, JSON.parse(r.body).error.message]).toEqual([409, "the session is closed"]);
+      }
+    } finally {
+      await s.close();
+      rmSync(text, { recursive: true, force: true });
+    }
+  });
+
   it("bounds count and names it", async () => {
     await withServer(async (s) => {
       const open = await post(`${s.url}/v1/sessions`, SPEC);
