@@ -111,7 +111,8 @@ describe("mixlab train --online", () => {
       const cases: [string[], RegExp][] = [
         [["--online", "nosuch"], /online mixer: expected one of "odm", .*got "nosuch"/],
         [["--online", "odm", "--online-options", '{"nosuch":1}'], /nosuch/],
-        [["--online", "odm", "-o", "missing/dir/x.json"], /-o: expected a file in an existing folder, got "missing\/dir\/x\.json"/],
+        [["--online", "odm", "-o", "missing/dir/x.json"], /-o: missing\/dir\/x\.json: expected a writable file in an existing folder, got no folder "missing\/dir" \(ENOENT\)/],
+        [["--online", "odm", "--runs", "r.csv", "-o", "r.csv"], /-o: r\.csv: expected a different file from the input r\.csv, got the same path/],
         [["--online", "odm", "--rounds", "2"], /--rounds: expected --rounds only with doremi \(iterated DoReMi\), got --online odm/],
         [["--online", "odm", "--weights", "code=1"], /--weights: expected no mixture with --online odm/],
         [["--online", "odm", "--checkpoint-every", "3"], /--checkpoint-every: expected --checkpoint FILE with it, got none/],

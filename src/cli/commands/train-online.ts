@@ -4,10 +4,9 @@
 // `train.ts` declares the flags and delegates here.
 
 import { createHash } from "node:crypto";
-import { existsSync, statSync } from "node:fs";
-import { dirname, resolve } from "node:path";
 import { InputError } from "../../errors.js";
 import { readInputText } from "../../io/read.js";
+import { checkOutputPaths } from "../../io/output.js";
 import { parseProportions, PROPORTIONS_FORMAT } from "../../export/proportions.js";
 import { loadTf, type BackendName } from "../../proxy/backend.js";
 import { parameterCount } from "../../proxy/model.js";
@@ -39,20 +38,6 @@ export interface TrainOnlineFlags extends ProxyFlags {
   checkpointEvery?: number;
   rounds?: number;
   graphSteps?: number;
-}
-
-/** The folder of an output path must exist before any training (nothing trained is thrown away). */
-function checkOutputPath(flag: string, path: string | undefined): void {
-  if (path === undefined) return;
-  const dir = dirname(resolve(path));
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new InputError(
-    flag,
-    `expected a file in an existing folder, got ${JSON.stringify(path)} (no folder ${JSON.stringify(dir)})`,
-  );
-  if (existsSync(path) && statSync(path).isDirectory()) throw new InputError(
-    flag,
-    `expected a file, got the folder ${JSON.stringify(path)}`,
-  );
 }
 
 /** The token-weighted average of the mixtures trained with, over the trajectory. */
@@ -116,7 +101,8 @@ export async function trainOnlineCli(f: TrainOnlineFlags, createMixer: CreateMix
       reference = Object.fromEntries(Object.entries(f.weights!).map(([k, v]) => [k, v / s]));
     }
   }
-  checkOutputPath("-o", f.out);
+  // Before any training: -o is writable and none of the files this run reads or keeps (nothing trained is lost).
+  checkOutputPaths([["-o", f.out]], [f.mixture, f.runs, f.checkpoint]);
   const splits = corpusSplits(f.corpus, f.heldout);
   const corpusDomains = (await discoverCorpus(splits.train)).domains.map((d) => d.name);
   if (reference) {
