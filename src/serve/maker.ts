@@ -81,8 +81,12 @@ export class ThreadStopped extends Error {
   }
 }
 
+/** How many stopped threads a server replaces before it goes on without them (a thread that keeps stopping). */
+export const MAX_THREAD_RESTARTS = 3;
+
 /** The worker threads of one server, and the requests in flight to them. */
 export class Makers {
+  /** Threads that accept requests (a replacement joins once its corpora are open). */
   private readonly workers: Worker[] = [];
   private readonly pending = new Map<
     number,
@@ -90,45 +94,102 @@ export class Makers {
   >();
   private nextId = 1;
   private turn = 0;
+  private restarts = 0;
+  /** Every worker started, stopped ones and starting replacements included (`stop` ends them all). */
+  private readonly all = new Set<Worker>();
   /** Workers that stopped, and why. */
   private readonly dead = new Map<Worker, Error>();
   private stopping: Error | null = null;
   /** Buffers of sent frames, given back to the thread that made them with its next request. */
   private readonly returns = new Map<Worker, { slabs: ArrayBuffer[]; bytes: number }>();
 
-  private constructor() {}
+  private constructor(
+    private readonly script: URL,
+    private readonly corpora: readonly { readonly name: string; readonly dir: string }[],
+    private readonly warn: (message: string) => void,
+  ) {}
 
-  /** Starts `threads` workers over the corpora (name → folder); resolves once they accept requests. */
+  /**
+   * Starts `threads` workers over the corpora (name → folder); resolves once they accept requests.
+   * A thread that stops is replaced (at most {@link MAX_THREAD_RESTARTS} times a server), with a warning.
+   */
   static async start(
     threads: number,
     corpora: readonly { readonly name: string; readonly dir: string }[],
-    script: URL = SCRIPT,
+    options: { readonly script?: URL; readonly warn?: (message: string) => void } = {},
   ): Promise<Makers> {
-    const m = new Makers();
-    for (let i = 0; i < threads; i++) {
-      const w = new Worker(script, { workerData: { corpora } });
-      w.unref();
-      w.on("message", (r: Reply) => {
-        const p = m.pending.get(r.id);
-        if (!p) return;
-        m.pending.delete(r.id);
-        p.resolve(r);
-      });
-      const die = (e: Error): void => {
-        if (!m.dead.has(w)) m.dead.set(w, new ThreadStopped(`a thread making batches stopped: ${e.message}`));
-        const why = m.stopping ?? m.dead.get(w)!;
-        for (const [id, p] of m.pending) if (p.worker === w) {
-          m.pending.delete(id);
-          p.reject(why);
-        }
-      };
-      w.on("error", die);
-      w.on("exit", (code) => die(new Error(`exit code ${code}`)));
-      m.workers.push(w);
+    const m = new Makers(options.script ?? SCRIPT, corpora, options.warn ?? (() => {}));
+    const started = Array.from({ length: threads }, () => m.spawn());
+    try {
+      // A failure at start is the server's (it does not start): no replacement.
+      await Promise.all(started.map((w) => m.ready(w)));
+    } catch (e) {
+      await m.stop();
+      throw e;
     }
-    // A worker answers in order, once its corpora are open: an empty close says it is ready.
-    await Promise.all(m.workers.map((w) => m.call(w, { op: "close", key: "" })));
+    m.workers.push(...started);
     return m;
+  }
+
+  /** A new worker with its handlers; it accepts requests once `ready` resolves. */
+  private spawn(): Worker {
+    const w = new Worker(this.script, { workerData: { corpora: this.corpora } });
+    w.unref();
+    this.all.add(w);
+    w.on("message", (r: Reply) => {
+      const p = this.pending.get(r.id);
+      if (!p) return;
+      this.pending.delete(r.id);
+      p.resolve(r);
+    });
+    const die = (e: Error): void => {
+      const first = !this.dead.has(w);
+      if (first) this.dead.set(w, new ThreadStopped(`a thread making batches stopped: ${e.message}`));
+      const why = this.stopping ?? this.dead.get(w)!;
+      for (const [id, p] of this.pending) if (p.worker === w) {
+        this.pending.delete(id);
+        p.reject(why);
+      }
+      if (first && !this.stopping && this.workers.includes(w)) this.replace(w);
+    };
+    w.on("error", die);
+    w.on("exit", (code) => die(new Error(`exit code ${code}`)));
+    return w;
+  }
+
+  /** Resolves once `w` has opened its corpora: a worker answers in order, and an empty close says so. */
+  private async ready(w: Worker): Promise<void> {
+    await this.call(w, { op: "close", key: "" });
+  }
+
+  /** Takes a stopped worker out of turn and, while restarts are left, starts another in its place. */
+  private replace(w: Worker): void {
+    this.workers.splice(this.workers.indexOf(w), 1);
+    this.returns.delete(w);
+    const why = this.dead.get(w)!.message;
+    if (this.restarts >= MAX_THREAD_RESTARTS) {
+      const left = this.workers.length;
+      this.warn(`${why}; not replaced (${MAX_THREAD_RESTARTS} threads replaced already), ${left} left`);
+      return;
+    }
+    this.restarts++;
+    this.warn(`${why}; its session ranks go on on the server's thread; starting another thread`);
+    const next = this.spawn();
+    this.ready(next).then(
+      () => {
+        if (this.stopping) return;
+        this.workers.push(next);
+      },
+      (e: Error) => {
+        void next.terminate();
+        if (!this.stopping) this.warn(`the thread started in its place failed: ${e.message}`);
+      },
+    );
+  }
+
+  /** Threads accepting requests now. */
+  get live(): number {
+    return this.workers.length;
   }
 
   /**
@@ -140,14 +201,9 @@ export class Makers {
     return Math.max(0, Math.min(4, availableParallelism() - 1));
   }
 
-  get size(): number {
-    return this.workers.length;
-  }
-
   /** A live worker for a new session rank (in turn), or null when none is left. */
   pick(): Worker | null {
-    const live = this.workers.filter((w) => !this.dead.has(w));
-    return live.length ? live[this.turn++ % live.length]! : null;
+    return this.workers.length ? this.workers[this.turn++ % this.workers.length]! : null;
   }
 
   private call(
@@ -207,7 +263,7 @@ export class Makers {
 
   async stop(): Promise<void> {
     this.stopping ??= Object.assign(new Error("the server is closing"), { statusCode: 503, code: "E_CLOSING" });
-    await Promise.all(this.workers.map((w) => w.terminate()));
+    await Promise.all([...this.all].map((w) => w.terminate()));
   }
 }
 

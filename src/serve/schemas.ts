@@ -228,7 +228,9 @@ export function openApi(l: ServeLimits): Record<string, unknown> {
     components: { securitySchemes: { bearer: { type: "http", scheme: "bearer" } } },
     security: [{ bearer: [] }],
     paths: {
-      "/v1/health": { get: { summary: "liveness, version, corpora and session count", responses: ok } },
+      "/v1/health": {
+        get: { summary: "liveness, version, corpora, session count and batch-making threads running", responses: ok },
+      },
       "/v1/corpora": { get: { summary: "the corpora this server serves, with their domains", responses: ok } },
       "/v1/sessions": {
         post: {

@@ -254,6 +254,7 @@ export function buildApp(o: {
     version: VERSION,
     sessions: sessions.size,
     corpora: [...o.corpora.keys()],
+    threads: o.makers?.live ?? 0,
   }));
   app.get("/v1/openapi.json", async () => openApi(l));
   app.get("/v1/corpora", async () => ({
@@ -410,8 +411,12 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
       opened.push(corpus);
       corpora.set(c.name, { name: c.name, names: corpus.names, sources: corpus.sources });
     }
+    const warn = o.warn ?? ((m: string): void => void process.stderr.write(`warning: ${m}\n`));
     const threads = o.threads ?? Makers.defaultThreads();
-    if (threads > 0) makers = await Makers.start(threads, o.corpora, o.threadScript);
+    if (threads > 0) {
+      const script = o.threadScript ? { script: o.threadScript } : {};
+      makers = await Makers.start(threads, o.corpora, { ...script, warn });
+    }
     const app = buildApp({
       corpora,
       ...(o.token ? { token: o.token } : {}),
@@ -420,7 +425,7 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
       ...(o.mergeStats ? { mergeStats: o.mergeStats } : {}),
       ...(makers ? { makers } : {}),
       ...(o.readAhead !== undefined ? { readAhead: o.readAhead } : {}),
-      warn: o.warn ?? ((m) => process.stderr.write(`warning: ${m}\n`)),
+      warn,
     });
     const started = makers;
     app.addHook("onClose", async () => {

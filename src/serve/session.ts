@@ -424,7 +424,7 @@ export class Session {
     const id = randomUUID();
     const makers = o.makers;
     const batch = { batchSize: spec.batchSize, seqLen: spec.seqLen, padId: spec.padId ?? 0 };
-    if (makers && makers.size > 0 && !schedule) {
+    if (makers && makers.live > 0 && !schedule) {
       // A thread keeps a sampler of each rank made from the same options, and makes its batches.
       const { corpus: _c, warn: _w, ...options } = base;
       for (const [r, reader] of readers.entries()) {

@@ -295,4 +295,35 @@ describe("mixlab serve: a batch-making thread that stops", () => {
       expect((await fetchBatches(s.url, again.json.id, 0, 4)).length).toBe(4);
     }, { threads: 1, threadScript: dying, readAhead: false });
   });
+
+  it("is replaced, with a warning, 3 times at most; sessions read their exact stream throughout", async () => {
+    const want = (await inProcess(0, 1)).map((b) => b.tokens);
+    const dying = pathToFileURL(join(ROOT, "tests", "serve", "dying-maker.mjs"));
+    const warnings: string[] = [];
+    const threads = async (base: string, n: number): Promise<void> => {
+      for (let i = 0; i < 200; i++) {
+        if ((await (await fetch(`${base}/v1/health`)).json()).threads === n) return;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      throw new Error(`never ${n} threads; warnings: ${warnings.join(" | ")}`);
+    };
+    await withServer(async (s) => {
+      for (let death = 1; death <= 4; death++) {
+        await threads(s.url, 1);
+        const id = (await post(`${s.url}/v1/sessions`, SPEC)).json.id;
+        const got = (await fetchBatches(s.url, id, 0, 7)).map((b) => Array.from(b.tokens)); // stops the thread
+        for (let b; (b = await fetchBatches(s.url, id, 0, 5)).length; ) got.push(...b.map((x) => Array.from(x.tokens)));
+        expect(got).toEqual(want);
+        expect(warnings).toHaveLength(death);
+      }
+      await threads(s.url, 0);
+      const stopped = "a thread making batches stopped: exit code 3";
+      expect(warnings.slice(0, 3)).toEqual(Array(3).fill(
+        `${stopped}; its session ranks go on on the server's thread; starting another thread`,
+      ));
+      expect(warnings[3]).toBe(`${stopped}; not replaced (3 threads replaced already), 0 left`);
+      const last = (await post(`${s.url}/v1/sessions`, SPEC)).json.id;
+      expect((await fetchBatches(s.url, last, 0, 7)).map((b) => Array.from(b.tokens))).toEqual(want.slice(0, 7));
+    }, { threads: 1, threadScript: dying, readAhead: false, warn: (m) => warnings.push(m) });
+  });
 });
