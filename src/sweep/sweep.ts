@@ -196,12 +196,7 @@ export async function runSweep(o: SweepOptions): Promise<SweepSummary> {
     claims.clear();
   }
   if (alsoDone) o.log(`sweep: ${alsoDone} runs were finished by another process meanwhile`);
-  if (heldElsewhere.length) {
-    const holders = [...new Set(heldElsewhere.map((h) => `pid ${h.holder.pid} on ${h.holder.host}`))].join(", ");
-    const keys = heldElsewhere.map((h) => h.key).join(", ");
-    const n = heldElsewhere.length;
-    o.log(`sweep: ${n} runs were being trained by another process (${holders}) and were left to it: ${keys}`);
-  }
+  if (heldElsewhere.length) o.log(heldElsewhereLine(heldElsewhere));
   const seconds = (performance.now() - t0) / 1000;
   return {
     total: o.mixtures.length,
@@ -231,4 +226,11 @@ export function progressLine(s: {
   const etaText = Number.isFinite(eta) ? eta.toFixed(0) : "?";
   const failedText = s.failed ? ` (${s.failed} failed)` : "";
   return `sweep [${bar}] ${n}/${s.total}${failedText}  ${s.seconds.toFixed(0)} s, ETA ${etaText} s${last}`;
+}
+
+/** The line saying which runs were left to the processes training them (their claims were live). */
+export function heldElsewhereLine(held: readonly { readonly key: string; readonly holder: Holder }[]): string {
+  const holders = [...new Set(held.map((h) => `pid ${h.holder.pid} on ${h.holder.host}`))].join(", ");
+  const keys = held.map((h) => h.key).join(", ");
+  return `sweep: ${held.length} runs were being trained by another process (${holders}) and were left to it: ${keys}`;
 }

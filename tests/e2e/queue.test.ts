@@ -233,6 +233,21 @@ describe.skipIf(REDIS_SKIP !== null)("mixlab sweep --queue", () => {
     await redis.start();
   }, 120_000);
 
+  it("a local sweep on the same table leaves the queued runs to the coordinator (its claims)", async () => {
+    const d = dir();
+    const c = run([...SWEEP, "--queue", redis.url], d);
+    await c.waitFor(/4 runs in queue/);
+    const local = spawnSync(process.execPath, [BIN, ...SWEEP, "--workers", "1"], { cwd: d, encoding: "utf8" });
+    expect(local.status, local.stderr).toBe(0);
+    const by = `\\(pid ${c.child.pid} on [^)]+\\)`;
+    expect(local.stderr).toMatch(new RegExp(`sweep: 4 runs were being trained by another process ${by} and were left`));
+    expect(local.stderr).toMatch(/sweep: 0 finished, 0 failed, 0 already done, 4 left to another sweep/);
+    const w = run(["worker", "--queue", redis.url, ...FAST], d);
+    expect(await c.exitedWithin(120_000, [w]), c.out).toBe(0);
+    expect(await w.stopWithin(30_000)).toBe(0);
+    expectExactlyK(await rowsOf(d));
+  }, 180_000);
+
   it("a worker whose corpus differs refuses the sweep's jobs, naming both hashes and its path (exit 2)", async () => {
     const d = dir();
     const other = join(d, "corpus-copy");

@@ -3,7 +3,8 @@
 // finished while no coordinator ran are collected, a job whose row is already in the table is removed
 // without a second row, and a worker refuses a corpus that differs or a mixture that is wrong.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { appendFileSync, cpSync, rmSync } from "node:fs";
+import { appendFileSync, cpSync, existsSync, readdirSync, rmSync } from "node:fs";
+import { hostname } from "node:os";
 import { join } from "node:path";
 import { Queue, Worker } from "bullmq";
 import { ROOT, tmp } from "../helpers.js";
@@ -14,7 +15,7 @@ import { corpusSha256 } from "../../src/sweep/corpus-hash.js";
 import { resolveSettings, runKey, type RunSettings } from "../../src/sweep/plan.js";
 import { JOB_FORMAT, jobIdOf, type SweepJob, type SweepJobResult } from "../../src/sweep/queue/job.js";
 import { runRow } from "../../src/proxy/runs-io.js";
-import { appendRuns } from "../../src/runs/store.js";
+import { appendRuns, claimRun, claimsDirOf, releaseClaim, type Claim } from "../../src/runs/store.js";
 import { readFrameAsync } from "../../src/runs/frame.js";
 import { PRESETS } from "../../src/proxy/model.js";
 import { InputError } from "../../src/errors.js";
@@ -113,6 +114,38 @@ describe.skipIf(REDIS_SKIP !== null)("runSweep({ queue }) and runWorker({ queue 
     expect(await q.getJob(jobIdOf(a))).toBeUndefined();
     expect(await q.getJob(jobIdOf(b))).toBeUndefined();
     await q.close();
+  }, 60_000);
+
+  it("claims what it queues, as the local pool does; a run another live process trains is left to it", async () => {
+    const d = dir();
+    const runs = join(d, "runs.csv");
+    const [held, queued] = [keyOf(MIXTURES[0]!), keyOf(MIXTURES[1]!)];
+    const mine = claimRun(runs, held);
+    expect("heldBy" in mine).toBe(false);
+    const seen: string[] = [];
+    const claimedMeanwhile: boolean[] = [];
+    const w = new Worker("lib-claims", async (job) => {
+      seen.push(job.id!);
+      // A local sweep on the same table would find the queued run claimed.
+      if (job.id === jobIdOf(queued)) claimedMeanwhile.push("heldBy" in claimRun(runs, queued));
+      return fakeResult((job.data as SweepJob).proportions);
+    }, { connection: conn() });
+    const log: string[] = [];
+    try {
+      const s = await runSweep(options(runs, "lib-claims", log));
+      expect(s).toMatchObject({ total: 5, finished: 4, failed: 0 });
+      expect(s.heldElsewhere).toEqual([{ key: held, holder: { pid: process.pid, host: hostname() } }]);
+    } finally {
+      await w.close();
+    }
+    expect(claimedMeanwhile).toEqual([true]);
+    expect(seen).not.toContain(jobIdOf(held));
+    const by = `(pid ${process.pid} on ${hostname()})`;
+    expect(log).toContain(`sweep: 1 runs were being trained by another process ${by} and were left to it: ${held}`);
+    // Every claim of the coordinator is gone; the one it left remains until its holder releases it.
+    expect(readdirSync(claimsDirOf(runs))).toEqual([held]);
+    releaseClaim(mine as Claim);
+    expect(existsSync(claimsDirOf(runs))).toBe(false);
   }, 60_000);
 
   it("Redis lost for longer than reconnectTimeoutS: QueueError naming host and port, nothing appended", async () => {

@@ -2,17 +2,19 @@
 // the sweep plan that is not yet in the runs table as a job whose id is `run-` + the run key (adding it again
 // adds nothing), collects finished jobs — BullMQ keeps each result in Redis until then — appends their rows
 // through the table's store (under its lock; a key already there is never written twice), and only then
-// removes the jobs. Stopped at any point and started again, it appends nothing twice and loses nothing.
+// removes the jobs. Stopped at any point and started again, it appends nothing twice and loses nothing. It
+// claims each run it queues (as the local pool claims what it trains) until the run's row is in the table.
 
 import { dirname, relative, resolve } from "node:path";
 import { Queue, QueueEvents, type Job } from "bullmq";
 import type { Redis } from "ioredis";
 import type { Cell } from "../../runs/frame.js";
-import { appendRuns, type Holder } from "../../runs/store.js";
+import { appendRuns, claimRun, readRunsFile, releaseClaim, runIdsOf } from "../../runs/store.js";
+import type { Claim, Holder } from "../../runs/store.js";
 import { failedRunRow, runRow } from "../../proxy/runs-io.js";
 import type { RunSettings, SweepPlan } from "../plan.js";
 import { SweepInterrupted } from "../pool.js";
-import { progressLine, type SweepOptions, type SweepSummary } from "../sweep.js";
+import { heldElsewhereLine, progressLine, type SweepOptions, type SweepSummary } from "../sweep.js";
 import { connectRedis, watchConnection } from "./connection.js";
 import { checkQueueName, parseQueueUrl, queueNameFor, redact, QueueError, QUEUE_REGISTRY } from "./url.js";
 import { JOB_FORMAT, jobIdOf, keyOfJobId, type SweepJob, type SweepJobResult } from "./job.js";
@@ -62,12 +64,17 @@ export async function runQueueSweep(input: QueueSweepInput): Promise<SweepSummar
   const pending = new Map(plan.todo.map((s) => [s.key, s.proportions]));
   const done = new Set(plan.keys.filter((k) => !pending.has(k)));
   const appended = new Set<string>();
+  // Each queued run is claimed, as the local pool claims what it trains: a local sweep or train on the
+  // same table leaves these runs alone, and runs a live one is training are left to it (not queued).
+  const claims = new Map<string, Claim>();
+  const heldElsewhere: { key: string; holder: Holder }[] = [];
+  let alsoDone = 0;
   const summary = (): SweepSummary => ({
     total: o.mixtures.length,
-    skipped: input.skipped,
+    skipped: input.skipped + alsoDone,
     finished,
     failed,
-    heldElsewhere: [],
+    heldElsewhere,
     keys: plan.keys,
     settings,
     otherSettings: input.otherSettings,
@@ -75,9 +82,42 @@ export async function runQueueSweep(input: QueueSweepInput): Promise<SweepSummar
   });
   let finished = 0;
   let failed = 0;
-  if (pending.size === 0) return summary();
+  const release = (key: string): void => {
+    const c = claims.get(key);
+    if (c) releaseClaim(c);
+    claims.delete(key);
+  };
+  for (const key of [...pending.keys()]) {
+    const c = claimRun(o.runs, key);
+    if ("heldBy" in c) {
+      heldElsewhere.push({ key, holder: c.heldBy });
+      pending.delete(key);
+    } else claims.set(key, c);
+  }
+  // Finished by another process between the plan and the claims: nothing to queue.
+  const now = runIdsOf(await readRunsFile(o.runs));
+  for (const key of [...pending.keys()]) {
+    if (!now.has(key)) continue;
+    release(key);
+    pending.delete(key);
+    done.add(key);
+    alsoDone++;
+  }
+  const ended = (): SweepSummary => {
+    for (const key of [...claims.keys()]) release(key);
+    if (alsoDone) log(`sweep: ${alsoDone} runs were finished by another process meanwhile`);
+    if (heldElsewhere.length) log(heldElsewhereLine(heldElsewhere));
+    return summary();
+  };
+  if (pending.size === 0) return ended();
 
-  const redis = await connectRedis(target);
+  let redis: Redis;
+  try {
+    redis = await connectRedis(target);
+  } catch (e) {
+    for (const key of [...claims.keys()]) release(key);
+    throw e;
+  }
   redis.on("error", () => {});
   const eventsConnection: Redis = redis.duplicate();
   const queue = new Queue(name, { connection: redis });
@@ -139,6 +179,7 @@ export async function runQueueSweep(input: QueueSweepInput): Promise<SweepSummar
           }
           for (const [k, j] of fresh.entries()) {
             appended.add(keyOf(j));
+            release(keyOf(j));
             if (state === "completed") {
               finished++;
               lastMeanLoss = rows[k]!.get("loss.mean") as number;
@@ -240,6 +281,7 @@ export async function runQueueSweep(input: QueueSweepInput): Promise<SweepSummar
       })(),
     );
   } finally {
+    for (const key of [...claims.keys()]) release(key);
     stopWatching();
     o.signal?.removeEventListener("abort", onAbort);
     const closing = Promise.all([events.close(), queue.close()]);
@@ -247,7 +289,7 @@ export async function runQueueSweep(input: QueueSweepInput): Promise<SweepSummar
     eventsConnection.disconnect();
     redis.disconnect();
   }
-  return summary();
+  return ended();
 }
 
 /** Waits for `work`, but rejects with the fatal error as soon as one is set (checked every 200 ms). */
