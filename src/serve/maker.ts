@@ -95,6 +95,8 @@ export class Makers {
   private nextId = 1;
   private turn = 0;
   private restarts = 0;
+  /** Replacements whose corpora are still opening. */
+  private starting = 0;
   /** Every worker started, stopped ones and starting replacements included (`stop` ends them all). */
   private readonly all = new Set<Worker>();
   /** Workers that stopped, and why. */
@@ -168,19 +170,21 @@ export class Makers {
     this.returns.delete(w);
     const why = this.dead.get(w)!.message;
     if (this.restarts >= MAX_THREAD_RESTARTS) {
-      const left = this.workers.length;
+      const left = this.workers.length + this.starting;
       this.warn(`${why}; not replaced (${MAX_THREAD_RESTARTS} threads replaced already), ${left} left`);
       return;
     }
     this.restarts++;
     this.warn(`${why}; its session ranks go on on the server's thread; starting another thread`);
     const next = this.spawn();
+    this.starting++;
     this.ready(next).then(
       () => {
-        if (this.stopping) return;
-        this.workers.push(next);
+        this.starting--;
+        if (!this.stopping) this.workers.push(next);
       },
       (e: Error) => {
+        this.starting--;
         void next.terminate();
         if (!this.stopping) this.warn(`the thread started in its place failed: ${e.message}`);
       },

@@ -618,11 +618,18 @@ export class Session {
     try {
       made = await this.makers!.make(worker, key, reader.step + reader.ahead.length, count);
     } catch (e) {
-      if (!(e instanceof ThreadStopped) || this.closed) throw e;
+      if (!(e instanceof ThreadStopped)) throw e;
+      if (this.closed) throw new ConflictError("the session is closed");
       reader.remote = null;
       reader.iterator = null;
       const stale = reader.sampler;
-      reader.sampler = await createSampler({ ...this.samplerOptions, rank, state: reader.making! });
+      const sampler = await createSampler({ ...this.samplerOptions, rank, state: reader.making! });
+      if (this.closed) {
+        // Closed meanwhile: `close` ended the readers' samplers already, not this one.
+        await sampler.close();
+        throw new ConflictError("the session is closed");
+      }
+      reader.sampler = sampler;
       await stale.close();
       reader.making = null;
       return this.makeLocal(reader, rank, false);

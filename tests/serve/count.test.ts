@@ -296,6 +296,20 @@ describe("mixlab serve: a batch-making thread that stops", () => {
     }, { threads: 1, threadScript: dying, readAhead: false });
   });
 
+  it("stopping under a request whose session was deleted meanwhile: 409, no internal error", async () => {
+    const dying = pathToFileURL(join(ROOT, "tests", "serve", "dying-maker.mjs"));
+    const warnings: string[] = [];
+    await withServer(async (s) => {
+      const id = (await post(`${s.url}/v1/sessions`, SPEC)).json.id;
+      const asked = fetch(`${s.url}/v1/sessions/${id}/batches?rank=0&count=9`); // the thread stops in 400 ms
+      await new Promise((r) => setTimeout(r, 100));
+      expect((await fetch(`${s.url}/v1/sessions/${id}`, { method: "DELETE" })).status).toBe(204);
+      const r = await asked;
+      expect([r.status, (await r.json()).error.message]).toEqual([409, "the session is closed"]);
+      expect(warnings.filter((w) => /internal error/.test(w))).toEqual([]);
+    }, { threads: 1, threadScript: dying, readAhead: false, warn: (m) => warnings.push(m) });
+  });
+
   it("is replaced, with a warning, 3 times at most; sessions read their exact stream throughout", async () => {
     const want = (await inProcess(0, 1)).map((b) => b.tokens);
     const dying = pathToFileURL(join(ROOT, "tests", "serve", "dying-maker.mjs"));
