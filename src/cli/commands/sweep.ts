@@ -38,7 +38,11 @@ export function sweepCommand(program: Command): void {
       "coordinate through BullMQ on Redis: redis://[:password@]host:port[/db] or rediss:// (TLS); workers train",
     )
     .option("--queue-name <name>", "queue name (default: mixlab- + a hash of the runs table's absolute path)")
-    .option("--redis-timeout <s>", "with --queue: seconds Redis may be away before exit 1 (default 60)", positiveNumber)
+    .option(
+      "--redis-timeout <s>",
+      "with --queue: seconds Redis may be away mid-sweep before exit 1 (default 60; at start: 5 s)",
+      positiveNumber,
+    )
     .option("--attempts <n>", "with --queue: tries of a run failing for a reason that may pass (3)", positiveInt);
   addProxyFlags(cmd, Object.keys(PRESETS))
     .addHelpText(

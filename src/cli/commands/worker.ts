@@ -40,7 +40,12 @@ export function workerCommand(program: Command): void {
     )
     .option("--stalled-interval <s>", "how often to look for runs whose worker was lost", positiveNumber, 30)
     .option("--max-stalled <n>", "times a run may lose its worker before it is recorded as failed", nonNegativeInt, 2)
-    .option("--redis-timeout <s>", "how long Redis may stay unreachable before the worker exits 1", positiveNumber, 60)
+    .option(
+      "--redis-timeout <s>",
+      "how long Redis may stay unreachable mid-run before the worker exits 1 (at start: 5 s)",
+      positiveNumber,
+      60,
+    )
     .addHelpText(
       "after",
       "\nExamples:\n  $ mixlab worker --queue redis://:secret@10.0.0.5:6379 --concurrency 2\n" +
@@ -80,6 +85,11 @@ export function workerCommand(program: Command): void {
       } finally {
         process.off("SIGTERM", onSignal);
         process.off("SIGINT", onSignal);
+        // Stopped: a signal while the connections close ends the process at once, with the worker's exit
+        // code (set by then), rather than killing it (143) after it said it stopped.
+        const exitNow = (): void => void setImmediate(() => process.exit(process.exitCode ?? 0));
+        process.once("SIGTERM", exitNow);
+        process.once("SIGINT", exitNow);
       }
     });
 }

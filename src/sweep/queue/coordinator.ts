@@ -211,7 +211,10 @@ export async function runQueueSweep(input: QueueSweepInput): Promise<SweepSummar
     const stalled = "stalled (its worker stopped renewing the lock: lost or killed); back in the queue";
     if (what === "stalled") log(`sweep: run ${key} ${stalled}`);
     else if (job.attemptsMade > 0 && job.failedReason) log(`sweep: run ${key} will be retried (${tries}): ${reason}`);
-    else if (what === "handed back") log(`sweep: run ${key} handed back to the queue by a worker`);
+    // A stalled job also comes back from active: its "stalled" line says why.
+    else if (what === "handed back" && job.stalledCounter === 0) {
+      log(`sweep: run ${key} handed back to the queue by a worker`);
+    }
   };
   events.on("completed", () => wake());
   events.on("failed", () => wake());

@@ -90,6 +90,9 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
   let interrupted = false;
   let fatal: Error | null = null;
   let wake: () => void = () => {};
+  // Settles when the loop must end (a signal, Redis given up): a registry read waiting for Redis gives way.
+  let halt: () => void = () => {};
+  const halted = new Promise<null>((r) => (halt = () => r(null)));
   const log = (line: string): void => o.log(redact(line, target));
   log(`worker: connected to ${target.label} on ${host}; ${concurrency} run${concurrency === 1 ? "" : "s"} at a time`);
 
@@ -198,6 +201,7 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
       const at = `${target.host}:${target.port}`;
       fatal = new QueueError(`lost Redis at ${at} for ${(ms / 1000).toFixed(0)} s (limit ${limit} s); stopping`);
       wake();
+      halt();
       hardStop();
     },
   });
@@ -208,6 +212,7 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
     stopping = true;
     log("worker: stopping after the current run (signal again to stop at once)");
     wake();
+    halt();
   };
   let hardStop: () => void = () => {};
   const hard = new Promise<void>((r) => (hardStop = r));
@@ -219,6 +224,7 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
     interrupted = true;
     stopping = true;
     wake();
+    halt();
     hardStop();
   };
   o.signal?.addEventListener("abort", stopGently, { once: true });
@@ -231,7 +237,9 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
     while (!stopping && fatal === null) {
       if (o.queue.name === undefined) {
         try {
-          const names = (await redis.smembers(QUEUE_REGISTRY)).sort();
+          const read = await Promise.race([redis.smembers(QUEUE_REGISTRY), halted]);
+          if (read === null) break;
+          const names = read.sort();
           for (const name of names) serve(name);
           // A sweep that finished (its coordinator removed it from the registry): stop serving it once idle.
           for (const [name, s] of served) {
