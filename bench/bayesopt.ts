@@ -25,7 +25,9 @@ const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
 /** A synthetic DML-style law with transfer: mean_i [c_i + exp(t_i · p)], optimum found by search. */
 function syntheticLaw(k: number, seed: number) {
   const rng = createRng(seed).derive(`law${k}`);
-  const T = Array.from({ length: k }, (_, i) => Array.from({ length: k }, (_, j) => (i === j ? -(1.5 + rng.next()) : 0.6 * (rng.next() - 0.3))));
+  const T = Array.from({ length: k }, (_, i) =>
+    Array.from({ length: k }, (_, j) => (i === j ? -(1.5 + rng.next()) : 0.6 * (rng.next() - 0.3))),
+  );
   const C = Array.from({ length: k }, () => 1 + rng.next());
   const f = (p: ArrayLike<number>): number => {
     let s = 0;
@@ -77,14 +79,26 @@ async function main(): Promise<void> {
   for (const n of [50, 200, 1000]) {
     const rng = createRng(n);
     const w = draw(k17, n, rng);
-    const y = Float64Array.from({ length: n }, (_, i) => law17.f(w.subarray(i * k17, (i + 1) * k17)) + 0.01 * rng.nextNormal());
+    const y = Float64Array.from(
+      { length: n },
+      (_, i) => law17.f(w.subarray(i * k17, (i + 1) * k17)) + 0.01 * rng.nextNormal(),
+    );
     const t0 = now();
-    suggestBayesOpt({ domains: Array.from({ length: k17 }, (_, i) => `d${i}`), weights: w, y, fidelity: null }, 1, resolveConstraints(Array.from({ length: k17 }, (_, i) => `d${i}`)), {}, createRng(0));
+    suggestBayesOpt(
+      { domains: Array.from({ length: k17 }, (_, i) => `d${i}`), weights: w, y, fidelity: null },
+      1,
+      resolveConstraints(Array.from({ length: k17 }, (_, i) => `d${i}`)),
+      {},
+      createRng(0),
+    );
     console.log(`   ${String(n).padStart(5)} runs: ${(now() - t0).toFixed(2)} s${n === 200 ? "  (target < 1 s)" : ""}`);
   }
 
   // 2. Synthetic laws.
-  console.log(`\n2. regret on synthetic laws with known optima (mean over 3 seeds; regret = true loss of the recommendation − optimum)`);
+  console.log(
+    `\n2. regret on synthetic laws with known optima` +
+      ` (mean over 3 seeds; regret = true loss of the recommendation − optimum)`,
+  );
   for (const k of [5, 10, 20]) {
     const law = syntheticLaw(k, 7);
     const domains = Array.from({ length: k }, (_, i) => `d${i}`);
@@ -102,7 +116,13 @@ async function main(): Promise<void> {
       let w = draw(k, init, rng);
       let y = Float64Array.from({ length: init }, (_, i) => law.f(w.subarray(i * k, (i + 1) * k)));
       while (y.length < third) {
-        const props = suggestBayesOpt({ domains, weights: w, y, fidelity: null }, 1, cons, {}, rng.derive(`bo${y.length}`));
+        const props = suggestBayesOpt(
+          { domains, weights: w, y, fidelity: null },
+          1,
+          cons,
+          {},
+          rng.derive(`bo${y.length}`),
+        );
         const nw = new Float64Array(w.length + k);
         nw.set(w);
         props.forEach((p, j) => nw.set(p.proportions, w.length + j * k));
@@ -124,17 +144,38 @@ async function main(): Promise<void> {
       // One-shot RegMix swarm with the full budget: fit trees, recommend by top-k candidates.
       const ws = draw(k, budget, rng.derive("swarm"));
       const ys = Float64Array.from({ length: budget }, (_, i) => law.f(ws.subarray(i * k, (i + 1) * k)));
-      const fitted = regmix.fit({ domains, weights: ws, target: ys }, regmix.parseOptions({ numCandidates: 100_000, minDataInLeaf: 5 }), rng.derive("rm"));
+      const fitted = regmix.fit(
+        { domains, weights: ws, target: ys },
+        regmix.parseOptions({ numCandidates: 100_000, minDataInLeaf: 5 }),
+        rng.derive("rm"),
+      );
       const rec = fitted.recommend(cons, rng.derive("rec"));
       rRegmix.push(law.f(rec.proportions) - law.optimum);
     }
-    console.log(`   ${String(k).padStart(2)} domains: BO with ${third} runs ${mean(rBo).toFixed(4)} (best run seen ${mean(rBoObs).toFixed(4)})   random search with ${budget} ${mean(rRand).toFixed(4)}   RegMix swarm with ${budget} ${mean(rRegmix).toFixed(4)}   → BO ${mean(rBo) <= Math.min(mean(rRand), mean(rRegmix)) ? "matches or beats both with a third of the runs" : "does not match both"}`);
+    console.log(
+      `   ${String(k).padStart(2)} domains: BO with ${third} runs ${mean(rBo).toFixed(4)}` +
+        ` (best run seen ${mean(rBoObs).toFixed(4)})` +
+        `   random search with ${budget} ${mean(rRand).toFixed(4)}` +
+        `   RegMix swarm with ${budget} ${mean(rRegmix).toFixed(4)}` +
+        `   → BO ${
+          mean(rBo) <= Math.min(mean(rRand), mean(rRegmix))
+            ? "matches or beats both with a third of the runs"
+            : "does not match both"
+        }`,
+    );
   }
 
   // 3. RegMix replay (ADMIRE's pool protocol).
-  console.log(`\n3. RegMix replay: pool = 256 mixtures at 1M (cost 0.001) and 60M (0.06) + the first 48 1B runs (cost 1); target: Pile-CC loss at 1B`);
+  console.log(
+    `\n3. RegMix replay: pool = 256 mixtures at 1M (cost 0.001) and 60M (0.06)` +
+      ` + the first 48 1B runs (cost 1); target: Pile-CC loss at 1B`,
+  );
   const D = join(ROOT, "datasets", "regmix");
-  const load = (m: string, l: string) => buildRunsTable(joinFrames(readFrame(join(D, m)), readFrame(join(D, l)), "index"), { weightsPrefix: "train_the_pile_", lossPattern: "metric/the_pile_{domain}_val_loss" });
+  const load = (m: string, l: string) =>
+    buildRunsTable(joinFrames(readFrame(join(D, m)), readFrame(join(D, l)), "index"), {
+      weightsPrefix: "train_the_pile_",
+      lossPattern: "metric/the_pile_{domain}_val_loss",
+    });
   const t1m = load("test_mixture_1m.csv", "test_pile_loss_1m.csv");
   const t60 = load("test_mixture_60m.csv", "test_pile_loss_60m.csv");
   const t1b = load("test_mixture_1B.csv", "test_pile_loss_1B.csv");
@@ -161,7 +202,14 @@ async function main(): Promise<void> {
     for (let it = 0; it < 200; it++) {
       const xs = new Float64Array(observed.length * k);
       observed.forEach((i, j) => xs.set(features(pool[i]!.p), j * k));
-      const gp = fitGp(xs, multiFidelity ? Float64Array.from(observed, (i) => pool[i]!.z) : null, Float64Array.from(observed, (i) => pool[i]!.y), k, rng.derive(`gp${it}`), { restarts: 1 });
+      const gp = fitGp(
+        xs,
+        multiFidelity ? Float64Array.from(observed, (i) => pool[i]!.z) : null,
+        Float64Array.from(observed, (i) => pool[i]!.y),
+        k,
+        rng.derive(`gp${it}`),
+        { restarts: 1 },
+      );
       // Recommendation: lowest posterior mean at z = 1 over the 1B pool mixtures.
       const bigIdx = pool.map((c, i) => (c.z === 1 ? i : -1)).filter((i) => i >= 0);
       const bx = new Float64Array(bigIdx.length * k);
@@ -191,7 +239,11 @@ async function main(): Promise<void> {
           // Correlation proxy: the prior correlation between fidelities at one point.
           const h = gp.hyper;
           const zc = pool[i]!.z;
-          const corr = h.outputVariance / Math.sqrt(h.outputVariance * (h.outputVariance + h.biasVariance * (1 - zc) ** 2 * (1 + zc * zc) ** h.power));
+          const corr =
+            h.outputVariance /
+            Math.sqrt(
+              h.outputVariance * (h.outputVariance + h.biasVariance * (1 - zc) ** 2 * (1 + zc * zc) ** h.power),
+            );
           score = logAugmentedEi(logEi, corr, vz[0]! / (gp.yStd * gp.yStd), h.noiseVariance, 1 / zc);
         }
         if (score > bestScore) {
@@ -221,10 +273,22 @@ async function main(): Promise<void> {
   const sf = seeds.map((s) => replay(s, false));
   const rnd = seeds.map(randomCost);
   const expectedRandom = (48 + 1) / (3 + 1);
-  console.log(`   cost to a top-5% recommendation (1B-run units), 5 seeds: multi-fidelity BO ${mean(mf).toFixed(2)} [${mf.map((c) => c.toFixed(2)).join(", ")}]`);
-  console.log(`                                                        single-fidelity BO ${mean(sf).toFixed(2)} [${sf.map((c) => c.toFixed(0)).join(", ")}]`);
-  console.log(`                                                        random search ${mean(rnd).toFixed(2)} (expected ${expectedRandom.toFixed(2)})`);
-  console.log(`   speed-up over random search: multi-fidelity ${(expectedRandom / mean(mf)).toFixed(1)}×, single-fidelity ${(expectedRandom / mean(sf)).toFixed(1)}×`);
+  console.log(
+    `   cost to a top-5% recommendation (1B-run units), 5 seeds: multi-fidelity BO ${mean(mf).toFixed(2)}` +
+      ` [${mf.map((c) => c.toFixed(2)).join(", ")}]`,
+  );
+  console.log(
+    `                                                        single-fidelity BO ${mean(sf).toFixed(2)}` +
+      ` [${sf.map((c) => c.toFixed(0)).join(", ")}]`,
+  );
+  console.log(
+    `                                                        random search ${mean(rnd).toFixed(2)}` +
+      ` (expected ${expectedRandom.toFixed(2)})`,
+  );
+  console.log(
+    `   speed-up over random search: multi-fidelity ${(expectedRandom / mean(mf)).toFixed(1)}×,` +
+      ` single-fidelity ${(expectedRandom / mean(sf)).toFixed(1)}×`,
+  );
 }
 
 await main();

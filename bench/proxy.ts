@@ -32,7 +32,13 @@ function flopsPerToken(): number {
   return 6 * p + 12 * cfg.nLayers * cfg.seqLen * cfg.dModel;
 }
 
-async function measure(tf: Awaited<ReturnType<typeof loadTf>>["tf"], backend: string, K: number, steps: number, threads = 1): Promise<{ tokensPerSecond: number; msPerStep: number }> {
+async function measure(
+  tf: Awaited<ReturnType<typeof loadTf>>["tf"],
+  backend: string,
+  K: number,
+  steps: number,
+  threads = 1,
+): Promise<{ tokensPerSecond: number; msPerStep: number }> {
   const times: number[] = [];
   await trainEnsemble({
     tf,
@@ -88,11 +94,19 @@ async function main(): Promise<void> {
   // one backend MIXLAB_BACKEND names (a GPU backend: ensembles of 1, 8 and 32).
   const requested = process.env.MIXLAB_BACKEND as BackendName | undefined;
   const { blas, why: noBlas } = loadBlas();
-  const names: BackendName[] = requested && requested !== "auto" ? [requested] : ["wasm", ...(blas ? (["blas"] as const) : [])];
+  const names: BackendName[] =
+    requested && requested !== "auto" ? [requested] : ["wasm", ...(blas ? (["blas"] as const) : [])];
   const fpt = flopsPerToken();
   const threads = Math.min(BATCH, Math.max(2, cpus().length));
-  console.log(`mixlab proxy benchmark — reference proxy ${parameterCount(cfg).toLocaleString("en")} parameters, batch ${BATCH} × ${cfg.seqLen}, ${(fpt / 1e6).toFixed(2)} MFLOP per token; backends ${names.join(", ")}${blas ? "" : ` (blas: ${noBlas})`}`);
-  /** One measurement: tokens/s of K proxies on `threads` threads, and the backend's ceiling-bound tokens/s a thread. */
+  console.log(
+    `mixlab proxy benchmark — reference proxy ${parameterCount(cfg).toLocaleString("en")} parameters,` +
+      ` batch ${BATCH} × ${cfg.seqLen}, ${(fpt / 1e6).toFixed(2)} MFLOP per token;` +
+      ` backends ${names.join(", ")}${blas ? "" : ` (blas: ${noBlas})`}`,
+  );
+  /**
+   * One measurement: tokens/s of K proxies on `threads` threads, and the backend's ceiling-bound
+   * tokens/s a thread.
+   */
   const results: { backend: string; K: number; threads: number; tps: number; bound: number }[] = [];
   let last: { tf: Tf; backend: string } | null = null;
   for (const name of names) {
@@ -101,7 +115,11 @@ async function main(): Promise<void> {
     const cpuBackend = backend === "wasm" || backend === "cpu" || backend === "blas";
     const ceiling = ceilingOf(tf, backend === "blas" ? blas : null);
     const bound = (ceiling * 1e9) / fpt;
-    console.log(`\n${backend}: matmul ceiling ${ceiling.toFixed(1)} GFLOP/s (${BATCH * cfg.seqLen}×${cfg.dModel} · ${cfg.dModel}×${cfg.dFF}) → at most ${Math.round(bound).toLocaleString("en")} tokens/s a thread`);
+    console.log(
+      `\n${backend}: matmul ceiling ${ceiling.toFixed(1)} GFLOP/s` +
+        ` (${BATCH * cfg.seqLen}×${cfg.dModel} · ${cfg.dModel}×${cfg.dFF})` +
+        ` → at most ${Math.round(bound).toLocaleString("en")} tokens/s a thread`,
+    );
     const runs: [number, number][] = cpuBackend ? [[1, 1], [1, threads]] : [[1, 1], [8, 1], [32, 1]];
     let single = 0;
     for (const [K, th] of runs) {
@@ -109,7 +127,19 @@ async function main(): Promise<void> {
       if (K === 1 && th === 1) single = r.tokensPerSecond;
       const what = K === 1 ? `one proxy, ${th} thread${th > 1 ? "s" : ""}` : `ensemble of ${K}`;
       const pct = (100 * r.tokensPerSecond * fpt) / 1e9 / ceiling / th;
-      console.log(`  ${what.padEnd(20)} ${Math.round(r.tokensPerSecond).toLocaleString("en").padStart(7)} tokens/s${K > 1 ? " (all members)" : ""}, ${r.msPerStep.toFixed(0)} ms/step, ${((r.tokensPerSecond * fpt) / 1e9).toFixed(2)} GFLOP/s (${pct.toFixed(0)}% of ${th > 1 ? `${th}× ` : ""}the ceiling)${K === 1 && th > 1 ? `, ${(r.tokensPerSecond / single).toFixed(2)}× one thread` : K > 1 ? `, ${(r.tokensPerSecond / single).toFixed(2)}× one proxy` : ""}`);
+      console.log(
+        `  ${what.padEnd(20)} ${Math.round(r.tokensPerSecond).toLocaleString("en").padStart(7)} tokens/s` +
+          `${K > 1 ? " (all members)" : ""}, ${r.msPerStep.toFixed(0)} ms/step,` +
+          ` ${((r.tokensPerSecond * fpt) / 1e9).toFixed(2)} GFLOP/s` +
+          ` (${pct.toFixed(0)}% of ${th > 1 ? `${th}× ` : ""}the ceiling)` +
+          `${
+            K === 1 && th > 1
+              ? `, ${(r.tokensPerSecond / single).toFixed(2)}× one thread`
+              : K > 1
+                ? `, ${(r.tokensPerSecond / single).toFixed(2)}× one proxy`
+                : ""
+          }`,
+      );
       results.push({ backend, K, threads: th, tps: r.tokensPerSecond, bound });
     }
   }
@@ -120,10 +150,16 @@ async function main(): Promise<void> {
     for (const th of [1, threads]) {
       const e = await measure(tf, backend, 4, 6, th);
       const what = `ensemble of 4, ${th} thread${th > 1 ? "s" : ""}`;
-      console.log(`  ${what.padEnd(20)} ${Math.round(e.tokensPerSecond).toLocaleString("en").padStart(7)} tokens/s (all members), ${(e.tokensPerSecond / one).toFixed(2)}× one proxy on one thread`);
+      console.log(
+        `  ${what.padEnd(20)} ${Math.round(e.tokensPerSecond).toLocaleString("en").padStart(7)} tokens/s` +
+          ` (all members), ${(e.tokensPerSecond / one).toFixed(2)}× one proxy on one thread`,
+      );
       results.push({ backend, K: 4, threads: th, tps: e.tokensPerSecond, bound: 0 });
     }
-    console.log("  (CPU steps are compute-bound: an ensemble adds little on one thread; it is built for dispatch-bound GPU backends)");
+    console.log(
+      "  (CPU steps are compute-bound: an ensemble adds little on one thread;" +
+        " it is built for dispatch-bound GPU backends)",
+    );
   }
   // One proxy (K = 1) against PyTorch's one proxy; the ensembles' aggregate separately.
   const best = Math.max(...results.filter((r) => r.K === 1).map((r) => r.tps));
@@ -135,7 +171,11 @@ async function main(): Promise<void> {
   try {
     execFileSync(py, ["-c", "import torch"], { stdio: "ignore" });
   } catch {
-    console.log(`\nPyTorch baseline: absent (install Debian's python3-torch to measure it side by side); STACK.md's figure on this kind of machine is about 20,800 tokens/s on one thread; best mixlab here ${Math.round(best).toLocaleString("en")}`);
+    console.log(
+      `\nPyTorch baseline: absent (install Debian's python3-torch to measure it side by side);` +
+        ` STACK.md's figure on this kind of machine is about 20,800 tokens/s on one thread;` +
+        ` best mixlab here ${Math.round(best).toLocaleString("en")}`,
+    );
     return;
   }
   const dir = mkdtempSync(join(tmpdir(), "mixlab-torch-"));
@@ -145,19 +185,23 @@ async function main(): Promise<void> {
     [
       "import time, torch, torch.nn as nn, torch.nn.functional as F",
       "import sys; torch.manual_seed(0); torch.set_num_threads(int(sys.argv[1]))",
-      `V, D, L, H, T, B, FF = ${cfg.vocab}, ${cfg.dModel}, ${cfg.nLayers}, ${cfg.nHeads}, ${cfg.seqLen}, ${BATCH}, ${cfg.dFF}`,
+      `V, D, L, H, T, B, FF = ${cfg.vocab}, ${cfg.dModel}, ${cfg.nLayers}, ${cfg.nHeads},` +
+        ` ${cfg.seqLen}, ${BATCH}, ${cfg.dFF}`,
       "class Block(nn.Module):",
       "    def __init__(s):",
-      "        super().__init__(); s.l1=nn.LayerNorm(D); s.qkv=nn.Linear(D,3*D); s.proj=nn.Linear(D,D); s.l2=nn.LayerNorm(D); s.fc=nn.Linear(D,FF); s.out=nn.Linear(FF,D)",
+      "        super().__init__(); s.l1=nn.LayerNorm(D); s.qkv=nn.Linear(D,3*D); s.proj=nn.Linear(D,D);" +
+        " s.l2=nn.LayerNorm(D); s.fc=nn.Linear(D,FF); s.out=nn.Linear(FF,D)",
       "    def forward(s,x):",
       "        q,k,v=s.qkv(s.l1(x)).split(D,dim=-1); b,t,_=x.shape",
       "        q,k,v=[z.view(b,t,H,D//H).transpose(1,2) for z in (q,k,v)]",
-      "        a=(q@k.transpose(-2,-1))/(D//H)**0.5; a=a.masked_fill(torch.triu(torch.ones(t,t,dtype=torch.bool),1),float('-inf'))",
+      "        a=(q@k.transpose(-2,-1))/(D//H)**0.5;" +
+        " a=a.masked_fill(torch.triu(torch.ones(t,t,dtype=torch.bool),1),float('-inf'))",
       "        y=(a.softmax(-1)@v).transpose(1,2).reshape(b,t,D)",
       "        x=x+s.proj(y); return x+s.out(F.gelu(s.fc(s.l2(x)),approximate='tanh'))",
       "class M(nn.Module):",
       "    def __init__(s):",
-      "        super().__init__(); s.wte=nn.Embedding(V,D); s.wpe=nn.Embedding(T,D); s.h=nn.ModuleList([Block() for _ in range(L)]); s.lnf=nn.LayerNorm(D)",
+      "        super().__init__(); s.wte=nn.Embedding(V,D); s.wpe=nn.Embedding(T,D);" +
+        " s.h=nn.ModuleList([Block() for _ in range(L)]); s.lnf=nn.LayerNorm(D)",
       "    def forward(s,x):",
       "        h=s.wte(x)+s.wpe(torch.arange(x.shape[1]))",
       "        for b in s.h: h=b(h)",
@@ -165,7 +209,8 @@ async function main(): Promise<void> {
       "m=M(); opt=torch.optim.AdamW(m.parameters(),lr=3e-3,weight_decay=0.1)",
       "x=torch.randint(0,V,(B,T)); y=torch.randint(0,V,(B,T))",
       "def step():",
-      "    opt.zero_grad(); loss=F.cross_entropy(m(x).view(-1,V),y.view(-1)); loss.backward(); torch.nn.utils.clip_grad_norm_(m.parameters(),1.0); opt.step()",
+      "    opt.zero_grad(); loss=F.cross_entropy(m(x).view(-1,V),y.view(-1)); loss.backward();" +
+        " torch.nn.utils.clip_grad_norm_(m.parameters(),1.0); opt.step()",
       "for _ in range(3): step()",
       "n=20; t=time.perf_counter()",
       "for _ in range(n): step()",
@@ -180,16 +225,32 @@ async function main(): Promise<void> {
   delete env.OPENBLAS_L2_SIZE;
   let blasPath = "unknown";
   try {
-    blasPath = execFileSync("sh", ["-c", "readlink -f /usr/lib/x86_64-linux-gnu/libblas.so.3"], { encoding: "utf8" }).trim();
+    blasPath = execFileSync("sh", ["-c", "readlink -f /usr/lib/x86_64-linux-gnu/libblas.so.3"], {
+      encoding: "utf8",
+    }).trim();
   } catch {
     // not Debian's layout
   }
-  const torchRun = (th: number): number => Number(execFileSync(py, [script, String(th)], { encoding: "utf8", env }).trim());
+  const torchRun = (th: number): number =>
+    Number(execFileSync(py, [script, String(th)], { encoding: "utf8", env }).trim());
   const torch1 = torchRun(1);
   const torchN = torchRun(threads);
   const torchBest = Math.max(torch1, torchN);
-  console.log(`\nPyTorch (Debian python3-torch, BLAS ${blasPath}${/openblas/.test(blasPath) ? "" : " — the reference BLAS: install libopenblas0-pthread for a fair baseline"}): ${Math.round(torch1).toLocaleString("en")} tokens/s on 1 thread, ${Math.round(torchN).toLocaleString("en")} on ${threads} (${((torch1 * fpt) / 1e9).toFixed(1)} GFLOP/s on one thread)`);
-  console.log(`mixlab / PyTorch: one proxy, best of each ${(best / torchBest).toFixed(2)}× (goal ≥ 0.5×); one thread each ${(oneThread / torch1).toFixed(2)}×; best ensemble aggregate ${(bestEnsemble / torchBest).toFixed(2)}×; a step at the best matmul ceiling would be ${(bestBound / torch1).toFixed(2)}× a thread`);
+  console.log(
+    `\nPyTorch (Debian python3-torch, BLAS ${blasPath}${
+      /openblas/.test(blasPath)
+        ? ""
+        : " — the reference BLAS: install libopenblas0-pthread for a fair baseline"
+    }): ${Math.round(torch1).toLocaleString("en")} tokens/s on 1 thread,` +
+      ` ${Math.round(torchN).toLocaleString("en")} on ${threads}` +
+      ` (${((torch1 * fpt) / 1e9).toFixed(1)} GFLOP/s on one thread)`,
+  );
+  console.log(
+    `mixlab / PyTorch: one proxy, best of each ${(best / torchBest).toFixed(2)}× (goal ≥ 0.5×);` +
+      ` one thread each ${(oneThread / torch1).toFixed(2)}×;` +
+      ` best ensemble aggregate ${(bestEnsemble / torchBest).toFixed(2)}×;` +
+      ` a step at the best matmul ceiling would be ${(bestBound / torch1).toFixed(2)}× a thread`,
+  );
   // This machine's speed drifts between minutes: alternate the two sides in short rounds and take
   // the median of the per-round ratios, so a slow minute on one side does not decide the ratio.
   if (!last) return;
@@ -203,10 +264,18 @@ async function main(): Promise<void> {
     const p1 = torchRun(1);
     const pN = torchRun(threads);
     ratios.push({ best: Math.max(m1, mN) / Math.max(p1, pN), one: m1 / p1 });
-    console.log(`  round ${r + 1}: mixlab (${backend}) ${Math.round(m1).toLocaleString("en")} / ${Math.round(mN).toLocaleString("en")} tokens/s on 1 / ${threads} threads, PyTorch ${Math.round(p1).toLocaleString("en")} / ${Math.round(pN).toLocaleString("en")}`);
+    console.log(
+      `  round ${r + 1}: mixlab (${backend}) ${Math.round(m1).toLocaleString("en")}` +
+        ` / ${Math.round(mN).toLocaleString("en")} tokens/s on 1 / ${threads} threads,` +
+        ` PyTorch ${Math.round(p1).toLocaleString("en")} / ${Math.round(pN).toLocaleString("en")}`,
+    );
   }
   const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-  console.log(`alternating rounds, median ratio: best of each ${median(ratios.map((x) => x.best)).toFixed(2)}× (goal ≥ 0.5×), one thread each ${median(ratios.map((x) => x.one)).toFixed(2)}× (rounds: ${ratios.map((x) => `${x.best.toFixed(2)}/${x.one.toFixed(2)}`).join(", ")})`);
+  console.log(
+    `alternating rounds, median ratio: best of each ${median(ratios.map((x) => x.best)).toFixed(2)}× (goal ≥ 0.5×),` +
+      ` one thread each ${median(ratios.map((x) => x.one)).toFixed(2)}×` +
+      ` (rounds: ${ratios.map((x) => `${x.best.toFixed(2)}/${x.one.toFixed(2)}`).join(", ")})`,
+  );
 }
 
 await main();

@@ -59,7 +59,9 @@ function syntheticCorpus(dir: string, bytes: number, domains: number, sparse: bo
     if (sparse) ftruncateSync(fd, size);
     else {
       for (let i = 0; i < chunk.length; i += 4) chunk.writeUInt32LE(rng.nextUint32(), i);
-      for (let done = 0; done < size; done += chunk.length) writeSync(fd, chunk, 0, Math.min(chunk.length, size - done));
+      for (let done = 0; done < size; done += chunk.length) {
+        writeSync(fd, chunk, 0, Math.min(chunk.length, size - done));
+      }
     }
     closeSync(fd);
     writeIdx(prefix, perDomain);
@@ -76,7 +78,15 @@ async function rssChild(dir: string): Promise<void> {
   for (let g = 0; g < 1_000_000; g++) acc += s.plan.locate(g, loc).record;
   const rows = [];
   for await (const b of s.batches({ batchSize: 16, seqLen: DOC_TOKENS, limit: 64 })) rows.push(b.domainPerRow.length);
-  console.log(JSON.stringify({ rssMb: process.resourceUsage().maxRSS / 1024, stateBytes: JSON.stringify(s.state()).length, records: s.plan.spec.recordsPerDomain.reduce((a, b) => a + b, 0), acc: acc % 7, rows: rows.length }));
+  console.log(
+    JSON.stringify({
+      rssMb: process.resourceUsage().maxRSS / 1024,
+      stateBytes: JSON.stringify(s.state()).length,
+      records: s.plan.spec.recordsPerDomain.reduce((a, b) => a + b, 0),
+      acc: acc % 7,
+      rows: rows.length,
+    }),
+  );
 }
 
 async function main(): Promise<void> {
@@ -145,15 +155,24 @@ async function main(): Promise<void> {
     }
   });
   const planBytes = spec.blockSize * (2 + 8) + k * (4 + 2 + 8 + 8) * 2;
-  console.log(`1. index map (${k} domains, B = ${spec.blockSize}, ${N.toLocaleString("en")} sequential indices, one core, best of 3)`);
   console.log(
-    `   index → (domain, index in domain): mixlab plan ${(N / tMap / 1e6).toFixed(1)} M/s in runs of ${CHUNK} (one at a time: ${(N / tOne / 1e6).toFixed(1)} M/s), memory ≈ ${(planBytes / 1024).toFixed(1)} KiB (O(domains + B))`,
+    `1. index map (${k} domains, B = ${spec.blockSize}, ${N.toLocaleString("en")} sequential indices,` +
+      ` one core, best of 3)`,
   );
   console.log(
-    `                                      precomputed arrays ${(N / tBase / 1e6).toFixed(1)} M/s, memory ${((N * 12) / 2 ** 20).toFixed(0)} MiB (O(samples))`,
+    `   index → (domain, index in domain): mixlab plan ${(N / tMap / 1e6).toFixed(1)} M/s in runs of ${CHUNK}` +
+      ` (one at a time: ${(N / tOne / 1e6).toFixed(1)} M/s),` +
+      ` memory ≈ ${(planBytes / 1024).toFixed(1)} KiB (O(domains + B))`,
+  );
+  console.log(
+    `                                      precomputed arrays ${(N / tBase / 1e6).toFixed(1)} M/s,` +
+      ` memory ${((N * 12) / 2 ** 20).toFixed(0)} MiB (O(samples))`,
   );
   console.log(`   ratio plan / array time ${(tMap / tBase).toFixed(2)} (target ≤ 2)`);
-  console.log(`   full map incl. the per-epoch record shuffle: ${(N / tFull / 1e6).toFixed(1)} M/s (target ≥ 20)${sink > 0 ? "" : " "}`);
+  console.log(
+    `   full map incl. the per-epoch record shuffle: ${(N / tFull / 1e6).toFixed(1)} M/s (target ≥ 20)` +
+      `${sink > 0 ? "" : " "}`,
+  );
 
   // 2. Reading token shards.
   const root = mkdtempSync(join(tmpdir(), "mixlab-bench-"));
@@ -203,15 +222,20 @@ async function main(): Promise<void> {
   const tFresh = now() - t0;
   await s2.close();
   const mb = bytes / 2 ** 20;
-  console.log(`\n2. packed token batches from .bin shards (${mb.toFixed(0)} MiB, ${rows.toLocaleString("en")} rows of ${DOC_TOKENS} tokens, page cache warm)`);
   console.log(
-    `   sampled batches (reuse)   ${(mb / tSampled).toFixed(0)} MiB/s  (${((rows * DOC_TOKENS) / tSampled / 1e6).toFixed(1)} M tokens/s)`,
+    `\n2. packed token batches from .bin shards (${mb.toFixed(0)} MiB, ${rows.toLocaleString("en")} rows` +
+      ` of ${DOC_TOKENS} tokens, page cache warm)`,
+  );
+  console.log(
+    `   sampled batches (reuse)   ${(mb / tSampled).toFixed(0)} MiB/s` +
+      `  (${((rows * DOC_TOKENS) / tSampled / 1e6).toFixed(1)} M tokens/s)`,
   );
   console.log(`   sampled batches (fresh)   ${(mb / tFresh).toFixed(0)} MiB/s  (a new 512 KiB batch each time)`);
   console.log(`   same records, sequential  ${(mb / tSeq).toFixed(0)} MiB/s`);
   console.log(`   bulk sequential (8 MiB)   ${(mb / tBulk).toFixed(0)} MiB/s`);
   console.log(
-    `   ratio sampled / sequential records ${(tSeq / tSampled).toFixed(2)} (target ≥ 0.8);  sampled / bulk ${(tBulk / tSampled).toFixed(2)}`,
+    `   ratio sampled / sequential records ${(tSeq / tSampled).toFixed(2)} (target ≥ 0.8);` +
+      `  sampled / bulk ${(tBulk / tSampled).toFixed(2)}`,
   );
 
   // 3. JSONL with byte tokenisation.
@@ -241,9 +265,13 @@ async function main(): Promise<void> {
   for await (const b of sj.batches({ batchSize: 64, seqLen: 2048 })) jrows += b.domainPerRow.length;
   const tJ = now() - t0;
   await sj.close();
-  console.log(`\n3. JSONL, byte-level tokens (${(textBytes / 2 ** 20).toFixed(0)} MiB of text, ${jrows.toLocaleString("en")} rows)`);
   console.log(
-    `   open + index + validate ${(textBytes / 2 ** 20 / tOpen).toFixed(0)} MiB/s;  sampled packed batches ${((textBytes / 2 ** 20) * (jrows / 32_000) / tJ).toFixed(0)} MiB/s of text`,
+    `\n3. JSONL, byte-level tokens (${(textBytes / 2 ** 20).toFixed(0)} MiB of text,` +
+      ` ${jrows.toLocaleString("en")} rows)`,
+  );
+  console.log(
+    `   open + index + validate ${(textBytes / 2 ** 20 / tOpen).toFixed(0)} MiB/s;` +
+      `  sampled packed batches ${((textBytes / 2 ** 20) * (jrows / 32_000) / tJ).toFixed(0)} MiB/s of text`,
   );
 
   // 4. Peak RSS for 1 GB and 10 GB corpora (sparse files: the data is not read, the index is real).
@@ -255,10 +283,14 @@ async function main(): Promise<void> {
     const out = JSON.parse(
       execFileSync(process.execPath, [self, "--rss", dir], { encoding: "utf8" }).trim().split("\n").pop()!,
     );
-    console.log(`   ${String(size).padStart(2)} GB corpus (${out.records.toLocaleString("en")} documents): peak RSS ${out.rssMb.toFixed(0)} MiB, sampler state ${out.stateBytes} bytes`);
+    console.log(
+      `   ${String(size).padStart(2)} GB corpus (${out.records.toLocaleString("en")} documents):` +
+        ` peak RSS ${out.rssMb.toFixed(0)} MiB, sampler state ${out.stateBytes} bytes`,
+    );
   }
   console.log(
-    "   (the plan and the state do not grow with the corpus; the shard index holds 12 bytes a document, as Megatron's .idx does)",
+    "   (the plan and the state do not grow with the corpus;" +
+      " the shard index holds 12 bytes a document, as Megatron's .idx does)",
   );
   rmSync(root, { recursive: true, force: true });
 }

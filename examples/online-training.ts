@@ -3,7 +3,14 @@
 // sampler while ODM (an online mixer) steers the mixture, with one checkpoint holding the model,
 // the optimizer and the sampler + mixer state.
 import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
-import { createOnlineMixer, createSampler, loadTf, mergeDomainStats, type OnlineMixerState, type SamplerState } from "../src/index.js"; // from "mixlab" in your code
+import {
+  createOnlineMixer,
+  createSampler,
+  loadTf,
+  mergeDomainStats,
+  type OnlineMixerState,
+  type SamplerState,
+} from "../src/index.js"; // from "mixlab" in your code
 
 export interface ExampleOptions {
   corpus: string; // a folder of domain files, e.g. datasets/corpus/train
@@ -25,7 +32,8 @@ export async function trainWithOdm(o: ExampleOptions): Promise<{ proportions: Re
   if (saved) table.assign(tf.tensor(saved.table, [V, V]));
   const domains = ["code", "dictionary", "docs", "encyclopedia", "legal", "literature", "math", "speeches"];
   // The mixer is created by a factory, so a resumed sampler restores it from its own state.
-  const mixer = (state?: OnlineMixerState) => createOnlineMixer("odm", { domains, seed: 1, options: { totalSteps: o.steps }, ...(state ? { state } : {}) });
+  const mixer = (state?: OnlineMixerState) =>
+    createOnlineMixer("odm", { domains, seed: 1, options: { totalSteps: o.steps }, ...(state ? { state } : {}) });
   const sampler = await createSampler({
     corpus: o.corpus,
     proportions: Object.fromEntries(domains.map((d) => [d, 1 / domains.length])),
@@ -35,7 +43,14 @@ export async function trainWithOdm(o: ExampleOptions): Promise<{ proportions: Re
     mixer,
     ...(saved ? { state: saved.sampler as SamplerState } : {}),
   });
-  if (saved) await optimizer.setWeights(saved.adam.map((w: { name: string; values: number[]; shape: number[] }) => ({ name: w.name, tensor: tf.tensor(w.values, w.shape) })));
+  if (saved) {
+    await optimizer.setWeights(
+      saved.adam.map((w: { name: string; values: number[]; shape: number[] }) => ({
+        name: w.name,
+        tensor: tf.tensor(w.values, w.shape),
+      })),
+    );
+  }
   const odm = sampler.onlineMixer as ReturnType<typeof createOnlineMixer>;
   let step = saved ? saved.step : 0;
   let loss = NaN;
@@ -67,8 +82,17 @@ export async function trainWithOdm(o: ExampleOptions): Promise<{ proportions: Re
     step++;
     if (step % (o.checkpointEvery ?? 10) !== 0 && step !== o.stopAfter && step !== o.steps) continue;
     // One checkpoint: model, optimizer, and the sampler's state (which holds the mixer's).
-    const adam = await Promise.all((await optimizer.getWeights()).map(async (w) => ({ name: w.name, values: Array.from(await w.tensor.data()), shape: w.tensor.shape })));
-    writeFileSync(`${o.checkpoint}.tmp`, JSON.stringify({ step, table: Array.from(await table.data()), adam, sampler: sampler.state() }));
+    const adam = await Promise.all(
+      (await optimizer.getWeights()).map(async (w) => ({
+        name: w.name,
+        values: Array.from(await w.tensor.data()),
+        shape: w.tensor.shape,
+      })),
+    );
+    writeFileSync(
+      `${o.checkpoint}.tmp`,
+      JSON.stringify({ step, table: Array.from(await table.data()), adam, sampler: sampler.state() }),
+    );
     renameSync(`${o.checkpoint}.tmp`, o.checkpoint); // atomic: a kill leaves the old or the new one
     if (step >= (o.stopAfter ?? o.steps)) break;
   }

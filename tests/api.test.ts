@@ -9,20 +9,45 @@ import * as api from "../src/index.js";
 import { ROOT, REGMIX, tmp } from "./helpers.js";
 
 const DOMAINS = ["web", "code", "math"];
-const close = (a: ArrayLike<number>, b: ArrayLike<number>, eps = 1e-9) => Array.from(a).every((v, i) => Math.abs(v - b[i]!) <= eps);
-const box = (lower: number[], upper: number[]) => ({ lower: Float64Array.from(lower), upper: Float64Array.from(upper) });
+const close = (a: ArrayLike<number>, b: ArrayLike<number>, eps = 1e-9) =>
+  Array.from(a).every((v, i) => Math.abs(v - b[i]!) <= eps);
+const box = (lower: number[], upper: number[]) => ({
+  lower: Float64Array.from(lower),
+  upper: Float64Array.from(upper),
+});
 const memoryCorpus = () => ({
   names: ["a", "b"],
-  sources: [new api.MemorySource(Array.from({ length: 40 }, (_, i) => ({ text: `alpha ${i} `.repeat(8) }))), new api.MemorySource(Array.from({ length: 40 }, (_, i) => ({ text: `beta ${i} `.repeat(8) })))],
+  sources: [
+    new api.MemorySource(Array.from({ length: 40 }, (_, i) => ({ text: `alpha ${i} `.repeat(8) }))),
+    new api.MemorySource(Array.from({ length: 40 }, (_, i) => ({ text: `beta ${i} `.repeat(8) }))),
+  ],
 });
-const runsFrame = () => api.parseFrame(new TextEncoder().encode("run_id,w.web,w.code,w.math,loss.web\na,0.2,0.3,0.5,3.1\nb,0.5,0.25,0.25,2.9\nc,0.1,0.1,0.8,3.3\nd,0.4,0.4,0.2,3.0\ne,0.3,0.3,0.4,3.05\nf,0.6,0.2,0.2,2.85\n"), "csv", "runs.csv");
+const runsFrame = () =>
+  api.parseFrame(
+    new TextEncoder().encode(
+      "run_id,w.web,w.code,w.math,loss.web\na,0.2,0.3,0.5,3.1\nb,0.5,0.25,0.25,2.9\nc,0.1,0.1,0.8,3.3\n" +
+        "d,0.4,0.4,0.2,3.0\ne,0.3,0.3,0.4,3.05\nf,0.6,0.2,0.2,2.85\n",
+    ),
+    "csv",
+    "runs.csv",
+  );
 const runsTable = () => api.buildRunsTable(runsFrame());
 /** The built package (dist/), for the exports that start compiled worker processes. */
 async function builtApi(): Promise<typeof api> {
-  if (!existsSync(join(ROOT, "dist", "src", "index.js"))) execFileSync("npx", ["tsc", "-p", "tsconfig.json"], { cwd: ROOT });
+  if (!existsSync(join(ROOT, "dist", "src", "index.js"))) {
+    execFileSync("npx", ["tsc", "-p", "tsconfig.json"], { cwd: ROOT });
+  }
   return (await import(join(ROOT, "dist", "src", "index.js"))) as typeof api;
 }
-const settings = () => api.resolveSettings({ model: "tiny", config: api.PRESETS.tiny!, steps: 10, batchSize: 2, seed: 0, corpusSha256: "c0ffee" });
+const settings = () =>
+  api.resolveSettings({
+    model: "tiny",
+    config: api.PRESETS.tiny!,
+    steps: 10,
+    batchSize: 2,
+    seed: 0,
+    corpusSha256: "c0ffee",
+  });
 let tfCache: Awaited<ReturnType<typeof api.loadTf>> | null = null;
 const tf = async () => (tfCache ??= await api.loadTf("wasm", () => {}));
 
@@ -38,7 +63,10 @@ const exercises: Record<string, () => unknown> = {
   Rng: () => expect(api.createRng(0)).toBeInstanceOf(api.Rng),
   // errors
   MixError: () => expect(new api.MixError("E_X", "m").code).toBe("E_X"),
-  InputError: () => expect(new api.InputError("f.csv", [{ path: "row 2", message: "expected a number, got \"x\"" }]).message).toBe('f.csv: row 2: expected a number, got "x"'),
+  InputError: () =>
+    expect(new api.InputError("f.csv", [{ path: "row 2", message: "expected a number, got \"x\"" }]).message).toBe(
+      'f.csv: row 2: expected a number, got "x"',
+    ),
   FitError: () => expect(new api.FitError("no", { iteration: 3 }).iteration).toBe(3),
   UnsupportedError: () => expect(new api.UnsupportedError("x").code).toBe("E_UNSUPPORTED"),
   // simplex
@@ -50,7 +78,8 @@ const exercises: Record<string, () => unknown> = {
     const p = api.repairMultiplicative([0.8, 0.1, 0.1], box([0, 0, 0], [0.5, 1, 1]));
     expect(close(p, [0.5, 0.25, 0.25])).toBe(true);
   },
-  repairEuclidean: () => expect(close(api.repairEuclidean([0.8, 0.1, 0.1], box([0, 0, 0], [0.5, 1, 1])), [0.5, 0.25, 0.25])).toBe(true),
+  repairEuclidean: () =>
+    expect(close(api.repairEuclidean([0.8, 0.1, 0.1], box([0, 0, 0], [0.5, 1, 1])), [0.5, 0.25, 0.25])).toBe(true),
   boxInfeasibility: () => {
     expect(api.boxInfeasibility(box([0, 0], [1, 1]))).toBeNull();
     expect(api.boxInfeasibility(box([0, 0], [0.3, 0.3]))).toMatch(/sum to 0\.6/);
@@ -112,7 +141,8 @@ const exercises: Record<string, () => unknown> = {
   },
   smallestK: () => expect(Array.from(api.smallestK([5, 1, 4, 2], 2)).sort()).toEqual([1, 3]),
   huber: () => expect([api.huber(0.5, 1), api.huber(3, 1)]).toEqual([0.125, 2.5]),
-  resolveConstraints: () => expect(Array.from(api.resolveConstraints(DOMAINS, { maxShare: { web: 0.5 } }).box.upper)).toEqual([0.5, 1, 1]),
+  resolveConstraints: () =>
+    expect(Array.from(api.resolveConstraints(DOMAINS, { maxShare: { web: 0.5 } }).box.upper)).toEqual([0.5, 1, 1]),
   // tables
   readFrame: () => expect(api.readFrame(join(REGMIX, "test_mixture_1B.csv")).numRows).toBe(64),
   readFrameAsync: async () => expect((await api.readFrameAsync(join(REGMIX, "test_mixture_1B.csv"))).numRows).toBe(64),
@@ -121,7 +151,10 @@ const exercises: Record<string, () => unknown> = {
     await api.writeFrame(runsFrame(), f);
     expect(api.readFrame(f).cells.get("run_id")).toEqual(["a", "b", "c", "d", "e", "f"]);
   },
-  serializeFrame: async () => expect(new TextDecoder().decode(await api.serializeFrame(runsFrame(), "csv")).split("\n")[0]).toBe("run_id,w.web,w.code,w.math,loss.web"),
+  serializeFrame: async () =>
+    expect(new TextDecoder().decode(await api.serializeFrame(runsFrame(), "csv")).split("\n")[0]).toBe(
+      "run_id,w.web,w.code,w.math,loss.web",
+    ),
   parseFrame: () => expect(runsFrame().columns).toEqual(["run_id", "w.web", "w.code", "w.math", "loss.web"]),
   formatOf: () => {
     expect(api.formatOf("x.parquet")).toBe("parquet");
@@ -129,30 +162,52 @@ const exercises: Record<string, () => unknown> = {
   },
   buildRunsTable: () => expect(runsTable().domains).toEqual(DOMAINS),
   joinFrames: () => {
-    const losses = api.parseFrame(new TextEncoder().encode("run_id,extra\na,1\nb,2\nc,3\nd,4\ne,5\nf,6\n"), "csv", "l.csv");
+    const losses = api.parseFrame(
+      new TextEncoder().encode("run_id,extra\na,1\nb,2\nc,3\nd,4\ne,5\nf,6\n"),
+      "csv",
+      "l.csv",
+    );
     expect(api.joinFrames(runsFrame(), losses, "run_id").cells.get("extra")).toEqual([1, 2, 3, 4, 5, 6]);
   },
   applyLossPattern: () => {
     const f = api.parseFrame(new TextEncoder().encode("w.web,w.code,val_web_loss\n0.5,0.5,3\n"), "csv", "x.csv");
     expect(api.applyLossPattern(f, "val_{domain}_loss").columns).toContain("loss.web");
   },
-  resolveTarget: () => expect(Array.from(api.resolveTarget(runsTable(), "loss.web").values).slice(0, 2)).toEqual([3.1, 2.9]),
-  mixturesFrame: () => expect(api.mixturesFrame("m", ["a", "b"], Float64Array.of(0.25, 0.75)).cells.get("w.b")).toEqual([0.75]),
+  resolveTarget: () =>
+    expect(Array.from(api.resolveTarget(runsTable(), "loss.web").values).slice(0, 2)).toEqual([3.1, 2.9]),
+  mixturesFrame: () =>
+    expect(api.mixturesFrame("m", ["a", "b"], Float64Array.of(0.25, 0.75)).cells.get("w.b")).toEqual([0.75]),
   runWeights: () => expect(Array.from(api.runWeights(runsTable(), 1))).toEqual([0.5, 0.25, 0.25]),
   // fit
-  fitRuns: () => expect(api.fitRuns({ table: runsTable(), target: "loss.web", method: "uniform", cvFolds: 0 }).recommendation.proportions[0]).toBeCloseTo(1 / 3, 12),
+  fitRuns: () =>
+    expect(
+      api.fitRuns({ table: runsTable(), target: "loss.web", method: "uniform", cvFolds: 0 })
+        .recommendation.proportions[0],
+    ).toBeCloseTo(1 / 3, 12),
   crossValidate: () => {
     const t = runsTable();
     const input = api.fitInputOf(t, api.resolveTarget(t, "loss.web"), {});
-    expect(api.crossValidate("regmix-linear", input, api.laws["regmix-linear"]!.parseOptions({ numCandidates: 100 }), 2, api.createRng(0)).folds).toBe(2);
+    expect(
+      api.crossValidate(
+        "regmix-linear",
+        input,
+        api.laws["regmix-linear"]!.parseOptions({ numCandidates: 100 }),
+        2,
+        api.createRng(0),
+      ).folds,
+    ).toBe(2);
   },
   fitInputOf: () => {
     const t = runsTable();
     expect(api.fitInputOf(t, api.resolveTarget(t, "loss.web"), {}).target).toHaveLength(6);
   },
   // proportions files and export
-  parseProportions: () => expect(api.parseProportions('{"format":"mixlab.proportions/v1","domains":{"b":0.5,"a":0.5}}', "p.json").orderedDomains).toEqual(["b", "a"]),
-  ProportionsSchema: () => expect(api.ProportionsSchema.safeParse({ format: "mixlab.proportions/v1", domains: { a: 1 } }).success).toBe(true),
+  parseProportions: () =>
+    expect(
+      api.parseProportions('{"format":"mixlab.proportions/v1","domains":{"b":0.5,"a":0.5}}', "p.json").orderedDomains,
+    ).toEqual(["b", "a"]),
+  ProportionsSchema: () =>
+    expect(api.ProportionsSchema.safeParse({ format: "mixlab.proportions/v1", domains: { a: 1 } }).success).toBe(true),
   PROPORTIONS_FORMAT: () => expect(api.PROPORTIONS_FORMAT).toBe("mixlab.proportions/v1"),
   exportProportions: () => {
     const doc = api.parseProportions('{"format":"mixlab.proportions/v1","domains":{"a":0.25,"b":0.75}}', "p.json");
@@ -163,18 +218,59 @@ const exercises: Record<string, () => unknown> = {
   },
   EXPORT_FORMATS: () => expect(api.EXPORT_FORMATS).toContain("megatron"),
   // plug-ins
-  laws: () => expect(api.laws.uniform!.fit({ domains: ["a", "b"], weights: new Float64Array(2), target: new Float64Array(1) }, {}, api.createRng(0)).recommend(api.resolveConstraints(["a", "b"]), api.createRng(0)).proportions[0]).toBe(0.5),
-  suggesters: () => expect(api.suggesters.dirichlet!.suggest({ domains: ["a", "b"], constraints: api.resolveConstraints(["a", "b"]) }, 2, api.suggesters.dirichlet!.parseOptions({ oversample: 2 }), api.createRng(0))).toHaveLength(2),
-  designSwarm: () => expect(api.designSwarm({ domains: ["a", "b"], n: 3 }, api.DirichletSwarmOptionsSchema.parse({ oversample: 2 }), api.createRng(0))).toHaveLength(6),
+  laws: () =>
+    expect(
+      api.laws.uniform!
+        .fit({ domains: ["a", "b"], weights: new Float64Array(2), target: new Float64Array(1) }, {}, api.createRng(0))
+        .recommend(api.resolveConstraints(["a", "b"]), api.createRng(0)).proportions[0],
+    ).toBe(0.5),
+  suggesters: () =>
+    expect(
+      api.suggesters.dirichlet!.suggest(
+        { domains: ["a", "b"], constraints: api.resolveConstraints(["a", "b"]) },
+        2,
+        api.suggesters.dirichlet!.parseOptions({ oversample: 2 }),
+        api.createRng(0),
+      ),
+    ).toHaveLength(2),
+  designSwarm: () =>
+    expect(
+      api.designSwarm(
+        { domains: ["a", "b"], n: 3 },
+        api.DirichletSwarmOptionsSchema.parse({ oversample: 2 }),
+        api.createRng(0),
+      ),
+    ).toHaveLength(6),
   DirichletSwarmOptionsSchema: () => expect(api.DirichletSwarmOptionsSchema.parse({}).priorTemperature).toBe(0.5),
   roundToUnits: () => expect(Array.from(api.roundToUnits(Float64Array.of(0.33333, 0.66667), 0.1))).toEqual([0.3, 0.7]),
   dirichletSwarm: () => expect(api.dirichletSwarm.maxN).toBe(api.MAX_SWARM_SIZE),
-  MAX_SWARM_SIZE: () => expect(() => api.designSwarm({ domains: ["a", "b"], n: api.MAX_SWARM_SIZE + 1 }, api.DirichletSwarmOptionsSchema.parse({}), api.createRng(0))).toThrow(/--n: expected an integer in \[1, 10000\]/),
-  bayesoptSuggester: () => expect(() => api.bayesoptSuggester.suggest({ domains: ["a", "b"], constraints: api.resolveConstraints(["a", "b"]) }, 1, api.bayesoptSuggester.parseOptions({}), api.createRng(0))).toThrow(/expected the runs so far/),
+  MAX_SWARM_SIZE: () =>
+    expect(() =>
+      api.designSwarm(
+        { domains: ["a", "b"], n: api.MAX_SWARM_SIZE + 1 },
+        api.DirichletSwarmOptionsSchema.parse({}),
+        api.createRng(0),
+      ),
+    ).toThrow(/--n: expected an integer in \[1, 10000\]/),
+  bayesoptSuggester: () =>
+    expect(() =>
+      api.bayesoptSuggester.suggest(
+        { domains: ["a", "b"], constraints: api.resolveConstraints(["a", "b"]) },
+        1,
+        api.bayesoptSuggester.parseOptions({}),
+        api.createRng(0),
+      ),
+    ).toThrow(/expected the runs so far/),
   MAX_BAYESOPT_BATCH: () => expect(api.bayesoptSuggester.maxN).toBe(api.MAX_BAYESOPT_BATCH),
   suggestBayesOpt: () => {
     const t = runsTable();
-    const out = api.suggestBayesOpt({ domains: DOMAINS, weights: t.weights, y: api.resolveTarget(t, "loss.web").values, fidelity: null }, 1, api.resolveConstraints(DOMAINS), { numCandidates: 64, restarts: 0 }, api.createRng(0));
+    const out = api.suggestBayesOpt(
+      { domains: DOMAINS, weights: t.weights, y: api.resolveTarget(t, "loss.web").values, fidelity: null },
+      1,
+      api.resolveConstraints(DOMAINS),
+      { numCandidates: 64, restarts: 0 },
+      api.createRng(0),
+    );
     expect(api.isOnSimplex(out[0]!.proportions)).toBe(true);
   },
   createBayesOpt: () => {
@@ -194,11 +290,21 @@ const exercises: Record<string, () => unknown> = {
   },
   predictGp: () => undefined, // exercised with fitGp above (a GP needs fitting first)
   expectedImprovement: () => expect(api.expectedImprovement(0, 1, 0)).toBeCloseTo(1 / Math.sqrt(2 * Math.PI), 9),
-  logExpectedImprovement: () => expect(api.logExpectedImprovement(0, 1, 0)).toBeCloseTo(Math.log(1 / Math.sqrt(2 * Math.PI)), 9),
+  logExpectedImprovement: () =>
+    expect(api.logExpectedImprovement(0, 1, 0)).toBeCloseTo(Math.log(1 / Math.sqrt(2 * Math.PI)), 9),
   lowerConfidenceBound: () => expect(api.lowerConfidenceBound(1, 0.5, 2)).toBe(0),
   // output paths
-  checkOutputPath: () => expect(() => api.checkOutputPath(join(ROOT, "no-such-folder", "x.json"), "--out")).toThrow(/--out: .*expected a writable file in an existing folder, got no folder/),
-  checkOutputPaths: () => expect(() => api.checkOutputPaths([["-o", join(ROOT, "a.json")], ["--save-model", join(ROOT, "a.json")]])).toThrow(/--save-model: .*expected a different file from -o/),
+  checkOutputPath: () =>
+    expect(() => api.checkOutputPath(join(ROOT, "no-such-folder", "x.json"), "--out")).toThrow(
+      /--out: .*expected a writable file in an existing folder, got no folder/,
+    ),
+  checkOutputPaths: () =>
+    expect(() =>
+      api.checkOutputPaths([
+        ["-o", join(ROOT, "a.json")],
+        ["--save-model", join(ROOT, "a.json")],
+      ]),
+    ).toThrow(/--save-model: .*expected a different file from -o/),
   writeOutputFile: () => {
     const f = join(tmp(), "o.txt");
     api.writeOutputFile(f, "hello");
@@ -214,7 +320,13 @@ const exercises: Record<string, () => unknown> = {
   },
   // sampler
   createSampler: async () => {
-    const s = await api.createSampler({ corpus: memoryCorpus(), proportions: { a: 0.5, b: 0.5 }, seed: 1, blockSize: 8, warn: () => {} });
+    const s = await api.createSampler({
+      corpus: memoryCorpus(),
+      proportions: { a: 0.5, b: 0.5 },
+      seed: 1,
+      blockSize: 8,
+      warn: () => {},
+    });
     expect(s).toBeInstanceOf(api.Sampler);
     expect([...s.samples(8)].filter((x) => x.domain === "a")).toHaveLength(4);
     await s.close();
@@ -222,18 +334,38 @@ const exercises: Record<string, () => unknown> = {
   Sampler: () => undefined, // the class of createSampler's result, checked there
   toTfDataset: async () => {
     const { tf: t } = await tf();
-    const s = await api.createSampler({ corpus: memoryCorpus(), proportions: { a: 0.5, b: 0.5 }, seed: 1, blockSize: 8, warn: () => {} });
-    const ds = api.toTfDataset(s, t as never, { batchSize: 2, seqLen: 8, limit: 2 }) as { toArray(): Promise<unknown[]> };
+    const s = await api.createSampler({
+      corpus: memoryCorpus(),
+      proportions: { a: 0.5, b: 0.5 },
+      seed: 1,
+      blockSize: 8,
+      warn: () => {},
+    });
+    const ds = api.toTfDataset(s, t as never, { batchSize: 2, seqLen: 8, limit: 2 }) as {
+      toArray(): Promise<unknown[]>;
+    };
     expect(await ds.toArray()).toHaveLength(2); // limit counts batches
     await s.close();
   },
   formatPlanTable: async () => {
-    const s = await api.createSampler({ corpus: memoryCorpus(), proportions: { a: 0.25, b: 0.75 }, seed: 1, blockSize: 8, warn: () => {} });
+    const s = await api.createSampler({
+      corpus: memoryCorpus(),
+      proportions: { a: 0.25, b: 0.75 },
+      seed: 1,
+      blockSize: 8,
+      warn: () => {},
+    });
     expect(api.formatPlanTable(s.table())).toMatch(/^domain/);
     await s.close();
   },
   parseSamplerState: async () => {
-    const s = await api.createSampler({ corpus: memoryCorpus(), proportions: { a: 0.5, b: 0.5 }, seed: 1, blockSize: 8, warn: () => {} });
+    const s = await api.createSampler({
+      corpus: memoryCorpus(),
+      proportions: { a: 0.5, b: 0.5 },
+      seed: 1,
+      blockSize: 8,
+      warn: () => {},
+    });
     expect(api.parseSamplerState(JSON.parse(JSON.stringify(s.state())))).toEqual(s.state());
     expect(() => api.parseSamplerState({ ...s.state(), consumed: -1 }, "ckpt.json")).toThrow(/^ckpt.json: consumed: /);
   },
@@ -247,11 +379,23 @@ const exercises: Record<string, () => unknown> = {
     pool.closeAll();
   },
   Plan: () => {
-    const plan = new api.Plan({ domains: ["a", "b"], recordsPerDomain: Float64Array.of(10, 10), tokensPerRecord: Float64Array.of(5, 5), stages: [{ proportions: Float64Array.of(0.5, 0.5) } as never], seed: 0, blockSize: 4, unit: "samples", order: "shuffle" });
+    const plan = new api.Plan({
+      domains: ["a", "b"],
+      recordsPerDomain: Float64Array.of(10, 10),
+      tokensPerRecord: Float64Array.of(5, 5),
+      stages: [{ proportions: Float64Array.of(0.5, 0.5) } as never],
+      seed: 0,
+      blockSize: 4,
+      unit: "samples",
+      order: "shuffle",
+    });
     expect(Array.from(plan.samplesPerDomain(8))).toEqual([4, 4]);
   },
   apportion: () => expect(Array.from(api.apportion([0.5, 0.3, 0.2], 7))).toEqual([4, 2, 1]),
-  sampleShares: () => expect(close(api.sampleShares(Float64Array.of(0.5, 0.5), Float64Array.of(1, 3), "tokens"), [0.75, 0.25])).toBe(true),
+  sampleShares: () =>
+    expect(
+      close(api.sampleShares(Float64Array.of(0.5, 0.5), Float64Array.of(1, 3), "tokens"), [0.75, 0.25]),
+    ).toBe(true),
   FeistelPermutation: () => {
     const f = new api.FeistelPermutation(10, Uint32Array.of(1, 2, 3, 4));
     expect(Array.from({ length: 10 }, (_, i) => f.at(i)).sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
@@ -304,7 +448,10 @@ const exercises: Record<string, () => unknown> = {
     expect((await h.stat()).size).toBeGreaterThan(0);
     await pool.closeAll();
   },
-  discoverCorpus: async () => expect((await api.discoverCorpus(join(ROOT, "datasets", "corpus", "train"))).domains.map((d) => d.name)).toContain("code"),
+  discoverCorpus: async () =>
+    expect(
+      (await api.discoverCorpus(join(ROOT, "datasets", "corpus", "train"))).domains.map((d) => d.name),
+    ).toContain("code"),
   openCorpus: async () => {
     const c = await api.openCorpus(join(ROOT, "datasets", "corpus", "train"), { cacheDir: join(tmp(), "cache") });
     expect(c.names).toContain("legal");
@@ -320,7 +467,10 @@ const exercises: Record<string, () => unknown> = {
     expect(b.blas !== null || b.why.length > 0).toBe(true);
   },
   PRESETS: () => expect(api.parameterCount(api.PRESETS.ref!)).toBeGreaterThan(0.4e6),
-  parameterCount: () => expect(api.parameterCount({ vocab: 4, dModel: 2, nLayers: 0, nHeads: 1, seqLen: 3, dFF: 2 })).toBe(4 * 2 + 3 * 2 + 2 * 2),
+  parameterCount: () =>
+    expect(api.parameterCount({ vocab: 4, dModel: 2, nLayers: 0, nHeads: 1, seqLen: 3, dFF: 2 })).toBe(
+      4 * 2 + 3 * 2 + 2 * 2,
+    ),
   createModel: async () => {
     const { tf: t } = await tf();
     const m = api.createModel(t, { ...api.PRESETS.tiny!, seqLen: 8 }, api.createRng(0));
@@ -342,12 +492,30 @@ const exercises: Record<string, () => unknown> = {
   trainProxy: async () => {
     const { tf: t, backend } = await tf();
     const c = memoryCorpus();
-    const r = await api.trainProxy({ tf: t, backend, config: { ...api.PRESETS.tiny!, seqLen: 8 }, train: c, heldout: c, proportions: { a: 0.5, b: 0.5 }, steps: 2, batchSize: 2, seed: 0, evalWindows: 2 });
+    const r = await api.trainProxy({
+      tf: t,
+      backend,
+      config: { ...api.PRESETS.tiny!, seqLen: 8 },
+      train: c,
+      heldout: c,
+      proportions: { a: 0.5, b: 0.5 },
+      steps: 2,
+      batchSize: 2,
+      seed: 0,
+      evalWindows: 2,
+    });
     expect(Object.keys(r.lossPerDomain).sort()).toEqual(["a", "b"]);
   },
   // online proxy runs (branch online-train)
   domainStats: () =>
-    expect(api.domainStats(["a", "b"], Int32Array.from([1, 1, 0]), Float64Array.from([6, 2, 3]), Float64Array.from([2, 2, 1]))).toEqual({
+    expect(
+      api.domainStats(
+        ["a", "b"],
+        Int32Array.from([1, 1, 0]),
+        Float64Array.from([6, 2, 3]),
+        Float64Array.from([2, 2, 1]),
+      ),
+    ).toEqual({
       loss: { a: 3, b: 2 },
       tokens: { a: 1, b: 4 },
     }),
@@ -360,27 +528,80 @@ const exercises: Record<string, () => unknown> = {
   trainOnline: async () => {
     const { tf: t, backend } = await tf();
     const c = memoryCorpus();
-    const mixer = api.createOnlineMixer("odm", { domains: ["a", "b"], seed: 0, options: { totalSteps: 2, warmupSteps: 0 } });
-    const r = await api.trainOnline({ tf: t, backend, config: { ...api.PRESETS.tiny!, seqLen: 8 }, train: c, heldout: c, mixer, steps: 2, batchSize: 2, seed: 0, evalWindows: 2 });
+    const mixer = api.createOnlineMixer("odm", {
+      domains: ["a", "b"],
+      seed: 0,
+      options: { totalSteps: 2, warmupSteps: 0 },
+    });
+    const r = await api.trainOnline({
+      tf: t,
+      backend,
+      config: { ...api.PRESETS.tiny!, seqLen: 8 },
+      train: c,
+      heldout: c,
+      mixer,
+      steps: 2,
+      batchSize: 2,
+      seed: 0,
+      evalWindows: 2,
+    });
     expect(r.method).toBe("odm");
     expect(r.trajectory.length).toBeGreaterThan(0);
   },
   skillsGraph: async () => {
     const { tf: t, backend } = await tf();
     const c = memoryCorpus();
-    const g = await api.skillsGraph({ tf: t, backend, config: { ...api.PRESETS.tiny!, seqLen: 8 }, train: c, heldout: c, steps: 1, batchSize: 2, seed: 0, evalWindows: 2 }, ["a", "b"]);
+    const g = await api.skillsGraph(
+      {
+        tf: t,
+        backend,
+        config: { ...api.PRESETS.tiny!, seqLen: 8 },
+        train: c,
+        heldout: c,
+        steps: 1,
+        batchSize: 2,
+        seed: 0,
+        evalWindows: 2,
+      },
+      ["a", "b"],
+    );
     expect(g.map((row) => row.length)).toEqual([2, 2]);
   },
   trainWithMethod: async () => {
     const { tf: t, backend } = await tf();
     const c = memoryCorpus();
-    const r = await api.trainWithMethod({ tf: t, backend, config: { ...api.PRESETS.tiny!, seqLen: 8 }, train: c, heldout: c, steps: 2, batchSize: 2, seed: 0, evalWindows: 2, method: "odm", createMixer: api.createOnlineMixer });
+    const r = await api.trainWithMethod({
+      tf: t,
+      backend,
+      config: { ...api.PRESETS.tiny!, seqLen: 8 },
+      train: c,
+      heldout: c,
+      steps: 2,
+      batchSize: 2,
+      seed: 0,
+      evalWindows: 2,
+      method: "odm",
+      createMixer: api.createOnlineMixer,
+    });
     expect(r.extraSteps).toBe(0);
   },
   trainEnsemble: async () => {
     const { tf: t, backend } = await tf();
     const c = memoryCorpus();
-    const r = await api.trainEnsemble({ tf: t, backend, config: { ...api.PRESETS.tiny!, seqLen: 8 }, train: c, heldout: c, steps: 1, batchSize: 2, evalWindows: 2, members: [{ proportions: { a: 1 }, seed: 0 }, { proportions: { b: 1 }, seed: 1 }] });
+    const r = await api.trainEnsemble({
+      tf: t,
+      backend,
+      config: { ...api.PRESETS.tiny!, seqLen: 8 },
+      train: c,
+      heldout: c,
+      steps: 1,
+      batchSize: 2,
+      evalWindows: 2,
+      members: [
+        { proportions: { a: 1 }, seed: 0 },
+        { proportions: { b: 1 }, seed: 1 },
+      ],
+    });
     expect(r).toHaveLength(2);
   },
   learningRate: () => expect(api.learningRate(9, 100, 1e-3, 10, "cosine")).toBeCloseTo(1e-3, 12),
@@ -390,50 +611,132 @@ const exercises: Record<string, () => unknown> = {
     const built = await builtApi();
     expect(built.runSweep.name).toBe(api.runSweep.name);
     const d = tmp();
-    const s = await built.runSweep({ mixtures: [], domains: ["code"], config: api.PRESETS.tiny!, model: "tiny", steps: 1, batchSize: 1, seed: 0, train: join(ROOT, "datasets", "corpus", "train"), heldout: join(ROOT, "datasets", "corpus", "heldout"), runs: join(d, "runs.csv"), workers: 1, backend: "wasm", log: () => {} });
+    const s = await built.runSweep({
+      mixtures: [],
+      domains: ["code"],
+      config: api.PRESETS.tiny!,
+      model: "tiny",
+      steps: 1,
+      batchSize: 1,
+      seed: 0,
+      train: join(ROOT, "datasets", "corpus", "train"),
+      heldout: join(ROOT, "datasets", "corpus", "heldout"),
+      runs: join(d, "runs.csv"),
+      workers: 1,
+      backend: "wasm",
+      log: () => {},
+    });
     expect(s.finished + s.failed + s.skipped).toBe(0);
     expect(existsSync(join(d, "runs.csv"))).toBe(false);
   },
   // sweep plan, local pool, runs store (branch store)
-  resolveSettings: () => expect(api.resolveSettings({ model: "tiny", config: api.PRESETS.tiny!, steps: 20, batchSize: 4, seed: 0, corpusSha256: "c" }).warmup).toBe(2),
+  resolveSettings: () =>
+    expect(
+      api.resolveSettings({
+        model: "tiny",
+        config: api.PRESETS.tiny!,
+        steps: 20,
+        batchSize: 4,
+        seed: 0,
+        corpusSha256: "c",
+      }).warmup,
+    ).toBe(2),
   runKey: () => {
-    const s = api.resolveSettings({ model: "tiny", config: api.PRESETS.tiny!, steps: 20, batchSize: 4, seed: 0, corpusSha256: "c" });
+    const s = api.resolveSettings({
+      model: "tiny",
+      config: api.PRESETS.tiny!,
+      steps: 20,
+      batchSize: 4,
+      seed: 0,
+      corpusSha256: "c",
+    });
     expect(api.runKey({ a: 0.5, b: 0.5 }, s)).not.toBe(api.runKey({ a: 0.5, b: 0.5 }, { ...s, lr: 1e-3 }));
   },
   planSweep: () => {
-    const s = api.resolveSettings({ model: "tiny", config: api.PRESETS.tiny!, steps: 20, batchSize: 4, seed: 0, corpusSha256: "c" });
+    const s = api.resolveSettings({
+      model: "tiny",
+      config: api.PRESETS.tiny!,
+      steps: 20,
+      batchSize: 4,
+      seed: 0,
+      corpusSha256: "c",
+    });
     const done = new Set([api.runKey({ a: 1 }, s)]);
-    expect(api.planSweep({ mixtures: [{ a: 1 }, { b: 1 }, { b: 1 }], settings: s, done })).toMatchObject({ done: 1, repeated: 1 });
+    expect(api.planSweep({ mixtures: [{ a: 1 }, { b: 1 }, { b: 1 }], settings: s, done })).toMatchObject({
+      done: 1,
+      repeated: 1,
+    });
   },
   settingsCells: () => {
-    const s = api.resolveSettings({ model: "tiny", config: api.PRESETS.tiny!, steps: 20, batchSize: 4, seed: 0, corpusSha256: "c" });
+    const s = api.resolveSettings({
+      model: "tiny",
+      config: api.PRESETS.tiny!,
+      steps: 20,
+      batchSize: 4,
+      seed: 0,
+      corpusSha256: "c",
+    });
     expect(api.settingsCells(s).get("lr")).toBe(3e-3);
   },
   otherSettings: () => {
-    const s = api.resolveSettings({ model: "tiny", config: api.PRESETS.tiny!, steps: 20, batchSize: 4, seed: 0, corpusSha256: "c" });
+    const s = api.resolveSettings({
+      model: "tiny",
+      config: api.PRESETS.tiny!,
+      steps: 20,
+      batchSize: 4,
+      seed: 0,
+      corpusSha256: "c",
+    });
     const f = api.parseFrame(new TextEncoder().encode("run_id,lr\nx,0.01\n"), "csv", "runs.csv");
     expect(api.otherSettings(f, s, [])).toContain("lr: 0.01 in 1 row (here 0.003)");
   },
   corpusSha256: async () => {
-    const c = { train: join(ROOT, "datasets", "corpus", "train"), heldout: join(ROOT, "datasets", "corpus", "heldout") };
+    const c = {
+      train: join(ROOT, "datasets", "corpus", "train"),
+      heldout: join(ROOT, "datasets", "corpus", "heldout"),
+    };
     expect(await api.corpusSha256(c)).toMatch(/^[0-9a-f]{64}$/);
   },
   trainChunk: async () => {
-    const s = api.resolveSettings({ model: "tiny", config: { ...api.PRESETS.tiny!, seqLen: 8 }, steps: 1, batchSize: 2, seed: 0, corpusSha256: "c", evalWindows: 2 });
-    const c = { train: join(ROOT, "datasets", "corpus", "train"), heldout: join(ROOT, "datasets", "corpus", "heldout") };
-    const r = await api.trainChunk({ id: "k", members: [{ id: "k", proportions: { code: 1 } }], settings: s, ...c, backend: "wasm" }, tf());
+    const s = api.resolveSettings({
+      model: "tiny",
+      config: { ...api.PRESETS.tiny!, seqLen: 8 },
+      steps: 1,
+      batchSize: 2,
+      seed: 0,
+      corpusSha256: "c",
+      evalWindows: 2,
+    });
+    const c = {
+      train: join(ROOT, "datasets", "corpus", "train"),
+      heldout: join(ROOT, "datasets", "corpus", "heldout"),
+    };
+    const r = await api.trainChunk(
+      { id: "k", members: [{ id: "k", proportions: { code: 1 } }], settings: s, ...c, backend: "wasm" },
+      tf(),
+    );
     expect(r).toHaveLength(1);
   },
   runLocalPool: async () => {
     // No chunk to train: the pool starts a worker, gets null, and ends with it.
     const built = (await import(join(ROOT, "dist", "src", "index.js"))) as typeof api;
-    await built.runLocalPool({ workers: 1, next: async () => null, done: async () => {}, train: "", heldout: "", backend: "wasm" });
+    await built.runLocalPool({
+      workers: 1,
+      next: async () => null,
+      done: async () => {},
+      train: "",
+      heldout: "",
+      backend: "wasm",
+    });
   },
   SweepInterrupted: () => expect(new api.SweepInterrupted("SIGTERM").code).toBe("E_INTERRUPTED"),
   LockError: () => expect(new api.LockError("held").code).toBe("E_LOCK"),
   appendRuns: async () => {
     const d = tmp();
-    const r = await api.appendRuns(join(d, "runs.csv"), [new Map([["run_id", "007"], ["w.a", 1]]), new Map([["run_id", "007"], ["w.a", 1]])]);
+    const r = await api.appendRuns(join(d, "runs.csv"), [
+      new Map([["run_id", "007"], ["w.a", 1]]),
+      new Map([["run_id", "007"], ["w.a", 1]]),
+    ]);
     expect(r).toEqual({ appended: ["007"], duplicates: ["007"], numRows: 1 });
   },
   withTableLock: async () => expect(await api.withTableLock(join(tmp(), "runs.csv"), () => 7)).toBe(7),
@@ -451,38 +754,90 @@ const exercises: Record<string, () => unknown> = {
   clearDeadClaims: () => expect(api.clearDeadClaims(join(tmp(), "runs.csv"))).toBe(0),
   runIdsOf: () => expect([...api.runIdsOf(runsFrame())]).toEqual(["a", "b", "c", "d", "e", "f"]),
   checkRunsOutput: async () => {
-    await expect(api.checkRunsOutput(join(tmp(), "runs.xlsx"), { flag: "--runs", domains: ["a"] })).rejects.toThrow(/^--runs: expected a file ending in \.csv/);
+    await expect(api.checkRunsOutput(join(tmp(), "runs.xlsx"), { flag: "--runs", domains: ["a"] })).rejects.toThrow(
+      /^--runs: expected a file ending in \.csv/,
+    );
   },
   withoutFailedRuns: () => {
-    const f = api.parseFrame(new TextEncoder().encode("run_id,w.a,w.b,status\nx,0.5,0.5,ok\ny,0.5,0.5,failed\n"), "csv", "runs.csv");
+    const f = api.parseFrame(
+      new TextEncoder().encode("run_id,w.a,w.b,status\nx,0.5,0.5,ok\ny,0.5,0.5,failed\n"),
+      "csv",
+      "runs.csv",
+    );
     expect(api.withoutFailedRuns(f).failed.rows).toEqual([2]);
   },
   failedRunsNote: () => {
-    const f = api.parseFrame(new TextEncoder().encode("run_id,w.a,w.b,status,error\nx,0.5,0.5,ok,\ny,0.5,0.5,failed,boom\n"), "csv", "runs.csv");
-    expect(api.failedRunsNote(api.buildRunsTable(f))).toBe('note: runs.csv: 1 failed run (status "failed"; row 2) kept in the file and left out: "boom"');
+    const f = api.parseFrame(
+      new TextEncoder().encode("run_id,w.a,w.b,status,error\nx,0.5,0.5,ok,\ny,0.5,0.5,failed,boom\n"),
+      "csv",
+      "runs.csv",
+    );
+    expect(api.failedRunsNote(api.buildRunsTable(f))).toBe(
+      'note: runs.csv: 1 failed run (status "failed"; row 2) kept in the file and left out: "boom"',
+    );
   },
   onlineMixers: () => expect(Object.keys(api.onlineMixers).sort()).toEqual(["aioli", "doremi", "odm", "skillit"]),
   createOnlineMixer: () => {
     const m = api.createOnlineMixer("odm", { domains: ["web", "code"], seed: 1, options: { totalSteps: 100 } });
     expect(api.isOnSimplex(Object.values(m.proportions()))).toBe(true);
-    expect(() => m.observe({ kind: "train", step: 0, loss: { nosuch: 1 }, tokens: { nosuch: 1 } })).toThrow(api.InputError);
+    expect(() => m.observe({ kind: "train", step: 0, loss: { nosuch: 1 }, tokens: { nosuch: 1 } })).toThrow(
+      api.InputError,
+    );
   },
-  mergeDomainStats: () => expect(api.mergeDomainStats([{ lossSum: { web: 30 }, tokens: { web: 10 } }, { loss: { web: 2 }, tokens: { web: 30 } }])).toEqual({ loss: { web: 2.25 }, tokens: { web: 40 } }),
+  mergeDomainStats: () =>
+    expect(
+      api.mergeDomainStats([
+        { lossSum: { web: 30 }, tokens: { web: 10 } },
+        { loss: { web: 2 }, tokens: { web: 30 } },
+      ]),
+    ).toEqual({ loss: { web: 2.25 }, tokens: { web: 40 } }),
   // report
-  renderSvg: async () => expect(api.countMarks(await api.renderSvg({ data: { values: [{ x: 1 }, { x: 2 }] }, mark: "point", encoding: { x: { field: "x", type: "quantitative" } } }))).toBe(2),
-  countMarks: () => expect(api.countMarks('<svg><g class="mark-symbol role-mark marks"><path d="M0,0"/><path d="M1,1"/></g><g class="mark-rule role-axis-tick"><line/></g></svg>')).toBe(2),
+  renderSvg: async () =>
+    expect(
+      api.countMarks(
+        await api.renderSvg({
+          data: { values: [{ x: 1 }, { x: 2 }] },
+          mark: "point",
+          encoding: { x: { field: "x", type: "quantitative" } },
+        }),
+      ),
+    ).toBe(2),
+  countMarks: () =>
+    expect(
+      api.countMarks(
+        '<svg><g class="mark-symbol role-mark marks"><path d="M0,0"/><path d="M1,1"/></g>' +
+          '<g class="mark-rule role-axis-tick"><line/></g></svg>',
+      ),
+    ).toBe(2),
   domainColors: () => expect(new Set(api.domainColors(Array.from({ length: 20 }, (_, i) => `d${i}`))).size).toBe(20),
   fitSpec: async () => {
-    const spec = api.fitSpec({ title: "t", subtitle: "s", axis: "loss", rows: [{ predicted: 1, measured: 1.1 }, { predicted: 2, measured: 1.9 }] });
+    const spec = api.fitSpec({
+      title: "t",
+      subtitle: "s",
+      axis: "loss",
+      rows: [
+        { predicted: 1, measured: 1.1 },
+        { predicted: 2, measured: 1.9 },
+      ],
+    });
     expect(api.countMarks(await api.renderSvg(spec))).toBe(3); // two runs and the identity line
   },
   recommendationSpec: async () => {
-    const spec = api.recommendationSpec({ domains: ["a", "b"], recommended: { a: 0.7, b: 0.3 }, references: [{ name: "uniform", shares: { a: 0.5, b: 0.5 } }] });
+    const spec = api.recommendationSpec({
+      domains: ["a", "b"],
+      recommended: { a: 0.7, b: 0.3 },
+      references: [{ name: "uniform", shares: { a: 0.5, b: 0.5 } }],
+    });
     expect(api.countMarks(await api.renderSvg(spec))).toBe(4); // two bars and two reference marks
   },
   weightsOverTokensSpec: async () => {
-    const rows = [0, 100].flatMap((tokens) => [{ tokens, domain: "a", share: 0.6 }, { tokens, domain: "b", share: 0.4 }]);
-    expect(api.countMarks(await api.renderSvg(api.weightsOverTokensSpec({ domains: ["a", "b"], method: "odm", rows })))).toBe(2); // one area per domain
+    const rows = [0, 100].flatMap((tokens) => [
+      { tokens, domain: "a", share: 0.6 },
+      { tokens, domain: "b", share: 0.4 },
+    ]);
+    expect(
+      api.countMarks(await api.renderSvg(api.weightsOverTokensSpec({ domains: ["a", "b"], method: "odm", rows }))),
+    ).toBe(2); // one area per domain
   },
   lossesOverTokensSpec: async () => {
     const rows = [0, 100].flatMap((tokens) => [{ tokens, domain: "a", loss: 3 }, { tokens, domain: "b", loss: 2 }]);
@@ -490,8 +845,14 @@ const exercises: Record<string, () => unknown> = {
     expect(api.countMarks(await api.renderSvg(spec))).toBe(2 + 4); // a line per domain and its points
   },
   parseReportProportions: () => {
-    const doc = { format: "mixlab.proportions/v1", domains: { a: 0.5, b: 0.5 }, diagnostics: [{ code: "X", message: "m" }] };
-    expect(api.parseReportProportions(JSON.stringify(doc), "p.json").diagnostics).toEqual([{ code: "X", message: "m" }]);
+    const doc = {
+      format: "mixlab.proportions/v1",
+      domains: { a: 0.5, b: 0.5 },
+      diagnostics: [{ code: "X", message: "m" }],
+    };
+    expect(api.parseReportProportions(JSON.stringify(doc), "p.json").diagnostics).toEqual([
+      { code: "X", message: "m" },
+    ]);
   },
   buildReport: async () => {
     const r = await api.buildReport({ table: runsTable(), methods: ["loglinear"], cvFolds: 0 });
@@ -504,12 +865,24 @@ const exercises: Record<string, () => unknown> = {
   },
   writeReportFile: async () => {
     const d = tmp();
-    writeFileSync(join(d, "runs.csv"), "run_id,w.web,w.code,w.math,loss.web\na,0.2,0.3,0.5,3.1\nb,0.5,0.25,0.25,2.9\nc,0.1,0.1,0.8,3.3\nd,0.4,0.4,0.2,3.0\ne,0.3,0.3,0.4,3.05\n");
-    const bytes = await api.writeReportFile({ runs: join(d, "runs.csv"), out: join(d, "r.html"), methods: ["loglinear"], cvFolds: 0 });
+    writeFileSync(
+      join(d, "runs.csv"),
+      "run_id,w.web,w.code,w.math,loss.web\na,0.2,0.3,0.5,3.1\nb,0.5,0.25,0.25,2.9\nc,0.1,0.1,0.8,3.3\n" +
+        "d,0.4,0.4,0.2,3.0\ne,0.3,0.3,0.4,3.05\n",
+    );
+    const bytes = await api.writeReportFile({
+      runs: join(d, "runs.csv"),
+      out: join(d, "r.html"),
+      methods: ["loglinear"],
+      cvFolds: 0,
+    });
     expect(readFileSync(join(d, "r.html")).length).toBe(bytes);
   },
   // The queue (tests/queue and tests/e2e/queue.test.ts run it against a real Redis).
-  runWorker: () => expect(api.runWorker({ queue: { url: "http://:pw@host" }, log: () => {} })).rejects.toThrow('--queue: expected redis://[:password@]host:port[/db] or rediss://… (TLS), got scheme "http"'),
+  runWorker: () =>
+    expect(api.runWorker({ queue: { url: "http://:pw@host" }, log: () => {} })).rejects.toThrow(
+      '--queue: expected redis://[:password@]host:port[/db] or rediss://… (TLS), got scheme "http"',
+    ),
   parseQueueUrl: () => expect(api.parseQueueUrl("redis://:pw@h:7000/3").label).toBe("redis://h:7000/3"),
   queueNameFor: () => expect(api.queueNameFor("/x/runs.csv")).toMatch(/^mixlab-[0-9a-f]{16}$/),
   QueueError: () => expect(new api.QueueError("lost Redis").code).toBe("E_QUEUE"),
@@ -523,23 +896,39 @@ const exercises: Record<string, () => unknown> = {
   },
   CRITERION: () => expect(api.CRITERION).toMatch(/within one standard error/),
   chooseByCriterion: () => {
-    const good = api.selectionReport(Float64Array.from([1, 2, 3, 4, 5, 6, 7, 8]), Float64Array.from([1, 2, 3, 4, 5, 6, 7, 8]));
-    const bad = api.selectionReport(Float64Array.from([8, 7, 6, 5, 4, 3, 2, 1]), Float64Array.from([1, 2, 3, 4, 5, 6, 7, 8]));
+    const good = api.selectionReport(
+      Float64Array.from([1, 2, 3, 4, 5, 6, 7, 8]),
+      Float64Array.from([1, 2, 3, 4, 5, 6, 7, 8]),
+    );
+    const bad = api.selectionReport(
+      Float64Array.from([8, 7, 6, 5, 4, 3, 2, 1]),
+      Float64Array.from([1, 2, 3, 4, 5, 6, 7, 8]),
+    );
     expect(api.chooseByCriterion(new Map([["bad", bad], ["good", good]])).chosen).toBe("good");
   },
   supportDiagnostics: () => {
     // Runs all near (0.5, 0.5); a recommendation at a corner far from them is flagged.
     const weights = Float64Array.from([0.5, 0.5, 0.45, 0.55, 0.55, 0.45, 0.4, 0.6, 0.6, 0.4]);
     const d = api.supportDiagnostics({
-      domains: ["a", "b"], weights, target: Float64Array.from([1, 1.1, 0.9, 1.2, 0.8]), recommendation: Float64Array.from([1, 0]),
-      predicted: 0.5, cvRmse: 0.05, cvSpearman: 0.9, box: { lower: Float64Array.from([0, 0]), upper: Float64Array.from([1, 1]) }, nextStep: "",
+      domains: ["a", "b"],
+      weights,
+      target: Float64Array.from([1, 1.1, 0.9, 1.2, 0.8]),
+      recommendation: Float64Array.from([1, 0]),
+      predicted: 0.5,
+      cvRmse: 0.05,
+      cvSpearman: 0.9,
+      box: { lower: Float64Array.from([0, 0]), upper: Float64Array.from([1, 1]) },
+      nextStep: "",
     });
     expect(d.map((x) => x.code)).toContain("far-from-runs");
   },
   createWorld: () => expect(api.createWorld("bowl", 3, api.createRng(0)).numDomains).toBe(3),
   worldTarget: () => {
     const w = api.createWorld("bowl", 3, api.createRng(0));
-    expect(api.worldTarget(w, [1 / 3, 1 / 3, 1 / 3])).toBeCloseTo(Array.from(w.losses([1 / 3, 1 / 3, 1 / 3])).reduce((a, b) => a + b, 0) / 3, 12);
+    expect(api.worldTarget(w, [1 / 3, 1 / 3, 1 / 3])).toBeCloseTo(
+      Array.from(w.losses([1 / 3, 1 / 3, 1 / 3])).reduce((a, b) => a + b, 0) / 3,
+      12,
+    );
   },
   optimumOf: () => {
     const w = api.createWorld("bowl", 3, api.createRng(0));

@@ -10,6 +10,11 @@ export const names = (k: number): string[] => Array.from({ length: k }, (_, j) =
 export function worldTable(w: World, weights: Float64Array, noise: number, seed: number): RunsTable {
   const k = w.numDomains;
   const comps = observe(w, weights, noise, createRng(seed).derive("noise"));
-  const frame = mixturesFrame("world.csv", names(k), weights, comps.map((c, j) => [`loss.d${j}`, Array.from(c)] as const));
+  const frame = mixturesFrame(
+    "world.csv",
+    names(k),
+    weights,
+    comps.map((c, j) => [`loss.d${j}`, Array.from(c)] as const),
+  );
   return buildRunsTable(frame);
 }

@@ -8,7 +8,9 @@ import { join } from "node:path";
 
 const found = spawnSync("redis-server", ["--version"], { encoding: "utf8" });
 /** Why Redis tests are skipped here (null when redis-server is installed). */
-export const REDIS_SKIP: string | null = found.error ? `redis-server not found (${found.error.message}); install Debian's redis-server` : null;
+export const REDIS_SKIP: string | null = found.error
+  ? `redis-server not found (${found.error.message}); install Debian's redis-server`
+  : null;
 if (REDIS_SKIP) process.stderr.write(`queue tests skipped: ${REDIS_SKIP}\n`);
 
 /** A free TCP port on 127.0.0.1 (the OS picks one; it is free when this returns). */

@@ -59,7 +59,13 @@ function synthetic(truth: (p: number[]) => number[], n: number, seed: number): F
     l.forEach((v, j) => (comps[j]![i] = v));
     target[i] = mean(l);
   }
-  return { domains: DOMAINS, weights: w, target, components: { names: DOMAINS.map((d) => `loss.${d}`), values: comps }, tokensPerDomain: Float64Array.from([5e9, 1e9, 2e8]) };
+  return {
+    domains: DOMAINS,
+    weights: w,
+    target,
+    components: { names: DOMAINS.map((d) => `loss.${d}`), values: comps },
+    tokensPerDomain: Float64Array.from([5e9, 1e9, 2e8]),
+  };
 }
 
 interface Case {
@@ -118,17 +124,32 @@ const cases: Record<string, Case> = {
   },
   // a 1-D law in one domain's share, fitted from a fixed grid of starts: tested against its own form
   // in tests/mixers/dcpt.test.ts
-  dcpt: { options: {}, badOptions: { epsilon: [0, 2], huberDelta: [0], maxIterations: [0] }, random: false, optimum: null },
+  dcpt: {
+    options: {},
+    badOptions: { epsilon: [0, 2], huberDelta: [0], maxIterations: [0] },
+    random: false,
+    optimum: null,
+  },
   ensemble: {
     options: { members: ["dml", "loglinear"], memberOptions: { dml: { numStarts: 6 } }, numCandidates: 4096 },
-    badOptions: { members: [["dml"], ["nope", "dml"], ["dml", "dml"]], memberOptions: ["x", { regmix: {} }, { dml: { numStarts: 0 } }], numCandidates: [8], topK: [0] },
+    badOptions: {
+      members: [["dml"], ["nope", "dml"], ["dml", "dml"]],
+      memberOptions: ["x", { regmix: {} }, { dml: { numStarts: 0 } }],
+      numCandidates: [8],
+      topK: [0],
+    },
     random: true,
     optimum: { truth: truthDml, regret: 0.02 },
   },
   // the static baselines draw nothing
   uniform: { options: {}, badOptions: {}, random: false, optimum: null },
   natural: { options: {}, badOptions: {}, random: false, optimum: null },
-  temperature: { options: { temperature: 2 }, badOptions: { temperature: [0.5, 0, "hot"] }, random: false, optimum: null },
+  temperature: {
+    options: { temperature: 2 },
+    badOptions: { temperature: [0.5, 0, "hot"] },
+    random: false,
+    optimum: null,
+  },
   unimax: {
     options: { budgetTokens: 1e10, maxEpochs: 4 },
     badOptions: { maxEpochs: [0, -1], budgetTokens: [0, -1, "lots"] },
@@ -164,7 +185,10 @@ describe.each(Object.keys(laws))("law %s", (name) => {
   it("is deterministic per seed", () => {
     const run = (seed: number) => {
       const f = law.fit(input, opts, createRng(seed));
-      return JSON.stringify({ p: Array.from(f.recommend(resolveConstraints(DOMAINS), createRng(seed).derive("r")).proportions), params: f.toParams() });
+      return JSON.stringify({
+        p: Array.from(f.recommend(resolveConstraints(DOMAINS), createRng(seed).derive("r")).proportions),
+        params: f.toParams(),
+      });
     };
     expect(run(5)).toBe(run(5));
   });
@@ -175,7 +199,9 @@ describe.each(Object.keys(laws))("law %s", (name) => {
     const probe = input.weights.subarray(0, 30);
     expect(Array.from(back.predict(probe))).toEqual(Array.from(f.predict(probe)));
     const cons = resolveConstraints(DOMAINS);
-    expect(Array.from(back.recommend(cons, createRng(3)).proportions)).toEqual(Array.from(f.recommend(cons, createRng(3)).proportions));
+    expect(Array.from(back.recommend(cons, createRng(3)).proportions)).toEqual(
+      Array.from(f.recommend(cons, createRng(3)).proportions),
+    );
   });
 
   if (c.random) {
@@ -232,7 +258,12 @@ describe("law-specific known answers", () => {
   });
 
   it("UniMax caps small domains at E epochs and spreads the rest uniformly", () => {
-    const input = { domains: DOMAINS, weights: new Float64Array(3), target: new Float64Array(1), tokensPerDomain: Float64Array.from([1e10, 5e9, 1e8]) };
+    const input = {
+      domains: DOMAINS,
+      weights: new Float64Array(3),
+      target: new Float64Array(1),
+      tokensPerDomain: Float64Array.from([1e10, 5e9, 1e8]),
+    };
     const f = laws.unimax!.fit(input, laws.unimax!.parseOptions({ budgetTokens: 3e9, maxEpochs: 2 }), createRng(0));
     const p = f.recommend(resolveConstraints(DOMAINS), createRng(0)).proportions;
     // math: 2 epochs × 1e8 = 2e8; the other two share the remaining 2.8e9 equally.
@@ -241,21 +272,38 @@ describe("law-specific known answers", () => {
   });
 
   it("natural and temperature follow the token counts", () => {
-    const input = { domains: DOMAINS, weights: new Float64Array(3), target: new Float64Array(1), tokensPerDomain: Float64Array.from([6, 3, 1]) };
-    const nat = laws.natural!.fit(input, {}, createRng(0)).recommend(resolveConstraints(DOMAINS), createRng(0)).proportions;
+    const input = {
+      domains: DOMAINS,
+      weights: new Float64Array(3),
+      target: new Float64Array(1),
+      tokensPerDomain: Float64Array.from([6, 3, 1]),
+    };
+    const nat = laws.natural!
+      .fit(input, {}, createRng(0))
+      .recommend(resolveConstraints(DOMAINS), createRng(0)).proportions;
     [0.6, 0.3, 0.1].forEach((v, i) => expect(nat[i]).toBeCloseTo(v, 15));
-    const tmp = laws.temperature!.fit(input, laws.temperature!.parseOptions({ temperature: 2 }), createRng(0)).recommend(resolveConstraints(DOMAINS), createRng(0)).proportions;
+    const tmp = laws.temperature!
+      .fit(input, laws.temperature!.parseOptions({ temperature: 2 }), createRng(0))
+      .recommend(resolveConstraints(DOMAINS), createRng(0)).proportions;
     const z = Math.sqrt(6) + Math.sqrt(3) + 1;
     expect(tmp[0]).toBeCloseTo(Math.sqrt(6) / z, 12);
   });
 
   it("natural without token counts is an InputError", () => {
     const input = { domains: DOMAINS, weights: new Float64Array(3), target: new Float64Array(1) };
-    expect(() => laws.natural!.fit(input, {}, createRng(0))).toThrowErrorMatchingInlineSnapshot(`[InputError: natural: expected token counts per domain (--tokens web=1.2e9,code=3e8,… or a corpus), got none]`);
+    expect(() => laws.natural!.fit(input, {}, createRng(0))).toThrowErrorMatchingInlineSnapshot(
+      `[InputError: natural: expected token counts per domain (--tokens web=1.2e9,code=3e8,… or a corpus), got none]`,
+    );
   });
 
   it("epoch caps that no mixture can meet are named", () => {
-    expect(() => resolveConstraints(DOMAINS, { maxEpochs: 1, budgetTokens: 1e10, tokensPerDomain: { web: 1e9, code: 1e9, math: 1e9 } })).toThrowErrorMatchingInlineSnapshot(
+    expect(() =>
+      resolveConstraints(DOMAINS, {
+        maxEpochs: 1,
+        budgetTokens: 1e10,
+        tokensPerDomain: { web: 1e9, code: 1e9, math: 1e9 },
+      }),
+    ).toThrowErrorMatchingInlineSnapshot(
       `[InputError: constraints: expected constraints that some mixture satisfies, got none: the maximum shares (after epoch caps) sum to 0.300000 < 1: no mixture can use the whole token budget]`,
     );
   });

@@ -83,7 +83,11 @@ const cases: Record<string, Case> = {
     random: true,
     badOptions: [
       [{ beta: 1 }, "options of odm: beta: expected a number < 1, got 1"],
-      [{ varient: "exp3" }, 'options of odm: options: expected one of "variant", "pull", "beta", "totalSteps", "warmupSteps", "initial", "rewardScale", "rewardClip", "minShare", "maxShare", got "varient"'],
+      [
+        { varient: "exp3" },
+        'options of odm: options: expected one of "variant", "pull", "beta", "totalSteps", "warmupSteps", ' +
+          '"initial", "rewardScale", "rewardClip", "minShare", "maxShare", got "varient"',
+      ],
       [{ variant: "exp4" }, 'options of odm: variant: expected one of "smoothed-mean", "exp3", "mixed", got "exp4"'],
       [{ initial: { web: 0.5, code: 0.5 } }, "options of odm: initial.math: expected a finite number > 0, got nothing"],
     ],
@@ -290,7 +294,9 @@ describe("online mixer conformance", () => {
           `${at} domains: expected ["web","code","maths"] (the mixer's domains, in order), got ["web","code","math"]`,
         );
         expect(() => make(7, { ...st, method: "other" })).toThrow(`${at} method: expected "${name}", got "other"`);
-        expect(() => make(7, { ...st, data: { ...st.data, bogus: 1 } })).toThrow(`${at} data: expected no field "bogus" (not part of the format), got one`);
+        expect(() => make(7, { ...st, data: { ...st.data, bogus: 1 } })).toThrow(
+          `${at} data: expected no field "bogus" (not part of the format), got one`,
+        );
         expect(withState(DOMAINS, c.options, 8)).toThrow(`${at} data.seed: expected the mixer's seed 8, got 7`);
         const changed = Object.keys(c.otherOptions).find((key) => c.otherOptions[key] !== c.options[key])!;
         const why = "a state continues only under the options it was saved with";

@@ -130,7 +130,9 @@ describe("suggester specifics", () => {
     // A natural prior that caps books at 15 × 0.001 = 0.015 cannot meet a 0.1 minimum.
     const prior = Float64Array.from([0.6, 0.3, 0.099, 0.001]);
     const minBooks = resolveConstraints(DOMAINS, { minShare: { books: 0.1 } });
-    expect(() => d.suggest({ domains: DOMAINS, prior, constraints: minBooks }, 3, o, createRng(0))).toThrowErrorMatchingInlineSnapshot(
+    expect(() =>
+      d.suggest({ domains: DOMAINS, prior, constraints: minBooks }, 3, o, createRng(0)),
+    ).toThrowErrorMatchingInlineSnapshot(
       `[InputError: caps: books: expected a maximum share (0.01500) at least the minimum share, got a minimum of 0.1000]`,
     );
   });

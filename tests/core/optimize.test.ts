@@ -52,7 +52,10 @@ describe("minimizeOnSimplex", () => {
       g.set(c);
       return c[0]! * r[0]! + c[1]! * r[1]! + c[2]! * r[2]!;
     };
-    const res = minimizeOnSimplex(f, Float64Array.from([1 / 3, 1 / 3, 1 / 3]), { lower: new Float64Array(3), upper: Float64Array.from([1, 0.6, 1]) });
+    const res = minimizeOnSimplex(f, Float64Array.from([1 / 3, 1 / 3, 1 / 3]), {
+      lower: new Float64Array(3),
+      upper: Float64Array.from([1, 0.6, 1]),
+    });
     expect(res.p[1]).toBeCloseTo(0.6, 9);
     expect(res.p[2]).toBeCloseTo(0.4, 9);
   });
@@ -61,15 +64,19 @@ describe("minimizeOnSimplex", () => {
 describe("top-k selection", () => {
   it("smallestK and TopKCollector agree with a full sort (ties by first index)", () => {
     fc.assert(
-      fc.property(fc.array(fc.integer({ min: 0, max: 20 }), { minLength: 1, maxLength: 200 }), fc.integer({ min: 1, max: 30 }), (vals, k) => {
-        const x = Float64Array.from(vals);
-        const want = Array.from(x.keys()).sort((a, b) => x[a]! - x[b]! || a - b).slice(0, k);
-        expect(Array.from(smallestK(x, k))).toEqual(want);
-        const c = new TopKCollector(k, 1);
-        const ids = Float64Array.from(x.keys());
-        for (let i = 0; i < x.length; i++) c.offer(x[i]!, ids, i);
-        expect(Array.from(c.results().vectors)).toEqual(want);
-      }),
+      fc.property(
+        fc.array(fc.integer({ min: 0, max: 20 }), { minLength: 1, maxLength: 200 }),
+        fc.integer({ min: 1, max: 30 }),
+        (vals, k) => {
+          const x = Float64Array.from(vals);
+          const want = Array.from(x.keys()).sort((a, b) => x[a]! - x[b]! || a - b).slice(0, k);
+          expect(Array.from(smallestK(x, k))).toEqual(want);
+          const c = new TopKCollector(k, 1);
+          const ids = Float64Array.from(x.keys());
+          for (let i = 0; i < x.length; i++) c.offer(x[i]!, ids, i);
+          expect(Array.from(c.results().vectors)).toEqual(want);
+        },
+      ),
       { numRuns: 200 },
     );
   });

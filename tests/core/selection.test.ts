@@ -1,7 +1,13 @@
 // Known answers for the selection metrics and criterion of `--method auto`, and for the support
 // diagnostics (src/core/selection.ts, src/core/diagnostics.ts).
 import { describe, expect, it } from "vitest";
-import { selectionReport, chooseByCriterion, fisherZ, meanPredictions, type SelectionReport } from "../../src/core/selection.js";
+import {
+  selectionReport,
+  chooseByCriterion,
+  fisherZ,
+  meanPredictions,
+  type SelectionReport,
+} from "../../src/core/selection.js";
 import { supportDiagnostics, mixtureDistance, nearestNeighbourDistances } from "../../src/core/diagnostics.js";
 
 describe("selectionReport", () => {
@@ -32,7 +38,10 @@ describe("selectionReport", () => {
 });
 
 describe("chooseByCriterion", () => {
-  const rep = (spearman: number, topDecileRegret: number, n = 103): SelectionReport => ({ spearman, topDecileRegret, n, kendall: 0, pearson: 0, pairwiseAccuracy: 0, mse: 0, rSquared: 0, rmse: 0, topCount: 11, firstRegret: 0, topPrecision: 0 });
+  const rep = (spearman: number, topDecileRegret: number, n = 103): SelectionReport => ({
+    spearman, topDecileRegret, n, kendall: 0, pearson: 0, pairwiseAccuracy: 0, mse: 0, rSquared: 0, rmse: 0,
+    topCount: 11, firstRegret: 0, topPrecision: 0,
+  });
 
   it("keeps laws within one standard error of the best ρ and picks the lowest regret among them", () => {
     // n = 103: slack 1/√100 = 0.1 in z. z(0.95) = 1.8318, z(0.93) = 1.6584 (out), z(0.94) = 1.7380 (in).
@@ -73,7 +82,10 @@ describe("supportDiagnostics", () => {
   it("flags a corner far outside the runs, naming what to do next", () => {
     const d = supportDiagnostics({ ...base, recommendation: Float64Array.of(0.96, 0.02, 0.02), predicted: 2.5 });
     expect(d.map((x) => x.code)).toEqual(["far-from-runs", "outside-range", "corner-solution", "gain-unsupported"]);
-    expect(d[1]!.message).toBe("domains a at 0.960 (runs: 0.300–0.400), b at 0.020 (runs: 0.300–0.400), c at 0.020 (runs: 0.300–0.400) outside the range the runs cover; mixlab suggest runs.csv --method bayesopt");
+    expect(d[1]!.message).toBe(
+      "domains a at 0.960 (runs: 0.300–0.400), b at 0.020 (runs: 0.300–0.400), c at 0.020 (runs: 0.300–0.400) " +
+        "outside the range the runs cover; mixlab suggest runs.csv --method bayesopt",
+    );
     expect(d[3]).toMatchObject({ gain: 2.9 - 2.5, bestObserved: 2.9, cvRmse: 0.05 });
   });
 

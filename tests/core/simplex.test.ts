@@ -1,6 +1,15 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { normalize, repairEuclidean, repairMultiplicative, ilr, ilrInverse, softmax, entropy, boxInfeasibility } from "../../src/core/simplex.js";
+import {
+  normalize,
+  repairEuclidean,
+  repairMultiplicative,
+  ilr,
+  ilrInverse,
+  softmax,
+  entropy,
+  boxInfeasibility,
+} from "../../src/core/simplex.js";
 import { sampleDirichlet, sampleGamma } from "../../src/core/dirichlet.js";
 import { createRng } from "../../src/rng/index.js";
 
@@ -16,28 +25,36 @@ describe("simplex", () => {
 
   it("repairs into a box: feasible, sums to one, idempotent (both variants)", () => {
     fc.assert(
-      fc.property(mixture(6), fc.array(fc.double({ min: 0, max: 0.1, noNaN: true }), { minLength: 6, maxLength: 6 }), fc.array(fc.double({ min: 0.2, max: 1, noNaN: true }), { minLength: 6, maxLength: 6 }), (p, lo, hi) => {
-        const box = { lower: Float64Array.from(lo), upper: Float64Array.from(hi) };
-        if (boxInfeasibility(box)) return;
-        for (const repair of [repairMultiplicative, repairEuclidean]) {
-          const q = repair(p, box);
-          let s = 0;
-          for (let i = 0; i < 6; i++) {
-            expect(q[i]!).toBeGreaterThanOrEqual(box.lower[i]! - 1e-12);
-            expect(q[i]!).toBeLessThanOrEqual(box.upper[i]! + 1e-12);
-            s += q[i]!;
+      fc.property(
+        mixture(6),
+        fc.array(fc.double({ min: 0, max: 0.1, noNaN: true }), { minLength: 6, maxLength: 6 }),
+        fc.array(fc.double({ min: 0.2, max: 1, noNaN: true }), { minLength: 6, maxLength: 6 }),
+        (p, lo, hi) => {
+          const box = { lower: Float64Array.from(lo), upper: Float64Array.from(hi) };
+          if (boxInfeasibility(box)) return;
+          for (const repair of [repairMultiplicative, repairEuclidean]) {
+            const q = repair(p, box);
+            let s = 0;
+            for (let i = 0; i < 6; i++) {
+              expect(q[i]!).toBeGreaterThanOrEqual(box.lower[i]! - 1e-12);
+              expect(q[i]!).toBeLessThanOrEqual(box.upper[i]! + 1e-12);
+              s += q[i]!;
+            }
+            expect(Math.abs(s - 1)).toBeLessThan(1e-9);
+            const again = repair(q, box);
+            for (let i = 0; i < 6; i++) expect(again[i]!).toBeCloseTo(q[i]!, 9);
           }
-          expect(Math.abs(s - 1)).toBeLessThan(1e-9);
-          const again = repair(q, box);
-          for (let i = 0; i < 6; i++) expect(again[i]!).toBeCloseTo(q[i]!, 9);
-        }
-      }),
+        },
+      ),
       { numRuns: 200 },
     );
   });
 
   it("multiplicative repair keeps the ratios of the free domains", () => {
-    const q = repairMultiplicative(Float64Array.from([0.7, 0.2, 0.1]), { lower: new Float64Array(3), upper: Float64Array.from([0.5, 1, 1]) });
+    const q = repairMultiplicative(Float64Array.from([0.7, 0.2, 0.1]), {
+      lower: new Float64Array(3),
+      upper: Float64Array.from([0.5, 1, 1]),
+    });
     expect(q[0]).toBeCloseTo(0.5, 12);
     expect(q[1]! / q[2]!).toBeCloseTo(2, 12);
   });

@@ -17,7 +17,11 @@ const CORPUS = join(ROOT, "datasets", "corpus");
 const SHIPPABLE = DOMAINS.filter((d) => d.shippable).map((d) => d.name).sort();
 
 function lines(file: string): { text: string; domain: string; source: string }[] {
-  return brotliDecompressSync(readFileSync(join(CORPUS, file))).toString("utf8").trim().split("\n").map((l) => JSON.parse(l));
+  return brotliDecompressSync(readFileSync(join(CORPUS, file)))
+    .toString("utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l));
 }
 
 describe("the shipped sample", () => {
@@ -31,7 +35,9 @@ describe("the shipped sample", () => {
         expect(createHash("sha256").update(buf).digest("hex")).toBe(d.sha256[split]);
         const recs = lines(d.files[split]);
         expect(recs).toHaveLength(d.records[split]);
-        expect(recs.every((r) => r.domain === d.name && r.text.length > 0 && /^(debian|npm):/.test(r.source))).toBe(true);
+        expect(
+          recs.every((r) => r.domain === d.name && r.text.length > 0 && /^(debian|npm):/.test(r.source)),
+        ).toBe(true);
       }
       expect(d.bytes.train + d.bytes.heldout).toBeGreaterThan(1_000_000);
       expect(d.bytes.train + d.bytes.heldout).toBeLessThanOrEqual(1.5 * 2 ** 20);
@@ -62,7 +68,12 @@ describe("the shipped sample", () => {
   });
 
   it("feeds the sampler directly (.jsonl.br sources)", async () => {
-    const s = await createSampler({ corpus: join(CORPUS, "train"), proportions: Object.fromEntries(SHIPPABLE.map((d) => [d, 1 / SHIPPABLE.length])), seed: 0, open: { cacheDir: join(tmp(), "cache") } });
+    const s = await createSampler({
+      corpus: join(CORPUS, "train"),
+      proportions: Object.fromEntries(SHIPPABLE.map((d) => [d, 1 / SHIPPABLE.length])),
+      seed: 0,
+      open: { cacheDir: join(tmp(), "cache") },
+    });
     let n = 0;
     for await (const ex of s.examples({ limit: 40 })) {
       expect(ex.text!.length).toBeGreaterThan(0);
@@ -76,16 +87,24 @@ describe("text hygiene", () => {
   it("cleans, splits, packs", () => {
     expect(cleanText("a\r\nb\x08b  \n\x07c")).toBe("a\nb\nc");
     expect(splitText("aaaa\nbbbb\ncccc", 9)).toEqual(["aaaa\nbbbb", "cccc"]);
-    expect(packUnits(["x".repeat(10), "y".repeat(10), "z"], "s", 20, 100).map((r) => r.text)).toEqual([`${"x".repeat(10)}\n\n${"y".repeat(10)}`, "z"]);
+    expect(packUnits(["x".repeat(10), "y".repeat(10), "z"], "s", 20, 100).map((r) => r.text)).toEqual([
+      `${"x".repeat(10)}\n\n${"y".repeat(10)}`,
+      "z",
+    ]);
     expect(jensenShannon(new Map([["a", 1]]), new Map([["b", 1]]))).toBeCloseTo(1, 12);
   });
 
   it("decodes emails and strips Metamath proofs", () => {
-    const mail = 'Subject: hi\nContent-Type: multipart/alternative; boundary="b"\n\n--b\nContent-Type: text/plain\nContent-Transfer-Encoding: quoted-printable\n\ncaf=C3=A9 =\nok\n--b\nContent-Type: text/html\n\n<p>x</p>\n--b--\n';
+    const mail =
+      'Subject: hi\nContent-Type: multipart/alternative; boundary="b"\n\n' +
+      "--b\nContent-Type: text/plain\nContent-Transfer-Encoding: quoted-printable\n\n" +
+      "caf=C3=A9 =\nok\n--b\nContent-Type: text/html\n\n<p>x</p>\n--b--\n";
     expect(emailText(mail)).toContain("Subject: hi");
     expect(emailText(mail)).toContain("ok");
     expect(emailText(mail)).not.toContain("<p>");
-    expect(metamathText("ax-1 $a |- ( ph -> ph ) $.\nid $p |- ( ph -> ph ) $= ( wi ax-1 ) ABC $.")).toBe("ax-1 $a |- ( ph -> ph ) $.\nid $p |- ( ph -> ph ) $= $.");
+    expect(metamathText("ax-1 $a |- ( ph -> ph ) $.\nid $p |- ( ph -> ph ) $= ( wi ax-1 ) ABC $.")).toBe(
+      "ax-1 $a |- ( ph -> ph ) $.\nid $p |- ( ph -> ph ) $= $.",
+    );
   });
 });
 
@@ -97,21 +116,33 @@ const hasApt = (() => {
     return false;
   }
 })();
-if (!hasApt) console.warn("SKIPPED: building domains from Debian packages needs apt-get and dpkg-deb, which this machine lacks");
+if (!hasApt) {
+  console.warn("SKIPPED: building domains from Debian packages needs apt-get and dpkg-deb, which this machine lacks");
+}
 
 describe("building from real packages", () => {
-  it.skipIf(!hasApt)("builds legal (npm) and dictionary (Debian) deterministically, and skips them when up to date", async () => {
-    const out = tmp();
-    const cache = join(ROOT, ".cache", "packages");
-    const progress: string[] = [];
-    const m = await buildCorpus({ out, domains: ["legal", "dictionary"], maxMb: 1, cache, progress: (l) => progress.push(l) });
-    expect(m.domains.map((d) => d.name)).toEqual(["dictionary", "legal"]);
-    expect(m.domains.every((d) => d.records.train > 100)).toBe(true);
-    const again = await buildCorpus({ out, domains: ["legal", "dictionary"], maxMb: 1, cache, progress: (l) => progress.push(l) });
-    expect(progress.filter((l) => l.includes("up to date"))).toHaveLength(2);
-    const forced = await buildCorpus({ out: tmp(), domains: ["legal", "dictionary"], maxMb: 1, cache, force: true, progress: () => {} });
-    expect(forced.domains.map((d) => d.sha256)).toEqual(again.domains.map((d) => d.sha256));
-  }, 180_000);
+  it.skipIf(!hasApt)(
+    "builds legal (npm) and dictionary (Debian) deterministically, and skips them when up to date",
+    async () => {
+      const out = tmp();
+      const cache = join(ROOT, ".cache", "packages");
+      const progress: string[] = [];
+      const m = await buildCorpus({
+        out, domains: ["legal", "dictionary"], maxMb: 1, cache, progress: (l) => progress.push(l),
+      });
+      expect(m.domains.map((d) => d.name)).toEqual(["dictionary", "legal"]);
+      expect(m.domains.every((d) => d.records.train > 100)).toBe(true);
+      const again = await buildCorpus({
+        out, domains: ["legal", "dictionary"], maxMb: 1, cache, progress: (l) => progress.push(l),
+      });
+      expect(progress.filter((l) => l.includes("up to date"))).toHaveLength(2);
+      const forced = await buildCorpus({
+        out: tmp(), domains: ["legal", "dictionary"], maxMb: 1, cache, force: true, progress: () => {},
+      });
+      expect(forced.domains.map((d) => d.sha256)).toEqual(again.domains.map((d) => d.sha256));
+    },
+    180_000,
+  );
 });
 
 describe("R lazy-load databases", () => {

@@ -18,8 +18,12 @@ const TRAIN = join(CORPUS, "train");
 async function cli(args: string[]): Promise<{ code: number; stderr: string; stdout: string }> {
   let stderr = "";
   let stdout = "";
-  const err = vi.spyOn(process.stderr, "write").mockImplementation((s: string | Uint8Array) => ((stderr += String(s)), true));
-  const out = vi.spyOn(process.stdout, "write").mockImplementation((s: string | Uint8Array) => ((stdout += String(s)), true));
+  const err = vi
+    .spyOn(process.stderr, "write")
+    .mockImplementation((s: string | Uint8Array) => ((stderr += String(s)), true));
+  const out = vi
+    .spyOn(process.stdout, "write")
+    .mockImplementation((s: string | Uint8Array) => ((stdout += String(s)), true));
   process.exitCode = undefined;
   try {
     await main(["node", "mixlab", ...args]);
@@ -42,12 +46,17 @@ function runsCsv(): string {
   for (let i = 0; i < 16; i++) {
     const w = [((i % 4) + 1) / 10, (Math.floor(i / 4) + 1) / 10];
     w.push(Number((1 - w[0]! - w[1]!).toFixed(4)));
-    rows.push(`r${i},${w.join(",")},${(3 - w[0]!).toFixed(4)},${(2.5 - w[1]! * 0.8).toFixed(4)},${(2 - w[2]! * 0.5).toFixed(4)}`);
+    rows.push(
+      `r${i},${w.join(",")},${(3 - w[0]!).toFixed(4)},` +
+        `${(2.5 - w[1]! * 0.8).toFixed(4)},${(2 - w[2]! * 0.5).toFixed(4)}`,
+    );
   }
   return `${rows.join("\n")}\n`;
 }
 
-const FIT = (runs = p("runs.csv")): string[] => ["fit", runs, "--method", "regmix-linear", "--target", "loss.web", "--cv-folds", "0"];
+const FIT = (runs = p("runs.csv")): string[] => [
+  "fit", runs, "--method", "regmix-linear", "--target", "loss.web", "--cv-folds", "0",
+];
 const SUGGEST = ["suggest", "--domains", "web,code,math", "--n", "4"];
 
 beforeAll(async () => {
@@ -64,7 +73,11 @@ beforeAll(async () => {
     ["uniform", []],
   ];
   for (const [m, extra] of laws) {
-    const r = await cli(["fit", p("runs.csv"), "--method", m, "--target", m === "dml" || m === "loglinear" || m === "bimix" ? "mean:loss.web,loss.code,loss.math" : "loss.web", "--cv-folds", "0", "--save-model", p(`law-${m}.json`), "-o", p(`p-${m}.json`), ...extra]);
+    const r = await cli([
+      "fit", p("runs.csv"), "--method", m,
+      "--target", m === "dml" || m === "loglinear" || m === "bimix" ? "mean:loss.web,loss.code,loss.math" : "loss.web",
+      "--cv-folds", "0", "--save-model", p(`law-${m}.json`), "-o", p(`p-${m}.json`), ...extra,
+    ]);
     if (r.code !== 0) throw new Error(`fixture ${m}: ${r.stderr}`);
   }
   writeFileSync(p("mix.csv"), "w.web,w.code,w.math\n0.2,0.3,0.5\n0.6,0.2,0.2\n");
@@ -86,7 +99,14 @@ beforeAll(async () => {
   prop({ format: "mixlab.proportions/v1", domains: { web: -0.5, code: 1.5 } }, "negp.json");
   prop({ format: "mixlab.proportions/v1", domains: { web: 0.5, code: 0.5 }, order: ["web", "math"] }, "badorder.json");
   prop({ format: "mixlab.proportions/v1", domains: { web: 0.5, code: 0.5 }, colour: "red" }, "extra.json");
-  prop({ format: "mixlab.proportions/v1", domains: { web: 0.5, code: 0.5 }, stages: [{ untilTokens: -1, domains: { web: 1 } }] }, "badstage.json");
+  prop(
+    {
+      format: "mixlab.proportions/v1",
+      domains: { web: 0.5, code: 0.5 },
+      stages: [{ untilTokens: -1, domains: { web: 1 } }],
+    },
+    "badstage.json",
+  );
   prop({ format: "mixlab.proportions/v1", domains: { "my web": 0.5, code: 0.5 } }, "space.json");
   prop({ format: "mixlab.proportions/v1", domains: { web: "half", code: 0.5 } }, "strp.json");
   prop({ domains: { web: 0.5, code: 0.5 } }, "noformat.json");
@@ -122,7 +142,10 @@ beforeAll(async () => {
   tamper("regmix", "t-domains.json", (l) => delete l.domains);
   tamper("regmix", "t-dupdomains.json", (l) => (l.domains = ["web", "web", "math"]));
   writeFileSync(p("one-done.csv"), "run_id,w.web,w.code,loss.web\na,0.5,0.5,3\nb,0.4,0.6,\n");
-  writeFileSync(p("state-bad.json"), JSON.stringify({ format: "mixlab.sampler-state/v1", planSha256: "zz", consumed: -1, appended: [] }));
+  writeFileSync(
+    p("state-bad.json"),
+    JSON.stringify({ format: "mixlab.sampler-state/v1", planSha256: "zz", consumed: -1, appended: [] }),
+  );
 });
 
 interface Case {
@@ -471,7 +494,8 @@ const cases = (): Record<string, Case> => ({
   },
   "export: --phase with --static": {
     args: ["export", p("ok.json"), "--format", "megatron", "--phase", "1", "--static"],
-    names: /--phase: expected either --phase or --static \(one stage, or the static answer\), got --phase 1 with --static/,
+    names:
+      /--phase: expected either --phase or --static \(one stage, or the static answer\), got --phase 1 with --static/,
   },
   "export: -o over the input": {
     args: ["export", p("ok.json"), "-o", p("ok.json")],
@@ -908,7 +932,10 @@ const cases = (): Record<string, Case> => ({
     names: /--budget-tokens <n>' argument '-5' is invalid/,
   },
   "sample: two budgets": {
-    args: ["sample", "--corpus", TRAIN, "--proportions", p("corpus-ok.json"), "--budget-samples", "100", "--budget-tokens", "1000"],
+    args: [
+      "sample", "--corpus", TRAIN, "--proportions", p("corpus-ok.json"),
+      "--budget-samples", "100", "--budget-tokens", "1000",
+    ],
     names: /--budget-samples, --budget-tokens: expected one budget, got both \(100 samples and 1000 tokens\)/,
   },
   "sample: --max-epochs without a budget": {
@@ -1108,8 +1135,15 @@ const cases = (): Record<string, Case> => ({
     args: ["report", p("runs.csv"), "-o", p("runs.csv")],
     names: /--out: .*runs\.csv: expected a different file from the input .*runs\.csv, got the same path/,
   },
-  "report: --law and --method": { args: ["report", p("runs.csv"), "--law", p("law.json"), "--method", "dml"], names: /--law: expected either --law or --method, got both/ },
-  "report: --method unknown": { args: ["report", p("runs.csv"), "--method", "regmx", "-o", p("r.html")], names: /--method: expected one of regmix, .*got "regmx"/, absent: ["r.html"] },
+  "report: --law and --method": {
+    args: ["report", p("runs.csv"), "--law", p("law.json"), "--method", "dml"],
+    names: /--law: expected either --law or --method, got both/,
+  },
+  "report: --method unknown": {
+    args: ["report", p("runs.csv"), "--method", "regmx", "-o", p("r.html")],
+    names: /--method: expected one of regmix, .*got "regmx"/,
+    absent: ["r.html"],
+  },
   "report: --proportions missing": {
     args: ["report", p("runs.csv"), "--proportions", p("nope.json"), "-o", p("r.html")],
     names: /--proportions: expected a readable file, got ".*nope\.json" \(ENOENT\)/,
@@ -1135,7 +1169,9 @@ describe("bad input, in-process", () => {
   it("covers at least 150 cases across every command", () => {
     expect(Object.keys(all).length).toBeGreaterThanOrEqual(150);
     const commands = new Set(Object.values(all).map((c) => c.args[0]));
-    for (const c of ["fit", "predict", "suggest", "export", "sample", "train", "sweep", "datasets", "demo"]) expect(commands.has(c), c).toBe(true);
+    for (const c of ["fit", "predict", "suggest", "export", "sample", "train", "sweep", "datasets", "demo"]) {
+      expect(commands.has(c), c).toBe(true);
+    }
   });
   it.each(Object.keys(all))("%s", async (name) => {
     const c = cases()[name]!;
@@ -1163,14 +1199,21 @@ describe("odd but valid input is accepted", () => {
 
 describe("bad input, through the built bin", () => {
   beforeAll(() => {
-    if (!existsSync(join(ROOT, "dist", "src", "cli", "main.js"))) execFileSync("npx", ["tsc", "-p", "tsconfig.json"], { cwd: ROOT });
+    if (!existsSync(join(ROOT, "dist", "src", "cli", "main.js"))) {
+      execFileSync("npx", ["tsc", "-p", "tsconfig.json"], { cwd: ROOT });
+    }
   });
-  const bin = (args: string[]) => spawnSync(process.execPath, [BIN, ...args], { encoding: "utf8", env: { ...process.env, TMPDIR: D } });
+  const bin = (args: string[]) =>
+    spawnSync(process.execPath, [BIN, ...args], { encoding: "utf8", env: { ...process.env, TMPDIR: D } });
   it.each([
     ["fit", () => [...FIT(), "-o", p("nodir/p.json")], /--out: /],
     ["predict", () => ["predict", p("t-regmix-left.json"), p("mix.csv")], /t-regmix-left\.json: params\.model: /],
     ["suggest", () => ["suggest", "--domains", "a,b", "--n", "1e9"], /--n: expected at most 10000/],
-    ["export", () => ["export", p("ok.json"), "--format", "megatron", "--path-prefix", "/my data/"], /without whitespace/],
+    [
+      "export",
+      () => ["export", p("ok.json"), "--format", "megatron", "--path-prefix", "/my data/"],
+      /without whitespace/,
+    ],
     ["train", () => ["train", "--weights", "code=1", "--steps", "0"], /--steps <n>/],
   ] as const)("%s exits 2 without a stack", (_, args, names) => {
     const r = bin(args());
@@ -1183,7 +1226,11 @@ describe("bad input, through the built bin", () => {
     const { readdirSync, rmSync } = await import("node:fs");
     for (const delay of [200, 700, 1500, 3000]) {
       const out = p(`sig-${delay}.json`);
-      const child = spawn(process.execPath, [BIN, ...FIT(), "--method", "regmix", "-o", out, "--save-model", p(`sig-${delay}-law.json`)], { stdio: "ignore", env: { ...process.env, TMPDIR: D } });
+      const child = spawn(
+        process.execPath,
+        [BIN, ...FIT(), "--method", "regmix", "-o", out, "--save-model", p(`sig-${delay}-law.json`)],
+        { stdio: "ignore", env: { ...process.env, TMPDIR: D } },
+      );
       await new Promise((r) => setTimeout(r, delay));
       child.kill("SIGINT");
       await new Promise((r) => child.on("exit", r));

@@ -8,17 +8,26 @@ import { parseProportions } from "../../src/export/proportions.js";
 import { ROOT, REGMIX, tmp } from "../helpers.js";
 
 const BIN = join(ROOT, "bin", "mixlab.js");
-const run = (args: string[], cwd: string) => spawnSync(process.execPath, [BIN, ...args], { cwd, encoding: "utf8", env: { ...process.env, TMPDIR: cwd } });
-const REGMIX_FLAGS = ["--losses", "losses.csv", "--join-on", "index", "--weights-prefix", "train_the_pile_", "--loss-pattern", "metric/the_pile_{domain}_val_loss"];
+const run = (args: string[], cwd: string) =>
+  spawnSync(process.execPath, [BIN, ...args], { cwd, encoding: "utf8", env: { ...process.env, TMPDIR: cwd } });
+const REGMIX_FLAGS = [
+  "--losses", "losses.csv", "--join-on", "index", "--weights-prefix", "train_the_pile_",
+  "--loss-pattern", "metric/the_pile_{domain}_val_loss",
+];
 
 let dir: string;
 beforeAll(() => {
-  if (!existsSync(join(ROOT, "dist", "src", "cli", "main.js"))) execFileSync("npx", ["tsc", "-p", "tsconfig.json"], { cwd: ROOT });
+  if (!existsSync(join(ROOT, "dist", "src", "cli", "main.js"))) {
+    execFileSync("npx", ["tsc", "-p", "tsconfig.json"], { cwd: ROOT });
+  }
   dir = tmp();
   copyFileSync(join(REGMIX, "train_mixture_1m.csv"), join(dir, "mixtures.csv"));
   copyFileSync(join(REGMIX, "train_pile_loss_1m.csv"), join(dir, "losses.csv"));
   copyFileSync(join(REGMIX, "test_mixture_1B.csv"), join(dir, "candidates.csv"));
-  writeFileSync(join(dir, "bad-free.csv"), "run_id,w.web,w.code,w.math,loss.web\na,0.2,0.3,0.5,3\nb,0.5,0.25,0.25,2.9\n");
+  writeFileSync(
+    join(dir, "bad-free.csv"),
+    "run_id,w.web,w.code,w.math,loss.web\na,0.2,0.3,0.5,3\nb,0.5,0.25,0.25,2.9\n",
+  );
 });
 
 describe("mixlab CLI", () => {
@@ -30,7 +39,10 @@ describe("mixlab CLI", () => {
   });
 
   it("fit → proportions.json (valid, deterministic) → predict → export", () => {
-    const args = ["fit", "mixtures.csv", ...REGMIX_FLAGS, "--method", "regmix", "--target", "loss.pile_cc", "--candidates", "50000", "--cv-folds", "0", "--bootstrap", "0", "--seed", "3"];
+    const args = [
+      "fit", "mixtures.csv", ...REGMIX_FLAGS, "--method", "regmix", "--target", "loss.pile_cc",
+      "--candidates", "50000", "--cv-folds", "0", "--bootstrap", "0", "--seed", "3",
+    ];
     const a = run([...args, "-o", "p.json", "--save-model", "law.json"], dir);
     expect(a.stderr).toContain("pile_cc");
     expect(a.status).toBe(0);
@@ -44,7 +56,10 @@ describe("mixlab CLI", () => {
     const strip = (s: string) => s.replace(/"seconds": [0-9.]+/, "");
     expect(strip(b.stdout)).toBe(strip(readFileSync(join(dir, "p.json"), "utf8")));
 
-    const pr = run(["predict", "law.json", "candidates.csv", "--weights-prefix", "train_the_pile_", "-o", "scored.csv"], dir);
+    const pr = run(
+      ["predict", "law.json", "candidates.csv", "--weights-prefix", "train_the_pile_", "-o", "scored.csv"],
+      dir,
+    );
     expect(pr.status).toBe(0);
     const lines = readFileSync(join(dir, "scored.csv"), "utf8").trim().split("\n");
     expect(lines[0]).toMatch(/^index,train_the_pile_arxiv,.*,predicted$/);
@@ -58,7 +73,9 @@ describe("mixlab CLI", () => {
   }, 180_000); // two 50,000-candidate fits of 512 runs: ~30 s alone, more on a loaded machine
 
   it("suggest writes a swarm on the simplex with run ids, reproducible by seed", () => {
-    const args = ["suggest", "--domains", "web,code,math", "--n", "20", "--tokens", "web=5e9,code=1e9,math=2e8", "--seed", "4"];
+    const args = [
+      "suggest", "--domains", "web,code,math", "--n", "20", "--tokens", "web=5e9,code=1e9,math=2e8", "--seed", "4",
+    ];
     const a = run(args, dir);
     expect(a.status).toBe(0);
     expect(run(args, dir).stdout).toBe(a.stdout);
@@ -74,7 +91,13 @@ describe("mixlab CLI", () => {
   });
 
   it("suggest --method dirichlet honours --min-share and --max-share", () => {
-    const r = run(["suggest", "--domains", "web,code,math", "--n", "30", "--min-share", "web=0.3", "--max-share", "code=0.2", "--seed", "2"], dir);
+    const r = run(
+      [
+        "suggest", "--domains", "web,code,math", "--n", "30",
+        "--min-share", "web=0.3", "--max-share", "code=0.2", "--seed", "2",
+      ],
+      dir,
+    );
     expect(r.status).toBe(0);
     const rows = r.stdout.trim().split("\n").slice(1).map((l) => l.split(",").slice(1, 4).map(Number));
     expect(rows).toHaveLength(30);
@@ -86,7 +109,13 @@ describe("mixlab CLI", () => {
   });
 
   it("fit --method unimax reads --budget and --max-epochs", () => {
-    const r = run(["fit", "bad-free.csv", "--method", "unimax", "--target", "loss.web", "--tokens", "web=1e10,code=5e9,math=1e8", "--budget", "3e9", "--max-epochs", "2"], dir);
+    const r = run(
+      [
+        "fit", "bad-free.csv", "--method", "unimax", "--target", "loss.web",
+        "--tokens", "web=1e10,code=5e9,math=1e8", "--budget", "3e9", "--max-epochs", "2",
+      ],
+      dir,
+    );
     expect(r.stderr).not.toMatch(/error/);
     expect(r.status).toBe(0);
     const doc = JSON.parse(r.stdout);
@@ -130,9 +159,15 @@ describe("mixlab suggest --method bayesopt", () => {
   it("reads the runs so far (pending rows included) and writes the next mixtures; fit recommends", () => {
     const lines = readFileSync(join(dir, "mixtures.csv"), "utf8").split("\n").slice(0, 31).join("\n");
     writeFileSync(join(dir, "m30.csv"), `${lines}\n`);
-    writeFileSync(join(dir, "l30.csv"), `${readFileSync(join(dir, "losses.csv"), "utf8").split("\n").slice(0, 31).join("\n")}\n`);
+    writeFileSync(
+      join(dir, "l30.csv"),
+      `${readFileSync(join(dir, "losses.csv"), "utf8").split("\n").slice(0, 31).join("\n")}\n`,
+    );
     const FLAGS30 = REGMIX_FLAGS.map((a) => (a === "losses.csv" ? "l30.csv" : a));
-    const args = ["suggest", "m30.csv", ...FLAGS30, "--method", "bayesopt", "--target", "loss.pile_cc", "--n", "2", "--seed", "5", "--options", '{"numCandidates": 256}'];
+    const args = [
+      "suggest", "m30.csv", ...FLAGS30, "--method", "bayesopt", "--target", "loss.pile_cc",
+      "--n", "2", "--seed", "5", "--options", '{"numCandidates": 256}',
+    ];
     const r = run(args, dir);
     expect(r.status).toBe(0);
     const rows = r.stdout.trim().split("\n");
@@ -140,7 +175,13 @@ describe("mixlab suggest --method bayesopt", () => {
     expect(rows).toHaveLength(3);
     expect(run(args, dir).stdout).toBe(r.stdout);
     expect(r.stderr).toMatch(/2 proposals from 30 finished and 0 pending runs/);
-    const f = run(["fit", "m30.csv", ...FLAGS30, "--method", "bayesopt", "--target", "loss.pile_cc", "--cv-folds", "0", "--options", '{"numCandidates": 256}'], dir);
+    const f = run(
+      [
+        "fit", "m30.csv", ...FLAGS30, "--method", "bayesopt", "--target", "loss.pile_cc",
+        "--cv-folds", "0", "--options", '{"numCandidates": 256}',
+      ],
+      dir,
+    );
     expect(f.status).toBe(0);
     expect(JSON.parse(f.stdout).method).toBe("bayesopt");
     const bad = run(["suggest", "m30.csv", ...FLAGS30, "--method", "bayesopt", "--n", "2"], dir);
@@ -157,7 +198,10 @@ describe("mixlab suggest --method bayesopt", () => {
 describe("export --format json round trip", () => {
   it("writes a file that export, sample and train --mixture read back", () => {
     // A fit's document: exported as JSON, it reads back and re-exports to the same bytes.
-    const fit = run(["fit", "mixtures.csv", ...REGMIX_FLAGS, "--method", "uniform", "--target", "loss.pile_cc", "-o", "u.json"], dir);
+    const fit = run(
+      ["fit", "mixtures.csv", ...REGMIX_FLAGS, "--method", "uniform", "--target", "loss.pile_cc", "-o", "u.json"],
+      dir,
+    );
     expect(fit.status).toBe(0);
     const once = run(["export", "u.json", "--format", "json", "-o", "u-export.json"], dir);
     expect(once.stderr).toBe("");
@@ -165,19 +209,40 @@ describe("export --format json round trip", () => {
     const twice = run(["export", "u-export.json", "--format", "json"], dir);
     expect(twice.status).toBe(0);
     expect(twice.stdout).toBe(readFileSync(join(dir, "u-export.json"), "utf8"));
-    expect(parseProportions(twice.stdout, "stdout").orderedDomains).toEqual(parseProportions(readFileSync(join(dir, "u.json"), "utf8"), "u.json").orderedDomains);
+    expect(parseProportions(twice.stdout, "stdout").orderedDomains).toEqual(
+      parseProportions(readFileSync(join(dir, "u.json"), "utf8"), "u.json").orderedDomains,
+    );
     // A document over the embedded corpus's domains, in a non-alphabetical order.
-    writeFileSync(join(dir, "c.json"), JSON.stringify({ format: "mixlab.proportions/v1", domains: { legal: 0.75, code: 0.25 }, order: ["legal", "code"] }));
+    writeFileSync(
+      join(dir, "c.json"),
+      JSON.stringify({
+        format: "mixlab.proportions/v1",
+        domains: { legal: 0.75, code: 0.25 },
+        order: ["legal", "code"],
+      }),
+    );
     expect(run(["export", "c.json", "--format", "json", "-o", "c-export.json"], dir).status).toBe(0);
     const exported = readFileSync(join(dir, "c-export.json"), "utf8");
     expect(JSON.parse(exported).order).toEqual(["legal", "code"]);
     expect(exported).not.toContain("orderedDomains");
-    expect(run(["export", "c-export.json", "--format", "megatron"], dir).stdout).toBe("0.75 legal_text_document 0.25 code_text_document\n");
-    const sample = run(["sample", "--corpus", join(ROOT, "datasets", "corpus", "train"), "--proportions", "c-export.json", "--n", "4"], dir);
+    expect(run(["export", "c-export.json", "--format", "megatron"], dir).stdout).toBe(
+      "0.75 legal_text_document 0.25 code_text_document\n",
+    );
+    const sample = run(
+      ["sample", "--corpus", join(ROOT, "datasets", "corpus", "train"), "--proportions", "c-export.json", "--n", "4"],
+      dir,
+    );
     expect(sample.stderr).not.toMatch(/error/);
     expect(sample.status).toBe(0);
     expect(sample.stdout.trim().split("\n")).toHaveLength(4);
-    const train = spawnSync(process.execPath, [BIN, "train", "--mixture", "c-export.json", "--corpus", join(ROOT, "datasets", "corpus"), "--steps", "2", "--batch-size", "2", "--backend", "wasm"], { cwd: dir, encoding: "utf8", env: { ...process.env, TMPDIR: dir } });
+    const train = spawnSync(
+      process.execPath,
+      [
+        BIN, "train", "--mixture", "c-export.json", "--corpus", join(ROOT, "datasets", "corpus"),
+        "--steps", "2", "--batch-size", "2", "--backend", "wasm",
+      ],
+      { cwd: dir, encoding: "utf8", env: { ...process.env, TMPDIR: dir } },
+    );
     expect(train.stderr).not.toMatch(/error/);
     expect(train.status).toBe(0);
     expect(JSON.parse(train.stdout)["w.legal"]).toBe(0.75);

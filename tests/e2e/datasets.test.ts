@@ -5,14 +5,17 @@ import { join } from "node:path";
 import { ROOT, tmp } from "../helpers.js";
 
 const BIN = join(ROOT, "bin", "mixlab.js");
-const run = (args: string[], cwd = ROOT) => spawnSync(process.execPath, [BIN, ...args], { cwd, encoding: "utf8", env: { ...process.env, TMPDIR: tmp() } });
+const run = (args: string[], cwd = ROOT) =>
+  spawnSync(process.execPath, [BIN, ...args], { cwd, encoding: "utf8", env: { ...process.env, TMPDIR: tmp() } });
 
 describe("mixlab datasets", () => {
   it("lists and measures the shipped corpus", () => {
     const l = run(["datasets", "list", "datasets/corpus"]);
     expect(l.status).toBe(0);
     expect(l.stdout).toMatch(/^domain\s+records\s+bytes\s+files/);
-    for (const d of ["code", "dictionary", "docs", "encyclopedia", "legal", "literature", "math", "speeches"]) expect(l.stdout).toContain(d);
+    for (const d of ["code", "dictionary", "docs", "encyclopedia", "legal", "literature", "math", "speeches"]) {
+      expect(l.stdout).toContain(d);
+    }
     const s = run(["datasets", "stats", "datasets/corpus", "--split", "heldout"]);
     expect(s.status).toBe(0);
     expect(s.stdout).toContain("Jensen–Shannon divergence (bits), byte bigrams");

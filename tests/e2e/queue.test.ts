@@ -11,7 +11,10 @@ import { REDIS_SKIP, freePort, startRedis, type TestRedis } from "../redis.js";
 const BIN = join(ROOT, "bin", "mixlab.js");
 const CORPUS = join(ROOT, "datasets", "corpus");
 const K = 4;
-const SWEEP = ["sweep", "--corpus", CORPUS, "--n", String(K), "--steps", "2", "--batch-size", "4", "--backend", "wasm", "--runs", "runs.csv"];
+const SWEEP = [
+  "sweep", "--corpus", CORPUS, "--n", String(K), "--steps", "2", "--batch-size", "4", "--backend", "wasm",
+  "--runs", "runs.csv",
+];
 // Short lock and stalled-check intervals so a lost worker's run is retried within seconds.
 const FAST = ["--backend", "wasm", "--lock-duration", "2", "--stalled-interval", "1"];
 
@@ -30,7 +33,9 @@ class Proc {
     const t0 = Date.now();
     while (!re.test(this.out)) {
       if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${re} in:\n${this.out}`);
-      if (this.child.exitCode !== null) throw new Error(`process exited (${this.child.exitCode}) before ${re}:\n${this.out}`);
+      if (this.child.exitCode !== null) {
+        throw new Error(`process exited (${this.child.exitCode}) before ${re}:\n${this.out}`);
+      }
       await new Promise((r) => setTimeout(r, 50));
     }
   }
@@ -39,7 +44,9 @@ class Proc {
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
-        const theirs = others.map((p, i) => `\n--- process ${i + 1} (${p.child.spawnargs.slice(2, 3).join(" ")}):\n${p.out}`).join("");
+        const theirs = others
+          .map((p, i) => `\n--- process ${i + 1} (${p.child.spawnargs.slice(2, 3).join(" ")}):\n${p.out}`)
+          .join("");
         reject(new Error(`still running after ${ms} ms:\n${this.out}${theirs}`));
       }, ms);
     });
@@ -60,11 +67,18 @@ class Proc {
   }
 }
 
-async function rowsOf(dir: string): Promise<{ ids: string[]; loss: Map<string, number>; status: string[]; hosts: string[] }> {
+async function rowsOf(
+  dir: string,
+): Promise<{ ids: string[]; loss: Map<string, number>; status: string[]; hosts: string[] }> {
   const f = await readFrameAsync(join(dir, "runs.csv"));
   const ids = f.cells.get("run_id")!.map(String);
   const mean = f.cells.get("loss.mean")!;
-  return { ids, loss: new Map(ids.map((id, i) => [id, Number(mean[i])])), status: f.cells.get("status")!.map(String), hosts: (f.cells.get("host") ?? []).map(String) };
+  return {
+    ids,
+    loss: new Map(ids.map((id, i) => [id, Number(mean[i])])),
+    status: f.cells.get("status")!.map(String),
+    hosts: (f.cells.get("host") ?? []).map(String),
+  };
 }
 
 function expectExactlyK(r: { ids: string[]; status: string[] }): void {
@@ -111,7 +125,8 @@ describe.skipIf(REDIS_SKIP !== null)("mixlab sweep --queue", () => {
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   });
 
-  it("two workers + the coordinator give the local sweep's rows (same losses); the password appears nowhere", async () => {
+  it("two workers + the coordinator give the local sweep's rows (same losses); " +
+    "the password appears nowhere", async () => {
     const d = dir();
     const url = redis.url;
     expect(url).toContain("hunter2-pw");
@@ -134,9 +149,13 @@ describe.skipIf(REDIS_SKIP !== null)("mixlab sweep --queue", () => {
     expect(w1.out).toMatch(/run [0-9a-f]{16} done/);
     expect(w2.out).toMatch(/run [0-9a-f]{16} done/);
     expect(c.out).toMatch(/sweep \[█{20}\] 4\/4/);
-    for (const text of [c.out, w1.out, w2.out, readFileSync(join(d, "runs.csv"), "utf8")]) expect(text).not.toContain("hunter2");
+    for (const text of [c.out, w1.out, w2.out, readFileSync(join(d, "runs.csv"), "utf8")]) {
+      expect(text).not.toContain("hunter2");
+    }
     // The queue is cleaned up once everything is collected (the workers' stalled-check marker expires by itself).
-    const keys = spawnSync("redis-cli", ["-p", String(redis.port), "--no-auth-warning", "-a", "hunter2-pw", "--scan"], { encoding: "utf8" });
+    const keys = spawnSync("redis-cli", ["-p", String(redis.port), "--no-auth-warning", "-a", "hunter2-pw", "--scan"], {
+      encoding: "utf8",
+    });
     // (A worker still serving the deleted queue may write its small `meta` hash back; no job or result is left.)
     expect(keys.stdout.split("\n").filter((k) => k && !/:(stalled-check|meta)$/.test(k))).toEqual([]);
   }, 180_000);
@@ -157,7 +176,8 @@ describe.skipIf(REDIS_SKIP !== null)("mixlab sweep --queue", () => {
     for (const id of q.ids) expect(q.loss.get(id)).toBeCloseTo(local.loss.get(id)!, 5);
   }, 180_000);
 
-  it("a worker signalled twice stops at once; its run goes back to the queue and another worker trains it", async () => {
+  it("a worker signalled twice stops at once; its run goes back to the queue " +
+    "and another worker trains it", async () => {
     const d = dir();
     const c = run([...SWEEP, "--queue", redis.url], d);
     const w1 = run(["worker", "--queue", redis.url, ...FAST], d);
@@ -191,7 +211,8 @@ describe.skipIf(REDIS_SKIP !== null)("mixlab sweep --queue", () => {
     expectExactlyK(await rowsOf(d));
   }, 180_000);
 
-  it("Redis stopped and restarted mid-sweep (its data gone): the coordinator re-adds lost jobs, nothing twice", async () => {
+  it("Redis stopped and restarted mid-sweep (its data gone): " +
+    "the coordinator re-adds lost jobs, nothing twice", async () => {
     const d = dir();
     const w = run(["worker", "--queue", redis.url, ...FAST], d);
     const c = run([...SWEEP, "--queue", redis.url], d);
@@ -267,10 +288,19 @@ describe.skipIf(REDIS_SKIP !== null)("mixlab sweep --queue", () => {
     await c.waitFor(/4 runs in queue refuse-test/);
     const w = run(["worker", "--queue", redis.url, "--queue-name", "refuse-test", "--corpus-root", other, ...FAST], d);
     expect(await w.exited).toBe(2);
-    expect(w.out).toMatch(new RegExp(`error: --corpus-root: ${other.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}: expected the sweep's corpus \\(content hash [0-9a-f]{16}\\), got content hash [0-9a-f]{16}; refusing the jobs of queue refuse-test`));
+    expect(w.out).toMatch(
+      new RegExp(
+        `error: --corpus-root: ${other.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}: ` +
+          `expected the sweep's corpus \\(content hash [0-9a-f]{16}\\), got content hash [0-9a-f]{16}; ` +
+          `refusing the jobs of queue refuse-test`,
+      ),
+    );
     expect(w.out).not.toMatch(/started/);
     // Its jobs stay queued: a worker with the right corpus finishes the sweep.
-    const good = run(["worker", "--queue", redis.url, "--queue-name", "refuse-test", "--corpus-root", CORPUS, ...FAST], d);
+    const good = run(
+      ["worker", "--queue", redis.url, "--queue-name", "refuse-test", "--corpus-root", CORPUS, ...FAST],
+      d,
+    );
     expect(await c.exited, c.out).toBe(0);
     expect(await good.stop()).toBe(0);
     expectExactlyK(await rowsOf(d));
@@ -279,7 +309,13 @@ describe.skipIf(REDIS_SKIP !== null)("mixlab sweep --queue", () => {
   it("a run that fails deterministically (non-finite loss) is one failed row, not retried", async () => {
     const d = dir();
     const w = run(["worker", "--queue", redis.url, ...FAST], d);
-    const c = run(["sweep", "--corpus", CORPUS, "--n", "2", "--steps", "6", "--batch-size", "4", "--backend", "wasm", "--lr", "1e6", "--runs", "runs.csv", "--queue", redis.url], d);
+    const c = run(
+      [
+        "sweep", "--corpus", CORPUS, "--n", "2", "--steps", "6", "--batch-size", "4", "--backend", "wasm",
+        "--lr", "1e6", "--runs", "runs.csv", "--queue", redis.url,
+      ],
+      d,
+    );
     expect(await c.exited, c.out).toBe(1);
     expect(await w.stop()).toBe(0);
     expect(c.out).toMatch(/0 finished, 2 failed/);
@@ -293,16 +329,27 @@ describe.skipIf(REDIS_SKIP !== null)("mixlab sweep --queue", () => {
   it("Redis unreachable at start: exit 1 naming host and port, never the password; bad URLs exit 2", async () => {
     const d = dir();
     const port = await freePort();
-    const c = spawnSync(process.execPath, [BIN, ...SWEEP, "--queue", `redis://:topsecret@127.0.0.1:${port}`], { cwd: d, encoding: "utf8" });
+    const c = spawnSync(process.execPath, [BIN, ...SWEEP, "--queue", `redis://:topsecret@127.0.0.1:${port}`], {
+      cwd: d,
+      encoding: "utf8",
+    });
     expect(c.status).toBe(1);
     expect(c.stderr).toMatch(new RegExp(`error: cannot reach Redis at 127\\.0\\.0\\.1:${port}: .*ECONNREFUSED`));
     expect(c.stderr).not.toContain("topsecret");
-    const w = spawnSync(process.execPath, [BIN, "worker", "--queue", `redis://:topsecret@127.0.0.1:${port}`], { cwd: d, encoding: "utf8" });
+    const w = spawnSync(process.execPath, [BIN, "worker", "--queue", `redis://:topsecret@127.0.0.1:${port}`], {
+      cwd: d,
+      encoding: "utf8",
+    });
     expect(w.status).toBe(1);
     expect(w.stderr).toMatch(new RegExp(`error: cannot reach Redis at 127\\.0\\.0\\.1:${port}`));
     expect(w.stderr).not.toContain("topsecret");
-    const bad = spawnSync(process.execPath, [BIN, "worker", "--queue", "http://:topsecret@host"], { cwd: d, encoding: "utf8" });
+    const bad = spawnSync(process.execPath, [BIN, "worker", "--queue", "http://:topsecret@host"], {
+      cwd: d,
+      encoding: "utf8",
+    });
     expect(bad.status).toBe(2);
-    expect(bad.stderr).toBe('error: --queue: expected redis://[:password@]host:port[/db] or rediss://… (TLS), got scheme "http"\n');
+    expect(bad.stderr).toBe(
+      'error: --queue: expected redis://[:password@]host:port[/db] or rediss://… (TLS), got scheme "http"\n',
+    );
   }, 60_000);
 });

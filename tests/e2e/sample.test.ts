@@ -33,7 +33,11 @@ async function runHere(args: string[], cwd: string): Promise<{ status: number; s
   const err: string[] = [];
   const so = process.stdout.write.bind(process.stdout);
   const se = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((c: string | Uint8Array, ...rest: unknown[]) => (out.push(String(c)), typeof rest[rest.length - 1] === "function" && (rest[rest.length - 1] as () => void)(), true)) as typeof process.stdout.write;
+  process.stdout.write = ((c: string | Uint8Array, ...rest: unknown[]) => (
+    out.push(String(c)),
+    typeof rest[rest.length - 1] === "function" && (rest[rest.length - 1] as () => void)(),
+    true
+  )) as typeof process.stdout.write;
   process.stderr.write = ((c: string | Uint8Array) => (err.push(String(c)), true)) as typeof process.stderr.write;
   process.chdir(cwd);
   process.exitCode = undefined;
@@ -182,7 +186,9 @@ describe("mixlab sample", () => {
       const bad = await runHere(["sample", "--corpus", ".", "--proportions", "p.json"], d);
       expect(bad.status).toBe(2);
       expect(bad.stderr).toBe(
-        'error: blank.jsonl: domain "blank": expected records with text, got every record measured empty (0 tokens) with a share of 0.3 in proportions; give it share 0 or remove it\n',
+        'error: blank.jsonl: domain "blank": expected records with text, ' +
+          "got every record measured empty (0 tokens) with a share of 0.3 in proportions; " +
+          "give it share 0 or remove it\n",
       );
       const ok = await runHere(["sample", "--corpus", ".", "--proportions", "p0.json", "--n", "5"], d);
       expect(ok.status).toBe(0);
@@ -249,11 +255,13 @@ describe("mixlab sample", () => {
       ],
       [
         ["--block-size", "2000000"],
-        `error: option '--block-size <b>' argument '2000000' is invalid. expected an integer in [1, 1048576], got "2000000"\n`,
+        `error: option '--block-size <b>' argument '2000000' is invalid. ` +
+          `expected an integer in [1, 1048576], got "2000000"\n`,
       ],
       [
         ["--seed", "4294967296"],
-        `error: option '--seed <n>' argument '4294967296' is invalid. expected an integer in [0, 4294967295], got "4294967296"\n`,
+        `error: option '--seed <n>' argument '4294967296' is invalid. ` +
+          `expected an integer in [0, 4294967295], got "4294967296"\n`,
       ],
       [
         ["--max-epochs", "0", "--budget-samples", "10"],
@@ -261,11 +269,13 @@ describe("mixlab sample", () => {
       ],
       [
         ["--max-epochs", "Infinity", "--budget-samples", "10"],
-        `error: option '--max-epochs <e>' argument 'Infinity' is invalid. expected a finite number > 0, got "Infinity"\n`,
+        `error: option '--max-epochs <e>' argument 'Infinity' is invalid. ` +
+          `expected a finite number > 0, got "Infinity"\n`,
       ],
       [
         ["--max-epochs", "2"],
-        "error: --max-epochs: expected --budget-samples or --budget-tokens with it (epochs are counted over the run), got neither\n",
+        "error: --max-epochs: expected --budget-samples or --budget-tokens with it " +
+          "(epochs are counted over the run), got neither\n",
       ],
       [
         ["--budget-samples", "0"],
@@ -273,7 +283,8 @@ describe("mixlab sample", () => {
       ],
       [
         ["--budget-samples", "1e20"],
-        `error: option '--budget-samples <n>' argument '1e20' is invalid. expected an integer ≥ 1 (below 2^53), got "1e20"\n`,
+        `error: option '--budget-samples <n>' argument '1e20' is invalid. ` +
+          `expected an integer ≥ 1 (below 2^53), got "1e20"\n`,
       ],
       [
         ["--budget-tokens", "-5"],
@@ -281,7 +292,8 @@ describe("mixlab sample", () => {
       ],
       [
         ["--budget-tokens", "1e300"],
-        `error: option '--budget-tokens <n>' argument '1e300' is invalid. expected a number in (0, 2^53], got "1e300"\n`,
+        `error: option '--budget-tokens <n>' argument '1e300' is invalid. ` +
+          `expected a number in (0, 2^53], got "1e300"\n`,
       ],
       [["--unit", "bytes"], `error: --unit: expected tokens or samples, got "bytes"\n`],
       [["--order", "random"], `error: --order: expected shuffle or smooth, got "random"\n`],
@@ -293,7 +305,12 @@ describe("mixlab sample", () => {
       ],
       [
         ["--state-in", "fields.json"],
-        'error: fields.json: 5 problems:\n  planSha256: expected 64 lowercase hex digits, got "abc"\n  consumed: expected a number ≥ 0, got -3\n  appended.0.start: expected an integer, got 1.5\n  appended.0.proportions.web: expected a number ≥ 0, got -1\n  document: expected no field "extra" (not part of the format), got one\n',
+        "error: fields.json: 5 problems:\n" +
+          '  planSha256: expected 64 lowercase hex digits, got "abc"\n' +
+          "  consumed: expected a number ≥ 0, got -3\n" +
+          "  appended.0.start: expected an integer, got 1.5\n" +
+          "  appended.0.proportions.web: expected a number ≥ 0, got -1\n" +
+          '  document: expected no field "extra" (not part of the format), got one\n',
       ],
       [
         ["--state-in", "fmt.json"],
@@ -309,7 +326,8 @@ describe("mixlab sample", () => {
       ],
       [
         ["--state-out", "nope/s.json"],
-        'error: --state-out: nope/s.json: expected a writable file in an existing folder, got no folder "nope" (ENOENT)\n',
+        "error: --state-out: nope/s.json: expected a writable file in an existing folder, " +
+          'got no folder "nope" (ENOENT)\n',
       ],
       [["--state-out", "."], 'error: --state-out: .: expected a writable file in an existing folder, got a folder\n'],
       [["--corpus", "nowhere"], "error: nowhere: expected a corpus directory, got ENOENT\n"],
@@ -334,7 +352,8 @@ describe("mixlab sample", () => {
     expect(other.status).toBe(2);
     expect(other.stderr).toMatch(
       new RegExp(
-        `^error: s1\\.json: planSha256: expected [0-9a-f]{64} \\(this plan\\), got ${good.planSha256}: the corpus, proportions, seed, block size, unit, order or budget differ from the run that saved it\\n$`,
+        `^error: s1\\.json: planSha256: expected [0-9a-f]{64} \\(this plan\\), got ${good.planSha256}: ` +
+          `the corpus, proportions, seed, block size, unit, order or budget differ from the run that saved it\\n$`,
       ),
     );
     // Existing checks: an unknown domain, a repetition cap.
@@ -357,8 +376,18 @@ describe("mixlab sample", () => {
         Buffer.from(`{"text": "a"}\n\ufeff{"text": "b"}\n`),
         /^error: bom\.jsonl: line 2 \(byte 14\): expected a JSON object, got a UTF-8 byte-order mark/,
       ],
-      ["arrow", Buffer.from(tableToIPC(tableFromArrays({ text: ["a", "b", "c"] }), "file")).subarray(0, 200), /^error: arrow\.arrow: expected an Arrow IPC file ending in its "ARROW1" footer, got 200 bytes without one \(truncated\?\)\n$/],
-      ["parquet", Buffer.from(parquetWriteBuffer({ columnData: [{ name: "text", data: ["a", "b", "c"], type: "STRING" }] })).subarray(0, 50), /^error: parquet\.parquet: expected a Parquet file ending in its "PAR1" footer, got 50 bytes without one \(truncated\?\)\n$/],
+      [
+        "arrow",
+        Buffer.from(tableToIPC(tableFromArrays({ text: ["a", "b", "c"] }), "file")).subarray(0, 200),
+        /^error: arrow\.arrow: expected an Arrow IPC file ending in its "ARROW1" footer, got 200 bytes without one \(truncated\?\)\n$/,
+      ],
+      [
+        "parquet",
+        Buffer.from(
+          parquetWriteBuffer({ columnData: [{ name: "text", data: ["a", "b", "c"], type: "STRING" }] }),
+        ).subarray(0, 50),
+        /^error: parquet\.parquet: expected a Parquet file ending in its "PAR1" footer, got 50 bytes without one \(truncated\?\)\n$/,
+      ],
     ];
     for (const [name, data, want] of cases) {
       const d = join(dir, `bad-${name}`);

@@ -20,7 +20,11 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Starts `mixlab serve` and resolves with its URL once it prints `listening on`. */
 function serve(): Promise<{ child: ChildProcess; url: string; stderr: () => string }> {
-  const child = spawn(process.execPath, [join(ROOT, "bin", "mixlab.js"), "serve", "--corpus", `toy=${dir}`, "--port", "0"], { stdio: ["ignore", "ignore", "pipe"] });
+  const child = spawn(
+    process.execPath,
+    [join(ROOT, "bin", "mixlab.js"), "serve", "--corpus", `toy=${dir}`, "--port", "0"],
+    { stdio: ["ignore", "ignore", "pipe"] },
+  );
   let err = "";
   return new Promise((resolve, reject) => {
     child.stderr!.on("data", (d: Buffer) => {
@@ -32,7 +36,16 @@ function serve(): Promise<{ child: ChildProcess; url: string; stderr: () => stri
   });
 }
 
-const SPEC = { corpus: "toy", proportions: { x: 0.5, y: 0.5 }, seed: 5, blockSize: 12, budgetSamples: 96, batchSize: 3, seqLen: 4, worldSize: 2 };
+const SPEC = {
+  corpus: "toy",
+  proportions: { x: 0.5, y: 0.5 },
+  seed: 5,
+  blockSize: 12,
+  budgetSamples: 96,
+  batchSize: 3,
+  seqLen: 4,
+  worldSize: 2,
+};
 
 async function next(url: string, id: string, rank: number): Promise<number[] | null> {
   const r = await fetch(`${url}/v1/sessions/${id}/batches?rank=${rank}`);
@@ -44,19 +57,40 @@ describe("mixlab serve (process)", () => {
   it("resumes exactly on a fresh server after SIGKILL, and exits 0 on SIGTERM", async () => {
     const want: number[][] = [[], []];
     for (let r = 0; r < 2; r++) {
-      const s = await createSampler({ corpus: dir, proportions: SPEC.proportions, seed: 5, blockSize: 12, budgetSamples: 96, rank: r, worldSize: 2, warn: () => {} });
+      const s = await createSampler({
+        corpus: dir,
+        proportions: SPEC.proportions,
+        seed: 5,
+        blockSize: 12,
+        budgetSamples: 96,
+        rank: r,
+        worldSize: 2,
+        warn: () => {},
+      });
       for await (const b of s.batches({ batchSize: 3, seqLen: 4 })) want[r]!.push(...b.tokens);
       await s.close();
     }
     const got: number[][] = [[], []];
     const first = await serve();
-    const open = await (await fetch(`${first.url}/v1/sessions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(SPEC) })).json();
+    const open = await (
+      await fetch(`${first.url}/v1/sessions`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(SPEC),
+      })
+    ).json();
     for (let i = 0; i < 7; i++) for (let r = 0; r < 2; r++) got[r]!.push(...(await next(first.url, open.id, r))!);
     const checkpoint = await (await fetch(`${first.url}/v1/sessions/${open.id}/checkpoint`)).json();
     first.child.kill("SIGKILL");
     await new Promise((r) => first.child.once("exit", r));
     const second = await serve();
-    const resumed = await (await fetch(`${second.url}/v1/sessions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ state: checkpoint }) })).json();
+    const resumed = await (
+      await fetch(`${second.url}/v1/sessions`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ state: checkpoint }),
+      })
+    ).json();
     for (let r = 0; r < 2; r++) for (let b; (b = await next(second.url, resumed.id, r)); ) got[r]!.push(...b);
     expect(got).toEqual(want);
     second.child.kill("SIGTERM");
@@ -68,9 +102,23 @@ describe("mixlab serve (process)", () => {
 
 describe("mixlab serve (process), online", () => {
   it("continues ODM's exact trajectory and stream on a fresh server after SIGKILL", async () => {
-    const spec = { corpus: "toy", mixer: { method: "odm", seed: 2, options: { totalSteps: 16, warmupSteps: 0 } }, seed: 1, budgetSamples: 96, batchSize: 3, seqLen: 4, worldSize: 2 };
+    const spec = {
+      corpus: "toy",
+      mixer: { method: "odm", seed: 2, options: { totalSteps: 16, warmupSteps: 0 } },
+      seed: 1,
+      budgetSamples: 96,
+      batchSize: 3,
+      seqLen: 4,
+      worldSize: 2,
+    };
     /** Reads steps [from, until) on both ranks, posting made-up per-domain statistics of each step. */
-    async function steps(url: string, id: string, from: number, until: number, out: { tokens: number[][]; proportions: unknown[] }): Promise<void> {
+    async function steps(
+      url: string,
+      id: string,
+      from: number,
+      until: number,
+      out: { tokens: number[][]; proportions: unknown[] },
+    ): Promise<void> {
       for (let step = from; step < until; step++) {
         for (let r = 0; r < 2; r++) {
           const res = await fetch(`${url}/v1/sessions/${id}/batches?rank=${r}`);
@@ -85,12 +133,23 @@ describe("mixlab serve (process), online", () => {
             lossSum[name] = (lossSum[name] ?? 0) + 1 + (b.tokens[row * 4]! % 13) / 4;
             tokens[name] = (tokens[name] ?? 0) + 4;
           });
-          const posted = await fetch(`${url}/v1/sessions/${id}/stats`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ rank: r, step, kind: "train", lossSum, tokens }) });
+          const posted = await fetch(`${url}/v1/sessions/${id}/stats`, {
+            method: "POST",
+            headers: { "content-type": "application/json" },
+            body: JSON.stringify({ rank: r, step, kind: "train", lossSum, tokens }),
+          });
           expect(posted.status).toBe(200);
         }
       }
     }
-    const open = async (url: string, body: unknown) => (await (await fetch(`${url}/v1/sessions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) })).json()) as { id: string };
+    const open = async (url: string, body: unknown) =>
+      (await (
+        await fetch(`${url}/v1/sessions`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify(body),
+        })
+      ).json()) as { id: string };
     const whole = { tokens: [[], []] as number[][], proportions: [] as unknown[] };
     const a = await serve();
     await steps(a.url, (await open(a.url, spec)).id, 0, 100, whole);

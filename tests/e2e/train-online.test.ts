@@ -14,7 +14,8 @@ import { parseProportions } from "../../src/export/proportions.js";
 const BIN = join(ROOT, "bin", "mixlab.js");
 const CORPUS = join(ROOT, "datasets", "corpus");
 const env = (cwd: string) => ({ ...process.env, TMPDIR: cwd });
-const run = (args: string[], cwd: string) => spawnSync(process.execPath, [BIN, ...args], { cwd, encoding: "utf8", env: env(cwd) });
+const run = (args: string[], cwd: string) =>
+  spawnSync(process.execPath, [BIN, ...args], { cwd, encoding: "utf8", env: env(cwd) });
 const common = ["--corpus", CORPUS, "--backend", "wasm", "--batch-size", "8", "--seed", "3"];
 
 describe("mixlab train --online", () => {
@@ -41,9 +42,13 @@ describe("mixlab train --online", () => {
 
       // The same run with a checkpoint every 2 steps, killed once the first checkpoint exists.
       const ck = join(dir, "run.ckpt");
-      const killedArgs = [...args, "--checkpoint", ck, "--checkpoint-every", "2", "-o", "b.json", "--runs", "runs2.csv"];
+      const killedArgs = [
+        ...args, "--checkpoint", ck, "--checkpoint-every", "2", "-o", "b.json", "--runs", "runs2.csv",
+      ];
       const child = spawn(process.execPath, [BIN, ...killedArgs], { cwd: dir, env: env(dir), stdio: "ignore" });
-      const exit = new Promise<{ code: number | null; signal: string | null }>((res) => child.on("exit", (code, signal) => res({ code, signal })));
+      const exit = new Promise<{ code: number | null; signal: string | null }>((res) =>
+        child.on("exit", (code, signal) => res({ code, signal })),
+      );
       while (!existsSync(ck) && child.exitCode === null) await new Promise((r) => setTimeout(r, 20));
       child.kill("SIGKILL");
       expect(await exit).toEqual({ code: null, signal: "SIGKILL" });
@@ -83,13 +88,22 @@ describe("mixlab train --online", () => {
   it("aioli, skillit (graph from single-domain runs) and doremi (2 rounds) run end to end", async () => {
     const dir = tmp();
     try {
-      const ai = run(["train", "--online", "aioli", ...common, "--steps", "12", "--online-options", '{"roundSteps":12,"lpRounds":1,"lpSteps":1}', "-o", "ai.json"], dir);
+      const ai = run(
+        [
+          "train", "--online", "aioli", ...common, "--steps", "12",
+          "--online-options", '{"roundSteps":12,"lpRounds":1,"lpSteps":1}', "-o", "ai.json",
+        ],
+        dir,
+      );
       expect(ai.stderr).toMatch(/steered by aioli/);
       expect(ai.status).toBe(0);
       const aiDoc = parseProportions(readFileSync(join(dir, "ai.json"), "utf8"), "ai.json");
       // The probes count: 8 single-step probes, each a stage of its own mixture.
       expect(aiDoc.stages!.length).toBeGreaterThanOrEqual(8);
-      const sk = run(["train", "--online", "skillit", ...common, "--steps", "6", "--graph-steps", "2", "-o", "sk.json"], dir);
+      const sk = run(
+        ["train", "--online", "skillit", ...common, "--steps", "6", "--graph-steps", "2", "-o", "sk.json"],
+        dir,
+      );
       expect(sk.status).toBe(0);
       const skDoc = parseProportions(readFileSync(join(dir, "sk.json"), "utf8"), "sk.json");
       expect((skDoc.details!.graph as number[][]).length).toBe(8);
@@ -112,10 +126,19 @@ describe("mixlab train --online", () => {
         [["--online", "nosuch"], /online mixer: expected one of "odm", .*got "nosuch"/],
         [["--online", "odm", "--online-options", '{"nosuch":1}'], /nosuch/],
         [["--online", "odm", "-o", "missing/dir/x.json"], /-o: missing\/dir\/x\.json: expected a writable file in an existing folder, got no folder "missing\/dir" \(ENOENT\)/],
-        [["--online", "odm", "--runs", "r.csv", "-o", "r.csv"], /-o: r\.csv: expected a different file from the input r\.csv, got the same path/],
-        [["--online", "odm", "--rounds", "2"], /--rounds: expected --rounds only with doremi \(iterated DoReMi\), got --online odm/],
+        [
+          ["--online", "odm", "--runs", "r.csv", "-o", "r.csv"],
+          /-o: r\.csv: expected a different file from the input r\.csv, got the same path/,
+        ],
+        [
+          ["--online", "odm", "--rounds", "2"],
+          /--rounds: expected --rounds only with doremi \(iterated DoReMi\), got --online odm/,
+        ],
         [["--online", "odm", "--weights", "code=1"], /--weights: expected no mixture with --online odm/],
-        [["--online", "odm", "--checkpoint-every", "3"], /--checkpoint-every: expected --checkpoint FILE with it, got none/],
+        [
+          ["--online", "odm", "--checkpoint-every", "3"],
+          /--checkpoint-every: expected --checkpoint FILE with it, got none/,
+        ],
       ];
       for (const [flags, msg] of cases) {
         const r = run(["train", ...common, "--steps", "3", ...flags], dir);
@@ -130,7 +153,8 @@ describe("mixlab train --online", () => {
 });
 
 describe("the README's training-loop example (examples/online-training.ts)", () => {
-  it("is quoted in the README verbatim, trains, and resumes from its checkpoint to the same mixture and loss", async () => {
+  it("is quoted in the README verbatim, trains, " +
+    "and resumes from its checkpoint to the same mixture and loss", async () => {
     const source = readFileSync(join(ROOT, "examples", "online-training.ts"), "utf8");
     const readme = readFileSync(join(ROOT, "README.md"), "utf8");
     const body = source.slice(source.indexOf("import { existsSync"));
@@ -139,12 +163,34 @@ describe("the README's training-loop example (examples/online-training.ts)", () 
     const dir = tmp();
     try {
       const corpus = join(ROOT, "datasets", "corpus", "train");
-      const whole = await trainWithOdm({ corpus, steps: 24, batchSize: 8, seqLen: 32, checkpoint: join(dir, "a.json") });
-      const first = await trainWithOdm({ corpus, steps: 24, batchSize: 8, seqLen: 32, checkpoint: join(dir, "b.json"), stopAfter: 19 });
+      const whole = await trainWithOdm({
+        corpus,
+        steps: 24,
+        batchSize: 8,
+        seqLen: 32,
+        checkpoint: join(dir, "a.json"),
+      });
+      const first = await trainWithOdm({
+        corpus,
+        steps: 24,
+        batchSize: 8,
+        seqLen: 32,
+        checkpoint: join(dir, "b.json"),
+        stopAfter: 19,
+      });
       expect(first.proportions).not.toEqual(whole.proportions);
-      const resumed = await trainWithOdm({ corpus, steps: 24, batchSize: 8, seqLen: 32, checkpoint: join(dir, "b.json") });
-      // tfjs's Adam rebuilds its β-power accumulators on setWeights, so equal to float rounding (the proxy trainer's resume is exact).
-      for (const d of Object.keys(whole.proportions)) expect(resumed.proportions[d]!).toBeCloseTo(whole.proportions[d]!, 6);
+      const resumed = await trainWithOdm({
+        corpus,
+        steps: 24,
+        batchSize: 8,
+        seqLen: 32,
+        checkpoint: join(dir, "b.json"),
+      });
+      // tfjs's Adam rebuilds its β-power accumulators on setWeights, so equal to float rounding
+      // (the proxy trainer's resume is exact).
+      for (const d of Object.keys(whole.proportions)) {
+        expect(resumed.proportions[d]!).toBeCloseTo(whole.proportions[d]!, 6);
+      }
       expect(resumed.loss).toBeCloseTo(whole.loss, 4);
       expect(Object.values(whole.proportions).reduce((a, b) => a + b, 0)).toBeCloseTo(1, 12);
     } finally {

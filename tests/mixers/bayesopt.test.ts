@@ -1,5 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { expectedImprovement, logExpectedImprovement, logH, normalCdf, erfcx } from "../../mixers/bayesopt/acquisition.js";
+import {
+  expectedImprovement,
+  logExpectedImprovement,
+  logH,
+  normalCdf,
+  erfcx,
+} from "../../mixers/bayesopt/acquisition.js";
 import { fitGp, predictGp, conditionGp, gpObjective } from "../../mixers/bayesopt/gp.js";
 import { createRng } from "../../src/rng/index.js";
 import { sampleDirichlet } from "../../src/core/dirichlet.js";
@@ -37,8 +43,23 @@ describe("GP known answers", () => {
     // mean 0.5, sd 0.5 → ys = (−1, 1). Matérn-5/2 at r = 1: m = (1 + √5 + 5/3) e^{−√5} = 0.523994.
     // At x* = 0.5: k* = m(0.5) = (1 + √5/2 + 5/12) e^{−√5/2} = 0.828649 for both points;
     // by symmetry μ* = mean = 0.5; var* = 1 − 2 k*² / (1 + m) = 0.099069 (×0.25 in original units).
-    const hyper = { lengthscales: Float64Array.of(1), outputVariance: 1, noiseVariance: 2e-8, biasVariance: 0, power: 0 };
-    const gp = conditionGp(Float64Array.of(0, 1), Float64Array.of(1, 1), Float64Array.of(0, 1), 1, false, hyper, 0.5, 0.5);
+    const hyper = {
+      lengthscales: Float64Array.of(1),
+      outputVariance: 1,
+      noiseVariance: 2e-8,
+      biasVariance: 0,
+      power: 0,
+    };
+    const gp = conditionGp(
+      Float64Array.of(0, 1),
+      Float64Array.of(1, 1),
+      Float64Array.of(0, 1),
+      1,
+      false,
+      hyper,
+      0.5,
+      0.5,
+    );
     const mu = new Float64Array(1);
     const v = new Float64Array(1);
     predictGp(gp, Float64Array.of(0.5), null, mu, v);
@@ -71,7 +92,10 @@ describe("GP known answers", () => {
         a[i] = a[i]! + 1e-6;
         b[i] = b[i]! - 1e-6;
         const t = new Float64Array(p);
-        expect(g[i]!).toBeCloseTo((gpObjective(a, t, x, z, y, n, d, mf) - gpObjective(b, t, x, z, y, n, d, mf)) / 2e-6, 4);
+        expect(g[i]!).toBeCloseTo(
+          (gpObjective(a, t, x, z, y, n, d, mf) - gpObjective(b, t, x, z, y, n, d, mf)) / 2e-6,
+          4,
+        );
       }
     }
   });
@@ -123,7 +147,12 @@ describe("suggester", () => {
       sampleDirichlet([1, 1, 1, 1], rng, p);
       w.set(p, i * k);
     }
-    return { domains, weights: w, y: Float64Array.from({ length: n }, (_, i) => truth(w.subarray(i * k, (i + 1) * k))), fidelity: null };
+    return {
+      domains,
+      weights: w,
+      y: Float64Array.from({ length: n }, (_, i) => truth(w.subarray(i * k, (i + 1) * k))),
+      fidelity: null,
+    };
   };
 
   it("proposes distinct mixtures on the simplex inside the constraints, deterministically per seed", () => {
@@ -146,21 +175,33 @@ describe("suggester", () => {
     y[10] = NaN;
     y[11] = NaN;
     const props = suggestBayesOpt({ ...d, y }, 2, resolveConstraints(domains), { numCandidates: 256 }, createRng(1));
-    for (const p of props) for (const r of [10, 11]) expect(l1Distance(p.proportions, d.weights.subarray(r * k, (r + 1) * k))).toBeGreaterThan(1e-6);
+    for (const p of props) {
+      for (const r of [10, 11]) {
+        expect(l1Distance(p.proportions, d.weights.subarray(r * k, (r + 1) * k))).toBeGreaterThan(1e-6);
+      }
+    }
   });
 
   it("with fidelities, proposes (mixture, fidelity) pairs among the given fidelities", () => {
     const d = data(16, 3);
     const fidelity = Float64Array.from({ length: 16 }, (_, i) => (i % 2 === 0 ? 0.01 : 1));
     const y = Float64Array.from(d.y, (v, i) => (fidelity[i] === 1 ? v : v + 0.3));
-    const props = suggestBayesOpt({ ...d, y, fidelity }, 3, resolveConstraints(domains), { numCandidates: 256, fidelities: [0.01, 1] }, createRng(2));
+    const props = suggestBayesOpt(
+      { ...d, y, fidelity },
+      3,
+      resolveConstraints(domains),
+      { numCandidates: 256, fidelities: [0.01, 1] },
+      createRng(2),
+    );
     for (const p of props) expect([0.01, 1]).toContain(p.fidelity);
   });
 
   it("needs at least two finished runs", () => {
     const d = data(3, 4);
     const y = Float64Array.of(3, NaN, NaN);
-    expect(() => suggestBayesOpt({ ...d, y }, 1, resolveConstraints(domains), {}, createRng(0))).toThrow(/needs at least 2 finished runs, got 1/);
+    expect(() => suggestBayesOpt({ ...d, y }, 1, resolveConstraints(domains), {}, createRng(0))).toThrow(
+      /needs at least 2 finished runs, got 1/,
+    );
   });
 });
 

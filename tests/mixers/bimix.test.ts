@@ -25,7 +25,13 @@ describe("BiMix", () => {
       truth.forEach((t, d) => (comps[d]![i] = (p[d]! + 0.01) ** -t.alpha * (t.p * amount[i]! ** -t.beta + t.q)));
     }
     const target = Float64Array.from({ length: n }, (_, i) => (comps[0]![i]! + comps[1]![i]!) / 2);
-    const input = { domains: ["a", "b"], weights: w, target, amount, components: { names: ["loss.a", "loss.b"], values: comps } };
+    const input = {
+      domains: ["a", "b"],
+      weights: w,
+      target,
+      amount,
+      components: { names: ["loss.a", "loss.b"], values: comps },
+    };
     const law = bimix.fit(input, bimix.parseOptions({ targetAmount: 3200 }), createRng(0));
     const probe = Float64Array.from([0.3, 0.7]);
     const want = truth.reduce((s, t, d) => s + (probe[d]! + 0.01) ** -t.alpha * (t.p * 3200 ** -t.beta + t.q), 0) / 2;
@@ -34,8 +40,15 @@ describe("BiMix", () => {
   });
 
   it("refuses eval losses that match no training domain", () => {
-    const input = { domains: ["a", "b"], weights: Float64Array.from([0.5, 0.5]), target: Float64Array.from([3]), components: { names: ["loss.c"], values: [Float64Array.from([3])] } };
+    const input = {
+      domains: ["a", "b"],
+      weights: Float64Array.from([0.5, 0.5]),
+      target: Float64Array.from([3]),
+      components: { names: ["loss.c"], values: [Float64Array.from([3])] },
+    };
     expect(() => bimix.fit(input, bimix.parseOptions({}), createRng(0))).toThrow(InputError);
-    expect(() => bimix.fit(input, bimix.parseOptions({}), createRng(0))).toThrow(/expected eval losses named loss.<domain> for training domains, got "loss.c"/);
+    expect(() => bimix.fit(input, bimix.parseOptions({}), createRng(0))).toThrow(
+      /expected eval losses named loss.<domain> for training domains, got "loss.c"/,
+    );
   });
 });

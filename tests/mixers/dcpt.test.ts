@@ -21,7 +21,9 @@ describe("D-CPT law", () => {
   const law = dcpt.fit(input, dcpt.parseOptions({}), createRng(0));
 
   it("fits its own form to within 2e-3 of loss, inside and between the runs", () => {
-    for (const r of [0.01, 0.1, 0.37, 0.8, 0.99]) expect(law.predict(Float64Array.of(r, 1 - r))[0]).toBeCloseTo((dom(r) + gen(r)) / 2, 2);
+    for (const r of [0.01, 0.1, 0.37, 0.8, 0.99]) {
+      expect(law.predict(Float64Array.of(r, 1 - r))[0]).toBeCloseTo((dom(r) + gen(r)) / 2, 2);
+    }
   });
 
   it("recommends the share that minimises the mean loss (grid of the truth: r* = 0.2612, mean loss 2.37406)", () => {
@@ -43,6 +45,12 @@ describe("D-CPT law", () => {
   });
 
   it("needs a domain it can vary", () => {
-    expect(() => dcpt.fit({ ...input, weights: Float64Array.from(rs.flatMap(() => [0.5, 0.5])) }, dcpt.parseOptions({}), createRng(0))).toThrow("dcpt: expected runs that vary the share of med, got 0.5 in every run");
+    expect(() =>
+      dcpt.fit(
+        { ...input, weights: Float64Array.from(rs.flatMap(() => [0.5, 0.5])) },
+        dcpt.parseOptions({}),
+        createRng(0),
+      ),
+    ).toThrow("dcpt: expected runs that vary the share of med, got 0.5 in every run");
   });
 });

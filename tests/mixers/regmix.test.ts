@@ -5,7 +5,14 @@
 // stopping on the test set itself; ours stops on a seeded 20% of the training runs, then refits.
 import { describe, expect, it } from "vitest";
 import { regmix, regmixLinear } from "../../mixers/regmix/index.js";
-import { fitGbdt, predictGbdt, offerGbdtTopK, GbdtScratch, gbdtToJSON, gbdtFromJSON } from "../../mixers/regmix/gbdt.js";
+import {
+  fitGbdt,
+  predictGbdt,
+  offerGbdtTopK,
+  GbdtScratch,
+  gbdtToJSON,
+  gbdtFromJSON,
+} from "../../mixers/regmix/gbdt.js";
 import { resolveTarget } from "../../src/runs/table.js";
 import { spearman } from "../../src/core/stats.js";
 import { createRng } from "../../src/rng/index.js";
@@ -25,7 +32,12 @@ const tests = {
 const y = resolveTarget(train, "loss.pile_cc").values;
 const input = { domains: train.domains, weights: train.weights, target: y, prior: regmixPrior(train.domains) };
 const rho = (predict: (w: Float64Array) => Float64Array) =>
-  Object.fromEntries(Object.entries(tests).map(([name, t]) => [name, spearman(predict(t.weights), resolveTarget(t, "loss.pile_cc").values)]));
+  Object.fromEntries(
+    Object.entries(tests).map(([name, t]) => [
+      name,
+      spearman(predict(t.weights), resolveTarget(t, "loss.pile_cc").values),
+    ]),
+  );
 
 describe("RegMix on its released runs", () => {
   const law = regmix.fit(input, regmix.parseOptions({}), createRng(0));
@@ -71,17 +83,23 @@ describe("RegMix on its released runs", () => {
     const want = smallestK(full, 64);
     const c = new TopKCollector(64, 17);
     const scratch = new GbdtScratch();
-    for (let s = 0; s < 30_000; s += 8192) offerGbdtTopK(model, cands.subarray(s * 17, Math.min(30_000, s + 8192) * 17), c, scratch);
+    for (let s = 0; s < 30_000; s += 8192) {
+      offerGbdtTopK(model, cands.subarray(s * 17, Math.min(30_000, s + 8192) * 17), c, scratch);
+    }
     const got = c.results();
     want.forEach((idx, r) => {
       expect(got.values[r]).toBeCloseTo(full[idx]!, 12);
-      expect(Array.from(got.vectors.subarray(r * 17, r * 17 + 17))).toEqual(Array.from(cands.subarray(idx * 17, idx * 17 + 17)));
+      expect(Array.from(got.vectors.subarray(r * 17, r * 17 + 17))).toEqual(
+        Array.from(cands.subarray(idx * 17, idx * 17 + 17)),
+      );
     });
   });
 
   it("a saved model predicts identically after a JSON round trip", () => {
     const model = fitGbdt(train.weights, y, 17, { numRounds: 50, earlyStoppingRounds: 0 }, createRng(0));
     const back = gbdtFromJSON(JSON.parse(JSON.stringify(gbdtToJSON(model))));
-    expect(Array.from(predictGbdt(back, tests["1B"].weights))).toEqual(Array.from(predictGbdt(model, tests["1B"].weights)));
+    expect(Array.from(predictGbdt(back, tests["1B"].weights))).toEqual(
+      Array.from(predictGbdt(model, tests["1B"].weights)),
+    );
   });
 });

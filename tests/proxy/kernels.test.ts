@@ -111,7 +111,10 @@ describe.skipIf(!blas)("C kernels = TypeScript kernels", () => {
     for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!) / Math.max(1, Math.abs(b[i]!)));
     expect(worst).toBeLessThan(tol);
   };
-  const both = <T extends unknown[]>(f: (k: typeof kern | NonNullable<typeof blas>) => T): [T, T] => [f(blas!), f(kern)];
+  const both = <T extends unknown[]>(f: (k: typeof kern | NonNullable<typeof blas>) => T): [T, T] => [
+    f(blas!),
+    f(kern),
+  ];
 
   it("layer norm, forward and backward (2 members)", () => {
     const [K, R, d] = [2, 5, 16];
@@ -191,12 +194,26 @@ describe.skipIf(!blas)("C kernels = TypeScript kernels", () => {
 
   it("the C kernels refuse wrong arguments instead of reading out of bounds", () => {
     expect(() => blas!.causalSoftmax(new Float32Array(8), 3, 1)).toThrow(/bad arguments to causalSoftmax/);
-    expect(() => blas!.crossEntropyForward(new Float32Array(4), Int32Array.from([5, 0]), 2, 2, new Float32Array(2), new Float32Array(2))).toThrow(/bad arguments to crossEntropyForward/);
+    expect(() =>
+      blas!.crossEntropyForward(
+        new Float32Array(4),
+        Int32Array.from([5, 0]),
+        2,
+        2,
+        new Float32Array(2),
+        new Float32Array(2),
+      ),
+    ).toThrow(/bad arguments to crossEntropyForward/);
   });
 });
 
 describe("fused model = tf-op model", () => {
-  const cases = [["wasm", false], ["cpu", false], ["wasm", true], ...(blas ? ([["blas", false], ["blas", true]] as const) : [])] as const;
+  const cases = [
+    ["wasm", false],
+    ["cpu", false],
+    ["wasm", true],
+    ...(blas ? ([["blas", false], ["blas", true]] as const) : []),
+  ] as const;
   for (const [backendName, untiedHead] of cases) {
     it(`same losses and gradients on ${backendName} (ensemble of 2${untiedHead ? ", untied head" : ""})`, async () => {
       const { tf } = await loadTf(backendName, () => {});
@@ -212,8 +229,17 @@ describe("fused model = tf-op model", () => {
       for (const kind of ["tf", "fused"] as const) {
         const m = createEnsemble(tf, cfg, [createRng(1), createRng(2)], kind);
         expect(m.blas !== null).toBe(kind === "fused" && backendName === "blas");
-        const { value, grads } = tf.variableGrads(() => tf.sum(tokenLosses(m, tf.tensor3d(toks, [K, B, T], "int32"), tf.tensor3d(tgt, [K, B, T], "int32"))) as never, m.variables);
-        out[kind] = { loss: value.dataSync()[0]!, grads: Object.fromEntries(m.names.map((n) => [n, grads[m.get(n).name]!.dataSync() as Float32Array])) };
+        const { value, grads } = tf.variableGrads(
+          () =>
+            tf.sum(
+              tokenLosses(m, tf.tensor3d(toks, [K, B, T], "int32"), tf.tensor3d(tgt, [K, B, T], "int32")),
+            ) as never,
+          m.variables,
+        );
+        out[kind] = {
+          loss: value.dataSync()[0]!,
+          grads: Object.fromEntries(m.names.map((n) => [n, grads[m.get(n).name]!.dataSync() as Float32Array])),
+        };
         value.dispose();
         for (const g of Object.values(grads)) g.dispose();
         m.dispose();
@@ -246,13 +272,22 @@ describe("fused model = tf-op model", () => {
     untied.dispose();
   });
 
-  it.each(blas ? ["wasm", "blas"] : ["wasm"])("training with fused kernels on %s follows the tf-op trajectory", async (backendName) => {
-    const { tf, backend } = await loadTf(backendName as "wasm", () => {});
-    const base = { tf, backend, config: { ...PRESETS.tiny!, seqLen: 32 }, train: TRAIN, heldout: HELD, steps: 10, batchSize: 4, evalWindows: 4, open: { cacheDir: join(tmp(), "cache") } };
-    const members = [{ proportions: { code: 0.5, literature: 0.5 }, seed: 7 }];
-    const [a] = await trainEnsemble({ ...base, members, kernels: "fused" });
-    const [b] = await trainEnsemble({ ...base, members, kernels: "tf" });
-    for (const [d, v] of Object.entries(a!.lossPerDomain)) expect(v).toBeCloseTo(b!.lossPerDomain[d]!, 3);
-    expect(a!.lossPerDomain).not.toEqual(Object.fromEntries(Object.keys(a!.lossPerDomain).map((d) => [d, Math.log(256)])));
-  }, 60_000);
+  it.each(blas ? ["wasm", "blas"] : ["wasm"])(
+    "training with fused kernels on %s follows the tf-op trajectory",
+    async (backendName) => {
+      const { tf, backend } = await loadTf(backendName as "wasm", () => {});
+      const base = {
+        tf, backend, config: { ...PRESETS.tiny!, seqLen: 32 }, train: TRAIN, heldout: HELD,
+        steps: 10, batchSize: 4, evalWindows: 4, open: { cacheDir: join(tmp(), "cache") },
+      };
+      const members = [{ proportions: { code: 0.5, literature: 0.5 }, seed: 7 }];
+      const [a] = await trainEnsemble({ ...base, members, kernels: "fused" });
+      const [b] = await trainEnsemble({ ...base, members, kernels: "tf" });
+      for (const [d, v] of Object.entries(a!.lossPerDomain)) expect(v).toBeCloseTo(b!.lossPerDomain[d]!, 3);
+      expect(a!.lossPerDomain).not.toEqual(
+        Object.fromEntries(Object.keys(a!.lossPerDomain).map((d) => [d, Math.log(256)])),
+      );
+    },
+    60_000,
+  );
 });

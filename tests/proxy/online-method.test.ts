@@ -18,9 +18,14 @@ describe("online methods end to end (test mixer)", () => {
     const dir = tmp();
     try {
       const { tf, backend } = await loadTf("wasm", () => {});
-      const base = { tf, backend, config: { ...PRESETS.tiny!, seqLen: 32 }, train: TRAIN, heldout: HELD, steps: 3, batchSize: 8, seed: 2, evalWindows: 2, open: { cacheDir: join(dir, "cache") } };
+      const base = {
+        tf, backend, config: { ...PRESETS.tiny!, seqLen: 32 }, train: TRAIN, heldout: HELD,
+        steps: 3, batchSize: 8, seed: 2, evalWindows: 2, open: { cacheDir: join(dir, "cache") },
+      };
       const seen: { name: string; options: Record<string, unknown> }[] = [];
-      const createMixer: CreateMixer = (name, init) => (seen.push({ name, options: init.options ?? {} }), createChaser(init.domains, {}, init.state));
+      const createMixer: CreateMixer = (name, init) => (
+        seen.push({ name, options: init.options ?? {} }), createChaser(init.domains, {}, init.state)
+      );
       const natural = await naturalShares(TRAIN, base.open);
       expect(Object.values(natural).reduce((a, b) => a + b, 0)).toBeCloseTo(1, 12);
       expect(Math.max(...Object.values(natural))).toBeLessThan(0.5);
@@ -44,8 +49,14 @@ describe("online methods end to end (test mixer)", () => {
       expect(dr.rounds![1]!.reference).toEqual(dr.rounds![0]!.average);
       expect(dr.extraSteps).toBe(9);
 
-      await expect(trainWithMethod({ ...base, method: "odm", createMixer, rounds: 2 })).rejects.toThrow("--rounds: expected 1 for odm (rounds are iterated DoReMi), got 2");
-      await expect(trainWithMethod({ ...base, method: "skillit", createMixer, checkpoint: join(dir, "nope", "c.ckpt"), checkpointEvery: 1 })).rejects.toThrow("--checkpoint: expected a file in an existing folder");
+      await expect(trainWithMethod({ ...base, method: "odm", createMixer, rounds: 2 })).rejects.toThrow(
+        "--rounds: expected 1 for odm (rounds are iterated DoReMi), got 2",
+      );
+      await expect(
+        trainWithMethod({
+          ...base, method: "skillit", createMixer, checkpoint: join(dir, "nope", "c.ckpt"), checkpointEvery: 1,
+        }),
+      ).rejects.toThrow("--checkpoint: expected a file in an existing folder");
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

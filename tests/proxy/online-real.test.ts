@@ -18,7 +18,11 @@ describe("online trainer with the real mixers", () => {
     const dir = tmp();
     try {
       const { tf, backend } = await loadTf("wasm", () => {});
-      const base = { tf, backend, config: { ...PRESETS.tiny!, seqLen: 16 }, train: TRAIN, heldout: HELD, steps: 12, batchSize: 8, seed: 5, evalWindows: 2, open: { cacheDir: join(dir, "cache") }, createMixer: createOnlineMixer };
+      const base = {
+        tf, backend, config: { ...PRESETS.tiny!, seqLen: 16 }, train: TRAIN, heldout: HELD,
+        steps: 12, batchSize: 8, seed: 5, evalWindows: 2, open: { cacheDir: join(dir, "cache") },
+        createMixer: createOnlineMixer,
+      };
       const aioli = { ...base, method: "aioli", mixerOptions: { roundSteps: 12, lpRounds: 1, lpSteps: 1 } };
       const whole = await trainWithMethod(aioli);
       // Round 0: evaluation at step 0, then 8 one-step probes (one per domain), each its own mixture.

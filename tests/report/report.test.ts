@@ -5,7 +5,16 @@
 import { describe, expect, it } from "vitest";
 import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { buildReport, reportHtml, renderSvg, countMarks, parseReportProportions, domainColors, writeReportFile, type Report } from "../../src/report/index.js";
+import {
+  buildReport,
+  reportHtml,
+  renderSvg,
+  countMarks,
+  parseReportProportions,
+  domainColors,
+  writeReportFile,
+  type Report,
+} from "../../src/report/index.js";
 import { readFrameAsync } from "../../src/runs/frame.js";
 import { buildRunsTable } from "../../src/runs/table.js";
 import { ROOT, regmixTable, tmp } from "../helpers.js";
@@ -14,7 +23,10 @@ const FIX = join(ROOT, "tests", "report", "fixtures");
 const DEMO = join(ROOT, "datasets", "demo-runs");
 const read = (p: string): string => readFileSync(p, "utf8");
 const demoTable = async () => buildRunsTable(await readFrameAsync(join(DEMO, "runs.arrow")));
-const DEMO_OPTIONS = { regmix: { minDataInLeaf: 2, earlyStoppingRounds: 0, numRounds: 300, numCandidates: 20_000, topK: 32 }, dml: { numStarts: 4 } };
+const DEMO_OPTIONS = {
+  regmix: { minDataInLeaf: 2, earlyStoppingRounds: 0, numRounds: 300, numCandidates: 20_000, topK: 32 },
+  dml: { numStarts: 4 },
+};
 
 function sectionsOf(r: Report): string[] {
   return r.sections.map((s) => s.id);
@@ -33,7 +45,9 @@ function expectDrawn(r: Report, html: string): void {
 function expectOffline(html: string): void {
   expect(html).toContain(`http-equiv="Content-Security-Policy" content="default-src 'none';`);
   // Local fragment references (url(#gradient) in vega's legends) stay inside the page.
-  expect([...html.matchAll(/<script|<link|<iframe|<img|<object|<embed|@import|url\((?!#)/gi)].map((m) => m[0])).toEqual([]);
+  expect(
+    [...html.matchAll(/<script|<link|<iframe|<img|<object|<embed|@import|url\((?!#)/gi)].map((m) => m[0]),
+  ).toEqual([]);
   const refs = [...html.matchAll(/\s(?:src|href|xlink:href)="([^"]*)"/g)].map((m) => m[1]!);
   expect(refs.filter((r) => !r.startsWith("#"))).toEqual([]);
 }
@@ -42,26 +56,63 @@ describe("report on RegMix's 512 released runs with a capped recommendation", ()
   it("has every section, draws every plot, compares two laws, shows the caps and the diagnostics", async () => {
     const table = regmixTable("train_mixture_1m.csv", "train_pile_loss_1m.csv");
     const doc = JSON.parse(read(join(FIX, "regmix-capped.json")));
-    doc.diagnostics = [{ code: "EPOCH_CAP_BINDS", message: "pile_cc is held at its epoch cap <0.474>", domain: "pile_cc" }];
+    doc.diagnostics = [
+      { code: "EPOCH_CAP_BINDS", message: "pile_cc is held at its epoch cap <0.474>", domain: "pile_cc" },
+    ];
     const proportions = parseReportProportions(JSON.stringify(doc), "regmix-capped.json");
-    const r = await buildReport({ table, proportions, methods: ["loglinear", "dml"], optionsByMethod: { dml: { numStarts: 2, maxIterations: 100 } }, cvFolds: 4 });
+    const r = await buildReport({
+      table,
+      proportions,
+      methods: ["loglinear", "dml"],
+      optionsByMethod: { dml: { numStarts: 2, maxIterations: 100 } },
+      cvFolds: 4,
+    });
     const html = reportHtml(r);
     expect(sectionsOf(r)).toEqual(["runs", "fit", "recommendation", "response", "matrix"]);
-    expect(r.sections.flatMap((s) => s.figures.map((f) => f.id))).toEqual(["runs-mixtures", "fit-loglinear", "fit-dml", "recommendation", "response", "matrix"]);
+    expect(r.sections.flatMap((s) => s.figures.map((f) => f.id))).toEqual([
+      "runs-mixtures",
+      "fit-loglinear",
+      "fit-dml",
+      "recommendation",
+      "response",
+      "matrix",
+    ]);
     expectDrawn(r, html);
     expectOffline(html);
     // Each compared law: one scatter with all 512 runs and the identity line.
-    for (const id of ["fit-loglinear", "fit-dml"]) expect(r.sections[1]!.figures.find((f) => f.id === id)!.marks).toBe(512 + 1);
-    expect(html).toMatch(/<td>loglinear<\/td><td class="num">4-fold<\/td><td class="num">512<\/td><td class="num">0\.\d{4}<\/td>/);
-    // The recommendation is the file's; the references include the uncapped optimum and the natural shares from its tokens.
+    for (const id of ["fit-loglinear", "fit-dml"]) {
+      expect(r.sections[1]!.figures.find((f) => f.id === id)!.marks).toBe(512 + 1);
+    }
+    expect(html).toMatch(
+      /<td>loglinear<\/td><td class="num">4-fold<\/td><td class="num">512<\/td><td class="num">0\.\d{4}<\/td>/,
+    );
+    // The recommendation is the file's; the references include the uncapped optimum and the natural
+    // shares from its tokens.
     const rec = r.sections.find((s) => s.id === "recommendation")!;
-    for (const h of ["without epoch caps", "prior (mean of the runs)", "uniform", "natural (token shares)", "allowed", "epochs", "(epoch cap)"]) expect(rec.html).toContain(h);
-    expect(rec.html).toContain(`<td>pile_cc</td><td class="num">${doc.domains.pile_cc.toFixed(4)}</td><td class="num">${doc.withoutEpochCaps.domains.pile_cc.toFixed(4)}</td>`);
+    for (const h of [
+      "without epoch caps",
+      "prior (mean of the runs)",
+      "uniform",
+      "natural (token shares)",
+      "allowed",
+      "epochs",
+      "(epoch cap)",
+    ]) {
+      expect(rec.html).toContain(h);
+    }
+    expect(rec.html).toContain(
+      `<td>pile_cc</td><td class="num">${doc.domains.pile_cc.toFixed(4)}</td>` +
+        `<td class="num">${doc.withoutEpochCaps.domains.pile_cc.toFixed(4)}</td>`,
+    );
     // Bars for 17 domains, 17 grey bands, 4 reference marks × 17.
     expect(rec.figures[0]!.marks).toBe(17 + 17 + 4 * 17);
-    // loglinear has no matrix of its own → rank correlations: 17 training domains × the 13 eval domains RegMix released (a cell and its label each).
+    // loglinear has no matrix of its own → rank correlations: 17 training domains × the 13 eval
+    // domains RegMix released (a cell and its label each).
     expect(r.sections.find((s) => s.id === "matrix")!.figures[0]!.marks).toBe(2 * 17 * 13);
-    expect(html).toContain('<div class="callout" data-code="EPOCH_CAP_BINDS"><strong>EPOCH_CAP_BINDS</strong>: pile_cc is held at its epoch cap &lt;0.474&gt;</div>');
+    expect(html).toContain(
+      '<div class="callout" data-code="EPOCH_CAP_BINDS"><strong>EPOCH_CAP_BINDS</strong>: ' +
+        "pile_cc is held at its epoch cap &lt;0.474&gt;</div>",
+    );
     expect(html.indexOf('id="diagnostics"')).toBeLessThan(html.indexOf('id="runs"'));
     expect(Buffer.byteLength(html)).toBeLessThan(2e6);
   }, 120_000);
@@ -71,7 +122,14 @@ describe("report on the demo's runs table", () => {
   it("has every section and the DML coefficients as the matrix when DML leads; same inputs, same bytes", async () => {
     const table = await demoTable();
     const proportions = parseReportProportions(read(join(DEMO, "proportions.json")), "proportions.json");
-    const opts = { table, proportions, methods: ["dml", "regmix"], optionsByMethod: DEMO_OPTIONS, runsName: "runs.arrow", proportionsName: "proportions.json" };
+    const opts = {
+      table,
+      proportions,
+      methods: ["dml", "regmix"],
+      optionsByMethod: DEMO_OPTIONS,
+      runsName: "runs.arrow",
+      proportionsName: "proportions.json",
+    };
     const r = await buildReport(opts);
     const html = reportHtml(r);
     expect(sectionsOf(r)).toEqual(["runs", "fit", "recommendation", "response", "matrix"]);
@@ -104,10 +162,23 @@ describe("laws compared by fit --method auto", () => {
     const table = await demoTable();
     const doc = JSON.parse(read(join(DEMO, "proportions.json")));
     doc.method = "dml";
-    doc.fitQuality = { auto: { candidates: [{ law: "regmix", chosen: false }, { law: "ensemble(gp+trees)", chosen: false }, { law: "dml", chosen: true }, { law: "loglinear" }] } };
+    doc.fitQuality = {
+      auto: {
+        candidates: [
+          { law: "regmix", chosen: false },
+          { law: "ensemble(gp+trees)", chosen: false },
+          { law: "dml", chosen: true },
+          { law: "loglinear" },
+        ],
+      },
+    };
     const proportions = parseReportProportions(JSON.stringify(doc), "auto.json");
     const r = await buildReport({ table, proportions, optionsByMethod: DEMO_OPTIONS });
-    expect(r.sections.find((s) => s.id === "fit")!.figures.map((f) => f.id)).toEqual(["fit-dml", "fit-regmix", "fit-loglinear"]);
+    expect(r.sections.find((s) => s.id === "fit")!.figures.map((f) => f.id)).toEqual([
+      "fit-dml",
+      "fit-regmix",
+      "fit-loglinear",
+    ]);
     expectDrawn(r, reportHtml(r));
   }, 60_000);
 });
@@ -135,10 +206,17 @@ describe("writeReportFile (what mixlab demo calls)", () => {
     const dir = tmp();
     try {
       const out = join(dir, "report.html");
-      const bytes = await writeReportFile({ runs: join(DEMO, "runs.arrow"), proportions: join(DEMO, "proportions.json"), out, methods: ["loglinear"] });
+      const bytes = await writeReportFile({
+        runs: join(DEMO, "runs.arrow"),
+        proportions: join(DEMO, "proportions.json"),
+        out,
+        methods: ["loglinear"],
+      });
       const html = readFileSync(out, "utf8");
       expect(Buffer.byteLength(html)).toBe(bytes);
-      for (const s of ["runs", "fit", "recommendation", "response", "matrix"]) expect(html).toContain(`data-section="${s}"`);
+      for (const s of ["runs", "fit", "recommendation", "response", "matrix"]) {
+        expect(html).toContain(`data-section="${s}"`);
+      }
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -147,7 +225,14 @@ describe("writeReportFile (what mixlab demo calls)", () => {
 
 describe("plots", () => {
   it("counts data marks, not axes: 0 for no data, 3 for three points", async () => {
-    const spec = (values: unknown[]) => ({ data: { values }, mark: "point", encoding: { x: { field: "x", type: "quantitative", title: "x (nats)" }, y: { field: "y", type: "quantitative" } } });
+    const spec = (values: unknown[]) => ({
+      data: { values },
+      mark: "point",
+      encoding: {
+        x: { field: "x", type: "quantitative", title: "x (nats)" },
+        y: { field: "y", type: "quantitative" },
+      },
+    });
     expect(countMarks(await renderSvg(spec([])))).toBe(0);
     expect(countMarks(await renderSvg(spec([{ x: 1, y: 2 }, { x: 2, y: 1 }, { x: 3, y: 3 }])))).toBe(3);
   });
@@ -159,7 +244,9 @@ describe("plots", () => {
     const r = await buildReport({ table, methods: ["dml"], optionsByMethod: { dml: { numStarts: 2 } }, cvFolds: 0 });
     // "math" is the 7th domain of the demo: its colour appears in the mixtures and response plots.
     const math = domainColors(table.domains)[table.domains.indexOf("math")]!;
-    for (const id of ["runs-mixtures", "response", "recommendation"]) expect(r.sections.flatMap((s) => s.figures).find((f) => f.id === id)!.svg).toContain(math);
+    for (const id of ["runs-mixtures", "response", "recommendation"]) {
+      expect(r.sections.flatMap((s) => s.figures).find((f) => f.id === id)!.svg).toContain(math);
+    }
   }, 60_000);
 });
 
@@ -186,7 +273,9 @@ describe("bad input", () => {
   it("names an unknown method and a missing target", async () => {
     const table = await demoTable();
     // The list of laws grows as laws are added: pin the message's shape, not the list.
-    await expect(buildReport({ table, methods: ["regmx"] })).rejects.toThrow(/^--method: expected one of regmix, regmix-linear, dml, .*, got "regmx"$/);
+    await expect(buildReport({ table, methods: ["regmx"] })).rejects.toThrow(
+      /^--method: expected one of regmix, regmix-linear, dml, .*, got "regmx"$/,
+    );
     const err = await buildReport({ table, target: "loss.web" }).catch((e: Error) => e);
     expect(String(err).replace(ROOT, "<root>")).toMatchInlineSnapshot(`"InputError: --target: expected a column "loss.web" in <root>/datasets/demo-runs/runs.arrow, got no such column; columns there: loss.code, loss.dictionary, loss.docs, loss.encyclopedia, loss.legal, loss.literature, loss.math, loss.speeches, loss.mean, bpb.code, …"`);
   });

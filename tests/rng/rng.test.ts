@@ -73,7 +73,9 @@ describe("Rng", () => {
   });
 
   it("rejects a seed that is not a uint32", () => {
-    expect(() => createRng(-1)).toThrowErrorMatchingInlineSnapshot(`[InputError: seed: expected an integer in [0, 4294967295], got -1]`);
+    expect(() => createRng(-1)).toThrowErrorMatchingInlineSnapshot(
+      `[InputError: seed: expected an integer in [0, 4294967295], got -1]`,
+    );
     expect(() => createRng(1.5)).toThrow(/expected an integer/);
   });
 

@@ -24,7 +24,16 @@ describe("CSV", () => {
 
 describe("runs table validation", () => {
   it("gathers every problem into one error with row, column, expected and found", () => {
-    const f = csv(["run_id,w.web,w.code,loss.web", "a,0.5,0.5,3.1", "b,0.3x,0.7,3.0", "c,-0.2,1.2,2.9", "a,0.6,0.6,2.8", "e,,1,2.7"].join("\n"));
+    const f = csv(
+      [
+        "run_id,w.web,w.code,loss.web",
+        "a,0.5,0.5,3.1",
+        "b,0.3x,0.7,3.0",
+        "c,-0.2,1.2,2.9",
+        "a,0.6,0.6,2.8",
+        "e,,1,2.7",
+      ].join("\n"),
+    );
     expect(() => buildRunsTable(f)).toThrowErrorMatchingInlineSnapshot(`
       [InputError: runs.csv: 6 problems:
         row 2 (line 3), column "w.web": expected a number in [0, 1], got "0.3x"
@@ -43,15 +52,23 @@ describe("runs table validation", () => {
     expect(t.weights[0]! + t.weights[1]! + t.weights[2]!).toBeCloseTo(1, 15);
     // One printed decimal allows ±0.05 a cell, so 0.3 + 0.6 is within rounding; 0.3 + 0.5 is not.
     expect(buildRunsTable(csv("w.a,w.b\n0.3,0.6\n")).renormalised.rows).toBe(1);
-    expect(() => buildRunsTable(csv("w.a,w.b\n0.3,0.5\n"))).toThrow(/row 1 \(line 2\): expected the proportions to sum to 1 \(± 0.1, the rounding of its printed digits\), got 0.8/);
-    expect(() => buildRunsTable(csv("w.a,w.b\n0.333333,0.666\n"))).toThrow(/± 0\.0005\d*, the rounding of its printed digits\), got 0\.999333/);
+    expect(() => buildRunsTable(csv("w.a,w.b\n0.3,0.5\n"))).toThrow(
+      /row 1 \(line 2\): expected the proportions to sum to 1 \(± 0.1, the rounding of its printed digits\), got 0.8/,
+    );
+    expect(() => buildRunsTable(csv("w.a,w.b\n0.333333,0.666\n"))).toThrow(
+      /± 0\.0005\d*, the rounding of its printed digits\), got 0\.999333/,
+    );
     expect(buildRunsTable(csv("w.a,w.b\n0.333333,0.666\n"), { sumTolerance: 0.001 }).numRuns).toBe(1);
   });
 
   it("names a missing target column and missing target values", () => {
     const t = buildRunsTable(csv("w.a,w.b,loss.a\n0.5,0.5,3\n0.2,0.8,\n"));
-    expect(() => resolveTarget(t, "loss.zzz")).toThrowErrorMatchingInlineSnapshot(`[InputError: --target: expected a column "loss.zzz" in runs.csv, got no such column; columns there: loss.a]`);
-    expect(() => resolveTarget(t, "loss.a")).toThrowErrorMatchingInlineSnapshot(`[InputError: runs.csv: row 2 (line 3), column "loss.a": expected a finite number (the target), got an empty cell (a run with no result yet?)]`);
+    expect(() => resolveTarget(t, "loss.zzz")).toThrowErrorMatchingInlineSnapshot(
+      `[InputError: --target: expected a column "loss.zzz" in runs.csv, got no such column; columns there: loss.a]`,
+    );
+    expect(() => resolveTarget(t, "loss.a")).toThrowErrorMatchingInlineSnapshot(
+      `[InputError: runs.csv: row 2 (line 3), column "loss.a": expected a finite number (the target), got an empty cell (a run with no result yet?)]`,
+    );
     expect(Number.isNaN(resolveTarget(t, "loss.a", { allowMissing: true }).values[1])).toBe(true);
   });
 
@@ -61,7 +78,9 @@ describe("runs table validation", () => {
   });
 
   it("says how to name weight columns when none is found", () => {
-    expect(() => buildRunsTable(csv("x,y\n0.5,0.5\n"))).toThrowErrorMatchingInlineSnapshot(`[InputError: runs.csv: expected proportion columns named w.<domain>, got none (columns: x, y); name them with --weights-prefix or --weights]`);
+    expect(() => buildRunsTable(csv("x,y\n0.5,0.5\n"))).toThrowErrorMatchingInlineSnapshot(
+      `[InputError: runs.csv: expected proportion columns named w.<domain>, got none (columns: x, y); name them with --weights-prefix or --weights]`,
+    );
     expect(buildRunsTable(csv("x,y\n0.5,0.5\n"), { weights: ["x", "y"] }).domains).toEqual(["x", "y"]);
   });
 
@@ -106,7 +125,11 @@ describe("formats", () => {
     writeFileSync(join(dir, "bad.jsonl"), '{"a": 1}\n[1, 2]\nnot json\n');
     await expect(readFrameAsync(join(dir, "bad.arrow"))).rejects.toThrow(/expected an Arrow IPC file/);
     await expect(readFrameAsync(join(dir, "bad.parquet"))).rejects.toThrow(/expected a Parquet file/);
-    await expect(readFrameAsync(join(dir, "bad.jsonl"))).rejects.toThrow(/line 2: expected a JSON object, got \[1,2\][\s\S]*line 3: expected a JSON object, got invalid JSON/);
-    await expect(readFrameAsync(join(dir, "runs.txt"))).rejects.toThrow(/expected a file ending in .csv, .jsonl, .arrow or .parquet, got ".txt"/);
+    await expect(readFrameAsync(join(dir, "bad.jsonl"))).rejects.toThrow(
+      /line 2: expected a JSON object, got \[1,2\][\s\S]*line 3: expected a JSON object, got invalid JSON/,
+    );
+    await expect(readFrameAsync(join(dir, "runs.txt"))).rejects.toThrow(
+      /expected a file ending in .csv, .jsonl, .arrow or .parquet, got ".txt"/,
+    );
   });
 });

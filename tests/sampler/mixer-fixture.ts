@@ -11,7 +11,11 @@ export interface ChaserOptions {
 }
 
 /** Creates the test mixer, or restores it from `state`. */
-export function createChaser(domains: readonly string[], options: ChaserOptions = {}, state?: OnlineMixerState): OnlineMixer & { readonly events: number } {
+export function createChaser(
+  domains: readonly string[],
+  options: ChaserOptions = {},
+  state?: OnlineMixerState,
+): OnlineMixer & { readonly events: number } {
   const eta = options.eta ?? 2;
   const every = options.evalEvery ?? 0;
   let last: Record<string, number> = Object.fromEntries(domains.map((d) => [d, 0]));
@@ -42,7 +46,9 @@ export function createChaser(domains: readonly string[], options: ChaserOptions 
     observe(e: MixerEvent) {
       if (e.step < lastStep) throw new InputError("observe", `step: expected ≥ ${lastStep}, got ${e.step}`);
       for (const [d, v] of Object.entries(e.loss)) {
-        if (!domains.includes(d)) throw new InputError("observe", `loss: expected a known domain, got ${JSON.stringify(d)}`);
+        if (!domains.includes(d)) {
+          throw new InputError("observe", `loss: expected a known domain, got ${JSON.stringify(d)}`);
+        }
         if (!Number.isFinite(v)) throw new InputError("observe", `loss.${d}: expected a finite number, got ${v}`);
         if (e.kind === "train") last[d] = v;
       }
@@ -62,13 +68,20 @@ export function createChaser(domains: readonly string[], options: ChaserOptions 
       return { events };
     },
     state(): OnlineMixerState {
-      return { format: "mixlab.online-mixer/v1", method: "chaser", domains: [...domains], data: { last: { ...last }, sum: { ...sum }, lastStep, events } };
+      return {
+        format: "mixlab.online-mixer/v1",
+        method: "chaser",
+        domains: [...domains],
+        data: { last: { ...last }, sum: { ...sum }, lastStep, events },
+      };
     },
   };
 }
 
 /** Per-domain loss sums and tokens of several ranks merged in rank order (loss = Σ loss·tokens / Σ tokens). */
-export function mergeStats(perRank: readonly { loss: Record<string, number>; tokens: Record<string, number> }[]): { loss: Record<string, number>; tokens: Record<string, number> } {
+export function mergeStats(
+  perRank: readonly { loss: Record<string, number>; tokens: Record<string, number> }[],
+): { loss: Record<string, number>; tokens: Record<string, number> } {
   const sum: Record<string, number> = {};
   const tok: Record<string, number> = {};
   for (const r of perRank) {

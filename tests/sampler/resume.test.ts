@@ -260,7 +260,8 @@ describe("exact resumption on every read path", () => {
         const state = JSON.parse(JSON.stringify(first.state)) as SamplerState;
         // Resume: a stateless mixer is rebuilt by hand; a stateful one by a factory from state.mixer.
         let m2: CountingMixer | null = null;
-        const restore = (saved?: { data: Record<string, unknown> }) => (m2 = new StatefulMixer(Number(saved?.data.observed)));
+        const restore = (saved?: { data: Record<string, unknown> }) =>
+          (m2 = new StatefulMixer(Number(saved?.data.observed)));
         const mixer2 = !c.mixer
           ? {}
           : c.stateful
@@ -371,36 +372,41 @@ describe("what the state counts", () => {
 
   it("ranks with one online mixer each (answering by step) draw one consistent global stream", async () => {
     await fc.assert(
-      fc.asyncProperty(fc.integer({ min: 2, max: 3 }), fc.integer({ min: 1, max: 4 }), fc.nat(99), async (W, k, seed) => {
-        const B = W * k;
-        const steps = 5 * k + 3;
-        const ranks = [];
-        for (let r = 0; r < W; r++) {
-          const mixer = new CountingMixer(0);
-          const s = await createSampler(
-            { corpus: join(root, "shards"), proportions: {
-              a: 0.5,
-              b: 0.3,
-              c: 0.2,
-            }, blockSize: B, rank: r, worldSize: W, seed, mixer, warn: () => {} },
-          );
-          const got = [];
-          for (const x of s.samples(steps)) {
-            got.push(x);
-            mixer.observe(1); // one training step
+      fc.asyncProperty(
+        fc.integer({ min: 2, max: 3 }),
+        fc.integer({ min: 1, max: 4 }),
+        fc.nat(99),
+        async (W, k, seed) => {
+          const B = W * k;
+          const steps = 5 * k + 3;
+          const ranks = [];
+          for (let r = 0; r < W; r++) {
+            const mixer = new CountingMixer(0);
+            const s = await createSampler(
+              { corpus: join(root, "shards"), proportions: {
+                a: 0.5,
+                b: 0.3,
+                c: 0.2,
+              }, blockSize: B, rank: r, worldSize: W, seed, mixer, warn: () => {} },
+            );
+            const got = [];
+            for (const x of s.samples(steps)) {
+              got.push(x);
+              mixer.observe(1); // one training step
+            }
+            ranks.push({ got, state: s.state() });
           }
-          ranks.push({ got, state: s.state() });
-        }
-        // Every rank recorded the same live stages; the global stream is a partition: each
-        // domain's indices over whole blocks are 0…n−1, each once.
-        for (const r of ranks) expect(r.state).toEqual(ranks[0]!.state);
-        const all = ranks.flatMap((r) => r.got).filter((x) => x.index < Math.floor((steps * W) / B) * B);
-        expect(all.map((x) => x.index).sort((a, b) => a - b)).toEqual(all.map((_, i) => i));
-        for (const d of DOMAINS) {
-          const idx = all.filter((x) => x.domain === d).map((x) => x.domainIndex).sort((a, b) => a - b);
-          expect(idx).toEqual(idx.map((_, i) => i));
-        }
-      }),
+          // Every rank recorded the same live stages; the global stream is a partition: each
+          // domain's indices over whole blocks are 0…n−1, each once.
+          for (const r of ranks) expect(r.state).toEqual(ranks[0]!.state);
+          const all = ranks.flatMap((r) => r.got).filter((x) => x.index < Math.floor((steps * W) / B) * B);
+          expect(all.map((x) => x.index).sort((a, b) => a - b)).toEqual(all.map((_, i) => i));
+          for (const d of DOMAINS) {
+            const idx = all.filter((x) => x.domain === d).map((x) => x.domainIndex).sort((a, b) => a - b);
+            expect(idx).toEqual(idx.map((_, i) => i));
+          }
+        },
+      ),
       { numRuns: 30 },
     );
   });
@@ -411,7 +417,11 @@ describe("what the state counts", () => {
       proportions: { a: 0.5, b: 0.3, c: 0.2 },
       blockSize: 4,
     };
-    await expect(createSampler({ ...opts, worldSize: 8, rank: 0, mixer: new CountingMixer(0) })).rejects.toThrowErrorMatchingInlineSnapshot(`[InputError: blockSize: expected a multiple of worldSize (8) with an online mixer, so every rank asks it at the same step of every block, got 4]`);
+    await expect(
+      createSampler({ ...opts, worldSize: 8, rank: 0, mixer: new CountingMixer(0) }),
+    ).rejects.toThrowErrorMatchingInlineSnapshot(
+      `[InputError: blockSize: expected a multiple of worldSize (8) with an online mixer, so every rank asks it at the same step of every block, got 4]`,
+    );
     const m = await createSampler({ ...opts, mixer: new CountingMixer(0) });
     expect(() => m.workerIndices(0, 2)).toThrowErrorMatchingInlineSnapshot(
       `[UnsupportedError: workerIndices: an online mixer decides each block when its first sample is read; read through samples(), examples() or batches()]`,

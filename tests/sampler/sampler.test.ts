@@ -21,14 +21,18 @@ const key = (x: Sample) => `${x.index}:${x.domain}:${x.domainIndex}:${x.record}:
 describe("apportionment", () => {
   it("counts add up exactly and each is within one of its share", () => {
     fc.assert(
-      fc.property(fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { minLength: 1, maxLength: 12 }), fc.integer({ min: 1, max: 5000 }), (w, B) => {
-        const s = w.reduce((a, b) => a + b, 0);
-        if (!(s > 0)) return;
-        const q = w.map((x) => x / s);
-        const c = apportion(q, B);
-        expect(c.reduce((a, b) => a + b, 0)).toBe(B);
-        q.forEach((x, i) => expect(Math.abs(c[i]! - x * B)).toBeLessThan(1 + 1e-9));
-      }),
+      fc.property(
+        fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { minLength: 1, maxLength: 12 }),
+        fc.integer({ min: 1, max: 5000 }),
+        (w, B) => {
+          const s = w.reduce((a, b) => a + b, 0);
+          if (!(s > 0)) return;
+          const q = w.map((x) => x / s);
+          const c = apportion(q, B);
+          expect(c.reduce((a, b) => a + b, 0)).toBe(B);
+          q.forEach((x, i) => expect(Math.abs(c[i]! - x * B)).toBeLessThan(1 + 1e-9));
+        },
+      ),
       { numRuns: 300 },
     );
   });
@@ -37,33 +41,40 @@ describe("apportionment", () => {
 describe("Feistel permutation", () => {
   it("is a bijection of [0, n)", () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 3000 }), fc.array(fc.integer({ min: 0, max: 0xffffffff }), { minLength: 4, maxLength: 4 }), (n, k) => {
-        const p = new FeistelPermutation(n, Uint32Array.from(k));
-        const seen = new Uint8Array(n);
-        for (let i = 0; i < n; i++) seen[p.at(i)]!++;
-        expect(seen.every((v) => v === 1)).toBe(true);
-      }),
+      fc.property(
+        fc.integer({ min: 1, max: 3000 }),
+        fc.array(fc.integer({ min: 0, max: 0xffffffff }), { minLength: 4, maxLength: 4 }),
+        (n, k) => {
+          const p = new FeistelPermutation(n, Uint32Array.from(k));
+          const seen = new Uint8Array(n);
+          for (let i = 0; i < n; i++) seen[p.at(i)]!++;
+          expect(seen.every((v) => v === 1)).toBe(true);
+        },
+      ),
       { numRuns: 60 },
     );
   });
 });
 
 describe("sampler", () => {
-  it("known answer: a hand-worked plan (B = 4, samples 1/2 : 1/4 : 1/4, smooth order) gives this exact order", async () => {
-    // Counts per block: d0 2, d1 1, d2 1. Megatron's greedy deficit order per block: d0 d1 d2 d0.
-    const c = corpus([3, 2, 5], [1, 1, 1]);
-    const s = await createSampler(
-      { corpus: c, proportions: {
-        d0: 0.5,
-        d1: 0.25,
-        d2: 0.25,
-      }, blockSize: 4, order: "smooth", unit: "samples", seed: 1 },
-    );
-    const got = take(s, 8).map((x) => `${x.domain}#${x.domainIndex}`);
-    expect(got).toEqual(["d0#0", "d1#0", "d2#0", "d0#1", "d0#2", "d1#1", "d2#1", "d0#3"]);
-    // d0 has 3 records: its 4th sample (domainIndex 3) starts epoch 1.
-    expect(s.sampleAt(7).epoch).toBe(1);
-  });
+  it(
+    "known answer: a hand-worked plan (B = 4, samples 1/2 : 1/4 : 1/4, smooth order) gives this exact order",
+    async () => {
+      // Counts per block: d0 2, d1 1, d2 1. Megatron's greedy deficit order per block: d0 d1 d2 d0.
+      const c = corpus([3, 2, 5], [1, 1, 1]);
+      const s = await createSampler(
+        { corpus: c, proportions: {
+          d0: 0.5,
+          d1: 0.25,
+          d2: 0.25,
+        }, blockSize: 4, order: "smooth", unit: "samples", seed: 1 },
+      );
+      const got = take(s, 8).map((x) => `${x.domain}#${x.domainIndex}`);
+      expect(got).toEqual(["d0#0", "d1#0", "d2#0", "d0#1", "d0#2", "d1#1", "d2#1", "d0#3"]);
+      // d0 has 3 records: its 4th sample (domainIndex 3) starts epoch 1.
+      expect(s.sampleAt(7).epoch).toBe(1);
+    },
+  );
 
   it("non-regression snapshot: the shuffled order for seed 0 (labelled; no reference exists)", async () => {
     const s = await createSampler(
@@ -76,24 +87,29 @@ describe("sampler", () => {
 
   it("every block holds the exact counts; shares are within one sample per block", async () => {
     await fc.assert(
-      fc.asyncProperty(fc.array(fc.double({ min: 0.01, max: 1, noNaN: true }), { minLength: 2, maxLength: 6 }), fc.integer({ min: 8, max: 200 }), fc.integer({ min: 0, max: 1000 }), async (w, B, seed) => {
-        const s0 = w.reduce((a, b) => a + b, 0);
-        const p = Object.fromEntries(w.map((x, i) => [`d${i}`, x / s0]));
-        const s = await createSampler(
-          { corpus: corpus(
-            w.map(() => 50),
-            w.map(() => 3),
-          ), proportions: p, blockSize: B, unit: "samples", seed, warn: () => {} },
-        );
-        const want = apportion(w.map((x) => x / s0), B);
-        const samples = take(s, 3 * B);
-        for (let b = 0; b < 3; b++) {
-          const got = new Array(w.length).fill(0);
-          for (const x of samples.slice(b * B, (b + 1) * B)) got[Number(x.domain.slice(1))]++;
-          expect(got).toEqual(Array.from(want));
-          got.forEach((g, i) => expect(Math.abs(g - (w[i]! / s0) * B)).toBeLessThan(1 + 1e-9));
-        }
-      }),
+      fc.asyncProperty(
+        fc.array(fc.double({ min: 0.01, max: 1, noNaN: true }), { minLength: 2, maxLength: 6 }),
+        fc.integer({ min: 8, max: 200 }),
+        fc.integer({ min: 0, max: 1000 }),
+        async (w, B, seed) => {
+          const s0 = w.reduce((a, b) => a + b, 0);
+          const p = Object.fromEntries(w.map((x, i) => [`d${i}`, x / s0]));
+          const s = await createSampler(
+            { corpus: corpus(
+              w.map(() => 50),
+              w.map(() => 3),
+            ), proportions: p, blockSize: B, unit: "samples", seed, warn: () => {} },
+          );
+          const want = apportion(w.map((x) => x / s0), B);
+          const samples = take(s, 3 * B);
+          for (let b = 0; b < 3; b++) {
+            const got = new Array(w.length).fill(0);
+            for (const x of samples.slice(b * B, (b + 1) * B)) got[Number(x.domain.slice(1))]++;
+            expect(got).toEqual(Array.from(want));
+            got.forEach((g, i) => expect(Math.abs(g - (w[i]! / s0) * B)).toBeLessThan(1 + 1e-9));
+          }
+        },
+      ),
       { numRuns: 40 },
     );
   });
@@ -158,23 +174,28 @@ describe("sampler", () => {
     } as const;
     const full = take(await createSampler(base), 600).map(key);
     await fc.assert(
-      fc.asyncProperty(fc.integer({ min: 0, max: 300 }), fc.integer({ min: 0, max: 200 }), fc.integer({ min: 1, max: 4 }), async (cut1, cut2, W2) => {
-        const s1 = await createSampler(base);
-        const part1 = take(s1, cut1).map(key);
-        const s2 = await createSampler({ ...base, state: JSON.parse(JSON.stringify(s1.state())) });
-        const part2 = take(s2, cut2).map(key);
-        // Third leg on W2 ranks (same global order): interleave the ranks' streams.
-        const st = s2.state();
-        const ranks = await Promise.all(
-          Array.from({ length: W2 }, (_, r) => createSampler({ ...base, rank: r, worldSize: W2, state: st })),
-        );
-        const part3: string[] = [];
-        const its = ranks.map((r) => r.samples());
-        while (part1.length + part2.length + part3.length < 600) for (const it of its) part3.push(
-          key(it.next().value as Sample),
-        );
-        expect([...part1, ...part2, ...part3].slice(0, 600)).toEqual(full);
-      }),
+      fc.asyncProperty(
+        fc.integer({ min: 0, max: 300 }),
+        fc.integer({ min: 0, max: 200 }),
+        fc.integer({ min: 1, max: 4 }),
+        async (cut1, cut2, W2) => {
+          const s1 = await createSampler(base);
+          const part1 = take(s1, cut1).map(key);
+          const s2 = await createSampler({ ...base, state: JSON.parse(JSON.stringify(s1.state())) });
+          const part2 = take(s2, cut2).map(key);
+          // Third leg on W2 ranks (same global order): interleave the ranks' streams.
+          const st = s2.state();
+          const ranks = await Promise.all(
+            Array.from({ length: W2 }, (_, r) => createSampler({ ...base, rank: r, worldSize: W2, state: st })),
+          );
+          const part3: string[] = [];
+          const its = ranks.map((r) => r.samples());
+          while (part1.length + part2.length + part3.length < 600) for (const it of its) part3.push(
+            key(it.next().value as Sample),
+          );
+          expect([...part1, ...part2, ...part3].slice(0, 600)).toEqual(full);
+        },
+      ),
       { numRuns: 25 },
     );
   });
@@ -260,7 +281,11 @@ describe("sampler", () => {
     ).rejects.toThrow(/expected proportions summing to 1 \(± 1e-6\), got 0.9/);
     const s = await createSampler({ corpus: c, proportions: { d0: 0.5, d1: 0.5 }, seed: 1 });
     const other = await createSampler({ corpus: c, proportions: { d0: 0.5, d1: 0.5 }, seed: 2 });
-    await expect(createSampler({ corpus: c, proportions: { d0: 0.5, d1: 0.5 }, seed: 2, state: s.state() })).rejects.toThrow(`state: planSha256: expected ${other.planSha256} (this plan), got ${s.planSha256}: the corpus, proportions, seed, block size, unit, order or budget differ from the run that saved it`);
+    await expect(
+      createSampler({ corpus: c, proportions: { d0: 0.5, d1: 0.5 }, seed: 2, state: s.state() }),
+    ).rejects.toThrow(
+      `state: planSha256: expected ${other.planSha256} (this plan), got ${s.planSha256}: the corpus, proportions, seed, block size, unit, order or budget differ from the run that saved it`,
+    );
   });
 
   it("a saved state is checked field by field before any file is opened", async () => {
@@ -277,54 +302,97 @@ describe("sampler", () => {
         consumed: expected an integer, got 2.5
         appended.0.proportions.d0: expected a number, got "x"]
     `);
-    await expect(createSampler({ ...opts, state: null as never, stateSource: "ckpt.json" })).rejects.toThrowErrorMatchingInlineSnapshot(`[InputError: ckpt.json: document: expected an object, got null]`);
+    await expect(
+      createSampler({ ...opts, state: null as never, stateSource: "ckpt.json" }),
+    ).rejects.toThrowErrorMatchingInlineSnapshot(`[InputError: ckpt.json: document: expected an object, got null]`);
     const s = await createSampler({ corpus: c, proportions: { d0: 0.5, d1: 0.5 }, blockSize: 8 });
     const st = { ...s.state(), appended: [{ start: 3, proportions: { d0: 1 } }] };
-    await expect(createSampler({ corpus: c, proportions: { d0: 0.5, d1: 0.5 }, blockSize: 8, state: st, stateSource: "ckpt.json" })).rejects.toThrowErrorMatchingInlineSnapshot(`[InputError: ckpt.json: appended.0.start: expected a multiple of the block size 8, got 3]`);
+    await expect(
+      createSampler({
+        corpus: c, proportions: { d0: 0.5, d1: 0.5 }, blockSize: 8, state: st, stateSource: "ckpt.json",
+      }),
+    ).rejects.toThrowErrorMatchingInlineSnapshot(
+      `[InputError: ckpt.json: appended.0.start: expected a multiple of the block size 8, got 3]`,
+    );
   });
 
   it("budgets: one of budgetSamples and budgetTokens, in range", async () => {
     const c = corpus([10, 10], [2, 2]);
     const p = { d0: 0.5, d1: 0.5 };
-    await expect(createSampler({ corpus: c, proportions: p, budgetSamples: 10, budgetTokens: 20 })).rejects.toThrowErrorMatchingInlineSnapshot(`[InputError: budgetSamples: expected one budget, budgetSamples or budgetTokens, got both (10 samples and 20 tokens)]`);
-    await expect(createSampler({ corpus: c, proportions: p, budgetSamples: 2 ** 60 })).rejects.toThrowErrorMatchingInlineSnapshot(`[InputError: budgetSamples: expected an integer in [1, 2^53), got 1152921504606847000]`);
-    await expect(createSampler({ corpus: c, proportions: p, budgetTokens: Infinity })).rejects.toThrowErrorMatchingInlineSnapshot(`[InputError: budgetTokens: expected a number of tokens > 0, got Infinity]`);
-    await expect(createSampler({ corpus: c, proportions: p, budgetTokens: 1e300 })).rejects.toThrowErrorMatchingInlineSnapshot(`[InputError: budgetTokens: expected a budget under 2^53 samples, got 1e+300 tokens ≈ 5e+299 samples]`);
+    await expect(
+      createSampler({ corpus: c, proportions: p, budgetSamples: 10, budgetTokens: 20 }),
+    ).rejects.toThrowErrorMatchingInlineSnapshot(
+      `[InputError: budgetSamples: expected one budget, budgetSamples or budgetTokens, got both (10 samples and 20 tokens)]`,
+    );
+    await expect(
+      createSampler({ corpus: c, proportions: p, budgetSamples: 2 ** 60 }),
+    ).rejects.toThrowErrorMatchingInlineSnapshot(
+      `[InputError: budgetSamples: expected an integer in [1, 2^53), got 1152921504606847000]`,
+    );
+    await expect(
+      createSampler({ corpus: c, proportions: p, budgetTokens: Infinity }),
+    ).rejects.toThrowErrorMatchingInlineSnapshot(
+      `[InputError: budgetTokens: expected a number of tokens > 0, got Infinity]`,
+    );
+    await expect(
+      createSampler({ corpus: c, proportions: p, budgetTokens: 1e300 }),
+    ).rejects.toThrowErrorMatchingInlineSnapshot(
+      `[InputError: budgetTokens: expected a budget under 2^53 samples, got 1e+300 tokens ≈ 5e+299 samples]`,
+    );
   });
 
-  it("a domain whose records are all empty: an error naming it when it gets a share, on every path that sets one", async () => {
-    const c = {
-      names: ["full", "blank"],
-      sources: [
-        new MemorySource([{ text: "abc" }, { text: "de" }], "full.jsonl"),
-        new MemorySource([{ text: "" }, { text: "" }], "blank.jsonl"),
-      ],
-    };
-    await expect(createSampler({ corpus: c, proportions: { full: 0.9, blank: 0.1 } })).rejects.toThrowErrorMatchingInlineSnapshot(`[InputError: blank.jsonl: domain "blank": expected records with text, got every record measured empty (0 tokens) with a share of 0.1 in proportions; give it share 0 or remove it]`);
-    await expect(createSampler({ corpus: c, stages: [{ untilSamples: 8, proportions: { full: 1 } }, { proportions: { full: 0.5, blank: 0.5 } }], blockSize: 8 })).rejects.toThrowErrorMatchingInlineSnapshot(`[InputError: blank.jsonl: domain "blank": expected records with text, got every record measured empty (0 tokens) with a share of 0.5 in stage 2; give it share 0 or remove it]`);
-    const s = await createSampler({ corpus: c, proportions: { full: 1, blank: 0 }, blockSize: 4 });
-    expect([...s.samples(8)].every((x) => x.domain === "full")).toBe(true);
-    expect(() => s.setProportions({ full: 0.5, blank: 0.5 })).toThrowErrorMatchingInlineSnapshot(
-      `[InputError: blank.jsonl: domain "blank": expected records with text, got every record measured empty (0 tokens) with a share of 0.5 in setProportions; give it share 0 or remove it]`,
-    );
-    const m = await createSampler(
-      { corpus: c, proportions: { full: 1, blank: 0 }, blockSize: 4, mixer: {
-        proportions: () => ({ full: 0.5, blank: 0.5 }),
-      } },
-    );
-    expect(() => [...m.samples(1)]).toThrowErrorMatchingInlineSnapshot(
-      `[InputError: blank.jsonl: domain "blank": expected records with text, got every record measured empty (0 tokens) with a share of 0.5 in mixer.proportions(); give it share 0 or remove it]`,
-    );
-    // Empty token records too (exact lengths).
-    const t = {
-      names: ["a", "b"],
-      sources: [
-        new MemorySource([{ tokens: Int32Array.of(1) }]),
-        new MemorySource([{ tokens: new Int32Array(0) }], "b.bin"),
-      ],
-    };
-    await expect(createSampler({ corpus: t, proportions: { a: 0.5, b: 0.5 }, unit: "samples" })).rejects.toThrowErrorMatchingInlineSnapshot(`[InputError: b.bin: domain "b": expected records with tokens, got its only record empty (0 tokens) with a share of 0.5 in proportions; give it share 0 or remove it]`);
-  });
+  it(
+    "a domain whose records are all empty: an error naming it when it gets a share, on every path that sets one",
+    async () => {
+      const c = {
+        names: ["full", "blank"],
+        sources: [
+          new MemorySource([{ text: "abc" }, { text: "de" }], "full.jsonl"),
+          new MemorySource([{ text: "" }, { text: "" }], "blank.jsonl"),
+        ],
+      };
+      await expect(
+        createSampler({ corpus: c, proportions: { full: 0.9, blank: 0.1 } }),
+      ).rejects.toThrowErrorMatchingInlineSnapshot(
+        `[InputError: blank.jsonl: domain "blank": expected records with text, got every record measured empty (0 tokens) with a share of 0.1 in proportions; give it share 0 or remove it]`,
+      );
+      await expect(
+        createSampler({
+          corpus: c,
+          stages: [{ untilSamples: 8, proportions: { full: 1 } }, { proportions: { full: 0.5, blank: 0.5 } }],
+          blockSize: 8,
+        }),
+      ).rejects.toThrowErrorMatchingInlineSnapshot(
+        `[InputError: blank.jsonl: domain "blank": expected records with text, got every record measured empty (0 tokens) with a share of 0.5 in stage 2; give it share 0 or remove it]`,
+      );
+      const s = await createSampler({ corpus: c, proportions: { full: 1, blank: 0 }, blockSize: 4 });
+      expect([...s.samples(8)].every((x) => x.domain === "full")).toBe(true);
+      expect(() => s.setProportions({ full: 0.5, blank: 0.5 })).toThrowErrorMatchingInlineSnapshot(
+        `[InputError: blank.jsonl: domain "blank": expected records with text, got every record measured empty (0 tokens) with a share of 0.5 in setProportions; give it share 0 or remove it]`,
+      );
+      const m = await createSampler(
+        { corpus: c, proportions: { full: 1, blank: 0 }, blockSize: 4, mixer: {
+          proportions: () => ({ full: 0.5, blank: 0.5 }),
+        } },
+      );
+      expect(() => [...m.samples(1)]).toThrowErrorMatchingInlineSnapshot(
+        `[InputError: blank.jsonl: domain "blank": expected records with text, got every record measured empty (0 tokens) with a share of 0.5 in mixer.proportions(); give it share 0 or remove it]`,
+      );
+      // Empty token records too (exact lengths).
+      const t = {
+        names: ["a", "b"],
+        sources: [
+          new MemorySource([{ tokens: Int32Array.of(1) }]),
+          new MemorySource([{ tokens: new Int32Array(0) }], "b.bin"),
+        ],
+      };
+      await expect(
+        createSampler({ corpus: t, proportions: { a: 0.5, b: 0.5 }, unit: "samples" }),
+      ).rejects.toThrowErrorMatchingInlineSnapshot(
+        `[InputError: b.bin: domain "b": expected records with tokens, got its only record empty (0 tokens) with a share of 0.5 in proportions; give it share 0 or remove it]`,
+      );
+    },
+  );
 });
 
 describe("bulk index map", () => {
@@ -381,7 +449,12 @@ describe("online mixer and tf.data", () => {
       data: { generator: <T,>(g: () => AsyncIterator<T>) => g },
       tensor2d: (values: Int32Array, shape: [number, number]) => ({ values: Array.from(values), shape }),
     };
-    const it = (toTfDataset(s, tf, { batchSize: 2, seqLen: 4, limit: 1 }) as () => AsyncIterator<{ xs: { values: number[]; shape: number[] }; ys: { values: number[] } }>)();
+    const it = (
+      toTfDataset(s, tf, { batchSize: 2, seqLen: 4, limit: 1 }) as () => AsyncIterator<{
+        xs: { values: number[]; shape: number[] };
+        ys: { values: number[] };
+      }>
+    )();
     const first = await it.next();
     expect(first.value.xs.shape).toEqual([2, 3]);
     // Row tokens are the record id repeated, so xs and ys hold the same values shifted by one.

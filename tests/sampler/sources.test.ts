@@ -258,7 +258,9 @@ describe("bad files: a clear error naming the file and where, before any sample"
     expect((await (await openShard(join(dir, "ok.arrow"))).read(7)).text).toBe(many[7]);
     for (const frac of [0.2, 0.6, 0.99]) {
       writeFileSync(join(dir, "cut.arrow"), file.subarray(0, Math.floor(file.length * frac)));
-      expect(await msg(openShard(join(dir, "cut.arrow")), dir)).toMatch(/^<dir>\/cut.arrow: expected an Arrow IPC file ending in its "ARROW1" footer, got \d+ bytes without one \(truncated\?\)$/);
+      expect(await msg(openShard(join(dir, "cut.arrow")), dir)).toMatch(
+        /^<dir>\/cut.arrow: expected an Arrow IPC file ending in its "ARROW1" footer, got \d+ bytes without one \(truncated\?\)$/,
+      );
     }
     writeFileSync(join(dir, "cut.arrow"), file.subarray(0, 100));
     expect(await msg(openShard(join(dir, "cut.arrow")), dir)).toMatchInlineSnapshot(
@@ -280,7 +282,9 @@ describe("bad files: a clear error naming the file and where, before any sample"
     const bad = Buffer.from(file);
     bad.fill(0x55, 8, bad.length - 10);
     writeFileSync(join(dir, "bad.arrow"), bad);
-    expect(await msg(openShard(join(dir, "bad.arrow")), dir)).toMatch(/^<dir>\/bad.arrow: (expected an Arrow IPC file, got a schema or footer that does not parse|record batch 0: expected a readable record batch, got) .*corrupt file\?\)$/);
+    expect(await msg(openShard(join(dir, "bad.arrow")), dir)).toMatch(
+      /^<dir>\/bad.arrow: (expected an Arrow IPC file, got a schema or footer that does not parse|record batch 0: expected a readable record batch, got) .*corrupt file\?\)$/,
+    );
   });
 
   it("Parquet: truncated, not Parquet, corrupt footer, corrupt pages", async () => {
@@ -288,7 +292,9 @@ describe("bad files: a clear error naming the file and where, before any sample"
     const pq = Buffer.from(parquetWriteBuffer({ columnData: [{ name: "text", data: many, type: "STRING" }] }));
     for (const frac of [0.2, 0.6, 0.99]) {
       writeFileSync(join(dir, "cut.parquet"), pq.subarray(0, Math.floor(pq.length * frac)));
-      expect(await msg(openShard(join(dir, "cut.parquet")), dir)).toMatch(/^<dir>\/cut.parquet: expected a Parquet file ending in its "PAR1" footer, got \d+ bytes without one \(truncated\?\)$/);
+      expect(await msg(openShard(join(dir, "cut.parquet")), dir)).toMatch(
+        /^<dir>\/cut.parquet: expected a Parquet file ending in its "PAR1" footer, got \d+ bytes without one \(truncated\?\)$/,
+      );
     }
     writeFileSync(join(dir, "cut.parquet"), pq.subarray(0, 100));
     expect(await msg(openShard(join(dir, "cut.parquet")), dir)).toMatchInlineSnapshot(
@@ -301,7 +307,9 @@ describe("bad files: a clear error naming the file and where, before any sample"
     const footer = Buffer.from(pq);
     footer.fill(0x55, footer.length - 60, footer.length - 8);
     writeFileSync(join(dir, "footer.parquet"), footer);
-    expect(await msg(openShard(join(dir, "footer.parquet")), dir)).toMatch(/^<dir>\/footer.parquet: expected a Parquet file, got a footer that does not parse \(.*; corrupt file\?\)$/);
+    expect(await msg(openShard(join(dir, "footer.parquet")), dir)).toMatch(
+      /^<dir>\/footer.parquet: expected a Parquet file, got a footer that does not parse \(.*; corrupt file\?\)$/,
+    );
     const pages = Buffer.from(pq);
     pages.fill(0x55, 4, 60);
     writeFileSync(join(dir, "pages.parquet"), pages);

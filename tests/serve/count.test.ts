@@ -27,7 +27,10 @@ const THREADS = [
 ];
 let threading: (typeof THREADS)[number] = THREADS[0]!;
 
-async function withServer<T>(f: (s: RunningServer) => Promise<T>, extra: Partial<Parameters<typeof startServer>[0]> = {}): Promise<T> {
+async function withServer<T>(
+  f: (s: RunningServer) => Promise<T>,
+  extra: Partial<Parameters<typeof startServer>[0]> = {},
+): Promise<T> {
   const s = await startServer({ corpora: [{ name: "toy", dir }], warn: () => {}, ...threading, ...extra });
   try {
     return await f(s);
@@ -36,13 +39,32 @@ async function withServer<T>(f: (s: RunningServer) => Promise<T>, extra: Partial
   }
 }
 
-const SPEC = { corpus: "toy", proportions: { a: 0.5, b: 0.3, c: 0.2 }, seed: 7, blockSize: 16, budgetSamples: 120, batchSize: 4, seqLen: 8 };
+const SPEC = {
+  corpus: "toy",
+  proportions: { a: 0.5, b: 0.3, c: 0.2 },
+  seed: 7,
+  blockSize: 16,
+  budgetSamples: 120,
+  batchSize: 4,
+  seqLen: 8,
+};
 
 /** The in-process stream of a rank: tokens and global indices per batch. */
 async function inProcess(rank: number, world: number): Promise<{ tokens: number[]; index: number[] }[]> {
-  const s = await createSampler({ corpus: dir, proportions: SPEC.proportions, seed: SPEC.seed, blockSize: SPEC.blockSize, budgetSamples: SPEC.budgetSamples, rank, worldSize: world, warn: () => {} });
+  const s = await createSampler({
+    corpus: dir,
+    proportions: SPEC.proportions,
+    seed: SPEC.seed,
+    blockSize: SPEC.blockSize,
+    budgetSamples: SPEC.budgetSamples,
+    rank,
+    worldSize: world,
+    warn: () => {},
+  });
   const out: { tokens: number[]; index: number[] }[] = [];
-  for await (const b of s.batches({ batchSize: SPEC.batchSize, seqLen: SPEC.seqLen })) out.push({ tokens: Array.from(b.tokens), index: Array.from(b.indexPerRow) });
+  for await (const b of s.batches({ batchSize: SPEC.batchSize, seqLen: SPEC.seqLen })) {
+    out.push({ tokens: Array.from(b.tokens), index: Array.from(b.indexPerRow) });
+  }
   await s.close();
   return out;
 }
@@ -58,11 +80,28 @@ describe.each(THREADS)("mixlab serve: several batches a request (threads: $threa
     const text = tmp();
     const rng = createRng(5);
     for (const d of ["web", "code", "math"]) {
-      const lines = Array.from({ length: 300 }, (_, i) => JSON.stringify({ text: `${d} ${i} ` + "x".repeat(5 + rng.nextInt(300)) }));
+      const lines = Array.from({ length: 300 }, (_, i) =>
+        JSON.stringify({ text: `${d} ${i} ` + "x".repeat(5 + rng.nextInt(300)) }),
+      );
       writeFileSync(join(text, `${d}.jsonl`), lines.join("\n") + "\n");
     }
-    const spec = { corpus: "text", proportions: { web: 0.4, code: 0.3, math: 0.3 }, seed: 11, batchSize: 64, seqLen: 16, blockSize: 64, budgetSamples: 64 * 24 };
-    const s0 = await createSampler({ corpus: text, proportions: spec.proportions, seed: 11, blockSize: 64, budgetSamples: spec.budgetSamples, warn: () => {} });
+    const spec = {
+      corpus: "text",
+      proportions: { web: 0.4, code: 0.3, math: 0.3 },
+      seed: 11,
+      batchSize: 64,
+      seqLen: 16,
+      blockSize: 64,
+      budgetSamples: 64 * 24,
+    };
+    const s0 = await createSampler({
+      corpus: text,
+      proportions: spec.proportions,
+      seed: 11,
+      blockSize: 64,
+      budgetSamples: spec.budgetSamples,
+      warn: () => {},
+    });
     const want: number[][] = [];
     for await (const b of s0.batches({ batchSize: 64, seqLen: 16 })) want.push(Array.from(b.indexPerRow));
     await s0.close();
@@ -78,7 +117,11 @@ describe.each(THREADS)("mixlab serve: several batches a request (threads: $threa
         await new Promise((r) => setTimeout(r, trial));
         const rb = await fetch(`${s.url}/v1/sessions/${id}/checkpoint?step=${a.step + 1}`);
         const b = rb.status === 200 ? await rb.json() : null;
-        if (!b) expect((await rb.json()).error.message).toMatch(new RegExp(`^step ${a.step + 1}: rank 0 can be checkpointed at step`));
+        if (!b) {
+          expect((await rb.json()).error.message).toMatch(
+            new RegExp(`^step ${a.step + 1}: rank 0 can be checkpointed at step`),
+          );
+        }
         await more;
         for (const cp of [a, b].filter((x) => x !== null)) {
           const resumed = (await post(`${s.url}/v1/sessions`, { state: cp })).json.id;
@@ -94,14 +137,32 @@ describe.each(THREADS)("mixlab serve: several batches a request (threads: $threa
   it("answers a failed read with E_CORPUS, and goes on with the exact stream once the file is back", async () => {
     const own = tmp(); // its own folder: a folder inside the shared corpus would be read as a domain
     await writeToyCorpus(own);
-    const spec = { corpus: "toy", proportions: { a: 0.5, b: 0.3, c: 0.2 }, seed: 3, blockSize: 16, batchSize: 4, seqLen: 8 };
-    const s0 = await createSampler({ corpus: own, proportions: spec.proportions, seed: 3, blockSize: 16, warn: () => {} });
+    const spec = {
+      corpus: "toy",
+      proportions: { a: 0.5, b: 0.3, c: 0.2 },
+      seed: 3,
+      blockSize: 16,
+      batchSize: 4,
+      seqLen: 8,
+    };
+    const s0 = await createSampler({
+      corpus: own,
+      proportions: spec.proportions,
+      seed: 3,
+      blockSize: 16,
+      warn: () => {},
+    });
     const want: number[][] = [];
     for await (const b of s0.batches({ batchSize: 4, seqLen: 8, limit: 40 })) want.push(Array.from(b.tokens));
     await s0.close();
     const bin = join(own, "b.bin");
     const bytes = readFileSync(bin);
-    const s = await startServer({ corpora: [{ name: "toy", dir: own }], warn: () => {}, ...threading, readAhead: false });
+    const s = await startServer({
+      corpora: [{ name: "toy", dir: own }],
+      warn: () => {},
+      ...threading,
+      readAhead: false,
+    });
     try {
       const id = (await post(`${s.url}/v1/sessions`, spec)).json.id;
       const got: number[][] = (await fetchBatches(s.url, id, 0, 2)).map((b) => Array.from(b.tokens));
@@ -141,8 +202,12 @@ describe.each(THREADS)("mixlab serve: several batches a request (threads: $threa
               const from = starts.at(-2)! + rng.nextInt(got.length - starts.at(-2)! + 1);
               const again = await fetchBatches(s.url, open.json.id, r, count, from);
               const have = Math.min(count, got.length - from);
-              expect(again.slice(0, have).map((b) => Array.from(b.tokens))).toEqual(got.slice(from, from + have).map((b) => b.tokens));
-              for (const b of again.slice(have)) got.push({ tokens: Array.from(b.tokens), index: b.header.indexPerRow });
+              expect(again.slice(0, have).map((b) => Array.from(b.tokens))).toEqual(
+                got.slice(from, from + have).map((b) => b.tokens),
+              );
+              for (const b of again.slice(have)) {
+                got.push({ tokens: Array.from(b.tokens), index: b.header.indexPerRow });
+              }
               if (again.length > have) starts.push(from);
               if (!again.length) break;
               continue;
@@ -168,10 +233,15 @@ describe.each(THREADS)("mixlab serve: several batches a request (threads: $threa
       const open = await post(`${s.url}/v1/sessions`, { ...SPEC, worldSize: world });
       const id = open.json.id;
       // Each rank fetched three responses of 4 (steps 0–11), the loop trained up to step 6.
-      for (let r = 0; r < world; r++) for (let i = 0; i < 3; i++) expect((await fetchBatches(s.url, id, r, 4)).length).toBe(4);
+      for (let r = 0; r < world; r++) {
+        for (let i = 0; i < 3; i++) expect((await fetchBatches(s.url, id, r, 4)).length).toBe(4);
+      }
       const old = await fetch(`${s.url}/v1/sessions/${id}/checkpoint?step=3`);
       expect(old.status).toBe(409);
-      expect((await old.json()).error.message).toBe("step 3: rank 0 can be checkpointed at steps 4…12 (it has fetched 12 batches and holds its last two responses), got 3");
+      expect((await old.json()).error.message).toBe(
+        "step 3: rank 0 can be checkpointed at steps 4…12 " +
+          "(it has fetched 12 batches and holds its last two responses), got 3",
+      );
       const ahead = await fetch(`${s.url}/v1/sessions/${id}/checkpoint?step=13`);
       expect(ahead.status).toBe(409);
       const behind = await fetch(`${s.url}/v1/sessions/${id}/checkpoint`);
@@ -189,7 +259,9 @@ describe.each(THREADS)("mixlab serve: several batches a request (threads: $threa
         expect(open.json.steps).toEqual([from, from]);
         for (let r = 0; r < world; r++) {
           const rest: number[][] = [];
-          for (let b; (b = await fetchBatches(s.url, open.json.id, r, 5)).length; ) rest.push(...b.map((x) => Array.from(x.tokens)));
+          for (let b; (b = await fetchBatches(s.url, open.json.id, r, 5)).length; ) {
+            rest.push(...b.map((x) => Array.from(x.tokens)));
+          }
           expect(rest).toEqual(want[r]!.slice(from).map((b) => b.tokens));
         }
       }
@@ -229,19 +301,37 @@ describe.each(THREADS)("mixlab serve: several batches a request (threads: $threa
       const open = await post(`${s.url}/v1/sessions`, SPEC);
       const too = await fetch(`${s.url}/v1/sessions/${open.json.id}/batches?rank=0&count=9`);
       expect(too.status).toBe(400);
-      expect(await too.json()).toEqual({ error: { code: "E_INPUT", field: "count", message: "count: expected an integer in [1, 8] (at most 256 batches and 256 tokens a response; a batch here has 32), got 9" } });
+      expect(await too.json()).toEqual({
+        error: {
+          code: "E_INPUT",
+          field: "count",
+          message:
+            "count: expected an integer in [1, 8] (at most 256 batches and 256 tokens a response; " +
+            "a batch here has 32), got 9",
+        },
+      });
       const zero = await fetch(`${s.url}/v1/sessions/${open.json.id}/batches?rank=0&count=0`);
       expect(zero.status).toBe(400);
       expect((await zero.json()).error.field).toBe("count");
       const word = await fetch(`${s.url}/v1/sessions/${open.json.id}/batches?rank=0&count=two`);
       expect(word.status).toBe(400);
-      expect((await word.json()).error.message).toBe('querystring.count: expected a string matching ^[0-9]{1,9}$, got "two"');
+      expect((await word.json()).error.message).toBe(
+        'querystring.count: expected a string matching ^[0-9]{1,9}$, got "two"',
+      );
       expect((await fetchBatches(s.url, open.json.id, 0, 8)).length).toBe(8);
     }, { limits: { maxResponseTokens: 256 } });
   });
 
   it("online: a response holds only decided steps, and the stream is that of one batch a request", async () => {
-    const spec = { corpus: "toy", mixer: { method: "odm", seed: 4, options: { totalSteps: 20, warmupSteps: 0 } }, seed: 9, budgetSamples: 80, batchSize: 4, seqLen: 8, lag: 1 };
+    const spec = {
+      corpus: "toy",
+      mixer: { method: "odm", seed: 4, options: { totalSteps: 20, warmupSteps: 0 } },
+      seed: 9,
+      budgetSamples: 80,
+      batchSize: 4,
+      seqLen: 8,
+      lag: 1,
+    };
     const run = async (count: number): Promise<{ tokens: number[][]; sizes: number[] }> =>
       withServer(async (s) => {
         const open = await post(`${s.url}/v1/sessions`, spec);
@@ -250,7 +340,10 @@ describe.each(THREADS)("mixlab serve: several batches a request (threads: $threa
         const sizes: number[] = [];
         let observed = 0;
         for (;;) {
-          const got = count === 1 ? [await fetchBatch(s.url, id, 0)].filter((b) => b !== null) : await fetchBatches(s.url, id, 0, count);
+          const got =
+            count === 1
+              ? [await fetchBatch(s.url, id, 0)].filter((b) => b !== null)
+              : await fetchBatches(s.url, id, 0, count);
           if (!got.length) break;
           sizes.push(got.length);
           for (const b of got) {
@@ -263,7 +356,13 @@ describe.each(THREADS)("mixlab serve: several batches a request (threads: $threa
               lossSum[name] = (lossSum[name] ?? 0) + 1 + (b.tokens[row * 8]! % 7) / 3;
               tok[name] = (tok[name] ?? 0) + 8;
             });
-            const posted = await post(`${s.url}/v1/sessions/${id}/stats`, { rank: 0, step: observed++, kind: "train", lossSum, tokens: tok });
+            const posted = await post(`${s.url}/v1/sessions/${id}/stats`, {
+              rank: 0,
+              step: observed++,
+              kind: "train",
+              lossSum,
+              tokens: tok,
+            });
             expect(posted.status, JSON.stringify(posted.json)).toBe(200);
           }
         }
@@ -284,10 +383,18 @@ describe("mixlab serve: a batch-making thread that stops", () => {
     await withServer(async (s) => {
       const id = (await post(`${s.url}/v1/sessions`, { ...SPEC, worldSize: 2 })).json.id;
       const got: number[][][] = [[], []];
-      for (let r = 0; r < 2; r++) got[r]!.push(...(await fetchBatches(s.url, id, r, 3)).map((b) => Array.from(b.tokens)));
+      for (let r = 0; r < 2; r++) {
+        got[r]!.push(...(await fetchBatches(s.url, id, r, 3)).map((b) => Array.from(b.tokens)));
+      }
       // Asking for 7 stops the thread in the middle of the request.
-      for (let r = 0; r < 2; r++) got[r]!.push(...(await fetchBatches(s.url, id, r, 7)).map((b) => Array.from(b.tokens)));
-      for (let r = 0; r < 2; r++) for (let b; (b = await fetchBatches(s.url, id, r, 5)).length; ) got[r]!.push(...b.map((x) => Array.from(x.tokens)));
+      for (let r = 0; r < 2; r++) {
+        got[r]!.push(...(await fetchBatches(s.url, id, r, 7)).map((b) => Array.from(b.tokens)));
+      }
+      for (let r = 0; r < 2; r++) {
+        for (let b; (b = await fetchBatches(s.url, id, r, 5)).length; ) {
+          got[r]!.push(...b.map((x) => Array.from(x.tokens)));
+        }
+      }
       for (let r = 0; r < 2; r++) expect(got[r]).toEqual(want[r]!.map((b) => b.tokens));
       // New sessions work too (on the server's thread).
       const again = (await post(`${s.url}/v1/sessions`, SPEC));

@@ -10,13 +10,25 @@ export const DOMAINS = ["a", "b", "c"];
 export async function writeToyCorpus(dir: string): Promise<void> {
   for (const [d, name] of DOMAINS.entries()) {
     const seqs: number[][] = [];
-    for (let i = 0; i < 40 + 10 * d; i++) seqs.push(Array.from({ length: 3 + ((i * 7) % 13) }, (_, j) => (d === 2 ? 300 + i + j : 10 * d + ((i + j) % 10))));
+    for (let i = 0; i < 40 + 10 * d; i++) {
+      seqs.push(
+        Array.from({ length: 3 + ((i * 7) % 13) }, (_, j) => (d === 2 ? 300 + i + j : 10 * d + ((i + j) % 10))),
+      );
+    }
     await writeTokenShard(join(dir, name), seqs, "uint16");
   }
 }
 
-export async function post(url: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: any }> {
-  const r = await fetch(url, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify(body) });
+export async function post(
+  url: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; json: any }> {
+  const r = await fetch(url, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...headers },
+    body: JSON.stringify(body),
+  });
   return { status: r.status, json: await r.json() };
 }
 
@@ -28,11 +40,21 @@ export async function fetchBatch(base: string, id: string, rank: number, step?: 
 }
 
 /** GET …/batches with `count` (and `step`): the decoded batches, [] at the end (204). */
-export async function fetchBatches(base: string, id: string, rank: number, count: number, step?: number): Promise<DecodedBatch[]> {
-  const r = await fetch(`${base}/v1/sessions/${id}/batches?rank=${rank}&count=${count}${step === undefined ? "" : `&step=${step}`}`);
+export async function fetchBatches(
+  base: string,
+  id: string,
+  rank: number,
+  count: number,
+  step?: number,
+): Promise<DecodedBatch[]> {
+  const r = await fetch(
+    `${base}/v1/sessions/${id}/batches?rank=${rank}&count=${count}${step === undefined ? "" : `&step=${step}`}`,
+  );
   if (r.status === 204) return [];
   if (r.status !== 200) throw new Error(`${r.status}: ${await r.text()}`);
   const got = decodeBatches(new Uint8Array(await r.arrayBuffer()));
-  if (Number(r.headers.get("x-mixlab-batches")) !== got.length) throw new Error(`x-mixlab-batches ${r.headers.get("x-mixlab-batches")} but ${got.length} batches`);
+  if (Number(r.headers.get("x-mixlab-batches")) !== got.length) {
+    throw new Error(`x-mixlab-batches ${r.headers.get("x-mixlab-batches")} but ${got.length} batches`);
+  }
   return got;
 }

@@ -18,8 +18,14 @@ let server: RunningServer;
 
 beforeAll(async () => {
   dir = tmp();
-  await writeTokenShard(join(dir, "a"), Array.from({ length: 50 }, (_, i) => Array.from({ length: 2 + (i % 9) }, (_, j) => (i * 31 + j) % 250)));
-  await writeTokenShard(join(dir, "b"), Array.from({ length: 40 }, (_, i) => Array.from({ length: 3 + (i % 5) }, (_, j) => 1000 + i + j)));
+  await writeTokenShard(
+    join(dir, "a"),
+    Array.from({ length: 50 }, (_, i) => Array.from({ length: 2 + (i % 9) }, (_, j) => (i * 31 + j) % 250)),
+  );
+  await writeTokenShard(
+    join(dir, "b"),
+    Array.from({ length: 40 }, (_, i) => Array.from({ length: 3 + (i % 5) }, (_, j) => 1000 + i + j)),
+  );
   server = await startServer({ corpora: [{ name: "toy", dir }], warn: () => {} });
 });
 afterAll(async () => {
@@ -30,7 +36,11 @@ afterAll(async () => {
 /** Runs a Python script against the server (asynchronously: the server lives in this process). */
 async function python(script: string): Promise<any> {
   const run = promisify(execFile);
-  const { stdout } = await run(PYTHON, ["-c", script, server.url], { env: { ...process.env, PYTHONPATH: join(ROOT, "clients", "python") }, encoding: "utf8", timeout: 60_000 });
+  const { stdout } = await run(PYTHON, ["-c", script, server.url], {
+    env: { ...process.env, PYTHONPATH: join(ROOT, "clients", "python") },
+    encoding: "utf8",
+    timeout: 60_000,
+  });
   return JSON.parse(stdout);
 }
 
@@ -67,7 +77,13 @@ print(json.dumps(out))
     for (let r = 0; r < 2; r++) {
       const s = await createSampler({ corpus: dir, ...SPEC, rank: r, worldSize: 2, warn: () => {} });
       const want = [];
-      for await (const b of s.batches({ batchSize: 4, seqLen: 6 })) want.push({ tokens: Array.from(b.tokens), domains: Array.from(b.domainPerRow), index: Array.from(b.indexPerRow) });
+      for await (const b of s.batches({ batchSize: 4, seqLen: 6 })) {
+        want.push({
+          tokens: Array.from(b.tokens),
+          domains: Array.from(b.domainPerRow),
+          index: Array.from(b.indexPerRow),
+        });
+      }
       await s.close();
       expect(got.ranks[r].map((b: any) => ({ tokens: b.tokens, domains: b.domains, index: b.index }))).toEqual(want);
       expect(got.resumed[r].flat()).toEqual(want.flatMap((b) => b.tokens));
@@ -115,7 +131,10 @@ print(json.dumps(out))
   });
 
   it("wraps a session as a torch IterableDataset where torch can be imported", async (ctx) => {
-    const has = await python(`import json\ntry:\n    import torch\n    print(json.dumps(True))\nexcept ImportError:\n    print(json.dumps(False))`);
+    const has = await python(
+      `import json\ntry:\n    import torch\n    print(json.dumps(True))\n` +
+        `except ImportError:\n    print(json.dumps(False))`,
+    );
     if (!has) {
       console.log("skipped: torch cannot be imported by", PYTHON);
       ctx.skip();

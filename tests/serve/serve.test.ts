@@ -19,7 +19,10 @@ beforeAll(async () => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-async function withServer<T>(f: (s: RunningServer) => Promise<T>, extra: Partial<Parameters<typeof startServer>[0]> = {}): Promise<T> {
+async function withServer<T>(
+  f: (s: RunningServer) => Promise<T>,
+  extra: Partial<Parameters<typeof startServer>[0]> = {},
+): Promise<T> {
   const s = await startServer({ corpora: [{ name: "toy", dir }], warn: () => {}, ...extra });
   try {
     return await f(s);
@@ -28,12 +31,36 @@ async function withServer<T>(f: (s: RunningServer) => Promise<T>, extra: Partial
   }
 }
 
-const SPEC = { corpus: "toy", proportions: { a: 0.5, b: 0.3, c: 0.2 }, seed: 7, blockSize: 16, budgetSamples: 120, batchSize: 4, seqLen: 8 };
+const SPEC = {
+  corpus: "toy",
+  proportions: { a: 0.5, b: 0.3, c: 0.2 },
+  seed: 7,
+  blockSize: 16,
+  budgetSamples: 120,
+  batchSize: 4,
+  seqLen: 8,
+};
 
 async function inProcess(rank: number, world: number): Promise<TokenBatch[]> {
-  const s = await createSampler({ corpus: dir, proportions: SPEC.proportions, seed: SPEC.seed, blockSize: SPEC.blockSize, budgetSamples: SPEC.budgetSamples, rank, worldSize: world, warn: () => {} });
+  const s = await createSampler({
+    corpus: dir,
+    proportions: SPEC.proportions,
+    seed: SPEC.seed,
+    blockSize: SPEC.blockSize,
+    budgetSamples: SPEC.budgetSamples,
+    rank,
+    worldSize: world,
+    warn: () => {},
+  });
   const out: TokenBatch[] = [];
-  for await (const b of s.batches({ batchSize: SPEC.batchSize, seqLen: SPEC.seqLen })) out.push({ ...b, tokens: b.tokens.slice(), domainPerRow: b.domainPerRow.slice(), indexPerRow: b.indexPerRow.slice() });
+  for await (const b of s.batches({ batchSize: SPEC.batchSize, seqLen: SPEC.seqLen })) {
+    out.push({
+      ...b,
+      tokens: b.tokens.slice(),
+      domainPerRow: b.domainPerRow.slice(),
+      indexPerRow: b.indexPerRow.slice(),
+    });
+  }
   await s.close();
   return out;
 }
@@ -49,7 +76,9 @@ describe("mixlab serve: static sessions", () => {
       // Every status the batch route answers (see errors.test.ts and count.test.ts) is described.
       const batchStatuses = Object.keys(api.paths["/v1/sessions/{id}/batches"].get.responses).sort();
       expect(batchStatuses).toEqual(["200", "204", "400", "401", "404", "405", "409", "500", "503"]);
-      expect(Object.keys(api.paths["/v1/sessions"].post.responses).sort()).toEqual(["201", "400", "401", "404", "405", "429", "503"]);
+      expect(Object.keys(api.paths["/v1/sessions"].post.responses).sort()).toEqual([
+        "201", "400", "401", "404", "405", "429", "503",
+      ]);
     });
   });
 
@@ -100,17 +129,23 @@ describe("mixlab serve: static sessions", () => {
     const split: number[][] = [[], []];
     await withServer(async (s) => {
       const open = await post(`${s.url}/v1/sessions`, { ...SPEC, worldSize: world });
-      for (let r = 0; r < world; r++) for (let b; (b = await fetchBatch(s.url, open.json.id, r)); ) full[r]!.push(...b.tokens);
+      for (let r = 0; r < world; r++) {
+        for (let b; (b = await fetchBatch(s.url, open.json.id, r)); ) full[r]!.push(...b.tokens);
+      }
     });
     let checkpoint: unknown;
     await withServer(async (s) => {
       const open = await post(`${s.url}/v1/sessions`, { ...SPEC, worldSize: world });
-      for (let i = 0; i < 5; i++) for (let r = 0; r < world; r++) split[r]!.push(...(await fetchBatch(s.url, open.json.id, r))!.tokens);
+      for (let i = 0; i < 5; i++) {
+        for (let r = 0; r < world; r++) split[r]!.push(...(await fetchBatch(s.url, open.json.id, r))!.tokens);
+      }
       // Ranks at different steps cannot be checkpointed.
       split[0]!.push(...(await fetchBatch(s.url, open.json.id, 0))!.tokens);
       const bad = await fetch(`${s.url}/v1/sessions/${open.json.id}/checkpoint`);
       expect(bad.status).toBe(409);
-      expect((await bad.json()).error.message).toMatch(/^expected every rank at the same step, got rank 0 at 6, rank 1 at 5/);
+      expect((await bad.json()).error.message).toMatch(
+        /^expected every rank at the same step, got rank 0 at 6, rank 1 at 5/,
+      );
       split[1]!.push(...(await fetchBatch(s.url, open.json.id, 1))!.tokens);
       checkpoint = await (await fetch(`${s.url}/v1/sessions/${open.json.id}/checkpoint`)).json();
     });
@@ -118,7 +153,9 @@ describe("mixlab serve: static sessions", () => {
       const open = await post(`${s.url}/v1/sessions`, { state: checkpoint });
       expect(open.status).toBe(201);
       expect(open.json.steps).toEqual([6, 6]);
-      for (let r = 0; r < world; r++) for (let b; (b = await fetchBatch(s.url, open.json.id, r)); ) split[r]!.push(...b.tokens);
+      for (let r = 0; r < world; r++) {
+        for (let b; (b = await fetchBatch(s.url, open.json.id, r)); ) split[r]!.push(...b.tokens);
+      }
     });
     expect(split).toEqual(full);
   });
@@ -154,18 +191,34 @@ function testMixer(domains: readonly string[], state?: OnlineMixerState): Online
   };
 }
 
-function mergeTest(perRank: readonly { step: number; kind: "train" | "eval"; lossSum: Readonly<Record<string, number>>; tokens: Readonly<Record<string, number>> }[]): MixerEvent {
+function mergeTest(
+  perRank: readonly {
+    step: number;
+    kind: "train" | "eval";
+    lossSum: Readonly<Record<string, number>>;
+    tokens: Readonly<Record<string, number>>;
+  }[],
+): MixerEvent {
   const sum: Record<string, number> = {};
   const tok: Record<string, number> = {};
   for (const r of perRank) for (const d of Object.keys(r.tokens)) {
     sum[d] = (sum[d] ?? 0) + r.lossSum[d]!;
     tok[d] = (tok[d] ?? 0) + r.tokens[d]!;
   }
-  const loss = Object.fromEntries(Object.keys(tok).sort().filter((d) => tok[d]! > 0).map((d) => [d, sum[d]! / tok[d]!]));
+  const loss = Object.fromEntries(
+    Object.keys(tok)
+      .sort()
+      .filter((d) => tok[d]! > 0)
+      .map((d) => [d, sum[d]! / tok[d]!]),
+  );
   return { kind: perRank[0]!.kind, step: perRank[0]!.step, loss, tokens: tok };
 }
 
-const online = { createMixer: (_m: string, init: { domains: readonly string[]; state?: OnlineMixerState }) => testMixer(init.domains, init.state), mergeStats: mergeTest };
+const online = {
+  createMixer: (_m: string, init: { domains: readonly string[]; state?: OnlineMixerState }) =>
+    testMixer(init.domains, init.state),
+  mergeStats: mergeTest,
+};
 
 /** A fake training step's per-domain statistics: a loss that depends on the batch's tokens. */
 function statsOf(b: DecodedBatch, rank: number, step: number) {
@@ -182,10 +235,24 @@ function statsOf(b: DecodedBatch, rank: number, step: number) {
 }
 
 describe("mixlab serve: online sessions", () => {
-  const OSPEC = { corpus: "toy", mixer: { method: "test" }, seed: 3, budgetSamples: 96, batchSize: 4, seqLen: 8, worldSize: 2, lag: 1 };
+  const OSPEC = {
+    corpus: "toy",
+    mixer: { method: "test" },
+    seed: 3,
+    budgetSamples: 96,
+    batchSize: 4,
+    seqLen: 8,
+    worldSize: 2,
+    lag: 1,
+  };
 
   /** Runs a whole session with two ranks; `order` chooses how requests interleave. */
-  async function runOnline(base: string, order: "lockstep" | "rank0-ahead", stopAt = Infinity, state?: unknown): Promise<{ tokens: number[][]; proportions: unknown[]; checkpoint?: unknown }> {
+  async function runOnline(
+    base: string,
+    order: "lockstep" | "rank0-ahead",
+    stopAt = Infinity,
+    state?: unknown,
+  ): Promise<{ tokens: number[][]; proportions: unknown[]; checkpoint?: unknown }> {
     const open = await post(`${base}/v1/sessions`, state ? { state } : OSPEC);
     expect(open.status, JSON.stringify(open.json)).toBe(201);
     const id = open.json.id;
@@ -213,7 +280,10 @@ describe("mixlab serve: online sessions", () => {
       tokens[1]!.push(...b1.tokens);
       proportions.push(b0.header.proportions);
       expect(b1.header.proportions).toEqual(b0.header.proportions);
-      const posts = [post(`${base}/v1/sessions/${id}/stats`, statsOf(b1, 1, step)), post(`${base}/v1/sessions/${id}/stats`, statsOf(b0, 0, step))];
+      const posts = [
+        post(`${base}/v1/sessions/${id}/stats`, statsOf(b1, 1, step)),
+        post(`${base}/v1/sessions/${id}/stats`, statsOf(b0, 0, step)),
+      ];
       for (const p of order === "lockstep" ? posts : posts.reverse()) expect((await p).status).toBe(200);
       step++;
     }
@@ -239,7 +309,10 @@ describe("mixlab serve: online sessions", () => {
       await fetchBatch(s.url, id, 0); // lag 1: step 1 needs nothing yet
       const r = await fetch(`${s.url}/v1/sessions/${id}/batches?rank=0`);
       expect(r.status).toBe(409);
-      expect((await r.json()).error.message).toBe("rank 0: waited 200 ms for step 2's proportions: step 2 uses observations up to step 0; still missing: train statistics of step 0 from ranks 0, 1");
+      expect((await r.json()).error.message).toBe(
+        "rank 0: waited 200 ms for step 2's proportions: step 2 uses observations up to step 0; " +
+          "still missing: train statistics of step 0 from ranks 0, 1",
+      );
     }, { ...online, limits: { waitMs: 200 } });
   });
 });
@@ -252,11 +325,24 @@ describe("mixlab serve: a real online mixer across ranks", () => {
     const { createOnlineMixer } = await import("../../mixers/online.js");
     const { mergeStatsForMixer } = await import("../../src/serve/session.js");
     const lag = 1;
-    const spec = { corpus: "toy", mixer: { method: "odm", seed: 4, options: { totalSteps: 20, warmupSteps: 0 } }, seed: 9, budgetSamples: 160, batchSize: 4, seqLen: 8, worldSize: 2, lag };
+    const spec = {
+      corpus: "toy",
+      mixer: { method: "odm", seed: 4, options: { totalSteps: 20, warmupSteps: 0 } },
+      seed: 9,
+      budgetSamples: 160,
+      batchSize: 4,
+      seqLen: 8,
+      worldSize: 2,
+      lag,
+    };
     const served = await withServer(async (s) => {
       const open = await post(`${s.url}/v1/sessions`, spec);
       expect(open.status, JSON.stringify(open.json)).toBe(201);
-      const out: { tokens: number[][]; proportions: Record<string, number>[]; stats: ReturnType<typeof statsOf>[][] } = { tokens: [[], []], proportions: [], stats: [] };
+      const out: {
+        tokens: number[][];
+        proportions: Record<string, number>[];
+        stats: ReturnType<typeof statsOf>[][];
+      } = { tokens: [[], []], proportions: [], stats: [] };
       for (let step = 0; ; step++) {
         const b = [await fetchBatch(s.url, open.json.id, 1), await fetchBatch(s.url, open.json.id, 0)];
         if (!b[0] || !b[1]) break;
@@ -265,7 +351,9 @@ describe("mixlab serve: a real online mixer across ranks", () => {
         out.proportions.push(b[1].header.proportions as Record<string, number>);
         const st = [statsOf(b[1], 0, step), statsOf(b[0], 1, step)];
         out.stats.push(st);
-        for (const x of [st[1]!, st[0]!]) expect((await post(`${s.url}/v1/sessions/${open.json.id}/stats`, x)).status).toBe(200);
+        for (const x of [st[1]!, st[0]!]) {
+          expect((await post(`${s.url}/v1/sessions/${open.json.id}/stats`, x)).status).toBe(200);
+        }
       }
       return out;
     });
@@ -280,7 +368,16 @@ describe("mixlab serve: a real online mixer across ranks", () => {
     expect(served.proportions).toEqual(decided.slice(0, served.proportions.length));
     expect(new Set(served.proportions.map((p) => JSON.stringify(p))).size).toBeGreaterThan(5);
     for (let r = 0; r < 2; r++) {
-      const sm = await createSampler({ corpus: dir, proportions: decided[0]!, seed: 9, blockSize: 8, budgetSamples: 160, rank: r, worldSize: 2, warn: () => {} });
+      const sm = await createSampler({
+        corpus: dir,
+        proportions: decided[0]!,
+        seed: 9,
+        blockSize: 8,
+        budgetSamples: 160,
+        rank: r,
+        worldSize: 2,
+        warn: () => {},
+      });
       const tokens: number[] = [];
       let applied = JSON.stringify(decided[0]);
       for (let t = 0; ; t++) {
