@@ -25,3 +25,12 @@ export function table(header: string[], rows: string[][]): string {
 export function f4(x: number): string {
   return Number.isFinite(x) ? x.toFixed(4) : String(x);
 }
+
+/**
+ * Ends the process `ms` after a command has finished if something still keeps it alive: a library timer that
+ * cannot be cancelled, such as BullMQ's 5 s wait after a lost connection. The timer is unref'd, so a process
+ * with nothing left to do exits as usual; either way the exit code is the command's.
+ */
+export function exitSoonAfterward(ms = 1_000): void {
+  setTimeout(() => process.exit(), ms).unref();
+}

@@ -232,5 +232,6 @@ export function progressLine(s: {
 export function heldElsewhereLine(held: readonly { readonly key: string; readonly holder: Holder }[]): string {
   const holders = [...new Set(held.map((h) => `pid ${h.holder.pid} on ${h.holder.host}`))].join(", ");
   const keys = held.map((h) => h.key).join(", ");
-  return `sweep: ${held.length} runs were being trained by another process (${holders}) and were left to it: ${keys}`;
+  const n = held.length === 1 ? "1 run was" : `${held.length} runs were`;
+  return `sweep: ${n} being trained by another process (${holders}) and left to it: ${keys}`;
 }

@@ -1,9 +1,20 @@
 // Queue URLs, queue names, redaction, mixture checks, and the error when Redis cannot be reached.
 import { describe, expect, it } from "vitest";
-import { connectRedis } from "../../src/sweep/queue/connection.js";
+import { connectRedis, isConnectionLoss } from "../../src/sweep/queue/connection.js";
 import { checkQueueName, parseQueueUrl, queueNameFor, redact } from "../../src/sweep/queue/url.js";
 import { mixtureProblem } from "../../src/sweep/queue/job.js";
 import { freePort } from "../redis.js";
+
+describe("isConnectionLoss", () => {
+  it("is true for a lost or refused connection, false for everything else", () => {
+    const err = (message: string, code?: string): Error => Object.assign(new Error(message), code ? { code } : {});
+    expect(isConnectionLoss(err("connect ECONNREFUSED 127.0.0.1:6390", "ECONNREFUSED"))).toBe(true);
+    expect(isConnectionLoss(err("read ECONNRESET", "ECONNRESET"))).toBe(true);
+    expect(isConnectionLoss(err("Connection is closed."))).toBe(true);
+    expect(isConnectionLoss(err("Missing lock for job run-1. moveToFinished"))).toBe(false);
+    expect(isConnectionLoss(err("NOAUTH Authentication required."))).toBe(false);
+  });
+});
 
 describe("parseQueueUrl", () => {
   it("reads host, port, db, password and TLS; the label carries no credentials", () => {

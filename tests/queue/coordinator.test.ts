@@ -161,7 +161,7 @@ describe.skipIf(REDIS_SKIP !== null)("runSweep({ queue }) and runWorker({ queue 
     expect(claimedMeanwhile).toEqual([true]);
     expect(seen).not.toContain(jobIdOf(held));
     const by = `(pid ${process.pid} on ${hostname()})`;
-    expect(log).toContain(`sweep: 1 runs were being trained by another process ${by} and were left to it: ${held}`);
+    expect(log).toContain(`sweep: 1 run was being trained by another process ${by} and left to it: ${held}`);
     // Every claim of the coordinator is gone; the one it left remains until its holder releases it.
     expect(readdirSync(claimsDirOf(runs))).toEqual([held]);
     releaseClaim(mine as Claim);

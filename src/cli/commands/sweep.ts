@@ -14,7 +14,7 @@ import { designSwarm, DirichletSwarmOptionsSchema } from "../../../mixers/dirich
 import { createRng } from "../../rng/index.js";
 import { openCorpus } from "../../sampler/corpus.js";
 import { corpusSplits } from "./train.js";
-import { log } from "../output.js";
+import { exitSoonAfterward, log } from "../output.js";
 import { probeBackend, type BackendName } from "../../proxy/backend.js";
 import { chooseEnsemble } from "../../proxy/ensemble-size.js";
 import { parseQueueUrl, checkQueueName } from "../../sweep/queue/url.js";
@@ -146,6 +146,7 @@ export function sweepCommand(program: Command): void {
       } finally {
         process.off("SIGINT", onSignal);
         process.off("SIGTERM", onSignal);
+        if (queue) exitSoonAfterward();
       }
     });
 }

@@ -5,7 +5,7 @@ import type { Command } from "commander";
 import { InputError } from "../../errors.js";
 import { BACKENDS, type BackendName } from "../../proxy/backend.js";
 import { positiveInt, positiveNumber, nonNegativeInt } from "../flags.js";
-import { log } from "../output.js";
+import { exitSoonAfterward, log } from "../output.js";
 import { parseQueueUrl, checkQueueName } from "../../sweep/queue/url.js";
 
 interface WorkerFlags {
@@ -90,6 +90,7 @@ export function workerCommand(program: Command): void {
         const exitNow = (): void => void setImmediate(() => process.exit(process.exitCode ?? 0));
         process.once("SIGTERM", exitNow);
         process.once("SIGINT", exitNow);
+        exitSoonAfterward();
       }
     });
 }

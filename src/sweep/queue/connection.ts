@@ -85,3 +85,11 @@ export function watchConnection(
     redis.off("ready", up);
   };
 }
+
+const LOST = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "EHOSTUNREACH", "ENETUNREACH"]);
+
+/** Whether an error only says the connection to Redis is down (the watchdog reports that once). */
+export function isConnectionLoss(e: Error): boolean {
+  const code = (e as NodeJS.ErrnoException).code;
+  return (code !== undefined && LOST.has(code)) || /Connection is closed|ECONNREFUSED|ECONNRESET/.test(e.message);
+}

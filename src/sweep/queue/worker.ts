@@ -8,7 +8,7 @@ import { isAbsolute, join, resolve } from "node:path";
 import { Worker, UnrecoverableError, WaitingError, type Job } from "bullmq";
 import type { Redis } from "ioredis";
 import { InputError, ZOD_MESSAGES } from "../../errors.js";
-import { connectRedis, watchConnection } from "./connection.js";
+import { connectRedis, isConnectionLoss, watchConnection } from "./connection.js";
 import { parseQueueUrl, redact, QueueError, QUEUE_REGISTRY, checkQueueName } from "./url.js";
 import { corpusSha256 } from "../corpus-hash.js";
 import { runKey } from "../plan.js";
@@ -187,7 +187,10 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
       failed++;
       log(`worker: ${name}: run ${keyOfJobId(job?.id) ?? job?.id ?? "?"} failed: ${err.message}`);
     });
-    w.on("error", (err) => log(`worker: ${name}: ${err.message}`));
+    w.on("error", (err) => {
+      // Each reconnect attempt fails while Redis is away: the watchdog's "lost Redis" line says it once.
+      if (!isConnectionLoss(err)) log(`worker: ${name}: ${err.message}`);
+    });
     served.set(name, { worker: w, connection, inHand });
     log(`worker: serving queue ${name}`);
   };
