@@ -27,14 +27,16 @@ class Proc {
     this.child = spawn(process.execPath, [BIN, ...args], { cwd, stdio: ["ignore", "pipe", "pipe"] });
     this.child.stdout!.on("data", (b: Buffer) => (this.out += b.toString()));
     this.child.stderr!.on("data", (b: Buffer) => (this.out += b.toString()));
-    this.exited = new Promise((r) => this.child.on("exit", (code) => r(code)));
+    // On "close": its output is then complete.
+    this.exited = new Promise((r) => this.child.on("close", (code) => r(code)));
   }
   async waitFor(re: RegExp, ms = 60_000): Promise<void> {
     const t0 = Date.now();
     while (!re.test(this.out)) {
       if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${re} in:\n${this.out}`);
-      if (this.child.exitCode !== null) {
-        throw new Error(`process exited (${this.child.exitCode}) before ${re}:\n${this.out}`);
+      if (this.child.exitCode !== null || this.child.signalCode !== null) {
+        const how = this.child.exitCode ?? this.child.signalCode;
+        throw new Error(`process exited (${how}) before ${re}:\n${this.out}`);
       }
       await new Promise((r) => setTimeout(r, 50));
     }

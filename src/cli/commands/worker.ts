@@ -59,7 +59,15 @@ export function workerCommand(program: Command): void {
       }
       const gentle = new AbortController();
       const now = new AbortController();
-      const onSignal = (): void => (gentle.signal.aborted ? now.abort() : gentle.abort());
+      // Once the worker has stopped, a signal while the connections close ends the process at once, with the
+      // worker's exit code (set by then), rather than killing it (143) after it said it stopped. The handler
+      // stays installed throughout: removing it, even for a moment, would let a signal kill the process.
+      let stopped = false;
+      const onSignal = (): void => {
+        if (stopped) setImmediate(() => process.exit(process.exitCode ?? 0));
+        else if (gentle.signal.aborted) now.abort();
+        else gentle.abort();
+      };
       process.on("SIGTERM", onSignal);
       process.on("SIGINT", onSignal);
       try {
@@ -83,13 +91,7 @@ export function workerCommand(program: Command): void {
         });
         if (s.interrupted) process.exitCode = 1;
       } finally {
-        process.off("SIGTERM", onSignal);
-        process.off("SIGINT", onSignal);
-        // Stopped: a signal while the connections close ends the process at once, with the worker's exit
-        // code (set by then), rather than killing it (143) after it said it stopped.
-        const exitNow = (): void => void setImmediate(() => process.exit(process.exitCode ?? 0));
-        process.once("SIGTERM", exitNow);
-        process.once("SIGINT", exitNow);
+        stopped = true;
         exitSoonAfterward();
       }
     });
