@@ -509,6 +509,11 @@ export class Session {
     return out;
   }
 
+  /** @throws ConflictError (409) once the session is closed (DELETE, or the server closing) */
+  private assertOpen(): void {
+    if (this.closed) throw new ConflictError("the session is closed");
+  }
+
   /** Gives a batch's memory back to its pool when nothing refers to it any more. */
   private release(d: Delivered): void {
     if (!d.slab || d.held || d.sending > 0) return;
@@ -530,7 +535,7 @@ export class Session {
     step: number | undefined,
     count: number,
   ): Promise<Delivered[]> {
-    if (this.closed) throw new ConflictError("the session is closed");
+    this.assertOpen();
     if (reader.failure) {
       const e = reader.failure;
       reader.failure = null;
@@ -553,7 +558,7 @@ export class Session {
     const need = count - replay.length;
     await this.fill(reader, rank, need, need, replay.length === 0, false);
     // Closed meanwhile (DELETE): the batches made so far are not the ones asked for.
-    if (this.closed) throw new ConflictError("the session is closed");
+    this.assertOpen();
     const fresh = reader.ahead.splice(0, need);
     reader.step += fresh.length;
     if (fresh.length) {
@@ -619,7 +624,7 @@ export class Session {
       made = await this.makers!.make(worker, key, reader.step + reader.ahead.length, count);
     } catch (e) {
       if (!(e instanceof ThreadStopped)) throw e;
-      if (this.closed) throw new ConflictError("the session is closed");
+      this.assertOpen();
       reader.remote = null;
       reader.iterator = null;
       const stale = reader.sampler;
@@ -627,7 +632,7 @@ export class Session {
       if (this.closed) {
         // Closed meanwhile: `close` ended the readers' samplers already, not this one.
         await sampler.close();
-        throw new ConflictError("the session is closed");
+        this.assertOpen();
       }
       reader.sampler = sampler;
       await stale.close();
@@ -681,7 +686,7 @@ export class Session {
       const late = (): ConflictError =>
         new ConflictError(`rank ${rank}: waited ${this.waitMs} ms for step ${t}'s proportions: ${sch.missingFor(t)}`);
       await this.waiters.wait(() => sch.decided.length > t || this.closed, this.waitMs, late);
-      if (this.closed) throw new ConflictError("the session is closed");
+      this.assertOpen();
       proportions = sch.decided[t]!;
       const key = JSON.stringify(this.domains.map((d) => proportions![d] ?? 0));
       if (key !== reader.applied) {

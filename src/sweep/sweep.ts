@@ -195,8 +195,7 @@ export async function runSweep(o: SweepOptions): Promise<SweepSummary> {
     for (const c of claims.values()) releaseClaim(c);
     claims.clear();
   }
-  if (alsoDone) o.log(`sweep: ${alsoDone} runs were finished by another process meanwhile`);
-  if (heldElsewhere.length) o.log(heldElsewhereLine(heldElsewhere));
+  for (const line of othersLines(alsoDone, heldElsewhere)) o.log(line);
   const seconds = (performance.now() - t0) / 1000;
   return {
     total: o.mixtures.length,
@@ -228,10 +227,21 @@ export function progressLine(s: {
   return `sweep [${bar}] ${n}/${s.total}${failedText}  ${s.seconds.toFixed(0)} s, ETA ${etaText} s${last}`;
 }
 
-/** The line saying which runs were left to the processes training them (their claims were live). */
-export function heldElsewhereLine(held: readonly { readonly key: string; readonly holder: Holder }[]): string {
-  const holders = [...new Set(held.map((h) => `pid ${h.holder.pid} on ${h.holder.host}`))].join(", ");
-  const keys = held.map((h) => h.key).join(", ");
-  const n = held.length === 1 ? "1 run was" : `${held.length} runs were`;
-  return `sweep: ${n} being trained by another process (${holders}) and left to it: ${keys}`;
+/**
+ * The closing lines about other processes' runs: how many finished meanwhile (found in the table after they
+ * were planned), and which were left to the processes training them (their claims were live).
+ */
+export function othersLines(
+  finishedMeanwhile: number,
+  held: readonly { readonly key: string; readonly holder: Holder }[],
+): string[] {
+  const lines: string[] = [];
+  if (finishedMeanwhile) lines.push(`sweep: ${finishedMeanwhile} runs were finished by another process meanwhile`);
+  if (held.length) {
+    const holders = [...new Set(held.map((h) => `pid ${h.holder.pid} on ${h.holder.host}`))].join(", ");
+    const keys = held.map((h) => h.key).join(", ");
+    const n = held.length === 1 ? "1 run was" : `${held.length} runs were`;
+    lines.push(`sweep: ${n} being trained by another process (${holders}) and left to it: ${keys}`);
+  }
+  return lines;
 }

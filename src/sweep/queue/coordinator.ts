@@ -14,7 +14,7 @@ import type { Claim, Holder } from "../../runs/store.js";
 import { failedRunRow, runRow } from "../../proxy/runs-io.js";
 import type { RunSettings, SweepPlan } from "../plan.js";
 import { SweepInterrupted } from "../pool.js";
-import { heldElsewhereLine, progressLine, type SweepOptions, type SweepSummary } from "../sweep.js";
+import { othersLines, progressLine, type SweepOptions, type SweepSummary } from "../sweep.js";
 import { connectRedis, watchConnection } from "./connection.js";
 import { checkQueueName, parseQueueUrl, queueNameFor, redact, QueueError, QUEUE_REGISTRY } from "./url.js";
 import { JOB_FORMAT, jobIdOf, keyOfJobId, type SweepJob, type SweepJobResult } from "./job.js";
@@ -105,8 +105,7 @@ export async function runQueueSweep(input: QueueSweepInput): Promise<SweepSummar
   }
   const ended = (): SweepSummary => {
     for (const key of [...claims.keys()]) release(key);
-    if (alsoDone) log(`sweep: ${alsoDone} runs were finished by another process meanwhile`);
-    if (heldElsewhere.length) log(heldElsewhereLine(heldElsewhere));
+    for (const line of othersLines(alsoDone, heldElsewhere)) log(line);
     return summary();
   };
   if (pending.size === 0) return ended();
