@@ -10,7 +10,7 @@ import { ROOT, tmp } from "../helpers.js";
 import { createRng } from "../../src/rng/index.js";
 import { createSampler } from "../../src/sampler/sampler.js";
 import { startServer, type RunningServer } from "../../src/serve/server.js";
-import { fetchBatch, fetchBatches, post, writeToyCorpus } from "./fixture.js";
+import { TOY_SPEC as SPEC, fetchBatch, fetchBatches, post, toyStream, writeToyCorpus } from "./fixture.js";
 
 let dir: string;
 
@@ -39,34 +39,10 @@ async function withServer<T>(
   }
 }
 
-const SPEC = {
-  corpus: "toy",
-  proportions: { a: 0.5, b: 0.3, c: 0.2 },
-  seed: 7,
-  blockSize: 16,
-  budgetSamples: 120,
-  batchSize: 4,
-  seqLen: 8,
-};
-
 /** The in-process stream of a rank: tokens and global indices per batch. */
 async function inProcess(rank: number, world: number): Promise<{ tokens: number[]; index: number[] }[]> {
-  const s = await createSampler({
-    corpus: dir,
-    proportions: SPEC.proportions,
-    seed: SPEC.seed,
-    blockSize: SPEC.blockSize,
-    budgetSamples: SPEC.budgetSamples,
-    rank,
-    worldSize: world,
-    warn: () => {},
-  });
-  const out: { tokens: number[]; index: number[] }[] = [];
-  for await (const b of s.batches({ batchSize: SPEC.batchSize, seqLen: SPEC.seqLen })) {
-    out.push({ tokens: Array.from(b.tokens), index: Array.from(b.indexPerRow) });
-  }
-  await s.close();
-  return out;
+  const batches = await toyStream(dir, rank, world);
+  return batches.map((b) => ({ tokens: Array.from(b.tokens), index: Array.from(b.indexPerRow) }));
 }
 
 describe.each(THREADS)("mixlab serve: several batches a request (threads: $threads)", (t) => {

@@ -1,6 +1,8 @@
-// Shared by the serve tests: the toy token-shard corpus and small HTTP helpers.
+// Shared by the serve tests: the toy token-shard corpus, its session spec and in-process stream, and small
+// HTTP helpers.
 
 import { join } from "node:path";
+import { createSampler, type TokenBatch } from "../../src/sampler/sampler.js";
 import { writeTokenShard } from "../../src/sampler/sources.js";
 import { decodeBatch, decodeBatches, type DecodedBatch } from "../../src/serve/session.js";
 
@@ -17,6 +19,42 @@ export async function writeToyCorpus(dir: string): Promise<void> {
     }
     await writeTokenShard(join(dir, name), seqs, "uint16");
   }
+}
+
+/** A static session of the toy corpus (as POSTed; add worldSize). */
+export const TOY_SPEC = {
+  corpus: "toy",
+  proportions: { a: 0.5, b: 0.3, c: 0.2 },
+  seed: 7,
+  blockSize: 16,
+  budgetSamples: 120,
+  batchSize: 4,
+  seqLen: 8,
+};
+
+/** The in-process stream of one rank of TOY_SPEC over the toy corpus in `dir`: a copy of every batch. */
+export async function toyStream(dir: string, rank: number, world: number): Promise<TokenBatch[]> {
+  const s = await createSampler({
+    corpus: dir,
+    proportions: TOY_SPEC.proportions,
+    seed: TOY_SPEC.seed,
+    blockSize: TOY_SPEC.blockSize,
+    budgetSamples: TOY_SPEC.budgetSamples,
+    rank,
+    worldSize: world,
+    warn: () => {},
+  });
+  const out: TokenBatch[] = [];
+  for await (const b of s.batches({ batchSize: TOY_SPEC.batchSize, seqLen: TOY_SPEC.seqLen })) {
+    out.push({
+      ...b,
+      tokens: b.tokens.slice(),
+      domainPerRow: b.domainPerRow.slice(),
+      indexPerRow: b.indexPerRow.slice(),
+    });
+  }
+  await s.close();
+  return out;
 }
 
 export async function post(

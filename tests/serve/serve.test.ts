@@ -5,11 +5,11 @@
 import { describe, expect, it, beforeAll, afterAll } from "vitest";
 import { rmSync } from "node:fs";
 import { tmp } from "../helpers.js";
-import { createSampler, type TokenBatch } from "../../src/sampler/sampler.js";
+import { createSampler } from "../../src/sampler/sampler.js";
 import { startServer, type RunningServer } from "../../src/serve/server.js";
 import type { DecodedBatch } from "../../src/serve/session.js";
 import type { MixerEvent, OnlineMixer, OnlineMixerState } from "../../mixers/types.js";
-import { DOMAINS, fetchBatch, post, writeToyCorpus } from "./fixture.js";
+import { DOMAINS, TOY_SPEC as SPEC, fetchBatch, post, toyStream, writeToyCorpus } from "./fixture.js";
 
 let dir: string;
 
@@ -29,40 +29,6 @@ async function withServer<T>(
   } finally {
     await s.close();
   }
-}
-
-const SPEC = {
-  corpus: "toy",
-  proportions: { a: 0.5, b: 0.3, c: 0.2 },
-  seed: 7,
-  blockSize: 16,
-  budgetSamples: 120,
-  batchSize: 4,
-  seqLen: 8,
-};
-
-async function inProcess(rank: number, world: number): Promise<TokenBatch[]> {
-  const s = await createSampler({
-    corpus: dir,
-    proportions: SPEC.proportions,
-    seed: SPEC.seed,
-    blockSize: SPEC.blockSize,
-    budgetSamples: SPEC.budgetSamples,
-    rank,
-    worldSize: world,
-    warn: () => {},
-  });
-  const out: TokenBatch[] = [];
-  for await (const b of s.batches({ batchSize: SPEC.batchSize, seqLen: SPEC.seqLen })) {
-    out.push({
-      ...b,
-      tokens: b.tokens.slice(),
-      domainPerRow: b.domainPerRow.slice(),
-      indexPerRow: b.indexPerRow.slice(),
-    });
-  }
-  await s.close();
-  return out;
 }
 
 describe("mixlab serve: static sessions", () => {
@@ -89,7 +55,7 @@ describe("mixlab serve: static sessions", () => {
         expect(open.status).toBe(201);
         const seen: number[] = [];
         for (let r = 0; r < world; r++) {
-          const want = await inProcess(r, world);
+          const want = await toyStream(dir, r, world);
           const got: DecodedBatch[] = [];
           for (let b; (b = await fetchBatch(s.url, open.json.id, r)); ) got.push(b);
           expect(got.length).toBe(want.length);
