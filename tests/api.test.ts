@@ -50,6 +50,13 @@ const settings = () =>
   });
 let tfCache: Awaited<ReturnType<typeof api.loadTf>> | null = null;
 const tf = async () => (tfCache ??= await api.loadTf("wasm", () => {}));
+/** What the exercises' tiny proxy runs share: the wasm backend, the tiny model, the memory corpus, 2 rows. */
+const tinyRun = async () => {
+  const { tf: t, backend } = await tf();
+  const c = memoryCorpus();
+  const config = { ...api.PRESETS.tiny!, seqLen: 8 };
+  return { tf: t, backend, config, train: c, heldout: c, batchSize: 2, evalWindows: 2 };
+};
 
 const exercises: Record<string, () => unknown> = {
   // rng
@@ -490,20 +497,7 @@ const exercises: Record<string, () => unknown> = {
     m.dispose();
   },
   trainProxy: async () => {
-    const { tf: t, backend } = await tf();
-    const c = memoryCorpus();
-    const r = await api.trainProxy({
-      tf: t,
-      backend,
-      config: { ...api.PRESETS.tiny!, seqLen: 8 },
-      train: c,
-      heldout: c,
-      proportions: { a: 0.5, b: 0.5 },
-      steps: 2,
-      batchSize: 2,
-      seed: 0,
-      evalWindows: 2,
-    });
+    const r = await api.trainProxy({ ...(await tinyRun()), proportions: { a: 0.5, b: 0.5 }, steps: 2, seed: 0 });
     expect(Object.keys(r.lossPerDomain).sort()).toEqual(["a", "b"]);
   },
   // online proxy runs (branch online-train)
@@ -526,77 +520,33 @@ const exercises: Record<string, () => unknown> = {
     expect(p.a! + p.b!).toBeCloseTo(1, 12);
   },
   trainOnline: async () => {
-    const { tf: t, backend } = await tf();
-    const c = memoryCorpus();
     const mixer = api.createOnlineMixer("odm", {
       domains: ["a", "b"],
       seed: 0,
       options: { totalSteps: 2, warmupSteps: 0 },
     });
-    const r = await api.trainOnline({
-      tf: t,
-      backend,
-      config: { ...api.PRESETS.tiny!, seqLen: 8 },
-      train: c,
-      heldout: c,
-      mixer,
-      steps: 2,
-      batchSize: 2,
-      seed: 0,
-      evalWindows: 2,
-    });
+    const r = await api.trainOnline({ ...(await tinyRun()), mixer, steps: 2, seed: 0 });
     expect(r.method).toBe("odm");
     expect(r.trajectory.length).toBeGreaterThan(0);
   },
   skillsGraph: async () => {
-    const { tf: t, backend } = await tf();
-    const c = memoryCorpus();
-    const g = await api.skillsGraph(
-      {
-        tf: t,
-        backend,
-        config: { ...api.PRESETS.tiny!, seqLen: 8 },
-        train: c,
-        heldout: c,
-        steps: 1,
-        batchSize: 2,
-        seed: 0,
-        evalWindows: 2,
-      },
-      ["a", "b"],
-    );
+    const g = await api.skillsGraph({ ...(await tinyRun()), steps: 1, seed: 0 }, ["a", "b"]);
     expect(g.map((row) => row.length)).toEqual([2, 2]);
   },
   trainWithMethod: async () => {
-    const { tf: t, backend } = await tf();
-    const c = memoryCorpus();
     const r = await api.trainWithMethod({
-      tf: t,
-      backend,
-      config: { ...api.PRESETS.tiny!, seqLen: 8 },
-      train: c,
-      heldout: c,
+      ...(await tinyRun()),
       steps: 2,
-      batchSize: 2,
       seed: 0,
-      evalWindows: 2,
       method: "odm",
       createMixer: api.createOnlineMixer,
     });
     expect(r.extraSteps).toBe(0);
   },
   trainEnsemble: async () => {
-    const { tf: t, backend } = await tf();
-    const c = memoryCorpus();
     const r = await api.trainEnsemble({
-      tf: t,
-      backend,
-      config: { ...api.PRESETS.tiny!, seqLen: 8 },
-      train: c,
-      heldout: c,
+      ...(await tinyRun()),
       steps: 1,
-      batchSize: 2,
-      evalWindows: 2,
       members: [
         { proportions: { a: 1 }, seed: 0 },
         { proportions: { b: 1 }, seed: 1 },
