@@ -39,14 +39,15 @@ async function builtApi(): Promise<typeof api> {
   }
   return (await import(join(ROOT, "dist", "src", "index.js"))) as typeof api;
 }
+/** The run settings of the run-identity exercises. */
 const settings = () =>
   api.resolveSettings({
     model: "tiny",
     config: api.PRESETS.tiny!,
-    steps: 10,
-    batchSize: 2,
+    steps: 20,
+    batchSize: 4,
     seed: 0,
-    corpusSha256: "c0ffee",
+    corpusSha256: "c",
   });
 let tfCache: Awaited<ReturnType<typeof api.loadTf>> | null = null;
 const tf = async () => (tfCache ??= await api.loadTf("wasm", () => {}));
@@ -581,36 +582,13 @@ const exercises: Record<string, () => unknown> = {
   },
   // sweep plan, local pool, runs store (branch store)
   resolveSettings: () =>
-    expect(
-      api.resolveSettings({
-        model: "tiny",
-        config: api.PRESETS.tiny!,
-        steps: 20,
-        batchSize: 4,
-        seed: 0,
-        corpusSha256: "c",
-      }).warmup,
-    ).toBe(2),
+    expect(settings().warmup).toBe(2),
   runKey: () => {
-    const s = api.resolveSettings({
-      model: "tiny",
-      config: api.PRESETS.tiny!,
-      steps: 20,
-      batchSize: 4,
-      seed: 0,
-      corpusSha256: "c",
-    });
+    const s = settings();
     expect(api.runKey({ a: 0.5, b: 0.5 }, s)).not.toBe(api.runKey({ a: 0.5, b: 0.5 }, { ...s, lr: 1e-3 }));
   },
   planSweep: () => {
-    const s = api.resolveSettings({
-      model: "tiny",
-      config: api.PRESETS.tiny!,
-      steps: 20,
-      batchSize: 4,
-      seed: 0,
-      corpusSha256: "c",
-    });
+    const s = settings();
     const done = new Set([api.runKey({ a: 1 }, s)]);
     expect(api.planSweep({ mixtures: [{ a: 1 }, { b: 1 }, { b: 1 }], settings: s, done })).toMatchObject({
       done: 1,
@@ -618,25 +596,11 @@ const exercises: Record<string, () => unknown> = {
     });
   },
   settingsCells: () => {
-    const s = api.resolveSettings({
-      model: "tiny",
-      config: api.PRESETS.tiny!,
-      steps: 20,
-      batchSize: 4,
-      seed: 0,
-      corpusSha256: "c",
-    });
+    const s = settings();
     expect(api.settingsCells(s).get("lr")).toBe(3e-3);
   },
   otherSettings: () => {
-    const s = api.resolveSettings({
-      model: "tiny",
-      config: api.PRESETS.tiny!,
-      steps: 20,
-      batchSize: 4,
-      seed: 0,
-      corpusSha256: "c",
-    });
+    const s = settings();
     const f = api.parseFrame(new TextEncoder().encode("run_id,lr\nx,0.01\n"), "csv", "runs.csv");
     expect(api.otherSettings(f, s, [])).toContain("lr: 0.01 in 1 row (here 0.003)");
   },
